@@ -1,0 +1,106 @@
+"""Compiler-style diagnostics shared by every stage.
+
+A user error is never an exception with a traceback: stages raise `CompileError`
+carrying one or more `Diagnostic`s, and the CLI prints them as
+`file:line:col: error: key: message` lines and exits 2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Mapping
+
+Severity = Literal["error", "warning", "note"]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    key: str | None = None  # dotted key path in the spec, e.g. "hardware.gpu"
+    found: str | None = None
+    expected: str | None = None
+    fix: str | None = None
+    severity: Severity = "error"
+
+    def format(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        head = f"{where}{self.severity}: "
+        if self.key:
+            head += f"{self.key}: "
+        head += self.message
+        details = []
+        if self.found is not None:
+            details.append(f"found {self.found}")
+        if self.expected is not None:
+            details.append(f"expected {self.expected}")
+        if details:
+            head += " (" + "; ".join(details) + ")"
+        if self.fix:
+            head += f"\n  fix: {self.fix}"
+        return head
+
+    def as_json(self) -> dict:
+        return {
+            "severity": self.severity,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "key": self.key,
+            "message": self.message,
+            "found": self.found,
+            "expected": self.expected,
+            "fix": self.fix,
+        }
+
+
+class CompileError(Exception):
+    """One or more user errors; the CLI reports them all and exits 2."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMap:
+    """Where each key of a spec file stands, so any stage can point at it.
+
+    `positions` maps a key path ("engine.extra_args[1]") to a 1-based (line, column).
+    """
+
+    file: str
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, key: str | None) -> tuple[int | None, int | None]:
+        probe = key or ""
+        while probe:
+            if probe in self.positions:
+                return self.positions[probe]
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+        return self.positions.get("", (None, None)) if self.positions else (None, None)
+
+    def error(self, key: str | None, message: str, **kw) -> Diagnostic:
+        line, column = self.locate(key)
+        return Diagnostic(message=message, file=self.file, line=line, column=column, key=key, **kw)
+
+    def warning(self, key: str | None, message: str, **kw) -> Diagnostic:
+        return self.error(key, message, severity="warning", **kw)
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    import difflib
+
+    pool = list(candidates)
+    lowered = {c.lower(): c for c in pool}
+    hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]

@@ -1,0 +1,145 @@
+"""What the resolve stage knows about the model and the GPUs, normalised and frozen.
+
+`ModelFacts` is built from any supported Hugging Face `config.json` (local folder, lock file,
+HF cache or the bundled catalog); the planner never reads a config itself. Weight bytes are
+already laid out the way vLLM loads them (quantized linears packed, embeddings/norms/routers
+16-bit), split into the parts that TP shards, replicates, or spreads across experts, so the
+planner only has to divide them by the parallel layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+AttentionKind = Literal["full", "sliding", "chunked", "mla", "mamba", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFacts:
+    """One decoder layer."""
+
+    index: int
+    attention: AttentionKind
+    # Sliding-window size or chunk size (tokens) for "sliding"/"chunked"; else None.
+    window: int | None = None
+    # KV heads and head sizes of this layer's cache (0 for "none"/"mamba"); MLA: 1 head of
+    # kv_lora_rank + qk_rope_head_dim with head_size_v == 0 (one latent, no separate V).
+    kv_heads: int = 0
+    head_size: int = 0
+    head_size_v: int = 0
+    # Constant per-sequence state bytes for "mamba" layers (conv + ssm), else 0.
+    state_bytes: int = 0
+    is_moe: bool = False
+    # Bytes as loaded, before any parallel split.
+    sharded_bytes: int = 0      # column/row-parallel linears: divided by TP
+    replicated_bytes: int = 0   # norms, routers, row-parallel biases, MLA down-projections: on every TP rank
+    expert_bytes: int = 0       # routed experts (all of them): split by TP (each expert) or by EP (whole experts)
+    parameters: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MlaFacts:
+    kv_lora_rank: int
+    qk_rope_head_dim: int
+    qk_nope_head_dim: int
+    v_head_dim: int
+    q_lora_rank: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MoeFacts:
+    num_experts: int
+    experts_per_token: int
+    expert_intermediate_size: int
+    shared_expert_intermediate_size: int  # 0 when there is none
+    first_dense_layers: int               # dense layers before the first MoE layer
+    moe_layer_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuantFacts:
+    method: str                    # vLLM's name: awq, gptq, fp8, mxfp4, bitsandbytes, compressed-tensors, modelopt, …
+    bits: int | None = None        # weight bits of quantized linears
+    group_size: int | None = None  # -1 / None = per channel
+    desc_act: bool = False
+    weight_block_size: tuple[int, int] | None = None  # FP8 block scales, e.g. (128, 128)
+    activation_scheme: str | None = None
+    excluded_modules: tuple[str, ...] = ()
+    # Checkpoint-quantized (True) or quantized at load from a 16-bit checkpoint (False).
+    prequantized: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    model_id: str
+    model_type: str
+    architecture: str
+    source: str                    # "path:<dir>", "lock", "hf-cache", "catalog", "spec"
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int              # total, before TP
+    head_dim: int                  # per-head size of the KV cache (MLA: kv_lora_rank + qk_rope_head_dim)
+    intermediate_size: int
+    vocab_size: int
+    tie_word_embeddings: bool
+    max_position_embeddings: int   # the derived max model length vLLM would use (rope scaling applied)
+    dtype: str                     # checkpoint dtype: bfloat16 | float16 | float32
+    layers: tuple[LayerFacts, ...]
+    parameters: int                # exact parameter count
+    weight_bytes: int              # whole model, as vLLM loads it (no parallelism)
+    # Embedding and (untied or copied) lm_head: one row = hidden_size elements at 16 bits unless quantized.
+    embedding_bytes_per_row: int
+    lm_head_bytes_per_row: int
+    final_norm_bytes: int
+    mla: MlaFacts | None = None
+    moe: MoeFacts | None = None
+    quantization: QuantFacts | None = None
+    rope_scaling: tuple[tuple[str, str], ...] = ()
+    multimodal: bool = False
+    gated: bool = False
+    # True when weight_bytes came from safetensors headers rather than the computed layout.
+    weights_from_headers: bool = False
+    revision: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def attention_kinds(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for layer in self.layers:
+            counts[layer.attention] = counts.get(layer.attention, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class GpuFacts:
+    name: str                      # catalog name, e.g. "H100-SXM-80GB"
+    memory_bytes: int              # total as the driver reports it (cudaMemGetInfo / NVML)
+    compute_capability: tuple[int, int]
+    bf16: bool
+    fp8: bool
+    vendor: Literal["nvidia", "amd"] = "nvidia"
+    bandwidth_gbps: float = 0.0
+    interconnect: str = "pcie"     # "nvlink" | "pcie" | "infinity-fabric"
+    aliases: tuple[str, ...] = ()
+    nvidia_smi_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostGpu:
+    """One physical GPU of the host, as declared or detected."""
+
+    index: int
+    gpu: GpuFacts
+    uuid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareFacts:
+    gpus: tuple[HostGpu, ...]
+    detected: bool = False
+    driver_version: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def gpu(self) -> GpuFacts:
+        return self.gpus[0].gpu

@@ -1,0 +1,106 @@
+"""The planner's output: a per-GPU memory ledger, the chosen knobs with reasons, and a verdict."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Verdict = Literal["ok", "weights_do_not_fit", "no_kv_memory", "kv_too_small", "invalid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """vLLM's start-up accounting for one GPU (rank), in bytes."""
+
+    total_bytes: int
+    requested_bytes: int
+    weights_bytes: int
+    activation_bytes: int
+    non_torch_bytes: int
+    cuda_graph_bytes: int
+    kv_cache_bytes: int
+    kv_bytes_per_token: int
+    rank: int = 0
+    stage: int = 0
+
+    def as_json(self) -> dict:
+        return {
+            "total_bytes": self.total_bytes,
+            "requested_bytes": self.requested_bytes,
+            "weights_bytes": self.weights_bytes,
+            "activation_bytes": self.activation_bytes,
+            "non_torch_bytes": self.non_torch_bytes,
+            "cuda_graph_bytes": self.cuda_graph_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One engine knob, the value the plan uses, and why."""
+
+    knob: str
+    value: object
+    reason: str
+    pinned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    vllm_version: str
+    engine: Literal["v0", "v1"]
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    max_model_len: int
+    gpu_memory_utilization: float
+    block_size: int
+    per_gpu: Ledger
+    kv_cache_tokens: int
+    max_concurrency: float
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    fixes: tuple[str, ...]
+    # Knobs resolved for lowering.
+    dtype: str
+    kv_cache_dtype: str
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    enforce_eager: bool
+    enable_expert_parallel: bool = False
+    quantization: str | None = None
+    num_gpu_blocks: int = 0
+    choices: tuple[Choice, ...] = ()
+    warnings: tuple[str, ...] = ()
+    ranks: tuple[Ledger, ...] = ()
+    # Memory outside vLLM's budget that must fit in (1 - util) x total: context, comm buffers,
+    # CUDA graphs when the release does not budget them.
+    headroom_needed_bytes: int = 0
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    def as_json(self) -> dict:
+        return {
+            "vllm_version": self.vllm_version,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "max_model_len": self.max_model_len,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "block_size": self.block_size,
+            "per_gpu": self.per_gpu.as_json(),
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "max_concurrency": self.max_concurrency,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "fixes": list(self.fixes),
+            "engine": self.engine,
+            "dtype": self.dtype,
+            "kv_cache_dtype": self.kv_cache_dtype,
+            "max_num_seqs": self.max_num_seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "num_gpu_blocks": self.num_gpu_blocks,
+            "choices": [{"knob": c.knob, "value": c.value, "reason": c.reason, "pinned": c.pinned}
+                        for c in self.choices],
+            "warnings": list(self.warnings),
+        }

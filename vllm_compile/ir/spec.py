@@ -1,0 +1,229 @@
+"""The user's intent file (`deployment.vllm.yaml`), as a pydantic model.
+
+This model is the single source of truth for the spec: `schemas/deployment.vllm.schema.json`
+is generated from it (`vllm-compile schema`), and a test keeps the committed file equal to
+the generated one. Every model is frozen and forbids unknown keys.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?(\.?post[0-9]+)?$"
+FORMATS = ("compose", "docker-run", "serve")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
+
+
+class ModelFactsSpec(_Frozen):
+    """Architecture facts stated by hand, for a model whose config.json vllm-compile cannot read.
+
+    Keys use the names of Hugging Face `config.json`."""
+
+    model_type: str = Field(description="Architecture family, e.g. 'llama'.")
+    num_hidden_layers: int = Field(ge=1, le=1024, description="Decoder layers.")
+    hidden_size: int = Field(ge=1, le=262144, description="Model (residual stream) width.")
+    num_attention_heads: int = Field(ge=1, le=4096, description="Query heads.")
+    num_key_value_heads: Optional[int] = Field(
+        default=None, ge=1, le=4096, description="KV heads (GQA); default: the attention heads.")
+    head_dim: Optional[int] = Field(
+        default=None, ge=1, le=4096, description="Head size; default: hidden_size / num_attention_heads.")
+    intermediate_size: int = Field(ge=1, le=1048576, description="MLP inner width.")
+    vocab_size: int = Field(ge=1, le=4194304, description="Vocabulary size.")
+    max_position_embeddings: int = Field(ge=1, le=16777216, description="Longest context the model supports.")
+    tie_word_embeddings: bool = Field(default=False, description="lm_head shares the embedding matrix.")
+    torch_dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        default="bfloat16", description="Checkpoint dtype.")
+    sliding_window: Optional[int] = Field(
+        default=None, ge=1, description="Sliding-window size when every layer uses one.")
+    num_local_experts: Optional[int] = Field(default=None, ge=1, description="Routed experts (MoE).")
+    num_experts_per_tok: Optional[int] = Field(default=None, ge=1, description="Experts per token (MoE).")
+    moe_intermediate_size: Optional[int] = Field(
+        default=None, ge=1, description="Inner width of one expert (MoE); default: intermediate_size.")
+
+
+class ModelSpec(_Frozen):
+    """Which model to serve."""
+
+    id: Optional[str] = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Hugging Face repo id, e.g. meta-llama/Llama-3.1-8B-Instruct (needed unless path is given).")
+    path: Optional[str] = Field(
+        default=None, min_length=1,
+        description="Local model directory holding config.json, relative to this file.")
+    revision: Optional[str] = Field(
+        default=None, min_length=1, description="Branch, tag or commit of the repo (default: main).")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        default="auto", description="Weights/activation dtype; auto follows the checkpoint (float16 for fp32).")
+    quantization: Optional[str] = Field(
+        default=None, description="Quantization method; default: what the checkpoint's config declares.")
+    trust_remote_code: bool = Field(default=False, description="Allow the model repo's own Python code.")
+    served_model_name: Optional[str] = Field(
+        default=None, min_length=1, description="Name clients use in requests; default: the repo id.")
+    gated: Optional[bool] = Field(
+        default=None,
+        description="The repo needs an access token; default: known from the catalog, else false.")
+    facts: Optional[ModelFactsSpec] = Field(
+        default=None, description="Architecture facts stated by hand (for models vllm-compile cannot read).")
+
+
+class HardwareSpec(_Frozen):
+    """The GPUs of the host."""
+
+    gpu: str = Field(min_length=1, description="GPU catalog name or alias (nvidia-smi names work too), or 'auto'.")
+    count: int = Field(default=1, ge=1, le=1024, description="GPUs on this host given to the deployment(s).")
+    memory_gib: Optional[float] = Field(
+        default=None, gt=0, le=4096,
+        description="Override: total memory per GPU as the driver reports it, in GiB.")
+    device_ids: Optional[tuple[str, ...]] = Field(
+        default=None, min_length=1,
+        description="Pin these GPUs (indexes like '0' or UUIDs like 'GPU-…'); default: any `count` GPUs.")
+
+    @field_validator("device_ids", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value):
+        if isinstance(value, (list, tuple)):
+            return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
+        return value
+
+
+class WorkloadSpec(_Frozen):
+    """What the deployment must serve."""
+
+    max_model_len: Optional[int] = Field(
+        default=None, ge=1, le=16777216,
+        description="Tokens one request may span (prompt + output); default: the model's maximum, "
+                    "clamped to what fits.")
+    concurrency: int = Field(
+        default=1, ge=1, le=65536,
+        description="Requests of max_model_len tokens that must fit in the KV cache at once.")
+
+
+class EngineSpec(_Frozen):
+    """The vLLM release and engine knobs; null means the planner chooses."""
+
+    version: str = Field(pattern=VERSION, description="vLLM release, e.g. '0.33.0': picks the image, flags and memory rules.")
+    image: Optional[str] = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$",
+        description="Container image; default vllm/vllm-openai:v<version>. May pin a digest (…@sha256:…).")
+    tensor_parallel_size: Optional[int] = Field(default=None, ge=1, le=1024, description="TP size; null = the planner chooses.")
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=256, description="Pipeline stages.")
+    gpu_memory_utilization: Optional[float] = Field(
+        default=None, gt=0, le=1, description="Fraction of each GPU's total memory vLLM may use; null = the release default.")
+    kv_cache_dtype: str = Field(default="auto", description="KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16, …")
+    max_num_seqs: Optional[int] = Field(default=None, ge=1, le=1048576, description="Most sequences in one batch; null = from the concurrency goal.")
+    max_num_batched_tokens: Optional[int] = Field(
+        default=None, ge=1, le=16777216, description="Most tokens in one batch; null = the release default for the GPU.")
+    block_size: Optional[int] = Field(default=None, ge=1, le=65536, description="KV block size in tokens; null = vLLM's default.")
+    enforce_eager: bool = Field(default=False, description="Disable CUDA graphs.")
+    enable_expert_parallel: bool = Field(default=False, description="Shard MoE experts across GPUs instead of splitting each expert.")
+    extra_args: tuple[str, ...] = Field(
+        default=(), description="Further `vllm serve` arguments, checked against the pinned release's flags.")
+
+
+class ServerSpec(_Frozen):
+    """How clients reach the server."""
+
+    port: int = Field(default=8000, ge=1, le=65535, description="Host port.")
+    api_key_env: Optional[str] = Field(
+        default=None, pattern=ENV_NAME, description="Name of an env var holding the API key (never the key itself).")
+    hf_token_env: str = Field(
+        default="HF_TOKEN", pattern=ENV_NAME, description="Name of the env var holding the Hugging Face token.")
+
+
+class OutputSpec(_Frozen):
+    """Where artifacts go."""
+
+    dir: Optional[str] = Field(
+        default=None, min_length=1, description="Output folder, relative to this file; default deploy/<name>.")
+    formats: tuple[Literal["compose", "docker-run", "serve"], ...] = Field(
+        default=("compose", "docker-run"), min_length=1,
+        description="Artifacts to write: compose (compose.yaml), docker-run (docker-run.sh), serve (serve.sh).")
+
+
+class DeploymentSpec(_Frozen):
+    """One vLLM server."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="DNS-1123 label: names the service and the output folder.")
+    model: ModelSpec = Field(description="Which model to serve.")
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec, description="What the deployment must serve.")
+    engine: EngineSpec = Field(description="The vLLM release and engine knobs.")
+    server: ServerSpec = Field(default_factory=ServerSpec, description="How clients reach the server.")
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Where artifacts go.")
+
+
+class SpecFile(_Frozen):
+    """A vllm-compile deployment intent: one deployment at the top level, or several under `deployments:`."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid",
+        title="vllm-compile deployment spec",
+        json_schema_extra={"oneOf": [{"required": ["name", "model", "engine"]}, {"required": ["deployments"]}]},
+    )
+
+    version: Literal[1] = Field(description="Spec format version.")
+    hardware: HardwareSpec = Field(description="The GPUs of the host.")
+    name: Optional[str] = Field(default=None, pattern=DNS_LABEL, max_length=63,
+                                description="DNS-1123 label: names the service and the output folder.")
+    model: Optional[ModelSpec] = Field(default=None, description="Which model to serve.")
+    workload: Optional[WorkloadSpec] = Field(default=None, description="What the deployment must serve.")
+    engine: Optional[EngineSpec] = Field(default=None, description="The vLLM release and engine knobs.")
+    server: Optional[ServerSpec] = Field(default=None, description="How clients reach the server.")
+    output: Optional[OutputSpec] = Field(default=None, description="Where artifacts go.")
+    deployments: Optional[tuple[DeploymentSpec, ...]] = Field(
+        default=None, min_length=1, description="Several deployments sharing this host's hardware.")
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of the spec, generated from the pydantic model."""
+    schema = SpecFile.model_json_schema()
+    out = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+           "$id": "https://vllm-compile.dev/schemas/deployment.vllm.schema.json"}
+    out.update(schema)
+    _close_objects(out)
+    return out
+
+
+def _close_objects(node) -> None:
+    # Pydantic omits additionalProperties:false on some generated objects; the contract is that
+    # every object in the spec refuses unknown keys, so make it explicit everywhere.
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_objects(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the parse stage hands on: the validated file, normalised to a list of deployments.
+
+from dataclasses import dataclass as _dataclass  # noqa: E402
+
+from vllm_compile.diagnostics import SourceMap  # noqa: E402
+
+
+@_dataclass(frozen=True, slots=True)
+class Deployment:
+    key_prefix: str          # "" for a single-deployment file, "deployments[2]." otherwise
+    spec: DeploymentSpec
+
+
+@_dataclass(frozen=True, slots=True)
+class Spec:
+    path: str                # as the user named it (POSIX separators); goes into headers
+    directory: str           # absolute folder of the spec; used to resolve relative paths, never emitted
+    source: SourceMap
+    hardware: HardwareSpec
+    deployments: tuple[Deployment, ...]
+    output: OutputSpec       # host-level output (multi-deployment files); single files: the deployment's
+    digest: str              # sha256 of the spec file's bytes
+    multi: bool = False
