@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from vllm_compile.ir.facts import GpuFacts, ModelFacts
 
 Verdict = Literal["ok", "weights_do_not_fit", "no_kv_memory", "kv_too_small", "invalid"]
 
@@ -75,6 +78,9 @@ class Plan:
     # Memory outside vLLM's budget that must fit in (1 - util) x total: context, comm buffers,
     # CUDA graphs when the release does not budget them.
     headroom_needed_bytes: int = 0
+    # Whether the KV cache holds workload.concurrency requests of max_model_len tokens.
+    goal_met: bool = True
+    kv_cache_memory_bytes: int | None = None
 
     @property
     def gpus(self) -> int:
@@ -104,3 +110,33 @@ class Plan:
                         for c in self.choices],
             "warnings": list(self.warnings),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """Everything the planner needs, with `None` meaning "not pinned: choose" (compile) or
+    "vLLM's default for this release" (predict)."""
+
+    vllm_version: str
+    model: "ModelFacts"
+    gpu: "GpuFacts"
+    gpu_count: int                      # GPUs available to this deployment
+    mode: Literal["compile", "predict"] = "compile"
+    max_model_len: int | None = None
+    concurrency: int = 1
+    tensor_parallel_size: int | None = None
+    pipeline_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None
+    kv_cache_dtype: str = "auto"
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    block_size: int | None = None
+    enforce_eager: bool = False
+    enable_expert_parallel: bool = False
+    dtype: str = "auto"
+    quantization: str | None = None
+    disable_hybrid_kv_cache_manager: bool = False
+    kv_cache_memory_bytes: int | None = None
+    allow_long_max_model_len: bool = False
+    # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
+    other_tenants_bytes: int = 0

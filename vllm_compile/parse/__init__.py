@@ -1,0 +1,48 @@
+"""Stage 1, parse: spec file -> validated, normalised `Spec`."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
+
+
+def parse_spec(path: str, data: bytes | None = None) -> "Spec":
+    from vllm_compile.ir.spec import Deployment, OutputSpec, Spec
+    from vllm_compile.parse.validate import validate_document
+    from vllm_compile.parse.yaml_source import load_yaml
+
+    display = Path(path).as_posix()
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise CompileError([Diagnostic(f"spec file not found", file=display,
+                                           fix="check the path; specs usually live under specs/")]) from None
+        except IsADirectoryError:
+            raise CompileError([Diagnostic("expected a spec file, found a folder", file=display,
+                                           fix="name the .yaml file itself")]) from None
+        except OSError as exc:
+            raise CompileError([Diagnostic(f"cannot read spec file: {exc.strerror}", file=display,
+                                           fix="check the file's permissions")]) from None
+    document, positions = load_yaml(data, display)
+    source = SourceMap(display, positions)
+    spec_file = validate_document(document, source)
+    if spec_file.deployments is not None:
+        deployments = tuple(Deployment(f"deployments[{i}].", d) for i, d in enumerate(spec_file.deployments))
+        output = spec_file.output or OutputSpec(dir="deploy")
+        multi = True
+    else:
+        from vllm_compile.ir.spec import DeploymentSpec, ServerSpec, WorkloadSpec
+
+        single = DeploymentSpec(
+            name=spec_file.name, model=spec_file.model, engine=spec_file.engine,
+            workload=spec_file.workload or WorkloadSpec(), server=spec_file.server or ServerSpec(),
+            output=spec_file.output or OutputSpec())
+        deployments = (Deployment("", single),)
+        output = single.output
+        multi = False
+    return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
+                hardware=spec_file.hardware, deployments=deployments, output=output,
+                digest=hashlib.sha256(data).hexdigest(), multi=multi)

@@ -1,0 +1,315 @@
+"""Stage 3, plan: predict vLLM's start-up memory per GPU and choose what the spec left open.
+
+`plan_deployment` evaluates candidate layouts with `memory.evaluate` (vLLM's own accounting for
+the pinned release) and picks the smallest tensor-parallel size that starts and meets the
+workload goal; every choice carries its reason, every failure vLLM's reason and ranked fixes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.ir.plan import Choice, Plan, PlanRequest
+from vllm_compile.plan import kv, overheads
+from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
+from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, rules_for
+
+DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
+FP8_WEIGHT_METHODS = {"fp8", "modelopt", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel"}
+
+
+def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
+    if facts.num_attention_heads % tp:
+        return False
+    if facts.mla is not None:
+        return True
+    kv_heads = facts.num_kv_heads
+    return tp % kv_heads == 0 if tp >= kv_heads else kv_heads % tp == 0
+
+
+def plan_deployment(req: PlanRequest) -> Plan:
+    rules = rules_for(req.vllm_version)
+    facts, gpu = req.model, req.gpu
+    total = gpu.memory_bytes
+    choices: list[Choice] = []
+    warnings: list[str] = []
+    invalid: list[tuple[str, list[str]]] = []
+
+    dtype = _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid)
+    dtype_bytes = 4 if dtype == "float32" else 2
+    quant = req.quantization or (facts.quantization.method if facts.quantization else None)
+    if quant in FP8_WEIGHT_METHODS and gpu.vendor == "nvidia" and gpu.compute_capability < (8, 0):
+        invalid.append((f"FP8 weights need compute capability 8.0 or newer; a {gpu.name} has "
+                        f"{_cc(gpu)}", ["a 16-bit or AWQ/GPTQ checkpoint of this model", "a GPU such as L4, L40S or H100"]))
+    if req.kv_cache_dtype in kv.FP8_KV and not _fp8_kv_supported(gpu):
+        invalid.append((f"kv_cache_dtype {req.kv_cache_dtype} cannot run on a {gpu.name} (compute capability "
+                        f"{_cc(gpu)}): vLLM's attention backends need 8.0 or newer for an fp8 KV cache",
+                        ["kv_cache_dtype: auto"]))
+
+    model_max = facts.max_position_embeddings
+    if req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len:
+        invalid.append((f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
+                        f"(max_position_embeddings={model_max}) of {facts.model_id}",
+                        [f"max_model_len: {model_max}",
+                         "set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 only if the model's rope scaling supports it"]))
+
+    pp = req.pipeline_parallel_size
+    candidates = _tp_candidates(req, facts, pp, invalid)
+    length = min(req.max_model_len or model_max, max(model_max, req.max_model_len or 0))
+    base = _base_layout(req, rules, facts, gpu, dtype_bytes, length, candidates[0] if candidates else 1, pp)
+
+    if invalid or not candidates:
+        ev = evaluate(facts, gpu, total, rules, base)
+        reasons = [r for r, _ in invalid]
+        fixes = [f for _, fs in invalid for f in fs]
+        return _to_plan(req, rules, ev, "invalid", reasons, fixes, choices, warnings, dtype, quant, goal_met=False)
+
+    if req.mode == "predict":
+        ev = evaluate(facts, gpu, total, rules, base)
+        return _finish(req, rules, facts, gpu, ev, choices, warnings, dtype, quant, candidates)
+
+    # Compile: the smallest TP that starts and holds the concurrency goal, then fp8 KV if allowed.
+    layouts = [_retarget(req, rules, facts, gpu, base, tp) for tp in candidates]
+    evaluations = [evaluate(facts, gpu, total, rules, lay) for lay in layouts]
+    chosen = next((ev for ev in evaluations if _meets(ev, req.concurrency)), None)
+    if chosen is None and req.kv_cache_dtype == "auto" and _fp8_kv_supported(gpu) and facts.mla is None:
+        fp8 = [evaluate(facts, gpu, total, rules, dataclasses.replace(lay, kv_cache_dtype="fp8")) for lay in layouts]
+        chosen = next((ev for ev in fp8 if _meets(ev, req.concurrency)), None)
+        if chosen is not None:
+            choices.append(Choice("kv_cache_dtype", "fp8",
+                                  "a 16-bit KV cache cannot hold the workload on these GPUs; fp8 halves its size"))
+    if chosen is None and req.max_model_len is None:
+        # No length asked for: serve the model's maximum clamped to what fits the goal.
+        chosen = _clamp_length(facts, gpu, total, rules, layouts[-1], req.concurrency)
+        if chosen is not None:
+            warnings.append(f"max_model_len clamped from the model's maximum {model_max} to {chosen.layout.max_model_len} "
+                            f"so that {req.concurrency} request(s) of that length fit the KV cache")
+    if chosen is None:
+        ok = [ev for ev in evaluations if ev.verdict == "ok"]
+        chosen = max(ok, key=lambda ev: ev.capacity.max_concurrency) if ok else evaluations[-1]
+    _record_choices(req, rules, chosen, choices)
+    return _finish(req, rules, facts, gpu, chosen, choices, warnings, dtype, quant, candidates)
+
+
+# --------------------------------------------------------------------------------------------
+
+def _cc(gpu: GpuFacts) -> str:
+    return f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
+
+
+def _fp8_kv_supported(gpu: GpuFacts) -> bool:
+    if gpu.vendor == "amd":
+        return gpu.fp8
+    return gpu.compute_capability >= (8, 0)
+
+
+def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
+    checkpoint = facts.dtype if facts.dtype in ("bfloat16", "float16", "float32") else "bfloat16"
+    if req.dtype == "auto":
+        dtype = "float16" if checkpoint == "float32" else checkpoint
+    else:
+        dtype = DTYPE_NAMES.get(req.dtype, req.dtype)
+    if dtype == "bfloat16" and not gpu.bf16:
+        message = (f"Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your {gpu.name} GPU "
+                   f"has compute capability {_cc(gpu)}")
+        if req.dtype == "auto" and req.mode == "compile":
+            choices.append(Choice("dtype", "float16", f"the checkpoint is bfloat16 but a {gpu.name} (compute capability "
+                                  f"{_cc(gpu)}) has no bfloat16; vLLM runs it in float16"))
+            return "float16"
+        if req.dtype == "auto" and rules.bf16_auto_fallback:
+            warnings.append(message + "; this release falls back to float16")
+            return "float16"
+        invalid.append((message, ["dtype: float16 (--dtype half)"]))
+    return dtype
+
+
+def _tp_candidates(req, facts, pp, invalid) -> list[int]:
+    heads = facts.num_attention_heads
+    if req.tensor_parallel_size is not None:
+        tp = req.tensor_parallel_size
+        if not valid_tensor_parallel(facts, tp):
+            valid = [t for t in range(1, max(2 * tp, 9)) if valid_tensor_parallel(facts, t)]
+            nearest = sorted(valid, key=lambda t: (abs(t - tp), t))[:2]
+            if heads % tp:
+                reason = f"Total number of attention heads ({heads}) must be divisible by tensor parallel size ({tp})"
+            else:
+                reason = (f"tensor parallel size {tp} does not split the {facts.num_kv_heads} KV heads evenly "
+                          f"(one must divide the other)")
+            invalid.append((reason, [f"tensor_parallel_size: {t}" for t in nearest]))
+            return []
+        if req.mode == "compile" and tp * pp > req.gpu_count:
+            invalid.append((f"tensor_parallel_size {tp} x pipeline_parallel_size {pp} needs {tp * pp} GPUs; "
+                            f"hardware.count gives {req.gpu_count}", [f"hardware.count: {tp * pp}"]))
+            return []
+        return [tp]
+    limit = max(1, req.gpu_count // pp)
+    found = [t for t in range(1, limit + 1) if valid_tensor_parallel(facts, t)]
+    if req.mode == "compile" and pp > req.gpu_count:
+        invalid.append((f"pipeline_parallel_size {pp} needs at least {pp} GPUs; hardware.count gives {req.gpu_count}",
+                        [f"hardware.count: {pp}"]))
+        return []
+    return found or [1]
+
+
+def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
+    batch = batch_defaults(rules, gpu.name, gpu.memory_bytes, length, facts.mla is not None)
+    block, _ = default_block_size(rules, gpu.compute_capability, facts.mla is not None)
+    seqs = req.max_num_seqs or (max(batch.max_num_seqs, req.concurrency) if req.mode == "compile" else batch.max_num_seqs)
+    tokens = req.max_num_batched_tokens or batch.max_num_batched_tokens
+    util = req.gpu_memory_utilization or rules.default_utilization
+    return Layout(tp=tp, pp=pp, utilization=util, max_model_len=length, kv_cache_dtype=req.kv_cache_dtype,
+                  max_num_seqs=seqs, max_num_batched_tokens=tokens, block_size=req.block_size or block,
+                  enforce_eager=req.enforce_eager, expert_parallel=req.enable_expert_parallel,
+                  dtype_bytes=dtype_bytes, hybrid=rules.hybrid_kv_manager and not req.disable_hybrid_kv_cache_manager,
+                  kv_cache_memory_bytes=req.kv_cache_memory_bytes, other_tenants_bytes=req.other_tenants_bytes)
+
+
+def _retarget(req, rules, facts, gpu, base: Layout, tp: int) -> Layout:
+    layout = dataclasses.replace(base, tp=tp)
+    if req.gpu_memory_utilization is None:
+        layout = dataclasses.replace(layout, utilization=_headroom_utilization(rules, facts, gpu, layout))
+    return layout
+
+
+def _headroom_utilization(rules: ReleaseRules, facts: ModelFacts, gpu: GpuFacts, layout: Layout) -> float:
+    """The release default, unless what vLLM allocates outside its budget (CUDA context, and
+    CUDA graphs before 0.21) would not fit in the rest of the GPU."""
+    util = rules.default_utilization
+    outside = overheads.CUDA_CONTEXT_BYTES + layout.other_tenants_bytes
+    if not rules.cuda_graphs_in_budget:
+        layers = -(-facts.num_layers // layout.pp)
+        outside += overheads.cuda_graph_bytes(layers, layout.max_num_seqs, layout.enforce_eager)
+    if gpu.memory_bytes * (1 - util) >= outside:
+        return util
+    return max(0.5, math.floor((gpu.memory_bytes - outside) / gpu.memory_bytes * 100) / 100)
+
+
+def _meets(ev: Evaluation, concurrency: int) -> bool:
+    return ev.verdict == "ok" and ev.capacity.max_concurrency >= concurrency
+
+
+def _clamp_length(facts, gpu, total, rules, layout: Layout, concurrency: int) -> Evaluation | None:
+    lo, hi, best = 1, layout.max_model_len, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        ev = evaluate(facts, gpu, total, rules, dataclasses.replace(layout, max_model_len=mid))
+        if _meets(ev, concurrency):
+            best, lo = ev, mid + 1
+        else:
+            hi = mid - 1
+    if best is None or best.layout.max_model_len < 256:
+        return None
+    # Round down to a whole number of blocks for a tidy, stable value.
+    length = best.layout.max_model_len
+    rounded = max(layout.block_size, length - length % layout.block_size)
+    return evaluate(facts, gpu, total, rules, dataclasses.replace(layout, max_model_len=rounded))
+
+
+def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choices: list[Choice]) -> None:
+    lay = ev.layout
+    if req.tensor_parallel_size is None:
+        reason = ("one GPU holds the model and the workload" if lay.tp == 1 else
+                  f"the smallest tensor-parallel size that divides the {req.model.num_attention_heads} attention heads, "
+                  f"fits the weights and holds {req.concurrency} request(s) of {lay.max_model_len} tokens")
+        choices.append(Choice("tensor_parallel_size", lay.tp, reason))
+    else:
+        choices.append(Choice("tensor_parallel_size", lay.tp, "pinned in the spec", pinned=True))
+    if req.max_model_len is None:
+        choices.append(Choice("max_model_len", lay.max_model_len,
+                              "the model's maximum context" if lay.max_model_len == req.model.max_position_embeddings
+                              else "the model's maximum, clamped to what the KV cache holds"))
+    else:
+        choices.append(Choice("max_model_len", lay.max_model_len, "workload.max_model_len", pinned=True))
+    if req.gpu_memory_utilization is None:
+        why = (f"vLLM {rules.version}'s default" if lay.utilization == rules.default_utilization else
+               "lowered from the release default so that the CUDA context and graphs fit outside vLLM's budget")
+        choices.append(Choice("gpu_memory_utilization", lay.utilization, why))
+    else:
+        choices.append(Choice("gpu_memory_utilization", lay.utilization, "pinned in the spec", pinned=True))
+    if req.max_num_seqs is None:
+        choices.append(Choice("max_num_seqs", lay.max_num_seqs,
+                              "vLLM's default batch size for this GPU" if lay.max_num_seqs >= req.concurrency
+                              else "raised to the workload's concurrency"))
+    if req.max_num_batched_tokens is None:
+        choices.append(Choice("max_num_batched_tokens", lay.max_num_batched_tokens,
+                              "vLLM's default for this GPU and release (drives the activation peak)"))
+
+
+def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, quant, candidates) -> Plan:
+    reasons = list(ev.reasons)
+    fixes = _fixes(req, rules, facts, gpu, ev, candidates) if ev.verdict != "ok" else []
+    goal_met = ev.verdict == "ok" and ev.capacity.max_concurrency >= req.concurrency
+    if ev.verdict == "ok" and not goal_met and req.mode == "compile":
+        reasons.append(f"the KV cache holds {ev.capacity.max_concurrency:.2f} request(s) of {ev.layout.max_model_len} "
+                       f"tokens; workload.concurrency asks for {req.concurrency}")
+        fixes = _fixes(req, rules, facts, gpu, ev, candidates, goal=req.concurrency)
+    if not rules.cuda_graphs_in_budget:
+        spare = ev.ledger.total_bytes - ev.ledger.requested_bytes - ev.layout.other_tenants_bytes
+        if spare < ev.headroom_needed and ev.verdict == "ok":
+            warnings.append(f"only {spare / GIB:.2f} GiB is left outside vLLM's budget for the CUDA context and "
+                            f"{ev.ledger.cuda_graph_bytes / GIB:.2f} GiB of CUDA graphs: graph capture may run out of "
+                            f"memory; lower gpu_memory_utilization or set enforce_eager: true")
+    return _to_plan(req, rules, ev, ev.verdict, reasons, fixes, choices, warnings, dtype, quant, goal_met)
+
+
+def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) -> list[str]:
+    """Concrete changes that would make this start (and meet `goal`), most direct first."""
+    lay, total = ev.layout, gpu.memory_bytes
+    fixes: list[str] = []
+
+    def works(layout: Layout) -> bool:
+        return _meets(evaluate(facts, gpu, total, rules, layout), goal)
+
+    if ev.verdict == "kv_too_small" and goal == 1 and ev.largest_fitting_len > 0:
+        fixes.append(f"max_model_len: {ev.largest_fitting_len}")
+    elif ev.verdict == "kv_too_small" and ev.capacity.tokens and goal == 1:
+        fixes.append(f"max_model_len: {ev.capacity.tokens - ev.capacity.tokens % lay.block_size}")
+    if ev.verdict in ("kv_too_small", "ok") and lay.kv_cache_dtype == "auto" and _fp8_kv_supported(gpu) \
+            and facts.mla is None and works(dataclasses.replace(lay, kv_cache_dtype="fp8")):
+        fixes.append("kv_cache_dtype: fp8")
+    if ev.verdict != "weights_do_not_fit":
+        for util in (0.90, 0.92, 0.95):
+            if util > lay.utilization and works(dataclasses.replace(lay, utilization=util)):
+                fixes.append(f"gpu_memory_utilization: {util}")
+                break
+    for tp in range(lay.tp + 1, 65):
+        if valid_tensor_parallel(facts, tp) and works(dataclasses.replace(lay, tp=tp)):
+            more = "" if tp * lay.pp <= req.gpu_count else f" (needs hardware.count: {tp * lay.pp})"
+            fixes.append(f"tensor_parallel_size: {tp}{more}")
+            break
+    if ev.verdict == "no_kv_memory" and lay.max_num_batched_tokens > 2048 \
+            and works(dataclasses.replace(lay, max_num_batched_tokens=2048, max_num_seqs=min(lay.max_num_seqs, 256))):
+        fixes.append("max_num_batched_tokens: 2048 (a smaller profiling batch lowers the activation peak)")
+    if goal > 1 and ev.verdict == "ok":
+        length = _clamp_length(facts, gpu, total, rules, lay, goal)
+        if length is not None:
+            fixes.append(f"max_model_len: {length.layout.max_model_len}")
+        fixes.append(f"workload.concurrency: {max(1, int(ev.capacity.max_concurrency))}")
+    if ev.verdict in ("weights_do_not_fit", "no_kv_memory") and not facts.quantization:
+        four_bit = _four_bit_weights(facts)
+        fixes.append(f"a 4-bit checkpoint (AWQ/GPTQ) of {facts.model_id} such as {facts.model_id}-AWQ: "
+                     f"about {four_bit / GIB:.1f} GiB of weights instead of {facts.weight_bytes / GIB:.1f}")
+    if ev.verdict == "weights_do_not_fit":
+        fixes.append("a GPU with more memory")
+    return fixes
+
+
+def _four_bit_weights(facts: ModelFacts) -> int:
+    rows = facts.vocab_size * (facts.embedding_bytes_per_row + (0 if facts.tie_word_embeddings else facts.lm_head_bytes_per_row))
+    linear = max(0, facts.weight_bytes - rows)
+    return int(linear * 0.53 / 2 + rows)
+
+
+def _to_plan(req, rules, ev: Evaluation, verdict, reasons, fixes, choices, warnings, dtype, quant, goal_met) -> Plan:
+    lay = ev.layout
+    return Plan(
+        vllm_version=req.vllm_version, engine=rules.engine, tensor_parallel_size=lay.tp,
+        pipeline_parallel_size=lay.pp, max_model_len=lay.max_model_len, gpu_memory_utilization=lay.utilization,
+        block_size=lay.block_size, per_gpu=ev.ledger, kv_cache_tokens=max(0, ev.capacity.tokens),
+        max_concurrency=round(max(0.0, ev.capacity.max_concurrency), 2), verdict=verdict, reasons=tuple(reasons),
+        fixes=tuple(dict.fromkeys(fixes)), dtype=dtype, kv_cache_dtype=lay.kv_cache_dtype,
+        max_num_seqs=lay.max_num_seqs, max_num_batched_tokens=lay.max_num_batched_tokens,
+        enforce_eager=lay.enforce_eager, enable_expert_parallel=lay.expert_parallel, quantization=quant,
+        num_gpu_blocks=ev.capacity.num_blocks, choices=tuple(choices), warnings=tuple(warnings), ranks=ev.ranks,
+        headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes)

@@ -1,0 +1,264 @@
+"""Validate the loaded document against the spec model and turn every violation into a diagnostic.
+
+All schema violations are reported at once. Semantic checks that a schema cannot express
+(inline secrets, output folders outside the spec's tree, duplicate names/ports) follow in the
+same pass, so one run shows the user everything that is wrong.
+"""
+from __future__ import annotations
+
+import posixpath
+import re
+
+from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap, did_you_mean
+
+SECRET_PATTERNS = (
+    (re.compile(r"^hf_[A-Za-z0-9]{20,}$"), "a Hugging Face token"),
+    (re.compile(r"^sk-[A-Za-z0-9_-]{16,}$"), "an API key"),
+    (re.compile(r"^(ghp|gho|github_pat)_[A-Za-z0-9_]{20,}$"), "a GitHub token"),
+    (re.compile(r"^[A-Za-z0-9+/_=-]{32,}$"), "a secret-looking string"),
+)
+SECRET_FLAGS = ("--api-key", "--hf-token")
+
+
+def key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def validate_document(document: dict, source: SourceMap):
+    """Return the validated `SpecFile`, or raise CompileError listing every problem."""
+    from pydantic import ValidationError
+
+    from vllm_compile.ir.spec import SpecFile
+
+    diagnostics: list[Diagnostic] = []
+    diagnostics += _secret_checks(document, source)  # before schema: a pasted token must never be echoed back
+    try:
+        spec_file = SpecFile.model_validate(document)
+    except ValidationError as exc:
+        secret_keys = {d.key for d in diagnostics}
+        diagnostics += [_from_pydantic(error, document, source) for error in exc.errors()
+                        if key_path(tuple(error["loc"])) not in secret_keys]
+        raise CompileError(_dedupe(diagnostics)) from None
+    diagnostics += _semantic_checks(spec_file, source)
+    if any(d.severity == "error" for d in diagnostics):
+        raise CompileError(_dedupe(diagnostics))
+    return spec_file
+
+
+def _dedupe(diagnostics):
+    seen, out = set(), []
+    for d in sorted(diagnostics, key=lambda d: (d.line or 0, d.column or 0)):
+        if (d.key, d.message) not in seen:
+            seen.add((d.key, d.message))
+            out.append(d)
+    return out
+
+
+def _model_for(loc: tuple):
+    """The pydantic model class that owns the last key of `loc` (for did-you-mean)."""
+    from vllm_compile.ir import spec as s
+
+    model = s.SpecFile
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        inner = _model_in(field.annotation)
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _model_in(annotation):
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(value) -> str:
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return repr(value)
+
+
+def _from_pydantic(error: dict, document: dict, source: SourceMap) -> Diagnostic:
+    loc = tuple(error["loc"])
+    key = key_path(loc)
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        model = _model_for(loc)
+        known = sorted(model.model_fields) if model else []
+        guesses = did_you_mean(str(loc[-1]), known)
+        fix = f"did you mean '{guesses[0]}'?" if guesses else f"remove the key; allowed keys here: {', '.join(known)}"
+        return source.error(key, f"unknown key '{loc[-1]}'", expected="one of " + ", ".join(known) if known else None,
+                            fix=fix)
+    if kind == "missing":
+        parent = key_path(loc[:-1])
+        return source.error(parent or None, f"missing required key '{loc[-1]}'",
+                            fix=f"add `{loc[-1]}:` under `{parent}`" if parent else f"add `{loc[-1]}:` at the top level")
+    if kind == "literal_error":
+        expected = ctx.get("expected", "")
+        guesses = did_you_mean(str(value), re.findall(r"'([^']+)'", expected)) if isinstance(value, str) else []
+        return source.error(key, "value not allowed", found=_describe(value), expected=expected,
+                            fix=f"did you mean '{guesses[0]}'?" if guesses else f"use one of {expected}")
+    if kind == "string_pattern_mismatch":
+        return source.error(key, "value has the wrong form", found=_describe(value), expected=_pattern_hint(key),
+                            fix=_pattern_fix(key))
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return source.error(key, "value out of range", found=_describe(value), expected=error["msg"].lower(),
+                            fix="use a value " + error["msg"].lower().replace("input should be ", ""))
+    if kind in ("too_short", "string_too_short"):
+        return source.error(key, "value is empty", found=_describe(value), expected=error["msg"].lower(),
+                            fix="give a value or remove the key")
+    if kind in ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "bool_type",
+                "bool_parsing", "string_type", "dict_type", "model_type", "tuple_type", "list_type", "model_attributes_type"):
+        wanted = {"int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
+                  "dict": "a mapping", "model": "a mapping", "tuple": "a list", "list": "a list"}
+        expected = next((v for k, v in wanted.items() if kind.startswith(k)), error["msg"])
+        return source.error(key, "wrong type", found=_describe(value), expected=expected,
+                            fix=f"write {expected} here" + (" (quote a version like \"0.33.0\")" if key.endswith("version") else ""))
+    return source.error(key, error["msg"], found=_describe(value), fix="see `vllm-compile schema` for this key")
+
+
+def _pattern_hint(key: str) -> str:
+    leaf = key.rsplit(".", 1)[-1]
+    return {
+        "name": "a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters",
+        "id": "a Hugging Face repo id like 'org/model'",
+        "version": "a vLLM release like \"0.33.0\"",
+        "api_key_env": "the NAME of an environment variable (UPPER_CASE), not the key itself",
+        "hf_token_env": "the NAME of an environment variable (UPPER_CASE), not the token itself",
+        "image": "an image reference like vllm/vllm-openai:v0.33.0, optionally @sha256:<digest>",
+    }.get(leaf, "the documented form")
+
+
+def _pattern_fix(key: str) -> str:
+    leaf = key.rsplit(".", 1)[-1]
+    return {
+        "name": "rename, e.g. 'llama-chat'",
+        "id": "write the repo id as shown on Hugging Face, e.g. meta-llama/Llama-3.1-8B-Instruct",
+        "version": "quote the release, e.g. version: \"0.33.0\"",
+        "api_key_env": "put the key in an environment variable and name it here, e.g. VLLM_API_KEY",
+        "hf_token_env": "name the environment variable, e.g. HF_TOKEN",
+        "image": "e.g. vllm/vllm-openai:v0.33.0",
+    }.get(leaf, "see `vllm-compile schema`")
+
+
+def _walk_strings(node, path=""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk_strings(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk_strings(v, f"{path}[{i}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+def _secret_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
+    out = []
+    for key, value in _walk_strings(document):
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf.endswith("_env"):
+            for pattern, what in SECRET_PATTERNS:
+                if pattern.match(value) and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+                    out.append(source.error(key, f"this looks like {what}, not the name of an environment variable",
+                                            found="a secret value (not shown)",
+                                            expected="an environment variable NAME such as HF_TOKEN",
+                                            fix="remove the secret from the file (and rotate it), export it as an "
+                                                "environment variable, and write that variable's name here"))
+                    break
+        elif re.search(r"\.extra_args\[\d+\]$", key):
+            flag = value.split("=", 1)[0].replace("_", "-")
+            if flag in SECRET_FLAGS:
+                out.append(source.error(key, f"{flag} would write a secret into the artifacts",
+                                        found=flag, expected="secrets passed by environment variable",
+                                        fix="set server.api_key_env (for --api-key) or server.hf_token_env "
+                                            "(for --hf-token) to the NAME of an environment variable"))
+            elif any(p.match(value) for p, _ in SECRET_PATTERNS[:3]):
+                out.append(source.error(key, "this argument looks like a secret token",
+                                        found="a secret value (not shown)",
+                                        fix="pass secrets through environment variables, never in extra_args"))
+    return out
+
+
+def _semantic_checks(spec_file, source: SourceMap) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    single_keys = [k for k in ("name", "model", "workload", "engine", "server") if getattr(spec_file, k) is not None]
+    if spec_file.deployments is None:
+        for required in ("name", "model", "engine"):
+            if getattr(spec_file, required) is None:
+                out.append(source.error(None, f"missing required key '{required}'",
+                                        fix=f"add `{required}:` at the top level (or list deployments under `deployments:`)"))
+        deployments = [("", spec_file)] if not out else []
+    else:
+        for k in single_keys:
+            out.append(source.error(k, f"'{k}' cannot stand at the top level next to 'deployments:'",
+                                    fix=f"move '{k}' into each item of deployments:"))
+        deployments = [(f"deployments[{i}].", d) for i, d in enumerate(spec_file.deployments)]
+    names: dict[str, str] = {}
+    ports: dict[int, str] = {}
+    for prefix, dep in deployments:
+        model = dep.model
+        if model.id is None and model.path is None:
+            out.append(source.error(f"{prefix}model", "model needs an `id` (Hugging Face repo) or a local `path`",
+                                    fix="add e.g. `id: meta-llama/Llama-3.1-8B-Instruct`"))
+        output = dep.output
+        if output is not None and output.dir is not None:
+            problem = _outside_tree(output.dir)
+            if problem:
+                out.append(source.error(f"{prefix}output.dir", problem, found=repr(output.dir),
+                                        expected="a folder inside the spec's folder tree",
+                                        fix=f"use a relative path such as deploy/{dep.name}"))
+        if dep.model.path is not None and dep.model.path.startswith("~"):
+            out.append(source.error(f"{prefix}model.path", "'~' is not expanded in model.path",
+                                    fix="write the path relative to this spec file"))
+        if dep.name in names:
+            out.append(source.error(f"{prefix}name", f"deployment name '{dep.name}' is used twice",
+                                    fix="give every deployment its own name"))
+        names[dep.name] = prefix
+        port = (dep.server.port if dep.server is not None else 8000)
+        if port in ports:
+            out.append(source.error(f"{prefix}server.port", f"host port {port} is already used by deployment "
+                                    f"'{ports[port]}'", fix=f"pick another port, e.g. {max(ports) + 1}"))
+        ports[port] = dep.name
+    if spec_file.output is not None and spec_file.output.dir is not None:
+        problem = _outside_tree(spec_file.output.dir)
+        if problem:
+            out.append(source.error("output.dir", problem, found=repr(spec_file.output.dir),
+                                    expected="a folder inside the spec's folder tree", fix="use a relative path such as deploy"))
+    return out
+
+
+def _outside_tree(path: str) -> str | None:
+    if path.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", path):
+        return "output.dir must be relative to the spec file"
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    if normal == ".." or normal.startswith("../"):
+        return "output.dir leaves the spec's folder tree"
+    return None

@@ -1,0 +1,130 @@
+"""Load a spec file into plain Python data plus a map of where every key stands.
+
+ruamel.yaml's round-trip loader keeps line/column information. It does not defend against
+alias bombs, so anchors, aliases and merge keys are refused from the event stream before any
+node is built; duplicate keys, multi-document files and non-mapping documents are refused too.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from vllm_compile.diagnostics import CompileError, Diagnostic
+
+MAX_BYTES = 1024 * 1024
+
+
+def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int, int]]]:
+    """Return (document, positions) where positions maps key paths to 1-based (line, column)."""
+    if len(data) > MAX_BYTES:
+        raise CompileError([Diagnostic(
+            f"spec file is {len(data):,} bytes, over the 1 MiB limit", file=display_path, line=1, column=1,
+            fix="a deployment spec is a few hundred bytes; check that this is the right file")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CompileError([Diagnostic(
+            f"spec file is not UTF-8 text (byte {exc.start})", file=display_path, line=1, column=1,
+            fix="save the file as UTF-8")]) from None
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        _refuse_aliases(yaml, text, display_path)
+        documents = list(yaml.load_all(text))
+    except CompileError:
+        raise
+    except MarkedYAMLError as exc:
+        raise CompileError([_yaml_diagnostic(exc, display_path)]) from None
+    except YAMLError as exc:  # pragma: no cover - ruamel raises marked errors for syntax problems
+        raise CompileError([Diagnostic(f"malformed YAML: {exc}", file=display_path, line=1, column=1,
+                                       fix="fix the YAML syntax")]) from None
+
+    if len(documents) != 1:
+        raise CompileError([Diagnostic(
+            f"expected exactly one YAML document, found {len(documents)}", file=display_path, line=1, column=1,
+            fix="keep one deployment file per spec; remove extra '---' separators" if documents else
+                "write the spec: see `vllm-compile schema` or specs/llama.yaml")])
+    root = documents[0]
+    from ruamel.yaml.comments import CommentedMap
+
+    if not isinstance(root, CommentedMap):
+        kind = "empty document" if root is None else type(root).__name__
+        raise CompileError([Diagnostic(
+            f"the spec must be a mapping of keys (version, name, model, hardware, ...), found {kind}",
+            file=display_path, line=1, column=1, fix="start the file with `version: 1`")])
+    positions: dict[str, tuple[int, int]] = {"": (1, 1)}
+    return _plain(root, "", positions), positions
+
+
+def _refuse_aliases(yaml, text: str, display_path: str) -> None:
+    from ruamel.yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
+
+    problems = []
+    for event in yaml.parse(text):
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, AliasEvent) or (anchor and isinstance(event, (ScalarEvent, CollectionStartEvent))):
+            mark = event.start_mark
+            what = "alias" if isinstance(event, AliasEvent) else "anchor"
+            problems.append(Diagnostic(
+                f"YAML {what} '{anchor}' is not allowed in a spec", file=display_path,
+                line=mark.line + 1, column=mark.column + 1,
+                found=f"&{anchor}" if what == "anchor" else f"*{anchor}", expected="plain values",
+                fix="write the value out in full (anchors, aliases and merge keys are refused to rule out alias bombs)"))
+        elif isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None:
+            mark = event.start_mark
+            problems.append(Diagnostic(
+                "YAML merge key '<<' is not allowed in a spec", file=display_path,
+                line=mark.line + 1, column=mark.column + 1, fix="write the merged keys out in full"))
+    if problems:
+        raise CompileError(problems)
+
+
+def _yaml_diagnostic(exc, display_path: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    column = mark.column + 1 if mark else 1
+    problem = exc.problem or "malformed YAML"
+    if "duplicate key" in problem or "found duplicate key" in str(exc):
+        key = str(exc).split('"')[1] if '"' in str(exc) else "?"
+        return Diagnostic(f"duplicate key '{key}'", file=display_path, line=line, column=column,
+                          fix="keep one occurrence of the key; YAML would silently use the last")
+    context = f" {exc.context}" if exc.context else ""
+    return Diagnostic(f"malformed YAML: {problem}{context}".strip(), file=display_path, line=line, column=column,
+                      fix="fix the YAML syntax at this position (indentation, a missing ':' or quote)")
+
+
+def _plain(node: Any, path: str, positions: dict[str, tuple[int, int]]) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(node, CommentedMap):
+        out = {}
+        for key in node:
+            child = f"{path}.{key}" if path else str(key)
+            line, column = node.lc.key(key)
+            positions[child] = (line + 1, column + 1)
+            out[str(key) if not isinstance(key, (int, float, bool)) or isinstance(key, bool) else key] = \
+                _plain(node[key], child, positions)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            child = f"{path}[{index}]"
+            line, column = node.lc.item(index)
+            positions[child] = (line + 1, column + 1)
+            items.append(_plain(value, child, positions))
+        return items
+    # ruamel scalar subclasses (ScalarFloat, ScalarBoolean, TaggedScalar...) -> builtin types
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if node is None:
+        return None
+    return str(node)

@@ -1,0 +1,128 @@
+"""KV-cache pages, per-token bytes, block capacity and the admission check, per rank.
+
+Follows vLLM's KV-cache specs (reference §2): full attention pages hold K and V for the rank's
+KV heads (replicated when TP exceeds the KV heads), MLA pages one latent that TP does not split,
+sliding-window and chunked-local layers hold only their window under the hybrid manager, and
+layers without KV hold nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vllm_compile.ir.facts import LayerFacts
+
+KV_DTYPE_BYTES = {
+    "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "fp8_inc": 1,
+    "bfloat16": 2, "float16": 2, "half": 2, "float": 4, "float32": 4,
+}
+FP8_KV = {"fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc"}
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    kind: str            # "full" | "sliding" | "chunked" | "mla"
+    window: int          # 0 for full/mla
+    page_bytes: int      # one block of block_size tokens
+    token_bytes: int     # bytes per token (full-context equivalent)
+
+    def max_usage_bytes(self, max_model_len: int, block_size: int, batched_tokens: int) -> int:
+        """Bytes one request of `max_model_len` tokens needs in this layer."""
+        return self.blocks_per_request(max_model_len, block_size, batched_tokens) * self.page_bytes
+
+    def blocks_per_request(self, max_model_len: int, block_size: int, batched_tokens: int) -> int:
+        if self.kind == "sliding":
+            return _cdiv(min(self.window - 1 + batched_tokens, max_model_len), block_size) + 1
+        if self.kind == "chunked":
+            return _cdiv(min(self.window + batched_tokens, max_model_len), block_size)
+        return _cdiv(max_model_len, block_size)
+
+
+def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: int, *,
+                hybrid: bool, v0_mla_alignment: bool) -> list[LayerSpec]:
+    specs = []
+    for layer in layers:
+        if layer.attention in ("none", "mamba") or layer.kv_heads == 0:
+            continue
+        if layer.attention == "mla":
+            token = layer.head_size * kv_bytes
+            if v0_mla_alignment:
+                token = _cdiv(token, 256) * 256
+            specs.append(LayerSpec("mla", 0, token * block_size, token))
+            continue
+        heads = max(1, layer.kv_heads // tp)
+        token = heads * (layer.head_size + layer.head_size_v) * kv_bytes
+        kind = layer.attention if hybrid and layer.attention in ("sliding", "chunked") else "full"
+        specs.append(LayerSpec(kind, layer.window or 0 if kind != "full" else 0, token * block_size, token))
+    return specs
+
+
+def token_bytes(specs: list[LayerSpec]) -> int:
+    return sum(s.token_bytes for s in specs)
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    num_blocks: int
+    blocks_per_request: int
+    max_concurrency: float
+    tokens: int
+
+
+def _groups(specs: list[LayerSpec]) -> tuple[int, dict[tuple, int]]:
+    """vLLM's hybrid grouping: every group has `group_size` layers; a type with n layers forms
+    ceil(n / group_size) groups. Returns (group_size, groups per type)."""
+    counts: dict[tuple, int] = {}
+    for s in specs:
+        key = (s.kind, s.window)
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) == 1:
+        (key, n), = counts.items()
+        return n, {key: 1}
+    smallest, largest = min(counts.values()), max(counts.values())
+    group_size = largest if largest < 1.5 * smallest else smallest
+    return group_size, {key: _cdiv(n, group_size) for key, n in sorted(counts.items())}
+
+
+def capacity(specs: list[LayerSpec], available_bytes: int, block_size: int, max_model_len: int,
+             batched_tokens: int, *, engine: str, tokens_from_concurrency: bool) -> Capacity:
+    if not specs or available_bytes <= 0:
+        return Capacity(0, 1, 0.0, 0)
+    page = max(s.page_bytes for s in specs)
+    if engine == "v0":
+        # V0 sizes one block across all layers and counts tokens as blocks x block size.
+        blocks = available_bytes // sum(s.page_bytes for s in specs)
+        per_request = _cdiv(max_model_len, block_size)
+        return Capacity(blocks, per_request, blocks * block_size / max_model_len, blocks * block_size)
+    group_size, groups = _groups(specs)
+    blocks = available_bytes // (page * group_size)
+    by_kind = {(s.kind, s.window): s for s in specs}
+    per_request = sum(n * by_kind[key].blocks_per_request(max_model_len, block_size, batched_tokens)
+                      for key, n in groups.items())
+    concurrency = blocks / per_request
+    if tokens_from_concurrency:
+        tokens = int(concurrency * max_model_len)
+    else:
+        tokens = blocks // len(groups) * block_size
+    return Capacity(blocks, per_request, concurrency, tokens)
+
+
+def admission_bytes(specs: list[LayerSpec], max_model_len: int, block_size: int, batched_tokens: int) -> int:
+    """Memory one max-length request needs (vLLM's start-up admission check sums every layer)."""
+    return sum(s.max_usage_bytes(max_model_len, block_size, batched_tokens) for s in specs)
+
+
+def largest_fitting_len(specs: list[LayerSpec], available_bytes: int, block_size: int, batched_tokens: int,
+                        upper: int) -> int:
+    """Binary search, as vLLM does for its "estimated maximum model length"."""
+    lo, hi = 0, upper
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if admission_bytes(specs, mid, block_size, batched_tokens) <= available_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,0 +1,142 @@
+"""One layout (TP, PP, knobs) through vLLM's start-up accounting: ledger, capacity, verdict.
+
+    requested    = ceil(total x utilization)                       (or --kv-cache-memory-bytes)
+    available_kv = requested - weights - activation - non_torch [- cuda_graphs from 0.21]
+    blocks       = available_kv // (page x layers per pool)        (minimum over all ranks)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.ir.plan import Ledger
+from vllm_compile.plan import kv, overheads, weights
+from vllm_compile.plan.releases import ReleaseRules
+
+GIB = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    tp: int
+    pp: int
+    utilization: float
+    max_model_len: int
+    kv_cache_dtype: str
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    block_size: int
+    enforce_eager: bool
+    expert_parallel: bool
+    dtype_bytes: int
+    hybrid: bool
+    kv_cache_memory_bytes: int | None = None
+    other_tenants_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    layout: Layout
+    ledger: Ledger                 # the rank that limits the KV cache
+    ranks: tuple[Ledger, ...]
+    capacity: kv.Capacity
+    verdict: str
+    reasons: tuple[str, ...]
+    largest_fitting_len: int = 0
+    headroom_needed: int = 0
+    stage_specs: tuple = field(default=(), repr=False)
+
+
+def kv_dtype_bytes(kv_cache_dtype: str, dtype_bytes: int) -> int:
+    if kv_cache_dtype == "auto":
+        return dtype_bytes
+    return kv.KV_DTYPE_BYTES.get(kv_cache_dtype, dtype_bytes)
+
+
+def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseRules, layout: Layout) -> Evaluation:
+    tp, pp = layout.tp, layout.pp
+    requested = math.ceil(total_bytes * layout.utilization)
+    kv_bytes = kv_dtype_bytes(layout.kv_cache_dtype, layout.dtype_bytes)
+    sampler_rows = layout.max_num_seqs if rules.engine == "v0" else min(layout.max_num_seqs, layout.max_num_batched_tokens)
+    activation = overheads.activation_bytes(facts, rules.era, tp, layout.max_num_batched_tokens, sampler_rows,
+                                            layout.dtype_bytes)
+    non_torch = overheads.non_torch_bytes(tp, pp)
+    ranks, stage_specs, capacities = [], [], []
+    for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
+        layers = [facts.layers[i] for i in layer_range]
+        w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel)
+        graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager)
+        budget_graphs = graphs if rules.cuda_graphs_in_budget else 0
+        if layout.kv_cache_memory_bytes is not None:
+            available = layout.kv_cache_memory_bytes
+        else:
+            available = requested - w - activation - non_torch - budget_graphs - layout.other_tenants_bytes
+        specs = kv.layer_specs(layers, tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
+                               v0_mla_alignment=rules.v0_mla_alignment)
+        cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
+                          engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency)
+        ranks.append(Ledger(total_bytes=total_bytes, requested_bytes=requested, weights_bytes=w,
+                            activation_bytes=activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
+                            kv_cache_bytes=available, kv_bytes_per_token=kv.token_bytes(specs), rank=stage * tp,
+                            stage=stage))
+        stage_specs.append(specs)
+        capacities.append(cap)
+    # All ranks run with the smallest block count; the limiting stage's ledger is the one reported.
+    limiting = min(range(pp), key=lambda s: (ranks[s].kv_cache_bytes // max(1, _pool_page(stage_specs[s], layout)), s))
+    ledger, cap = ranks[limiting], capacities[limiting]
+    min_blocks = min(c.num_blocks for c in capacities)
+    if min_blocks != cap.num_blocks:
+        cap = kv.Capacity(min_blocks, cap.blocks_per_request, min_blocks / cap.blocks_per_request,
+                          int(min_blocks * cap.tokens / max(cap.num_blocks, 1)))
+
+    headroom = overheads.CUDA_CONTEXT_BYTES + (0 if rules.cuda_graphs_in_budget else ledger.cuda_graph_bytes)
+    verdict, reasons, fitting = "ok", [], 0
+    heaviest = max(r.weights_bytes for r in ranks)
+    if heaviest + overheads.CUDA_CONTEXT_BYTES + layout.other_tenants_bytes > total_bytes:
+        verdict = "weights_do_not_fit"
+        reasons.append(f"the weights need {_gib(heaviest)} GiB per GPU at tensor_parallel_size {tp}"
+                       f"{f' x pipeline_parallel_size {pp}' if pp > 1 else ''}, more than the "
+                       f"{_gib(total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes)} GiB a "
+                       f"{gpu.name} leaves after the CUDA context: loading fails with CUDA out of memory")
+    elif min(r.kv_cache_bytes for r in ranks) <= 0:
+        verdict = "no_kv_memory"
+        worst = min(ranks, key=lambda r: r.kv_cache_bytes)
+        reasons.append(
+            f"No available memory for the cache blocks: {_gib(worst.requested_bytes)} GiB requested "
+            f"(utilization {layout.utilization:.2f} of {_gib(total_bytes)} GiB) minus weights {_gib(worst.weights_bytes)}, "
+            f"activation {_gib(worst.activation_bytes)}, non-torch {_gib(worst.non_torch_bytes)}"
+            + (f", CUDA graphs {_gib(worst.cuda_graph_bytes)}" if rules.cuda_graphs_in_budget else "")
+            + f" GiB leaves {_gib(worst.kv_cache_bytes)} GiB for the KV cache")
+    else:
+        for stage, specs in enumerate(stage_specs):
+            available = ranks[stage].kv_cache_bytes
+            if rules.engine == "v0":
+                too_small = cap.tokens < layout.max_model_len
+                fitting = cap.tokens
+            else:
+                needed = kv.admission_bytes(specs, layout.max_model_len, layout.block_size, layout.max_num_batched_tokens)
+                too_small = needed > available
+                fitting = kv.largest_fitting_len(specs, available, layout.block_size, layout.max_num_batched_tokens,
+                                                 layout.max_model_len) if too_small else 0
+            if too_small:
+                verdict = "kv_too_small"
+                if rules.engine == "v0":
+                    reasons.append(f"The model's max seq len ({layout.max_model_len}) is larger than the maximum number "
+                                   f"of tokens that can be stored in KV cache ({cap.tokens})")
+                else:
+                    reasons.append(
+                        f"To serve at least one request with the model's max seq len ({layout.max_model_len}), "
+                        f"{_gib(needed)} GiB KV cache is needed, which is larger than the available KV cache memory "
+                        f"({_gib(available)} GiB). Based on the available memory, the estimated maximum model length "
+                        f"is {fitting}")
+                break
+    return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom, tuple(stage_specs))
+
+
+def _pool_page(specs, layout: Layout) -> int:
+    return sum(s.page_bytes for s in specs) or 1
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:.2f}"

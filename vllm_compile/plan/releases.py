@@ -1,0 +1,101 @@
+"""What differs between vLLM releases for start-up memory: one table, keyed by release ranges.
+
+Sources: the reference's §1.2-1.3 (accounting), §1.9 (V0), §4.3-4.4 (defaults and their history).
+Boundaries marked approximate there are approximate here too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from vllm_compile.versions import release_key
+
+GIB = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRules:
+    version: str
+    engine: Literal["v0", "v1"]
+    # Activation/overhead calibration era: v0 (V0 engine), v1a (0.8-0.10), v1b (0.11-0.20), v1c (0.21+).
+    era: Literal["v0", "v1a", "v1b", "v1c"]
+    default_utilization: float
+    cuda_graphs_in_budget: bool       # CUDA-graph estimate subtracted before sizing KV (0.21+)
+    hybrid_kv_manager: bool           # sliding/chunked layers hold only their window (V1 0.10+)
+    tokens_from_concurrency: bool     # "GPU KV cache size" = concurrency x max_model_len (newest)
+    bf16_auto_fallback: bool          # dtype auto picks float16 on GPUs without bf16 instead of failing
+    v0_mla_alignment: bool            # V0 pads each MLA cache entry to a multiple of 256 bytes
+    large_gpu_rule: Literal["none", "h100-h200", "70gib-not-a100"]
+
+
+# (first release, rules) in ascending order; a release takes the last row at or below it.
+_TABLE = (
+    ("0.0.0", dict(engine="v0", era="v0", default_utilization=0.90, cuda_graphs_in_budget=False,
+                   hybrid_kv_manager=False, tokens_from_concurrency=False, bf16_auto_fallback=False,
+                   v0_mla_alignment=True, large_gpu_rule="none")),
+    ("0.8.0", dict(engine="v1", era="v1a", default_utilization=0.90, cuda_graphs_in_budget=False,
+                   hybrid_kv_manager=False, tokens_from_concurrency=False, bf16_auto_fallback=False,
+                   v0_mla_alignment=False, large_gpu_rule="h100-h200")),
+    ("0.10.0", dict(engine="v1", era="v1a", default_utilization=0.90, cuda_graphs_in_budget=False,
+                    hybrid_kv_manager=True, tokens_from_concurrency=False, bf16_auto_fallback=True,
+                    v0_mla_alignment=False, large_gpu_rule="70gib-not-a100")),
+    ("0.11.0", dict(engine="v1", era="v1b", default_utilization=0.90, cuda_graphs_in_budget=False,
+                    hybrid_kv_manager=True, tokens_from_concurrency=False, bf16_auto_fallback=True,
+                    v0_mla_alignment=False, large_gpu_rule="70gib-not-a100")),
+    ("0.21.0", dict(engine="v1", era="v1c", default_utilization=0.92, cuda_graphs_in_budget=True,
+                    hybrid_kv_manager=True, tokens_from_concurrency=True, bf16_auto_fallback=True,
+                    v0_mla_alignment=False, large_gpu_rule="70gib-not-a100")),
+)
+
+
+def rules_for(version: str) -> ReleaseRules:
+    key = release_key(version)
+    chosen = _TABLE[0][1]
+    for first, rules in _TABLE:
+        if key >= release_key(first):
+            chosen = rules
+    return ReleaseRules(version=version, **chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDefaults:
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    chunked_prefill: bool
+    reason: str
+
+
+def batch_defaults(rules: ReleaseRules, gpu_name: str, memory_bytes: int, max_model_len: int,
+                   is_mla: bool = False) -> BatchDefaults:
+    """The `max_num_batched_tokens` / `max_num_seqs` vLLM resolves when the flags are not given."""
+    if rules.engine == "v0":
+        # V0: chunked prefill only for long-context models (and not for MLA, which lacked it);
+        # without it one prefill must fit in a batch, so the batch spans the whole context.
+        chunked = max_model_len > 32768 and not is_mla
+        if chunked:
+            tokens = 2048 if release_at_least(rules.version, "0.6.0") else 512
+            return BatchDefaults(tokens, 256, True, "V0 enables chunked prefill above 32K context")
+        return BatchDefaults(max(max_model_len, 2048), 256, False,
+                             "V0 without chunked prefill batches a whole max_model_len prefill")
+    name = gpu_name.lower().replace(" ", "")
+    large = False
+    if rules.large_gpu_rule == "h100-h200":
+        large = "h100" in name or "h200" in name
+    elif rules.large_gpu_rule == "70gib-not-a100":
+        large = memory_bytes >= 70 * GIB and "a100" not in name
+    if large:
+        return BatchDefaults(8192, 1024, True, "vLLM's default for GPUs of 70 GiB or more (not A100)")
+    return BatchDefaults(2048, 256, True, "vLLM's default for GPUs under 70 GiB (and A100)")
+
+
+def release_at_least(version: str, floor: str) -> bool:
+    return release_key(version) >= release_key(floor)
+
+
+def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int], is_mla: bool) -> tuple[int, str]:
+    if is_mla and rules.engine == "v1":
+        if compute_capability >= (10, 0):
+            return 128, "the CUTLASS MLA backend forces 128-token blocks on Blackwell"
+        if compute_capability >= (9, 0):
+            return 64, "the FlashMLA backend forces 64-token blocks on Hopper"
+    return 16, "vLLM's default block size on CUDA"
