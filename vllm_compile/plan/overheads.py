@@ -21,17 +21,20 @@ GIB = 1 << 30
 @dataclass(frozen=True, slots=True)
 class EraConstants:
     forward_factor: float   # x dtype x (2 x MLP width per rank + hidden) bytes per batched token
-    sampler_copies: float   # fp32 logit-sized temporaries held by the dummy sampler
-    moe_factor: float       # x topk x 2 x expert width per rank x dtype bytes per batched token
+    sampler_copies: float   # fp32 logit-sized temporaries held by the dummy sampler (small batches)
+    sampler_copies_large: float  # the same at 1024 rows and more (V1 samples large batches differently)
+    moe_factor: float       # x topk x hidden x dtype bytes per batched token (up to MOE_TOKEN_CAP)
     constant_bytes: int     # workspaces independent of the batch
 
 
 ERAS = {
-    "v0": EraConstants(forward_factor=1.12, sampler_copies=4.0, moe_factor=16.0, constant_bytes=int(0.20 * GIB)),
-    "v1a": EraConstants(forward_factor=1.12, sampler_copies=1.5, moe_factor=16.0, constant_bytes=int(0.08 * GIB)),
-    "v1b": EraConstants(forward_factor=1.12, sampler_copies=8.0, moe_factor=16.0, constant_bytes=int(0.05 * GIB)),
-    "v1c": EraConstants(forward_factor=1.12, sampler_copies=8.0, moe_factor=16.0, constant_bytes=int(0.05 * GIB)),
+    "v0": EraConstants(1.12, 4.0, 4.0, 8.0, int(0.20 * GIB)),
+    "v1a": EraConstants(1.12, 1.5, 7.0, 8.0, int(0.08 * GIB)),
+    "v1b": EraConstants(1.12, 1.5, 7.0, 8.0, int(0.05 * GIB)),
+    "v1c": EraConstants(1.12, 1.5, 7.0, 8.0, int(0.05 * GIB)),
 }
+SMALL_BATCH_ROWS, LARGE_BATCH_ROWS = 256, 1024
+MOE_TOKEN_CAP = 8192  # fused-MoE workspaces stop growing once the kernel chunks the batch
 
 NON_TORCH_BASE = int(0.15 * GIB)     # cuBLAS/cuDNN handles and workspaces at TP 1
 NON_TORCH_PER_EXTRA_RANK = int(0.10 * GIB)  # NCCL/custom all-reduce buffers per additional TP peer
@@ -50,11 +53,13 @@ def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, 
         dense_width = max(facts.moe.shared_expert_intermediate_size,
                           facts.intermediate_size if facts.moe.first_dense_layers else 0)
     forward = batched_tokens * dtype_bytes * (2 * dense_width // tp + facts.hidden_size) * k.forward_factor
-    sampler = sampler_rows * facts.vocab_size * 4 * k.sampler_copies
+    share = min(1.0, max(0.0, (sampler_rows - SMALL_BATCH_ROWS) / (LARGE_BATCH_ROWS - SMALL_BATCH_ROWS)))
+    copies = k.sampler_copies + share * (k.sampler_copies_large - k.sampler_copies)
+    sampler = sampler_rows * facts.vocab_size * 4 * copies
     moe = 0.0
     if facts.moe:
-        moe = (batched_tokens * facts.moe.experts_per_token * 2 * facts.moe.expert_intermediate_size // tp
-               * dtype_bytes * k.moe_factor)
+        moe = min(batched_tokens, MOE_TOKEN_CAP) * facts.moe.experts_per_token * facts.hidden_size * dtype_bytes \
+            * k.moe_factor
     return int(forward + sampler + moe + k.constant_bytes)
 
 

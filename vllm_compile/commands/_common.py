@@ -1,0 +1,67 @@
+"""What every subcommand shares: running the pipeline over specs and reporting diagnostics."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vllm_compile.diagnostics import CompileError, Diagnostic
+
+
+def report(diagnostics, stream_err: bool = True) -> None:
+    for d in diagnostics:
+        click.echo(d.format(), err=stream_err)
+
+
+def compile_all(paths, options, until=None):
+    """Run the pipeline over every spec; report every error of every spec, then exit 2 if any."""
+    from vllm_compile.pipeline import run
+
+    results, errors = [], []
+    for path in paths:
+        try:
+            results.append(run(path, options, until=until))
+        except CompileError as exc:
+            errors += exc.diagnostics
+        except Exception as exc:  # a bug, not a user error: say so plainly, without a traceback
+            errors.append(Diagnostic(f"internal error: {type(exc).__name__}: {exc}", file=path,
+                                     fix="please report this with the spec attached; run with "
+                                         "VLLM_COMPILE_DEBUG=1 for a traceback"))
+            import os
+
+            if os.environ.get("VLLM_COMPILE_DEBUG"):
+                raise
+    warnings = [w for r in results for w in r.warnings]
+    report(warnings)
+    if errors:
+        report(errors)
+        count = sum(1 for d in errors if d.severity == "error")
+        click.echo(f"{count} error(s); nothing written", err=True)
+        sys.exit(2)
+    return results
+
+
+def emit_formats(value: str | None):
+    if not value:
+        return None
+    from vllm_compile.emit import check_formats
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    try:
+        return check_formats(names)
+    except CompileError as exc:
+        report(exc.diagnostics)
+        sys.exit(2)
+
+
+spec_paths = click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+output_option = click.option("-o", "--output", "output", type=click.Path(file_okay=False),
+                             help="Write into DIR instead of each spec's output.dir (DIR/<name> for several specs).")
+emit_option = click.option("--emit", "emit", metavar="FORMATS",
+                           help="Comma-separated artifacts to produce: compose, docker-run, serve (overrides output.formats).")
+
+
+def options_for(specs, output, emit, **kw):
+    from vllm_compile.pipeline import Options
+
+    return Options(formats=emit_formats(emit), output_dir=output, nest_output=output is not None and len(specs) > 1, **kw)

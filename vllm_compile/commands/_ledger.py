@@ -1,0 +1,67 @@
+"""Text renderings of a plan: the compact ledger (`plan`) and the full explanation (`explain`)."""
+from __future__ import annotations
+
+GIB = 1 << 30
+
+ROWS = (("weights", "weights_bytes"), ("activation peak", "activation_bytes"), ("non-torch", "non_torch_bytes"),
+        ("CUDA graphs", "cuda_graph_bytes"), ("KV cache", "kv_cache_bytes"))
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:8.2f} GiB"
+
+
+def ledger_text(name: str, plan, gpu_name: str) -> str:
+    led = plan.per_gpu
+    lines = [f"{name}: vLLM {plan.vllm_version} ({plan.engine}) on {plan.gpus} x {gpu_name}, "
+             f"tensor_parallel_size {plan.tensor_parallel_size}, pipeline_parallel_size {plan.pipeline_parallel_size}",
+             f"  total memory          {_gib(led.total_bytes)}",
+             f"  requested ({plan.gpu_memory_utilization:.2f})     {_gib(led.requested_bytes)}"]
+    for label, attr in ROWS:
+        value = getattr(led, attr)
+        note = "" if attr != "cuda_graph_bytes" or plan.vllm_version and _budgeted(plan) else "  (outside the budget)"
+        lines.append(f"  {label:<21} {_gib(value)}{note}")
+    lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
+              f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
+              f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",
+              f"  verdict               {plan.verdict}"]
+    for reason in plan.reasons:
+        lines.append(f"    reason: {reason}")
+    for i, fix in enumerate(plan.fixes, 1):
+        lines.append(f"    fix {i}: {fix}")
+    for warning in plan.warnings:
+        lines.append(f"    warning: {warning}")
+    return "\n".join(lines)
+
+
+def _budgeted(plan) -> bool:
+    from vllm_compile.plan.releases import rules_for
+
+    return rules_for(plan.vllm_version).cuda_graphs_in_budget
+
+
+def explain_text(name: str, plan, gpu_name: str, width: int = 50) -> str:
+    led = plan.per_gpu
+    out = [ledger_text(name, plan, gpu_name), "", f"  per-GPU memory (each # = {led.total_bytes / width / GIB:.2f} GiB):"]
+    marks = {"weights_bytes": "W", "activation_bytes": "A", "non_torch_bytes": "N", "cuda_graph_bytes": "G",
+             "kv_cache_bytes": "K"}
+    bar = ""
+    for _, attr in ROWS:
+        value = max(0, getattr(led, attr))
+        bar += marks[attr] * round(value / led.total_bytes * width)
+    bar = bar[:width]
+    requested_at = round(led.requested_bytes / led.total_bytes * width)
+    out.append("  [" + bar.ljust(width, ".") + "]")
+    out.append("   " + " " * max(0, requested_at - 1) + "^ requested (gpu_memory_utilization)")
+    out.append("   W weights  A activation  N non-torch  G CUDA graphs  K KV cache  . outside vLLM's budget")
+    if len(plan.ranks) > 1:
+        out.append("")
+        out.append("  per pipeline stage:  stage  weights      KV cache")
+        for r in plan.ranks:
+            out.append(f"                       {r.stage:>5}  {_gib(r.weights_bytes)} {_gib(r.kv_cache_bytes)}")
+    out.append("")
+    out.append("  knobs:")
+    for choice in plan.choices:
+        tag = "pinned" if choice.pinned else "chosen"
+        out.append(f"    {choice.knob:<24} {str(choice.value):<10} {tag}: {choice.reason}")
+    return "\n".join(out)

@@ -1,0 +1,30 @@
+"""`vllm-compile diff SPEC...`: how the generated artifacts differ from the files on disk."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vllm_compile.commands._common import compile_all, emit_option, options_for, output_option, spec_paths
+
+
+@click.command("diff")
+@spec_paths
+@output_option
+@emit_option
+def command(specs, output, emit):
+    """Show drift between SPECS and their artifacts on disk; exit 1 when anything differs.
+
+    YAML is compared structurally (key paths with old -> new values), scripts as a unified diff."""
+    from vllm_compile.drift import drifts
+
+    found = False
+    for result in compile_all(specs, options_for(specs, output, emit)):
+        for drift in drifts(result):
+            found = True
+            click.echo(f"{drift.path}: {drift.summary}")
+            for line in drift.details:
+                click.echo(f"  {line}")
+    if not found:
+        click.echo("up to date")
+    sys.exit(1 if found else 0)

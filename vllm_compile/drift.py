@@ -1,0 +1,104 @@
+"""Compare what a spec would generate with the files on disk (for `diff` and `check`)."""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+
+from vllm_compile.writer import artifact_path
+
+
+@dataclass(frozen=True)
+class Drift:
+    path: str            # as shown to the user
+    summary: str         # one line
+    details: tuple[str, ...] = ()
+
+
+def drifts(result) -> list[Drift]:
+    out = []
+    for artifact in result.artifacts:
+        path = artifact_path(result.spec.directory, artifact.path)
+        shown = os.path.relpath(path)
+        try:
+            with open(path, "rb") as handle:
+                current = handle.read()
+        except FileNotFoundError:
+            out.append(Drift(shown, "missing (run `vllm-compile compile` to create it)"))
+            continue
+        if current == artifact.content:
+            if artifact.executable and not os.access(path, os.X_OK):
+                out.append(Drift(shown, "is not executable (chmod +x, or recompile)"))
+            continue
+        if artifact.kind == "yaml":
+            out.append(_yaml_drift(shown, current, artifact.content))
+        else:
+            out.append(_text_drift(shown, current, artifact.content))
+    out += _lock_drift(result)
+    return out
+
+
+def _yaml_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
+    from deepdiff import DeepDiff
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        old = yaml.load(current.decode("utf-8", "replace"))
+    except Exception:
+        return Drift(shown, "is not valid YAML any more (hand-edited?)")
+    new = yaml.load(wanted.decode())
+    diff = DeepDiff(old, new, verbose_level=2)
+    lines = []
+    for change, entries in sorted(diff.items()):
+        for path, value in sorted(entries.items(), key=lambda kv: str(kv[0])):
+            key = _key_path(path)
+            if change == "values_changed" or change == "type_changes":
+                lines.append(f"{key}: {value['old_value']!r} -> {value['new_value']!r}")
+            elif "added" in change:
+                lines.append(f"{key}: added {value!r}")
+            elif "removed" in change:
+                lines.append(f"{key}: removed (was {value!r})")
+            else:
+                lines.append(f"{key}: {change}")
+    if not lines:
+        return Drift(shown, "comments or formatting differ (the header's input digest shows a hand edit)",
+                     tuple(_unified(current, wanted, shown)))
+    return Drift(shown, f"{len(lines)} structural change(s)", tuple(lines))
+
+
+def _key_path(path: str) -> str:
+    # deepdiff paths look like root['services']['llama']['command'][3]
+    out = path.replace("root", "", 1)
+    parts = []
+    for token in out.replace("]", "").split("["):
+        if not token:
+            continue
+        parts.append(token.strip("'\"") if token.startswith(("'", '"')) else f"[{token}]")
+    text = ""
+    for part in parts:
+        text += part if part.startswith("[") else (f".{part}" if text else part)
+    return text or "(document)"
+
+
+def _text_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
+    lines = _unified(current, wanted, shown)
+    return Drift(shown, f"differs ({sum(1 for l in lines if l[:1] in '+-' and l[:3] not in ('+++', '---'))} line(s))",
+                 tuple(lines))
+
+
+def _unified(current: bytes, wanted: bytes, shown: str) -> list[str]:
+    return [line.rstrip("\n") for line in difflib.unified_diff(
+        current.decode("utf-8", "replace").splitlines(True), wanted.decode().splitlines(True),
+        fromfile=f"{shown} (on disk)", tofile=f"{shown} (generated)")]
+
+
+def _lock_drift(result) -> list[Drift]:
+    if not result.lock:
+        return []
+    from vllm_compile.resolve.models import lock_matches
+
+    lock_path = os.path.relpath(result.path + ".lock")
+    return [Drift(lock_path, f"no longer matches deployment '{dep.spec.name}' (model id or revision changed): "
+                             f"run `vllm-compile lock {os.path.relpath(result.path)}`")
+            for dep in result.spec.deployments if not lock_matches(result.lock, dep.spec.model)]

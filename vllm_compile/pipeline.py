@@ -1,0 +1,152 @@
+"""The compiler: one ordered tuple of passes, run by a short loop.
+
+Each pass takes the `Compilation` so far and returns a new one with its stage's output filled
+in; the passes are thin adapters over the stage packages (parse, resolve, plan, lower, emit),
+which never import each other.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from vllm_compile.diagnostics import CompileError, Diagnostic
+
+
+@dataclass(frozen=True)
+class Options:
+    formats: tuple[str, ...] | None = None   # --emit: overrides output.formats
+    output_dir: str | None = None            # -o: overrides output.dir (relative to the CWD)
+    nest_output: bool = False                # several specs share -o DIR: one subfolder per spec
+    allow_plan_failure: bool = False         # `plan`/`explain` show a failing plan instead of refusing
+
+
+@dataclass(frozen=True)
+class Compilation:
+    path: str
+    options: Options = Options()
+    spec: object = None                   # ir.spec.Spec
+    lock: dict | None = None
+    models: tuple = ()                    # ir.facts.ModelFacts per deployment
+    hardware: object = None               # ir.facts.HardwareFacts
+    devices: tuple = ()                   # pinned device ids per deployment (None = any `count`)
+    plans: tuple = ()                     # ir.plan.Plan per deployment
+    lowered: tuple = ()                   # ir.lowered.LoweredDeployment per deployment
+    artifacts: tuple = ()                 # ir.artifact.Artifact
+    warnings: tuple[Diagnostic, ...] = field(default=())
+
+
+def parse(c: Compilation) -> Compilation:
+    from vllm_compile.parse import parse_spec
+
+    return dataclasses.replace(c, spec=parse_spec(c.path))
+
+
+def read_lock(c: Compilation) -> Compilation:
+    from vllm_compile.resolve.models import load_lock
+
+    return dataclasses.replace(c, lock=load_lock(c.path))
+
+
+def resolve_models(c: Compilation) -> Compilation:
+    from vllm_compile.resolve.models import resolve_model
+
+    spec, models, errors = c.spec, [], []
+    for dep in spec.deployments:
+        try:
+            models.append(resolve_model(dep.spec.model, spec_dir=spec.directory, source=spec.source,
+                                        key_prefix=dep.key_prefix, lock=c.lock))
+        except CompileError as exc:
+            errors += exc.diagnostics
+    if errors:
+        raise CompileError(errors)
+    notes = tuple(spec.source.warning(dep.key_prefix + "model", w)
+                  for dep, m in zip(spec.deployments, models) for w in m.warnings)
+    return dataclasses.replace(c, models=tuple(models), warnings=c.warnings + notes)
+
+
+def resolve_hardware(c: Compilation) -> Compilation:
+    from vllm_compile.resolve.hardware import resolve_hardware as resolve
+
+    lock_hw = (c.lock or {}).get("hardware")
+    hardware = resolve(c.spec.hardware, source=c.spec.source, key_prefix="", lock_hardware=lock_hw)
+    notes = tuple(c.spec.source.warning("hardware", w) for w in hardware.warnings)
+    return dataclasses.replace(c, hardware=hardware, warnings=c.warnings + notes)
+
+
+def plan(c: Compilation) -> Compilation:
+    from vllm_compile.plan.assign import plan_host
+
+    plans, devices, notes = plan_host(c.spec, c.models, c.hardware, allow_failure=c.options.allow_plan_failure)
+    return dataclasses.replace(c, plans=plans, devices=devices, warnings=c.warnings + notes)
+
+
+def lower(c: Compilation) -> Compilation:
+    from vllm_compile.lower import lower_deployment
+
+    spec, lowered, errors = c.spec, [], []
+    previous: tuple[str, ...] = ()
+    for index, dep in enumerate(spec.deployments):
+        # Deployments sharing a GPU start one after another so each profiles after the last allocated.
+        waits = tuple(spec.deployments[j].spec.name for j in range(index)
+                      if _shares_gpu(c.devices[j], c.devices[index]))
+        try:
+            lowered.append(lower_deployment(
+                dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
+                device_ids=c.devices[index], depends_on_healthy=waits[-1:] if waits else previous[:0],
+                output_dir=_output_dir(c, dep)))
+        except CompileError as exc:
+            errors += exc.diagnostics
+    if errors:
+        raise CompileError(errors)
+    notes = tuple(spec.source.warning(dep.key_prefix + "engine.version", w)
+                  for dep, low in zip(spec.deployments, lowered) for w in low.warnings)
+    return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)
+
+
+def emit(c: Compilation) -> Compilation:
+    from vllm_compile.emit import emit_artifacts
+
+    formats = c.options.formats or c.spec.output.formats
+    artifacts = emit_artifacts(c.lowered, formats, spec=c.spec, host_output_dir=_host_output_dir(c))
+    return dataclasses.replace(c, artifacts=tuple(artifacts))
+
+
+PASSES = (parse, read_lock, resolve_models, resolve_hardware, plan, lower, emit)
+
+
+def run(path: str, options: Options = Options(), until=None) -> Compilation:
+    compilation = Compilation(path=path, options=options)
+    for step in PASSES:
+        compilation = step(compilation)
+        if step is until:
+            break
+    return compilation
+
+
+def _shares_gpu(a, b) -> bool:
+    return a is not None and b is not None and bool(set(a) & set(b))
+
+
+def _override_dir(c: Compilation, name: str) -> str | None:
+    if c.options.output_dir is None:
+        return None
+    target = os.path.join(c.options.output_dir, name) if c.options.nest_output else c.options.output_dir
+    return os.path.relpath(os.path.abspath(target), c.spec.directory).replace(os.sep, "/")
+
+
+def _host_output_dir(c: Compilation) -> str:
+    spec = c.spec
+    override = _override_dir(c, spec.deployments[0].spec.name if not spec.multi else os.path.splitext(os.path.basename(spec.path))[0])
+    if override is not None:
+        return override
+    if spec.multi:
+        return spec.output.dir or "deploy"
+    dep = spec.deployments[0].spec
+    return dep.output.dir or f"deploy/{dep.name}"
+
+
+def _output_dir(c: Compilation, dep) -> str | None:
+    if not c.spec.multi:
+        return _override_dir(c, dep.spec.name)
+    return f"{_host_output_dir(c)}/{dep.spec.name}"
