@@ -107,8 +107,7 @@ def lower(c: Compilation) -> Compilation:
 def emit(c: Compilation) -> Compilation:
     from vllm_compile.emit import emit_artifacts
 
-    formats = c.options.formats or c.spec.output.formats
-    artifacts = emit_artifacts(c.lowered, formats, spec=c.spec, host_output_dir=_host_output_dir(c))
+    artifacts = emit_artifacts(c.lowered, c.options.formats, host_output_dir=_host_output_dir(c))
     return dataclasses.replace(c, artifacts=tuple(artifacts))
 
 

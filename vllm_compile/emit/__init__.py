@@ -1,0 +1,77 @@
+"""Stage 5, emit: lowered deployments -> artifact bytes.
+
+Each target is a module with the same shape (NAME, FILENAME, KIND, SCOPE and
+`render(deployments, header) -> bytes`); TARGETS maps names to modules, ordered by name.
+To add a target, write the module and list it here.
+"""
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from typing import Iterable, Sequence
+
+from vllm_compile.diagnostics import CompileError, Diagnostic, did_you_mean
+from vllm_compile.emit import compose, docker_run, serve
+from vllm_compile.emit.header import Header
+from vllm_compile.ir.artifact import Artifact
+from vllm_compile.ir.lowered import LoweredDeployment
+
+TARGETS = {module.NAME: module for module in sorted((compose, docker_run, serve), key=lambda m: m.NAME)}
+
+__all__ = ["TARGETS", "Header", "check_formats", "emit_artifacts"]
+
+
+def check_formats(names: Iterable[str]) -> tuple[str, ...]:
+    """Validate output format names (comma-separated items allowed), in TARGETS order."""
+    wanted = [part.strip() for name in names for part in name.split(",") if part.strip()]
+    known = ", ".join(TARGETS)
+    problems = []
+    for name in wanted:
+        if name not in TARGETS:
+            close = did_you_mean(name, TARGETS)
+            problems.append(Diagnostic(f"unknown output format {name!r}", key="output.formats", found=name,
+                                       expected=f"one of {known}",
+                                       fix=f"did you mean {close[0]}?" if close else f"use one of {known}"))
+    if not wanted and not problems:
+        problems.append(Diagnostic("no output format selected", key="output.formats", found="nothing",
+                                   expected=f"one or more of {known}", fix="e.g. --emit compose,docker-run"))
+    if problems:
+        raise CompileError(problems)
+    return tuple(name for name in TARGETS if name in wanted)
+
+
+def _digest(deployments: Sequence[LoweredDeployment]) -> str:
+    if len(deployments) == 1:
+        return deployments[0].input_digest
+    joined = "\n".join(f"{d.name}:{d.input_digest}" for d in deployments)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[str] | None = None, *,
+                   tool_version: str | None = None, host_output_dir: str | None = None) -> tuple[Artifact, ...]:
+    """Render the selected targets.
+
+    `formats` (e.g. from --emit) overrides each deployment's own `formats`. Host-scoped
+    targets (compose) write one file for all deployments into `host_output_dir` (default: the
+    first deployment's folder); per-deployment targets write into each deployment's folder.
+    """
+    if tool_version is None:
+        from vllm_compile import __version__ as tool_version
+    deployments = tuple(deployments)
+    chosen = check_formats(formats) if formats is not None else None
+    artifacts = []
+    for name, target in TARGETS.items():
+        if chosen is not None:
+            members = deployments if name in chosen else ()
+        else:
+            members = tuple(d for d in deployments if name in d.formats)
+        if not members:
+            continue
+        groups = [members] if target.SCOPE == "host" else [(d,) for d in members]
+        for group in groups:
+            folder = host_output_dir if target.SCOPE == "host" and host_output_dir is not None else group[0].output_dir
+            header = Header(tool_version, group[0].spec_path, _digest(group))
+            artifacts.append(Artifact(path=posixpath.normpath(posixpath.join(folder, target.FILENAME)),
+                                      content=target.render(group, header),
+                                      executable=target.KIND == "shell", kind=target.KIND))
+    return tuple(artifacts)

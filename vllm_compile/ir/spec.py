@@ -17,7 +17,7 @@ FORMATS = ("compose", "docker-run", "serve")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ModelFactsSpec(_Frozen):
@@ -162,7 +162,7 @@ class SpecFile(_Frozen):
     """A vllm-compile deployment intent: one deployment at the top level, or several under `deployments:`."""
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid",
+        frozen=True, extra="forbid", defer_build=True,
         title="vllm-compile deployment spec",
         json_schema_extra={"oneOf": [{"required": ["name", "model", "engine"]}, {"required": ["deployments"]}]},
     )

@@ -38,14 +38,18 @@ def validate_document(document: dict, source: SourceMap):
 
     diagnostics: list[Diagnostic] = []
     diagnostics += _secret_checks(document, source)  # before schema: a pasted token must never be echoed back
+    diagnostics += _semantic_checks(document, source)
     try:
-        spec_file = SpecFile.model_validate(document)
+        # Strict JSON-mode validation accepts exactly what the JSON Schema accepts: "8000" is not
+        # a port and "true" is not a boolean (YAML already typed unquoted scalars).
+        import json
+
+        spec_file = SpecFile.model_validate_json(json.dumps(document), strict=True)
     except ValidationError as exc:
         secret_keys = {d.key for d in diagnostics}
         diagnostics += [_from_pydantic(error, document, source) for error in exc.errors()
                         if key_path(tuple(error["loc"])) not in secret_keys]
         raise CompileError(_dedupe(diagnostics)) from None
-    diagnostics += _semantic_checks(spec_file, source)
     if any(d.severity == "error" for d in diagnostics):
         raise CompileError(_dedupe(diagnostics))
     return spec_file
@@ -127,7 +131,8 @@ def _from_pydantic(error: dict, document: dict, source: SourceMap) -> Diagnostic
         return source.error(key, "value not allowed", found=_describe(value), expected=expected,
                             fix=f"did you mean '{guesses[0]}'?" if guesses else f"use one of {expected}")
     if kind == "string_pattern_mismatch":
-        return source.error(key, "value has the wrong form", found=_describe(value), expected=_pattern_hint(key),
+        shown = "a value that is not an environment variable name (not shown)" if key.endswith("_env") else _describe(value)
+        return source.error(key, "value has the wrong form", found=shown, expected=_pattern_hint(key),
                             fix=_pattern_fix(key))
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return source.error(key, "value out of range", found=_describe(value), expected=error["msg"].lower(),
@@ -194,7 +199,7 @@ def _secret_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
                                                 "environment variable, and write that variable's name here"))
                     break
         elif re.search(r"\.extra_args\[\d+\]$", key):
-            flag = value.split("=", 1)[0].replace("_", "-")
+            flag = value.strip().split("=", 1)[0].split(None, 1)[0].replace("_", "-") if value.strip() else ""
             if flag in SECRET_FLAGS:
                 out.append(source.error(key, f"{flag} would write a secret into the artifacts",
                                         found=flag, expected="secrets passed by environment variable",
@@ -207,51 +212,57 @@ def _secret_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
     return out
 
 
-def _semantic_checks(spec_file, source: SourceMap) -> list[Diagnostic]:
+def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
+    """Checks a schema cannot express. They read the raw document defensively (it may still
+    hold type errors the schema reports), so one run shows every problem."""
+    def mapping(value) -> dict:
+        return value if isinstance(value, dict) else {}
+
     out: list[Diagnostic] = []
-    single_keys = [k for k in ("name", "model", "workload", "engine", "server") if getattr(spec_file, k) is not None]
-    if spec_file.deployments is None:
+    single_keys = [k for k in ("name", "model", "workload", "engine", "server") if k in document]
+    if "deployments" not in document:
         for required in ("name", "model", "engine"):
-            if getattr(spec_file, required) is None:
+            if required not in document:
                 out.append(source.error(None, f"missing required key '{required}'",
                                         fix=f"add `{required}:` at the top level (or list deployments under `deployments:`)"))
-        deployments = [("", spec_file)] if not out else []
+        deployments = [("", document)]
     else:
         for k in single_keys:
             out.append(source.error(k, f"'{k}' cannot stand at the top level next to 'deployments:'",
                                     fix=f"move '{k}' into each item of deployments:"))
-        deployments = [(f"deployments[{i}].", d) for i, d in enumerate(spec_file.deployments)]
-    names: dict[str, str] = {}
-    ports: dict[int, str] = {}
+        items = document["deployments"] if isinstance(document["deployments"], list) else []
+        deployments = [(f"deployments[{i}].", mapping(d)) for i, d in enumerate(items)]
+    names: dict[object, str] = {}
+    ports: dict[object, object] = {}
     for prefix, dep in deployments:
-        model = dep.model
-        if model.id is None and model.path is None:
+        model = mapping(dep.get("model"))
+        if "model" in dep and "id" not in model and "path" not in model:
             out.append(source.error(f"{prefix}model", "model needs an `id` (Hugging Face repo) or a local `path`",
                                     fix="add e.g. `id: meta-llama/Llama-3.1-8B-Instruct`"))
-        output = dep.output
-        if output is not None and output.dir is not None:
-            problem = _outside_tree(output.dir)
-            if problem:
-                out.append(source.error(f"{prefix}output.dir", problem, found=repr(output.dir),
-                                        expected="a folder inside the spec's folder tree",
-                                        fix=f"use a relative path such as deploy/{dep.name}"))
-        if dep.model.path is not None and dep.model.path.startswith("~"):
+        if isinstance(model.get("path"), str) and model["path"].startswith("~"):
             out.append(source.error(f"{prefix}model.path", "'~' is not expanded in model.path",
                                     fix="write the path relative to this spec file"))
-        if dep.name in names:
-            out.append(source.error(f"{prefix}name", f"deployment name '{dep.name}' is used twice",
-                                    fix="give every deployment its own name"))
-        names[dep.name] = prefix
-        port = (dep.server.port if dep.server is not None else 8000)
-        if port in ports:
-            out.append(source.error(f"{prefix}server.port", f"host port {port} is already used by deployment "
-                                    f"'{ports[port]}'", fix=f"pick another port, e.g. {max(ports) + 1}"))
-        ports[port] = dep.name
-    if spec_file.output is not None and spec_file.output.dir is not None:
-        problem = _outside_tree(spec_file.output.dir)
-        if problem:
-            out.append(source.error("output.dir", problem, found=repr(spec_file.output.dir),
-                                    expected="a folder inside the spec's folder tree", fix="use a relative path such as deploy"))
+        out_dir = mapping(dep.get("output")).get("dir")
+        if isinstance(out_dir, str) and _outside_tree(out_dir):
+            out.append(source.error(f"{prefix}output.dir", _outside_tree(out_dir), found=repr(out_dir),
+                                    expected="a folder inside the spec's folder tree",
+                                    fix=f"use a relative path such as deploy/{dep.get('name', 'NAME')}"))
+        name = dep.get("name")
+        if prefix and isinstance(name, str):
+            if name in names:
+                out.append(source.error(f"{prefix}name", f"deployment name '{name}' is used twice",
+                                        fix="give every deployment its own name"))
+            names[name] = prefix
+        port = mapping(dep.get("server")).get("port", 8000)
+        if prefix and isinstance(port, int):
+            if port in ports:
+                out.append(source.error(f"{prefix}server.port", f"host port {port} is already used by deployment "
+                                        f"'{ports[port]}'", fix=f"pick another port, e.g. {max(ports) + 1}"))
+            ports[port] = name
+    top_dir = mapping(document.get("output")).get("dir") if "deployments" in document else None
+    if isinstance(top_dir, str) and _outside_tree(top_dir):
+        out.append(source.error("output.dir", _outside_tree(top_dir), found=repr(top_dir),
+                                expected="a folder inside the spec's folder tree", fix="use a relative path such as deploy"))
     return out
 
 

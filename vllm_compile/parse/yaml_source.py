@@ -87,8 +87,11 @@ def _yaml_diagnostic(exc, display_path: str) -> Diagnostic:
     line = mark.line + 1 if mark else 1
     column = mark.column + 1 if mark else 1
     problem = exc.problem or "malformed YAML"
-    if "duplicate key" in problem or "found duplicate key" in str(exc):
-        key = str(exc).split('"')[1] if '"' in str(exc) else "?"
+    if "duplicate key" in problem:
+        import re
+
+        named = re.search(r'duplicate key "(.*?)"', problem)
+        key = named.group(1) if named else "?"
         return Diagnostic(f"duplicate key '{key}'", file=display_path, line=line, column=column,
                           fix="keep one occurrence of the key; YAML would silently use the last")
     context = f" {exc.context}" if exc.context else ""

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from specs/llama.yaml. Do not edit: change the spec and
+# run `vllm-compile compile specs/llama.yaml`; `vllm-compile check` reports hand edits.
+# input-digest: sha256:65efbf44daa6ccd73baea7caf1f5225cc6674e72821ec227ab010a7d59bf915d
+set -euo pipefail
+
+: "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
+: "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+
+exec docker run \
+  --name llama-chat \
+  --detach \
+  --restart unless-stopped \
+  --gpus 1 \
+  --ipc=host \
+  -p 8000:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  -e VLLM_API_KEY \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 480s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.33.0 \
+  --model meta-llama/Llama-3.1-8B-Instruct \
+  --served-model-name llama \
+  --tensor-parallel-size 1 \
+  --max-model-len 32768 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 1024 \
+  --max-num-batched-tokens 8192

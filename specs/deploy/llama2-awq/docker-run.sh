@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from specs/llama2-awq-24gb.yaml. Do not edit: change the spec and
+# run `vllm-compile compile specs/llama2-awq-24gb.yaml`; `vllm-compile check` reports hand edits.
+# input-digest: sha256:10902f4cf793f6346a869ca1364935eddeba4e8c7d3b6e94246e2ef08c3b29d4
+set -euo pipefail
+
+exec docker run \
+  --name llama2-awq \
+  --detach \
+  --restart unless-stopped \
+  --gpus 1 \
+  --ipc=host \
+  -p 8003:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 360s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.27.1 \
+  --model twhoool02/Llama-2-7b-chat-hf-AWQ \
+  --dtype float16 \
+  --tensor-parallel-size 1 \
+  --max-model-len 4096 \
+  --gpu-memory-utilization 0.92 \
+  --kv-cache-dtype fp8 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from tests/golden/pinned-gpus/spec.yaml. Do not edit: change the spec and
+# run `vllm-compile compile tests/golden/pinned-gpus/spec.yaml`; `vllm-compile check` reports hand edits.
+# input-digest: sha256:4a44e550ccc631d7b9565534ab7d14196cf3bd089b6b5b304f841248e03a1d3a
+set -euo pipefail
+
+export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222
+: "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"
+
+exec vllm serve mistralai/Mistral-7B-Instruct-v0.3 \
+  --tensor-parallel-size 2 \
+  --max-model-len 32768 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048 \
+  --port 8010

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from tests/golden/qwen3-moe/spec.yaml. Do not edit: change the spec and
+# run `vllm-compile compile tests/golden/qwen3-moe/spec.yaml`; `vllm-compile check` reports hand edits.
+# input-digest: sha256:82192baa40ef45bc4e6db0805fbf5d15c132e677ad098e7f3c3b821a03ea84c6
+set -euo pipefail
+
+exec docker run \
+  --name qwen3-moe \
+  --detach \
+  --restart unless-stopped \
+  --gpus 2 \
+  --ipc=host \
+  -p 8002:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 900s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.30.0 \
+  --model Qwen/Qwen3-30B-A3B \
+  --tensor-parallel-size 2 \
+  --max-model-len 32768 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from tests/golden/tp2-qwen32b/spec.yaml. Do not edit: change the spec and
+# run `vllm-compile compile tests/golden/tp2-qwen32b/spec.yaml`; `vllm-compile check` reports hand edits.
+# input-digest: sha256:f2a830e4bed961ab2bec605d30ca06800ca900f544d7523be6c189145a307c6b
+set -euo pipefail
+
+exec docker run \
+  --name qwen32b \
+  --detach \
+  --restart unless-stopped \
+  --gpus 2 \
+  --ipc=host \
+  -p 8020:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 960s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.21.0 \
+  --model Qwen/Qwen2.5-32B-Instruct \
+  --tensor-parallel-size 2 \
+  --max-model-len 16384 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048 \
+  --enable-prefix-caching \
+  --disable-log-stats

@@ -1,0 +1,45 @@
+"""Model facts from the vendored configs, catalog GPUs, and a short way to plan."""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import vllm_compile
+from vllm_compile.ir.facts import ModelFacts
+from vllm_compile.ir.plan import PlanRequest
+from vllm_compile.plan import plan_deployment
+from vllm_compile.resolve.hardware import lookup_gpu
+from vllm_compile.resolve.models import facts_from_config
+
+CONFIGS = Path(vllm_compile.__file__).parent / "data" / "model-configs"
+GIB = 1 << 30
+
+LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
+LLAMA_70B = "meta-llama/Meta-Llama-3.1-70B"
+LLAMA_70B_INSTRUCT = "meta-llama/Llama-3.1-70B-Instruct"
+QWEN3_06B = "Qwen/Qwen3-0.6B"
+DEEPSEEK_V3 = "deepseek-ai/DeepSeek-V3"
+GPT_OSS_20B = "openai/gpt-oss-20b"
+
+
+@functools.cache
+def facts(model_id: str) -> ModelFacts:
+    config = json.loads((CONFIGS / model_id / "config.json").read_text(encoding="utf-8"))
+    return facts_from_config(config, model_id=model_id, source="catalog")
+
+
+def gpu(name: str):
+    return lookup_gpu(name)
+
+
+def request(model_id: str, gpu_name: str, gpu_count: int = 1, version: str = "0.33.0", **kw) -> PlanRequest:
+    return PlanRequest(vllm_version=version, model=facts(model_id), gpu=gpu(gpu_name), gpu_count=gpu_count, **kw)
+
+
+def plan(model_id: str, gpu_name: str, gpu_count: int = 1, version: str = "0.33.0", **kw):
+    return plan_deployment(request(model_id, gpu_name, gpu_count, version, **kw))
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)

@@ -1,0 +1,11 @@
+"""Paths and loaders shared by the model-facts tests."""
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared" / "model-configs"
+CATALOG = REPO / "vllm_compile" / "data" / "model-configs"
+
+
+def load(model_id: str, root: Path = CATALOG) -> dict:
+    return json.loads((root / model_id / "config.json").read_text())

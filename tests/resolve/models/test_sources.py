@@ -1,0 +1,114 @@
+"""Where facts come from, in order: model.facts > model.path > lock > HF cache > catalog."""
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from models_support import load
+
+from vllm_compile.diagnostics import CompileError, SourceMap
+from vllm_compile.ir.spec import ModelFactsSpec, ModelSpec
+from vllm_compile.resolve.models import catalog_ids, resolve_model
+
+SRC = SourceMap("app.vllm.yaml", {"model.id": (5, 7), "model.path": (6, 9), "model": (4, 1)})
+COMMIT_A = "a" * 40
+COMMIT_B = "b" * 40
+
+
+def resolve(model: ModelSpec, spec_dir=".", lock=None):
+    return resolve_model(model, spec_dir=str(spec_dir), source=SRC, key_prefix="", lock=lock)
+
+
+def hf_cache(root, model_id, snapshots: dict[str, dict], refs: dict[str, str]):
+    repo = root / ("models--" + model_id.replace("/", "--"))
+    for commit, config in snapshots.items():
+        (repo / "snapshots" / commit).mkdir(parents=True)
+        (repo / "snapshots" / commit / "config.json").write_text(json.dumps(config))
+    (repo / "refs").mkdir(parents=True)
+    for ref, commit in refs.items():
+        (repo / "refs" / ref).write_text(commit)
+
+
+def test_catalog_lists_vendored_ids():
+    ids = catalog_ids()
+    assert "openai/gpt-oss-20b" in ids and ids == sorted(ids)
+    facts = resolve(ModelSpec(id="Qwen/Qwen3-8B"))
+    assert facts.source == "catalog" and facts.num_layers == 36
+
+
+def test_hf_cache_offline_with_refs_and_revision(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    small = load("Qwen/Qwen3-0.6B")
+    hf_cache(tmp_path / "hub", "Qwen/Qwen3-8B", {COMMIT_A: small, COMMIT_B: load("Qwen/Qwen3-8B")},
+             {"main": COMMIT_A, "v2": COMMIT_B})
+    main = resolve(ModelSpec(id="Qwen/Qwen3-8B"))
+    assert main.source == "hf-cache" and main.revision == COMMIT_A and main.num_layers == 28  # the cache wins
+    assert resolve(ModelSpec(id="Qwen/Qwen3-8B", revision="v2")).revision == COMMIT_B
+    assert resolve(ModelSpec(id="Qwen/Qwen3-8B", revision=COMMIT_B)).num_layers == 36
+    # An uncached revision falls through to the catalog.
+    assert resolve(ModelSpec(id="Qwen/Qwen3-8B", revision="other")).source == "catalog"
+
+
+def test_hf_home_is_honoured(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    hf_cache(tmp_path / "home" / "hub", "acme/cached", {COMMIT_A: load("Qwen/Qwen3-0.6B")}, {"main": COMMIT_A})
+    assert resolve(ModelSpec(id="acme/cached")).source == "hf-cache"
+
+
+def test_lock_wins_over_cache_and_a_stale_lock_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    hf_cache(tmp_path / "hub", "Qwen/Qwen3-8B", {COMMIT_A: load("Qwen/Qwen3-8B")}, {"main": COMMIT_A})
+    lock = {"version": 1, "models": {"Qwen/Qwen3-8B": {"revision": "main", "commit": COMMIT_B,
+                                                       "config": load("Qwen/Qwen3-0.6B")}}}
+    facts = resolve(ModelSpec(id="Qwen/Qwen3-8B"), lock=lock)
+    assert facts.source == "lock" and facts.revision == COMMIT_B and facts.num_layers == 28
+    with pytest.raises(CompileError) as err:
+        resolve(ModelSpec(id="Qwen/Qwen3-8B", revision="v2"), lock=lock)
+    assert "lock" in err.value.diagnostics[0].message and "vllm-compile lock" in err.value.diagnostics[0].fix
+
+
+def test_local_folder_with_safetensors_headers(tmp_path):
+    folder = tmp_path / "models" / "tiny"
+    folder.mkdir(parents=True)
+    cfg = {"model_type": "llama", "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+           "num_attention_heads": 2, "vocab_size": 10, "max_position_embeddings": 64, "torch_dtype": "float32"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    header = {"a": {"dtype": "F32", "shape": [10, 8], "data_offsets": [0, 320]},
+              "model.layers.0.self_attn.rotary_emb.inv_freq": {"dtype": "F32", "shape": [2], "data_offsets": [320, 328]},
+              "__metadata__": {"format": "pt"}}
+    raw = json.dumps(header).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 328)
+    facts = resolve(ModelSpec(path="models/tiny"), spec_dir=tmp_path)
+    assert facts.source == "path:models/tiny" and facts.weights_from_headers
+    assert facts.weight_bytes == 80 * 2     # fp32 checkpoint loads 16-bit; inv_freq buffer not loaded
+    assert str(tmp_path) not in facts.source
+
+
+def test_mtp_layers_left_out_of_header_counts():
+    from vllm_compile.resolve.models.counting import loaded_dtype_counts
+    cfg = {"num_hidden_layers": 2, "num_nextn_predict_layers": 1, "num_attention_heads": 1}
+    tensors = [("model.layers.0.w", "BF16", [4, 4]), ("model.layers.1.w", "F8_E4M3", [4, 4]),
+               ("model.layers.2.w", "F8_E4M3", [100, 100])]
+    assert loaded_dtype_counts(tensors, cfg) == {"BF16": 16, "F8_E4M3": 16}
+
+
+def test_hand_stated_facts_win():
+    facts_spec = ModelFactsSpec(model_type="mystery", num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
+                                intermediate_size=128, vocab_size=100, max_position_embeddings=1024,
+                                num_key_value_heads=2)
+    f = resolve(ModelSpec(id="Qwen/Qwen3-8B", facts=facts_spec))
+    assert f.source == "spec" and f.num_layers == 2 and f.num_kv_heads == 2 and not f.warnings
+    # 2 × (q 64·64 + k,v 32·64 + o 64·64 + 3·128·64 + 2·64) + untied 2·100·64 + 64
+    assert f.parameters == 2 * (4096 + 2 * 2048 + 4096 + 3 * 8192 + 128) + 12800 + 64
+
+
+def test_unknown_model_says_where_it_looked():
+    with pytest.raises(CompileError) as err:
+        resolve(ModelSpec(id="Qwen/Qwen3-9B"))
+    d = err.value.diagnostics[0]
+    assert (d.line, d.column, d.key) == (5, 7, "model.id")
+    assert "Hugging Face cache" in d.message and "catalog" in d.message and "lock" in d.message
+    assert "Qwen/Qwen3-8B" in d.message                       # did you mean
+    assert "vllm-compile lock" in d.fix and "model.path" in d.fix

@@ -1,0 +1,51 @@
+"""`docker-run.sh`: the same container as the compose file, as one `docker run` command."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from vllm_compile.emit import shell
+from vllm_compile.emit.header import Header
+from vllm_compile.ir.lowered import LoweredDeployment
+
+NAME = "docker-run"
+FILENAME = "docker-run.sh"
+KIND = "shell"
+SCOPE = "deployment"   # one script per deployment, in its own output folder
+
+
+def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
+    """docker's own options (what goes between `docker run` and the image)."""
+    words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", dep.restart]
+    if dep.device_ids is not None:
+        # The quotes are part of the value: docker splits --gpus on commas otherwise.
+        words += ["--gpus", f'"device={",".join(dep.device_ids)}"']
+    else:
+        words += ["--gpus", str(dep.gpu_count)]
+    if dep.ipc_host:
+        words.append("--ipc=host")
+    words += ["-p", f"{dep.host_port}:{dep.container_port}"]
+    for volume in dep.volumes:
+        host = shell.host_path(volume)
+        suffix = f":{volume.container}" + (":ro" if volume.read_only else "")
+        words += ["-v", shell.Expand(host.text + shell.Expand.literal(suffix)) if isinstance(host, shell.Expand)
+                  else host + suffix]
+    for var in dep.env:
+        words += ["-e", var.name]
+    check = dep.healthcheck
+    words += ["--health-cmd", f"curl -fsS http://localhost:{dep.container_port}{check.path}",
+              "--health-start-period", f"{check.start_period_s}s", "--health-interval", f"{check.interval_s}s",
+              "--health-timeout", f"{check.timeout_s}s", "--health-retries", str(check.retries)]
+    return words
+
+
+def argv(dep: LoweredDeployment) -> list[shell.Word]:
+    """Every word after `docker run`."""
+    return [*docker_options(dep), dep.image, *dep.args]
+
+
+def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
+    dep = shell.single(deployments, NAME)
+    setup = [shell.script_dir_line()] if shell.needs_script_dir(dep.volumes) else []
+    setup += shell.env_setup(dep.env)
+    groups = [*shell.flag_groups(docker_options(dep)), [dep.image], *shell.flag_groups(dep.args)]
+    return shell.script(header, setup, shell.command_lines(["exec", "docker", "run"], groups))

@@ -1,0 +1,47 @@
+"""`serve.sh`: the same server without Docker, as `exec vllm serve MODEL ...` on the host."""
+from __future__ import annotations
+
+import shlex
+from typing import Sequence
+
+from vllm_compile.emit import shell
+from vllm_compile.emit.header import Header
+from vllm_compile.ir.lowered import LoweredDeployment
+
+NAME = "serve"
+FILENAME = "serve.sh"
+KIND = "shell"
+SCOPE = "deployment"
+
+
+def _on_host(dep: LoweredDeployment, word: str) -> shell.Word:
+    """A container path (a mounted local model) as the same place on the host."""
+    for volume in dep.volumes:
+        if word == volume.container or word.startswith(volume.container + "/"):
+            host = shell.host_path(volume)
+            rest = word[len(volume.container):]
+            if isinstance(host, shell.Expand):
+                return shell.Expand(host.text + shell.Expand.literal(rest))
+            return host + rest
+    return word
+
+
+def argv(dep: LoweredDeployment) -> list[shell.Word]:
+    """Every word after `vllm serve`: the model positionally (every release's `vllm serve`
+    takes `model_tag`; the oldest require it), the container's flags, and the host port."""
+    if dep.args[:1] != ("--model",):
+        raise ValueError(f"lowered args must start with --model, got {dep.args[:1]}")
+    rest = [_on_host(dep, word) for word in dep.args[2:]]
+    return [_on_host(dep, dep.args[1]), *rest, "--port", str(dep.host_port)]
+
+
+def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
+    dep = shell.single(deployments, NAME)
+    words = argv(dep)
+    setup = [shell.script_dir_line()] if any(isinstance(w, shell.Expand) and shell.SCRIPT_DIR_VAR in w.text
+                                              for w in words) else []
+    if dep.device_ids is not None:
+        setup.append(f"export CUDA_VISIBLE_DEVICES={shlex.quote(','.join(dep.device_ids))}")
+    setup += shell.env_setup(dep.env)
+    lines = shell.command_lines(["exec", "vllm", "serve", words[0]], shell.flag_groups(words[1:]))
+    return shell.script(header, setup, lines)

@@ -1,0 +1,460 @@
+"""`vllm serve` flag manifests: which flags a vLLM release accepts, and an argv checker/parser.
+
+The manifests (package data under `vllm_compile/data/vllm-flags/`) were produced by importing
+each vLLM wheel and dumping its real `serve` argument parser. This module reads them and
+interprets an argv the way that parser would: `--a_b` is `--a-b`, `--flag=value` is split,
+nargs/type/choices are applied, and the values vLLM only checks at engine start
+(`--quantization`, `--kv-cache-dtype`, tool/reasoning parsers) are checked against the
+release's own value tables. Nothing here knows about specs; callers map problems to keys.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from vllm_compile.diagnostics import did_you_mean
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "vllm-flags"
+
+# argparse treats these as values, not options (the parser has no negative-number options).
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
+_LEVEL = re.compile(r"-O(\d)")
+_HUMAN_INT = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
+_DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+# Flags whose values vLLM checks against a table only when the engine starts.
+_VALUE_TABLES = {
+    "quantization": ("quantization_methods", None),
+    "kv_cache_dtype": ("kv_cache_dtypes", None),
+    "tool_call_parser": ("tool_call_parsers", "tool_parser_plugin"),
+    "reasoning_parser": ("reasoning_parsers", "reasoning_parser_plugin"),
+}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Order releases: 0.8.5 < 0.8.5.post1 < 0.8.5.1 < 0.10.0."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)*?)(?:\.?post(\d+))?", version)
+    if not match:
+        raise ValueError(f"not a vLLM release number: {version!r}")
+    release = [int(part) for part in match.group(1).split(".")]
+    release += [0] * (4 - len(release))
+    return (*release, int(match.group(2) or 0))
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> tuple[str, ...]:
+    """Releases with a bundled manifest, oldest first."""
+    return tuple(sorted((p.stem for p in DATA_DIR.glob("*.json")), key=version_key))
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    version: str                                  # the release the manifest describes
+    requested: str                                # the release that was asked for
+    flags: Mapping[str, dict]                     # every option string -> argparse facts
+    positionals: Mapping[str, dict]
+    value_tables: Mapping[str, tuple[str, ...]]
+    warning: str | None = None                    # set when `version` != `requested`
+
+
+def nearest_version(version: str) -> str:
+    """The bundled release to use for `version`: itself, else the nearest older, else the oldest."""
+    known = versions()
+    if version in known:
+        return version
+    key = version_key(version)
+    older = [v for v in known if version_key(v) < key]
+    return older[-1] if older else known[0]
+
+
+@functools.lru_cache(maxsize=None)
+def load_manifest(version: str) -> Manifest:
+    """The manifest of `version`, or of the nearest bundled release with a warning saying so."""
+    chosen = nearest_version(version)
+    raw = json.loads((DATA_DIR / f"{chosen}.json").read_text(encoding="utf-8"))
+    warning = None
+    if chosen != version:
+        side = "older" if version_key(chosen) < version_key(version) else "newer"
+        warning = (f"no flag manifest for vLLM {version}; checking flags against the nearest {side} "
+                   f"release with one, {chosen} (bundled: {', '.join(versions())})")
+    tables = {name: tuple(values) for name, values in raw.get("value_tables", {}).items()}
+    return Manifest(version=chosen, requested=version, flags=raw["flags"],
+                    positionals=raw.get("positionals", {}), value_tables=tables, warning=warning)
+
+
+def flag_history(flag: str, version: str) -> str | None:
+    """When a flag the release lacks exists in other bundled releases: where it appears."""
+    here = version_key(version)
+    present = [v for v in versions() if flag in load_manifest(v).flags]
+    if not present:
+        return None
+    notes = []
+    newer = [v for v in present if version_key(v) > here]
+    older = [v for v in present if version_key(v) < here]
+    if older:
+        last = older[-1]
+        gone = next(v for v in versions() if version_key(v) > version_key(last))
+        notes.append(f"{flag} was removed: present up to vLLM {last}, absent from {gone} on")
+    if newer:
+        first = newer[0]
+        before = [v for v in versions() if version_key(v) < version_key(first)]
+        since = f" (absent from {before[-1]})" if before else ""
+        notes.append(f"{flag} was added: present from vLLM {first}{since}")
+    return "; ".join(notes)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    index: int            # argv position of the offending token
+    message: str
+    found: str | None = None
+    expected: str | None = None
+    fix: str | None = None
+    severity: str = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedArg:
+    index: int                  # argv position of the option token
+    option: str                 # the option string as matched (after `_`->`-`)
+    dest: str
+    value: object               # converted; bool for switches; list for nargs +/*
+    raw: tuple[str, ...]        # the value texts as given
+    action: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    positionals: tuple[tuple[int, str], ...]
+    args: tuple[ParsedArg, ...]
+    problems: tuple[Problem, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------------------------
+# Value conversion: the converter names are those the manifests record for argparse's `type`.
+
+def _human_readable_int(text: str) -> int:
+    text = text.strip()
+    match = _HUMAN_INT.fullmatch(text)
+    if not match:
+        return int(text)
+    number, suffix = match.groups()
+    if suffix in _DECIMAL:
+        return int(float(number) * _DECIMAL[suffix])
+    if "." in number:
+        raise ValueError("decimals are not allowed with binary (K/M/G/T) suffixes")
+    return int(number) * _BINARY[suffix]
+
+
+def _json(text: str) -> object:
+    return json.loads(text)
+
+
+def _dataclass_json(text: str) -> object:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def _level_or_json(text: str) -> object:
+    # CompilationConfig.from_cli and friends: a bare optimisation level, or a JSON object.
+    return int(text) if text.strip().isdigit() else _dataclass_json(text)
+
+
+def _kvs(text: str) -> object:
+    # nullable_kvs: "image=2,video=1" (ints), or JSON in newer releases.
+    if text.lstrip().startswith("{"):
+        return _json(text)
+    out = {}
+    for item in text.split(","):
+        key, sep, number = item.partition("=")
+        if not sep or not key:
+            raise ValueError("expected key=value pairs like image=2,video=1")
+        out[key.strip()] = int(number)
+    return out
+
+
+def _true_false(text: str) -> bool:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    raise ValueError("expected true or false")
+
+
+_CONVERTERS = {
+    "int": (int, "an integer"),
+    "float": (float, "a number"),
+    "bool": (bool, "a value"),   # argparse's type=bool: any text converts
+    "human_readable_int": (_human_readable_int, "an integer, optionally with a k/M/G suffix (e.g. 32k)"),
+    "loads": (_json, "JSON"),
+    "nullable_kvs": (_kvs, "key=value pairs or JSON"),
+}
+
+
+def _converter(type_desc: str | None, action: str):
+    """(convert(text) -> value, description, optional) for a manifest `type` string."""
+    optional = False
+    desc = type_desc or ""
+    while True:
+        match = re.fullmatch(r"(optional_type|parse_type)\((.*)\)", desc)
+        if not match:
+            break
+        optional = optional or match.group(1) == "optional_type"
+        desc = match.group(2)
+    if action == "StoreBoolean":
+        return _true_false, "true or false", optional
+    if desc == "nullable_str":
+        return (lambda text: None if text in ("", "None") else text), "text", False
+    if desc == "human_readable_int_or_auto":
+        return (lambda text: -1 if text.strip() in ("auto", "-1") else _human_readable_int(text),
+                "an integer (k/M/G suffixes allowed) or auto", optional)
+    if desc in _CONVERTERS:
+        convert, what = _CONVERTERS[desc]
+        return convert, what, optional
+    if "parse_dataclass" in desc or desc.endswith(".from_json"):
+        return _dataclass_json, "a JSON object", optional
+    if desc.endswith(".from_cli"):
+        return _level_or_json, "a level number or a JSON object", optional
+    # str, union_dict_and_str, parser names, lambdas and untyped actions keep the text.
+    return (lambda text: text), "text", optional
+
+
+def _convert(entry: dict, text: str):
+    convert, what, optional = _converter(entry.get("type"), entry.get("action", ""))
+    if optional and text == "None":
+        return None
+    try:
+        return convert(text)
+    except (ValueError, TypeError) as exc:
+        detail = f": {exc}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ValueError(f"expected {what}{detail}") from None
+
+
+def _choice_ok(value: object, choices: Sequence) -> bool:
+    if value in choices:
+        return True
+    # Choices given by lambda converters are compared case-insensitively by vLLM.
+    return isinstance(value, str) and value.lower() in choices
+
+
+def _show(value: object) -> str:
+    return "None" if value is None else str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _is_option(token: str) -> bool:
+    if not token.startswith("-") or token == "-" or " " in token:
+        return False
+    return not _NEGATIVE_NUMBER.match(token)
+
+
+def _normalise(token: str) -> tuple[str, str | None]:
+    """Split `--flag=value` and turn `_` into `-` in long flag names (not in values)."""
+    name, sep, value = token.partition("=")
+    if name.startswith("--"):
+        name = "--" + name[2:].replace("_", "-")
+    return name, (value if sep else None)
+
+
+def _switch_value(entry: dict, option: str) -> object:
+    action = entry.get("action")
+    if action in ("_StoreTrueAction", "_StoreFalseAction", "_StoreConstAction") and "const" in entry:
+        return entry["const"]
+    if action == "_StoreFalseAction":
+        return False
+    name = option.lstrip("-").replace("-", "_")
+    # `--no-X`, and the `--enable-X`/`--disable-X` twin of the opposite polarity, clear the dest;
+    # the flag itself and short aliases like `-ep` set it.
+    opposite = {"enable_": "disable_", "disable_": "enable_"}
+    for prefix, other in opposite.items():
+        if entry["dest"].startswith(prefix) and name == other + entry["dest"][len(prefix):]:
+            return False
+    return not name.startswith("no_")
+
+
+def _lookup(manifest: Manifest, name: str, index: int, allow_abbrev: bool):
+    """(entry, matched option, problems) for an option token's name."""
+    if name in manifest.flags:
+        return manifest.flags[name], name, []
+    # `--json-arg.key value` sets one key of a JSON/config-dataclass flag.
+    base = name.split(".", 1)[0]
+    if "." in name and base in manifest.flags:
+        entry = manifest.flags[base]
+        kind = entry.get("type") or ""
+        if "loads" in kind or "parse_dataclass" in kind or "from_cli" in kind:
+            return {**entry, "type": "str", "choices": None, "nargs": None}, name, []
+    if name.startswith("--") and len(name) > 3:
+        hits = sorted({manifest.flags[f]["dest"]: f for f in manifest.flags if f.startswith(name)}.values())
+        if len(hits) == 1:
+            full = hits[0]
+            problem = Problem(index, f"abbreviated flag {name} stands for {full}", found=name,
+                              expected="the full flag name", fix=f"write {full}",
+                              severity="warning" if allow_abbrev else "error")
+            return (manifest.flags[full] if allow_abbrev else None), full, [problem]
+    suggestions = did_you_mean(name, [f for f in manifest.flags if f.startswith("--")])
+    history = flag_history(name, manifest.version)
+    fix = f"did you mean {' or '.join(suggestions)}?" if suggestions else None
+    if history:
+        fix = f"{history}; " + (fix or "remove it or pin an engine.version that has it")
+    return None, name, [Problem(index, f"vLLM {manifest.version} has no flag {name}", found=name,
+                                expected=f"a flag of vLLM {manifest.version}'s `vllm serve`",
+                                fix=fix or "remove it; `vllm serve --help=all` lists the flags")]
+
+
+def parse_args(argv: Sequence[str], manifest: Manifest, *, allow_abbrev: bool = False) -> ParseResult:
+    """Interpret `argv` (what follows `vllm serve`) as the release's argument parser would."""
+    positionals: list[tuple[int, str]] = []
+    parsed: list[ParsedArg] = []
+    problems: list[Problem] = []
+    argv = list(argv)
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            positionals += [(j, argv[j]) for j in range(i + 1, len(argv))]
+            break
+        if not _is_option(token):
+            positionals.append((i, token))
+            i += 1
+            continue
+        name, inline = _normalise(token)
+        level = _LEVEL.fullmatch(name)
+        if level and inline is None:
+            # `-O3` is shorthand for an optimisation (older: compilation) level of 3.
+            newer = "--optimization-level" in manifest.flags
+            name, inline = ("--optimization-level" if newer else "-O"), level.group(1)
+        entry, option, found = _lookup(manifest, name, i, allow_abbrev)
+        problems += found
+        if level and entry is not None and "parse_dataclass" in (entry.get("type") or ""):
+            inline = json.dumps({"level": int(level.group(1))})
+        start, i = i, i + 1
+        if entry is None:
+            # Skip what looks like its values so that one unknown flag gives one problem.
+            while inline is None and i < len(argv) and not _is_option(argv[i]):
+                i += 1
+            continue
+        if entry.get("action") == "_HelpAction":
+            problems.append(Problem(start, f"{option} prints help and exits", found=option,
+                                    expected="a server flag", fix=f"remove {option}"))
+            continue
+        nargs = entry.get("nargs")
+        if inline is not None:
+            values = [inline]
+        else:
+            values = []
+            while nargs != 0 and i < len(argv) and not _is_option(argv[i]) and argv[i] != "--":
+                values.append(argv[i])
+                i += 1
+                if nargs in (None, "?"):
+                    break
+        value, problem = _values(entry, option, token, values, start, manifest.version)
+        if problem:
+            problems.append(problem)
+        else:
+            parsed.append(ParsedArg(start, option, entry["dest"], value, tuple(values), entry.get("action", "")))
+    problems += _check_value_tables(parsed, manifest)
+    return ParseResult(tuple(positionals), tuple(parsed), tuple(problems))
+
+
+def _values(entry: dict, option: str, token: str, values: list[str], index: int, version: str):
+    """(converted value, None) or (None, Problem) for one option and the value texts it took."""
+    nargs = entry.get("nargs")
+    if nargs == 0:
+        if values:
+            return None, Problem(index, f"{option} is a switch and takes no value", found=token,
+                                 expected=option, fix=f"write {option} alone")
+        return _switch_value(entry, option), None
+    if not values:
+        if nargs in ("?", "*"):
+            return (entry.get("const") if nargs == "?" else []), None
+        return None, Problem(index, f"{option} expects {'a value' if nargs is None else 'one or more values'}",
+                             found=token, expected=f"{option} VALUE", fix=f"give {option} a value")
+    converted = []
+    for text in values:
+        try:
+            converted.append(_convert(entry, text))
+        except ValueError as exc:
+            return None, Problem(index, f"invalid value {text!r} for {option}", found=text,
+                                 expected=str(exc).removeprefix("expected "), fix=f"give {option} a valid value")
+    choices = entry.get("choices")
+    for value in converted:
+        if choices is not None and not _choice_ok(value, choices):
+            listed = ", ".join(_show(c) for c in choices)
+            suggestions = did_you_mean(_show(value), [_show(c) for c in choices])
+            if value is None:
+                # The README's subtlety: the converter turns the text None into null first, and
+                # this release lists only the string "None" (or nothing) among the choices.
+                fix = f"vLLM {version} reads None as null, which {option} does not accept; leave {option} out"
+            elif suggestions:
+                fix = f"did you mean {' or '.join(suggestions)}?"
+            else:
+                fix = f"use one of {listed}"
+            return None, Problem(index, f"invalid choice {_show(value)} for {option} in vLLM {version}",
+                                 found=_show(value), expected=f"one of {listed}", fix=fix)
+    return (converted if nargs in ("+", "*") else converted[0]), None
+
+
+def _check_value_tables(parsed: Sequence[ParsedArg], manifest: Manifest) -> list[Problem]:
+    problems = []
+    dests = {arg.dest for arg in parsed}
+    for arg in parsed:
+        table_name, plugin_dest = _VALUE_TABLES.get(arg.dest, (None, None))
+        table = manifest.value_tables.get(table_name or "")
+        if not table or plugin_dest in dests or manifest.flags[arg.option].get("choices") is not None:
+            continue
+        for value in (arg.value if isinstance(arg.value, list) else [arg.value]):
+            if value is None or value == "" or value in table:
+                continue
+            suggestions = did_you_mean(str(value), table)
+            problems.append(Problem(arg.index, f"{arg.option} {value} is not known to vLLM {manifest.version}",
+                                    found=str(value), expected=f"one of {', '.join(table)}",
+                                    fix=(f"did you mean {' or '.join(suggestions)}?" if suggestions
+                                         else f"use one of {', '.join(table)}")))
+    return problems
+
+
+def validate_args(argv: Sequence[str], manifest: Manifest) -> tuple[Problem, ...]:
+    """Problems vLLM's parser (or its engine-start value checks) would raise for `argv`."""
+    result = parse_args(argv, manifest)
+    return result.problems
+
+
+def parse_serve_args(argv: Sequence[str], manifest: Manifest) -> tuple[str | None, dict[str, object], tuple[Problem, ...]]:
+    """Read an existing `vllm serve MODEL --flag ...` line: (model, {dest: value}, problems).
+
+    A leading `vllm serve` (or `serve`) is skipped. The model is the positional `model_tag`, else
+    `--model`. Unique abbreviations are resolved as argparse would, with a warning. Later
+    occurrences win, as in argparse, except append actions which collect every value.
+    """
+    argv = list(argv)
+    skip = 0
+    for word in ("vllm", "serve"):
+        if argv[skip:skip + 1] == [word]:
+            skip += 1
+    result = parse_args(argv[skip:], manifest, allow_abbrev=True)
+    # Report positions in the argv as given, `vllm serve` included.
+    problems = [replace(p, index=p.index + skip) for p in result.problems]
+    values: dict[str, object] = {}
+    for arg in result.args:
+        if arg.action == "_AppendAction":
+            values.setdefault(arg.dest, [])
+            values[arg.dest].append(arg.value)  # type: ignore[union-attr]
+        else:
+            values[arg.dest] = arg.value
+    model = values.get("model") if isinstance(values.get("model"), str) else None
+    if result.positionals:
+        model = result.positionals[0][1]
+        for index, extra in result.positionals[1:]:
+            problems.append(Problem(index + skip, f"unrecognized argument {extra!r}", found=extra,
+                                    expected="flags after the model", fix="remove it or give it its flag"))
+    spec = manifest.positionals.get("model_tag", {})
+    if not result.positionals and spec.get("nargs") is None and spec:
+        problems.append(Problem(skip, f"vLLM {manifest.version} requires the model as `vllm serve MODEL`",
+                                found="no positional model", expected="vllm serve MODEL [flags]",
+                                fix="put the model right after `vllm serve`"))
+    return model, values, tuple(problems)

@@ -1,0 +1,320 @@
+"""The tensors of every decoder layer, per architecture family.
+
+Each family describes a layer as a list of `Tensor`s named like the Hugging Face checkpoint
+modules (so quantization exclusion lists can be matched) and tagged with how vLLM places them
+under tensor parallelism: column/row-parallel linears are sharded, norms/routers/row-parallel
+biases/MLA down-projections are replicated, routed experts are their own part.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vllm_compile.ir.facts import MlaFacts, MoeFacts
+
+from .config import ALIASES, LIMITS, Config, FactsError, head_dim, kv_heads
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    name: str
+    rows: int                 # output features of a linear, or the length of a vector
+    cols: int = 0             # input features; 0 marks a vector (norm, bias, sink): never quantized
+    part: str = "sharded"     # sharded | replicated | expert
+    copies: int = 1           # routed experts stored side by side
+    quantizable: bool = True  # routers stay 16-bit under every method
+    elem_bytes: int = 0       # fixed element size (fp32 buffers); 0 = the load dtype
+
+    @property
+    def parameters(self) -> int:
+        return self.rows * max(self.cols, 1) * self.copies
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    attention: str
+    window: int | None
+    kv_heads: int
+    head_size: int
+    head_size_v: int
+    is_moe: bool
+    tensors: tuple[Tensor, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Arch:
+    model_type: str
+    num_layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    tie: bool
+    layers: tuple[Layer, ...]
+    mla: MlaFacts | None
+    moe: MoeFacts | None
+    warnings: tuple[str, ...] = ()
+
+
+LLAMA_LIKE = {"llama", "mistral", "yi", "granite", "internlm2", "olmo2", "exaone", "llama4_text",
+              "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "mixtral", "phi3", "gemma", "gemma2",
+              "gpt_oss", "deepseek_v2", "deepseek_v3", "kimi_k2"}
+SUPPORTED = tuple(sorted(LLAMA_LIKE - {"internlm2", "olmo2", "exaone"}))
+TIED_BY_DEFAULT = {"gemma", "gemma2"}
+REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
+LAYER_TYPES = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked"}
+
+
+def _v(name: str, n: int, part: str = "replicated", **kw) -> Tensor:
+    return Tensor(name, n, 0, part, **kw)
+
+
+def _attention(p: str, hidden: int, heads: int, kv: int, hd: int, *, qkv_bias: bool, o_bias: bool,
+               qk_norm: bool = False, fused: bool = False, sinks: bool = False) -> list[Tensor]:
+    q, k = heads * hd, kv * hd
+    out = [Tensor(p + "qkv_proj", q + 2 * k, hidden)] if fused else [
+        Tensor(p + "q_proj", q, hidden), Tensor(p + "k_proj", k, hidden), Tensor(p + "v_proj", k, hidden)]
+    if qkv_bias:   # column-parallel: each rank holds the bias of its own heads
+        out += [_v(p + "q_proj.bias", q, "sharded"), _v(p + "k_proj.bias", k, "sharded"),
+                _v(p + "v_proj.bias", k, "sharded")]
+    out.append(Tensor(p + "o_proj", hidden, q))
+    if o_bias:     # row-parallel: added once after the all-reduce, so every rank keeps it whole
+        out.append(_v(p + "o_proj.bias", hidden))
+    if qk_norm:
+        out += [_v(p + "q_norm", hd), _v(p + "k_norm", hd)]
+    if sinks:
+        out.append(_v(p + "sinks", heads))
+    return out
+
+
+def _mlp(p: str, hidden: int, inter: int, *, bias: bool = False, fused: bool = False,
+         part: str = "sharded", copies: int = 1, names=("gate_proj", "up_proj", "down_proj")) -> list[Tensor]:
+    gate, up, down = names
+    out = ([Tensor(p + "gate_up_proj", 2 * inter, hidden, part, copies)] if fused else
+           [Tensor(p + gate, inter, hidden, part, copies), Tensor(p + up, inter, hidden, part, copies)])
+    out.append(Tensor(p + down, hidden, inter, part, copies))
+    if bias:
+        row_bias_part = "expert" if part == "expert" else "replicated"
+        out += [_v(p + "gate_up_proj.bias", 2 * inter, part, copies=copies),
+                _v(p + "down_proj.bias", hidden, row_bias_part, copies=copies)]
+    return out
+
+
+def _router(p: str, experts: int, hidden: int, bias: bool = False) -> list[Tensor]:
+    out = [Tensor(p, experts, hidden, "replicated", quantizable=False)]
+    return out + ([_v(p + ".bias", experts)] if bias else [])
+
+
+def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaFacts]:
+    mla = MlaFacts(kv_lora_rank=c.int("kv_lora_rank", limit=LIMITS["hidden_size"]),
+                   qk_rope_head_dim=c.int("qk_rope_head_dim", limit=LIMITS["head_dim"]),
+                   qk_nope_head_dim=c.int("qk_nope_head_dim", limit=LIMITS["head_dim"]),
+                   v_head_dim=c.int("v_head_dim", limit=LIMITS["head_dim"]),
+                   q_lora_rank=c.opt_int("q_lora_rank", limit=LIMITS["hidden_size"]))
+    q_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+    if mla.q_lora_rank:
+        # The down-projections are ReplicatedLinear in vLLM: every TP rank holds them whole.
+        out = [Tensor(p + "q_a_proj", mla.q_lora_rank, hidden, "replicated"),
+               _v(p + "q_a_layernorm", mla.q_lora_rank),
+               Tensor(p + "q_b_proj", heads * q_head, mla.q_lora_rank)]
+    else:
+        out = [Tensor(p + "q_proj", heads * q_head, hidden)]
+    out += [Tensor(p + "kv_a_proj_with_mqa", mla.kv_lora_rank + mla.qk_rope_head_dim, hidden, "replicated"),
+            _v(p + "kv_a_layernorm", mla.kv_lora_rank),
+            Tensor(p + "kv_b_proj", heads * (mla.qk_nope_head_dim + mla.v_head_dim), mla.kv_lora_rank),
+            Tensor(p + "o_proj", hidden, heads * mla.v_head_dim)]
+    return out, mla
+
+
+def _attention_kinds(c: Config, family: str, n: int) -> list[tuple[str, int | None]]:
+    """(kind, window) per layer, as vLLM builds its attention layers."""
+    window = c.opt_int("sliding_window", limit=LIMITS["positions"])
+    layer_types = c.list("layer_types")
+    if layer_types is not None:
+        if len(layer_types) != n:
+            raise FactsError(f"`layer_types` has {len(layer_types)} entries for {n} layers", key="layer_types")
+        kinds = []
+        for t in layer_types:
+            if t not in LAYER_TYPES:
+                raise FactsError(f"layer type {t!r} is not supported (known: {', '.join(LAYER_TYPES)})",
+                                 key="layer_types")
+            kind = LAYER_TYPES[t]
+            size = window if kind == "sliding" else c.opt_int("attention_chunk_size") if kind == "chunked" else None
+            if kind != "full" and size is None:
+                raise FactsError(f"`layer_types` names {t} but the config gives no window size", key="layer_types")
+            kinds.append((kind, size))
+        return kinds
+    if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+        return [("mla", None)] * n
+    if family == "gemma2":
+        # Even layers are local (sliding), odd layers global.
+        return [("sliding", window) if window and i % 2 == 0 else ("full", None) for i in range(n)]
+    if family == "llama4_text":
+        chunk = c.opt_int("attention_chunk_size", limit=LIMITS["positions"])
+        nope = c.list("no_rope_layers")
+        if nope is not None and len(nope) != n:
+            raise FactsError(f"`no_rope_layers` has {len(nope)} entries for {n} layers", key="no_rope_layers")
+        # NoPE layers (every 4th by default) attend globally; RoPE layers use chunked local attention.
+        global_layer = [nope[i] == 0 if nope is not None else (i + 1) % 4 == 0 for i in range(n)]
+        return [("full", None) if g or not chunk else ("chunked", chunk) for g in global_layer]
+    if family in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"):
+        if c.bool("use_sliding_window", False) and window:
+            first = c.int("max_window_layers", n, minimum=0, limit=LIMITS["num_hidden_layers"])
+            return [("sliding", window) if i >= first else ("full", None) for i in range(n)]
+        return [("full", None)] * n
+    if window and c.bool("use_sliding_window", True):
+        return [("sliding", window)] * n
+    return [("full", None)] * n
+
+
+def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
+    warnings: list[str] = []
+    family = "yi" if model_type.lower() == "yi" else model_type
+    if family not in LLAMA_LIKE:
+        missing = [k for k in REQUIRED if not any(c.has(a) for a in ALIASES.get(k, (k,)))]
+        if missing:
+            raise FactsError(f"model_type {model_type!r} is not supported and its config lacks "
+                             f"{', '.join(missing)}", key="model_type",
+                             fix="state the architecture by hand under model.facts, or use a supported family: "
+                                 + ", ".join(SUPPORTED))
+        if not generic_ok:
+            warnings.append(f"model_type {model_type!r} is not a known family: read as a Llama-style decoder "
+                            "(GQA attention, gated MLP, two norms per layer); check the facts")
+        family = "llama"
+    n = c.int("num_hidden_layers", limit=LIMITS["num_hidden_layers"])
+    hidden = c.int("hidden_size", limit=LIMITS["hidden_size"])
+    heads = c.int("num_attention_heads", limit=LIMITS["num_attention_heads"])
+    kv = kv_heads(c, heads)
+    hd = head_dim(c, hidden, heads)
+    vocab = c.int("vocab_size", limit=LIMITS["vocab_size"])
+    inter = c.int("intermediate_size", limit=LIMITS["intermediate_size"])
+    tie = c.bool("tie_word_embeddings", family in TIED_BY_DEFAULT)
+    if heads % kv:
+        raise FactsError(f"num_attention_heads {heads} is not a multiple of the {kv} KV heads",
+                         key="num_key_value_heads")
+    kinds = _attention_kinds(c, family, n)
+    attn_bias = c.bool("attention_bias", family == "gpt_oss")
+    mlp_bias = c.bool("mlp_bias", False)
+    norms = 4 if family == "gemma2" else 2
+    moe_of = _moe_rule(c, family, n, inter)
+    mla = None
+    layers: list[Layer] = []
+    for i in range(n):
+        p = f"model.layers.{i}."
+        t: list[Tensor] = [_v(f"{p}norm{j}", hidden) for j in range(norms)]
+        a = p + "self_attn."
+        if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+            attn, mla = _mla(c, a, hidden, heads)
+        elif family in ("qwen2", "qwen2_moe"):
+            attn = _attention(a, hidden, heads, kv, hd, qkv_bias=True, o_bias=False)
+        else:
+            attn = _attention(a, hidden, heads, kv, hd, qkv_bias=attn_bias, o_bias=attn_bias,
+                              qk_norm=family in ("qwen3", "qwen3_moe"), fused=family == "phi3",
+                              sinks=family == "gpt_oss")
+        t += attn
+        is_moe, ffn = moe_of(i, p + "mlp.", hidden)
+        t += ffn
+        kind, window = kinds[i]
+        if kind == "mla":
+            shape = (1, mla.kv_lora_rank + mla.qk_rope_head_dim, 0)
+        else:
+            shape = (kv, hd, hd)
+        layers.append(Layer(kind, window, *shape, is_moe, tuple(t)))
+    moe = _moe_facts(c, family, layers, inter)
+    if mla:
+        kv, hd = 1, mla.kv_lora_rank + mla.qk_rope_head_dim
+    return Arch(model_type=model_type, num_layers=n, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd,
+                intermediate=inter, vocab=vocab, tie=tie, layers=tuple(layers), mla=mla, moe=moe,
+                warnings=tuple(warnings))
+
+
+def _experts(c: Config, *keys: str) -> int | None:
+    for key in keys:
+        if c.has(key):
+            return c.int(key, limit=LIMITS["experts"], minimum=0, aliases=(key,)) or None
+    return None
+
+
+def _moe_rule(c: Config, family: str, n: int, inter: int):
+    """A function (layer index, prefix, hidden) -> (is_moe, FFN tensors) for the family."""
+    dense_inter = inter
+    fused = family == "phi3"
+    mlp_bias = c.bool("mlp_bias", False)
+    experts = _experts(c, "n_routed_experts", "num_local_experts", "num_experts")
+    if experts is None:
+        return lambda i, p, h: (False, _mlp(p, h, dense_inter, bias=mlp_bias, fused=fused))
+    if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+        first = c.int("first_k_dense_replace", 0, minimum=0, limit=n)
+        freq = c.int("moe_layer_freq", 1, limit=n)
+        e_inter = c.int("moe_intermediate_size", limit=LIMITS["intermediate_size"])
+        shared = c.int("n_shared_experts", 0, minimum=0, limit=LIMITS["experts"]) * e_inter
+        biased = c.str("topk_method", "") == "noaux_tc"
+
+        def rule(i, p, h):
+            if i < first or i % freq:
+                return False, _mlp(p, h, dense_inter)
+            out = _router(p + "gate", experts, h)
+            if biased:  # routing correction bias, kept in fp32 by vLLM
+                out.append(_v(p + "gate.e_score_correction_bias", experts, elem_bytes=4))
+            out += _mlp(p + "experts.", h, e_inter, part="expert", copies=experts)
+            return True, out + (_mlp(p + "shared_experts.", h, shared) if shared else [])
+        return rule
+    if family in ("qwen2_moe", "qwen3_moe"):
+        step = c.int("decoder_sparse_step", 1, limit=n)
+        dense_only = set(c.list("mlp_only_layers") or [])
+        e_inter = c.int("moe_intermediate_size", limit=LIMITS["intermediate_size"])
+        shared = c.int("shared_expert_intermediate_size", 0, minimum=0, limit=LIMITS["intermediate_size"])
+
+        def rule(i, p, h):
+            if i in dense_only or (i + 1) % step:
+                return False, _mlp(p, h, dense_inter)
+            out = _router(p + "gate", experts, h) + _mlp(p + "experts.", h, e_inter, part="expert", copies=experts)
+            if shared:
+                out += _mlp(p + "shared_expert.", h, shared) + _router(p + "shared_expert_gate", 1, h)
+            return True, out
+        return rule
+    if family == "llama4_text":
+        step = c.int("interleave_moe_layer_step", 1, minimum=0, limit=n)
+        listed = c.list("moe_layers")
+        moe_layers = set(listed) if listed is not None else (
+            {i for i in range(n) if step and (i + 1) % step == 0})
+        dense = c.int("intermediate_size_mlp", inter, limit=LIMITS["intermediate_size"])
+
+        def rule(i, p, h):
+            p = p.replace(".mlp.", ".feed_forward.")
+            if i not in moe_layers:
+                return False, _mlp(p, h, dense)
+            return True, (_router(p + "router", experts, h)
+                          + _mlp(p + "experts.", h, inter, part="expert", copies=experts)
+                          + _mlp(p + "shared_expert.", h, inter))
+        return rule
+    if family == "gpt_oss":
+        return lambda i, p, h: (True, _router(p + "router", experts, h, bias=True)
+                                + _mlp(p + "experts.", h, inter, fused=True, bias=True, part="expert",
+                                       copies=experts))
+    # Mixtral and MoE configs of unknown families: every layer routes over `intermediate_size` experts.
+    e_inter = c.int("moe_intermediate_size", inter, limit=LIMITS["intermediate_size"])
+    return lambda i, p, h: (True, _router(p + "block_sparse_moe.gate", experts, h)
+                            + _mlp(p + "block_sparse_moe.experts.", h, e_inter, part="expert", copies=experts,
+                                   names=("w1", "w3", "w2")))
+
+
+def _moe_facts(c: Config, family: str, layers: list[Layer], inter: int) -> MoeFacts | None:
+    moe_layers = [layer for layer in layers if layer.is_moe]
+    if not moe_layers:
+        return None
+    experts = _experts(c, "n_routed_experts", "num_local_experts", "num_experts")
+    top_k = c.int("num_experts_per_tok", limit=experts, aliases=("num_experts_per_tok", "experts_per_token"))
+    e_inter = inter if family in ("llama4_text", "gpt_oss") else c.int("moe_intermediate_size", inter)
+    shared = 0
+    if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+        shared = c.int("n_shared_experts", 0, minimum=0) * e_inter
+    elif family == "qwen2_moe":
+        shared = c.int("shared_expert_intermediate_size", 0, minimum=0)
+    elif family == "llama4_text":
+        shared = inter
+    first = next(i for i, layer in enumerate(layers) if layer.is_moe)
+    return MoeFacts(num_experts=experts, experts_per_token=top_k, expert_intermediate_size=e_inter,
+                    shared_expert_intermediate_size=shared, first_dense_layers=first,
+                    moe_layer_count=len(moe_layers))

@@ -1,0 +1,87 @@
+"""`<spec>.lock`: the resolved model(s) of a spec, so `compile` never needs the network.
+
+JSON with sorted keys and no timestamps. Layout:
+    {"version": 1,
+     "models": {"<repo id>": {"revision": "main", "commit": "<sha>", "gated": false,
+                              "files": {"config.json": "sha256:…"}, "config": {…},
+                              "quant_config": {…}, "safetensors_dtypes": {"BF16": n}}},
+     …other sections (e.g. "hardware") are kept as they are when `lock` rewrites the file}
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from vllm_compile.diagnostics import CompileError, Diagnostic
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vllm_compile.ir.spec import ModelSpec
+
+LOCK_VERSION = 1
+
+
+def lock_path(spec_path: str) -> str:
+    return spec_path + ".lock"
+
+
+def load_lock(spec_path: str) -> dict | None:
+    """The lock beside `spec_path`, or None when there is none."""
+    path = lock_path(spec_path)
+    if not os.path.exists(path):
+        return None
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompileError([Diagnostic(f"cannot read the lock file: {exc}", file=name,
+                                       fix="delete it and run `vllm-compile lock` again")]) from None
+    if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
+        raise CompileError([Diagnostic("the lock file is not a vllm-compile lock", file=name,
+                                       fix="delete it and run `vllm-compile lock` again")])
+    return data
+
+
+def lock_entry(lock: dict | None, model_id: str | None) -> dict | None:
+    if not lock or not model_id:
+        return None
+    entry = (lock.get("models") or {}).get(model_id)
+    return entry if isinstance(entry, dict) else None
+
+
+def requested_revision(model: ModelSpec) -> str:
+    return model.revision or "main"
+
+
+def lock_matches(lock: dict, model: ModelSpec) -> bool:
+    """The lock still describes `model`: it has an entry for the repo id, locked at the same
+    requested revision."""
+    entry = lock_entry(lock, model.id)
+    return entry is not None and entry.get("revision") == requested_revision(model)
+
+
+def dump_lock(data: dict) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_lock(spec_path: str, models: dict[str, dict]) -> str:
+    """Write the model entries of one spec into its lock, keeping other sections as they are.
+    Returns the lock's path."""
+    path = lock_path(spec_path)
+    data: dict = {}
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                loaded = json.load(f)
+            data = loaded if isinstance(loaded, dict) else {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = {}
+    data["version"] = LOCK_VERSION
+    data["models"] = dict(sorted(models.items()))
+    text = dump_lock(data)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path

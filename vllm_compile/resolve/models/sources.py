@@ -1,0 +1,258 @@
+"""Where a model's config comes from: hand-stated facts, a local folder, the lock, the
+Hugging Face cache (strictly offline) or the bundled catalog — in that order."""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import struct
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from vllm_compile.diagnostics import CompileError, SourceMap, did_you_mean
+from vllm_compile.ir.facts import ModelFacts
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vllm_compile.ir.spec import ModelFactsSpec, ModelSpec
+
+from .config import FactsError
+from .counting import loaded_dtype_counts
+from .facts import facts_from_config
+from .lockfile import lock_entry, requested_revision
+
+MAX_CONFIG_BYTES = 16 << 20   # a config.json is a few KB; refuse to parse anything huge
+MAX_HEADER_BYTES = 256 << 20  # safetensors headers of the largest checkpoints stay far below this
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class SourceError(Exception):
+    """A config file that exists but cannot be read."""
+
+
+# ------------------------------------------------------------------------------------------
+# Reading files
+
+
+def read_json(path: Path, what: str) -> dict:
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise SourceError(f"{what} is larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {what}: {exc.__class__.__name__}") from None
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{what} is not a JSON object")
+    return data
+
+
+def safetensors_header(path: Path) -> list[tuple[str, str, list[int]]]:
+    """(name, dtype, shape) of every tensor in one .safetensors file, read from its header only."""
+    try:
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > MAX_HEADER_BYTES:
+                raise SourceError(f"{path.name}: header of {size} bytes is not a safetensors header")
+            header = json.loads(f.read(size))
+    except (OSError, struct.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"{path.name} is not a readable safetensors file ({exc.__class__.__name__})") from None
+    if not isinstance(header, dict):
+        raise SourceError(f"{path.name}: safetensors header is not an object")
+    out = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict) or not isinstance(info.get("shape"), list):
+            raise SourceError(f"{path.name}: tensor {name!r} has no shape")
+        out.append((name, str(info.get("dtype")), info["shape"]))
+    return out
+
+
+def folder_dtype_counts(folder: Path, config: dict) -> dict[str, int] | None:
+    """Per-dtype counts from the folder's safetensors headers, when every shard is present."""
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = read_json(index, "model.safetensors.index.json").get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise SourceError("model.safetensors.index.json has no weight_map")
+        files = sorted({str(v) for v in weight_map.values()})
+        if not files or any("/" in f or not (folder / f).exists() for f in files):
+            return None
+    else:
+        files = sorted(p.name for p in folder.glob("*.safetensors"))
+        if not files:
+            return None
+    tensors = []
+    for name in files:
+        tensors += safetensors_header(folder / name)
+    return loaded_dtype_counts(tensors, config)
+
+
+def _optional(folder: Path, name: str) -> dict | None:
+    path = folder / name
+    return read_json(path, name) if path.exists() else None
+
+
+# ------------------------------------------------------------------------------------------
+# Catalog and HF cache
+
+
+def _catalog_root():
+    return resources.files("vllm_compile") / "data" / "model-configs"
+
+
+@lru_cache(maxsize=1)
+def _catalog() -> dict:
+    return json.loads((_catalog_root() / "catalog.json").read_text(encoding="utf-8"))
+
+
+def catalog_ids() -> list[str]:
+    root = _catalog_root()
+    ids = []
+    for org in root.iterdir():
+        if org.is_dir():
+            ids += [f"{org.name}/{repo.name}" for repo in org.iterdir() if (repo / "config.json").is_file()]
+    return sorted(ids)
+
+
+def is_gated(model_id: str | None) -> bool:
+    return bool(model_id) and any(fnmatch.fnmatchcase(model_id, p) for p in _catalog()["gated"])
+
+
+def hub_cache_dir() -> Path:
+    """The HF hub cache as huggingface_hub resolves it, read from the environment now (the
+    library reads it once at import)."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def cached_snapshot(model_id: str, revision: str | None) -> tuple[Path, str] | None:
+    """(snapshot folder, commit) of a cached repo at `revision`, without any network access."""
+    repo = hub_cache_dir() / ("models--" + model_id.replace("/", "--"))
+    revision = revision or "main"
+    if COMMIT.match(revision):
+        commit = revision
+    else:
+        ref = repo / "refs" / revision
+        if not ref.is_file():
+            return None
+        commit = ref.read_text(encoding="utf-8").strip()
+    snapshot = repo / "snapshots" / commit
+    return (snapshot, commit) if (snapshot / "config.json").is_file() else None
+
+
+# ------------------------------------------------------------------------------------------
+# Resolution
+
+
+def spec_facts_config(facts: ModelFactsSpec) -> dict:
+    """Hand-stated facts in config.json form (the spec uses config.json key names)."""
+    return facts.model_dump(exclude_none=True)
+
+
+def resolve_model(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: str,
+                  lock: dict | None = None) -> ModelFacts:
+    """Facts for one deployment's model; every failure is a `CompileError` at the spec key."""
+    key_id, key_path = key_prefix + "model.id", key_prefix + "model.path"
+    gated = model.gated if model.gated is not None else is_gated(model.id)
+    common = dict(quantization=model.quantization, dtype=model.dtype, gated=gated)
+
+    def build(config: dict, key: str, where: str, **kw) -> ModelFacts:
+        try:
+            return facts_from_config(config, **{**common, **kw})
+        except FactsError as exc:
+            spec_key = key_prefix + exc.key if exc.key == "model.quantization" else key
+            message = exc.message if exc.key == "model.quantization" else f"{where}: {exc.message}"
+            raise CompileError([source.error(spec_key, message, fix=exc.fix or (
+                "state the architecture under model.facts" if spec_key == key else None))]) from None
+
+    if model.facts is not None:
+        return build(spec_facts_config(model.facts), key_prefix + "model.facts", "model.facts",
+                     model_id=model.id or "local", source="spec", generic_ok=True)
+
+    if model.path is not None:
+        folder = Path(spec_dir) / model.path
+        if not (folder / "config.json").is_file():
+            raise CompileError([source.error(key_path, "no config.json in the model folder",
+                                             found=model.path, fix="point model.path at a folder holding "
+                                             "the checkpoint's config.json")])
+        try:
+            config = read_json(folder / "config.json", "config.json")
+            extra = dict(quant_config=_optional(folder, "hf_quant_config.json"),
+                         safetensors_dtypes=folder_dtype_counts(folder, config))
+        except (SourceError, FactsError) as exc:
+            raise CompileError([source.error(key_path, f"{model.path}: {exc}")]) from None
+        return build(config, key_path, f"{model.path}/config.json", model_id=model.id or model.path,
+                     source=f"path:{model.path}", **extra)
+
+    if not model.id:
+        raise CompileError([source.error(key_prefix + "model", "the model needs an id or a path",
+                                         fix="set model.id to a Hugging Face repo id, or model.path")])
+
+    entry = lock_entry(lock, model.id)
+    if entry is not None:
+        if entry.get("revision") != requested_revision(model):
+            raise CompileError([source.error(
+                key_prefix + "model.revision", "the lock file was made for another revision of this model",
+                found=requested_revision(model), expected=str(entry.get("revision")),
+                fix="run `vllm-compile lock SPEC` again")])
+        if not isinstance(entry.get("config"), dict):
+            raise CompileError([source.error(key_id, "the lock entry for this model has no config",
+                                             fix="run `vllm-compile lock SPEC` again")])
+        return _from_lock(build, entry, model, key_id, gated)
+
+    snapshot = cached_snapshot(model.id, model.revision)
+    if snapshot is not None:
+        folder, commit = snapshot
+        try:
+            config = read_json(folder / "config.json", "config.json")
+            extra = dict(quant_config=_optional(folder, "hf_quant_config.json"),
+                         safetensors_dtypes=folder_dtype_counts(folder, config))
+        except SourceError as exc:
+            raise CompileError([source.error(key_id, f"{model.id} in the Hugging Face cache: {exc}")]) from None
+        return build(config, key_id, f"{model.id} (HF cache)", model_id=model.id, source="hf-cache",
+                     revision=commit, **extra)
+
+    ids = catalog_ids()
+    if model.id in ids:
+        folder = _catalog_root() / model.id
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        quant_file = folder / "hf_quant_config.json"
+        quant_config = json.loads(quant_file.read_text(encoding="utf-8")) if quant_file.is_file() else None
+        facts = build(config, key_id, f"{model.id} (catalog)", model_id=model.id, source="catalog",
+                      quant_config=quant_config)
+        if model.revision and model.revision != "main":
+            return _with_warning(facts, f"the bundled catalog holds one revision of {model.id}; "
+                                        f"revision {model.revision!r} was not checked (run `vllm-compile lock`)")
+        return facts
+
+    suggestions = did_you_mean(model.id, ids)
+    looked = (f"looked in: the lock file (none{' for this model' if lock else ''}), the Hugging Face cache "
+              f"({hub_cache_dir() / ('models--' + model.id.replace('/', '--'))}, revision "
+              f"{requested_revision(model)}), the bundled catalog")
+    hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
+    raise CompileError([source.error(
+        key_id, f"no config.json found for {model.id}{hint}; {looked}",
+        fix="run `vllm-compile lock SPEC` once with network access, or download the model and set model.path")])
+
+
+def _from_lock(build, entry: dict, model: ModelSpec, key_id: str, gated: bool) -> ModelFacts:
+    if model.gated is None and isinstance(entry.get("gated"), bool):
+        gated = entry["gated"]
+    return build(entry["config"], key_id, f"{model.id} (lock)", model_id=model.id, source="lock",
+                 quant_config=entry.get("quant_config"), safetensors_dtypes=entry.get("safetensors_dtypes"),
+                 revision=entry.get("commit"), gated=gated)
+
+
+def _with_warning(facts: ModelFacts, message: str) -> ModelFacts:
+    from dataclasses import replace
+
+    return replace(facts, warnings=(*facts.warnings, message))
