@@ -58,7 +58,7 @@ class FakeDocker:
             self.address = f"unix://{path}"
         self.server.routes = self.routes
         self.server.requests = []
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def requests(self):

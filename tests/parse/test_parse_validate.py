@@ -198,9 +198,7 @@ def test_semantic_and_schema_errors_reported_together():
     keys = {d.key for d in errors_of(text)}
     assert "engine.max_num_seqs" in keys
     assert "server.api_key_env" in keys
-    # BUG (validate.validate_document): semantic checks (output.dir outside the tree, duplicate
-    # names/ports, missing name/model/engine, model without id/path) only run when pydantic
-    # validation succeeded, so they vanish as soon as any schema error is present.
+    # Semantic checks must not be skipped because a schema error came first.
     assert "output.dir" in keys, sorted(k or "" for k in keys)
 
 
@@ -209,8 +207,6 @@ def test_missing_deployment_keys_reported_alongside_a_type_error():
     text = "version: 1\nhardware:\n  gpu: H100\n  count: x\nengine:\n  version: \"0.33.0\"\n"
     messages = [d.format() for d in errors_of(text)]
     assert any("hardware.count" in m for m in messages)
-    # BUG: see test_semantic_and_schema_errors_reported_together - the missing 'name' and
-    # 'model' are dropped because the schema error stopped validation first.
     assert any("'name'" in m for m in messages), messages
     assert any("'model'" in m for m in messages), messages
 
@@ -236,9 +232,8 @@ def test_secret_in_env_name_refused_and_not_echoed(key, secret):
     ds = errors_of(MINIMAL + f"server:\n  {key}: {secret}\n")
     hit = by_key(ds)[f"server.{key}"]
     assert hit and hit[0].fix
-    # BUG (validate._from_pydantic, string_pattern_mismatch): a value that matches none of
-    # SECRET_PATTERNS (e.g. 'token-abc123', 'hf_short') falls through to the generic pattern
-    # error, which prints `found 'token-abc123'` - the key itself is echoed to the terminal/CI log.
+    # Values that match no token shape ('token-abc123', 'hf_short') must not be echoed by the
+    # generic pattern error either: the key itself would land in the terminal or CI log.
     assert secret not in everything_printed(ds)
 
 
@@ -264,8 +259,6 @@ def test_secret_in_extra_args_refused_and_not_echoed(args):
 
 def test_api_key_flag_with_its_value_in_one_item_refused():
     # `extra_args: ["--api-key x"]` - one list item holding flag and value separated by a space.
-    # BUG (validate._secret_checks): the flag is taken as value.split("=")[0], i.e. the whole
-    # "--api-key x", which is not in SECRET_FLAGS, so the secret passes the parse stage.
     ds = errors_of(MINIMAL + "  extra_args:\n    - \"--api-key mysecretvalue\"\n")
     assert any(d.key == "engine.extra_args[0]" for d in ds)
     assert "mysecretvalue" not in everything_printed(ds)

@@ -63,7 +63,7 @@ def port_holders(port: int, proc_root: str = "/proc") -> list[tuple[int, str]]:
     holders = []
     if not inodes:
         return holders
-    for pid in sorted((int(p) for p in os.listdir(proc_root) if p.isdigit())):
+    for pid in sorted(int(p) for p in os.listdir(proc_root) if p.isdigit()):
         if _fd_links(os.path.join(proc_root, str(pid), "fd")) & inodes:
             try:
                 with open(os.path.join(proc_root, str(pid), "comm"), encoding="utf-8", errors="replace") as f:
@@ -88,8 +88,8 @@ def _port_part(ctx: Context, port: int, owner: str) -> tuple[str, str, str]:
     holders = port_holders(port, ctx.proc_root)
     if holders:
         who = ", ".join(f"{command} (pid {pid})" for pid, command in holders)
-        hint = "; if it is an old deployment: `docker ps --filter publish=%d`" % port if any(
-            c.startswith("docker") for _, c in holders) else ""
+        docker = any(command.startswith("docker") for _, command in holders)
+        hint = f" (an old deployment? `docker ps --filter publish={port}`)" if docker else ""
         return "fail", f"port {port}{owner} is in use by {who}", f"stop {who}{hint}, or set server.port to a free port"
     return "fail", f"port {port}{owner} is in use (holder not visible to this user)", (
         f"find it with `sudo ss -ltnp 'sport = :{port}'`, stop it, or set server.port to a free port")

@@ -71,7 +71,9 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         if layout.kv_cache_memory_bytes is not None:
             available = layout.kv_cache_memory_bytes
         else:
-            available = requested - w - activation - non_torch - budget_graphs - layout.other_tenants_bytes
+            # Other tenants' memory present at the snapshot is outside vLLM's accounting: it does
+            # not shrink the KV cache, it fails the start-up free-memory check instead (below).
+            available = requested - w - activation - non_torch - budget_graphs
         specs = kv.layer_specs(layers, tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
                                v0_mla_alignment=rules.v0_mla_alignment)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
@@ -99,6 +101,11 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                        f"{f' x pipeline_parallel_size {pp}' if pp > 1 else ''}, more than the "
                        f"{_gib(total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes)} GiB a "
                        f"{gpu.name} leaves after the CUDA context: loading fails with CUDA out of memory")
+    elif total_bytes - layout.other_tenants_bytes < requested:
+        verdict = "invalid"
+        reasons.append(f"Free memory on device ({_gib(total_bytes - layout.other_tenants_bytes)}/{_gib(total_bytes)} GiB) on "
+                       f"startup is less than desired GPU memory utilization ({layout.utilization:.2f}, "
+                       f"{_gib(requested)} GiB): other deployments on this GPU hold {_gib(layout.other_tenants_bytes)} GiB")
     elif min(r.kv_cache_bytes for r in ranks) <= 0:
         verdict = "no_kv_memory"
         worst = min(ranks, key=lambda r: r.kv_cache_bytes)
