@@ -1,4 +1,6 @@
-"""Golden tests: each tests/golden/<case>/ holds a spec and the artifacts it must compile to.
+"""Golden tests: each tests/golden/<case>/ holds a spec and the artifacts it must compile to, and
+each example under specs/ is a golden case too, its committed output folder being the expected
+artifacts (so the examples are not kept twice).
 
 `make goldens` (VLLM_COMPILE_REGEN=1) rewrites expected/ from the compiler; every expected file is
 also checked here by the independent validators (the real Docker Compose v2 loader, the Compose
@@ -18,25 +20,38 @@ from validators import check_compose, check_script, command_words
 from vllm_compile.cli import cli
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "spec.yaml").exists())
+REPO = GOLDEN.parent.parent
 REGEN = os.environ.get("VLLM_COMPILE_REGEN") == "1"
 
 
-REPO = GOLDEN.parent.parent
+def _cases() -> dict[str, tuple[str, Path]]:
+    """case name -> (spec path relative to the repository, folder of expected artifacts)."""
+    from ruamel.yaml import YAML
+
+    cases = {p.name: (f"tests/golden/{p.name}/spec.yaml", p / "expected")
+             for p in sorted(GOLDEN.iterdir()) if (p / "spec.yaml").exists()}
+    for spec in sorted((REPO / "specs").glob("*.yaml")):
+        document = YAML(typ="safe", pure=True).load(spec.read_text())
+        out = (document.get("output") or {}).get("dir") or f"deploy/{document['name']}"
+        cases[f"specs-{spec.stem}"] = (f"specs/{spec.name}", spec.parent / out)
+    return cases
 
 
-def _compile(case: str, out: Path) -> None:
+CASES = _cases()
+
+
+def _compile(spec: str, out: Path) -> None:
     # Run from the repository root with a relative spec path, as users and CI do: the artifacts'
     # headers name the spec as given.
     os.chdir(REPO)
-    result = CliRunner().invoke(cli, ["compile", f"tests/golden/{case}/spec.yaml", "-o", str(out)])
+    result = CliRunner().invoke(cli, ["compile", spec, "-o", str(out)])
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_compiles_to_expected(case, tmp_path):
-    expected = GOLDEN / case / "expected"
-    _compile(case, tmp_path)
+    spec, expected = CASES[case]
+    _compile(spec, tmp_path)
     produced = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     if REGEN:
         shutil.rmtree(expected, ignore_errors=True)
@@ -47,9 +62,9 @@ def test_compiles_to_expected(case, tmp_path):
         assert (tmp_path / name).read_bytes() == (expected / name).read_bytes(), f"{case}/{name} differs"
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_expected_passes_validators(case, tmp_path):
-    expected = GOLDEN / case / "expected"
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_expected_passes_validators(case):
+    expected = CASES[case][1]
     composes = list(expected.rglob("compose.yaml"))
     scripts = list(expected.rglob("*.sh"))
     assert composes or scripts
@@ -62,7 +77,7 @@ def test_expected_passes_validators(case, tmp_path):
             assert service["command"][0] == "--model"
     for script in scripts:
         check_script(script)
-        assert os.access(script, os.X_OK) or REGEN is False
+        assert os.access(script, os.X_OK), f"{script} is not executable"
     for compose in composes:
         config = check_compose(compose, env={"HF_TOKEN": "dummy", "VLLM_API_KEY": "dummy"})
         for name, service in config["services"].items():

@@ -85,7 +85,6 @@ def lower(c: Compilation) -> Compilation:
     from vllm_compile.lower import lower_deployment
 
     spec, lowered, errors = c.spec, [], []
-    previous: tuple[str, ...] = ()
     for index, dep in enumerate(spec.deployments):
         # Deployments sharing a GPU start one after another so each profiles after the last allocated.
         waits = tuple(spec.deployments[j].spec.name for j in range(index)
@@ -93,7 +92,7 @@ def lower(c: Compilation) -> Compilation:
         try:
             lowered.append(lower_deployment(
                 dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
-                device_ids=c.devices[index], depends_on_healthy=waits[-1:] if waits else previous[:0],
+                device_ids=c.devices[index], depends_on_healthy=waits[-1:],
                 output_dir=_output_dir(c, dep)))
         except CompileError as exc:
             errors += exc.diagnostics
@@ -136,7 +135,9 @@ def _override_dir(c: Compilation, name: str) -> str | None:
 
 def _host_output_dir(c: Compilation) -> str:
     spec = c.spec
-    override = _override_dir(c, spec.deployments[0].spec.name if not spec.multi else os.path.splitext(os.path.basename(spec.path))[0])
+    # With several specs sharing -o DIR, each gets DIR/<deployment name> (multi-deployment: DIR/<spec stem>).
+    label = os.path.splitext(os.path.basename(spec.path))[0] if spec.multi else spec.deployments[0].spec.name
+    override = _override_dir(c, label)
     if override is not None:
         return override
     if spec.multi:

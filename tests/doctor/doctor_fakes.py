@@ -13,7 +13,8 @@ from vllm_compile.doctor import Context, Deploy
 from vllm_compile.ir.facts import ModelFacts
 from vllm_compile.ir.plan import Ledger, Plan
 from vllm_compile.ir.spec import DeploymentSpec
-from vllm_compile.resolve.hardware.nvml import NoGpuError, NvmlDevice, NvmlSnapshot
+from nvml_fake import FakeNvml  # noqa: F401  (re-exported for the doctor tests)
+from vllm_compile.resolve.hardware.nvml import NvmlDevice
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -91,19 +92,6 @@ def fake_cli(folder, name: str = "docker", compose_rc: int = 0) -> str:
                 "exit 0\n")
     os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
-
-
-class FakeNvml:
-    def __init__(self, devices=(), driver="570.86.15", error: str | None = None):
-        self.snapshot = NvmlSnapshot(driver, tuple(devices))
-        self.error = error
-        self.calls = 0
-
-    def query(self):
-        self.calls += 1
-        if self.error:
-            raise NoGpuError(self.error)
-        return self.snapshot
 
 
 # nvidia-smi shows 23034 MiB for an L4 and 23028 MiB for an A10G.

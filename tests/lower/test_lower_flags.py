@@ -8,6 +8,7 @@ import pytest
 
 from vllm_compile.lower import flags
 from vllm_compile.lower.flags import load_manifest, parse_args, parse_serve_args, validate_args
+from vllm_compile.versions import release_key
 
 def errors(argv, version):
     return [p for p in validate_args(argv, load_manifest(version)) if p.severity == "error"]
@@ -20,8 +21,8 @@ def values(argv, version):
 
 
 def test_version_order():
-    assert flags.version_key("0.8.5") < flags.version_key("0.8.5.post1") < flags.version_key("0.8.5.1")
-    assert flags.version_key("0.9.2") < flags.version_key("0.10.1.1") < flags.version_key("0.33.0")
+    assert release_key("0.8.5") < release_key("0.8.5.post1") < release_key("0.8.5.1")
+    assert release_key("0.9.2") < release_key("0.10.1.1") < release_key("0.33.0")
     bundled = flags.versions()
     assert bundled[0] == "0.6.6.post1" and bundled[-1] == "0.33.0"
     assert len(bundled) == 14

@@ -17,9 +17,10 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
              f"tensor_parallel_size {plan.tensor_parallel_size}, pipeline_parallel_size {plan.pipeline_parallel_size}",
              f"  total memory          {_gib(led.total_bytes)}",
              f"  requested ({plan.gpu_memory_utilization:.2f})     {_gib(led.requested_bytes)}"]
+    outside = "" if _budgeted(plan) else "  (outside the budget)"
     for label, attr in ROWS:
         value = getattr(led, attr)
-        note = "" if attr != "cuda_graph_bytes" or plan.vllm_version and _budgeted(plan) else "  (outside the budget)"
+        note = outside if attr == "cuda_graph_bytes" else ""
         lines.append(f"  {label:<21} {_gib(value)}{note}")
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",

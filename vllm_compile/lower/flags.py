@@ -9,6 +9,8 @@ release's own value tables. Nothing here knows about specs; callers map problems
 """
 from __future__ import annotations
 
+from vllm_compile.versions import release_key
+
 import functools
 import json
 import re
@@ -35,20 +37,10 @@ _VALUE_TABLES = {
 }
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    """Order releases: 0.8.5 < 0.8.5.post1 < 0.8.5.1 < 0.10.0."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)*?)(?:\.?post(\d+))?", version)
-    if not match:
-        raise ValueError(f"not a vLLM release number: {version!r}")
-    release = [int(part) for part in match.group(1).split(".")]
-    release += [0] * (4 - len(release))
-    return (*release, int(match.group(2) or 0))
-
-
 @functools.lru_cache(maxsize=1)
 def versions() -> tuple[str, ...]:
     """Releases with a bundled manifest, oldest first."""
-    return tuple(sorted((p.stem for p in DATA_DIR.glob("*.json")), key=version_key))
+    return tuple(sorted((p.stem for p in DATA_DIR.glob("*.json")), key=release_key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +58,8 @@ def nearest_version(version: str) -> str:
     known = versions()
     if version in known:
         return version
-    key = version_key(version)
-    older = [v for v in known if version_key(v) < key]
+    key = release_key(version)
+    older = [v for v in known if release_key(v) < key]
     return older[-1] if older else known[0]
 
 
@@ -78,7 +70,7 @@ def load_manifest(version: str) -> Manifest:
     raw = json.loads((DATA_DIR / f"{chosen}.json").read_text(encoding="utf-8"))
     warning = None
     if chosen != version:
-        side = "older" if version_key(chosen) < version_key(version) else "newer"
+        side = "older" if release_key(chosen) < release_key(version) else "newer"
         warning = (f"no flag manifest for vLLM {version}; checking flags against the nearest {side} "
                    f"release with one, {chosen} (bundled: {', '.join(versions())})")
     tables = {name: tuple(values) for name, values in raw.get("value_tables", {}).items()}
@@ -88,20 +80,20 @@ def load_manifest(version: str) -> Manifest:
 
 def flag_history(flag: str, version: str) -> str | None:
     """When a flag the release lacks exists in other bundled releases: where it appears."""
-    here = version_key(version)
+    here = release_key(version)
     present = [v for v in versions() if flag in load_manifest(v).flags]
     if not present:
         return None
     notes = []
-    newer = [v for v in present if version_key(v) > here]
-    older = [v for v in present if version_key(v) < here]
+    newer = [v for v in present if release_key(v) > here]
+    older = [v for v in present if release_key(v) < here]
     if older:
         last = older[-1]
-        gone = next(v for v in versions() if version_key(v) > version_key(last))
+        gone = next(v for v in versions() if release_key(v) > release_key(last))
         notes.append(f"{flag} was removed: present up to vLLM {last}, absent from {gone} on")
     if newer:
         first = newer[0]
-        before = [v for v in versions() if version_key(v) < version_key(first)]
+        before = [v for v in versions() if release_key(v) < release_key(first)]
         since = f" (absent from {before[-1]})" if before else ""
         notes.append(f"{flag} was added: present from vLLM {first}{since}")
     return "; ".join(notes)

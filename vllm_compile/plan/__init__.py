@@ -56,7 +56,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
 
     pp = req.pipeline_parallel_size
     candidates = _tp_candidates(req, facts, pp, invalid)
-    length = min(req.max_model_len or model_max, max(model_max, req.max_model_len or 0))
+    length = req.max_model_len or model_max
     base = _base_layout(req, rules, facts, gpu, dtype_bytes, length, candidates[0] if candidates else 1, pp)
 
     if invalid or not candidates:

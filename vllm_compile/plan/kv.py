@@ -55,8 +55,10 @@ def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: in
             continue
         heads = max(1, layer.kv_heads // tp)
         token = heads * (layer.head_size + layer.head_size_v) * kv_bytes
-        kind = layer.attention if hybrid and layer.attention in ("sliding", "chunked") else "full"
-        specs.append(LayerSpec(kind, layer.window or 0 if kind != "full" else 0, token * block_size, token))
+        # Without the hybrid manager, windowed layers are allocated as full attention.
+        windowed = hybrid and layer.attention in ("sliding", "chunked")
+        kind = layer.attention if windowed else "full"
+        specs.append(LayerSpec(kind, (layer.window or 0) if windowed else 0, token * block_size, token))
     return specs
 
 

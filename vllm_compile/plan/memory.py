@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Ledger
@@ -45,7 +45,6 @@ class Evaluation:
     reasons: tuple[str, ...]
     largest_fitting_len: int = 0
     headroom_needed: int = 0
-    stage_specs: tuple = field(default=(), repr=False)
 
 
 def kv_dtype_bytes(kv_cache_dtype: str, dtype_bytes: int) -> int:
@@ -84,13 +83,10 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                             stage=stage))
         stage_specs.append(specs)
         capacities.append(cap)
-    # All ranks run with the smallest block count; the limiting stage's ledger is the one reported.
-    limiting = min(range(pp), key=lambda s: (ranks[s].kv_cache_bytes // max(1, _pool_page(stage_specs[s], layout)), s))
+    # All ranks run with the smallest block count, so the stage with the fewest blocks is the
+    # one whose ledger and capacity are reported.
+    limiting = min(range(pp), key=lambda s: (capacities[s].num_blocks, s))
     ledger, cap = ranks[limiting], capacities[limiting]
-    min_blocks = min(c.num_blocks for c in capacities)
-    if min_blocks != cap.num_blocks:
-        cap = kv.Capacity(min_blocks, cap.blocks_per_request, min_blocks / cap.blocks_per_request,
-                          int(min_blocks * cap.tokens / max(cap.num_blocks, 1)))
 
     headroom = overheads.CUDA_CONTEXT_BYTES + (0 if rules.cuda_graphs_in_budget else ledger.cuda_graph_bytes)
     verdict, reasons, fitting = "ok", [], 0
@@ -138,11 +134,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                         f"({_gib(available)} GiB). Based on the available memory, the estimated maximum model length "
                         f"is {fitting}")
                 break
-    return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom, tuple(stage_specs))
-
-
-def _pool_page(specs, layout: Layout) -> int:
-    return sum(s.page_bytes for s in specs) or 1
+    return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom)
 
 
 def _gib(n: int) -> str:

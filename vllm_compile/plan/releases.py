@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from vllm_compile.versions import release_key
+from vllm_compile.versions import at_least, release_key
 
 GIB = 1 << 30
 
@@ -28,33 +28,27 @@ class ReleaseRules:
     large_gpu_rule: Literal["none", "h100-h200", "70gib-not-a100"]
 
 
-# (first release, rules) in ascending order; a release takes the last row at or below it.
-_TABLE = (
-    ("0.0.0", dict(engine="v0", era="v0", default_utilization=0.90, cuda_graphs_in_budget=False,
-                   hybrid_kv_manager=False, tokens_from_concurrency=False, bf16_auto_fallback=False,
-                   v0_mla_alignment=True, large_gpu_rule="none")),
-    ("0.8.0", dict(engine="v1", era="v1a", default_utilization=0.90, cuda_graphs_in_budget=False,
-                   hybrid_kv_manager=False, tokens_from_concurrency=False, bf16_auto_fallback=False,
-                   v0_mla_alignment=False, large_gpu_rule="h100-h200")),
-    ("0.10.0", dict(engine="v1", era="v1a", default_utilization=0.90, cuda_graphs_in_budget=False,
-                    hybrid_kv_manager=True, tokens_from_concurrency=False, bf16_auto_fallback=True,
-                    v0_mla_alignment=False, large_gpu_rule="70gib-not-a100")),
-    ("0.11.0", dict(engine="v1", era="v1b", default_utilization=0.90, cuda_graphs_in_budget=False,
-                    hybrid_kv_manager=True, tokens_from_concurrency=False, bf16_auto_fallback=True,
-                    v0_mla_alignment=False, large_gpu_rule="70gib-not-a100")),
-    ("0.21.0", dict(engine="v1", era="v1c", default_utilization=0.92, cuda_graphs_in_budget=True,
-                    hybrid_kv_manager=True, tokens_from_concurrency=True, bf16_auto_fallback=True,
-                    v0_mla_alignment=False, large_gpu_rule="70gib-not-a100")),
+# What changed at each release boundary, in ascending order: a release takes the V0 baseline
+# plus every row at or below it.
+_BASELINE = dict(engine="v0", era="v0", default_utilization=0.90, cuda_graphs_in_budget=False,
+                 hybrid_kv_manager=False, tokens_from_concurrency=False, bf16_auto_fallback=False,
+                 v0_mla_alignment=True, large_gpu_rule="none")
+_CHANGES = (
+    ("0.8.0", dict(engine="v1", era="v1a", v0_mla_alignment=False, large_gpu_rule="h100-h200")),  # V1 default
+    ("0.10.0", dict(hybrid_kv_manager=True, bf16_auto_fallback=True, large_gpu_rule="70gib-not-a100")),
+    ("0.11.0", dict(era="v1b")),  # V0 removed; new sampler warm-up in the profile run
+    ("0.21.0", dict(era="v1c", default_utilization=0.92, cuda_graphs_in_budget=True,
+                    tokens_from_concurrency=True)),  # CUDA-graph estimate on by default (PR #38284)
 )
 
 
 def rules_for(version: str) -> ReleaseRules:
     key = release_key(version)
-    chosen = _TABLE[0][1]
-    for first, rules in _TABLE:
+    rules = dict(_BASELINE)
+    for first, changes in _CHANGES:
         if key >= release_key(first):
-            chosen = rules
-    return ReleaseRules(version=version, **chosen)
+            rules.update(changes)
+    return ReleaseRules(version=version, **rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +67,7 @@ def batch_defaults(rules: ReleaseRules, gpu_name: str, memory_bytes: int, max_mo
         # without it one prefill must fit in a batch, so the batch spans the whole context.
         chunked = max_model_len > 32768 and not is_mla
         if chunked:
-            tokens = 2048 if release_at_least(rules.version, "0.6.0") else 512
+            tokens = 2048 if at_least(rules.version, "0.6.0") else 512
             return BatchDefaults(tokens, 256, True, "V0 enables chunked prefill above 32K context")
         return BatchDefaults(max(max_model_len, 2048), 256, False,
                              "V0 without chunked prefill batches a whole max_model_len prefill")
@@ -86,10 +80,6 @@ def batch_defaults(rules: ReleaseRules, gpu_name: str, memory_bytes: int, max_mo
     if large:
         return BatchDefaults(8192, 1024, True, "vLLM's default for GPUs of 70 GiB or more (not A100)")
     return BatchDefaults(2048, 256, True, "vLLM's default for GPUs under 70 GiB (and A100)")
-
-
-def release_at_least(version: str, floor: str) -> bool:
-    return release_key(version) >= release_key(floor)
 
 
 def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int], is_mla: bool) -> tuple[int, str]:

@@ -1,20 +1,8 @@
 """A fake NVML adapter (the same `query()` boundary the real one has)."""
-from vllm_compile.resolve.hardware.nvml import NoGpuError, NvmlDevice, NvmlSnapshot
+from nvml_fake import DRIVER, FakeNvml  # noqa: F401  (re-exported for the hardware tests)
+from vllm_compile.resolve.hardware.nvml import NvmlDevice
 
 MIB = 1 << 20
-
-
-class FakeNvml:
-    def __init__(self, devices=(), driver="550.54.15", error: str | None = None):
-        self.snapshot = NvmlSnapshot(driver, tuple(devices))
-        self.error = error
-        self.calls = 0
-
-    def query(self):
-        self.calls += 1
-        if self.error:
-            raise NoGpuError(self.error)
-        return self.snapshot
 
 
 def device(index, name, mib, cc=(9, 0), uuid=None):

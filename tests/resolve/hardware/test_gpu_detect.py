@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from hardware_fakes import MIB, FakeNvml, device, h100_host
+from hardware_fakes import DRIVER, MIB, FakeNvml, device, h100_host
 from vllm_compile.resolve.hardware import NoGpuError, detect, lookup_gpu
 from vllm_compile.resolve.hardware.nvml import PynvmlAdapter
 
@@ -15,7 +15,7 @@ no_driver = pytest.mark.skipif(ctypes.util.find_library("nvidia-ml") is not None
 
 def test_h100_host_maps_to_catalog():
     facts = detect(h100_host(2))
-    assert facts.detected and facts.driver_version == "550.54.15" and facts.warnings == ()
+    assert facts.detected and facts.driver_version == DRIVER and facts.warnings == ()
     assert [h.index for h in facts.gpus] == [0, 1]
     assert facts.gpus[1].uuid == "GPU-00000001-0000-0000-0000-000000000000"
     # vLLM sees the catalog's CUDA total (≈79.18 GiB), not NVML's 81559 MiB (79.65 GiB).
