@@ -1,12 +1,12 @@
 """Feed every real vLLM start-up in ../shared/calibration through the planner (predict mode)
 and report, per case and in total: weights error, KV-token error, verdict vs outcome.
 
-Run: python bench/calibrate.py [--json]   (also part of `make bench`)
+Run: python bench/calibrate.py [--json] [--ledger]   (also part of `make bench`)
+`--ledger` adds each case's predicted per-GPU ledger and the headroom outside vLLM's budget.
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -65,13 +65,24 @@ def predict_case(case):
     return plan_deployment(request)
 
 
+def ledger(plan) -> str:
+    g = plan.per_gpu
+    spare = g.total_bytes - g.requested_bytes
+    parts = [("total", g.total_bytes), ("requested", g.requested_bytes), ("weights", g.weights_bytes),
+             ("activation", g.activation_bytes), ("non-torch", g.non_torch_bytes), ("graphs", g.cuda_graph_bytes),
+             ("kv", g.kv_cache_bytes), ("outside", spare), ("needed outside", plan.headroom_needed_bytes)]
+    return f"tp{plan.tensor_parallel_size} pp{plan.pipeline_parallel_size} " + \
+        " ".join(f"{name} {value / GIB:.2f}" for name, value in parts) + " GiB"
+
+
 def main(argv):
     rows, weights_ok, weights_n, kv_ok, kv_n, kv_v1_ok, kv_v1_n = [], 0, 0, 0, 0, 0, 0
     failures_caught = failures = false_alarms = started = 0
     for case in load_cases():
         plan = predict_case(case)
         measured = case["measured"]
-        row = {"id": case["id"], "vllm": case["vllm_version"], "verdict": plan.verdict, "outcome": measured["outcome"]}
+        row = {"id": case["id"], "vllm": case["vllm_version"], "verdict": plan.verdict, "outcome": measured["outcome"],
+               "ledger": ledger(plan)}
         if measured.get("weights_gib"):
             predicted = plan.per_gpu.weights_bytes / GIB
             err = predicted / measured["weights_gib"] - 1
@@ -107,6 +118,8 @@ def main(argv):
     for row in rows:
         print(f"{row['id']:<48} v{row['vllm']:<8} {row['verdict']:<18} outcome={row['outcome'][:20]:<20} "
               f"weights={row.get('weights', '-'):<34} kv={row.get('kv_tokens', '-')}")
+        if "--ledger" in argv:
+            print("    " + row["ledger"])
     print()
     for key, value in summary.items():
         print(f"{key:<28} {value}")

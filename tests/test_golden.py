@@ -38,20 +38,32 @@ def _cases() -> dict[str, tuple[str, Path]]:
 
 
 CASES = _cases()
+CASES_BY_SPEC = {spec: folder for spec, folder in CASES.values()}
 
 
-def _compile(spec: str, out: Path) -> None:
-    # Run from the repository root with a relative spec path, as users and CI do: the artifacts'
-    # headers name the spec as given.
+def _compile(spec: str, out: Path) -> Path:
+    """Compile into `out`. A golden case compiles with `-o out`; an example spec is copied (with its
+    lock, if any) into `out` and compiled into its own output.dir, exactly as `make deploy-artifacts`
+    lays it out. Returns the folder holding the artifacts."""
     os.chdir(REPO)
-    result = CliRunner().invoke(cli, ["compile", spec, "-o", str(out)])
+    if spec.startswith("specs/"):
+        source = REPO / spec
+        for extra in (source, source.with_name(source.name + ".lock")):
+            if extra.exists():
+                shutil.copy(extra, out / extra.name)
+        result = CliRunner().invoke(cli, ["compile", str(out / source.name)])
+        produced = out / CASES_BY_SPEC[spec].relative_to(source.parent)
+    else:
+        result = CliRunner().invoke(cli, ["compile", spec, "-o", str(out / "artifacts")])
+        produced = out / "artifacts"
     assert result.exit_code == 0, result.output
+    return produced
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_compiles_to_expected(case, tmp_path):
     spec, expected = CASES[case]
-    _compile(spec, tmp_path)
+    tmp_path = _compile(spec, tmp_path)
     produced = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     if REGEN:
         shutil.rmtree(expected, ignore_errors=True)

@@ -87,12 +87,12 @@ def lower(c: Compilation) -> Compilation:
     spec, lowered, errors = c.spec, [], []
     for index, dep in enumerate(spec.deployments):
         # Deployments sharing a GPU start one after another so each profiles after the last allocated.
-        waits = tuple(spec.deployments[j].spec.name for j in range(index)
-                      if _shares_gpu(c.devices[j], c.devices[index]))
+        waits = [spec.deployments[j].spec for j in range(index) if _shares_gpu(c.devices[j], c.devices[index])]
         try:
             lowered.append(lower_deployment(
                 dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
-                device_ids=c.devices[index], depends_on_healthy=waits[-1:],
+                device_ids=c.devices[index], depends_on_healthy=tuple(w.name for w in waits[-1:]),
+                depends_on_ports=tuple(w.server.port for w in waits[-1:]),
                 output_dir=_output_dir(c, dep)))
         except CompileError as exc:
             errors += exc.diagnostics

@@ -29,7 +29,8 @@ def test_default_formats_come_from_the_deployment():
         ("deploy/llama-chat/compose.yaml", "yaml", False),
         ("deploy/llama-chat/docker-run.sh", "shell", True)]
     for artifact in artifacts:
-        assert b"vllm-compile 1.2.3 from specs/llama.yaml" in artifact.content
+        # deploy/llama-chat/ is two folders below the spec: the header names it from there.
+        assert b"vllm-compile 1.2.3 from ../../llama.yaml (relative to this file)" in artifact.content
         assert f"input-digest: sha256:{CASES['basic'].input_digest}".encode() in artifact.content
 
 
@@ -99,3 +100,12 @@ def test_no_absolute_machine_paths_or_timestamps():
             assert "/work/project" not in text and "/somewhere/absolute" not in text
             assert os.getcwd() not in text and "/tmp" not in text
             assert not re.search(r"20\d\d-\d\d-\d\d", text)
+
+
+def test_spec_reference_never_names_a_machine_path():
+    from vllm_compile.emit.header import spec_reference
+
+    assert spec_reference("a.yaml", "deploy/x") == "../../a.yaml (relative to this file)"
+    assert spec_reference("a.yaml", "deploy/host/x") == "../../../a.yaml (relative to this file)"
+    # -o outside the spec's tree: only the file name, never /tmp/... or ../../..
+    assert spec_reference("a.yaml", "../../../tmp/out") == "a.yaml"

@@ -211,3 +211,38 @@ def test_missing_validator_fails_instead_of_skipping():
 
     with pytest.raises(pytest.fail.Exception):
         v._tool("no-such-validator-anywhere")
+
+
+def test_docker_run_waits_for_the_deployment_it_shares_a_gpu_with(tmp_path):
+    """Run the emitted script for real with a fake `docker` that reports the neighbour healthy on
+    the second poll: the container starts only after that."""
+    import dataclasses
+    import os
+    import stat
+    import subprocess
+
+    from emit_cases import CASES
+    from vllm_compile.emit import docker_run
+    from vllm_compile.emit.header import Header
+
+    dep = dataclasses.replace(CASES["basic"], depends_on_healthy=("first-model",))
+    script = tmp_path / "docker-run.sh"
+    script.write_bytes(docker_run.render((dep,), Header("1.0", "spec.yaml", "0" * 64)))
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text("#!/usr/bin/env bash\n"
+                    "echo \"$*\" >> \"$LOG\"\n"
+                    "if [ \"$1\" = inspect ]; then\n"
+                    "  n=$(grep -c '^inspect' \"$LOG\"); [ \"$n\" -ge 2 ] && echo healthy || echo starting\n"
+                    "fi\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}", "LOG": str(tmp_path / "log"),
+           "HF_TOKEN": "x", "VLLM_API_KEY": "x"}
+    # sleep is a shell builtin-free external: shadow it so the test does not wait 10 s.
+    (fake.parent / "sleep").write_text("#!/usr/bin/env bash\nexit 0\n")
+    (fake.parent / "sleep").chmod(0o755)
+    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "log").read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["inspect", "inspect", "run"]
+    assert "first-model" in calls[0]

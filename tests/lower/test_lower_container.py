@@ -21,7 +21,7 @@ def test_defaults():
     assert (low.host_port, low.container_port) == (8000, 8000)
     assert low.gpu_count == 1 and low.device_ids is None
     assert low.ipc_host and low.restart == "unless-stopped"
-    assert low.output_dir == "deploy/llama-chat" and low.spec_path == "specs/llama.yaml"
+    assert low.output_dir == "deploy/llama-chat" and low.spec_path == "llama.yaml"
     assert low.formats == ("compose", "docker-run")
     assert low.warnings == ()
     [cache] = low.volumes

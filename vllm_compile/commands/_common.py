@@ -55,6 +55,30 @@ def emit_formats(value: str | None):
 
 
 spec_paths = click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+found_spec_paths = click.argument("specs", nargs=-1, required=False, type=click.Path(dir_okay=False))
+
+SKIPPED_FOLDERS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache"}
+
+
+def discover_specs(given) -> list[str]:
+    """SPECS as given, or — when none are given (the pre-commit hook) — every `*.vllm.yaml` below
+    the working directory and every YAML file directly in `specs/`, sorted."""
+    if given:
+        return list(given)
+    import os
+
+    found = set()
+    for folder, subfolders, files in os.walk("."):
+        subfolders[:] = [d for d in subfolders if d not in SKIPPED_FOLDERS and not d.startswith(".")]
+        for name in files:
+            if name.endswith((".vllm.yaml", ".vllm.yml")) or (
+                    os.path.normpath(folder) == "specs" and name.endswith((".yaml", ".yml"))):
+                found.add(os.path.normpath(os.path.join(folder, name)))
+    if not found:
+        report([Diagnostic("no specs given and none found (*.vllm.yaml, or YAML files in specs/)",
+                           fix="name the spec files: vllm-compile check path/to/deployment.vllm.yaml")])
+        sys.exit(2)
+    return sorted(found)
 output_option = click.option("-o", "--output", "output", type=click.Path(file_okay=False),
                              help="Write into DIR instead of each spec's output.dir (DIR/<name> for several specs).")
 emit_option = click.option("--emit", "emit", metavar="FORMATS",

@@ -5,17 +5,21 @@ import sys
 
 import click
 
-from vllm_compile.commands._common import compile_all, emit_option, options_for, output_option, spec_paths
+from vllm_compile.commands._common import (compile_all, discover_specs, emit_option, found_spec_paths,
+                                           options_for, output_option)
 
 
 @click.command("check")
-@spec_paths
+@found_spec_paths
 @output_option
 @emit_option
 def command(specs, output, emit):
-    """Exit 1 (listing the drifted files) when artifacts on disk differ from what SPECS generate."""
+    """Exit 1 (listing the drifted files) when artifacts on disk differ from what SPECS generate.
+
+    Without SPECS: every *.vllm.yaml below the working directory and every YAML file in specs/."""
     from vllm_compile.drift import drifts
 
+    specs = discover_specs(specs)
     stale = [d for result in compile_all(specs, options_for(specs, output, emit)) for d in drifts(result)]
     for drift in stale:
         click.echo(f"{drift.path}: {drift.summary}", err=True)

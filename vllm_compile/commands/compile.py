@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -18,12 +19,24 @@ def command(specs, output, emit):
     \b
     Nothing is written unless every spec compiles; each file is written atomically.
     Example: vllm-compile compile specs/llama.yaml"""
+    from vllm_compile.commands._common import report
+    from vllm_compile.diagnostics import Diagnostic
     from vllm_compile.writer import artifact_path, write_atomic
 
     results = compile_all(specs, options_for(specs, output, emit))
-    for result in results:
-        for artifact in result.artifacts:
-            path = artifact_path(result.spec.directory, artifact.path)
+    targets = [(result, artifact, artifact_path(result.spec.directory, artifact.path))
+               for result in results for artifact in result.artifacts]
+    # Make every folder first, so a path that cannot be written stops the run before any file changes.
+    step = "create folder"
+    try:
+        for _, _, path in targets:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        step = "write"
+        for _, artifact, path in targets:
             changed = write_atomic(path, artifact.content, artifact.executable)
-            shown = os.path.relpath(path)
-            click.echo(f"{'wrote' if changed else 'unchanged'} {shown}")
+            click.echo(f"{'wrote' if changed else 'unchanged'} {os.path.relpath(path)}")
+    except OSError as exc:
+        where = exc.filename or "the output folder"
+        report([Diagnostic(f"cannot {step} {where}: {exc.strerror}", file=str(where),
+                           fix="choose an output folder you can write to (-o DIR or output.dir)")])
+        sys.exit(2)

@@ -5,11 +5,12 @@ import sys
 
 import click
 
-from vllm_compile.commands._common import compile_all, emit_option, options_for, output_option, spec_paths
+from vllm_compile.commands._common import (compile_all, discover_specs, emit_option, found_spec_paths,
+                                           options_for, output_option)
 
 
 @click.command("diff")
-@spec_paths
+@found_spec_paths
 @output_option
 @emit_option
 def command(specs, output, emit):
@@ -18,6 +19,7 @@ def command(specs, output, emit):
     YAML is compared structurally (key paths with old -> new values), scripts as a unified diff."""
     from vllm_compile.drift import drifts
 
+    specs = discover_specs(specs)
     found = False
     for result in compile_all(specs, options_for(specs, output, emit)):
         for drift in drifts(result):

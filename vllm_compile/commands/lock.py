@@ -1,5 +1,6 @@
 """`vllm-compile lock SPEC...`: resolve each spec's model(s) on the Hugging Face Hub and write
-`<spec>.lock` — the only command that uses the network."""
+`<spec>.lock` — the only command that uses the network. With `hardware.gpu: auto` it also
+records the GPUs NVML reports, so a machine without GPUs compiles the same bytes."""
 from __future__ import annotations
 
 import sys
@@ -15,12 +16,46 @@ def _models(spec):
             yield dep.key_prefix, model, dep.spec.server.hf_token_env
 
 
+def _hardware(spec) -> dict | None:
+    """The lock's hardware section for `gpu: auto` (None for declared hardware, which needs no
+    driver); CompileError when NVML cannot see any GPU."""
+    if spec.hardware.gpu.strip().lower() != "auto":
+        return None
+    from vllm_compile.diagnostics import CompileError
+    from vllm_compile.resolve.hardware import NoGpuError, detect, hardware_lock_section
+
+    try:
+        return hardware_lock_section(detect())
+    except NoGpuError as exc:
+        raise CompileError([spec.source.error(
+            "hardware.gpu", f"`gpu: auto` makes `lock` record this machine's GPUs, but {exc}", found="'auto'",
+            expected="a machine with the NVIDIA driver and its GPUs",
+            fix="run `vllm-compile lock` on the GPU host and commit the lock file, or declare the GPU instead, "
+                "e.g. `hardware: {gpu: H100, count: 8}` (names: `vllm-compile gpus`)")]) from None
+
+
+def _record_hardware(lock_file: str, section: dict) -> None:
+    import json
+    import os
+
+    from vllm_compile.resolve.models.lockfile import dump_lock
+
+    with open(lock_file, encoding="utf-8") as f:
+        data = json.load(f)
+    data["hardware"] = section
+    tmp = lock_file + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(dump_lock(data))
+    os.replace(tmp, lock_file)
+
+
 @click.command(name="lock")
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def command(specs):
     """Resolve each spec's model revision to a commit, fetch config.json (and a separate
     quantization config) and the safetensors headers (never the weights), and write
-    SPEC.lock beside the spec. `compile` then needs no network for the model."""
+    SPEC.lock beside the spec. `compile` then needs no network for the model. For
+    `hardware.gpu: auto`, the GPUs of this machine (through NVML) are recorded too."""
     from vllm_compile.diagnostics import CompileError
     from vllm_compile.parse import parse_spec
     from vllm_compile.resolve.models import facts_from_config
@@ -32,6 +67,13 @@ def command(specs):
     for path in specs:
         try:
             spec = parse_spec(path)
+        except CompileError as exc:
+            for d in exc.diagnostics:
+                click.echo(d.format(), err=True)
+            failed = True
+            continue
+        try:
+            hardware = _hardware(spec)  # before any network use: no driver fails fast
         except CompileError as exc:
             for d in exc.diagnostics:
                 click.echo(d.format(), err=True)
@@ -65,6 +107,10 @@ def command(specs):
             failed = True
             continue
         written = write_lock(path, entries)
-        click.echo(f"lock: wrote {written} ({len(entries)} model(s))", err=True)
+        gpus = ""
+        if hardware is not None:
+            _record_hardware(written, hardware)
+            gpus = f", {len(hardware['gpus'])} GPU(s), driver {hardware['driver_version']}"
+        click.echo(f"lock: wrote {written} ({len(entries)} model(s){gpus})", err=True)
     if failed:
         sys.exit(2)

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, did_you_mean
 from vllm_compile.emit import compose, docker_run, serve
-from vllm_compile.emit.header import Header
+from vllm_compile.emit.header import Header, spec_reference
 from vllm_compile.ir.artifact import Artifact
 from vllm_compile.ir.lowered import LoweredDeployment
 
@@ -70,7 +70,7 @@ def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[s
         groups = [members] if target.SCOPE == "host" else [(d,) for d in members]
         for group in groups:
             folder = host_output_dir if target.SCOPE == "host" and host_output_dir is not None else group[0].output_dir
-            header = Header(tool_version, group[0].spec_path, _digest(group))
+            header = Header(tool_version, spec_reference(group[0].spec_path, folder), _digest(group))
             artifacts.append(Artifact(path=posixpath.normpath(posixpath.join(folder, target.FILENAME)),
                                       content=target.render(group, header),
                                       executable=target.KIND == "shell", kind=target.KIND))

@@ -47,5 +47,20 @@ def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
     dep = shell.single(deployments, NAME)
     setup = [shell.script_dir_line()] if shell.needs_script_dir(dep.volumes) else []
     setup += shell.env_setup(dep.env)
+    setup += wait_for_healthy(dep.depends_on_healthy)
     groups = [*shell.flag_groups(docker_options(dep)), [dep.image], *shell.flag_groups(dep.args)]
     return shell.script(header, setup, shell.command_lines(["exec", "docker", "run"], groups))
+
+
+def wait_for_healthy(names: Sequence[str]) -> list[str]:
+    """Deployments sharing a GPU start one after another (as compose's depends_on does), so that
+    vLLM's start-up memory check sees what the earlier ones already hold."""
+    lines = []
+    for name in names:
+        quoted = shell.quote(name)
+        lines += [f"# {name} shares a GPU with this deployment: start after it is healthy.",
+                  f"until [ \"$(docker inspect --format '{{{{.State.Health.Status}}}}' {quoted} 2>/dev/null)\" = healthy ]; do",
+                  f"  echo 'waiting for {name} to be healthy...' >&2",
+                  "  sleep 10",
+                  "done"]
+    return lines

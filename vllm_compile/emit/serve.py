@@ -43,5 +43,13 @@ def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
     if dep.device_ids is not None:
         setup.append(f"export CUDA_VISIBLE_DEVICES={shlex.quote(','.join(dep.device_ids))}")
     setup += shell.env_setup(dep.env)
+    for name, port in zip(dep.depends_on_healthy, dep.depends_on_ports):
+        # Sharing a GPU: start after the earlier server is up, so vLLM's start-up memory check
+        # sees what it holds (compose's depends_on does the same).
+        setup += [f"# {name} shares a GPU with this deployment: start after it is healthy.",
+                  f"until curl -fsS http://localhost:{port}/health >/dev/null 2>&1; do",
+                  f"  echo 'waiting for {name} on port {port}...' >&2",
+                  "  sleep 10",
+                  "done"]
     lines = shell.command_lines(["exec", "vllm", "serve", words[0]], shell.flag_groups(words[1:]))
     return shell.script(header, setup, lines)

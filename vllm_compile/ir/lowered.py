@@ -55,7 +55,9 @@ class LoweredDeployment:
     restart: str
     depends_on_healthy: tuple[str, ...]
     output_dir: str                      # relative to the spec's folder, POSIX separators
-    spec_path: str                       # as the user named it, POSIX separators, for headers
+    spec_path: str                       # the spec's file name; headers name it relative to each artifact
     input_digest: str                    # sha256 of everything the artifacts derive from
     formats: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    # Host ports of the deployments in depends_on_healthy (bare-metal scripts poll their /health).
+    depends_on_ports: tuple[int, ...] = ()

@@ -81,6 +81,9 @@ class Plan:
     # Whether the KV cache holds workload.concurrency requests of max_model_len tokens.
     goal_met: bool = True
     kv_cache_memory_bytes: int | None = None
+    # The GPU type the plan is for (a mixed host plans each deployment on one of its types);
+    # "" when the caller did not say. Not part of as_json: the ledger already holds its memory.
+    gpu_name: str = ""
 
     @property
     def gpus(self) -> int:
@@ -98,6 +101,7 @@ class Plan:
             "kv_cache_tokens": self.kv_cache_tokens,
             "max_concurrency": self.max_concurrency,
             "verdict": self.verdict,
+            "goal_met": self.goal_met,
             "reasons": list(self.reasons),
             "fixes": list(self.fixes),
             "engine": self.engine,

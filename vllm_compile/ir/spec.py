@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
@@ -83,7 +83,13 @@ class HardwareSpec(_Frozen):
         description="Override: total memory per GPU as the driver reports it, in GiB.")
     device_ids: Optional[tuple[str, ...]] = Field(
         default=None, min_length=1,
-        description="Pin these GPUs (indexes like '0' or UUIDs like 'GPU-…'); default: any `count` GPUs.")
+        description="Pin these GPUs (indexes like '0' or UUIDs like 'GPU-…'); default: any `count` GPUs. "
+                    "With several deployments: the host's usable GPUs, in the order they are handed out.")
+    share_gpus: bool = Field(
+        default=False,
+        description="Allow several deployments on one GPU; each gets a fraction of its memory "
+                    "(deployments needing one GPU are packed, each with the smallest gpu_memory_utilization "
+                    "that serves its workload, and start one after another).")
 
     @field_validator("device_ids", mode="before")
     @classmethod
@@ -91,6 +97,15 @@ class HardwareSpec(_Frozen):
         if isinstance(value, (list, tuple)):
             return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
         return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # Leave share_gpus out while it is off, so specs written before it existed keep their
+        # input digests (lowering hashes this dump); when on, it changes the plans anyway.
+        data = handler(self)
+        if not self.share_gpus:
+            data.pop("share_gpus", None)
+        return data
 
 
 class WorkloadSpec(_Frozen):

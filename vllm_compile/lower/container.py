@@ -148,7 +148,8 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
 
 def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardware: HardwareFacts, *,
                      spec: Spec, key_prefix: str, device_ids: tuple[str, ...] | None = None,
-                     depends_on_healthy: tuple[str, ...] = (), output_dir: str | None = None) -> LoweredDeployment:
+                     depends_on_healthy: tuple[str, ...] = (), output_dir: str | None = None,
+                     depends_on_ports: tuple[int, ...] = ()) -> LoweredDeployment:
     """Lower one planned deployment for its pinned vLLM release; raises CompileError on user errors."""
     source = spec.source
     manifest = load_manifest(plan.vllm_version or dep.engine.version)
@@ -171,5 +172,5 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
         name=dep.name, image=image, args=args, model=model_ref, env=_environment(dep, model),
         host_port=dep.server.port, container_port=CONTAINER_PORT, gpu_count=plan.gpus, device_ids=devices,
         ipc_host=True, volumes=tuple(volumes), healthcheck=health, restart="unless-stopped",
-        depends_on_healthy=tuple(depends_on_healthy), output_dir=out_dir, spec_path=spec.path,
+        depends_on_healthy=tuple(depends_on_healthy), depends_on_ports=tuple(depends_on_ports), output_dir=out_dir, spec_path=posixpath.basename(spec.path),
         input_digest=digest, formats=tuple(dep.output.formats), warnings=warnings)

@@ -46,3 +46,4 @@ def parse_spec(path: str, data: bytes | None = None) -> "Spec":
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hashlib.sha256(data).hexdigest(), multi=multi)
+

@@ -51,7 +51,10 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
     from ruamel.yaml.comments import CommentedMap
 
     if not isinstance(root, CommentedMap):
-        kind = "empty document" if root is None else type(root).__name__
+        from ruamel.yaml.comments import CommentedSeq
+
+        kind = "an empty document" if root is None else "a list" if isinstance(root, CommentedSeq) \
+            else f"a single value ({str(root)[:40]!r})"
         raise CompileError([Diagnostic(
             f"the spec must be a mapping of keys (version, name, model, hardware, ...), found {kind}",
             file=display_path, line=1, column=1, fix="start the file with `version: 1`")])

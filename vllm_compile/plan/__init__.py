@@ -40,10 +40,10 @@ def plan_deployment(req: PlanRequest) -> Plan:
     dtype_bytes = 4 if dtype == "float32" else 2
     quant = req.quantization or (facts.quantization.method if facts.quantization else None)
     if quant in FP8_WEIGHT_METHODS and gpu.vendor == "nvidia" and gpu.compute_capability < (8, 0):
-        invalid.append((f"FP8 weights need compute capability 8.0 or newer; a {gpu.name} has "
+        invalid.append((f"FP8 weights need compute capability 8.0 or newer; the {gpu.name} has "
                         f"{_cc(gpu)}", ["a 16-bit or AWQ/GPTQ checkpoint of this model", "a GPU such as L4, L40S or H100"]))
     if req.kv_cache_dtype in kv.FP8_KV and not _fp8_kv_supported(gpu):
-        invalid.append((f"kv_cache_dtype {req.kv_cache_dtype} cannot run on a {gpu.name} (compute capability "
+        invalid.append((f"kv_cache_dtype {req.kv_cache_dtype} cannot run on the {gpu.name} (compute capability "
                         f"{_cc(gpu)}): vLLM's attention backends need 8.0 or newer for an fp8 KV cache",
                         ["kv_cache_dtype: auto"]))
 
@@ -114,7 +114,7 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
         message = (f"Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your {gpu.name} GPU "
                    f"has compute capability {_cc(gpu)}")
         if req.dtype == "auto" and req.mode == "compile":
-            choices.append(Choice("dtype", "float16", f"the checkpoint is bfloat16 but a {gpu.name} (compute capability "
+            choices.append(Choice("dtype", "float16", f"the checkpoint is bfloat16 but the {gpu.name} (compute capability "
                                   f"{_cc(gpu)}) has no bfloat16; vLLM runs it in float16"))
             return "float16"
         if req.dtype == "auto" and rules.bf16_auto_fallback:
@@ -176,10 +176,11 @@ def _headroom_utilization(rules: ReleaseRules, facts: ModelFacts, gpu: GpuFacts,
     """The release default, unless what vLLM allocates outside its budget (CUDA context, and
     CUDA graphs before 0.21) would not fit in the rest of the GPU."""
     util = rules.default_utilization
-    outside = overheads.CUDA_CONTEXT_BYTES + layout.other_tenants_bytes
-    if not rules.cuda_graphs_in_budget:
-        layers = -(-facts.num_layers // layout.pp)
-        outside += overheads.cuda_graph_bytes(layers, layout.max_num_seqs, layout.enforce_eager)
+    layers = -(-facts.num_layers // layout.pp)
+    graphs = overheads.cuda_graph_bytes(layers, layout.max_num_seqs, layout.enforce_eager, era=rules.era,
+                                        max_num_batched_tokens=layout.max_num_batched_tokens,
+                                        nccl_in_graphs=overheads.nccl_in_graphs(gpu, layout.tp, rules.cuda_graphs_in_budget))
+    outside = overheads.outside_budget_bytes(graphs, rules.cuda_graphs_in_budget, layout.other_tenants_bytes)
     if gpu.memory_bytes * (1 - util) >= outside:
         return util
     return max(0.5, math.floor((gpu.memory_bytes - outside) / gpu.memory_bytes * 100) / 100)
@@ -244,12 +245,6 @@ def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, qu
         reasons.append(f"the KV cache holds {ev.capacity.max_concurrency:.2f} request(s) of {ev.layout.max_model_len} "
                        f"tokens; workload.concurrency asks for {req.concurrency}")
         fixes = _fixes(req, rules, facts, gpu, ev, candidates, goal=req.concurrency)
-    if not rules.cuda_graphs_in_budget:
-        spare = ev.ledger.total_bytes - ev.ledger.requested_bytes - ev.layout.other_tenants_bytes
-        if spare < ev.headroom_needed and ev.verdict == "ok":
-            warnings.append(f"only {spare / GIB:.2f} GiB is left outside vLLM's budget for the CUDA context and "
-                            f"{ev.ledger.cuda_graph_bytes / GIB:.2f} GiB of CUDA graphs: graph capture may run out of "
-                            f"memory; lower gpu_memory_utilization or set enforce_eager: true")
     return _to_plan(req, rules, ev, ev.verdict, reasons, fixes, choices, warnings, dtype, quant, goal_met)
 
 
@@ -268,7 +263,16 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
     if ev.verdict in ("kv_too_small", "ok") and lay.kv_cache_dtype == "auto" and _fp8_kv_supported(gpu) \
             and facts.mla is None and works(dataclasses.replace(lay, kv_cache_dtype="fp8")):
         fixes.append("kv_cache_dtype: fp8")
-    if ev.verdict != "weights_do_not_fit":
+    if ev.verdict == "invalid":
+        # Memory outside vLLM's budget (CUDA context, graphs, other tenants) does not fit next to
+        # util x total: the largest lower utilization that still starts, or no CUDA graphs.
+        for step in range(int(round(lay.utilization * 100)) - 1, 49, -1):
+            if works(dataclasses.replace(lay, utilization=step / 100)):
+                fixes.append(f"gpu_memory_utilization: {step / 100}")
+                break
+        if not lay.enforce_eager and works(dataclasses.replace(lay, enforce_eager=True)):
+            fixes.append("enforce_eager: true (no CUDA graphs to capture)")
+    if ev.verdict not in ("weights_do_not_fit", "invalid"):
         for util in (0.90, 0.92, 0.95):
             if util > lay.utilization and works(dataclasses.replace(lay, utilization=util)):
                 fixes.append(f"gpu_memory_utilization: {util}")
@@ -288,7 +292,7 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
         fixes.append(f"workload.concurrency: {max(1, int(ev.capacity.max_concurrency))}")
     if ev.verdict in ("weights_do_not_fit", "no_kv_memory") and not facts.quantization:
         four_bit = _four_bit_weights(facts)
-        fixes.append(f"a 4-bit checkpoint (AWQ/GPTQ) of {facts.model_id} such as {facts.model_id}-AWQ: "
+        fixes.append(f"a 4-bit (AWQ or GPTQ) checkpoint of {facts.model_id}: "
                      f"about {four_bit / GIB:.1f} GiB of weights instead of {facts.weight_bytes / GIB:.1f}")
     if ev.verdict == "weights_do_not_fit":
         fixes.append("a GPU with more memory")

@@ -1,20 +1,31 @@
-"""Plan every deployment of a spec against the host's GPUs.
+"""Plan every deployment of a spec and give each its GPUs on the host.
 
-Deployments get disjoint whole GPUs, in the order they are written: pinned `device_ids` first
-(one deployment), otherwise the next free GPUs, named by UUID when the hardware facts know it.
-A plan that would not start is refused here with vLLM's reason and the ranked fixes.
+Deployments are placed in the order they are written. Each is planned once per GPU type of the
+host and goes to the type where it starts and serves its workload on the least memory (a mixed
+host never splits one deployment across types). By default a deployment takes whole free GPUs;
+with `hardware.share_gpus`, one that needs a single GPU is packed first-fit onto GPUs of its type
+with the smallest gpu_memory_utilization that serves its workload, and every later tenant of a
+GPU is planned knowing what the earlier ones hold, as vLLM's start-up free-memory check sees it.
+GPUs are named by UUID when the hardware facts know it, else by index.
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+
 from vllm_compile.diagnostics import CompileError, Diagnostic
-from vllm_compile.ir.plan import Plan, PlanRequest
+from vllm_compile.ir.facts import HostGpu
+from vllm_compile.ir.plan import Choice, Plan, PlanRequest
 from vllm_compile.plan import plan_deployment
+from vllm_compile.plan.memory import GIB
 
 VERDICT_KEYS = {
     "weights_do_not_fit": "engine.tensor_parallel_size",
     "no_kv_memory": "engine.gpu_memory_utilization",
     "kv_too_small": "workload.max_model_len",
 }
+MIXED_TP = ("tensor parallelism across different GPU types is not supported: vLLM applies one "
+            "gpu_memory_utilization, a fraction of each GPU's own total memory, to every rank")
 
 
 def request_for(dep, facts, gpu, gpu_count: int) -> PlanRequest:
@@ -32,52 +43,254 @@ def request_for(dep, facts, gpu, gpu_count: int) -> PlanRequest:
         disable_hybrid_kv_cache_manager="--disable-hybrid-kv-cache-manager" in extra)
 
 
+def device_id(host: HostGpu) -> str:
+    return host.uuid or str(host.index)
+
+
+def held_bytes(plan: Plan) -> int:
+    """What an instance holds on its GPU once started: its budget plus what vLLM allocates
+    outside it (CUDA context, and CUDA graphs in releases that do not budget them)."""
+    return plan.per_gpu.requested_bytes + plan.headroom_needed_bytes
+
+
+@dataclass
+class _Slot:
+    """Placement state of one host GPU."""
+
+    host: HostGpu
+    owner: int | None = None                                   # deployment holding it whole
+    tenants: list[tuple[int, Plan]] = field(default_factory=list)  # sharing deployments, in start order
+
+    @property
+    def free(self) -> bool:
+        return self.owner is None and not self.tenants
+
+    def room(self) -> int:
+        if self.owner is not None:
+            return 0
+        return self.host.gpu.memory_bytes - sum(held_bytes(p) for _, p in self.tenants)
+
+
 def plan_host(spec, models, hardware, allow_failure: bool = False):
-    source = spec.source
-    gpus = hardware.gpus
-    pinned = spec.hardware.device_ids
-    free = list(range(len(gpus)))
-    plans: list[Plan] = []
-    devices: list = []
+    """(plans, device ids per deployment or None for "any `count` GPUs", warning diagnostics);
+    raises CompileError when a deployment would not start or the host cannot hold them all."""
+    source, deps = spec.source, spec.deployments
+    share = spec.hardware.share_gpus
+    slots = [_Slot(h) for h in hardware.gpus]
+    groups = _groups(slots)
+    host_size = len(slots)
+    alone: list[Plan | None] = [None] * len(deps)   # the plan on the chosen type, as if alone on its GPUs
+    where: list[list[_Slot]] = [[] for _ in deps]
     errors: list[Diagnostic] = []
-    notes: list[Diagnostic] = []
-    types = {g.gpu.name for g in gpus}
-    if len(types) > 1 and not spec.multi:
-        errors.append(source.error("hardware", "tensor parallelism across different GPU types is not supported: vLLM "
-                                   "uses one gpu_memory_utilization for all ranks", found=", ".join(sorted(types)),
-                                   fix="give the deployment GPUs of one type"))
-    for dep_index, dep in enumerate(spec.deployments):
-        prefix = dep.key_prefix
-        available = len(free) if spec.multi else len(gpus)
-        req = request_for(dep.spec, models[dep_index], gpus[free[0]].gpu if free else gpus[0].gpu, max(available, 1))
-        plan = plan_deployment(req)
-        plans.append(plan)
-        need = plan.gpus
-        if need > len(free):
-            errors.append(source.error(
-                prefix + "engine.tensor_parallel_size",
-                f"deployment '{dep.spec.name}' needs {need} GPU(s) but only {len(free)} of the host's {len(gpus)} are left",
-                fix=f"hardware.count: {len(gpus) - len(free) + need}" if spec.multi else f"hardware.count: {need}"))
-            devices.append(None)
-            continue
-        taken = free[:need]
-        free = free[need:]
-        if pinned is not None and not spec.multi:
-            devices.append(tuple(pinned[:need]))
-        elif spec.multi:
-            devices.append(tuple(gpus[i].uuid or str(gpus[i].index) for i in taken))
-        else:
-            devices.append(None)
-        if plan.verdict != "ok" or not plan.goal_met:
-            for w in plan.warnings:
-                notes.append(source.warning(prefix + "engine", w))
+
+    for i, dep in enumerate(deps):
+        options = [(g, _named(plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size)), g))
+                   for g in groups]
+        starting = [(g, p) for g, p in options if _starts(p)]
+        fitting = sorted(((g, p) for g, p in starting if p.gpus <= len(g)),
+                         key=lambda o: o[1].gpus * o[0][0].host.gpu.memory_bytes)
+        if not fitting:
+            group, plan = max(options, key=lambda o: o[0][0].host.gpu.memory_bytes)
+            if starting:
+                errors.append(_mixed_tp(source, dep, min((p for _, p in starting), key=lambda p: p.gpus), groups))
+                continue
             if not allow_failure:
-                errors.append(_failure(source, prefix, dep.spec, plan))
+                errors.append(_failure(source, dep.key_prefix, dep.spec, plan))
+                continue
+            fitting = [(group, plan)]
+        attempts = [(g, p, _smallest_utilization(dep.spec, models[i], g[0].host.gpu, p) if share and p.gpus == 1
+                     else None) for g, p in fitting]
+        for group, plan, sharing in attempts:
+            taken = _place(group, i, plan, sharing)
+            if taken:
+                alone[i], where[i] = plan, taken
+                break
         else:
-            notes.extend(source.warning(prefix + "engine", w) for w in plan.warnings)
+            errors.append(_overcommit(spec, i, *attempts[0], groups))
     if errors:
         raise CompileError(errors)
-    return tuple(plans), tuple(devices), tuple(notes)
+
+    plans = list(alone)
+    for slot in slots:
+        if len(slot.tenants) > 1:
+            for k, (i, _) in enumerate(slot.tenants):
+                plans[i] = _named(_tenant_plan(deps, models, alone[i], slot, k), [slot])
+    # One deployment on a uniform, unpinned host keeps `count`: any of its GPUs will do.
+    pinned = spec.multi or len(groups) > 1 or spec.hardware.device_ids is not None
+    devices = tuple(tuple(device_id(s.host) for s in taken) if pinned else None for taken in where)
+    notes = [source.warning(dep.key_prefix + "engine", w) for dep, p in zip(deps, plans) for w in p.warnings]
+    idle = [device_id(s.host) for s in slots if s.free]
+    if idle and pinned:
+        notes.append(source.warning("hardware", f"no deployment uses GPU(s) {', '.join(idle)}"))
+    return tuple(plans), devices, tuple(notes)
+
+
+# --------------------------------------------------------------------------------------------
+# Placement
+
+def _groups(slots: list[_Slot]) -> list[list[_Slot]]:
+    """Host GPUs grouped by type (identical facts), in the order the types first appear."""
+    groups: dict = {}
+    for slot in slots:
+        groups.setdefault(slot.host.gpu, []).append(slot)
+    return list(groups.values())
+
+
+def _named(plan: Plan, group: list[_Slot]) -> Plan:
+    return dataclasses.replace(plan, gpu_name=group[0].host.gpu.name)
+
+
+def _starts(plan: Plan) -> bool:
+    return plan.verdict == "ok" and plan.goal_met
+
+
+def _place(group: list[_Slot], index: int, plan: Plan, sharing: Plan | None) -> list[_Slot] | None:
+    if sharing is not None:
+        need = held_bytes(sharing)
+        slot = next((s for s in group if s.room() >= need), None)
+        if slot is None:
+            return None
+        slot.tenants.append((index, sharing))
+        return [slot]
+    free = [s for s in group if s.free][:plan.gpus]
+    if len(free) < plan.gpus:
+        return None
+    for slot in free:
+        slot.owner = index
+    return free
+
+
+# A shared GPU's utilization is cut to what the workload needs, so the prediction's own error
+# must not eat into the goal: keep this much KV capacity beyond it (the planner's KV-token
+# predictions land within 10 % of real start-ups; see bench/calibrate.py).
+SHARING_KV_MARGIN = 0.10
+
+
+def _smallest_utilization(dep, facts, gpu, alone: Plan) -> Plan:
+    """The plan at the smallest gpu_memory_utilization, in hundredths, that starts and serves the
+    workload, with SHARING_KV_MARGIN to spare, at the length and KV dtype it gets alone (a pinned
+    utilization is kept)."""
+    if dep.engine.gpu_memory_utilization is not None:
+        return alone
+    # Alone it starts at its own utilization, and more memory never stops a plan from starting.
+    lo, hi, best = 1, round(alone.gpu_memory_utilization * 100), alone
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        plan = plan_deployment(_sharing_request(dep, facts, gpu, alone, mid / 100, 0))
+        # Not by falling back to an fp8 KV cache: the plan alone keeps the KV dtype it chose.
+        roomy = plan.max_concurrency >= dep.workload.concurrency * (1 + SHARING_KV_MARGIN)
+        if _starts(plan) and roomy and plan.kv_cache_dtype == alone.kv_cache_dtype:
+            best, hi = plan, mid - 1
+        else:
+            lo = mid + 1
+    return best
+
+
+def _sharing_request(dep, facts, gpu, alone: Plan, utilization: float, others: int) -> PlanRequest:
+    return dataclasses.replace(request_for(dep, facts, gpu, 1), gpu_memory_utilization=utilization,
+                               max_model_len=alone.max_model_len, kv_cache_dtype=alone.kv_cache_dtype,
+                               other_tenants_bytes=others)
+
+
+def _tenant_plan(deps, models, alone: Plan, slot: _Slot, k: int) -> Plan:
+    """Tenant k of a shared GPU, planned with what the tenants before it hold at its start-up."""
+    index, minimal = slot.tenants[k]
+    dep = deps[index].spec
+    earlier = slot.tenants[:k]
+    others = sum(held_bytes(p) for _, p in earlier)
+    plan = plan_deployment(_sharing_request(dep, models[index], slot.host.gpu, alone,
+                                            minimal.gpu_memory_utilization, others))
+    neighbours = ", ".join(f"'{deps[j].spec.name}'" for j, _ in slot.tenants if j != index)
+    reason = None
+    if dep.engine.gpu_memory_utilization is None:
+        reason = (f"the smallest (in hundredths) at which it starts and holds {dep.workload.concurrency} request(s) of "
+                  f"{alone.max_model_len} tokens, leaving room for {neighbours} on GPU {slot.host.index}")
+    if earlier:
+        after = ", ".join(f"'{deps[j].spec.name}' ({held_bytes(p) / GIB:.2f} GiB)" for j, p in earlier)
+        reason = (reason or "pinned in the spec") + (f"; it starts after {after}, so vLLM's start-up check finds "
+                                                     f"{(slot.host.gpu.memory_bytes - others) / GIB:.2f} GiB free")
+    kept = {c.knob: c for c in alone.choices if c.knob in ("max_model_len", "kv_cache_dtype")}
+    choices = [Choice(c.knob, c.value, reason, c.pinned and dep.engine.gpu_memory_utilization is not None)
+               if c.knob == "gpu_memory_utilization" and reason else kept.pop(c.knob, c) for c in plan.choices]
+    return dataclasses.replace(plan, choices=tuple(choices + list(kept.values())),
+                               warnings=tuple(dict.fromkeys(alone.warnings + plan.warnings)))
+
+
+# --------------------------------------------------------------------------------------------
+# Diagnostics
+
+def _position(dep) -> str:
+    return dep.key_prefix.rstrip(".") or "name"
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:.2f}"
+
+
+def _holders(spec, group: list[_Slot]) -> str:
+    """Who holds the GPUs of one type: whole GPUs per deployment, then each shared GPU."""
+    deps = spec.deployments
+    whole: dict[int, list[str]] = {}
+    for slot in group:
+        if slot.owner is not None:
+            whole.setdefault(slot.owner, []).append(str(slot.host.index))
+    parts = [f"'{deps[j].spec.name}' holds GPU {', '.join(ids)}" for j, ids in whole.items()]
+    for slot in group:
+        if slot.tenants:
+            held = " + ".join(f"'{deps[j].spec.name}' {_gib(held_bytes(p))} GiB" for j, p in slot.tenants)
+            parts.append(f"GPU {slot.host.index} holds {held}, {_gib(slot.room())} GiB left")
+    return "; ".join(parts) or "nothing else"
+
+
+def _overcommit(spec, index: int, group: list[_Slot], plan: Plan, sharing: Plan | None, groups) -> Diagnostic:
+    """The host cannot hold deployment `index` next to the ones placed before it."""
+    dep = spec.deployments[index]
+    name, gpu = dep.spec.name, group[0].host.gpu
+    grow = _grow(spec, groups, 1)
+    best = max(group, key=lambda s: s.room())
+    if sharing is not None and best.room() > 0:
+        need = held_bytes(sharing)
+        pinned = dep.spec.engine.gpu_memory_utilization is not None
+        message = (f"deployment '{name}' does not fit: it needs {_gib(need)} GiB of one {gpu.name} (gpu_memory_utilization "
+                   f"{sharing.gpu_memory_utilization:.2f} of {_gib(gpu.memory_bytes)} GiB plus "
+                   f"{_gib(sharing.headroom_needed_bytes)} GiB outside vLLM's budget) but the most any {gpu.name} has "
+                   f"left is {_gib(best.room())} GiB ({_holders(spec, group)}): {_gib(need - best.room())} GiB short")
+        fixes = [f"a smaller engine.gpu_memory_utilization than {sharing.gpu_memory_utilization:.2f}" if pinned else
+                 f"a smaller workload.max_model_len or workload.concurrency for '{name}' or for a deployment on GPU "
+                 f"{best.host.index}", grow]
+        key = dep.key_prefix + "engine.gpu_memory_utilization" if pinned else _position(dep)
+        return spec.source.error(key, message, fix="; or ".join(f for f in fixes if f))
+    free = sum(s.free for s in group)
+    short = plan.gpus - free
+    message = (f"deployment '{name}' needs {plan.gpus} {gpu.name} GPU(s) but only {free} of the host's {len(group)} "
+               f"are free ({_holders(spec, group)}): {short} GPU(s) short")
+    fixes = [_grow(spec, groups, short),
+             "hardware.share_gpus: true, so deployments that need one GPU share GPUs"
+             if plan.gpus == 1 and not spec.hardware.share_gpus else None,
+             "a smaller tensor_parallel_size, model or workload for one of these deployments, or another host"]
+    return spec.source.error(_position(dep), message, fix="; or ".join(f for f in fixes if f))
+
+
+def _grow(spec, groups, more: int) -> str | None:
+    """The fix that gives a declared one-type host `more` GPUs."""
+    hw = spec.hardware
+    if len(groups) > 1 or hw.gpu.strip().lower() == "auto":
+        return None
+    if hw.device_ids is not None:
+        return f"{more} more GPU(s) in hardware.device_ids"
+    return f"hardware.count: {hw.count + more}"
+
+
+def _mixed_tp(source, dep, plan: Plan, groups) -> Diagnostic:
+    largest = max(len(g) for g in groups)
+    kinds = ", ".join(f"{len(g)} x {g[0].host.gpu.name}" for g in groups)
+    return source.error(
+        dep.key_prefix + "engine.tensor_parallel_size",
+        f"deployment '{dep.spec.name}' needs {plan.gpus} GPUs of one type but the host has at most {largest} of any "
+        f"type; {MIXED_TP}, so ranks on GPUs of different sizes would get different budgets",
+        found=kinds, expected=f"{plan.gpus} GPUs of one type",
+        fix=f"a model, quantization or workload that runs on {largest} GPU(s) of one type, or a host with "
+            f"{plan.gpus} GPUs of one type")
 
 
 def _failure(source, prefix: str, dep, plan: Plan) -> Diagnostic:

@@ -61,11 +61,15 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     activation = overheads.activation_bytes(facts, rules.era, tp, layout.max_num_batched_tokens, sampler_rows,
                                             layout.dtype_bytes)
     non_torch = overheads.non_torch_bytes(tp, pp)
+    kernels = weights.load_kernels(rules.version, gpu)
+    nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
     ranks, stage_specs, capacities = [], [], []
     for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
         layers = [facts.layers[i] for i in layer_range]
-        w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel)
-        graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager)
+        w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels)
+        graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager, era=rules.era,
+                                            max_num_batched_tokens=layout.max_num_batched_tokens,
+                                            nccl_in_graphs=nccl_in_graphs)
         budget_graphs = graphs if rules.cuda_graphs_in_budget else 0
         if layout.kv_cache_memory_bytes is not None:
             available = layout.kv_cache_memory_bytes
@@ -88,7 +92,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     limiting = min(range(pp), key=lambda s: (capacities[s].num_blocks, s))
     ledger, cap = ranks[limiting], capacities[limiting]
 
-    headroom = overheads.CUDA_CONTEXT_BYTES + (0 if rules.cuda_graphs_in_budget else ledger.cuda_graph_bytes)
+    heaviest_graphs = max(r.cuda_graph_bytes for r in ranks)
+    headroom = overheads.outside_budget_bytes(heaviest_graphs, rules.cuda_graphs_in_budget)
     verdict, reasons, fitting = "ok", [], 0
     heaviest = max(r.weights_bytes for r in ranks)
     if heaviest + overheads.CUDA_CONTEXT_BYTES + layout.other_tenants_bytes > total_bytes:
@@ -134,6 +139,21 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                         f"({_gib(available)} GiB). Based on the available memory, the estimated maximum model length "
                         f"is {fitting}")
                 break
+    if (verdict == "ok" and layout.kv_cache_memory_bytes is None
+            and total_bytes - requested < headroom + layout.other_tenants_bytes):
+        # vLLM sizes the KV cache to fill `requested`; what it allocates afterwards outside that
+        # budget (CUDA graphs before 0.21, on top of the CUDA context) must fit in the rest of
+        # the GPU, or graph capture dies with CUDA out of memory. None of the five verdicts names
+        # this failure; like the free-memory check it is util x total colliding with memory
+        # outside vLLM's budget, so it is reported as "invalid".
+        verdict = "invalid"
+        graphs_note = ("" if rules.cuda_graphs_in_budget else
+                       f" + {_gib(heaviest_graphs)} GiB of CUDA graphs captured after the KV cache is allocated")
+        reasons.append(
+            f"CUDA out of memory at start-up (during CUDA graph capture): utilization {layout.utilization:.2f} leaves "
+            f"{_gib(total_bytes - requested)} GiB outside vLLM's budget on the {gpu.name}, but it needs "
+            f"{_gib(overheads.CUDA_CONTEXT_BYTES)} GiB of CUDA context{graphs_note}"
+            + (f" + {_gib(layout.other_tenants_bytes)} GiB held by other deployments" if layout.other_tenants_bytes else ""))
     return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom)
 
 

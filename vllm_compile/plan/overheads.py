@@ -1,11 +1,11 @@
-"""Activation peak, non-torch memory and CUDA-graph memory: vLLM measures these at start-up;
-the planner models them.
+"""Activation peak, non-torch memory, CUDA-graph memory and what vLLM allocates outside its
+budget: vLLM measures the first three at start-up; the planner models them.
 
 The shapes come from what drives each term (reference §1.2-1.3, §6A): the profile run pushes
 `max_num_batched_tokens` through one layer's widest tensors, the sampler holds fp32 logits for
 `min(max_num_seqs, batched tokens)` rows (V0: `max_num_seqs` rows) with several temporaries,
 fused-MoE kernels keep per-token expert intermediates, NCCL/custom all-reduce buffers grow with
-TP, and CUDA graphs cost a shared pool plus a little per captured size. The constants were
+TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants were
 fitted once on ../shared/calibration (see bench/calibrate.py); no calibration entry is
 special-cased.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vllm_compile.ir.facts import ModelFacts
+from vllm_compile.ir.facts import GpuFacts, ModelFacts
 
 GIB = 1 << 30
+MIB = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,12 @@ NON_TORCH_PER_EXTRA_RANK = int(0.10 * GIB)  # NCCL/custom all-reduce buffers per
 CUDA_CONTEXT_BYTES = int(0.50 * GIB)  # outside vLLM's budget: CUDA context, allocated before the snapshot
 GRAPH_BASE = int(0.20 * GIB)
 GRAPH_PER_SIZE_PER_40_LAYERS = int(0.006 * GIB)
+# Every NCCL collective captured into a CUDA graph keeps its own device-side resources. vLLM's
+# custom all-reduce PR (#2192) measured 0.5-1.0 GB less graph memory once its kernels replaced
+# NCCL: 494 MB (7B, TP2, 35 graphs x 64 all-reduces) to 1006 MB (70B, TP4, 35 x 160), i.e.
+# 0.18-0.24 MB per captured all-reduce.
+NCCL_CAPTURE_BYTES = int(0.2 * MIB)
+ALL_REDUCES_PER_LAYER = 2  # after attention's o_proj and after the MLP / MoE
 
 
 def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, sampler_rows: int,
@@ -68,15 +75,55 @@ def non_torch_bytes(tp: int, pp: int) -> int:
     return NON_TORCH_BASE + NON_TORCH_PER_EXTRA_RANK * peers
 
 
-def capture_sizes(max_num_seqs: int) -> list[int]:
-    """vLLM's default CUDA-graph capture sizes, up to min(2 x max_num_seqs, 512)."""
-    limit = min(2 * max_num_seqs, 512)
-    sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, 513, 16))
-    return [s for s in sizes if s <= limit]
+def capture_sizes(max_num_seqs: int, era: str = "v1c", max_num_batched_tokens: int | None = None) -> list[int]:
+    """vLLM's default CUDA-graph capture sizes for the release era.
+
+    V0 captures decode graphs for [1, 2, 4, 8, 16, ...] up to the first size covering
+    `max_num_seqs`; V1 up to 0.10 captures [1, 2, 4] + multiples of 8 up to 512 whatever
+    `max_num_seqs` is (only sizes above `max_num_batched_tokens` are dropped); from ≈0.11 the
+    largest size is min(2 x max_num_seqs, 512) with steps of 16 above 256."""
+    if era == "v0":
+        possible = [1, 2, 4] + list(range(8, 8193, 8))
+        cap = next((s for s in possible if s >= max_num_seqs), possible[-1])
+        return [s for s in possible if s <= cap]
+    if era == "v1a":
+        sizes = [1, 2, 4] + list(range(8, 513, 8))
+    else:
+        limit = min(2 * max_num_seqs, 512)
+        sizes = [s for s in [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, 513, 16)) if s <= limit]
+    return [s for s in sizes if max_num_batched_tokens is None or s <= max_num_batched_tokens]
 
 
-def cuda_graph_bytes(layers_on_rank: int, max_num_seqs: int, enforce_eager: bool) -> int:
+def custom_all_reduce(gpu: GpuFacts, tp: int) -> bool:
+    """Whether vLLM's custom all-reduce replaces NCCL inside CUDA graphs: it needs a fully
+    connected fabric (NVLink / Infinity Fabric) beyond two GPUs; two PCIe GPUs with P2P qualify."""
+    return tp == 2 or gpu.interconnect in ("nvlink", "infinity-fabric")
+
+
+def nccl_in_graphs(gpu: GpuFacts, tp: int, graphs_in_budget: bool) -> bool:
+    """Whether captured NCCL all-reduces are charged per capture: at TP > 1 without custom
+    all-reduce, in the releases that capture graphs after sizing the KV cache (V0 measurements
+    in PR #2192; the 4 x A10 V1 0.8.5 start-up). From 0.21 vLLM measures graph memory itself and
+    the planner's graph term follows those estimates, which have no TP > 2 PCIe calibration."""
+    return tp > 1 and not graphs_in_budget and not custom_all_reduce(gpu, tp)
+
+
+def cuda_graph_bytes(layers_on_rank: int, max_num_seqs: int, enforce_eager: bool, *, era: str = "v1c",
+                     max_num_batched_tokens: int | None = None, nccl_in_graphs: bool = False) -> int:
+    """CUDA-graph memory of one rank: a shared pool, a little per graph and layer, and the
+    resources of every NCCL all-reduce captured into the graphs (TP > 1 without custom
+    all-reduce)."""
     if enforce_eager:
         return 0
-    sizes = len(capture_sizes(max_num_seqs))
-    return int(GRAPH_BASE + GRAPH_PER_SIZE_PER_40_LAYERS * sizes * layers_on_rank / 40)
+    sizes = len(capture_sizes(max_num_seqs, era, max_num_batched_tokens))
+    graphs = GRAPH_BASE + GRAPH_PER_SIZE_PER_40_LAYERS * sizes * layers_on_rank / 40
+    if nccl_in_graphs:
+        graphs += NCCL_CAPTURE_BYTES * ALL_REDUCES_PER_LAYER * layers_on_rank * sizes
+    return int(graphs)
+
+
+def outside_budget_bytes(cuda_graphs: int, graphs_in_budget: bool, other_tenants: int = 0) -> int:
+    """What must fit in total x (1 - utilization): the CUDA context (created before vLLM's
+    snapshot), other tenants' memory, and the CUDA graphs when the release captures them after
+    sizing the KV cache (everything before 0.21)."""
+    return CUDA_CONTEXT_BYTES + other_tenants + (0 if graphs_in_budget else cuda_graphs)

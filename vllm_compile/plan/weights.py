@@ -1,9 +1,47 @@
-"""Weight bytes per GPU rank for a TP x PP (x EP) layout, from the model facts' layout."""
+"""Weight bytes per GPU rank for a TP x PP (x EP) layout: the model facts' checkpoint layout,
+plus what vLLM's kernels reshape or add while loading (counted in "Model loading took").
+"""
 from __future__ import annotations
 
-from vllm_compile.ir.facts import ModelFacts
+from dataclasses import dataclass
+
+from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.versions import at_least
 
 VOCAB_PADDING = 64  # vLLM pads the vocabulary to a multiple of 64 before splitting it over TP
+MXFP4_BLOCK = 32    # one e8m0 scale per 32 e2m1 values
+FP8_METHODS = {"fp8", "fbgemm_fp8", "modelopt", "compressed-tensors"}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadKernels:
+    """Load-time transforms that depend on the release and the GPU.
+
+    `mxfp4_pad`: (intermediate-per-rank, hidden) alignment the MXFP4 MoE backend pads expert
+    weights to (Marlin: n % 256, k % 128 -> (128, 256); FlashInfer TRT-LLM: (256, 256); Triton:
+    (64, 1)). `mla_absorbed`: V0-era MLA materialises the absorbed decode matrices W_Q_UK and
+    W_UV_O (re-quantized to fp8 for fp8 checkpoints) next to the original projections; later
+    releases keep only a 16-bit copy of a quantized kv_b_proj (W_UK_T / W_UV views)."""
+
+    mxfp4_pad: tuple[int, int] = (64, 1)
+    mla_absorbed: bool = False
+
+
+def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
+    """Which kernels vLLM picks at load (vllm/model_executor/layers/quantization/mxfp4.py,
+    vllm/attention/backends/mla): MXFP4 MoE runs Marlin on CUDA below compute capability 9.0 and
+    on consumer Blackwell (12.x), FlashInfer on datacenter Blackwell, and on Hopper Marlin until
+    the triton_kernels dependency made Triton the default [≈ 0.11.1]. Matrix absorption was
+    removed by PR #14770 before 0.8.0; releases before MLA existed (< 0.7.1) get the earliest MLA
+    behaviour, as the KV model does."""
+    pad = (64, 1)
+    if gpu is not None and gpu.vendor == "nvidia":
+        cc = gpu.compute_capability
+        if (10, 0) <= cc < (11, 0):
+            pad = (256, 256)
+        elif cc < (9, 0) or cc >= (11, 0) or not at_least(version, "0.11.1"):
+            pad = (128, 256)
+    return LoadKernels(mxfp4_pad=pad, mla_absorbed=not at_least(version, "0.8.0"))
 
 
 def stage_layers(num_layers: int, pp: int) -> list[range]:
@@ -24,18 +62,29 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_parallel: bool = False) -> int:
+def _round_up(a: int, b: int) -> int:
+    return _cdiv(a, b) * b
+
+
+def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_parallel: bool = False,
+                      kernels: LoadKernels | None = None) -> int:
+    kernels = kernels or LoadKernels()
     layers = stage_layers(facts.num_layers, pp)[stage]
+    mxfp4 = facts.quantization is not None and facts.quantization.method == "mxfp4" and facts.moe is not None
     total = 0
     for index in layers:
         layer = facts.layers[index]
         total += _cdiv(layer.sharded_bytes, tp) + layer.replicated_bytes
-        if layer.expert_bytes:
+        if layer.expert_bytes and mxfp4:
+            total += mxfp4_expert_bytes(facts, tp, expert_parallel, kernels.mxfp4_pad)
+        elif layer.expert_bytes:
             if expert_parallel and facts.moe is not None:
                 experts = facts.moe.num_experts
                 total += layer.expert_bytes * _cdiv(experts, tp) // experts
             else:
                 total += _cdiv(layer.expert_bytes, tp)
+        if layer.attention == "mla":
+            total += mla_decode_bytes(facts, tp, kernels.mla_absorbed)
     rows_per_rank = _cdiv(_cdiv(facts.vocab_size, VOCAB_PADDING) * VOCAB_PADDING, tp)
     first, last = stage == 0, stage == pp - 1
     if first:
@@ -49,6 +98,45 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
     return total
 
 
+def mxfp4_expert_bytes(facts: ModelFacts, tp: int, expert_parallel: bool, pad: tuple[int, int]) -> int:
+    """One MoE layer's MXFP4 experts on one rank as vLLM's Mxfp4MoEMethod allocates them:
+    w13 (2 x I' rows x H' cols) and w2 (H' x I') as e2m1 nibbles plus one e8m0 byte per 32,
+    and 16-bit w13/w2 biases, with I' = the rank's intermediate slice and H' = hidden, each
+    rounded up to the backend's alignment."""
+    moe = facts.moe
+    experts = _cdiv(moe.num_experts, tp) if expert_parallel else moe.num_experts
+    inter = moe.expert_intermediate_size if expert_parallel else _cdiv(moe.expert_intermediate_size, tp)
+    inter, hidden = _round_up(inter, pad[0]), _round_up(facts.hidden_size, pad[1])
+    elements = 3 * inter * hidden  # w13 (2 x I' x H') + w2 (H' x I')
+    return experts * (elements // 2 + elements // MXFP4_BLOCK + (2 * inter + hidden) * 2)
+
+
+def mla_decode_bytes(facts: ModelFacts, tp: int, absorbed: bool) -> int:
+    """Decode-path matrices vLLM's MLA backend builds from the loaded projections, per layer
+    and rank (N = heads on the rank, L = kv_lora_rank, Q = q_lora_rank or hidden)."""
+    mla, quant = facts.mla, facts.quantization
+    n = max(1, facts.num_attention_heads // tp)
+    lora = mla.kv_lora_rank
+    fp8 = quant is not None and quant.bits == 8 and quant.method in FP8_METHODS
+    # The dequantized kv_b_proj (L x N(nope + v), 16-bit) stays alive behind the W_UK/W_UV views;
+    # a 16-bit checkpoint's views alias the weight itself.
+    total = lora * n * (mla.qk_nope_head_dim + mla.v_head_dim) * 2 if fp8 else 0
+    if not absorbed:
+        return total
+    q_in = mla.q_lora_rank or facts.hidden_size
+
+    def stored(rows: int, cols: int) -> int:
+        if not fp8:
+            return rows * cols * 2
+        block = quant.weight_block_size
+        scales = _cdiv(rows, block[0]) * _cdiv(cols, block[1]) if block else 1
+        return rows * cols + scales * 4
+
+    # W_Q_UK (Q x N·L), W_UV_O (N·L x hidden), and the 16-bit W_QR (Q x N·rope).
+    return (total + stored(q_in, n * lora) + stored(n * lora, facts.hidden_size)
+            + q_in * n * mla.qk_rope_head_dim * 2)
+
+
 def rotary_cache_bytes(facts: ModelFacts) -> int:
     """Persistent buffers created at load and counted in "Model loading took": the rotary
     cos/sin cache (max positions x rotary dim, 16-bit) is the one that scales."""
@@ -56,7 +144,8 @@ def rotary_cache_bytes(facts: ModelFacts) -> int:
     return min(facts.max_position_embeddings, 1 << 20) * rotary_dim * 2
 
 
-def heaviest_rank_bytes(facts: ModelFacts, tp: int, pp: int, expert_parallel: bool = False) -> tuple[int, int]:
+def heaviest_rank_bytes(facts: ModelFacts, tp: int, pp: int, expert_parallel: bool = False,
+                        kernels: LoadKernels | None = None) -> tuple[int, int]:
     """(bytes, stage) of the heaviest rank."""
-    best = max(range(pp), key=lambda s: rank_weight_bytes(facts, tp, pp, s, expert_parallel))
-    return rank_weight_bytes(facts, tp, pp, best, expert_parallel), best
+    best = max(range(pp), key=lambda s: rank_weight_bytes(facts, tp, pp, s, expert_parallel, kernels))
+    return rank_weight_bytes(facts, tp, pp, best, expert_parallel, kernels), best

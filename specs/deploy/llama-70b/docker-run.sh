@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from specs/llama-70b.yaml. Do not edit: change the spec and
-# run `vllm-compile compile specs/llama-70b.yaml`; `vllm-compile check` reports hand edits.
-# input-digest: sha256:8001191c4dbb39e6b40c88eaada3273178285953a43f9554f854e754beca2990
+# Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:5a6c7cfe16416c41e30c10b7a8fbadc86e97c7f78bc5dc53fe86f9554620fe26
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

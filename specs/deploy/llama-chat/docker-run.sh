@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from specs/llama.yaml. Do not edit: change the spec and
-# run `vllm-compile compile specs/llama.yaml`; `vllm-compile check` reports hand edits.
-# input-digest: sha256:65efbf44daa6ccd73baea7caf1f5225cc6674e72821ec227ab010a7d59bf915d
+# Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:e9773dd0d968444a0640f73c8886966127f24a9b1c9009645d7122bd5c1f6d31
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

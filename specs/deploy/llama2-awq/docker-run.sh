@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from specs/llama2-awq-24gb.yaml. Do not edit: change the spec and
-# run `vllm-compile compile specs/llama2-awq-24gb.yaml`; `vllm-compile check` reports hand edits.
-# input-digest: sha256:10902f4cf793f6346a869ca1364935eddeba4e8c7d3b6e94246e2ef08c3b29d4
+# Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:16fc71291e14c53457b6ce708cbd4abb72d76dc419f10ef94bc3d01430392df3
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from specs/qwen3-moe.yaml. Do not edit: change the spec and
-# run `vllm-compile compile specs/qwen3-moe.yaml`; `vllm-compile check` reports hand edits.
-# input-digest: sha256:82192baa40ef45bc4e6db0805fbf5d15c132e677ad098e7f3c3b821a03ea84c6
+# Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:c60732ac27310e776b1d0873357af1ce45df97b8ed35bdb84066f6d1d2ec8f90
 set -euo pipefail
 
 exec docker run \

@@ -59,7 +59,13 @@ def test_bitsandbytes_in_flight_and_online_fp8():
     numel = 32 * 128 * h * 2 + 2 * 8 * 128 * h + 3 * i * h
     bnb = facts_from_config(cfg, model_id="t/b", source="t", quantization="bitsandbytes")
     assert bnb.quantization.method == "bitsandbytes" and not bnb.quantization.prequantized
-    assert bnb.layers[0].sharded_bytes == numel // 2 + numel // 64 * 4
+    # vLLM quantizes in flight with compress_statistics=True (double quant): per linear, one
+    # uint8 absmax per 64 weights, one fp32 absmax per 256 of those, and an fp32 offset.
+    blocks = {"q/o": 4096 * 4096 // 64, "k/v": 1024 * 4096 // 64, "mlp": 14336 * 4096 // 64}
+    assert blocks == {"q/o": 262_144, "k/v": 65_536, "mlp": 917_504}
+    statistics = (2 * (262_144 + 1024 * 4 + 4) + 2 * (65_536 + 256 * 4 + 4)
+                  + 3 * (917_504 + 3584 * 4 + 4))
+    assert bnb.layers[0].sharded_bytes == numel // 2 + statistics
     fp8 = facts_from_config(cfg, model_id="t/b", source="t", quantization="fp8")
     assert fp8.layers[0].sharded_bytes == numel + 7 * 4
     assert fp8.embedding_bytes_per_row == h * 2

@@ -4,7 +4,9 @@ The byte formulas follow the tensors each method stores (reference §3.2): AWQ/G
 4/8-bit weights into int32 with 16-bit group scales and packed zeros (+ an int32 `g_idx`
 with act-order); FP8 stores one byte per weight plus fp32 scales per tensor, channel or
 128×128 block; MXFP4 stores e2m1 nibbles plus one e8m0 scale per 32 (4.25 bits); NVFP4 an fp8
-scale per 16; bitsandbytes 4-bit an fp32 absmax per 64 (or a uint8 one with double quant).
+scale per 16; bitsandbytes 4-bit an fp32 absmax per 64, or with double quant a uint8 one plus an
+fp32 absmax per 256 of those (what a checkpoint stores; vLLM's in-flight quantization always
+double-quantizes).
 """
 from __future__ import annotations
 
@@ -259,8 +261,10 @@ def apply_spec(layout: Layout, requested: str | None) -> Layout:
                          fix="use a pre-quantized repo, or an online method: " + ", ".join(sorted(ONLINE)))
     kind = ONLINE[requested]
     if kind == "bitsandbytes":
+        # vLLM quantizes in flight with quantize_4bit(compress_statistics=True): the per-64
+        # absmax is itself quantized to uint8 (bitsandbytes_loader.py, _unquantized_generator).
         facts = QuantFacts(method="bitsandbytes", bits=4, group_size=64, prequantized=False)
-        return Layout(facts, "bnb4")
+        return Layout(facts, "bnb4", double_quant=True)
     if kind == "int8":
         return Layout(QuantFacts(method=requested, bits=8, prequantized=False), "int8")
     scales = {"fp8_per_channel": "channel", "fp8_per_block": "block"}.get(requested, "tensor")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from tests/golden/pinned-gpus/spec.yaml. Do not edit: change the spec and
-# run `vllm-compile compile tests/golden/pinned-gpus/spec.yaml`; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4a44e550ccc631d7b9565534ab7d14196cf3bd089b6b5b304f841248e03a1d3a
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:89d786a0c92382d9b6c245981a820238a0efb92ef10eda8adc71b1e38cf5bc1a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from tests/golden/tp2-qwen32b/spec.yaml. Do not edit: change the spec and
-# run `vllm-compile compile tests/golden/tp2-qwen32b/spec.yaml`; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f2a830e4bed961ab2bec605d30ca06800ca900f544d7523be6c189145a307c6b
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:5b3176d865892fa31fd1c349fbff78564e662c1acc687c3664f6f5efacc3101c
 set -euo pipefail
 
 exec docker run \

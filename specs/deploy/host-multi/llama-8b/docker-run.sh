@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:12b58bcc03fd83a21a6bb552a60f06b8d4999a0f2e3b740bca0bdb73e2f8c5e9
+set -euo pipefail
+
+: "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
+: "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+
+exec docker run \
+  --name llama-8b \
+  --detach \
+  --restart unless-stopped \
+  --gpus '"device=2"' \
+  --ipc=host \
+  -p 8001:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  -e VLLM_API_KEY \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 480s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.33.0 \
+  --model meta-llama/Llama-3.1-8B-Instruct \
+  --served-model-name llama \
+  --tensor-parallel-size 1 \
+  --max-model-len 16384 \
+  --gpu-memory-utilization 0.56 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

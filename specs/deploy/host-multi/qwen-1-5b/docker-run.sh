@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:099e89af15d53defeab635721cc63dc8c0b838f164a0b62dc4b49dd66ee53a14
+set -euo pipefail
+
+# llama-8b shares a GPU with this deployment: start after it is healthy.
+until [ "$(docker inspect --format '{{.State.Health.Status}}' llama-8b 2>/dev/null)" = healthy ]; do
+  echo 'waiting for llama-8b to be healthy...' >&2
+  sleep 10
+done
+
+exec docker run \
+  --name qwen-1-5b \
+  --detach \
+  --restart unless-stopped \
+  --gpus '"device=2"' \
+  --ipc=host \
+  -p 8002:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 360s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.33.0 \
+  --model Qwen/Qwen2.5-1.5B-Instruct \
+  --tensor-parallel-size 1 \
+  --max-model-len 8192 \
+  --gpu-memory-utilization 0.13 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

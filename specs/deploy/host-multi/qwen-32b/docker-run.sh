@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:9b82dc12ba6d9e42762fa5f2dac11bf847243d2637097ad6208bddabc1003606
+set -euo pipefail
+
+: "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+
+exec docker run \
+  --name qwen-32b \
+  --detach \
+  --restart unless-stopped \
+  --gpus '"device=0,1"' \
+  --ipc=host \
+  -p 8000:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  -e VLLM_API_KEY \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 960s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.33.0 \
+  --model Qwen/Qwen2.5-32B-Instruct \
+  --tensor-parallel-size 2 \
+  --max-model-len 16384 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

@@ -1,0 +1,86 @@
+"""`vllm-compile explain SPEC`: the ledger, a bar chart, and every knob with its reason."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vllm_compile.cli import cli
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+KNOBS = ("tensor_parallel_size", "max_model_len", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens")
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    for name in ("llama.yaml", "llama-70b.yaml"):
+        shutil.copy(SPECS / name, tmp_path / name)
+    return tmp_path
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def knob_lines(text: str) -> dict[str, str]:
+    body = text.split("\n  knobs:\n", 1)[1]
+    return {line.split()[0]: line.strip() for line in body.splitlines() if line.strip()}
+
+
+def test_explain_shows_ledger_chart_and_every_knob(ws):
+    result = invoke("explain", "llama.yaml")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    plan = invoke("plan", "llama.yaml").stdout
+    assert text.startswith(plan.rstrip("\n"))          # the same ledger first
+    bar = re.search(r"^  \[([WANGK.]+)\]$", text, re.M)
+    assert bar and len(bar.group(1)) == 50
+    assert "K" in bar.group(1) and "W" in bar.group(1)
+    knobs = knob_lines(text)
+    assert set(KNOBS) <= set(knobs)
+    # workload.max_model_len is set in the spec; the engine knobs are left to the planner.
+    assert knobs["max_model_len"].split()[1:3] == ["32768", "pinned:"]
+    assert knobs["tensor_parallel_size"].split()[1:3] == ["1", "chosen:"]
+    assert all(len(line.split(":", 1)[1].strip()) > 3 for line in knobs.values()), "every knob has a reason"
+
+
+def test_pinned_engine_knobs_are_marked_pinned(ws):
+    spec = (ws / "llama.yaml").read_text().replace('version: "0.33.0"', 'version: "0.33.0"\n  gpu_memory_utilization: 0.85')
+    (ws / "pinned.yaml").write_text(spec)
+    knobs = knob_lines(invoke("explain", "pinned.yaml").stdout)
+    assert knobs["gpu_memory_utilization"].split()[1:3] == ["0.85", "pinned:"]
+    data = json.loads(invoke("plan", "pinned.yaml", "--format", "json").stdout)
+    assert data["gpu_memory_utilization"] == 0.85
+
+
+def test_pipeline_stages_are_listed(ws):
+    spec = (ws / "llama-70b.yaml").read_text().replace(
+        'version: "0.33.0"', 'version: "0.33.0"\n  tensor_parallel_size: 2\n  pipeline_parallel_size: 2')
+    (ws / "pp.yaml").write_text(spec)
+    result = invoke("explain", "pp.yaml")
+    assert result.exit_code == 0, result.output
+    stages = re.findall(r"^\s+(\d)\s+[\d.]+ GiB\s+[\d.]+ GiB$", result.stdout, re.M)
+    assert stages == ["0", "1"]
+
+
+def test_failing_plan_exits_1(ws):
+    spec = (ws / "llama-70b.yaml").read_text().replace("gpu: A100-SXM4-80GB", "gpu: L4").replace("count: 4", "count: 1")
+    (ws / "small.yaml").write_text(spec)
+    result = invoke("explain", "small.yaml")
+    assert result.exit_code == 1
+    assert "verdict               weights_do_not_fit" in result.stdout
+    assert "knobs:" in result.stdout
+
+
+def test_bad_input_exits_2(ws):
+    result = invoke("explain", "missing.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("missing.yaml: error: spec file not found")
+    assert "Traceback" not in result.output

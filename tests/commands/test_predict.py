@@ -1,0 +1,144 @@
+"""`vllm-compile predict [...] -- vllm serve MODEL [FLAGS...]`.
+
+Figures derive from configs and the reference (/work/shared/reference/vllm-memory-and-cli.md):
+Qwen3-8B's config has 36 layers, 8 KV heads, head_dim 128 -> 36 x 8 x 128 x 2 x 2 = 147,456 B of
+bf16 KV per token; an L4 reports 22.04 GiB (§6); vLLM refuses a max_model_len whose single request
+does not fit and names the longest that would, counted in whole 16-token blocks (§1.7-1.8).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vllm_compile.cli import cli
+
+CONFIGS = Path(__file__).resolve().parents[2] / "vllm_compile" / "data" / "model-configs"
+GIB = 1 << 30
+QWEN_KV_PER_TOKEN = 36 * 8 * 128 * 2 * 2
+
+
+@pytest.fixture(autouse=True)
+def ws(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("VLLM_ALLOW_LONG_MAX_MODEL_LEN", raising=False)
+    return tmp_path
+
+
+def predict(*args, serve=()):
+    argv = ["predict", *args]
+    if serve:
+        argv += ["--", "vllm", "serve", *serve]
+    return CliRunner().invoke(cli, argv)
+
+
+def as_json(result) -> dict:
+    return json.loads(result.stdout)
+
+
+def test_fitting_command_exits_0():
+    result = predict("--gpu", "L4", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Qwen/Qwen3-8B: vLLM 0.33.0")
+    assert result.stdout.splitlines()[-1].split() == ["verdict", "ok"]
+
+
+def test_failing_command_exits_1_with_vllms_reason_and_fixes():
+    result = predict("--gpu", "L4", "--format", "json", serve=["Qwen/Qwen3-8B", "--max-model-len", "40960"])
+    assert result.exit_code == 1, result.output
+    data = as_json(result)
+    led = data["per_gpu"]
+    assert data["verdict"] == "kv_too_small"
+    assert led["kv_bytes_per_token"] == QWEN_KV_PER_TOKEN
+    assert round(led["total_bytes"] / GIB, 2) == 22.04
+    assert data["kv_cache_tokens"] < 40960 <= data["max_model_len"]
+    assert data["max_concurrency"] < 1
+    assert data["reasons"][0].startswith("To serve at least one request with the model's max seq len (40960)")
+    longest = led["kv_cache_bytes"] // QWEN_KV_PER_TOKEN // 16 * 16
+    assert data["fixes"][0] == f"max_model_len: {longest}"
+    assert f"estimated maximum model length is {longest}" in data["reasons"][0]
+    text = predict("--gpu", "L4", serve=["Qwen/Qwen3-8B", "--max-model-len", "40960"])
+    assert text.exit_code == 1
+    assert "verdict               kv_too_small" in text.stdout and f"fix 1: max_model_len: {longest}" in text.stdout
+
+
+def test_fp8_kv_halves_the_bytes_per_token():
+    result = predict("--gpu", "L4", "--format", "json",
+                     serve=["Qwen/Qwen3-8B", "--max-model-len", "40960", "--kv-cache-dtype", "fp8"])
+    assert as_json(result)["per_gpu"]["kv_bytes_per_token"] == QWEN_KV_PER_TOKEN // 2
+
+
+def test_tp_and_pp_set_the_gpu_count_and_split_kv_heads():
+    result = predict("--gpu", "L4", "--format", "json",
+                     serve=["Qwen/Qwen3-8B", "--tensor-parallel-size", "2", "--max-model-len", "8192"])
+    data = as_json(result)
+    assert data["tensor_parallel_size"] == 2
+    # 8 KV heads over 2 ranks: 4 per GPU.
+    assert data["per_gpu"]["kv_bytes_per_token"] == 36 * 4 * 128 * 2 * 2
+
+
+def test_flag_spellings_argparse_accepts():
+    # `--max_model_len` and `--flag=value` mean the same to vLLM's parser.
+    a = as_json(predict("--gpu", "L4", "--format", "json", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"]))
+    b = as_json(predict("--gpu", "L4", "--format", "json", serve=["Qwen/Qwen3-8B", "--max_model_len=4096"]))
+    assert a == b and a["max_model_len"] == 4096
+
+
+def test_gpu_memory_override():
+    result = predict("--gpu", "L4", "--gpu-memory-gib", "20", "--format", "json",
+                     serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"])
+    assert as_json(result)["per_gpu"]["total_bytes"] == 20 * GIB
+
+
+def test_local_model_directory_predicts_like_the_catalog(ws):
+    folder = ws / "qwen3-8b"
+    folder.mkdir()
+    shutil.copy(CONFIGS / "Qwen" / "Qwen3-8B" / "config.json", folder / "config.json")
+    local = as_json(predict("--gpu", "L4", "--format", "json", serve=["./qwen3-8b", "--max-model-len", "4096"]))
+    known = as_json(predict("--gpu", "L4", "--format", "json", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"]))
+    assert local["per_gpu"] == known["per_gpu"]
+
+
+def test_unknown_flag_for_the_release_exits_2():
+    result = predict("--gpu", "L4", serve=["Qwen/Qwen3-8B", "--no-such-flag", "3"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "<command line>" in result.stderr and "--no-such-flag" in result.stderr and "fix: " in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_flag_of_a_later_release_exits_2_on_an_old_one():
+    # --async-scheduling exists in the 0.33.0 manifest but not in 0.6.6.post1's.
+    new = predict("--gpu", "L4", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096", "--async-scheduling"])
+    old = predict("--gpu", "L4", "--vllm-version", "0.6.6.post1",
+                  serve=["Qwen/Qwen3-8B", "--max-model-len", "4096", "--async-scheduling"])
+    assert new.exit_code == 0, new.output
+    assert old.exit_code == 2
+    assert "vLLM 0.6.6.post1 has no flag --async-scheduling" in old.stderr
+
+
+def test_release_without_manifest_warns_about_the_nearest():
+    # Bundled manifests include 0.18.1 and 0.21.0 and nothing in between: 0.19.0 uses 0.18.1.
+    result = predict("--gpu", "L4", "--vllm-version", "0.19.0", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"])
+    assert result.exit_code == 0, result.output
+    assert "warning: no flag manifest for vLLM 0.19.0" in result.stderr
+    assert "0.18.1" in result.stderr
+    assert "warning" not in result.stdout
+
+
+@pytest.mark.parametrize("args, serve, fragment", [
+    (["--gpu", "L44"], ["Qwen/Qwen3-8B"], "unknown GPU 'L44'"),
+    (["--gpu", "L4"], [], "no vLLM command line given"),
+    (["--gpu", "L4"], ["acme/NoSuchModel-7B"], "acme/NoSuchModel-7B"),
+    (["--gpu", "L4"], ["Qwen/Qwen3-8B", "--max-model-len"], "--max-model-len"),
+])
+def test_bad_input_exits_2(args, serve, fragment):
+    result = predict(*args, serve=serve)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr
+    assert "Traceback" not in result.output

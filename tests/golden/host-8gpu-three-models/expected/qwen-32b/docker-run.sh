@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:2cb694cfc585c93c00eaeb90024961a1bc8f415e24cca75b3c42a60e9f72491e
+set -euo pipefail
+
+exec docker run \
+  --name qwen-32b \
+  --detach \
+  --restart unless-stopped \
+  --gpus '"device=4,5"' \
+  --ipc=host \
+  -p 8001:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 960s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.33.0 \
+  --model Qwen/Qwen2.5-32B-Instruct \
+  --tensor-parallel-size 2 \
+  --max-model-len 32768 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 1024 \
+  --max-num-batched-tokens 8192

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:4625ec048f774135213e37f25025bfc93a2db920cdb36befeb239cc223c76b39
+set -euo pipefail
+
+: "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"
+
+exec docker run \
+  --name mistral \
+  --detach \
+  --restart unless-stopped \
+  --gpus '"device=GPU-4b9e2f7a-31c6-8d05-e2a1-7f60c9d3b418"' \
+  --ipc=host \
+  -p 8100:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 480s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.24.0 \
+  --model mistralai/Mistral-7B-Instruct-v0.3 \
+  --tensor-parallel-size 1 \
+  --max-model-len 16384 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

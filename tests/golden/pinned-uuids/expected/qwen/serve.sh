@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:61bd4232d85a5b261bf4d738f4c22032c043ea665046c24aba2675d834ed3219
+set -euo pipefail
+
+export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927
+
+exec vllm serve Qwen/Qwen2.5-7B-Instruct \
+  --tensor-parallel-size 1 \
+  --max-model-len 32768 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048 \
+  --port 8101

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:dbcbbe350605cb5c3e29adc0c2c5bdc985098baa6ce24e6a6dc4c5fe41d63d2f
+set -euo pipefail
+
+: "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"
+# qwen-1-5b shares a GPU with this deployment: start after it is healthy.
+until [ "$(docker inspect --format '{{.State.Health.Status}}' qwen-1-5b 2>/dev/null)" = healthy ]; do
+  echo 'waiting for qwen-1-5b to be healthy...' >&2
+  sleep 10
+done
+
+exec docker run \
+  --name llama-1b \
+  --detach \
+  --restart unless-stopped \
+  --gpus '"device=0"' \
+  --ipc=host \
+  -p 8001:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 360s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.33.0 \
+  --model meta-llama/Llama-3.2-1B-Instruct \
+  --tensor-parallel-size 1 \
+  --max-model-len 16384 \
+  --gpu-memory-utilization 0.1 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:dbcbbe350605cb5c3e29adc0c2c5bdc985098baa6ce24e6a6dc4c5fe41d63d2f
+set -euo pipefail
+
+export CUDA_VISIBLE_DEVICES=0
+: "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"
+# qwen-1-5b shares a GPU with this deployment: start after it is healthy.
+until curl -fsS http://localhost:8000/health >/dev/null 2>&1; do
+  echo 'waiting for qwen-1-5b on port 8000...' >&2
+  sleep 10
+done
+
+exec vllm serve meta-llama/Llama-3.2-1B-Instruct \
+  --tensor-parallel-size 1 \
+  --max-model-len 16384 \
+  --gpu-memory-utilization 0.1 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048 \
+  --port 8001

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:c3361c9772bd1c31ca61073e76ecf2c633af91b57ddf23c31639961813d53287
+set -euo pipefail
+
+exec docker run \
+  --name qwen-1-5b \
+  --detach \
+  --restart unless-stopped \
+  --gpus '"device=0"' \
+  --ipc=host \
+  -p 8000:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 360s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai:v0.33.0 \
+  --model Qwen/Qwen2.5-1.5B-Instruct \
+  --tensor-parallel-size 1 \
+  --max-model-len 8192 \
+  --gpu-memory-utilization 0.11 \
+  --max-num-seqs 256 \
+  --max-num-batched-tokens 2048

@@ -1,0 +1,91 @@
+"""Weights as vLLM's load-time kernels lay them out: MXFP4 MoE backend padding and the MLA
+decode matrices. Expected values are derived by hand from the tensor shapes vLLM allocates
+(mxfp4.py create_weights; MLA process_weights_after_loading) and checked against measured
+"Model loading took" figures from ../shared/calibration."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from plan_support import DEEPSEEK_V3, GIB, facts, gpu, plan
+from vllm_compile.plan import weights
+
+GPT_OSS_120B = "openai/gpt-oss-120b"
+DEEPSEEK_R1 = "deepseek-ai/DeepSeek-R1"
+CALIBRATION = Path(__file__).resolve().parents[3] / "shared" / "calibration" / "vllm-startups.jsonl"
+
+
+def _measured(case_id: str) -> float:
+    for line in CALIBRATION.read_text().splitlines():
+        case = json.loads(line)
+        if case["id"] == case_id:
+            return case["measured"]["weights_gib"]
+    raise KeyError(case_id)
+
+
+def test_backend_choice_by_gpu_and_release():
+    marlin, flashinfer, triton = (128, 256), (256, 256), (64, 1)
+    assert weights.load_kernels("0.10.1", gpu("H100")).mxfp4_pad == marlin    # no triton_kernels yet
+    assert weights.load_kernels("0.11.1", gpu("H100")).mxfp4_pad == triton
+    assert weights.load_kernels("0.30.0", gpu("A100-SXM-80GB")).mxfp4_pad == marlin  # below SM90
+    assert weights.load_kernels("0.30.0", gpu("L40S")).mxfp4_pad == marlin
+    assert weights.load_kernels("0.30.0", gpu("B200")).mxfp4_pad == flashinfer
+    assert weights.load_kernels("0.7.3", None).mla_absorbed
+    assert not weights.load_kernels("0.8.0", None).mla_absorbed
+
+
+def test_mxfp4_marlin_pads_gpt_oss_120b_experts():
+    f = facts(GPT_OSS_120B)
+    # Marlin: intermediate 2880 -> 2944 (multiple of 128), hidden 2880 -> 3072 (multiple of 256).
+    # w13 2 x 2944 x 3072 + w2 3072 x 2944 = 27,131,904 e2m1 values = 13,565,952 B + 847,872 B of
+    # e8m0 scales, + bf16 biases (2 x 2944 + 3072) x 2 = 17,920 B; x 128 experts.
+    per_layer = 128 * (13_565_952 + 847_872 + 17_920)
+    assert per_layer == 1_847_263_232
+    assert weights.mxfp4_expert_bytes(f, 1, False, (128, 256)) == per_layer
+    # TP 2: each rank's intermediate slice 1440 is padded to 1536; hidden still 3072.
+    assert weights.mxfp4_expert_bytes(f, 2, False, (128, 256)) == 128 * (
+        3 * 1536 * 3072 // 2 + 3 * 1536 * 3072 // 32 + (2 * 1536 + 3072) * 2)
+    # Triton (64-aligned, hidden untouched): exactly the checkpoint's experts, biases included.
+    assert weights.mxfp4_expert_bytes(f, 1, False, (64, 1)) == f.layers[0].expert_bytes
+
+
+def test_gpt_oss_120b_weights_match_the_logged_load_on_0_10_1():
+    measured = _measured("vllm23278-h100-gpt-oss-120b-default")       # 65.9651 GiB, H100, 0.10.1
+    p = plan(GPT_OSS_120B, "H100", 1, version="0.10.1", mode="predict", tensor_parallel_size=1)
+    assert abs(p.per_gpu.weights_bytes / GIB / measured - 1) < 0.005
+    # The same checkpoint on the Triton backend loads 36 layers x the padding less.
+    later = plan(GPT_OSS_120B, "H100", 1, version="0.11.1", mode="predict", tensor_parallel_size=1)
+    f = facts(GPT_OSS_120B)
+    assert p.per_gpu.weights_bytes - later.per_gpu.weights_bytes == 36 * (1_847_263_232 - f.layers[0].expert_bytes)
+
+
+def test_v0_mla_materialises_absorbed_fp8_matrices():
+    f = facts(DEEPSEEK_R1)
+    # TP 8: 16 heads per rank, kv_lora_rank 512, q_lora_rank 1536, hidden 7168, 128x128 fp8 blocks.
+    w_q_uk = 1536 * 8192 + 12 * 64 * 4          # fp8 (1536 x 16*512) + fp32 block scales
+    w_uv_o = 8192 * 7168 + 64 * 56 * 4          # fp8 (16*512 x 7168) + scales
+    w_qr = 1536 * 16 * 64 * 2                   # bf16 rope part of q
+    kv_b = 512 * 16 * (128 + 128) * 2           # dequantized kv_b_proj kept behind W_UK / W_UV
+    assert w_q_uk + w_uv_o + w_qr + kv_b == 78_660_608
+    assert weights.mla_decode_bytes(f, 8, absorbed=True) == 78_660_608
+    assert weights.mla_decode_bytes(f, 8, absorbed=False) == kv_b
+
+
+def test_deepseek_r1_tp8_weights_match_the_logged_v0_load():
+    measured = _measured("file2090-8xh200-deepseek-r1-tp8-u085")     # 83.88 GiB, 8 x H200, V0 (Mar 2025)
+    p = plan(DEEPSEEK_R1, "H200", 8, version="0.7.3", mode="predict", tensor_parallel_size=8,
+             max_model_len=32768, gpu_memory_utilization=0.85)
+    assert abs(p.per_gpu.weights_bytes / GIB / measured - 1) < 0.01
+    v1 = plan(DEEPSEEK_R1, "H200", 8, version="0.8.5", mode="predict", tensor_parallel_size=8,
+              max_model_len=32768, gpu_memory_utilization=0.85)
+    assert p.per_gpu.weights_bytes - v1.per_gpu.weights_bytes == 61 * (78_660_608 - 4_194_304)
+
+
+def test_bf16_mla_keeps_no_extra_copy_after_0_8():
+    f = facts(DEEPSEEK_V3)
+    assert f.quantization is not None      # the V3 checkpoint is fp8 too; build a 16-bit twin
+    import dataclasses
+    bf16 = dataclasses.replace(f, quantization=None)
+    assert weights.mla_decode_bytes(bf16, 8, absorbed=False) == 0
+    # Absorbed in 16-bit: W_Q_UK + W_UV_O + W_QR, no requantization.
+    assert weights.mla_decode_bytes(bf16, 8, absorbed=True) == 2 * (1536 * 8192 + 8192 * 7168 + 1536 * 16 * 64)

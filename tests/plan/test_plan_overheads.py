@@ -1,0 +1,76 @@
+"""CUDA-graph capture sizes per release era, NCCL all-reduces captured into graphs, and the
+start-up headroom check (memory vLLM allocates outside util x total)."""
+from __future__ import annotations
+
+from plan_support import GIB, gpu, plan
+from vllm_compile.plan import overheads
+
+QWEN3_30B_A3B = "Qwen/Qwen3-30B-A3B"
+
+
+def test_capture_sizes_by_era():
+    # V0: [1, 2, 4, 8, 16, ..., 256] for max_num_seqs 256 (3 + 32 sizes); one sequence -> [1].
+    assert len(overheads.capture_sizes(256, "v0")) == 35
+    assert overheads.capture_sizes(1, "v0") == [1]
+    # V1 up to 0.10: [1, 2, 4] + 8..512 step 8 whatever max_num_seqs is; only sizes above
+    # max_num_batched_tokens are dropped.
+    assert len(overheads.capture_sizes(1, "v1a", 2048)) == 3 + 64
+    assert overheads.capture_sizes(1, "v1a", 16) == [1, 2, 4, 8, 16]
+    # Newest: up to min(2 x max_num_seqs, 512), steps of 16 above 256.
+    assert overheads.capture_sizes(8, "v1c", 8192) == [1, 2, 4, 8, 16]
+    assert len(overheads.capture_sizes(1024, "v1c", 8192)) == 3 + 31 + 17
+
+
+def test_nccl_collectives_captured_into_graphs_cost_per_capture():
+    plain = overheads.cuda_graph_bytes(48, 1, False, era="v1a", max_num_batched_tokens=2048)
+    with_nccl = overheads.cuda_graph_bytes(48, 1, False, era="v1a", max_num_batched_tokens=2048, nccl_in_graphs=True)
+    # 67 sizes x 48 layers x 2 all-reduces x 0.2 MiB (209,715 B); +-1 B of rounding.
+    assert abs(with_nccl - plain - 67 * 48 * 2 * 209_715) <= 1
+    assert overheads.cuda_graph_bytes(48, 1, True, era="v1a", nccl_in_graphs=True) == 0
+    # Custom all-reduce replaces NCCL on NVLink and on two PCIe GPUs; not on four PCIe GPUs.
+    assert overheads.custom_all_reduce(gpu("H100"), 8) and overheads.custom_all_reduce(gpu("A10"), 2)
+    assert not overheads.custom_all_reduce(gpu("A10"), 4)
+    assert overheads.nccl_in_graphs(gpu("A10"), 4, graphs_in_budget=False)
+    assert not overheads.nccl_in_graphs(gpu("A10"), 4, graphs_in_budget=True)
+    assert not overheads.nccl_in_graphs(gpu("A10"), 1, graphs_in_budget=False)
+
+
+def _a10(**kw):
+    # vllm#17469: Qwen3-30B-A3B, TP 4 on 4 x A10, vLLM 0.8.5, max_model_len 1024, max_num_seqs 1:
+    # CUDA out of memory during graph capture; starts with --enforce-eager.
+    return plan(QWEN3_30B_A3B, "A10", 4, version="0.8.5", mode="predict", tensor_parallel_size=4,
+                max_model_len=1024, max_num_seqs=1, **kw)
+
+
+def test_graph_capture_oom_on_four_pcie_a10s_is_predicted():
+    p = _a10()
+    assert p.verdict == "invalid"
+    assert "CUDA out of memory" in p.reasons[0] and "CUDA graph" in p.reasons[0]
+    spare = p.per_gpu.total_bytes - p.per_gpu.requested_bytes
+    assert spare < p.headroom_needed_bytes == overheads.CUDA_CONTEXT_BYTES + p.per_gpu.cuda_graph_bytes
+    assert "enforce_eager: true (no CUDA graphs to capture)" in p.fixes
+    util_fix = next(f for f in p.fixes if f.startswith("gpu_memory_utilization: "))
+    assert _a10(gpu_memory_utilization=float(util_fix.split()[1])).verdict == "ok"
+    assert _a10(enforce_eager=True).verdict == "ok"
+
+
+def test_same_start_up_with_graphs_in_the_budget_or_on_nvlink_is_fine():
+    # From 0.21 the graph estimate is subtracted before sizing the KV cache: nothing is left
+    # outside util x total but the CUDA context.
+    p = plan(QWEN3_30B_A3B, "A10", 4, version="0.28.0", mode="predict", tensor_parallel_size=4,
+             max_model_len=1024, max_num_seqs=1)
+    assert p.verdict == "ok" and p.headroom_needed_bytes == overheads.CUDA_CONTEXT_BYTES
+    # Custom all-reduce on NVLink keeps NCCL out of the graphs.
+    nvlink = plan(QWEN3_30B_A3B, "A100-SXM-40GB", 4, version="0.8.5", mode="predict", tensor_parallel_size=4,
+                  max_model_len=1024, max_num_seqs=1)
+    assert nvlink.verdict == "ok"
+    assert nvlink.per_gpu.cuda_graph_bytes < 0.7 * GIB
+
+
+def test_compile_mode_lowers_utilization_to_leave_room_for_graphs():
+    p = plan(QWEN3_30B_A3B, "A10", 4, version="0.8.5", max_model_len=1024, tensor_parallel_size=4)
+    assert p.verdict == "ok"
+    spare = p.per_gpu.total_bytes - p.per_gpu.requested_bytes
+    assert spare >= p.headroom_needed_bytes and p.gpu_memory_utilization < 0.90
+    choice = next(c for c in p.choices if c.knob == "gpu_memory_utilization")
+    assert "lowered" in choice.reason
