@@ -128,3 +128,14 @@ def test_stage_packages_do_not_import_each_other(stage):
         if others:
             offenders[path.relative_to(REPO).as_posix()] = sorted(others)
     assert offenders == {}
+
+
+def test_model_and_gpu_errors_are_reported_together(tmp_path):
+    from vllm_compile.diagnostics import CompileError
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: e\nmodel:\n  id: meta-llama/Llama-3.1-70B-Instruc\nhardware:\n  gpu: H1OO\n"
+                    "engine:\n  version: \"0.33.0\"\n")
+    with pytest.raises(CompileError) as caught:
+        pipeline.run(str(spec))
+    assert [d.key for d in caught.value.diagnostics] == ["model.id", "hardware.gpu"]

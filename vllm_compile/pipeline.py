@@ -34,6 +34,8 @@ class Compilation:
     lowered: tuple = ()                   # ir.lowered.LoweredDeployment per deployment
     artifacts: tuple = ()                 # ir.artifact.Artifact
     warnings: tuple[Diagnostic, ...] = field(default=())
+    # User errors of the resolve passes, held until both have run so one run reports every one.
+    errors: tuple[Diagnostic, ...] = field(default=())
 
 
 def parse(c: Compilation) -> Compilation:
@@ -59,7 +61,7 @@ def resolve_models(c: Compilation) -> Compilation:
         except CompileError as exc:
             errors += exc.diagnostics
     if errors:
-        raise CompileError(errors)
+        return dataclasses.replace(c, errors=c.errors + tuple(errors))
     notes = tuple(spec.source.warning(dep.key_prefix + "model", w)
                   for dep, m in zip(spec.deployments, models) for w in m.warnings)
     return dataclasses.replace(c, models=tuple(models), warnings=c.warnings + notes)
@@ -69,7 +71,12 @@ def resolve_hardware(c: Compilation) -> Compilation:
     from vllm_compile.resolve.hardware import resolve_hardware as resolve
 
     lock_hw = (c.lock or {}).get("hardware")
-    hardware = resolve(c.spec.hardware, source=c.spec.source, key_prefix="", lock_hardware=lock_hw)
+    try:
+        hardware = resolve(c.spec.hardware, source=c.spec.source, key_prefix="", lock_hardware=lock_hw)
+    except CompileError as exc:
+        raise CompileError(c.errors + exc.diagnostics) from None
+    if c.errors:
+        raise CompileError(c.errors)
     notes = tuple(c.spec.source.warning("hardware", w) for w in hardware.warnings)
     return dataclasses.replace(c, hardware=hardware, warnings=c.warnings + notes)
 

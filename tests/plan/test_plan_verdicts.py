@@ -249,3 +249,15 @@ def test_tenants_that_fit_outside_the_budget_leave_the_kv_cache_alone():
     # BUG (plan.memory.evaluate): `available` subtracts other_tenants_bytes although memory present
     # before the snapshot is not inside `requested` (reference §1.2), under-predicting KV by 4 GiB.
     assert shared.per_gpu.kv_cache_bytes == alone.per_gpu.kv_cache_bytes
+
+
+def test_weights_fix_names_the_context_that_fits_at_the_wider_tensor_parallel_size():
+    # Llama-3.1-70B on one L4: at TP 8 the weights fit (131.4 GiB / 8) but its full 131,072-token
+    # context does not, so the fix gives both changes, and the length it names must start.
+    failing = plan(LLAMA_70B_INSTRUCT, "L4")
+    assert failing.verdict == "weights_do_not_fit"
+    fix = next(f for f in failing.fixes if f.startswith("tensor_parallel_size: 8"))
+    length = int(fix.rsplit("max_model_len: ", 1)[1])
+    assert plan(LLAMA_70B_INSTRUCT, "L4", 8, tensor_parallel_size=8, max_model_len=length, mode="predict").verdict == "ok"
+    assert plan(LLAMA_70B_INSTRUCT, "L4", 8, tensor_parallel_size=8, max_model_len=length + 16,
+                mode="predict").verdict == "kv_too_small"

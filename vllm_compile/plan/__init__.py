@@ -278,9 +278,16 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
                 fixes.append(f"gpu_memory_utilization: {util}")
                 break
     for tp in range(lay.tp + 1, 65):
-        if valid_tensor_parallel(facts, tp) and works(dataclasses.replace(lay, tp=tp)):
-            more = "" if tp * lay.pp <= req.gpu_count else f" (needs hardware.count: {tp * lay.pp})"
+        if not valid_tensor_parallel(facts, tp):
+            continue
+        more = "" if tp * lay.pp <= req.gpu_count else f" (needs hardware.count: {tp * lay.pp})"
+        wider = evaluate(facts, gpu, total, rules, dataclasses.replace(lay, tp=tp))
+        if _meets(wider, goal):
             fixes.append(f"tensor_parallel_size: {tp}{more}")
+            break
+        if wider.verdict == "kv_too_small" and goal == 1 and wider.largest_fitting_len > 0:
+            # The weights fit at this size; only the context does not: say both changes.
+            fixes.append(f"tensor_parallel_size: {tp}{more} with max_model_len: {wider.largest_fitting_len}")
             break
     if ev.verdict == "no_kv_memory" and lay.max_num_batched_tokens > 2048 \
             and works(dataclasses.replace(lay, max_num_batched_tokens=2048, max_num_seqs=min(lay.max_num_seqs, 256))):

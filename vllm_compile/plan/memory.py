@@ -100,7 +100,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         verdict = "weights_do_not_fit"
         reasons.append(f"the weights need {_gib(heaviest)} GiB per GPU at tensor_parallel_size {tp}"
                        f"{f' x pipeline_parallel_size {pp}' if pp > 1 else ''}, more than the "
-                       f"{_gib(total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes)} GiB a "
+                       f"{_gib(total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes)} GiB the "
                        f"{gpu.name} leaves after the CUDA context: loading fails with CUDA out of memory")
     elif total_bytes - layout.other_tenants_bytes < requested:
         verdict = "invalid"
