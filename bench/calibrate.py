@@ -1,5 +1,11 @@
-"""Feed every real vLLM start-up in ../shared/calibration through the planner (predict mode)
-and report, per case and in total: weights error, KV-token error, verdict vs outcome.
+"""Feed every real vLLM start-up in ../shared/calibration through `vllm-compile predict`, as a
+user would run it, and report per case and in total: weights error, KV-token error, verdict vs
+outcome.
+
+Each case becomes a command line: `vllm-compile predict --gpu G [--gpu-memory-gib M]
+--vllm-version V --format json -- vllm serve MODEL FLAGS`, where MODEL is the case's config
+(a repo id the catalog knows, or a folder holding that config plus the case's standard
+quantization block) and FLAGS are the knobs the user set.
 
 Run: python bench/calibrate.py [--json] [--ledger]   (also part of `make bench`)
 `--ledger` adds each case's predicted per-GPU ledger and the headroom outside vLLM's budget.
@@ -7,7 +13,11 @@ Run: python bench/calibrate.py [--json] [--ledger]   (also part of `make bench`)
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,79 +40,102 @@ def load_cases():
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def predict_case(case):
-    import dataclasses
-
-    from vllm_compile.ir.plan import PlanRequest
-    from vllm_compile.plan import plan_deployment
-    from vllm_compile.resolve.hardware import lookup_gpu
-    from vllm_compile.resolve.models import facts_from_config
-
+def model_argument(case, workdir: Path) -> str:
+    """The repo id when the catalog's config is the model as logged; else a local folder with
+    the config plus the case's quantization block (what `vllm serve /path` would read)."""
+    if not case.get("quant_block"):
+        return case["config_ref"]
+    folder = workdir / case["id"]
+    folder.mkdir(parents=True)
     config = json.loads((CONFIGS / case["config_ref"] / "config.json").read_text())
-    quant_file = CONFIGS / case["config_ref"] / "hf_quant_config.json"
-    hf_quant = json.loads(quant_file.read_text()) if quant_file.exists() else None
-    if case.get("quant_block"):
-        config = dict(config, quantization_config=QUANT_BLOCKS[case["quant_block"]])
-    facts = facts_from_config(config, model_id=case["config_ref"], source="catalog", quant_config=hf_quant)
-    gpu = lookup_gpu(case["gpu"])
+    config["quantization_config"] = QUANT_BLOCKS[case["quant_block"]]
+    (folder / "config.json").write_text(json.dumps(config))
+    extra = CONFIGS / case["config_ref"] / "hf_quant_config.json"
+    if extra.exists():
+        shutil.copy(extra, folder / extra.name)
+    return str(folder)
+
+
+def command_line(case, model: str, no_bf16: bool) -> list[str]:
+    argv = ["predict", "--gpu", case["gpu"], "--vllm-version", case["vllm_version"], "--format", "json"]
     if case.get("memory_gib"):
-        gpu = dataclasses.replace(gpu, memory_bytes=int(case["memory_gib"] * GIB))
+        argv += ["--gpu-memory-gib", str(case["memory_gib"])]
+    argv += ["--", "vllm", "serve", model]
+    knobs = [("tensor_parallel_size", "--tensor-parallel-size"), ("pipeline_parallel_size", "--pipeline-parallel-size"),
+             ("gpu_memory_utilization", "--gpu-memory-utilization"), ("max_model_len", "--max-model-len"),
+             ("kv_cache_dtype", "--kv-cache-dtype"), ("max_num_seqs", "--max-num-seqs"), ("block_size", "--block-size")]
+    for field, flag in knobs:
+        if case.get(field) is not None:
+            argv += [flag, str(case[field])]
+    if case.get("enforce_eager"):
+        argv.append("--enforce-eager")
     # Knobs the user passed that the case has no field for are read from its logged command line.
     logged = " ".join(case.get("log_lines", [])).replace("=", " ").split()
-    batched = next((int(logged[i + 1]) for i, w in enumerate(logged[:-1]) if w == "--max-num-batched-tokens"), None)
-    dtype = next((logged[i + 1] for i, w in enumerate(logged[:-1]) if w == "--dtype"), "auto")
-    if dtype == "auto" and not gpu.bf16:
-        dtype = "float16"  # a bf16 checkpoint only starts on a pre-Ampere GPU with --dtype half
-    tp = case.get("tensor_parallel_size") or 1
-    pp = case.get("pipeline_parallel_size") or 1
-    request = PlanRequest(
-        vllm_version=case["vllm_version"], model=facts, gpu=gpu, gpu_count=tp * pp, mode="predict",
-        max_model_len=case.get("max_model_len"), tensor_parallel_size=tp, pipeline_parallel_size=pp,
-        gpu_memory_utilization=case.get("gpu_memory_utilization"), kv_cache_dtype=case.get("kv_cache_dtype") or "auto",
-        max_num_seqs=case.get("max_num_seqs"), max_num_batched_tokens=batched, dtype=dtype,
-        block_size=case.get("block_size"), enforce_eager=bool(case.get("enforce_eager")),
-        allow_long_max_model_len=True)
-    return plan_deployment(request)
+    for flag in ("--max-num-batched-tokens", "--dtype"):
+        value = next((logged[i + 1] for i, w in enumerate(logged[:-1]) if w == flag), None)
+        if value is not None:
+            argv += [flag, value]
+    if "--dtype" not in argv and no_bf16:
+        argv += ["--dtype", "half"]
+    return argv
 
 
-def ledger(plan) -> str:
-    g = plan.per_gpu
-    spare = g.total_bytes - g.requested_bytes
-    parts = [("total", g.total_bytes), ("requested", g.requested_bytes), ("weights", g.weights_bytes),
-             ("activation", g.activation_bytes), ("non-torch", g.non_torch_bytes), ("graphs", g.cuda_graph_bytes),
-             ("kv", g.kv_cache_bytes), ("outside", spare), ("needed outside", plan.headroom_needed_bytes)]
-    return f"tp{plan.tensor_parallel_size} pp{plan.pipeline_parallel_size} " + \
-        " ".join(f"{name} {value / GIB:.2f}" for name, value in parts) + " GiB"
+def predict_case(case, workdir: Path) -> dict:
+    from vllm_compile.resolve.hardware import lookup_gpu
+
+    no_bf16 = not lookup_gpu(case["gpu"]).bf16  # a bf16 checkpoint starts there only with --dtype half
+    argv = command_line(case, model_argument(case, workdir), no_bf16)
+    # Several logged lengths exceed the config's own maximum (rope-scaled checkpoints): vLLM
+    # accepted them only with this variable set.
+    env = dict(os.environ, VLLM_ALLOW_LONG_MAX_MODEL_LEN="1", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "vllm_compile", *argv], capture_output=True, text=True, env=env)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{case['id']}: predict exited {done.returncode}: {done.stderr.strip()}")
+    plan = json.loads(done.stdout)
+    plan["argv"] = argv
+    return plan
+
+
+def ledger(plan: dict) -> str:
+    g = plan["per_gpu"]
+    parts = [("total", g["total_bytes"]), ("requested", g["requested_bytes"]), ("weights", g["weights_bytes"]),
+             ("activation", g["activation_bytes"]), ("non-torch", g["non_torch_bytes"]),
+             ("graphs", g["cuda_graph_bytes"]), ("kv", g["kv_cache_bytes"]),
+             ("outside", g["total_bytes"] - g["requested_bytes"])]
+    return f"tp{plan['tensor_parallel_size']} pp{plan['pipeline_parallel_size']} " + \
+        " ".join(f"{name} {value / GIB:.2f}" for name, value in parts) + " GiB\n    $ vllm-compile " + \
+        " ".join(plan["argv"])
 
 
 def main(argv):
     rows, weights_ok, weights_n, kv_ok, kv_n, kv_v1_ok, kv_v1_n = [], 0, 0, 0, 0, 0, 0
     failures_caught = failures = false_alarms = started = 0
-    for case in load_cases():
-        plan = predict_case(case)
+    with tempfile.TemporaryDirectory() as workdir:
+        plans = [(case, predict_case(case, Path(workdir))) for case in load_cases()]
+    for case, plan in plans:
         measured = case["measured"]
-        row = {"id": case["id"], "vllm": case["vllm_version"], "verdict": plan.verdict, "outcome": measured["outcome"],
-               "ledger": ledger(plan)}
+        row = {"id": case["id"], "vllm": case["vllm_version"], "verdict": plan["verdict"],
+               "outcome": measured["outcome"], "ledger": ledger(plan)}
         if measured.get("weights_gib"):
-            predicted = plan.per_gpu.weights_bytes / GIB
+            predicted = plan["per_gpu"]["weights_bytes"] / GIB
             err = predicted / measured["weights_gib"] - 1
             row["weights"] = f"{predicted:.2f} vs {measured['weights_gib']:.2f} GiB ({err:+.1%})"
             weights_n += 1
             weights_ok += abs(err) <= 0.03
         if measured.get("kv_cache_tokens") and measured["outcome"] in (SUCCESS, "kv_too_small_error"):
-            err = plan.kv_cache_tokens / measured["kv_cache_tokens"] - 1
-            row["kv_tokens"] = f"{plan.kv_cache_tokens:,} vs {measured['kv_cache_tokens']:,} ({err:+.1%})"
+            err = plan["kv_cache_tokens"] / measured["kv_cache_tokens"] - 1
+            row["kv_tokens"] = f"{plan['kv_cache_tokens']:,} vs {measured['kv_cache_tokens']:,} ({err:+.1%})"
             kv_n += 1
             kv_ok += abs(err) <= 0.10
-            if plan.engine == "v1":
+            if case["engine"] == "v1":
                 kv_v1_n += 1
                 kv_v1_ok += abs(err) <= 0.10
         if measured["outcome"] == SUCCESS:
             started += 1
-            false_alarms += plan.verdict != "ok"
+            false_alarms += plan["verdict"] != "ok"
         else:
             failures += 1
-            failures_caught += plan.verdict != "ok"
+            failures_caught += plan["verdict"] != "ok"
         rows.append(row)
     summary = {
         "cases": len(rows),

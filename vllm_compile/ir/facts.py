@@ -35,6 +35,9 @@ class LayerFacts:
     replicated_bytes: int = 0   # norms, routers, row-parallel biases, MLA down-projections: on every TP rank
     expert_bytes: int = 0       # routed experts (all of them): split by TP (each expert) or by EP (whole experts)
     parameters: int = 0
+    # bitsandbytes double quantization: the bytes the uint8 absmax grows by when vLLM
+    # dequantizes it to fp32 at load (releases >= 0.9.2): (sharded, replicated, expert) parts.
+    absmax_growth: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)

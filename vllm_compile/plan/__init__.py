@@ -124,10 +124,24 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
     return dtype
 
 
+def _prequantized_bnb(facts: ModelFacts) -> bool:
+    q = facts.quantization
+    return q is not None and q.method == "bitsandbytes" and q.prequantized
+
+
 def _tp_candidates(req, facts, pp, invalid) -> list[int]:
     heads = facts.num_attention_heads
     if req.tensor_parallel_size is not None:
         tp = req.tensor_parallel_size
+        if tp > 1 and _prequantized_bnb(facts):
+            # The saved quant states describe whole tensors; vLLM's bitsandbytes loader cannot
+            # split them (bitsandbytes_loader.py, _verify_model_compatibility).
+            invalid.append(("Prequant BitsAndBytes models with tensor parallelism is not supported. "
+                            "Please try with pipeline parallelism.",
+                            [f"tensor_parallel_size: 1 with pipeline_parallel_size: {tp * pp}",
+                             f"the 16-bit checkpoint with quantization: bitsandbytes (quantized at load, "
+                             f"which tensor parallelism supports)"]))
+            return []
         if not valid_tensor_parallel(facts, tp):
             valid = [t for t in range(1, max(2 * tp, 9)) if valid_tensor_parallel(facts, t)]
             nearest = sorted(valid, key=lambda t: (abs(t - tp), t))[:2]
@@ -143,7 +157,7 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
                             f"hardware.count gives {req.gpu_count}", [f"hardware.count: {tp * pp}"]))
             return []
         return [tp]
-    limit = max(1, req.gpu_count // pp)
+    limit = 1 if _prequantized_bnb(facts) else max(1, req.gpu_count // pp)
     found = [t for t in range(1, limit + 1) if valid_tensor_parallel(facts, t)]
     if req.mode == "compile" and pp > req.gpu_count:
         invalid.append((f"pipeline_parallel_size {pp} needs at least {pp} GPUs; hardware.count gives {req.gpu_count}",
@@ -277,7 +291,14 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
             if util > lay.utilization and works(dataclasses.replace(lay, utilization=util)):
                 fixes.append(f"gpu_memory_utilization: {util}")
                 break
-    for tp in range(lay.tp + 1, 65):
+    if _prequantized_bnb(facts):
+        # Tensor parallelism is refused for these checkpoints; pipeline stages split them.
+        for pp in range(lay.pp + 1, min(facts.num_layers, 16) + 1):
+            if works(dataclasses.replace(lay, pp=pp)):
+                more = "" if lay.tp * pp <= req.gpu_count else f" (needs hardware.count: {lay.tp * pp})"
+                fixes.append(f"pipeline_parallel_size: {pp}{more}")
+                break
+    for tp in range(lay.tp + 1, 1 if _prequantized_bnb(facts) else 65):
         if not valid_tensor_parallel(facts, tp):
             continue
         more = "" if tp * lay.pp <= req.gpu_count else f" (needs hardware.count: {tp * lay.pp})"

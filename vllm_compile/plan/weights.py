@@ -21,10 +21,14 @@ class LoadKernels:
     weights to (Marlin: n % 256, k % 128 -> (128, 256); FlashInfer TRT-LLM: (256, 256); Triton:
     (64, 1)). `mla_absorbed`: V0-era MLA materialises the absorbed decode matrices W_Q_UK and
     W_UV_O (re-quantized to fp8 for fp8 checkpoints) next to the original projections; later
-    releases keep only a 16-bit copy of a quantized kv_b_proj (W_UK_T / W_UV views)."""
+    releases keep only a 16-bit copy of a quantized kv_b_proj (W_UK_T / W_UV views).
+    `bnb_absmax_fp32`: bitsandbytes double quantization (every in-flight quantization, and
+    checkpoints saved with it) has its uint8 absmax dequantized to fp32 at load, so a 4-bit
+    weight costs 0.5625 bytes per element instead of about 0.516."""
 
     mxfp4_pad: tuple[int, int] = (64, 1)
     mla_absorbed: bool = False
+    bnb_absmax_fp32: bool = False
 
 
 def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
@@ -33,7 +37,8 @@ def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
     on consumer Blackwell (12.x), FlashInfer on datacenter Blackwell, and on Hopper Marlin until
     the triton_kernels dependency made Triton the default [≈ 0.11.1]. Matrix absorption was
     removed by PR #14770 before 0.8.0; releases before MLA existed (< 0.7.1) get the earliest MLA
-    behaviour, as the KV model does."""
+    behaviour, as the KV model does. The bnb absmax dequantization at load came with PR #19742
+    (June 2025, first in 0.9.2)."""
     pad = (64, 1)
     if gpu is not None and gpu.vendor == "nvidia":
         cc = gpu.compute_capability
@@ -41,7 +46,8 @@ def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
             pad = (256, 256)
         elif cc < (9, 0) or cc >= (11, 0) or not at_least(version, "0.11.1"):
             pad = (128, 256)
-    return LoadKernels(mxfp4_pad=pad, mla_absorbed=not at_least(version, "0.8.0"))
+    return LoadKernels(mxfp4_pad=pad, mla_absorbed=not at_least(version, "0.8.0"),
+                       bnb_absmax_fp32=at_least(version, "0.9.2"))
 
 
 def stage_layers(num_layers: int, pp: int) -> list[range]:
@@ -74,15 +80,18 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
     total = 0
     for index in layers:
         layer = facts.layers[index]
-        total += _cdiv(layer.sharded_bytes, tp) + layer.replicated_bytes
-        if layer.expert_bytes and mxfp4:
+        sharded, replicated, expert = layer.sharded_bytes, layer.replicated_bytes, layer.expert_bytes
+        if kernels.bnb_absmax_fp32:
+            sharded, replicated, expert = (a + b for a, b in zip((sharded, replicated, expert), layer.absmax_growth))
+        total += _cdiv(sharded, tp) + replicated
+        if expert and mxfp4:
             total += mxfp4_expert_bytes(facts, tp, expert_parallel, kernels.mxfp4_pad)
-        elif layer.expert_bytes:
+        elif expert:
             if expert_parallel and facts.moe is not None:
                 experts = facts.moe.num_experts
-                total += layer.expert_bytes * _cdiv(experts, tp) // experts
+                total += expert * _cdiv(experts, tp) // experts
             else:
-                total += _cdiv(layer.expert_bytes, tp)
+                total += _cdiv(expert, tp)
         if layer.attention == "mla":
             total += mla_decode_bytes(facts, tp, kernels.mla_absorbed)
     rows_per_rank = _cdiv(_cdiv(facts.vocab_size, VOCAB_PADDING) * VOCAB_PADDING, tp)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5a6c7cfe16416c41e30c10b7a8fbadc86e97c7f78bc5dc53fe86f9554620fe26
+# input-digest: sha256:332f449700efec0d97ff7b93b07c5aec64d86fee49f6a7e48278096f0baf3389
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

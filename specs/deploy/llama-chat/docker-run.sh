@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:e9773dd0d968444a0640f73c8886966127f24a9b1c9009645d7122bd5c1f6d31
+# input-digest: sha256:7875d987b39201e7b511847a2e66441b9e4e92fb14eff40f71eb77e12bffdb6a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -22,6 +22,8 @@ NOMINAL_GB = {
     "H100-SXM-80GB": 80, "H100-NVL-94GB": 94, "H800-SXM-80GB": 80, "H800-PCIE-80GB": 80,
     "H200-SXM-141GB": 141, "H200-NVL-141GB": 141, "GH200-96GB": 96, "GH200-144GB": 144, "B200": 180,
     "GB200": 186, "B300": 288, "MI210": 64, "MI250X": 64, "MI300X": 192, "MI325X": 256,
+    "RTX-PRO-6000": 96, "V100S-PCIE-32GB": 32, "MI355X": 288, "RTX-2080-Ti": 11, "TITAN-RTX": 24,
+    "Quadro-RTX-8000": 48, "A2": 16, "RTX-A4500": 20,
 }
 
 # Every GPU issue 5 requires, by a spelling a user would type -> the entry it must reach.
@@ -116,7 +118,7 @@ def test_known_capabilities(name, cc, bf16, fp8):
 
 
 def test_vendor_marks_rocm_parts():
-    assert {g.name for g in catalog() if g.vendor == "amd"} == {"MI210", "MI250X", "MI300X", "MI325X"}
+    assert {g.name for g in catalog() if g.vendor == "amd"} == {"MI210", "MI250X", "MI300X", "MI325X", "MI355X"}
 
 
 @pytest.mark.parametrize("typo,near", [("H10", "H100-SXM-80GB"), ("RTX 4000", "RTX-A4000"), ("L40X", "L40S"),

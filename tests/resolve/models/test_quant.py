@@ -66,6 +66,10 @@ def test_bitsandbytes_in_flight_and_online_fp8():
     statistics = (2 * (262_144 + 1024 * 4 + 4) + 2 * (65_536 + 256 * 4 + 4)
                   + 3 * (917_504 + 3584 * 4 + 4))
     assert bnb.layers[0].sharded_bytes == numel // 2 + statistics
+    # From 0.9.2 vLLM dequantizes that absmax to fp32 at load: 4 bytes per block replace the
+    # uint8 absmax, the second-level fp32 scales and the offset.
+    fp32 = 4 * (2 * 262_144 + 2 * 65_536 + 3 * 917_504)
+    assert bnb.layers[0].absmax_growth == (fp32 - statistics, 0, 0)
     fp8 = facts_from_config(cfg, model_id="t/b", source="t", quantization="fp8")
     assert fp8.layers[0].sharded_bytes == numel + 7 * 4
     assert fp8.embedding_bytes_per_row == h * 2

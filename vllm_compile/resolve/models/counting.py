@@ -35,17 +35,26 @@ def tensor_bytes(t: Tensor, layout: Layout, elem: int) -> int:
     return t.parameters * (t.elem_bytes or elem)
 
 
+def absmax_growth(t: Tensor, layout: Layout) -> int:
+    if t.cols and t.quantizable and layout.quantizes(t.name, expert=t.part == "expert"):
+        return layout.absmax_growth(t.rows, t.cols) * t.copies
+    return 0
+
+
 def weigh(arch: Arch, layout: Layout, elem: int) -> Weights:
     layers = []
     for i, layer in enumerate(arch.layers):
         parts = {"sharded": 0, "replicated": 0, "expert": 0}
+        growth = {"sharded": 0, "replicated": 0, "expert": 0}
         for t in layer.tensors:
             parts[t.part] += tensor_bytes(t, layout, elem)
+            growth[t.part] += absmax_growth(t, layout)
         layers.append(LayerFacts(
             index=i, attention=layer.attention, window=layer.window, kv_heads=layer.kv_heads,
             head_size=layer.head_size, head_size_v=layer.head_size_v, is_moe=layer.is_moe,
             sharded_bytes=parts["sharded"], replicated_bytes=parts["replicated"], expert_bytes=parts["expert"],
-            parameters=sum(t.parameters for t in layer.tensors)))
+            parameters=sum(t.parameters for t in layer.tensors),
+            absmax_growth=(growth["sharded"], growth["replicated"], growth["expert"])))
     embedding_row = arch.hidden * elem
     if layout.lm_head and layout.quantizes("lm_head", expert=False):
         lm_row = -(-layout.linear_bytes(arch.vocab, arch.hidden) // arch.vocab)

@@ -72,6 +72,14 @@ class Layout:
             return _ceil(n, 2) + absmax
         raise AssertionError(self.kind)
 
+    def absmax_growth(self, rows: int, cols: int) -> int:
+        """Bytes one double-quantized bnb weight gains when its uint8 absmax (plus the fp32
+        second-level scales and offset) is replaced by the fp32 absmax it encodes."""
+        if self.kind != "bnb4" or not self.double_quant:
+            return 0
+        blocks = _ceil(rows * cols, 64)
+        return blocks * 4 - (blocks + _ceil(blocks, 256) * 4 + 4)
+
 
 NONE = Layout(facts=None)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:12b58bcc03fd83a21a6bb552a60f06b8d4999a0f2e3b740bca0bdb73e2f8c5e9
+# input-digest: sha256:54bf5bf5e49fa31b22d7be79e64179b2b1cb23b242639bff29702f16c20b5282
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

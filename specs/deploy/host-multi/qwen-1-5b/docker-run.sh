@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:099e89af15d53defeab635721cc63dc8c0b838f164a0b62dc4b49dd66ee53a14
+# input-digest: sha256:9e506ed8e1ec030c3e69c89a526e527a54077c32422be2db4f86a0e6c7de614f
 set -euo pipefail
 
 # llama-8b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:9b82dc12ba6d9e42762fa5f2dac11bf847243d2637097ad6208bddabc1003606
+# input-digest: sha256:4f0d0ee4e8e28d920c6f6d979c6a0fa9f1190f2601036e8bebb9984f65128e0b
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

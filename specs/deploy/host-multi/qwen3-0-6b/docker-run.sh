@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0b659d2032e4201b0d962e7957db703a91db1244935e21d7c276daee9b28b746
+# input-digest: sha256:49acec3826d7648f7718a19b94a0febe30f8278137aeb41901007fb08f2aaa04
 set -euo pipefail
 
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:89d786a0c92382d9b6c245981a820238a0efb92ef10eda8adc71b1e38cf5bc1a
+# input-digest: sha256:2f32951147f4a86468cc46a639604b93ebb2f1d6c5b181bc29b168be7b837057
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:89d786a0c92382d9b6c245981a820238a0efb92ef10eda8adc71b1e38cf5bc1a
+# input-digest: sha256:2f32951147f4a86468cc46a639604b93ebb2f1d6c5b181bc29b168be7b837057
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

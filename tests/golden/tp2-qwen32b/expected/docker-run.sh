@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5b3176d865892fa31fd1c349fbff78564e662c1acc687c3664f6f5efacc3101c
+# input-digest: sha256:f9ee07fc0bda6a2ce9481bb9b1c2e080910b32aabb3d0c6406b74d733fcaf0c3
 set -euo pipefail
 
 exec docker run \

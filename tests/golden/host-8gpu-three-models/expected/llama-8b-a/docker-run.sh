@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:83f6a4e3aea634c0103be572775bf7c97a94914f1d2c4fec50ee3cfb4a276458
+# input-digest: sha256:a2a7db152c91cce70e9883cff5740616a25e4bf1936522cbcc3d20345e85b2a8
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

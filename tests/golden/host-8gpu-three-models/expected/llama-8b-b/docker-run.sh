@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:15eeae2d6a2dd74066b1ea7196152fac97ff892b916ca806a03d5ab02d49c9b1
+# input-digest: sha256:29bdc9919758bc38e0c626f27f61a6db0628dafef58b3e9d799f5b61e28e47c6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ec51bcb8581f1c50670073fe48773d6f6c4cdacb3bc85de60bda83a3dc07ae63
+# input-digest: sha256:ee72ef9a80b5f1ae976a72a90100c6415350098be52c5dd9d830f791f3663511
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

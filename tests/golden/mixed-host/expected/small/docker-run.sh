@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b4c502e83903a497343b43f207f350aba8c5be5f83f90da816ad73a2f5f1dc2a
+# input-digest: sha256:eb62299852f689dd5f864468d93950e05d80788a9415fd1f82cbcf58788e4119
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:61bd4232d85a5b261bf4d738f4c22032c043ea665046c24aba2675d834ed3219
+# input-digest: sha256:c7ce74c1459ba51d8b7da31db0491c5245f90397ca69bae71e338e35a04ac7f7
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

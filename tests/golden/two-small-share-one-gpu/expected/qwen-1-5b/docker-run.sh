@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c3361c9772bd1c31ca61073e76ecf2c633af91b57ddf23c31639961813d53287
+# input-digest: sha256:0651224a49f1c0d4de9641f32d50ad1a9252f08847092cf0a8871b7c75c3b9c8
 set -euo pipefail
 
 exec docker run \
