@@ -261,3 +261,27 @@ def test_weights_fix_names_the_context_that_fits_at_the_wider_tensor_parallel_si
     assert plan(LLAMA_70B_INSTRUCT, "L4", 8, tensor_parallel_size=8, max_model_len=length, mode="predict").verdict == "ok"
     assert plan(LLAMA_70B_INSTRUCT, "L4", 8, tensor_parallel_size=8, max_model_len=length + 16,
                 mode="predict").verdict == "kv_too_small"
+
+
+def test_awq_on_a_v100_is_invalid_with_vllms_message():
+    import json
+
+    from plan_support import CONFIGS
+    from vllm_compile.ir.plan import PlanRequest
+    from vllm_compile.plan import plan_deployment
+    from vllm_compile.resolve.models import facts_from_config
+
+    config = json.loads((CONFIGS / "twhoool02/Llama-2-7b-chat-hf-AWQ" / "config.json").read_text())
+    awq = facts_from_config(config, model_id="twhoool02/Llama-2-7b-chat-hf-AWQ", source="catalog")
+    assert awq.quantization.method == "awq"
+
+    def predict(gpu_name):
+        return plan_deployment(PlanRequest(vllm_version="0.8.5", model=awq, gpu=gpu(gpu_name), gpu_count=1,
+                                           mode="predict", dtype="float16", max_model_len=4096))
+
+    p = predict("V100-32GB")
+    assert p.verdict == "invalid"
+    assert p.reasons == ("The quantization method awq is not supported for the current GPU. Minimum capability: 75. "
+                         "Current capability: 70.",)
+    assert p.fixes[0].startswith("a GPTQ checkpoint")
+    assert predict("T4").verdict == "ok"   # Turing runs the AWQ GEMM

@@ -17,6 +17,10 @@ from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_blo
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
 FP8_WEIGHT_METHODS = {"fp8", "modelopt", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel"}
+# Lowest compute capability of each weight-quantization kernel (its get_min_capability()):
+# the AWQ GEMM needs Turing, the Marlin kernels Ampere; V100 owners run GPTQ or bitsandbytes.
+QUANT_MIN_CAPABILITY = {"awq": (7, 5), "awq_marlin": (8, 0), "gptq_marlin": (8, 0), "marlin": (8, 0),
+                        "mxfp4": (8, 0), "bitsandbytes": (7, 0), "gptq": (6, 0)}
 
 
 def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
@@ -42,6 +46,15 @@ def plan_deployment(req: PlanRequest) -> Plan:
     if quant in FP8_WEIGHT_METHODS and gpu.vendor == "nvidia" and gpu.compute_capability < (8, 0):
         invalid.append((f"FP8 weights need compute capability 8.0 or newer; the {gpu.name} has "
                         f"{_cc(gpu)}", ["a 16-bit or AWQ/GPTQ checkpoint of this model", "a GPU such as L4, L40S or H100"]))
+    needed = QUANT_MIN_CAPABILITY.get(quant or "")
+    if needed and gpu.vendor == "nvidia" and gpu.compute_capability < needed:
+        fixes = ["a GPTQ checkpoint of this model (vLLM's gptq kernel runs from compute capability 6.0)"] \
+            if quant != "gptq" else []
+        fixes.append(f"a GPU with compute capability {needed[0]}.{needed[1]} or newer, such as "
+                     + ("T4, A10 or L4" if needed < (8, 0) else "A10, L4 or A100"))
+        invalid.append((f"The quantization method {quant} is not supported for the current GPU. Minimum capability: "
+                        f"{needed[0]}{needed[1]}. Current capability: {gpu.compute_capability[0]}"
+                        f"{gpu.compute_capability[1]}.", fixes))
     if req.kv_cache_dtype in kv.FP8_KV and not _fp8_kv_supported(gpu):
         invalid.append((f"kv_cache_dtype {req.kv_cache_dtype} cannot run on the {gpu.name} (compute capability "
                         f"{_cc(gpu)}): vLLM's attention backends need 8.0 or newer for an fp8 KV cache",
