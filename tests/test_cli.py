@@ -51,6 +51,20 @@ def test_unknown_option_is_a_usage_error():
     assert "No such option" in result.stderr
 
 
+@pytest.mark.parametrize("typo,near", [("compil", "compile"), ("chek", "check"), ("predcit", "predict")])
+def test_a_mistyped_command_is_named_not_compiled(typo, near):
+    result = CliRunner().invoke(cli, [typo, "specs/llama.yaml"])
+    assert result.exit_code == 2
+    assert f"no such command {typo!r}; did you mean {near!r}?" in result.stderr
+
+
+def test_the_compile_shorthand_takes_options_before_the_spec(tmp_path):
+    shutil.copy(REPO / "specs" / "llama.yaml", tmp_path / "llama.yaml")
+    result = CliRunner().invoke(cli, ["-o", str(tmp_path / "out"), str(tmp_path / "llama.yaml")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "compose.yaml").is_file()
+
+
 # --- real processes --------------------------------------------------------------------------
 
 @pytest.fixture

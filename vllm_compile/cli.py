@@ -29,6 +29,9 @@ COMMANDS = {
 }
 
 
+GROUP_OPTIONS = ("--version", "-h", "--help")
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(name for name in COMMANDS if _available(name))
@@ -46,11 +49,19 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-    def resolve_command(self, ctx, args):
-        # `vllm-compile specs/a.yaml` means `vllm-compile compile specs/a.yaml`.
-        if args and args[0] not in COMMANDS and not args[0].startswith("-"):
+    def parse_args(self, ctx, args):
+        # `vllm-compile specs/a.yaml` (or `vllm-compile -o out specs/a.yaml`) means
+        # `vllm-compile compile ...`; a near miss of a command name is a typo, not a spec.
+        if args and args[0] not in COMMANDS and args[0] not in GROUP_OPTIONS:
+            word = args[0]
+            if not word.startswith("-") and "." not in word and "/" not in word:
+                from difflib import get_close_matches
+
+                near = get_close_matches(word, list(COMMANDS), n=1, cutoff=0.75)
+                if near:
+                    ctx.fail(f"no such command {word!r}; did you mean {near[0]!r}?")
             args = ["compile", *args]
-        return super().resolve_command(ctx, args)
+        return super().parse_args(ctx, args)
 
 
 def _available(name: str) -> bool:
