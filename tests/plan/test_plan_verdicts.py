@@ -285,3 +285,26 @@ def test_awq_on_a_v100_is_invalid_with_vllms_message():
                          "Current capability: 70.",)
     assert p.fixes[0].startswith("a GPTQ checkpoint")
     assert predict("T4").verdict == "ok"   # Turing runs the AWQ GEMM
+
+
+def test_a_quantized_checkpoint_of_the_same_model_is_offered_when_it_starts():
+    from vllm_compile.diagnostics import SourceMap
+    from vllm_compile.ir.plan import PlanRequest
+    from vllm_compile.ir.spec import ModelSpec
+    from vllm_compile.plan import plan_deployment
+    from vllm_compile.resolve.models import resolve_model
+
+    facts = resolve_model(ModelSpec(id="meta-llama/Llama-3.1-70B-Instruct"), spec_dir=".",
+                          source=SourceMap("x.yaml"), key_prefix="")
+
+    def predict(gpu_name, tp):
+        return plan_deployment(PlanRequest(vllm_version="0.33.0", model=facts, gpu=gpu(gpu_name), gpu_count=tp,
+                                           mode="predict", tensor_parallel_size=tp, max_model_len=8192))
+
+    p = predict("L40S", 2)
+    assert p.verdict == "weights_do_not_fit"
+    offered = [f for f in p.fixes if f.startswith("model.id: ")]
+    assert offered == ["model.id: nvidia/Llama-3.1-70B-Instruct-FP8 (its FP8 (ModelOpt) checkpoint: "
+                       "33.9 GiB of weights per GPU instead of 65.7)"]
+    # Two T4s cannot run FP8 weights at all, and the FP8 checkpoint would not fit anyway: not offered.
+    assert not any(f.startswith("model.id: ") for f in predict("T4", 2).fixes)

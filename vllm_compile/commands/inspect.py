@@ -40,6 +40,7 @@ def report(facts) -> dict:
         "attention_kinds": facts.attention_kinds(),
         "sliding_window": next((l.window for l in facts.layers if l.attention == "sliding"), None),
         "multimodal": facts.multimodal, "gated": facts.gated, "warnings": list(facts.warnings),
+        "quantized_variants": [v.model_id for v in facts.lighter_variants],
     }
 
 
@@ -77,6 +78,8 @@ def render_text(r: dict) -> str:
          + (f", shared {e['shared_expert_intermediate_size']}" if e["shared_expert_intermediate_size"] else "")),
         ("gated", "yes" if r["gated"] else "no"),
     ]
+    if r["quantized_variants"]:
+        rows.append(("quantized_variants", ", ".join(r["quantized_variants"])))
     if r["mla"]:
         rows.insert(11, ("mla", f"kv_lora_rank {r['mla']['kv_lora_rank']}, rope {r['mla']['qk_rope_head_dim']}"))
     width = max(len(k) for k, _ in rows)

@@ -105,6 +105,9 @@ class ModelFacts:
     weights_from_headers: bool = False
     revision: str | None = None
     warnings: tuple[str, ...] = ()
+    # The same model's quantized checkpoints the catalog knows (fewer bytes per weight): the
+    # planner offers one that starts when these weights do not fit.
+    lighter_variants: tuple[ModelFacts, ...] = ()
 
     def attention_kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -17,6 +17,8 @@ from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_blo
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
 FP8_WEIGHT_METHODS = {"fp8", "modelopt", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel"}
+QUANT_LABELS = {"fp8": "FP8", "modelopt": "FP8 (ModelOpt)", "fbgemm_fp8": "FP8", "awq": "AWQ 4-bit",
+                "gptq": "GPTQ", "compressed-tensors": "compressed-tensors"}
 # Lowest compute capability of each weight-quantization kernel (its get_min_capability()):
 # the AWQ GEMM needs Turing, the Marlin kernels Ampere; V100 owners run GPTQ or bitsandbytes.
 QUANT_MIN_CAPABILITY = {"awq": (7, 5), "awq_marlin": (8, 0), "gptq_marlin": (8, 0), "marlin": (8, 0),
@@ -331,13 +333,38 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
         if length is not None:
             fixes.append(f"max_model_len: {length.layout.max_model_len}")
         fixes.append(f"workload.concurrency: {max(1, int(ev.capacity.max_concurrency))}")
+    if ev.verdict in ("weights_do_not_fit", "no_kv_memory", "kv_too_small") or (goal > 1 and ev.verdict == "ok"):
+        for variant in facts.lighter_variants:
+            if _kernel_unsupported(variant.quantization.method, gpu):
+                continue
+            lighter = evaluate(variant, gpu, total, rules, lay)
+            if _meets(lighter, goal):
+                q = variant.quantization
+                kind = QUANT_LABELS.get(q.method, f"{q.bits}-bit {q.method}" if q.bits else q.method)
+                fixes.append(f"model.id: {variant.model_id} (its {kind} checkpoint: "
+                             f"{lay_weights(lighter) / GIB:.1f} GiB of weights per GPU instead of "
+                             f"{lay_weights(ev) / GIB:.1f})")
+                break
     if ev.verdict in ("weights_do_not_fit", "no_kv_memory") and not facts.quantization:
         four_bit = _four_bit_weights(facts)
         fixes.append(f"a 4-bit (AWQ or GPTQ) checkpoint of {facts.model_id}: "
-                     f"about {four_bit / GIB:.1f} GiB of weights instead of {facts.weight_bytes / GIB:.1f}")
+                     f"about {four_bit / GIB:.1f} GiB of weights in all instead of {facts.weight_bytes / GIB:.1f}")
     if ev.verdict == "weights_do_not_fit":
         fixes.append("a GPU with more memory")
     return fixes
+
+
+def lay_weights(ev: Evaluation) -> int:
+    return max(r.weights_bytes for r in ev.ranks)
+
+
+def _kernel_unsupported(method: str, gpu: GpuFacts) -> bool:
+    if gpu.vendor != "nvidia":
+        return False
+    if method in FP8_WEIGHT_METHODS and gpu.compute_capability < (8, 0):
+        return True
+    needed = QUANT_MIN_CAPABILITY.get(method)
+    return needed is not None and gpu.compute_capability < needed
 
 
 def _four_bit_weights(facts: ModelFacts) -> int:

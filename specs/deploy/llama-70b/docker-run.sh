@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:332f449700efec0d97ff7b93b07c5aec64d86fee49f6a7e48278096f0baf3389
+# input-digest: sha256:a5b0a32d2f9ed999834264777fecfb4e7ff657c8942f3694fe7e3137303a8e7e
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d0421a946a41de5fdde9b366134d20f84eb80d1437b760149b07aa1e9b64c076
+# input-digest: sha256:66d7e9225da74efbd791e0f987eafda5779051b1dd77b6c9e1ef0408933a5e5c
 set -euo pipefail
 
 exec docker run \

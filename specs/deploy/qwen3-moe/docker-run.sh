@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:85cf4d665b6169794a11bc79cb2e4a80cf96cb77308155113b06e3c158033d28
+# input-digest: sha256:c4ff15fdb3b0c545754d27f3b81463c5b4e0e3bb1ab649937c9842091e219460
 set -euo pipefail
 
 exec docker run \

@@ -112,3 +112,27 @@ def test_unknown_model_says_where_it_looked():
     assert "Hugging Face cache" in d.message and "catalog" in d.message and "lock" in d.message
     assert "Qwen/Qwen3-8B" in d.message                       # did you mean
     assert "vllm-compile lock" in d.fix and "model.path" in d.fix
+
+
+def test_catalog_variants_are_the_same_architecture_with_lighter_weights():
+    from vllm_compile.resolve.models.sources import _catalog
+
+    variants = _catalog()["variants"]
+    assert variants
+    ids = set(catalog_ids())
+    for base_id, lighter_ids in variants.items():
+        base = resolve(ModelSpec(id=base_id))
+        assert base.quantization is None
+        assert [v.model_id for v in base.lighter_variants] == lighter_ids
+        for variant in base.lighter_variants:
+            assert variant.model_id in ids
+            assert variant.quantization is not None
+            shape = ("model_type", "num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "head_dim",
+                     "intermediate_size", "vocab_size", "moe", "mla")
+            assert [getattr(variant, f) for f in shape] == [getattr(base, f) for f in shape], variant.model_id
+            assert variant.weight_bytes < base.weight_bytes * 0.6
+
+
+def test_variants_are_not_offered_for_an_already_quantized_model():
+    assert resolve(ModelSpec(id="Qwen/Qwen3-32B", quantization="fp8")).lighter_variants == ()
+    assert resolve(ModelSpec(id="Qwen/Qwen3-8B")).lighter_variants == ()

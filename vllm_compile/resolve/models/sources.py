@@ -2,6 +2,7 @@
 Hugging Face cache (strictly offline) or the bundled catalog — in that order."""
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -119,6 +120,10 @@ def catalog_ids() -> list[str]:
     return sorted(ids)
 
 
+def variant_ids(model_id: str | None) -> list[str]:
+    return list(_catalog().get("variants", {}).get(model_id or "", []))
+
+
 def is_gated(model_id: str | None) -> bool:
     return bool(model_id) and any(fnmatch.fnmatchcase(model_id, p) for p in _catalog()["gated"])
 
@@ -161,6 +166,25 @@ def spec_facts_config(facts: ModelFactsSpec) -> dict:
 def resolve_model(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: str,
                   lock: dict | None = None) -> ModelFacts:
     """Facts for one deployment's model; every failure is a `CompileError` at the spec key."""
+    facts = _resolve(model, spec_dir=spec_dir, source=source, key_prefix=key_prefix, lock=lock)
+    if facts.quantization is None and model.quantization is None and model.facts is None:
+        lighter = tuple(_catalog_facts(repo) for repo in variant_ids(model.id))
+        if lighter:
+            facts = dataclasses.replace(facts, lighter_variants=lighter)
+    return facts
+
+
+def _catalog_facts(model_id: str) -> ModelFacts:
+    folder = _catalog_root() / model_id
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    quant_file = folder / "hf_quant_config.json"
+    quant_config = json.loads(quant_file.read_text(encoding="utf-8")) if quant_file.is_file() else None
+    return facts_from_config(config, model_id=model_id, source="catalog", quant_config=quant_config,
+                             gated=is_gated(model_id))
+
+
+def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: str,
+             lock: dict | None) -> ModelFacts:
     key_id, key_path = key_prefix + "model.id", key_prefix + "model.path"
     gated = model.gated if model.gated is not None else is_gated(model.id)
     common = dict(quantization=model.quantization, dtype=model.dtype, gated=gated)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:54bf5bf5e49fa31b22d7be79e64179b2b1cb23b242639bff29702f16c20b5282
+# input-digest: sha256:d8db5cc86d03210f6a4f4c3e28aadc6af1f81f01f28a279e2a839db70adfc861
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

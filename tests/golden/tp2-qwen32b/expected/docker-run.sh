@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f9ee07fc0bda6a2ce9481bb9b1c2e080910b32aabb3d0c6406b74d733fcaf0c3
+# input-digest: sha256:9ff59589d4d6db7d8c39939c143bf59ad332e052f99a680a25d52eaf1e3d39f5
 set -euo pipefail
 
 exec docker run \

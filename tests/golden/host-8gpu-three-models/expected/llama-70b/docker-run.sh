@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f9c27d857ca8222cc15d414b5a3f0e736f3a25dbe3224d7c708ff81cb06076ef
+# input-digest: sha256:6db69d0712fa8ac7c1bc5f49ebb96440894e69bf8f4a979543f423f0daed0114
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:29bdc9919758bc38e0c626f27f61a6db0628dafef58b3e9d799f5b61e28e47c6
+# input-digest: sha256:502e8cfa360b6640a33718a7187e84ac33d453d22b704427ebca6e309923583f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2f59c9f6a40e357b4b1a175e013bd6dab9ee996933277e6f7b3c64d843b9ad37
+# input-digest: sha256:91751de20dd8cf422fea8050505f7e942bf0b6219bb2af45a0aa248b87fbadb4
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ee72ef9a80b5f1ae976a72a90100c6415350098be52c5dd9d830f791f3663511
+# input-digest: sha256:e40cf7ce2e17ae978a78f40981bb32d3a51026e3f4e261eebf690406266a84a6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

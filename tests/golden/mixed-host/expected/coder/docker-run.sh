@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bab2af16ed1d88c0f2073241a6db6b9c20c5eae31b8e71278da28f588b0771ad
+# input-digest: sha256:998e9d841899589cf0d591d369c7c12ed11534d2ed39cd378db255ab1e768f6c
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:eb62299852f689dd5f864468d93950e05d80788a9415fd1f82cbcf58788e4119
+# input-digest: sha256:477b441e61ff019c76f892cef3c5ddccf666605f65fdca9bbf5ebcec426c6143
 set -euo pipefail
 
 exec docker run \

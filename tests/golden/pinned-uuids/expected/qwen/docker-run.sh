@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c7ce74c1459ba51d8b7da31db0491c5245f90397ca69bae71e338e35a04ac7f7
+# input-digest: sha256:325b2162c4a19f67fc7a12b38f6a6deb874c54b0de4c4624a8b359b72bfd1d00
 set -euo pipefail
 
 exec docker run \

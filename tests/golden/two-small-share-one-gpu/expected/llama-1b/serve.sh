@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0c00fe5c4642d4a9498ae364209e6981bfc22ebb9e9409e756520d633465206f
+# input-digest: sha256:0459dc1c332c091b4effdbab55109ee17ba5fa2ace62955424ca284cc1670eb6
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0651224a49f1c0d4de9641f32d50ad1a9252f08847092cf0a8871b7c75c3b9c8
+# input-digest: sha256:cadc1b3c4e848b9b730df10da6179c9d6adf929389bb0d8cd0e1d8dd69f761e1
 set -euo pipefail
 
 exec docker run \
