@@ -142,3 +142,32 @@ def test_bad_input_exits_2(args, serve, fragment):
     assert result.exit_code == 2, result.output
     assert fragment in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["auto", "-1"])
+def test_auto_fit_max_model_len_starts_at_the_largest_length_that_fits(value):
+    fixed = as_json(predict("--gpu", "L4", "--vllm-version", "0.15.1", "--format", "json",
+                            serve=["Qwen/Qwen3-8B", "--max-model-len", "40960"]))
+    longest = int(fixed["fixes"][0].split(": ")[1])
+    result = predict("--gpu", "L4", "--vllm-version", "0.15.1", "--format", "json",
+                     serve=["Qwen/Qwen3-8B", "--max-model-len", value])
+    assert result.exit_code == 0, result.output
+    data = as_json(result)
+    assert (data["verdict"], data["max_model_len"]) == ("ok", longest)
+    assert data["warnings"][0].startswith(f"Auto-fit max_model_len: reduced from 40960 to {longest} ")
+    # Enough memory for the whole context: auto-fit keeps the model's maximum.
+    roomy = as_json(predict("--gpu", "H100", "--vllm-version", "0.15.1", "--format", "json",
+                            serve=["Qwen/Qwen3-8B", "--max-model-len", value]))
+    assert (roomy["verdict"], roomy["max_model_len"], roomy["warnings"]) == ("ok", 40960, [])
+
+
+def test_auto_fit_is_refused_by_releases_before_it_and_cannot_create_memory():
+    old = predict("--gpu", "L4", "--vllm-version", "0.13.0", serve=["Qwen/Qwen3-8B", "--max-model-len", "auto"])
+    assert old.exit_code == 2 and "invalid value 'auto' for --max-model-len" in old.stderr
+    none = predict("--gpu", "L4", "--vllm-version", "0.15.1", "--format", "json",
+                   serve=["Qwen/Qwen3-8B", "--max-model-len", "auto", "--gpu-memory-utilization", "0.6"])
+    assert none.exit_code == 1
+    data = as_json(none)
+    assert data["verdict"] == "no_kv_memory"
+    assert data["reasons"][0] == ("Cannot auto-fit max_model_len: not enough GPU memory available to serve even a "
+                                  "single token. Try increasing `gpu_memory_utilization`.")

@@ -9,6 +9,7 @@ import click
 from vllm_compile.diagnostics import CompileError, Diagnostic
 
 GIB = 1 << 30
+AUTO_FIT_SINCE = "0.14.0"  # PR #29431 (Nov 2025): after 0.13.0, whose parser takes integers only
 
 
 @click.command("predict", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -51,6 +52,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     from vllm_compile.ir.plan import PlanRequest
     from vllm_compile.lower.flags import load_manifest, parse_serve_args
     from vllm_compile.resolve.hardware import UnknownGpuError, lookup_gpu
+    from vllm_compile.versions import at_least
 
     if not argv:
         raise _bad("no vLLM command line given", "append: -- vllm serve MODEL [FLAGS...]")
@@ -76,6 +78,9 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     tp = int(values.get("tensor_parallel_size") or 1)
     pp = int(values.get("pipeline_parallel_size") or 1)
     max_len = values.get("max_model_len")
+    # `auto` / -1 ask the release to fit the length (auto-fit came with the `..._or_auto` type;
+    # the flag check above already refused `auto` where the release's parser does).
+    auto_fit = max_len in (-1, "-1", "auto") and at_least(version, AUTO_FIT_SINCE)
     return PlanRequest(
         vllm_version=version, model=facts, gpu=gpu, gpu_count=tp * pp, mode="predict",
         max_model_len=int(max_len) if max_len not in (None, -1, "auto", "-1") else None,
@@ -87,7 +92,8 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         dtype=str(values.get("dtype") or "auto"), quantization=values.get("quantization"),
         disable_hybrid_kv_cache_manager=bool(values.get("disable_hybrid_kv_cache_manager")),
         kv_cache_memory_bytes=values.get("kv_cache_memory_bytes"),
-        allow_long_max_model_len=os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1")
+        allow_long_max_model_len=os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1",
+        auto_fit_max_model_len=auto_fit)
 
 
 def _facts(model_ref: str, values: dict):

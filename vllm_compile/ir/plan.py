@@ -142,5 +142,7 @@ class PlanRequest:
     disable_hybrid_kv_cache_manager: bool = False
     kv_cache_memory_bytes: int | None = None
     allow_long_max_model_len: bool = False
+    # `--max-model-len auto` / `-1` (releases with auto-fit): the largest length that fits.
+    auto_fit_max_model_len: bool = False
     # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
     other_tenants_bytes: int = 0

@@ -82,6 +82,8 @@ def plan_deployment(req: PlanRequest) -> Plan:
 
     if req.mode == "predict":
         ev = evaluate(facts, gpu, total, rules, base)
+        if req.auto_fit_max_model_len:
+            ev = _auto_fit(facts, gpu, total, rules, ev, warnings)
         return _finish(req, rules, facts, gpu, ev, choices, warnings, dtype, quant, candidates)
 
     # Compile: the smallest TP that starts and holds the concurrency goal, then fp8 KV if allowed.
@@ -213,6 +215,22 @@ def _headroom_utilization(rules: ReleaseRules, facts: ModelFacts, gpu: GpuFacts,
     if gpu.memory_bytes * (1 - util) >= outside:
         return util
     return max(0.5, math.floor((gpu.memory_bytes - outside) / gpu.memory_bytes * 100) / 100)
+
+
+def _auto_fit(facts, gpu, total, rules, ev: Evaluation, warnings: list[str]) -> Evaluation:
+    """vLLM's `--max-model-len auto`: the model's maximum when one request of it fits, else
+    the largest length that does (kv_cache_utils.py, _auto_fit_max_model_len)."""
+    available = min(r.kv_cache_bytes for r in ev.ranks)
+    if ev.verdict == "kv_too_small" and ev.largest_fitting_len > 0:
+        fitted = evaluate(facts, gpu, total, rules, dataclasses.replace(ev.layout, max_model_len=ev.largest_fitting_len))
+        warnings.append(f"Auto-fit max_model_len: reduced from {ev.layout.max_model_len} to {ev.largest_fitting_len} "
+                        f"to fit in available GPU memory ({available / GIB:.2f} GiB available for KV cache)")
+        return fitted
+    if ev.verdict == "no_kv_memory" or (ev.verdict == "kv_too_small" and ev.largest_fitting_len <= 0):
+        return dataclasses.replace(ev, verdict="no_kv_memory", reasons=(
+            "Cannot auto-fit max_model_len: not enough GPU memory available to serve even a single token. "
+            "Try increasing `gpu_memory_utilization`.",) + ev.reasons)
+    return ev
 
 
 def _meets(ev: Evaluation, concurrency: int) -> bool:
