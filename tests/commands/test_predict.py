@@ -171,3 +171,16 @@ def test_auto_fit_is_refused_by_releases_before_it_and_cannot_create_memory():
     assert data["verdict"] == "no_kv_memory"
     assert data["reasons"][0] == ("Cannot auto-fit max_model_len: not enough GPU memory available to serve even a "
                                   "single token. Try increasing `gpu_memory_utilization`.")
+
+
+def test_cpu_offload_takes_that_many_weight_bytes_off_each_gpu():
+    def weights(*flags):
+        result = predict("--gpu", "L4", "--vllm-version", "0.10.1", "--format", "json",
+                         serve=["Qwen/Qwen3-14B", "--max-model-len", "8192", *flags])
+        return result.exit_code, as_json(result)
+
+    code, full = weights()
+    assert (code, full["verdict"]) == (1, "weights_do_not_fit")
+    code, offloaded = weights("--cpu-offload-gb", "10")
+    assert (code, offloaded["verdict"]) == (0, "ok")
+    assert full["per_gpu"]["weights_bytes"] - offloaded["per_gpu"]["weights_bytes"] == 10 * GIB

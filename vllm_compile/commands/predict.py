@@ -93,7 +93,8 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         disable_hybrid_kv_cache_manager=bool(values.get("disable_hybrid_kv_cache_manager")),
         kv_cache_memory_bytes=values.get("kv_cache_memory_bytes"),
         allow_long_max_model_len=os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1",
-        auto_fit_max_model_len=auto_fit)
+        auto_fit_max_model_len=auto_fit,
+        cpu_offload_bytes=int(float(values.get("cpu_offload_gb") or 0) * GIB))
 
 
 def _facts(model_ref: str, values: dict):

@@ -144,5 +144,7 @@ class PlanRequest:
     allow_long_max_model_len: bool = False
     # `--max-model-len auto` / `-1` (releases with auto-fit): the largest length that fits.
     auto_fit_max_model_len: bool = False
+    # `--cpu-offload-gb`: weight bytes per GPU kept in host memory instead.
+    cpu_offload_bytes: int = 0
     # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
     other_tenants_bytes: int = 0

@@ -33,6 +33,7 @@ class Layout:
     hybrid: bool
     kv_cache_memory_bytes: int | None = None
     other_tenants_bytes: int = 0
+    cpu_offload_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     ranks, stage_specs, capacities = [], [], []
     for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
         layers = [facts.layers[i] for i in layer_range]
-        w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels)
+        w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels, layout.cpu_offload_bytes)
         graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager, era=rules.era,
                                             max_num_batched_tokens=layout.max_num_batched_tokens,
                                             nccl_in_graphs=nccl_in_graphs)

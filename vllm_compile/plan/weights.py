@@ -73,7 +73,10 @@ def _round_up(a: int, b: int) -> int:
 
 
 def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_parallel: bool = False,
-                      kernels: LoadKernels | None = None) -> int:
+                      kernels: LoadKernels | None = None, cpu_offload_bytes: int = 0) -> int:
+    """Weight bytes one rank holds on its GPU. `cpu_offload_bytes` (`--cpu-offload-gb`): vLLM
+    moves decoder-layer parameters to pinned host memory until that many bytes are offloaded;
+    embeddings and lm_head stay on the GPU."""
     kernels = kernels or LoadKernels()
     layers = stage_layers(facts.num_layers, pp)[stage]
     mxfp4 = facts.quantization is not None and facts.quantization.method == "mxfp4" and facts.moe is not None
@@ -94,6 +97,7 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
                 total += _cdiv(expert, tp)
         if layer.attention == "mla":
             total += mla_decode_bytes(facts, tp, kernels.mla_absorbed)
+    total -= min(cpu_offload_bytes, total)
     rows_per_rank = _cdiv(_cdiv(facts.vocab_size, VOCAB_PADDING) * VOCAB_PADDING, tp)
     first, last = stage == 0, stage == pp - 1
     if first:
