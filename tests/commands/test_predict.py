@@ -184,3 +184,17 @@ def test_cpu_offload_takes_that_many_weight_bytes_off_each_gpu():
     code, offloaded = weights("--cpu-offload-gb", "10")
     assert (code, offloaded["verdict"]) == (0, "ok")
     assert full["per_gpu"]["weights_bytes"] - offloaded["per_gpu"]["weights_bytes"] == 10 * GIB
+
+
+def test_lora_slots_add_their_adapter_buffers_to_the_weights():
+    def weights(*flags):
+        result = predict("--gpu", "L4", "--vllm-version", "0.10.1", "--format", "json",
+                         serve=["meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192", *flags])
+        return as_json(result)["per_gpu"]["weights_bytes"]
+
+    base = weights()
+    # Per layer and slot, rank x (A inputs + B outputs): qkv 3 x 4096 + (4096 + 2 x 1024), o 4096 + 4096,
+    # gate/up 2 x 4096 + 2 x 14336, down 14336 + 4096 = 81,920; x 32 layers x rank 16 x 2 bytes.
+    assert weights("--enable-lora") - base == 32 * 81_920 * 16 * 2 == 83_886_080
+    assert weights("--enable-lora", "--max-loras", "4", "--max-lora-rank", "64") - base == 4 * 4 * 83_886_080
+    assert weights("--no-enable-lora") == base

@@ -94,7 +94,9 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         kv_cache_memory_bytes=values.get("kv_cache_memory_bytes"),
         allow_long_max_model_len=os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1",
         auto_fit_max_model_len=auto_fit,
-        cpu_offload_bytes=int(float(values.get("cpu_offload_gb") or 0) * GIB))
+        cpu_offload_bytes=int(float(values.get("cpu_offload_gb") or 0) * GIB),
+        max_loras=int(values.get("max_loras") or 1) if values.get("enable_lora") else 0,
+        max_lora_rank=int(values.get("max_lora_rank") or 16))
 
 
 def _facts(model_ref: str, values: dict):

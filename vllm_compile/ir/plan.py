@@ -146,5 +146,8 @@ class PlanRequest:
     auto_fit_max_model_len: bool = False
     # `--cpu-offload-gb`: weight bytes per GPU kept in host memory instead.
     cpu_offload_bytes: int = 0
+    # `--enable-lora`: adapter slots and their largest rank (0 slots: LoRA off).
+    max_loras: int = 0
+    max_lora_rank: int = 16
     # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
     other_tenants_bytes: int = 0

@@ -194,7 +194,8 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   enforce_eager=req.enforce_eager, expert_parallel=req.enable_expert_parallel,
                   dtype_bytes=dtype_bytes, hybrid=rules.hybrid_kv_manager and not req.disable_hybrid_kv_cache_manager,
                   kv_cache_memory_bytes=req.kv_cache_memory_bytes, other_tenants_bytes=req.other_tenants_bytes,
-                  cpu_offload_bytes=req.cpu_offload_bytes)
+                  cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
+                  max_lora_rank=req.max_lora_rank)
 
 
 def _retarget(req, rules, facts, gpu, base: Layout, tp: int) -> Layout:

@@ -34,6 +34,8 @@ class Layout:
     kv_cache_memory_bytes: int | None = None
     other_tenants_bytes: int = 0
     cpu_offload_bytes: int = 0
+    max_loras: int = 0             # 0: LoRA off
+    max_lora_rank: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
         layers = [facts.layers[i] for i in layer_range]
         w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels, layout.cpu_offload_bytes)
+        if layout.max_loras:
+            w += weights.lora_slot_bytes(facts, tp, pp, layout.max_loras, layout.max_lora_rank, layout.dtype_bytes)
         graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager, era=rules.era,
                                             max_num_batched_tokens=layout.max_num_batched_tokens,
                                             nccl_in_graphs=nccl_in_graphs)

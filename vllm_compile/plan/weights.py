@@ -162,3 +162,21 @@ def heaviest_rank_bytes(facts: ModelFacts, tp: int, pp: int, expert_parallel: bo
     """(bytes, stage) of the heaviest rank."""
     best = max(range(pp), key=lambda s: rank_weight_bytes(facts, tp, pp, s, expert_parallel, kernels))
     return rank_weight_bytes(facts, tp, pp, best, expert_parallel, kernels), best
+
+
+def lora_slot_bytes(facts: ModelFacts, tp: int, pp: int, max_loras: int, max_rank: int, dtype_bytes: int) -> int:
+    """LoRA buffers vLLM allocates at load with `--enable-lora` (heaviest stage): for each of
+    `max_loras` slots and each decoder layer, A (rank x input) and B (output x rank) matrices for
+    qkv, o, gate/up and down, with the TP-split side divided by TP (column-parallel: B;
+    row-parallel: A). MoE experts get no adapters here (vLLM added them late and sparsely)."""
+    h, i = facts.hidden_size, facts.intermediate_size
+    q, k = facts.num_attention_heads * facts.head_dim, facts.num_kv_heads * facts.head_dim
+    if facts.mla:
+        q = facts.num_attention_heads * (facts.mla.qk_nope_head_dim + facts.mla.qk_rope_head_dim)
+    attention = 3 * h + _cdiv(q + 2 * k, tp) + _cdiv(q, tp) + h
+    mlp = 2 * h + 2 * _cdiv(i, tp) + _cdiv(i, tp) + h
+    layers = max(len(r) for r in stage_layers(facts.num_layers, pp))
+    dense = sum(1 for layer in facts.layers[:layers] if not layer.is_moe)
+    per_slot = layers * attention + dense * mlp
+    return max_loras * max_rank * per_slot * dtype_bytes
+
