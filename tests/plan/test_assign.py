@@ -283,3 +283,29 @@ def test_allow_failure_still_places_the_failing_plan(tmp_path):
     c = pipeline.run(str(spec), options=pipeline.Options(allow_plan_failure=True), until=pipeline.plan)
     assert c.plans[1].verdict == "weights_do_not_fit"
     assert c.devices == (("0",), ("1",))
+
+
+@pytest.mark.parametrize("extra,weights_delta", [
+    ('["--enable-lora", "--max-lora-rank", "32"]', 32 * 81_920 * 32 * 2),     # 8B: 81,920 A+B per layer and rank
+    ('["--cpu-offload-gb=2"]', -2 * GIB),
+    ('["--kv-cache-memory-bytes", "4G"]', 0),
+])
+def test_memory_flags_in_extra_args_change_the_plan(tmp_path, extra, weights_delta):
+    spec = """
+        version: 1
+        name: chat
+        model:
+          id: meta-llama/Llama-3.1-8B-Instruct
+        hardware:
+          gpu: L4
+        workload:
+          max_model_len: 8192
+        engine:
+          version: "0.10.1"
+          extra_args: {extra}
+    """
+    plain = run(tmp_path, spec.format(extra="[]")).plans[0]
+    tuned = run(tmp_path, spec.format(extra=extra)).plans[0]
+    assert tuned.per_gpu.weights_bytes - plain.per_gpu.weights_bytes == weights_delta
+    if "kv-cache-memory-bytes" in extra:
+        assert tuned.per_gpu.kv_cache_bytes == 4 * GIB

@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from vllm_compile.diagnostics import did_you_mean
+from vllm_compile.units import human_readable_int
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "vllm-flags"
 
 # argparse treats these as values, not options (the parser has no negative-number options).
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 _LEVEL = re.compile(r"-O(\d)")
-_HUMAN_INT = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
-_DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-_BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 # Flags whose values vLLM checks against a table only when the engine starts.
 _VALUE_TABLES = {
     "quantization": ("quantization_methods", None),
@@ -129,19 +127,6 @@ class ParseResult:
 # ---------------------------------------------------------------------------------------------
 # Value conversion: the converter names are those the manifests record for argparse's `type`.
 
-def _human_readable_int(text: str) -> int:
-    text = text.strip()
-    match = _HUMAN_INT.fullmatch(text)
-    if not match:
-        return int(text)
-    number, suffix = match.groups()
-    if suffix in _DECIMAL:
-        return int(float(number) * _DECIMAL[suffix])
-    if "." in number:
-        raise ValueError("decimals are not allowed with binary (K/M/G/T) suffixes")
-    return int(number) * _BINARY[suffix]
-
-
 def _json(text: str) -> object:
     return json.loads(text)
 
@@ -181,7 +166,7 @@ _CONVERTERS = {
     "int": (int, "an integer"),
     "float": (float, "a number"),
     "bool": (bool, "a value"),   # argparse's type=bool: any text converts
-    "human_readable_int": (_human_readable_int, "an integer, optionally with a k/M/G suffix (e.g. 32k)"),
+    "human_readable_int": (human_readable_int, "an integer, optionally with a k/M/G suffix (e.g. 32k)"),
     "loads": (_json, "JSON"),
     "nullable_kvs": (_kvs, "key=value pairs or JSON"),
 }
@@ -202,7 +187,7 @@ def _converter(type_desc: str | None, action: str):
     if desc == "nullable_str":
         return (lambda text: None if text in ("", "None") else text), "text", False
     if desc == "human_readable_int_or_auto":
-        return (lambda text: -1 if text.strip() in ("auto", "-1") else _human_readable_int(text),
+        return (lambda text: -1 if text.strip() in ("auto", "-1") else human_readable_int(text),
                 "an integer (k/M/G suffixes allowed) or auto", optional)
     if desc in _CONVERTERS:
         convert, what = _CONVERTERS[desc]

@@ -18,6 +18,7 @@ from vllm_compile.ir.facts import HostGpu
 from vllm_compile.ir.plan import Choice, Plan, PlanRequest
 from vllm_compile.plan import plan_deployment
 from vllm_compile.plan.memory import GIB
+from vllm_compile.units import human_readable_int
 
 VERDICT_KEYS = {
     "weights_do_not_fit": "engine.tensor_parallel_size",
@@ -28,9 +29,33 @@ MIXED_TP = ("tensor parallelism across different GPU types is not supported: vLL
             "gpu_memory_utilization, a fraction of each GPU's own total memory, to every rank")
 
 
+def extra_flag_values(extra_args) -> dict[str, str | None]:
+    """`engine.extra_args` as {flag: value or None}: the memory-relevant ones change the plan.
+    (Lowering checks every token against the release's own parser; this only reads them.)"""
+    values: dict[str, str | None] = {}
+    tokens = list(extra_args)
+    for i, token in enumerate(tokens):
+        if not token.startswith("--"):
+            continue
+        flag, eq, value = token.partition("=")
+        if not eq and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+            value, eq = tokens[i + 1], "="
+        values[flag.replace("_", "-")] = value if eq else None
+    return values
+
+
+def _number(values: dict, flag: str, default: float) -> float:
+    try:
+        return float(values[flag]) if values.get(flag) is not None else default
+    except ValueError:
+        return default  # lowering reports the bad value against the release's parser
+
+
 def request_for(dep, facts, gpu, gpu_count: int) -> PlanRequest:
     engine, workload = dep.engine, dep.workload
-    extra = set(a.split("=", 1)[0].replace("_", "-") for a in engine.extra_args)
+    extra = extra_flag_values(engine.extra_args)
+    lora = "--enable-lora" in extra and (extra["--enable-lora"] or "true").lower() not in ("false", "0")
+    memory_bytes = extra.get("--kv-cache-memory-bytes")
     return PlanRequest(
         vllm_version=engine.version, model=facts, gpu=gpu, gpu_count=gpu_count, mode="compile",
         max_model_len=workload.max_model_len, concurrency=workload.concurrency,
@@ -40,7 +65,18 @@ def request_for(dep, facts, gpu, gpu_count: int) -> PlanRequest:
         block_size=engine.block_size, enforce_eager=engine.enforce_eager,
         enable_expert_parallel=engine.enable_expert_parallel, dtype=dep.model.dtype,
         quantization=dep.model.quantization,
-        disable_hybrid_kv_cache_manager="--disable-hybrid-kv-cache-manager" in extra)
+        disable_hybrid_kv_cache_manager="--disable-hybrid-kv-cache-manager" in extra,
+        cpu_offload_bytes=int(_number(extra, "--cpu-offload-gb", 0) * GIB),
+        max_loras=int(_number(extra, "--max-loras", 1)) if lora else 0,
+        max_lora_rank=int(_number(extra, "--max-lora-rank", 16)),
+        kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None)
+
+
+def _byte_count(text: str) -> int | None:
+    try:
+        return human_readable_int(text)
+    except ValueError:
+        return None  # lowering reports the bad value against the release's parser
 
 
 def device_id(host: HostGpu) -> str:
