@@ -198,3 +198,19 @@ def test_lora_slots_add_their_adapter_buffers_to_the_weights():
     assert weights("--enable-lora") - base == 32 * 81_920 * 16 * 2 == 83_886_080
     assert weights("--enable-lora", "--max-loras", "4", "--max-lora-rank", "64") - base == 4 * 4 * 83_886_080
     assert weights("--no-enable-lora") == base
+
+
+def test_data_parallel_replicas_count_gpus_and_share_experts_only_with_expert_parallelism():
+    def run(*flags):
+        result = predict("--gpu", "H200", "--vllm-version", "0.15.1", "--format", "json",
+                         serve=["deepseek-ai/DeepSeek-R1", "--max-model-len", "32768", *flags])
+        return as_json(result)
+
+    tp8 = run("-tp", "8")
+    ep = run("-dp", "8", "--enable-expert-parallel")
+    replicas = run("-dp", "8")
+    assert (tp8["data_parallel_size"], ep["data_parallel_size"]) == (1, 8)
+    assert ep["verdict"] == "ok" and replicas["verdict"] == "weights_do_not_fit"
+    # Each replica keeps the whole attention (MLA is not split) and 1/8 of the experts.
+    assert tp8["per_gpu"]["weights_bytes"] < ep["per_gpu"]["weights_bytes"] < replicas["per_gpu"]["weights_bytes"] / 4
+    assert ep["per_gpu"]["kv_bytes_per_token"] == tp8["per_gpu"]["kv_bytes_per_token"]

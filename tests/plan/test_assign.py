@@ -309,3 +309,24 @@ def test_memory_flags_in_extra_args_change_the_plan(tmp_path, extra, weights_del
     assert tuned.per_gpu.weights_bytes - plain.per_gpu.weights_bytes == weights_delta
     if "kv-cache-memory-bytes" in extra:
         assert tuned.per_gpu.kv_cache_bytes == 4 * GIB
+
+
+def test_data_parallel_replicas_in_extra_args_take_their_gpus(tmp_path):
+    spec = """
+        version: 1
+        name: qwen-dp
+        model:
+          id: Qwen/Qwen3-8B
+        hardware:
+          gpu: L40S
+          count: {count}
+        workload:
+          max_model_len: 32768
+        engine:
+          version: "0.15.1"
+          extra_args: ["--data-parallel-size", "2"]
+    """
+    plan = run(tmp_path, spec.format(count=2)).plans[0]
+    assert (plan.tensor_parallel_size, plan.data_parallel_size, plan.gpus) == (1, 2, 2)
+    errors = refused(tmp_path, spec.format(count=1))
+    assert any("data_parallel_size 2 needs at least 2 GPUs; hardware.count gives 1" in d.message for d in errors)

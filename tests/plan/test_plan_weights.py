@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from plan_support import LLAMA_70B, LLAMA_8B, QWEN3_06B, cdiv, facts, plan
+from plan_support import DEEPSEEK_V3, LLAMA_70B, LLAMA_8B, QWEN3_06B, cdiv, facts, plan
 from vllm_compile.plan import weights
 
 # Llama-3.1-8B (config.json): hidden 4096, 32 layers, 32 heads, 8 KV heads x 128, MLP 14336,
@@ -120,3 +120,17 @@ def test_reported_weights_are_the_heaviest_rank():
     heaviest, stage = weights.heaviest_rank_bytes(facts(LLAMA_70B), 2, 3)
     assert heaviest == max(r.weights_bytes for r in p.ranks)
     assert heaviest == p.ranks[stage].weights_bytes
+
+
+def test_expert_parallelism_over_data_parallel_replicas_splits_only_the_experts():
+    f = facts(DEEPSEEK_V3)
+    experts = sum(layer.expert_bytes for layer in f.layers)
+    whole = weights.rank_weight_bytes(f, 1, 1, 0)
+    # 256 routed experts over 8 replicas: 32 whole experts each; attention, dense layers, shared
+    # experts, embeddings and lm_head stay on every replica.
+    assert weights.rank_weight_bytes(f, 1, 1, 0, expert_parallel=True, dp=8) == whole - experts + experts // 8
+    # Without expert parallelism a data-parallel replica holds the whole model.
+    assert weights.rank_weight_bytes(f, 1, 1, 0, dp=8) == whole
+    # TP 2 x DP 4 with EP: experts over 8 ranks, the rest over TP 2.
+    tp2 = weights.rank_weight_bytes(f, 2, 1, 0)
+    assert weights.rank_weight_bytes(f, 2, 1, 0, expert_parallel=True, dp=4) == tp2 - -(-experts // 2) + experts // 8

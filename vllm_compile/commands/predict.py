@@ -77,12 +77,14 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     facts = _facts(model_ref, values)
     tp = int(values.get("tensor_parallel_size") or 1)
     pp = int(values.get("pipeline_parallel_size") or 1)
+    dp = int(values.get("data_parallel_size") or 1)
     max_len = values.get("max_model_len")
     # `auto` / -1 ask the release to fit the length (auto-fit came with the `..._or_auto` type;
     # the flag check above already refused `auto` where the release's parser does).
     auto_fit = max_len in (-1, "-1", "auto") and at_least(version, AUTO_FIT_SINCE)
     return PlanRequest(
-        vllm_version=version, model=facts, gpu=gpu, gpu_count=tp * pp, mode="predict",
+        vllm_version=version, model=facts, gpu=gpu, gpu_count=tp * pp * dp, mode="predict",
+        data_parallel_size=dp,
         max_model_len=int(max_len) if max_len not in (None, -1, "auto", "-1") else None,
         tensor_parallel_size=tp, pipeline_parallel_size=pp,
         gpu_memory_utilization=values.get("gpu_memory_utilization"),

@@ -81,19 +81,22 @@ class Plan:
     # Whether the KV cache holds workload.concurrency requests of max_model_len tokens.
     goal_met: bool = True
     kv_cache_memory_bytes: int | None = None
+    # Independent replicas (`--data-parallel-size`); with expert parallelism they share the experts.
+    data_parallel_size: int = 1
     # The GPU type the plan is for (a mixed host plans each deployment on one of its types);
     # "" when the caller did not say. Not part of as_json: the ledger already holds its memory.
     gpu_name: str = ""
 
     @property
     def gpus(self) -> int:
-        return self.tensor_parallel_size * self.pipeline_parallel_size
+        return self.tensor_parallel_size * self.pipeline_parallel_size * self.data_parallel_size
 
     def as_json(self) -> dict:
         return {
             "vllm_version": self.vllm_version,
             "tensor_parallel_size": self.tensor_parallel_size,
             "pipeline_parallel_size": self.pipeline_parallel_size,
+            "data_parallel_size": self.data_parallel_size,
             "max_model_len": self.max_model_len,
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "block_size": self.block_size,
@@ -149,5 +152,7 @@ class PlanRequest:
     # `--enable-lora`: adapter slots and their largest rank (0 slots: LoRA off).
     max_loras: int = 0
     max_lora_rank: int = 16
+    # `--data-parallel-size`: replicas of the TP x PP layout (experts split over TP x DP with EP).
+    data_parallel_size: int = 1
     # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
     other_tenants_bytes: int = 0

@@ -169,16 +169,21 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
                           f"(one must divide the other)")
             invalid.append((reason, [f"tensor_parallel_size: {t}" for t in nearest]))
             return []
-        if req.mode == "compile" and tp * pp > req.gpu_count:
-            invalid.append((f"tensor_parallel_size {tp} x pipeline_parallel_size {pp} needs {tp * pp} GPUs; "
-                            f"hardware.count gives {req.gpu_count}", [f"hardware.count: {tp * pp}"]))
+        dp = req.data_parallel_size
+        if req.mode == "compile" and tp * pp * dp > req.gpu_count:
+            replicas = f" x data_parallel_size {dp}" if dp > 1 else ""
+            invalid.append((f"tensor_parallel_size {tp} x pipeline_parallel_size {pp}{replicas} needs {tp * pp * dp} "
+                            f"GPUs; hardware.count gives {req.gpu_count}", [f"hardware.count: {tp * pp * dp}"]))
             return []
         return [tp]
-    limit = 1 if _prequantized_bnb(facts) else max(1, req.gpu_count // pp)
+    limit = 1 if _prequantized_bnb(facts) else max(1, req.gpu_count // (pp * req.data_parallel_size))
     found = [t for t in range(1, limit + 1) if valid_tensor_parallel(facts, t)]
-    if req.mode == "compile" and pp > req.gpu_count:
-        invalid.append((f"pipeline_parallel_size {pp} needs at least {pp} GPUs; hardware.count gives {req.gpu_count}",
-                        [f"hardware.count: {pp}"]))
+    replicas = pp * req.data_parallel_size
+    if req.mode == "compile" and replicas > req.gpu_count:
+        what = f"pipeline_parallel_size {pp}" + (f" x data_parallel_size {req.data_parallel_size}"
+                                                 if req.data_parallel_size > 1 else "")
+        invalid.append((f"{what} needs at least {replicas} GPUs; hardware.count gives {req.gpu_count}",
+                        [f"hardware.count: {replicas}"]))
         return []
     return found or [1]
 
@@ -195,7 +200,7 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   dtype_bytes=dtype_bytes, hybrid=rules.hybrid_kv_manager and not req.disable_hybrid_kv_cache_manager,
                   kv_cache_memory_bytes=req.kv_cache_memory_bytes, other_tenants_bytes=req.other_tenants_bytes,
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
-                  max_lora_rank=req.max_lora_rank)
+                  max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size)
 
 
 def _retarget(req, rules, facts, gpu, base: Layout, tp: int) -> Layout:
@@ -330,13 +335,15 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
         # Tensor parallelism is refused for these checkpoints; pipeline stages split them.
         for pp in range(lay.pp + 1, min(facts.num_layers, 16) + 1):
             if works(dataclasses.replace(lay, pp=pp)):
-                more = "" if lay.tp * pp <= req.gpu_count else f" (needs hardware.count: {lay.tp * pp})"
+                need = lay.tp * pp * lay.dp
+                more = "" if need <= req.gpu_count else f" (needs hardware.count: {need})"
                 fixes.append(f"pipeline_parallel_size: {pp}{more}")
                 break
     for tp in range(lay.tp + 1, 1 if _prequantized_bnb(facts) else 65):
         if not valid_tensor_parallel(facts, tp):
             continue
-        more = "" if tp * lay.pp <= req.gpu_count else f" (needs hardware.count: {tp * lay.pp})"
+        need = tp * lay.pp * lay.dp
+        more = "" if need <= req.gpu_count else f" (needs hardware.count: {need})"
         wider = evaluate(facts, gpu, total, rules, dataclasses.replace(lay, tp=tp))
         if _meets(wider, goal):
             fixes.append(f"tensor_parallel_size: {tp}{more}")
@@ -404,4 +411,5 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, fixes, choices, warni
         max_num_seqs=lay.max_num_seqs, max_num_batched_tokens=lay.max_num_batched_tokens,
         enforce_eager=lay.enforce_eager, enable_expert_parallel=lay.expert_parallel, quantization=quant,
         num_gpu_blocks=ev.capacity.num_blocks, choices=tuple(choices), warnings=tuple(warnings), ranks=ev.ranks,
+        data_parallel_size=req.data_parallel_size,
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes)

@@ -69,7 +69,8 @@ def request_for(dep, facts, gpu, gpu_count: int) -> PlanRequest:
         cpu_offload_bytes=int(_number(extra, "--cpu-offload-gb", 0) * GIB),
         max_loras=int(_number(extra, "--max-loras", 1)) if lora else 0,
         max_lora_rank=int(_number(extra, "--max-lora-rank", 16)),
-        kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None)
+        kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None,
+        data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", 1))))
 
 
 def _byte_count(text: str) -> int | None:

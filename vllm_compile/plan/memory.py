@@ -36,6 +36,7 @@ class Layout:
     cpu_offload_bytes: int = 0
     max_loras: int = 0             # 0: LoRA off
     max_lora_rank: int = 16
+    dp: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +62,17 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     requested = math.ceil(total_bytes * layout.utilization)
     kv_bytes = kv_dtype_bytes(layout.kv_cache_dtype, layout.dtype_bytes)
     sampler_rows = layout.max_num_seqs if rules.engine == "v0" else min(layout.max_num_seqs, layout.max_num_batched_tokens)
+    replicas = layout.dp if layout.expert_parallel else 1
     activation = overheads.activation_bytes(facts, rules.era, tp, layout.max_num_batched_tokens, sampler_rows,
-                                            layout.dtype_bytes)
-    non_torch = overheads.non_torch_bytes(tp, pp)
+                                            layout.dtype_bytes, replicas)
+    non_torch = overheads.non_torch_bytes(tp, pp, replicas)
     kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
     ranks, stage_specs, capacities = [], [], []
     for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
         layers = [facts.layers[i] for i in layer_range]
-        w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels, layout.cpu_offload_bytes)
+        w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels, layout.cpu_offload_bytes,
+                                      layout.dp)
         if layout.max_loras:
             w += weights.lora_slot_bytes(facts, tp, pp, layout.max_loras, layout.max_lora_rank, layout.dtype_bytes)
         graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager, era=rules.era,

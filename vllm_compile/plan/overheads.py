@@ -51,7 +51,9 @@ ALL_REDUCES_PER_LAYER = 2  # after attention's o_proj and after the MLP / MoE
 
 
 def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, sampler_rows: int,
-                     dtype_bytes: int) -> int:
+                     dtype_bytes: int, ep_replicas: int = 1) -> int:
+    """`ep_replicas` > 1 (expert parallelism over data-parallel replicas): the MoE layers
+    gather every replica's batch before dispatching it to the experts."""
     k = ERAS[era]
     if facts.moe is None:
         dense_width = facts.intermediate_size
@@ -67,11 +69,15 @@ def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, 
     if facts.moe:
         moe = min(batched_tokens, MOE_TOKEN_CAP) * facts.moe.experts_per_token * facts.hidden_size * dtype_bytes \
             * k.moe_factor
+    if facts.moe and ep_replicas > 1:
+        moe += batched_tokens * ep_replicas * facts.hidden_size * dtype_bytes
     return int(forward + sampler + moe + k.constant_bytes)
 
 
-def non_torch_bytes(tp: int, pp: int) -> int:
-    peers = tp - 1 + (1 if pp > 1 else 0)
+def non_torch_bytes(tp: int, pp: int, ep_replicas: int = 1) -> int:
+    """`ep_replicas`: data-parallel replicas that exchange tokens with this rank (expert
+    parallelism over TP x DP); each is one more all-to-all peer."""
+    peers = tp * ep_replicas - 1 + (1 if pp > 1 else 0)
     return NON_TORCH_BASE + NON_TORCH_PER_EXTRA_RANK * peers
 
 

@@ -73,11 +73,13 @@ def _round_up(a: int, b: int) -> int:
 
 
 def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_parallel: bool = False,
-                      kernels: LoadKernels | None = None, cpu_offload_bytes: int = 0) -> int:
+                      kernels: LoadKernels | None = None, cpu_offload_bytes: int = 0, dp: int = 1) -> int:
     """Weight bytes one rank holds on its GPU. `cpu_offload_bytes` (`--cpu-offload-gb`): vLLM
     moves decoder-layer parameters to pinned host memory until that many bytes are offloaded;
-    embeddings and lm_head stay on the GPU."""
+    embeddings and lm_head stay on the GPU. With expert parallelism the routed experts are split
+    whole over TP x DP ranks (`dp` data-parallel replicas); everything else over TP only."""
     kernels = kernels or LoadKernels()
+    ep = tp * dp
     layers = stage_layers(facts.num_layers, pp)[stage]
     mxfp4 = facts.quantization is not None and facts.quantization.method == "mxfp4" and facts.moe is not None
     total = 0
@@ -88,11 +90,11 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
             sharded, replicated, expert = (a + b for a, b in zip((sharded, replicated, expert), layer.absmax_growth))
         total += _cdiv(sharded, tp) + replicated
         if expert and mxfp4:
-            total += mxfp4_expert_bytes(facts, tp, expert_parallel, kernels.mxfp4_pad)
+            total += mxfp4_expert_bytes(facts, ep if expert_parallel else tp, expert_parallel, kernels.mxfp4_pad)
         elif expert:
             if expert_parallel and facts.moe is not None:
                 experts = facts.moe.num_experts
-                total += expert * _cdiv(experts, tp) // experts
+                total += expert * _cdiv(experts, ep) // experts
             else:
                 total += _cdiv(expert, tp)
         if layer.attention == "mla":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a5b0a32d2f9ed999834264777fecfb4e7ff657c8942f3694fe7e3137303a8e7e
+# input-digest: sha256:cbd0bb6b83d0cd10e46d67b7102fce9b77682e09898a93b71d051301e661daf3
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:66d7e9225da74efbd791e0f987eafda5779051b1dd77b6c9e1ef0408933a5e5c
+# input-digest: sha256:a20f6dfdff3021ab3b772852683fe6d914be271fbda1c4c61cde8f90cbe51229
 set -euo pipefail
 
 exec docker run \

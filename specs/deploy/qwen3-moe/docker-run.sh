@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c4ff15fdb3b0c545754d27f3b81463c5b4e0e3bb1ab649937c9842091e219460
+# input-digest: sha256:c2839dac767ff8a84466f6b816b1aca56b6c81aa39775c4d72e77310aaf08d2b
 set -euo pipefail
 
 exec docker run \

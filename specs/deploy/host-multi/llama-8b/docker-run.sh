@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d8db5cc86d03210f6a4f4c3e28aadc6af1f81f01f28a279e2a839db70adfc861
+# input-digest: sha256:0a1b3dd87a60cc4662af3c4ca628b366195dcc07c00be6cb819b7f03bb2e1b13
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

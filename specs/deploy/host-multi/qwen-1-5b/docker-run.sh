@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4e925341f610c3b13804386ce113fd9d8987bafb20bb6e96b591edd627829789
+# input-digest: sha256:25c7f312efdc8097101d554ca0b14f0c4937a4c3ac46809a1294ccfb97237ebd
 set -euo pipefail
 
 # llama-8b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:422d353d46ce8d18664764c207d5f3bf502ba42232f867a8bc8e8d571017e494
+# input-digest: sha256:b89bbd4364362bffcb9ebe60f7a9c41addbc1a8687297adc005f5087b746eae4
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:43b63bae4aa279fee40f97dbeebf458a345b0d103b79d34056c5a0690a180a85
+# input-digest: sha256:104b60b70caa35ccb019ab476fcae64d92b653da3ea6130f812664cf76b1ed10
 set -euo pipefail
 
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:9ff59589d4d6db7d8c39939c143bf59ad332e052f99a680a25d52eaf1e3d39f5
+# input-digest: sha256:df64fd36954c03d59214a7d3390e2e6e9642015611df941e87e5a5abd16a9548
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6db69d0712fa8ac7c1bc5f49ebb96440894e69bf8f4a979543f423f0daed0114
+# input-digest: sha256:025bd7c4ba15c76f5d30d926bb728f20cc586c3564f0d9f323844ecf6391035f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

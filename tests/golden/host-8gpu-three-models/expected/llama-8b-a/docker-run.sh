@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c8cc28e2717d1b0261e1cc6300e782795e556b6cc9f2654552f0fec876128b92
+# input-digest: sha256:b9a28424aadc0d0710c83aa762535372fae44679fa1fa84c8cf0094ba5b3785a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:502e8cfa360b6640a33718a7187e84ac33d453d22b704427ebca6e309923583f
+# input-digest: sha256:cea79ca311565e4fed6571fcdf8ad95fe054303223f6024015ff41ca962d1246
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:e40cf7ce2e17ae978a78f40981bb32d3a51026e3f4e261eebf690406266a84a6
+# input-digest: sha256:d907596a703e070f2d8f014fa2b19867e05d6fd56b446c1f9d0aa4ce586c4a3c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

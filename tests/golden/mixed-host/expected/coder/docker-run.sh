@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:998e9d841899589cf0d591d369c7c12ed11534d2ed39cd378db255ab1e768f6c
+# input-digest: sha256:26477db5768e4df5cdf46652f50734e77232f12cc023d90a144a3a4b8840ea22
 set -euo pipefail
 
 exec docker run \

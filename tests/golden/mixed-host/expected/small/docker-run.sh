@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:477b441e61ff019c76f892cef3c5ddccf666605f65fdca9bbf5ebcec426c6143
+# input-digest: sha256:f3d23778349f773e8500666cbdb29afac665db93586bda5b2bac73d13dfb634e
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:325b2162c4a19f67fc7a12b38f6a6deb874c54b0de4c4624a8b359b72bfd1d00
+# input-digest: sha256:444d9797d6eb97c342e143ef99b217f0c6054ebf182fc1b5bb5b0bc6a888505c
 set -euo pipefail
 
 exec docker run \

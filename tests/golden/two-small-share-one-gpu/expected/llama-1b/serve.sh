@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0459dc1c332c091b4effdbab55109ee17ba5fa2ace62955424ca284cc1670eb6
+# input-digest: sha256:2d045fbd0b4adf1d6900d6b8f684415b222d1b29a0be45d64694e1f5570acf9f
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

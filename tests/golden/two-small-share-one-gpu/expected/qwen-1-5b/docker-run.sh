@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:cadc1b3c4e848b9b730df10da6179c9d6adf929389bb0d8cd0e1d8dd69f761e1
+# input-digest: sha256:932b230e746ce4993e2d6ff30b74d7fbe5cd79c6845c6ebabb7f26242dcf6338
 set -euo pipefail
 
 exec docker run \
