@@ -254,3 +254,16 @@ def test_gated_flag_from_catalog():
     from vllm_compile.resolve.models.sources import is_gated
     assert is_gated("meta-llama/Llama-3.1-8B-Instruct") and is_gated("google/gemma-2-9b-it")
     assert not is_gated("Qwen/Qwen3-8B") and not is_gated("openai/gpt-oss-20b")
+
+
+def test_a_hybrid_recurrent_model_is_read_with_a_warning_that_says_what_is_missing():
+    config = {"architectures": ["Qwen3NextForCausalLM"], "model_type": "qwen3_next", "hidden_size": 2048,
+              "num_hidden_layers": 48, "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256,
+              "intermediate_size": 5120, "vocab_size": 151936, "max_position_embeddings": 262144,
+              "full_attention_interval": 4, "linear_num_value_heads": 32, "torch_dtype": "bfloat16"}
+    facts = facts_from_config(config, model_id="t/next", source="t")
+    assert any("linear-attention or Mamba layers" in w and "rough bound" in w for w in facts.warnings)
+    plain = facts_from_config({k: v for k, v in config.items() if k not in ("full_attention_interval",
+                                                                            "linear_num_value_heads")},
+                              model_id="t/next", source="t")
+    assert any("not a known family" in w for w in plain.warnings)

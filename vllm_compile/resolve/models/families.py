@@ -168,6 +168,20 @@ def _attention_kinds(c: Config, family: str, n: int) -> list[tuple[str, int | No
     return [("full", None)] * n
 
 
+# Config keys that only hybrid attention/recurrent models carry (Qwen3-Next and Qwen3.5 GDN,
+# Jamba, Granite-4.0-H, Nemotron-H, Falcon-H1, Zamba2, Bamba).
+RECURRENT_KEYS = ("full_attention_interval", "linear_num_value_heads", "layers_block_type", "hybrid_override_pattern",
+                  "attn_layer_indices", "attn_layer_period", "mamba_d_state", "mamba_expand", "ssm_state_size",
+                  "mamba_n_heads", "mamba_d_conv")
+
+
+def _recurrent_layers(c: Config) -> bool:
+    kinds = c.raw("layer_types")
+    if isinstance(kinds, list) and any(isinstance(k, str) and ("linear" in k or "mamba" in k) for k in kinds):
+        return True
+    return any(c.has(key) for key in RECURRENT_KEYS)
+
+
 def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     warnings: list[str] = []
     family = "yi" if model_type.lower() == "yi" else model_type
@@ -178,7 +192,12 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
                              f"{', '.join(missing)}", key="model_type",
                              fix="state the architecture by hand under model.facts, or use a supported family: "
                                  + ", ".join(SUPPORTED))
-        if not generic_ok:
+        if not generic_ok and _recurrent_layers(c):
+            warnings.append(f"model_type {model_type!r} mixes attention with linear-attention or Mamba layers, which "
+                            "vllm-compile does not model: every layer is read as full attention, which overstates the KV "
+                            "cache per token and leaves out each sequence's recurrent state and vLLM's enlarged hybrid "
+                            "block size; treat the plan as a rough bound and check the first start-up's log")
+        elif not generic_ok:
             warnings.append(f"model_type {model_type!r} is not a known family: read as a Llama-style decoder "
                             "(GQA attention, gated MLP, two norms per layer); check the facts")
         family = "llama"
