@@ -369,8 +369,8 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
                 q = variant.quantization
                 kind = QUANT_LABELS.get(q.method, f"{q.bits}-bit {q.method}" if q.bits else q.method)
                 fixes.append(f"model.id: {variant.model_id} (its {kind} checkpoint: "
-                             f"{lay_weights(lighter) / GIB:.1f} GiB of weights per GPU instead of "
-                             f"{lay_weights(ev) / GIB:.1f})")
+                             f"{_heaviest_weights(lighter) / GIB:.1f} GiB of weights per GPU instead of "
+                             f"{_heaviest_weights(ev) / GIB:.1f})")
                 break
     if ev.verdict in ("weights_do_not_fit", "no_kv_memory") and not facts.quantization:
         four_bit = _four_bit_weights(facts)
@@ -381,7 +381,7 @@ def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) ->
     return fixes
 
 
-def lay_weights(ev: Evaluation) -> int:
+def _heaviest_weights(ev: Evaluation) -> int:
     return max(r.weights_bytes for r in ev.ranks)
 
 
