@@ -174,11 +174,16 @@ def resolve_model(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_pre
     return facts
 
 
-def _catalog_facts(model_id: str) -> ModelFacts:
+def _catalog_config(model_id: str) -> tuple[dict, dict | None]:
+    """A vendored config.json and its hf_quant_config.json, when there is one."""
     folder = _catalog_root() / model_id
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     quant_file = folder / "hf_quant_config.json"
-    quant_config = json.loads(quant_file.read_text(encoding="utf-8")) if quant_file.is_file() else None
+    return config, json.loads(quant_file.read_text(encoding="utf-8")) if quant_file.is_file() else None
+
+
+def _catalog_facts(model_id: str) -> ModelFacts:
+    config, quant_config = _catalog_config(model_id)
     return facts_from_config(config, model_id=model_id, source="catalog", quant_config=quant_config,
                              gated=is_gated(model_id))
 
@@ -247,10 +252,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
 
     ids = catalog_ids()
     if model.id in ids:
-        folder = _catalog_root() / model.id
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        quant_file = folder / "hf_quant_config.json"
-        quant_config = json.loads(quant_file.read_text(encoding="utf-8")) if quant_file.is_file() else None
+        config, quant_config = _catalog_config(model.id)
         facts = build(config, key_id, f"{model.id} (catalog)", model_id=model.id, source="catalog",
                       quant_config=quant_config)
         if model.revision and model.revision != "main":
