@@ -23,14 +23,10 @@ OLD = 1_000_000_000  # an mtime far in the past, so "unchanged" cannot be a same
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    # An empty Hugging Face cache: models resolve from the bundled catalog, whatever this machine caches.
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+def ws(workdir):
     for name in ("llama.yaml", "qwen3-moe.yaml"):
-        shutil.copy(SPECS / name, tmp_path / name)
-    return tmp_path
+        shutil.copy(SPECS / name, workdir / name)
+    return workdir
 
 
 def invoke(*args):

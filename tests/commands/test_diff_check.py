@@ -17,15 +17,12 @@ OUT = Path("deploy") / "llama-chat"
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+def ws(workdir):
     for name in ("llama.yaml", "qwen3-moe.yaml"):
-        shutil.copy(REPO / "specs" / name, tmp_path / name)
+        shutil.copy(REPO / "specs" / name, workdir / name)
     result = invoke("compile", "llama.yaml")
     assert result.exit_code == 0, result.output
-    return tmp_path
+    return workdir
 
 
 def invoke(*args):

@@ -16,13 +16,10 @@ KNOBS = ("tensor_parallel_size", "max_model_len", "gpu_memory_utilization", "max
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+def ws(workdir):
     for name in ("llama.yaml", "llama-70b.yaml"):
-        shutil.copy(SPECS / name, tmp_path / name)
-    return tmp_path
+        shutil.copy(SPECS / name, workdir / name)
+    return workdir
 
 
 def invoke(*args):

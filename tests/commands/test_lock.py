@@ -10,11 +10,11 @@ import os
 import struct
 import subprocess
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from server_thread import ServerThread
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "vllm_compile" / "data" / "model-configs"
@@ -55,7 +55,7 @@ def tiny_llama_tensors() -> dict:
     return t
 
 
-class FakeHub:
+class FakeHub(ServerThread):
     """repos: id -> {"files": {name: bytes}, "gated": bool}"""
 
     def __init__(self, repos: dict):
@@ -115,15 +115,7 @@ class FakeHub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.start_thread()
 
 
 def write_spec(folder: Path, model_id: str, extra: str = "") -> Path:

@@ -59,14 +59,11 @@ engine:
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    shutil.copy(SPECS / "llama.yaml", tmp_path / "llama.yaml")
-    (tmp_path / "big.yaml").write_text(BIG)
-    (tmp_path / "qwen8.yaml").write_text(QWEN_L4)
-    return tmp_path
+def ws(workdir):
+    shutil.copy(SPECS / "llama.yaml", workdir / "llama.yaml")
+    (workdir / "big.yaml").write_text(BIG)
+    (workdir / "qwen8.yaml").write_text(QWEN_L4)
+    return workdir
 
 
 def invoke(*args):

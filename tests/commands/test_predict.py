@@ -22,12 +22,9 @@ QWEN_KV_PER_TOKEN = 36 * 8 * 128 * 2 * 2
 
 
 @pytest.fixture(autouse=True)
-def ws(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+def ws(workdir, monkeypatch):
     monkeypatch.delenv("VLLM_ALLOW_LONG_MAX_MODEL_LEN", raising=False)
-    return tmp_path
+    return workdir
 
 
 def predict(*args, serve=()):

@@ -6,14 +6,15 @@ import json
 import os
 import socketserver
 import stat
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from nvml_fake import FakeNvml  # noqa: F401  (re-exported for the doctor tests)
+from server_thread import ServerThread
 
 from vllm_compile.doctor import Context, Deploy
 from vllm_compile.ir.facts import ModelFacts
 from vllm_compile.ir.plan import Ledger, Plan
 from vllm_compile.ir.spec import DeploymentSpec
-from nvml_fake import FakeNvml  # noqa: F401  (re-exported for the doctor tests)
 from vllm_compile.resolve.hardware.nvml import NvmlDevice
 
 GIB = 1 << 30
@@ -46,7 +47,7 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         return request, ("unix", 0)
 
 
-class FakeDocker:
+class FakeDocker(ServerThread):
     """A Docker Engine API answering /_ping and /info; use as a context manager."""
 
     def __init__(self, path: str | None = None, info: dict | None = None, ping=(200, b"OK"), tcp: bool = False):
@@ -59,19 +60,11 @@ class FakeDocker:
             self.address = f"unix://{path}"
         self.server.routes = self.routes
         self.server.requests = []
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.start_thread(poll_interval=0.05)
 
     @property
     def requests(self):
         return self.server.requests
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def daemon_info(runtimes=("runc", "nvidia"), cdi_dirs=(), devices=(), version="27.3.1") -> dict:

@@ -132,8 +132,8 @@ def _from_pydantic(error: dict, document: dict, source: SourceMap) -> Diagnostic
                             fix=f"did you mean '{guesses[0]}'?" if guesses else f"use one of {expected}")
     if kind == "string_pattern_mismatch":
         shown = "a value that is not an environment variable name (not shown)" if key.endswith("_env") else _describe(value)
-        return source.error(key, "value has the wrong form", found=shown, expected=_pattern_hint(key),
-                            fix=_pattern_fix(key))
+        hint, fix = PATTERN_HELP.get(key.rsplit(".", 1)[-1], ("the documented form", "see `vllm-compile schema`"))
+        return source.error(key, "value has the wrong form", found=shown, expected=hint, fix=fix)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return source.error(key, "value out of range", found=_describe(value), expected=error["msg"].lower(),
                             fix="use a value " + error["msg"].lower().replace("input should be ", ""))
@@ -150,28 +150,20 @@ def _from_pydantic(error: dict, document: dict, source: SourceMap) -> Diagnostic
     return source.error(key, error["msg"], found=_describe(value), fix="see `vllm-compile schema` for this key")
 
 
-def _pattern_hint(key: str) -> str:
-    leaf = key.rsplit(".", 1)[-1]
-    return {
-        "name": "a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters",
-        "id": "a Hugging Face repo id like 'org/model'",
-        "version": "a vLLM release like \"0.33.0\"",
-        "api_key_env": "the NAME of an environment variable (UPPER_CASE), not the key itself",
-        "hf_token_env": "the NAME of an environment variable (UPPER_CASE), not the token itself",
-        "image": "an image reference like vllm/vllm-openai:v0.33.0, optionally @sha256:<digest>",
-    }.get(leaf, "the documented form")
-
-
-def _pattern_fix(key: str) -> str:
-    leaf = key.rsplit(".", 1)[-1]
-    return {
-        "name": "rename, e.g. 'llama-chat'",
-        "id": "write the repo id as shown on Hugging Face, e.g. meta-llama/Llama-3.1-8B-Instruct",
-        "version": "quote the release, e.g. version: \"0.33.0\"",
-        "api_key_env": "put the key in an environment variable and name it here, e.g. VLLM_API_KEY",
-        "hf_token_env": "name the environment variable, e.g. HF_TOKEN",
-        "image": "e.g. vllm/vllm-openai:v0.33.0",
-    }.get(leaf, "see `vllm-compile schema`")
+# Keys with a `pattern`: what the form is, and how to write it (by the key's last part).
+PATTERN_HELP = {
+    "name": ("a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters",
+             "rename, e.g. 'llama-chat'"),
+    "id": ("a Hugging Face repo id like 'org/model'",
+           "write the repo id as shown on Hugging Face, e.g. meta-llama/Llama-3.1-8B-Instruct"),
+    "version": ("a vLLM release like \"0.33.0\"", "quote the release, e.g. version: \"0.33.0\""),
+    "api_key_env": ("the NAME of an environment variable (UPPER_CASE), not the key itself",
+                    "put the key in an environment variable and name it here, e.g. VLLM_API_KEY"),
+    "hf_token_env": ("the NAME of an environment variable (UPPER_CASE), not the token itself",
+                     "name the environment variable, e.g. HF_TOKEN"),
+    "image": ("an image reference like vllm/vllm-openai:v0.33.0, optionally @sha256:<digest>",
+              "e.g. vllm/vllm-openai:v0.33.0"),
+}
 
 
 def _walk_strings(node, path=""):

@@ -45,18 +45,9 @@ def plan_deployment(req: PlanRequest) -> Plan:
     dtype = _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid)
     dtype_bytes = 4 if dtype == "float32" else 2
     quant = req.quantization or (facts.quantization.method if facts.quantization else None)
-    if quant in FP8_WEIGHT_METHODS and gpu.vendor == "nvidia" and gpu.compute_capability < (8, 0):
-        invalid.append((f"FP8 weights need compute capability 8.0 or newer; the {gpu.name} has "
-                        f"{_cc(gpu)}", ["a 16-bit or AWQ/GPTQ checkpoint of this model", "a GPU such as L4, L40S or H100"]))
-    needed = QUANT_MIN_CAPABILITY.get(quant or "")
-    if needed and gpu.vendor == "nvidia" and gpu.compute_capability < needed:
-        fixes = ["a GPTQ checkpoint of this model (vLLM's gptq kernel runs from compute capability 6.0)"] \
-            if quant != "gptq" else []
-        fixes.append(f"a GPU with compute capability {needed[0]}.{needed[1]} or newer, such as "
-                     + ("T4, A10 or L4" if needed < (8, 0) else "A10, L4 or A100"))
-        invalid.append((f"The quantization method {quant} is not supported for the current GPU. Minimum capability: "
-                        f"{needed[0]}{needed[1]}. Current capability: {gpu.compute_capability[0]}"
-                        f"{gpu.compute_capability[1]}.", fixes))
+    unsupported = _kernel_unsupported(quant, gpu)
+    if unsupported:
+        invalid.append(unsupported)
     if req.kv_cache_dtype in kv.FP8_KV and not _fp8_kv_supported(gpu):
         invalid.append((f"kv_cache_dtype {req.kv_cache_dtype} cannot run on the {gpu.name} (compute capability "
                         f"{_cc(gpu)}): vLLM's attention backends need 8.0 or newer for an fp8 KV cache",
@@ -385,13 +376,23 @@ def _heaviest_weights(ev: Evaluation) -> int:
     return max(r.weights_bytes for r in ev.ranks)
 
 
-def _kernel_unsupported(method: str, gpu: GpuFacts) -> bool:
-    if gpu.vendor != "nvidia":
-        return False
+def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> tuple[str, list[str]] | None:
+    """(vLLM's reason, fixes) when the GPU cannot run this weight-quantization kernel, else None."""
+    if gpu.vendor != "nvidia" or method is None:
+        return None
     if method in FP8_WEIGHT_METHODS and gpu.compute_capability < (8, 0):
-        return True
+        return (f"FP8 weights need compute capability 8.0 or newer; the {gpu.name} has {_cc(gpu)}",
+                ["a 16-bit or AWQ/GPTQ checkpoint of this model", "a GPU such as L4, L40S or H100"])
     needed = QUANT_MIN_CAPABILITY.get(method)
-    return needed is not None and gpu.compute_capability < needed
+    if needed is None or gpu.compute_capability >= needed:
+        return None
+    fixes = [] if method == "gptq" else ["a GPTQ checkpoint of this model (vLLM's gptq kernel runs from compute "
+                                         "capability 6.0)"]
+    fixes.append(f"a GPU with compute capability {needed[0]}.{needed[1]} or newer, such as "
+                 + ("T4, A10 or L4" if needed < (8, 0) else "A10, L4 or A100"))
+    return (f"The quantization method {method} is not supported for the current GPU. Minimum capability: "
+            f"{needed[0]}{needed[1]}. Current capability: {gpu.compute_capability[0]}{gpu.compute_capability[1]}.",
+            fixes)
 
 
 def _four_bit_weights(facts: ModelFacts) -> int:
