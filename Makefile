@@ -31,8 +31,9 @@ lint: $(TEST_STAMP)  ## ruff and mypy, with the settings in pyproject.toml
 	$(BIN)/ruff check .
 	$(BIN)/mypy vllm_compile
 
+# pytest's -q comes from pyproject.toml; a second -q would hide the closing "N passed" line.
 test: lint  ## lint and type checks, then the whole test suite, with the real validators
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -p no:cacheprovider
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
 
 bench: $(STAMP)  ## start-up and compile wall times, and the planner against real vLLM start-ups
 	$(PY) bench/speed.py
