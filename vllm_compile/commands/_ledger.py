@@ -11,6 +11,25 @@ def _gib(n: int) -> str:
     return f"{n / GIB:8.2f} GiB"
 
 
+def _amount(n: int) -> str:
+    """A ledger amount; a deficit reads as one, never as negative memory."""
+    return _gib(n) if n >= 0 else f"    none: short by {-n / GIB:.2f} GiB"
+
+
+def knob_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def summary_line(name: str, plan) -> str:
+    """One line per deployment for `compile`: the knobs a reader checks first."""
+    kv = plan.kv_cache_dtype if plan.kv_cache_dtype != "auto" else f"auto ({plan.dtype})"
+    return (f"{name}: tensor_parallel_size {plan.tensor_parallel_size}, max_model_len {plan.max_model_len}, "
+            f"kv_cache_dtype {kv}, max concurrency {plan.max_concurrency:.2f}x "
+            f"(workload.concurrency {plan.concurrency_goal})")
+
+
 def ledger_text(name: str, plan, gpu_name: str) -> str:
     led = plan.per_gpu
     lines = [f"{name}: vLLM {plan.vllm_version} ({plan.engine}) on {plan.gpus} x {gpu_name}, "
@@ -21,15 +40,19 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
     for label, attr in ROWS:
         value = getattr(led, attr)
         note = outside if attr == "cuda_graph_bytes" else ""
-        lines.append(f"  {label:<21} {_gib(value)}{note}")
+        lines.append(f"  {label:<21} {_amount(value)}{note}")
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
               f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",
-              f"  verdict               {plan.verdict}"]
+              f"  kv_cache_dtype        {plan.kv_cache_dtype if plan.kv_cache_dtype != 'auto' else 'auto (' + plan.dtype + ')':>12}"]
+    for choice in plan.choices:
+        if choice.knob != "kv_cache_dtype":
+            lines.append(f"  {choice.knob:<21} {knob_value(choice.value):>12}  ({'pinned' if choice.pinned else 'chosen'})")
+    lines.append(f"  verdict               {plan.verdict}")
     for reason in plan.reasons:
         lines.append(f"    reason: {reason}")
     for i, fix in enumerate(plan.fixes, 1):
-        lines.append(f"    fix {i}: {fix}")
+        lines.append(f"    fix {i}: {fix.label()}")
     for warning in plan.warnings:
         lines.append(f"    warning: {warning}")
     return "\n".join(lines)
