@@ -321,8 +321,7 @@ def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> str | None:
     if needed is None or gpu.compute_capability >= needed:
         return None
     return (f"The quantization method {method} is not supported for the current GPU. Minimum capability: "
-            f"{needed[0]}{needed[1]}. Current capability: {gpu.compute_capability[0]}{gpu.compute_capability[1]}."
-            + ("" if method == "gptq" else " (vLLM's gptq kernel runs from compute capability 6.0)"))
+            f"{needed[0]}{needed[1]}. Current capability: {gpu.compute_capability[0]}{gpu.compute_capability[1]}.")
 
 
 def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], choices, warnings, dtype, quant,

@@ -170,6 +170,12 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
             out.append(Candidate.of({**more, "engine.tensor_parallel_size": tp},
                                     f"split the model over {tp} GPUs", cost))
             break
+        if wider.verdict == "invalid" and not lay.enforce_eager \
+                and works(dataclasses.replace(lay, tp=tp, enforce_eager=True)):
+            # The weights fit at this size but the CUDA graphs do not fit outside vLLM's budget.
+            out.append(Candidate.of({**more, "engine.tensor_parallel_size": tp, "engine.enforce_eager": True},
+                                    f"split the model over {tp} GPUs, without CUDA graphs (decoding is slower)", cost))
+            break
         if wider.verdict == "kv_too_small" and goal == 1 and wider.largest_fitting_len > 0:
             # The weights fit at this size; only the context does not: both changes together.
             out.append(Candidate.of({**more, "engine.tensor_parallel_size": tp,
