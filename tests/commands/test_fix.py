@@ -169,12 +169,13 @@ def test_fix_keys_in_a_multi_deployment_file_name_the_deployment(ws):
     assert fixes and all(f["deployment"] == "big" for f in fixes)
     keys = {k for f in fixes for k in f["set"]}
     assert all(k.startswith(("deployments[1].", "hardware.")) for k in keys), keys
-    # TP 8 for the 70B model next to the one GPU the small model holds: 9 GPUs on the host.
-    wider = next(f for f in fixes if f["set"].get("deployments[1].engine.tensor_parallel_size") == 8)
-    assert wider["set"]["hardware.count"] == 9
+    # 131.45 GiB of bf16 weights / TP 4 = 32.9 GiB per H100, leaving room for a 32K request; next to
+    # the one GPU the small model holds, the host needs 1 + 4 = 5 GPUs.
+    wider = next(f for f in fixes if f["set"] == {"hardware.count": 5, "deployments[1].engine.tensor_parallel_size": 4})
     number = fixes.index(wider) + 1
     assert invoke("fix", "multi.yaml", "--apply", str(number)).exit_code == 0
-    assert "tensor_parallel_size: 8" in (ws / "multi.yaml").read_text()
+    text = (ws / "multi.yaml").read_text()
+    assert "      tensor_parallel_size: 4\n" in text and "  count: 5\n" in text
     assert invoke("compile", "multi.yaml").exit_code == 0
 
 

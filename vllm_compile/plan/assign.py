@@ -131,7 +131,7 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     for i, dep in enumerate(deps):
         taken = sum(len(w) for w in where)
         options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
-                                                                      catalog, resizable)), taken), g))
+                                                                      catalog, resizable)), taken, host_size), g))
                    for g in groups]
         starting = [(g, p) for g, p in options if _starts(p)]
         fitting = sorted(((g, p) for g, p in starting if p.gpus <= len(g)),
@@ -187,16 +187,23 @@ def _named(plan: Plan, group: list[_Slot]) -> Plan:
     return dataclasses.replace(plan, gpu_name=group[0].host.gpu.name)
 
 
-def _keyed(dep, plan: Plan, taken: int) -> Plan:
+def _keyed(dep, plan: Plan, taken: int, host_size: int) -> Plan:
     """The plan's fixes with the spec file's key paths: a deployment's keys get its prefix, and a
     hardware.count counts the GPUs earlier deployments hold too."""
     if not dep.key_prefix or not plan.fixes:
         return plan
     fixes = []
     for fix in plan.fixes:
-        settings = tuple((dep.key_prefix + k if k.startswith(DEPLOYMENT_SECTIONS) else k,
-                          v + taken if k == "hardware.count" and isinstance(v, int) else v) for k, v in fix.settings)
-        fixes.append(dataclasses.replace(fix, settings=settings))
+        values = dict(fix.settings)
+        settings = [(dep.key_prefix + k if k.startswith(DEPLOYMENT_SECTIONS) else k,
+                     v + taken if k == "hardware.count" and isinstance(v, int) else v) for k, v in fix.settings]
+        gpus = (int(values.get("engine.tensor_parallel_size", plan.tensor_parallel_size))  # type: ignore[call-overload]
+                * int(values.get("engine.pipeline_parallel_size", plan.pipeline_parallel_size))  # type: ignore[call-overload]
+                * plan.data_parallel_size)
+        if "hardware.count" not in values and "hardware.gpu" not in values and gpus + taken > host_size:
+            # More GPUs for this deployment than it had: the host grows by the difference.
+            settings.insert(0, ("hardware.count", gpus + taken))
+        fixes.append(dataclasses.replace(fix, settings=tuple(settings)))
     return dataclasses.replace(plan, fixes=tuple(fixes))
 
 

@@ -160,6 +160,7 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
                 out.append(Candidate.of({**more, "engine.pipeline_parallel_size": pp},
                                         f"{pp} pipeline stages split the layers", gpu_cost(lay.tp, pp)))
                 break
+    shortened = False
     for tp in range(lay.tp + 1, 1 if bnb else 65):
         if not valid_tensor_parallel(facts, tp):
             continue
@@ -176,13 +177,14 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
             out.append(Candidate.of({**more, "engine.tensor_parallel_size": tp, "engine.enforce_eager": True},
                                     f"split the model over {tp} GPUs, without CUDA graphs (decoding is slower)", cost))
             break
-        if wider.verdict == "kv_too_small" and goal == 1 and wider.largest_fitting_len > 0:
-            # The weights fit at this size; only the context does not: both changes together.
+        if wider.verdict == "kv_too_small" and goal == 1 and wider.largest_fitting_len > 0 and not shortened:
+            # The weights fit at this size; only the context does not: both changes together, and
+            # the search goes on for a size that needs no shorter context.
             out.append(Candidate.of({**more, "engine.tensor_parallel_size": tp,
                                      "workload.max_model_len": wider.largest_fitting_len},
                                     f"split the model over {tp} GPUs and shorten the context to what fits",
                                     max(cost, COST_WORKLOAD)))
-            break
+            shortened = True
 
     # Serve less than asked.
     if verdict == "kv_too_small" and ev.largest_fitting_len > 0:
