@@ -42,6 +42,9 @@ def test_no_kv_memory_when_the_budget_is_spent_on_weights():
              gpu_memory_utilization=0.70)
     assert p.verdict == "no_kv_memory"
     assert p.reasons[0].startswith("No available memory for the cache blocks")
+    # A deficit, never a negative amount of memory (issue 10 item 3).
+    assert "leaves nothing for the KV cache: short by" in p.reasons[0]
+    assert not re.search(r"-\d", p.reasons[0])
     assert p.per_gpu.kv_cache_bytes <= 0
     assert p.kv_cache_tokens == 0 and p.num_gpu_blocks == 0
     assert p.fixes

@@ -82,7 +82,7 @@ def explain_text(name: str, plan, gpu_name: str, width: int = 50) -> str:
         out.append("")
         out.append("  per pipeline stage:  stage  weights      KV cache")
         for r in plan.ranks:
-            out.append(f"                       {r.stage:>5}  {_gib(r.weights_bytes)} {_gib(r.kv_cache_bytes)}")
+            out.append(f"                       {r.stage:>5}  {_gib(r.weights_bytes)} {_amount(r.kv_cache_bytes)}")
     out.append("")
     out.append("  knobs:")
     for choice in plan.choices:
