@@ -185,3 +185,14 @@ def test_fix_refuses_a_number_it_did_not_list(ws):
     assert result.exit_code == 2
     assert "there is no fix 99" in result.stderr and "Traceback" not in result.output
     assert (ws / "big.yaml").read_text() == before
+
+
+def test_a_four_space_spec_keeps_its_indentation(ws):
+    spaced = TOO_BIG.replace("\n  ", "\n    ")
+    (ws / "spaced.yaml").write_text(spaced)
+    fixes = json.loads(invoke("fix", "spaced.yaml", "--format", "json").stdout)["fixes"]
+    number = 1 + next(i for i, f in enumerate(fixes) if f["set"] == {"hardware.count": 8,
+                                                                     "engine.tensor_parallel_size": 8})
+    assert invoke("fix", "spaced.yaml", "--apply", str(number)).exit_code == 0
+    assert (ws / "spaced.yaml").read_text() == spaced.replace("    count: 4", "    count: 8").replace(
+        '    version: "0.33.0"\n', '    version: "0.33.0"\n    tensor_parallel_size: 8\n')

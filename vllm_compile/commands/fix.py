@@ -95,11 +95,9 @@ def apply_settings(data: bytes, settings) -> bytes | None:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    root = yaml.load(data.decode("utf-8"))
+    text = data.decode("utf-8")
+    yaml = _round_tripper(text)
+    root = yaml.load(text)
     for key, value in settings:
         node = root
         *parents, leaf = key.split(".")
@@ -123,3 +121,29 @@ def apply_settings(data: bytes, settings) -> bytes | None:
     out = io.StringIO()
     yaml.dump(root, out)
     return out.getvalue().encode("utf-8")
+
+
+# (mapping, sequence, offset) indentations tried in turn: the first whose untouched round trip gives
+# the file back byte for byte is the file's own style.
+_INDENTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 4, 0))
+
+
+def _round_tripper(text: str):
+    import io
+
+    from ruamel.yaml import YAML
+
+    def make(indent):
+        yaml = YAML(typ="rt")
+        yaml.preserve_quotes = True
+        yaml.width = 4096
+        yaml.indent(mapping=indent[0], sequence=indent[1], offset=indent[2])
+        return yaml
+
+    for indent in _INDENTS:
+        yaml = make(indent)
+        out = io.StringIO()
+        yaml.dump(yaml.load(text), out)
+        if out.getvalue() == text:
+            return yaml
+    return make(_INDENTS[0])

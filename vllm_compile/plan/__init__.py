@@ -71,7 +71,8 @@ def plan_deployment(req: PlanRequest) -> Plan:
         ev = evaluate(facts, gpu, total, rules, base)
         reasons = [r for r, _ in invalid]
         offered = [c for _, cs in invalid for c in cs]
-        if unsupported:
+        if unsupported or refusal:
+            # A GPU that runs the kernel or the KV dtype.
             offered += fixes.gpu_candidates(req, ev)
         found = fixes.verified(req, offered, plan_deployment) if req.propose_fixes else []
         return _to_plan(req, rules, ev, "invalid", reasons, found, choices, warnings, dtype, quant, goal_met=False)
