@@ -399,3 +399,10 @@ def test_a_quantized_checkpoint_of_the_same_model_is_offered_when_it_starts():
     assert offered[0].summary.startswith("its FP8 (ModelOpt) checkpoint: 33.9 GiB of weights per GPU instead of 65.7")
     # Two T4s cannot run FP8 weights at all, and the FP8 checkpoint would not fit anyway: not offered.
     assert not any("model.id" in s for s in sets(predict("T4", 2)))
+
+
+def test_kv_dtypes_outside_the_backend_table_are_left_to_the_release_check():
+    # fp8_inc is Intel Gaudi's: no CUDA backend stores it. Formats this table does not model
+    # (int8_per_token_head for Triton) are not refused here; lowering checks the release's own list.
+    assert plan(QWEN3_06B, "H100", 1, max_model_len=4096, kv_cache_dtype="fp8_inc").verdict == "invalid"
+    assert plan(QWEN3_06B, "H100", 1, max_model_len=4096, kv_cache_dtype="int8_per_token_head").verdict == "ok"

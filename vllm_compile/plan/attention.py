@@ -14,7 +14,7 @@ table in vLLM's docs/design/attention_backends.md), reduced to what decides the 
 - FLEX_ATTENTION: any GPU, 16-bit caches only.
 - MLA models use the MLA decode backends, none of which stores fp8_e5m2 (FLASHMLA 9.x-10.x,
   CUTLASS_MLA/FLASHINFER_MLA 10.x, TRITON_MLA any: fp8 and fp8_e4m3 only).
-`fp8_inc` is Intel Gaudi's and no CUDA backend takes it. The V0 engine (releases before 0.8)
+`fp8_inc` is Intel Gaudi's and no CUDA backend takes it. Other cache formats are not judged here. The V0 engine (releases before 0.8)
 dequantized fp8 caches in its own CUDA kernels on any GPU, so this check is for V1 releases.
 """
 from __future__ import annotations
@@ -71,7 +71,9 @@ def _why_not(backend: _Backend, kv_dtype: str, cc: tuple[int, int], head_size: i
 def kv_dtype_refusal(kv_dtype: str, facts: ModelFacts, gpu: GpuFacts, engine: str) -> str | None:
     """vLLM's start-up error when no attention backend runs `kv_dtype` for this model on this
     GPU, else None. AMD GPUs: an fp8 cache needs the GPU's fp8 support."""
-    if kv_dtype == "auto":
+    if kv_dtype == "auto" or kv_dtype not in SIXTEEN_BIT | FP8 | {"fp8_inc"}:
+        # Newer cache formats (int8_per_token_head, nvfp4, turboquant_*, ...) belong to backends
+        # this table does not model; the release's own list of accepted values checks them.
         return None
     cc = gpu.compute_capability
     if gpu.vendor == "amd":
