@@ -406,3 +406,13 @@ def test_kv_dtypes_outside_the_backend_table_are_left_to_the_release_check():
     # (int8_per_token_head for Triton) are not refused here; lowering checks the release's own list.
     assert plan(QWEN3_06B, "H100", 1, max_model_len=4096, kv_cache_dtype="fp8_inc").verdict == "invalid"
     assert plan(QWEN3_06B, "H100", 1, max_model_len=4096, kv_cache_dtype="int8_per_token_head").verdict == "ok"
+
+
+def test_max_num_seqs_reason_says_when_the_concurrency_raised_it():
+    # vLLM's default on an L4 (under 70 GiB) is 256 sequences; 300 concurrent requests raise it.
+    raised = plan(QWEN3_06B, "L4", 1, max_model_len=1024, concurrency=300)
+    seqs = next(c for c in raised.choices if c.knob == "max_num_seqs")
+    assert seqs.value == 300 and seqs.reason == "raised to the workload's concurrency"
+    default = plan(QWEN3_06B, "L4", 1, max_model_len=1024, concurrency=8)
+    seqs = next(c for c in default.choices if c.knob == "max_num_seqs")
+    assert seqs.value == 256 and seqs.reason == "vLLM's default batch size for this GPU"

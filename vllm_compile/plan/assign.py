@@ -244,9 +244,8 @@ def _smallest_utilization(dep, facts, gpu, alone: Plan) -> Plan:
     while lo <= hi:
         mid = (lo + hi) // 2
         plan = plan_deployment(_sharing_request(dep, facts, gpu, alone, mid / 100, 0))
-        # Not by falling back to an fp8 KV cache: the plan alone keeps the KV dtype it chose.
         roomy = plan.max_concurrency >= dep.workload.concurrency * (1 + SHARING_KV_MARGIN)
-        if _starts(plan) and roomy and plan.kv_cache_dtype == alone.kv_cache_dtype:
+        if _starts(plan) and roomy:
             best, hi = plan, mid - 1
         else:
             lo = mid + 1
