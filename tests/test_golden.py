@@ -82,7 +82,7 @@ def test_expected_passes_validators(case):
     assert composes or scripts
     for compose in composes:
         config = check_compose(compose, env={"HF_TOKEN": "dummy", "VLLM_API_KEY": "dummy"})
-        for name, service in config["services"].items():
+        for service in config["services"].values():
             devices = service["deploy"]["resources"]["reservations"]["devices"]
             assert all(("count" in d) != ("device_ids" in d) for d in devices), "count and device_ids both set"
             assert "serve" not in service["command"], "the image's entrypoint already runs the server"
