@@ -92,7 +92,6 @@ def apply_settings(data: bytes, settings) -> bytes | None:
     None when a path does not lead to a mapping in this file."""
     import io
 
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
     text = data.decode("utf-8")

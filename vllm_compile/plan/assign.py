@@ -129,9 +129,9 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     # hardware.count and hardware.gpu are fixes only for a declared host of one GPU type.
     resizable = _grow(spec, groups, 1) is not None and spec.hardware.device_ids is None
     for i, dep in enumerate(deps):
-        taken = sum(len(w) for w in where)
+        held = sum(len(w) for w in where)
         options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
-                                                                      catalog, resizable)), taken, host_size), g))
+                                                                      catalog, resizable)), held, host_size), g))
                    for g in groups]
         starting = [(g, p) for g, p in options if _starts(p)]
         fitting = sorted(((g, p) for g, p in starting if p.gpus <= len(g)),

@@ -207,9 +207,9 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
             out.append(Candidate.of({"engine.kv_cache_dtype": "fp8"}, FP8_KV_SUMMARY, COST_OUTPUTS))
     if verdict in ("weights_do_not_fit", "no_kv_memory", "kv_too_small", "goal_not_met"):
         for variant in facts.lighter_variants:
-            if _kernel_unsupported(variant.quantization.method, gpu):
-                continue
             q = variant.quantization
+            if q is None or _kernel_unsupported(q.method, gpu):
+                continue
             kind = QUANT_LABELS.get(q.method, f"{q.bits}-bit {q.method}" if q.bits else q.method)
             lighter = evaluate(variant, gpu, total, rules, lay)
             out.append(Candidate.of({"model.id": variant.model_id},
