@@ -196,3 +196,9 @@ def test_a_four_space_spec_keeps_its_indentation(ws):
     assert invoke("fix", "spaced.yaml", "--apply", str(number)).exit_code == 0
     assert (ws / "spaced.yaml").read_text() == spaced.replace("    count: 4", "    count: 8").replace(
         '    version: "0.33.0"\n', '    version: "0.33.0"\n    tensor_parallel_size: 8\n')
+
+
+def test_nothing_to_fix_in_json_is_an_empty_list(ws):
+    (ws / "fine.yaml").write_text(NEEDS_FP8.replace("concurrency: 5", "concurrency: 1"))
+    result = invoke("fix", "fine.yaml", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"fixes": []}

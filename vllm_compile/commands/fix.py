@@ -36,7 +36,8 @@ def command(spec, number, fmt):
     result, = compile_all([spec], Options(allow_plan_failure=True), until=plan_pass)
     failing = [(dep, p) for dep, p in zip(result.spec.deployments, result.plans) if p.verdict != "ok"]
     if not failing:
-        click.echo(f"{result.spec.path}: nothing to fix: every deployment plans ok")
+        click.echo(json.dumps({"fixes": []}) if fmt == "json" else
+                   f"{result.spec.path}: nothing to fix: every deployment plans ok")
         sys.exit(0)
     with open(spec, "rb") as handle:
         original = handle.read()
