@@ -126,8 +126,11 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     where: list[list[_Slot]] = [[] for _ in deps]
     errors: list[Diagnostic] = []
 
-    # hardware.count and hardware.gpu are fixes only for a declared host of one GPU type.
-    resizable = _grow(spec, groups, 1) is not None and spec.hardware.device_ids is None
+    # hardware.count and hardware.gpu are fixes only for a declared host of one GPU type (not one
+    # detected or locked, nor pinned GPUs); another GPU type only where no memory override is pinned.
+    resizable = _grow(spec, groups, 1) is not None and spec.hardware.device_ids is None and not hardware.detected
+    if spec.hardware.memory_gib is not None:
+        catalog = ()
     for i, dep in enumerate(deps):
         held = sum(len(w) for w in where)
         options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
