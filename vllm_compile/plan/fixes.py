@@ -139,8 +139,8 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
                                         "leave room outside vLLM's budget for the CUDA context and graphs"))
                 break
     if not lay.enforce_eager and works(dataclasses.replace(lay, enforce_eager=True)):
-        out.append(Candidate.of({"engine.enforce_eager": True}, "no CUDA graphs to capture: their memory goes to the "
-                                                                "KV cache; decoding is slower"))
+        out.append(Candidate.of({"engine.enforce_eager": True}, "no CUDA graphs to capture, so none of their memory; "
+                                                                "decoding is slower"))
     if verdict not in ("weights_do_not_fit", "invalid"):
         for util in (0.90, 0.92, 0.95):
             if util > lay.utilization and works(dataclasses.replace(lay, utilization=util)):
