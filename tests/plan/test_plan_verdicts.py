@@ -416,3 +416,15 @@ def test_max_num_seqs_reason_says_when_the_concurrency_raised_it():
     default = plan(QWEN3_06B, "L4", 1, max_model_len=1024, concurrency=8)
     seqs = next(c for c in default.choices if c.knob == "max_num_seqs")
     assert seqs.value == 256 and seqs.reason == "vLLM's default batch size for this GPU"
+
+
+@pytest.mark.parametrize("model_id", [LLAMA_8B, LLAMA_70B_INSTRUCT, QWEN3_06B, "deepseek-ai/DeepSeek-V3"])
+@pytest.mark.parametrize("gpu_name, count", [("L4", 1), ("H100", 4), ("A100-80GB", 8)])
+def test_the_planner_never_changes_an_output_knob_on_its_own(model_id, gpu_name, count):
+    # However hard the workload, an unset KV dtype stays vLLM's auto, and dtype and quantization
+    # stay what the checkpoint says; only fixes may offer to change them.
+    for concurrency in (1, 16, 256):
+        p = plan(model_id, gpu_name, count, concurrency=concurrency, max_model_len=32_768)
+        assert p.kv_cache_dtype == "auto"
+        assert p.quantization == (facts(model_id).quantization.method if facts(model_id).quantization else None)
+        assert p.dtype == facts(model_id).dtype
