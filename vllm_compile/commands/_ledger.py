@@ -1,6 +1,8 @@
 """Text renderings of a plan: the compact ledger (`plan`) and the full explanation (`explain`)."""
 from __future__ import annotations
 
+from vllm_compile.ir.plan import yaml_scalar
+
 GIB = 1 << 30
 
 ROWS = (("weights", "weights_bytes"), ("activation peak", "activation_bytes"), ("non-torch", "non_torch_bytes"),
@@ -16,15 +18,14 @@ def _amount(n: int) -> str:
     return _gib(n) if n >= 0 else f"    none: short by {-n / GIB:.2f} GiB"
 
 
-def knob_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def kv_dtype_text(plan) -> str:
+    """`auto (bfloat16)`: vLLM's auto is the model's dtype, said so."""
+    return plan.kv_cache_dtype if plan.kv_cache_dtype != "auto" else f"auto ({plan.dtype})"
 
 
 def summary_line(name: str, plan) -> str:
     """One line per deployment for `compile`: the knobs a reader checks first."""
-    kv = plan.kv_cache_dtype if plan.kv_cache_dtype != "auto" else f"auto ({plan.dtype})"
+    kv = kv_dtype_text(plan)
     return (f"{name}: tensor_parallel_size {plan.tensor_parallel_size}, max_model_len {plan.max_model_len}, "
             f"kv_cache_dtype {kv}, max concurrency {plan.max_concurrency:.2f}x "
             f"(workload.concurrency {plan.concurrency_goal})")
@@ -44,10 +45,11 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
               f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",
-              f"  kv_cache_dtype        {plan.kv_cache_dtype if plan.kv_cache_dtype != 'auto' else 'auto (' + plan.dtype + ')':>12}"]
+              f"  kv_cache_dtype        {kv_dtype_text(plan):>12}"]
     for choice in plan.choices:
         if choice.knob != "kv_cache_dtype":
-            lines.append(f"  {choice.knob:<21} {knob_value(choice.value):>12}  ({'pinned' if choice.pinned else 'chosen'})")
+            tag = "pinned" if choice.pinned else "chosen"
+            lines.append(f"  {choice.knob:<21} {yaml_scalar(choice.value):>12}  ({tag})")
     lines.append(f"  verdict               {plan.verdict}")
     for reason in plan.reasons:
         lines.append(f"    reason: {reason}")

@@ -71,12 +71,13 @@ class Fix:
                 "max_concurrency": self.max_concurrency}
 
     def label(self) -> str:
-        """`key: value, key: value — summary`, as the text outputs print it."""
-        sets = ", ".join(f"{k}: {_yaml_scalar(v)}" for k, v in self.settings)
+        """`key: value, key: value (summary; then max concurrency N)`, as the text outputs print it."""
+        sets = ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in self.settings)
         return f"{sets} ({self.summary}; then max concurrency {self.max_concurrency:.2f})"
 
 
-def _yaml_scalar(value: object) -> str:
+def yaml_scalar(value: object) -> str:
+    """A knob's value as it reads in the spec file."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
