@@ -17,6 +17,7 @@ COMMANDS = {
     "compile": "Compile specs into deployment artifacts (the default command).",
     "plan": "Show the per-GPU memory ledger, chosen knobs and verdict.",
     "explain": "The ledger as a table and bar chart, and every knob with its reason.",
+    "fix": "List the checked fixes for a spec that does not compile, or apply one in place.",
     "predict": "Predict what an existing `vllm serve` command line will do on a GPU.",
     "diff": "Show how generated artifacts differ from the files on disk.",
     "check": "Exit 1 when artifacts on disk drifted from their spec (pre-commit/CI).",

@@ -20,6 +20,7 @@ class Options:
     output_dir: str | None = None            # -o: overrides output.dir (relative to the CWD)
     nest_output: bool = False                # several specs share -o DIR: one subfolder per spec
     allow_plan_failure: bool = False         # `plan`/`explain` show a failing plan instead of refusing
+    spec_bytes: bytes | None = None          # the spec's content instead of the file's (`fix` checks patches)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Compilation:
 def parse(c: Compilation) -> Compilation:
     from vllm_compile.parse import parse_spec
 
-    return dataclasses.replace(c, spec=parse_spec(c.path))
+    return dataclasses.replace(c, spec=parse_spec(c.path, c.options.spec_bytes))
 
 
 def read_lock(c: Compilation) -> Compilation:
@@ -85,8 +86,11 @@ def resolve_hardware(c: Compilation) -> Compilation:
 
 def plan(c: Compilation) -> Compilation:
     from vllm_compile.plan.assign import plan_host
+    from vllm_compile.resolve.hardware import catalog
 
-    plans, devices, notes = plan_host(c.spec, c.models, c.hardware, allow_failure=c.options.allow_plan_failure)
+    # The catalog goes in as data: a fix that names another GPU type is planned on its facts.
+    plans, devices, notes = plan_host(c.spec, c.models, c.hardware, allow_failure=c.options.allow_plan_failure,
+                                      catalog=catalog())
     return dataclasses.replace(c, plans=plans, devices=devices, warnings=c.warnings + notes)
 
 

@@ -10,6 +10,7 @@ default block size on CUDA is 16; capacity counts whole blocks (§1.5-1.6).
 from __future__ import annotations
 
 import json
+import re
 import math
 import shutil
 from pathlib import Path
@@ -27,8 +28,9 @@ ISSUE4_KEYS = {"vllm_version", "tensor_parallel_size", "pipeline_parallel_size",
                "gpu_memory_utilization", "block_size", "per_gpu", "kv_cache_tokens", "max_concurrency",
                "verdict", "reasons", "fixes"}
 PER_GPU_KEYS = {"total_bytes", "requested_bytes", "weights_bytes", "activation_bytes", "non_torch_bytes",
-                "cuda_graph_bytes", "kv_cache_bytes", "kv_bytes_per_token"}
-VERDICTS = {"ok", "weights_do_not_fit", "no_kv_memory", "kv_too_small", "invalid"}
+                "cuda_graph_bytes", "kv_cache_bytes", "kv_cache_short_bytes", "kv_bytes_per_token"}
+VERDICTS = {"ok", "weights_do_not_fit", "no_kv_memory", "kv_too_small", "invalid", "goal_not_met"}
+FIX_KEYS = {"set", "summary", "verdict", "max_concurrency"}
 
 BIG = """\
 version: 1
@@ -130,9 +132,15 @@ def test_weights_do_not_fit_exits_1(ws):
     assert code == 1
     assert data["verdict"] == "weights_do_not_fit"
     assert data["per_gpu"]["weights_bytes"] > data["per_gpu"]["total_bytes"]
-    assert data["reasons"] and any(f.startswith("tensor_parallel_size: ") for f in data["fixes"])
+    assert data["reasons"] and any("engine.tensor_parallel_size" in f["set"] for f in data["fixes"])
+    assert all(set(f) == FIX_KEYS and f["verdict"] == "ok" for f in data["fixes"])
     text = invoke("plan", "big.yaml")
     assert text.exit_code == 1 and "verdict               weights_do_not_fit" in text.stdout
+    # The KV cache row shows the deficit, never a negative amount (issue 10 item 3).
+    assert data["per_gpu"]["kv_cache_bytes"] == 0 and data["per_gpu"]["kv_cache_short_bytes"] > 0
+    short = data["per_gpu"]["kv_cache_short_bytes"] / GIB
+    assert f"KV cache                  none: short by {short:.2f} GiB" in text.stdout
+    assert not re.search(r"-\d+\.\d+ GiB", text.stdout)
 
 
 def test_kv_too_small_exits_1_with_the_longest_length_that_fits(ws):
@@ -144,7 +152,7 @@ def test_kv_too_small_exits_1_with_the_longest_length_that_fits(ws):
     assert data["reasons"][0].startswith("To serve at least one request with the model's max seq len (40960)")
     longest = led["kv_cache_bytes"] // led["kv_bytes_per_token"] // 16 * 16
     assert longest < 40960
-    assert f"max_model_len: {longest}" in data["fixes"]
+    assert {"workload.max_model_len": longest} in [f["set"] for f in data["fixes"]]
 
 
 def test_exit_code_matches_the_verdict_when_the_concurrency_goal_is_missed(ws):
@@ -191,7 +199,9 @@ def test_plan_json_equals_predict_json(ws, spec):
     result = invoke("predict", "--gpu", gpu, "--format", "json", "--", *argv)
     assert result.exit_code == plan_code, result.output
     predict = json.loads(result.stdout)
-    # The knob reasons differ by nature (a spec key vs a flag); everything else is the same prediction.
-    plan.pop("choices", None)
-    predict.pop("choices", None)
+    # The knob reasons differ by nature (a spec key vs a flag), and so do the goal (workload.concurrency
+    # vs none) and the fixes (a spec can add GPUs with hardware.count); the rest is the same prediction.
+    for key in ("choices", "concurrency_goal", "fixes"):
+        plan.pop(key, None)
+        predict.pop(key, None)
     assert plan == predict

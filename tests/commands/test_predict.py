@@ -57,11 +57,12 @@ def test_failing_command_exits_1_with_vllms_reason_and_fixes():
     assert data["max_concurrency"] < 1
     assert data["reasons"][0].startswith("To serve at least one request with the model's max seq len (40960)")
     longest = led["kv_cache_bytes"] // QWEN_KV_PER_TOKEN // 16 * 16
-    assert data["fixes"][0] == f"max_model_len: {longest}"
+    assert {"set": {"workload.max_model_len": longest}, "summary": "the longest context one request can have in this "
+            "KV cache", "verdict": "ok", "max_concurrency": 1.0} in data["fixes"]
     assert f"estimated maximum model length is {longest}" in data["reasons"][0]
     text = predict("--gpu", "L4", serve=["Qwen/Qwen3-8B", "--max-model-len", "40960"])
     assert text.exit_code == 1
-    assert "verdict               kv_too_small" in text.stdout and f"fix 1: max_model_len: {longest}" in text.stdout
+    assert "verdict               kv_too_small" in text.stdout and f": workload.max_model_len: {longest} (" in text.stdout
 
 
 def test_fp8_kv_halves_the_bytes_per_token():
@@ -145,7 +146,7 @@ def test_bad_input_exits_2(args, serve, fragment):
 def test_auto_fit_max_model_len_starts_at_the_largest_length_that_fits(value):
     fixed = as_json(predict("--gpu", "L4", "--vllm-version", "0.15.1", "--format", "json",
                             serve=["Qwen/Qwen3-8B", "--max-model-len", "40960"]))
-    longest = int(fixed["fixes"][0].split(": ")[1])
+    longest = next(f["set"]["workload.max_model_len"] for f in fixed["fixes"] if list(f["set"]) == ["workload.max_model_len"])
     result = predict("--gpu", "L4", "--vllm-version", "0.15.1", "--format", "json",
                      serve=["Qwen/Qwen3-8B", "--max-model-len", value])
     assert result.exit_code == 0, result.output

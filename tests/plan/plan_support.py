@@ -41,5 +41,10 @@ def plan(model_id: str, gpu_name: str, gpu_count: int = 1, version: str = "0.33.
     return plan_deployment(request(model_id, gpu_name, gpu_count, version, **kw))
 
 
+def sets(p) -> list[dict]:
+    """Each offered fix of a plan as {spec key: value}."""
+    return [dict(f.settings) for f in p.fixes]
+
+
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)

@@ -57,7 +57,7 @@ def test_prequantized_checkpoint_refuses_tensor_parallelism():
     p = _predict(_facts(True), "0.10.1", tp=2, gpu_name="T4")
     assert p.verdict == "invalid"
     assert p.reasons[0].startswith("Prequant BitsAndBytes models with tensor parallelism is not supported")
-    assert p.fixes[0] == "tensor_parallel_size: 1 with pipeline_parallel_size: 2"
+    assert dict(p.fixes[0].settings) == {"engine.tensor_parallel_size": 1, "engine.pipeline_parallel_size": 2}
     # Quantized at load, the same model splits over TP.
     assert _predict(_facts(None, prequantized=False), "0.10.1", tp=2, gpu_name="T4").verdict != "invalid"
 
@@ -68,5 +68,6 @@ def test_compile_keeps_a_prequantized_checkpoint_on_one_gpu_and_suggests_stages(
     p = plan_deployment(req)
     assert p.tensor_parallel_size == 1
     assert not p.goal_met
-    assert any(f.startswith("pipeline_parallel_size: ") for f in p.fixes)
-    assert not any(f.startswith("tensor_parallel_size: ") for f in p.fixes)
+    settings = [dict(f.settings) for f in p.fixes]
+    assert any("engine.pipeline_parallel_size" in s for s in settings)
+    assert not any("engine.tensor_parallel_size" in s for s in settings)

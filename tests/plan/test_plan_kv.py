@@ -163,7 +163,7 @@ def test_qwen3_kv_too_small_message_states_vllm_figures():
     assert "4.38 GiB KV cache is needed" in text
     assert "(2.00 GiB)" in text
     assert "estimated maximum model length is 18720" in text
-    assert "max_model_len: 18720" in p.fixes
+    assert {"workload.max_model_len": 18720} in [dict(f.settings) for f in p.fixes]
 
 
 def test_largest_fitting_len_is_exact_for_full_attention():

@@ -48,9 +48,10 @@ def test_graph_capture_oom_on_four_pcie_a10s_is_predicted():
     assert "CUDA out of memory" in p.reasons[0] and "CUDA graph" in p.reasons[0]
     spare = p.per_gpu.total_bytes - p.per_gpu.requested_bytes
     assert spare < p.headroom_needed_bytes == overheads.CUDA_CONTEXT_BYTES + p.per_gpu.cuda_graph_bytes
-    assert "enforce_eager: true (no CUDA graphs to capture)" in p.fixes
-    util_fix = next(f for f in p.fixes if f.startswith("gpu_memory_utilization: "))
-    assert _a10(gpu_memory_utilization=float(util_fix.split()[1])).verdict == "ok"
+    settings = [dict(f.settings) for f in p.fixes]
+    assert {"engine.enforce_eager": True} in settings
+    util_fix = next(s["engine.gpu_memory_utilization"] for s in settings if "engine.gpu_memory_utilization" in s)
+    assert _a10(gpu_memory_utilization=util_fix).verdict == "ok"
     assert _a10(enforce_eager=True).verdict == "ok"
 
 

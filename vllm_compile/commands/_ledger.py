@@ -1,6 +1,8 @@
 """Text renderings of a plan: the compact ledger (`plan`) and the full explanation (`explain`)."""
 from __future__ import annotations
 
+from vllm_compile.ir.plan import yaml_scalar
+
 GIB = 1 << 30
 
 ROWS = (("weights", "weights_bytes"), ("activation peak", "activation_bytes"), ("non-torch", "non_torch_bytes"),
@@ -9,6 +11,24 @@ ROWS = (("weights", "weights_bytes"), ("activation peak", "activation_bytes"), (
 
 def _gib(n: int) -> str:
     return f"{n / GIB:8.2f} GiB"
+
+
+def _amount(n: int) -> str:
+    """A ledger amount; a deficit reads as one, never as negative memory."""
+    return _gib(n) if n >= 0 else f"    none: short by {-n / GIB:.2f} GiB"
+
+
+def kv_dtype_text(plan) -> str:
+    """`auto (bfloat16)`: vLLM's auto is the model's dtype, said so."""
+    return plan.kv_cache_dtype if plan.kv_cache_dtype != "auto" else f"auto ({plan.dtype})"
+
+
+def summary_line(name: str, plan) -> str:
+    """One line per deployment for `compile`: the knobs a reader checks first."""
+    kv = kv_dtype_text(plan)
+    return (f"{name}: tensor_parallel_size {plan.tensor_parallel_size}, max_model_len {plan.max_model_len}, "
+            f"kv_cache_dtype {kv}, max concurrency {plan.max_concurrency:.2f}x "
+            f"(workload.concurrency {plan.concurrency_goal})")
 
 
 def ledger_text(name: str, plan, gpu_name: str) -> str:
@@ -21,15 +41,20 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
     for label, attr in ROWS:
         value = getattr(led, attr)
         note = outside if attr == "cuda_graph_bytes" else ""
-        lines.append(f"  {label:<21} {_gib(value)}{note}")
+        lines.append(f"  {label:<21} {_amount(value)}{note}")
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
               f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",
-              f"  verdict               {plan.verdict}"]
+              f"  kv_cache_dtype        {kv_dtype_text(plan):>12}"]
+    for choice in plan.choices:
+        if choice.knob != "kv_cache_dtype":
+            tag = "pinned" if choice.pinned else "chosen"
+            lines.append(f"  {choice.knob:<21} {yaml_scalar(choice.value):>12}  ({tag})")
+    lines.append(f"  verdict               {plan.verdict}")
     for reason in plan.reasons:
         lines.append(f"    reason: {reason}")
     for i, fix in enumerate(plan.fixes, 1):
-        lines.append(f"    fix {i}: {fix}")
+        lines.append(f"    fix {i}: {fix.label()}")
     for warning in plan.warnings:
         lines.append(f"    warning: {warning}")
     return "\n".join(lines)
@@ -59,7 +84,7 @@ def explain_text(name: str, plan, gpu_name: str, width: int = 50) -> str:
         out.append("")
         out.append("  per pipeline stage:  stage  weights      KV cache")
         for r in plan.ranks:
-            out.append(f"                       {r.stage:>5}  {_gib(r.weights_bytes)} {_gib(r.kv_cache_bytes)}")
+            out.append(f"                       {r.stage:>5}  {_gib(r.weights_bytes)} {_amount(r.kv_cache_bytes)}")
     out.append("")
     out.append("  knobs:")
     for choice in plan.choices:

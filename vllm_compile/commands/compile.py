@@ -40,3 +40,9 @@ def command(specs, output, emit):
         report([Diagnostic(f"cannot {step} {where}: {exc.strerror}", file=str(where),
                            fix="choose an output folder you can write to (-o DIR or output.dir)")])
         sys.exit(2)
+    # What the planner settled, one line per deployment on stderr, where a reader of the log sees it.
+    from vllm_compile.commands._ledger import summary_line
+
+    for result in results:
+        for dep, plan in zip(result.spec.deployments, result.plans):
+            click.echo(summary_line(dep.spec.name, plan), err=True)

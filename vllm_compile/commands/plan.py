@@ -27,6 +27,5 @@ def command(spec, fmt):
     else:
         for dep, p in zip(deployments, result.plans):
             click.echo(ledger_text(dep.spec.name, p, p.gpu_name or result.hardware.gpu.name))
-    # The exit code follows vLLM's predicted outcome (the verdict); a missed workload goal shows
-    # as "goal_met": false and is refused by `compile`.
+    # The exit code follows the verdict, the same one `compile` refuses (goal_not_met included).
     sys.exit(0 if all(p.verdict == "ok" for p in result.plans) else 1)

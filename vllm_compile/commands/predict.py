@@ -51,7 +51,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
 
     from vllm_compile.ir.plan import PlanRequest
     from vllm_compile.lower.flags import load_manifest, parse_serve_args
-    from vllm_compile.resolve.hardware import UnknownGpuError, lookup_gpu
+    from vllm_compile.resolve.hardware import UnknownGpuError, catalog, lookup_gpu
     from vllm_compile.versions import at_least
 
     if not argv:
@@ -98,7 +98,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         auto_fit_max_model_len=auto_fit,
         cpu_offload_bytes=int(float(values.get("cpu_offload_gb") or 0) * GIB),
         max_loras=int(values.get("max_loras") or 1) if values.get("enable_lora") else 0,
-        max_lora_rank=int(values.get("max_lora_rank") or 16))
+        max_lora_rank=int(values.get("max_lora_rank") or 16), alternative_gpus=catalog())
 
 
 def _facts(model_ref: str, values: dict):

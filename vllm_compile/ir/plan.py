@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from vllm_compile.ir.facts import GpuFacts, ModelFacts
 
-Verdict = Literal["ok", "weights_do_not_fit", "no_kv_memory", "kv_too_small", "invalid"]
+# `goal_not_met`: vLLM would start, but its KV cache holds fewer requests of max_model_len tokens
+# than workload.concurrency asks for (compile mode only; a command line has no goal).
+Verdict = Literal["ok", "weights_do_not_fit", "no_kv_memory", "kv_too_small", "invalid", "goal_not_met"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,9 @@ class Ledger:
             "activation_bytes": self.activation_bytes,
             "non_torch_bytes": self.non_torch_bytes,
             "cuda_graph_bytes": self.cuda_graph_bytes,
-            "kv_cache_bytes": self.kv_cache_bytes,
+            # A deficit is reported as such, never as a negative amount of memory.
+            "kv_cache_bytes": max(0, self.kv_cache_bytes),
+            "kv_cache_short_bytes": max(0, -self.kv_cache_bytes),
             "kv_bytes_per_token": self.kv_bytes_per_token,
         }
 
@@ -46,6 +50,37 @@ class Choice:
     value: object
     reason: str
     pinned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A change to the spec that makes the plan start and meet its goal, checked by re-planning.
+
+    `settings` holds (spec key, value) pairs such as ("hardware.count", 8): keys are dotted paths of
+    the spec file (`deployments[1].engine.tensor_parallel_size` in a multi-deployment file), so a
+    fix can be applied to the file as it stands. `verdict` and `max_concurrency` are the outcome of
+    planning the patched spec."""
+
+    settings: tuple[tuple[str, object], ...]
+    summary: str
+    verdict: str
+    max_concurrency: float
+
+    def as_json(self) -> dict:
+        return {"set": dict(self.settings), "summary": self.summary, "verdict": self.verdict,
+                "max_concurrency": self.max_concurrency}
+
+    def label(self) -> str:
+        """`key: value, key: value (summary; then max concurrency N)`, as the text outputs print it."""
+        sets = ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in self.settings)
+        return f"{sets} ({self.summary}; then max concurrency {self.max_concurrency:.2f})"
+
+
+def yaml_scalar(value: object) -> str:
+    """A knob's value as it reads in the spec file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +97,7 @@ class Plan:
     max_concurrency: float
     verdict: Verdict
     reasons: tuple[str, ...]
-    fixes: tuple[str, ...]
+    fixes: tuple[Fix, ...]
     # Knobs resolved for lowering.
     dtype: str
     kv_cache_dtype: str
@@ -86,6 +121,8 @@ class Plan:
     # The GPU type the plan is for (a mixed host plans each deployment on one of its types);
     # "" when the caller did not say. Not part of as_json: the ledger already holds its memory.
     gpu_name: str = ""
+    # workload.concurrency (compile mode; 1 for a command line): what `goal_met` is measured against.
+    concurrency_goal: int = 1
 
     @property
     def gpus(self) -> int:
@@ -101,12 +138,13 @@ class Plan:
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "block_size": self.block_size,
             "per_gpu": self.per_gpu.as_json(),
+            "concurrency_goal": self.concurrency_goal,
             "kv_cache_tokens": self.kv_cache_tokens,
             "max_concurrency": self.max_concurrency,
             "verdict": self.verdict,
             "goal_met": self.goal_met,
             "reasons": list(self.reasons),
-            "fixes": list(self.fixes),
+            "fixes": [f.as_json() for f in self.fixes],
             "engine": self.engine,
             "dtype": self.dtype,
             "kv_cache_dtype": self.kv_cache_dtype,
@@ -156,3 +194,9 @@ class PlanRequest:
     data_parallel_size: int = 1
     # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
     other_tenants_bytes: int = 0
+    # GPU types a fix may move the deployment to (the catalog, from the caller); empty: no GPU fix.
+    alternative_gpus: tuple["GpuFacts", ...] = ()
+    # Whether hardware.count / hardware.gpu fixes apply (false for pinned device_ids or a detected host).
+    hardware_fixes: bool = True
+    # False while re-planning a patched request to check a fix (a fix is never checked with fixes).
+    propose_fixes: bool = True

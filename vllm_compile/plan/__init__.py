@@ -10,8 +10,9 @@ import dataclasses
 import math
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
-from vllm_compile.ir.plan import Choice, Plan, PlanRequest
-from vllm_compile.plan import kv, overheads
+from vllm_compile.ir.plan import Choice, Fix, Plan, PlanRequest
+from vllm_compile.plan import attention, fixes, overheads
+from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, rules_for
 
@@ -40,25 +41,26 @@ def plan_deployment(req: PlanRequest) -> Plan:
     total = gpu.memory_bytes
     choices: list[Choice] = []
     warnings: list[str] = []
-    invalid: list[tuple[str, list[str]]] = []
+    invalid: list[tuple[str, list[Candidate]]] = []
 
     dtype = _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid)
     dtype_bytes = 4 if dtype == "float32" else 2
     quant = req.quantization or (facts.quantization.method if facts.quantization else None)
     unsupported = _kernel_unsupported(quant, gpu)
     if unsupported:
-        invalid.append(unsupported)
-    if req.kv_cache_dtype in kv.FP8_KV and not _fp8_kv_supported(gpu):
-        invalid.append((f"kv_cache_dtype {req.kv_cache_dtype} cannot run on the {gpu.name} (compute capability "
-                        f"{_cc(gpu)}): vLLM's attention backends need 8.0 or newer for an fp8 KV cache",
-                        ["kv_cache_dtype: auto"]))
+        invalid.append((unsupported, []))
+    refusal = attention.kv_dtype_refusal(req.kv_cache_dtype, facts, gpu, rules.engine)
+    if refusal:
+        invalid.append((refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
+                                               f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
     model_max = facts.max_position_embeddings
     if req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len:
         invalid.append((f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
-                        f"(max_position_embeddings={model_max}) of {facts.model_id}",
-                        [f"max_model_len: {model_max}",
-                         "set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 only if the model's rope scaling supports it"]))
+                        f"(max_position_embeddings={model_max}) of {facts.model_id} (set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 "
+                        f"only if the model's rope scaling supports it)",
+                        [Candidate.of({"workload.max_model_len": model_max}, "the model's maximum context",
+                                      COST_WORKLOAD)]))
 
     pp = req.pipeline_parallel_size
     candidates = _tp_candidates(req, facts, pp, invalid)
@@ -68,25 +70,25 @@ def plan_deployment(req: PlanRequest) -> Plan:
     if invalid or not candidates:
         ev = evaluate(facts, gpu, total, rules, base)
         reasons = [r for r, _ in invalid]
-        fixes = [f for _, fs in invalid for f in fs]
-        return _to_plan(req, rules, ev, "invalid", reasons, fixes, choices, warnings, dtype, quant, goal_met=False)
+        offered = [c for _, cs in invalid for c in cs]
+        if unsupported or refusal:
+            # A GPU that runs the kernel or the KV dtype.
+            offered += fixes.gpu_candidates(req, ev)
+        found = fixes.verified(req, offered, plan_deployment) if req.propose_fixes else []
+        return _to_plan(req, rules, ev, "invalid", reasons, found, choices, warnings, dtype, quant, goal_met=False)
 
     if req.mode == "predict":
         ev = evaluate(facts, gpu, total, rules, base)
         if req.auto_fit_max_model_len:
             ev = _auto_fit(facts, gpu, total, rules, ev, warnings)
-        return _finish(req, rules, facts, gpu, ev, choices, warnings, dtype, quant, candidates)
+        return _finish(req, rules, facts, gpu, ev, choices, warnings, dtype, quant)
 
-    # Compile: the smallest TP that starts and holds the concurrency goal, then fp8 KV if allowed.
+    # Compile: the smallest TP that starts and holds the concurrency goal. Only knobs that leave
+    # the model's outputs alone are chosen here; a KV dtype, quantization or dtype that would
+    # make it fit is offered as a fix instead.
     layouts = [_retarget(req, rules, facts, gpu, base, tp) for tp in candidates]
     evaluations = [evaluate(facts, gpu, total, rules, lay) for lay in layouts]
     chosen = next((ev for ev in evaluations if _meets(ev, req.concurrency)), None)
-    if chosen is None and req.kv_cache_dtype == "auto" and _fp8_kv_supported(gpu) and facts.mla is None:
-        fp8 = [evaluate(facts, gpu, total, rules, dataclasses.replace(lay, kv_cache_dtype="fp8")) for lay in layouts]
-        chosen = next((ev for ev in fp8 if _meets(ev, req.concurrency)), None)
-        if chosen is not None:
-            choices.append(Choice("kv_cache_dtype", "fp8",
-                                  "a 16-bit KV cache cannot hold the workload on these GPUs; fp8 halves its size"))
     if chosen is None and req.max_model_len is None:
         # No length asked for: serve the model's maximum clamped to what fits the goal.
         chosen = _clamp_length(facts, gpu, total, rules, layouts[-1], req.concurrency)
@@ -96,20 +98,14 @@ def plan_deployment(req: PlanRequest) -> Plan:
     if chosen is None:
         ok = [ev for ev in evaluations if ev.verdict == "ok"]
         chosen = max(ok, key=lambda ev: ev.capacity.max_concurrency) if ok else evaluations[-1]
-    _record_choices(req, rules, chosen, choices)
-    return _finish(req, rules, facts, gpu, chosen, choices, warnings, dtype, quant, candidates)
+    _record_choices(req, rules, chosen, choices, dtype)
+    return _finish(req, rules, facts, gpu, chosen, choices, warnings, dtype, quant)
 
 
 # --------------------------------------------------------------------------------------------
 
 def _cc(gpu: GpuFacts) -> str:
     return f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
-
-
-def _fp8_kv_supported(gpu: GpuFacts) -> bool:
-    if gpu.vendor == "amd":
-        return gpu.fp8
-    return gpu.compute_capability >= (8, 0)
 
 
 def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
@@ -128,7 +124,8 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
         if req.dtype == "auto" and rules.bf16_auto_fallback:
             warnings.append(message + "; this release falls back to float16")
             return "float16"
-        invalid.append((message, ["dtype: float16 (--dtype half)"]))
+        invalid.append((message, [Candidate.of({"model.dtype": "float16"}, "run the model in float16 (--dtype half)",
+                                                COST_OUTPUTS)]))
     return dtype
 
 
@@ -146,9 +143,8 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
             # split them (bitsandbytes_loader.py, _verify_model_compatibility).
             invalid.append(("Prequant BitsAndBytes models with tensor parallelism is not supported. "
                             "Please try with pipeline parallelism.",
-                            [f"tensor_parallel_size: 1 with pipeline_parallel_size: {tp * pp}",
-                             "the 16-bit checkpoint with quantization: bitsandbytes (quantized at load, "
-                             "which tensor parallelism supports)"]))
+                            [Candidate.of({"engine.tensor_parallel_size": 1, "engine.pipeline_parallel_size": tp * pp},
+                                          "split the layers into pipeline stages instead of splitting tensors")]))
             return []
         if not valid_tensor_parallel(facts, tp):
             valid = [t for t in range(1, max(2 * tp, 9)) if valid_tensor_parallel(facts, t)]
@@ -158,13 +154,16 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
             else:
                 reason = (f"tensor parallel size {tp} does not split the {facts.num_kv_heads} KV heads evenly "
                           f"(one must divide the other)")
-            invalid.append((reason, [f"tensor_parallel_size: {t}" for t in nearest]))
+            invalid.append((reason, [Candidate.of({"engine.tensor_parallel_size": t}, "the nearest size that splits the heads "
+                                                  "evenly") for t in nearest]))
             return []
         dp = req.data_parallel_size
         if req.mode == "compile" and tp * pp * dp > req.gpu_count:
             replicas = f" x data_parallel_size {dp}" if dp > 1 else ""
             invalid.append((f"tensor_parallel_size {tp} x pipeline_parallel_size {pp}{replicas} needs {tp * pp * dp} "
-                            f"GPUs; hardware.count gives {req.gpu_count}", [f"hardware.count: {tp * pp * dp}"]))
+                            f"GPUs; hardware.count gives {req.gpu_count}",
+                            [Candidate.of({"hardware.count": tp * pp * dp}, f"{tp * pp * dp - req.gpu_count} more GPU(s)",
+                                          COST_GPUS)]))
             return []
         return [tp]
     limit = 1 if _prequantized_bnb(facts) else max(1, req.gpu_count // (pp * req.data_parallel_size))
@@ -174,7 +173,7 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
         what = f"pipeline_parallel_size {pp}" + (f" x data_parallel_size {req.data_parallel_size}"
                                                  if req.data_parallel_size > 1 else "")
         invalid.append((f"{what} needs at least {replicas} GPUs; hardware.count gives {req.gpu_count}",
-                        [f"hardware.count: {replicas}"]))
+                        [Candidate.of({"hardware.count": replicas}, f"{replicas - req.gpu_count} more GPU(s)", COST_GPUS)]))
         return []
     return found or [1]
 
@@ -252,12 +251,19 @@ def _clamp_length(facts, gpu, total, rules, layout: Layout, concurrency: int) ->
     return evaluate(facts, gpu, total, rules, dataclasses.replace(layout, max_model_len=rounded))
 
 
-def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choices: list[Choice]) -> None:
+def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choices: list[Choice], dtype: str) -> None:
     lay = ev.layout
+    holds = _meets(ev, req.concurrency)
     if req.tensor_parallel_size is None:
-        reason = ("one GPU holds the model and the workload" if lay.tp == 1 else
-                  f"the smallest tensor-parallel size that divides the {req.model.num_attention_heads} attention heads, "
-                  f"fits the weights and holds {req.concurrency} request(s) of {lay.max_model_len} tokens")
+        if not holds:
+            reason = (f"the size with the most KV-cache room that {req.gpu_count} GPU(s) allow; it holds "
+                      f"{max(0.0, ev.capacity.max_concurrency):.2f} of the {req.concurrency} request(s) of "
+                      f"{lay.max_model_len} tokens asked")
+        elif lay.tp == 1:
+            reason = "one GPU holds the model and the workload"
+        else:
+            reason = (f"the smallest tensor-parallel size that divides the {req.model.num_attention_heads} attention "
+                      f"heads, fits the weights and holds {req.concurrency} request(s) of {lay.max_model_len} tokens")
         choices.append(Choice("tensor_parallel_size", lay.tp, reason))
     else:
         choices.append(Choice("tensor_parallel_size", lay.tp, "pinned in the spec", pinned=True))
@@ -273,144 +279,64 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
         choices.append(Choice("gpu_memory_utilization", lay.utilization, why))
     else:
         choices.append(Choice("gpu_memory_utilization", lay.utilization, "pinned in the spec", pinned=True))
+    if lay.kv_cache_dtype == "auto":
+        choices.append(Choice("kv_cache_dtype", "auto", f"vLLM's auto: the model's dtype ({dtype}); the planner never "
+                                                        f"changes it on its own"))
+    else:
+        choices.append(Choice("kv_cache_dtype", lay.kv_cache_dtype, "engine.kv_cache_dtype", pinned=True))
+    if not any(c.knob == "dtype" for c in choices):
+        choices.append(Choice("dtype", dtype, "model.dtype" if req.dtype != "auto" else
+                              "vLLM's auto: the checkpoint's dtype", pinned=req.dtype != "auto"))
     if req.max_num_seqs is None:
+        default = batch_defaults(rules, req.gpu.name, req.gpu.memory_bytes, lay.max_model_len,
+                                 req.model.mla is not None).max_num_seqs
         choices.append(Choice("max_num_seqs", lay.max_num_seqs,
-                              "vLLM's default batch size for this GPU" if lay.max_num_seqs >= req.concurrency
-                              else "raised to the workload's concurrency"))
+                              "raised to the workload's concurrency" if lay.max_num_seqs > default
+                              else "vLLM's default batch size for this GPU"))
     if req.max_num_batched_tokens is None:
         choices.append(Choice("max_num_batched_tokens", lay.max_num_batched_tokens,
                               "vLLM's default for this GPU and release (drives the activation peak)"))
 
 
-def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, quant, candidates) -> Plan:
+def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, quant) -> Plan:
     reasons = list(ev.reasons)
-    fixes = _fixes(req, rules, facts, gpu, ev, candidates) if ev.verdict != "ok" else []
-    goal_met = ev.verdict == "ok" and ev.capacity.max_concurrency >= req.concurrency
-    if ev.verdict == "ok" and not goal_met and req.mode == "compile":
-        reasons.append(f"the KV cache holds {ev.capacity.max_concurrency:.2f} request(s) of {ev.layout.max_model_len} "
-                       f"tokens; workload.concurrency asks for {req.concurrency}")
-        fixes = _fixes(req, rules, facts, gpu, ev, candidates, goal=req.concurrency)
-    return _to_plan(req, rules, ev, ev.verdict, reasons, fixes, choices, warnings, dtype, quant, goal_met)
+    verdict = ev.verdict
+    goal = req.concurrency if req.mode == "compile" else 1
+    goal_met = ev.verdict == "ok" and ev.capacity.max_concurrency >= goal
+    if ev.verdict == "ok" and not goal_met:
+        verdict = "goal_not_met"
+        reasons.append(f"the KV cache holds {max(0.0, ev.capacity.max_concurrency):.2f} request(s) of "
+                       f"{ev.layout.max_model_len} tokens; workload.concurrency asks for {req.concurrency}")
+    found = fixes.verified(req, fixes.memory_candidates(req, rules, ev, verdict), plan_deployment) \
+        if verdict != "ok" and req.propose_fixes else []
+    return _to_plan(req, rules, ev, verdict, reasons, found, choices, warnings, dtype, quant, goal_met)
 
 
-def _fixes(req, rules, facts, gpu, ev: Evaluation, candidates, goal: int = 1) -> list[str]:
-    """Concrete changes that would make this start (and meet `goal`), most direct first."""
-    lay, total = ev.layout, gpu.memory_bytes
-    fixes: list[str] = []
-
-    def works(layout: Layout) -> bool:
-        return _meets(evaluate(facts, gpu, total, rules, layout), goal)
-
-    if ev.verdict == "kv_too_small" and goal == 1 and ev.largest_fitting_len > 0:
-        fixes.append(f"max_model_len: {ev.largest_fitting_len}")
-    elif ev.verdict == "kv_too_small" and ev.capacity.tokens and goal == 1:
-        fixes.append(f"max_model_len: {ev.capacity.tokens - ev.capacity.tokens % lay.block_size}")
-    if ev.verdict in ("kv_too_small", "ok") and lay.kv_cache_dtype == "auto" and _fp8_kv_supported(gpu) \
-            and facts.mla is None and works(dataclasses.replace(lay, kv_cache_dtype="fp8")):
-        fixes.append("kv_cache_dtype: fp8")
-    if ev.verdict == "invalid":
-        # Memory outside vLLM's budget (CUDA context, graphs, other tenants) does not fit next to
-        # util x total: the largest lower utilization that still starts, or no CUDA graphs.
-        for step in range(int(round(lay.utilization * 100)) - 1, 49, -1):
-            if works(dataclasses.replace(lay, utilization=step / 100)):
-                fixes.append(f"gpu_memory_utilization: {step / 100}")
-                break
-        if not lay.enforce_eager and works(dataclasses.replace(lay, enforce_eager=True)):
-            fixes.append("enforce_eager: true (no CUDA graphs to capture)")
-    if ev.verdict not in ("weights_do_not_fit", "invalid"):
-        for util in (0.90, 0.92, 0.95):
-            if util > lay.utilization and works(dataclasses.replace(lay, utilization=util)):
-                fixes.append(f"gpu_memory_utilization: {util}")
-                break
-    if _prequantized_bnb(facts):
-        # Tensor parallelism is refused for these checkpoints; pipeline stages split them.
-        for pp in range(lay.pp + 1, min(facts.num_layers, 16) + 1):
-            if works(dataclasses.replace(lay, pp=pp)):
-                need = lay.tp * pp * lay.dp
-                more = "" if need <= req.gpu_count else f" (needs hardware.count: {need})"
-                fixes.append(f"pipeline_parallel_size: {pp}{more}")
-                break
-    for tp in range(lay.tp + 1, 1 if _prequantized_bnb(facts) else 65):
-        if not valid_tensor_parallel(facts, tp):
-            continue
-        need = tp * lay.pp * lay.dp
-        more = "" if need <= req.gpu_count else f" (needs hardware.count: {need})"
-        wider = evaluate(facts, gpu, total, rules, dataclasses.replace(lay, tp=tp))
-        if _meets(wider, goal):
-            fixes.append(f"tensor_parallel_size: {tp}{more}")
-            break
-        if wider.verdict == "kv_too_small" and goal == 1 and wider.largest_fitting_len > 0:
-            # The weights fit at this size; only the context does not: say both changes.
-            fixes.append(f"tensor_parallel_size: {tp}{more} with max_model_len: {wider.largest_fitting_len}")
-            break
-    if ev.verdict == "no_kv_memory" and lay.max_num_batched_tokens > 2048 \
-            and works(dataclasses.replace(lay, max_num_batched_tokens=2048, max_num_seqs=min(lay.max_num_seqs, 256))):
-        fixes.append("max_num_batched_tokens: 2048 (a smaller profiling batch lowers the activation peak)")
-    if goal > 1 and ev.verdict == "ok":
-        length = _clamp_length(facts, gpu, total, rules, lay, goal)
-        if length is not None:
-            fixes.append(f"max_model_len: {length.layout.max_model_len}")
-        fixes.append(f"workload.concurrency: {max(1, int(ev.capacity.max_concurrency))}")
-    if ev.verdict in ("weights_do_not_fit", "no_kv_memory", "kv_too_small") or (goal > 1 and ev.verdict == "ok"):
-        for variant in facts.lighter_variants:
-            if _kernel_unsupported(variant.quantization.method, gpu):
-                continue
-            lighter = evaluate(variant, gpu, total, rules, lay)
-            if _meets(lighter, goal):
-                q = variant.quantization
-                kind = QUANT_LABELS.get(q.method, f"{q.bits}-bit {q.method}" if q.bits else q.method)
-                fixes.append(f"model.id: {variant.model_id} (its {kind} checkpoint: "
-                             f"{_heaviest_weights(lighter) / GIB:.1f} GiB of weights per GPU instead of "
-                             f"{_heaviest_weights(ev) / GIB:.1f})")
-                break
-    if ev.verdict in ("weights_do_not_fit", "no_kv_memory") and not facts.quantization:
-        four_bit = _four_bit_weights(facts)
-        fixes.append(f"a 4-bit (AWQ or GPTQ) checkpoint of {facts.model_id}: "
-                     f"about {four_bit / GIB:.1f} GiB of weights in all instead of {facts.weight_bytes / GIB:.1f}")
-    if ev.verdict == "weights_do_not_fit":
-        fixes.append("a GPU with more memory")
-    return fixes
-
-
-def _heaviest_weights(ev: Evaluation) -> int:
-    return max(r.weights_bytes for r in ev.ranks)
-
-
-def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> tuple[str, list[str]] | None:
-    """(vLLM's reason, fixes) when the GPU cannot run this weight-quantization kernel, else None."""
+def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> str | None:
+    """vLLM's reason when the GPU cannot run this weight-quantization kernel, else None."""
     if gpu.vendor != "nvidia" or method is None:
         return None
     if method in FP8_WEIGHT_METHODS and gpu.compute_capability < (8, 0):
-        return (f"FP8 weights need compute capability 8.0 or newer; the {gpu.name} has {_cc(gpu)}",
-                ["a 16-bit or AWQ/GPTQ checkpoint of this model", "a GPU such as L4, L40S or H100"])
+        return f"FP8 weights need compute capability 8.0 or newer; the {gpu.name} has {_cc(gpu)}"
     needed = QUANT_MIN_CAPABILITY.get(method)
     if needed is None or gpu.compute_capability >= needed:
         return None
-    fixes = [] if method == "gptq" else ["a GPTQ checkpoint of this model (vLLM's gptq kernel runs from compute "
-                                         "capability 6.0)"]
-    fixes.append(f"a GPU with compute capability {needed[0]}.{needed[1]} or newer, such as "
-                 + ("T4, A10 or L4" if needed < (8, 0) else "A10, L4 or A100"))
     return (f"The quantization method {method} is not supported for the current GPU. Minimum capability: "
-            f"{needed[0]}{needed[1]}. Current capability: {gpu.compute_capability[0]}{gpu.compute_capability[1]}.",
-            fixes)
+            f"{needed[0]}{needed[1]}. Current capability: {gpu.compute_capability[0]}{gpu.compute_capability[1]}.")
 
 
-def _four_bit_weights(facts: ModelFacts) -> int:
-    rows = facts.vocab_size * (facts.embedding_bytes_per_row + (0 if facts.tie_word_embeddings else facts.lm_head_bytes_per_row))
-    linear = max(0, facts.weight_bytes - rows)
-    return int(linear * 0.53 / 2 + rows)
-
-
-def _to_plan(req, rules, ev: Evaluation, verdict, reasons, fixes, choices, warnings, dtype, quant, goal_met) -> Plan:
+def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], choices, warnings, dtype, quant,
+             goal_met) -> Plan:
     lay = ev.layout
     return Plan(
         vllm_version=req.vllm_version, engine=rules.engine, tensor_parallel_size=lay.tp,
         pipeline_parallel_size=lay.pp, max_model_len=lay.max_model_len, gpu_memory_utilization=lay.utilization,
         block_size=lay.block_size, per_gpu=ev.ledger, kv_cache_tokens=max(0, ev.capacity.tokens),
         max_concurrency=round(max(0.0, ev.capacity.max_concurrency), 2), verdict=verdict, reasons=tuple(reasons),
-        fixes=tuple(dict.fromkeys(fixes)), dtype=dtype, kv_cache_dtype=lay.kv_cache_dtype,
+        fixes=tuple(found), dtype=dtype, kv_cache_dtype=lay.kv_cache_dtype,
         max_num_seqs=lay.max_num_seqs, max_num_batched_tokens=lay.max_num_batched_tokens,
         enforce_eager=lay.enforce_eager, enable_expert_parallel=lay.expert_parallel, quantization=quant,
         num_gpu_blocks=ev.capacity.num_blocks, choices=tuple(choices), warnings=tuple(warnings), ranks=ev.ranks,
         data_parallel_size=req.data_parallel_size,
-        headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes)
+        headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
+        concurrency_goal=req.concurrency if req.mode == "compile" else 1)

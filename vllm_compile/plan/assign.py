@@ -24,7 +24,11 @@ VERDICT_KEYS = {
     "weights_do_not_fit": "engine.tensor_parallel_size",
     "no_kv_memory": "engine.gpu_memory_utilization",
     "kv_too_small": "workload.max_model_len",
+    "goal_not_met": "workload.concurrency",
 }
+# Fix keys that belong to one deployment (prefixed with deployments[i]. in a multi-deployment
+# file); hardware.* keys are the host's.
+DEPLOYMENT_SECTIONS = ("engine.", "workload.", "model.", "server.", "output.")
 MIXED_TP = ("tensor parallelism across different GPU types is not supported: vLLM applies one "
             "gpu_memory_utilization, a fraction of each GPU's own total memory, to every rank")
 
@@ -51,7 +55,7 @@ def _number(values: dict, flag: str, default: float) -> float:
         return default  # lowering reports the bad value against the release's parser
 
 
-def request_for(dep, facts, gpu, gpu_count: int) -> PlanRequest:
+def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_fixes: bool = True) -> PlanRequest:
     engine, workload = dep.engine, dep.workload
     extra = extra_flag_values(engine.extra_args)
     lora = "--enable-lora" in extra and (extra["--enable-lora"] or "true").lower() not in ("false", "0")
@@ -70,7 +74,8 @@ def request_for(dep, facts, gpu, gpu_count: int) -> PlanRequest:
         max_loras=int(_number(extra, "--max-loras", 1)) if lora else 0,
         max_lora_rank=int(_number(extra, "--max-lora-rank", 16)),
         kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None,
-        data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", 1))))
+        data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", 1))),
+        alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
 
 
 def _byte_count(text: str) -> int | None:
@@ -108,9 +113,10 @@ class _Slot:
         return self.host.gpu.memory_bytes - sum(held_bytes(p) for _, p in self.tenants)
 
 
-def plan_host(spec, models, hardware, allow_failure: bool = False):
+def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     """(plans, device ids per deployment or None for "any `count` GPUs", warning diagnostics);
-    raises CompileError when a deployment would not start or the host cannot hold them all."""
+    raises CompileError when a deployment would not start or the host cannot hold them all.
+    `catalog`: the GPU types a fix may move to. Fix keys are the spec file's own paths."""
     source, deps = spec.source, spec.deployments
     share = spec.hardware.share_gpus
     slots = [_Slot(h) for h in hardware.gpus]
@@ -120,8 +126,15 @@ def plan_host(spec, models, hardware, allow_failure: bool = False):
     where: list[list[_Slot]] = [[] for _ in deps]
     errors: list[Diagnostic] = []
 
+    # hardware.count and hardware.gpu are fixes only for a declared host of one GPU type (not one
+    # detected or locked, nor pinned GPUs); another GPU type only where no memory override is pinned.
+    resizable = _grow(spec, groups, 1) is not None and spec.hardware.device_ids is None and not hardware.detected
+    if spec.hardware.memory_gib is not None:
+        catalog = ()
     for i, dep in enumerate(deps):
-        options = [(g, _named(plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size)), g))
+        held = sum(len(w) for w in where)
+        options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
+                                                                      catalog, resizable)), held, host_size), g))
                    for g in groups]
         starting = [(g, p) for g, p in options if _starts(p)]
         fitting = sorted(((g, p) for g, p in starting if p.gpus <= len(g)),
@@ -179,6 +192,26 @@ def _named(plan: Plan, group: list[_Slot]) -> Plan:
     return dataclasses.replace(plan, gpu_name=group[0].host.gpu.name)
 
 
+def _keyed(dep, plan: Plan, taken: int, host_size: int) -> Plan:
+    """The plan's fixes with the spec file's key paths: a deployment's keys get its prefix, and a
+    hardware.count counts the GPUs earlier deployments hold too."""
+    if not dep.key_prefix or not plan.fixes:
+        return plan
+    fixes = []
+    for fix in plan.fixes:
+        values = dict(fix.settings)
+        settings = [(dep.key_prefix + k if k.startswith(DEPLOYMENT_SECTIONS) else k,
+                     v + taken if k == "hardware.count" and isinstance(v, int) else v) for k, v in fix.settings]
+        gpus = (int(values.get("engine.tensor_parallel_size", plan.tensor_parallel_size))  # type: ignore[call-overload]
+                * int(values.get("engine.pipeline_parallel_size", plan.pipeline_parallel_size))  # type: ignore[call-overload]
+                * plan.data_parallel_size)
+        if "hardware.count" not in values and "hardware.gpu" not in values and gpus + taken > host_size:
+            # More GPUs for this deployment than it had: the host grows by the difference.
+            settings.insert(0, ("hardware.count", gpus + taken))
+        fixes.append(dataclasses.replace(fix, settings=tuple(settings)))
+    return dataclasses.replace(plan, fixes=tuple(fixes))
+
+
 def _starts(plan: Plan) -> bool:
     return plan.verdict == "ok" and plan.goal_met
 
@@ -216,9 +249,8 @@ def _smallest_utilization(dep, facts, gpu, alone: Plan) -> Plan:
     while lo <= hi:
         mid = (lo + hi) // 2
         plan = plan_deployment(_sharing_request(dep, facts, gpu, alone, mid / 100, 0))
-        # Not by falling back to an fp8 KV cache: the plan alone keeps the KV dtype it chose.
         roomy = plan.max_concurrency >= dep.workload.concurrency * (1 + SHARING_KV_MARGIN)
-        if _starts(plan) and roomy and plan.kv_cache_dtype == alone.kv_cache_dtype:
+        if _starts(plan) and roomy:
             best, hi = plan, mid - 1
         else:
             lo = mid + 1
@@ -226,9 +258,10 @@ def _smallest_utilization(dep, facts, gpu, alone: Plan) -> Plan:
 
 
 def _sharing_request(dep, facts, gpu, alone: Plan, utilization: float, others: int) -> PlanRequest:
+    # Searching for the smallest utilization plans many failing layouts; none needs fixes.
     return dataclasses.replace(request_for(dep, facts, gpu, 1), gpu_memory_utilization=utilization,
                                max_model_len=alone.max_model_len, kv_cache_dtype=alone.kv_cache_dtype,
-                               other_tenants_bytes=others)
+                               other_tenants_bytes=others, propose_fixes=False)
 
 
 def _tenant_plan(deps, models, alone: Plan, slot: _Slot, k: int) -> Plan:
@@ -339,14 +372,13 @@ def _failure(source, prefix: str, dep, plan: Plan) -> Diagnostic:
                "workload.max_model_len" if "max_model_len" in text else
                "engine.kv_cache_dtype" if "kv_cache_dtype" in text else
                "model.dtype" if "float16" in text or "Bfloat16" in text else "hardware.gpu")
-    elif plan.verdict == "ok":
-        key = "workload.concurrency"
     else:
         key = VERDICT_KEYS[plan.verdict]
     headline = {"invalid": "vLLM would refuse this configuration",
                 "weights_do_not_fit": "the model's weights do not fit on the GPUs",
                 "no_kv_memory": "vLLM would fail at start-up: no memory left for the KV cache",
                 "kv_too_small": "vLLM would fail at start-up: the KV cache cannot hold one max_model_len request",
-                "ok": "the KV cache does not hold the workload"}[plan.verdict]
-    fixes = "; or ".join(plan.fixes) if plan.fixes else "see `vllm-compile explain` for the ledger"
+                "goal_not_met": "goal_not_met"}[plan.verdict]
+    fixes = ("; or ".join(f.label() for f in plan.fixes) + " (`vllm-compile fix` applies one)" if plan.fixes
+             else "none found that re-plans ok; see `vllm-compile explain` for the ledger")
     return source.error(prefix + key, f"{headline}: {' '.join(plan.reasons)}", fix=fixes)

@@ -106,10 +106,12 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     heaviest = max(r.weights_bytes for r in ranks)
     if heaviest + overheads.CUDA_CONTEXT_BYTES + layout.other_tenants_bytes > total_bytes:
         verdict = "weights_do_not_fit"
+        left = total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes
         reasons.append(f"the weights need {_gib(heaviest)} GiB per GPU at tensor_parallel_size {tp}"
                        f"{f' x pipeline_parallel_size {pp}' if pp > 1 else ''}, more than the "
-                       f"{_gib(total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes)} GiB the "
-                       f"{gpu.name} leaves after the CUDA context: loading fails with CUDA out of memory")
+                       f"{_gib(max(0, left))} GiB the {gpu.name} leaves after the CUDA context"
+                       f"{' and the other deployments on it' if layout.other_tenants_bytes else ''}: short by "
+                       f"{_gib(heaviest - left)} GiB; loading fails with CUDA out of memory")
     elif total_bytes - layout.other_tenants_bytes < requested:
         verdict = "invalid"
         reasons.append(f"Free memory on device ({_gib(total_bytes - layout.other_tenants_bytes)}/{_gib(total_bytes)} GiB) on "
@@ -123,7 +125,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             f"(utilization {layout.utilization:.2f} of {_gib(total_bytes)} GiB) minus weights {_gib(worst.weights_bytes)}, "
             f"activation {_gib(worst.activation_bytes)}, non-torch {_gib(worst.non_torch_bytes)}"
             + (f", CUDA graphs {_gib(worst.cuda_graph_bytes)}" if rules.cuda_graphs_in_budget else "")
-            + f" GiB leaves {_gib(worst.kv_cache_bytes)} GiB for the KV cache")
+            + (f" GiB leaves {_gib(worst.kv_cache_bytes)} GiB for the KV cache" if worst.kv_cache_bytes == 0 else
+               f" GiB leaves nothing for the KV cache: short by {_gib(-worst.kv_cache_bytes)} GiB"))
     else:
         for stage, specs in enumerate(stage_specs):
             available = ranks[stage].kv_cache_bytes

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a20f6dfdff3021ab3b772852683fe6d914be271fbda1c4c61cde8f90cbe51229
+# input-digest: sha256:47cb138a2a8752319117a444ed73f1e3de099dcfa9a90af617cd56ad4e5d53c2
 set -euo pipefail
 
 exec docker run \

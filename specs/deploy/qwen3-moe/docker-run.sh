@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c2839dac767ff8a84466f6b816b1aca56b6c81aa39775c4d72e77310aaf08d2b
+# input-digest: sha256:92b8d2ebd6a75faa917473f0520d896a45ce87809c0b010242563de71784c52c
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0a1b3dd87a60cc4662af3c4ca628b366195dcc07c00be6cb819b7f03bb2e1b13
+# input-digest: sha256:43e42b27431b4787a2f394cae11600037ca90d63605ce227b2fdf56b32bdc1d6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:104b60b70caa35ccb019ab476fcae64d92b653da3ea6130f812664cf76b1ed10
+# input-digest: sha256:56518760dff60ffa5ff2714a0f8beee61ccaba912e35928bdf990b4cebfee772
 set -euo pipefail
 
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:26477db5768e4df5cdf46652f50734e77232f12cc023d90a144a3a4b8840ea22
+# input-digest: sha256:35605d73b313f22dacf8fb0108d0e8c6b471d2d22313d315001bfed4c3fa9d82
 set -euo pipefail
 
 exec docker run \

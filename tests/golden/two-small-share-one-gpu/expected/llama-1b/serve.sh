@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2d045fbd0b4adf1d6900d6b8f684415b222d1b29a0be45d64694e1f5570acf9f
+# input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:932b230e746ce4993e2d6ff30b74d7fbe5cd79c6845c6ebabb7f26242dcf6338
+# input-digest: sha256:84b9ef2c6ed01ad74233255b54ee741f01400f73e163bd35b6aa2b71eff5c8a0
 set -euo pipefail
 
 exec docker run \
