@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "warn", "fail"]
 GIB = 1 << 30
-CONTAINER_FORMATS = frozenset({"compose", "docker-run"})
 DEFAULT_FORMATS = ("compose", "docker-run")
 DEFAULT_PORT = 8000
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -63,13 +62,19 @@ class Context:
     shm_path: str = "/dev/shm"
     home: str | None = None                     # None = the user's home
 
+    # What runs each format comes from the emit targets' registry (a kubernetes artifact runs
+    # on a cluster: this host's Docker and GPUs are not its business).
     @property
     def containers(self) -> bool:
-        return bool(CONTAINER_FORMATS & set(self.formats))
+        from vllm_compile.emit.registry import runtime_formats
+
+        return bool(runtime_formats("docker") & set(self.formats))
 
     @property
     def bare_metal(self) -> bool:
-        return "serve" in self.formats
+        from vllm_compile.emit.registry import runtime_formats
+
+        return bool(runtime_formats("host") & set(self.formats))
 
     # Docker and NVML are asked once per run however many checks read them.
     @cached_property

@@ -10,10 +10,16 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
+from vllm_compile.emit.registry import FORMATS, describe_formats
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?(\.?post[0-9]+)?$"
-FORMATS = ("compose", "docker-run", "serve")
+# Kubernetes label keys ([prefix/]name) and values, and resource quantities in binary units.
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi)$"
 
 
 class _Frozen(BaseModel):
@@ -157,9 +163,78 @@ class OutputSpec(_Frozen):
 
     dir: Optional[str] = Field(
         default=None, min_length=1, description="Output folder, relative to this file; default deploy/<name>.")
-    formats: tuple[Literal["compose", "docker-run", "serve"], ...] = Field(
+    formats: tuple[Literal[FORMATS], ...] = Field(  # type: ignore[valid-type]
         default=("compose", "docker-run"), min_length=1,
-        description="Artifacts to write: compose (compose.yaml), docker-run (docker-run.sh), serve (serve.sh).")
+        description=f"Artifacts to write: {describe_formats()}.")
+
+
+class SecretKeySpec(_Frozen):
+    """A key of a Kubernetes Secret (created by you, never by vllm-compile)."""
+
+    name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Name of the Secret.")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key inside the Secret.")
+
+
+class TolerationSpec(_Frozen):
+    """A Kubernetes toleration of the pod (e.g. of a taint on GPU nodes)."""
+
+    key: Optional[str] = Field(default=None, pattern=LABEL_KEY, description="Taint key; none with Exists = every taint.")
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Exists, or Equal to `value`.")
+    value: Optional[str] = Field(default=None, pattern=LABEL_VALUE, description="Taint value (with Equal).")
+    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = Field(
+        default=None, description="Taint effect; none = every effect.")
+    toleration_seconds: Optional[int] = Field(
+        default=None, ge=0, description="With NoExecute: how long the pod stays bound after the taint appears.")
+
+
+class KubernetesSpec(_Frozen):
+    """Settings of the kubernetes output format (Deployment, Service and model-cache PVC)."""
+
+    namespace: Optional[str] = Field(
+        default=None, pattern=DNS_LABEL, max_length=63,
+        description="Namespace of every object; default: none written (kubectl's current namespace).")
+    storage_class: Optional[str] = Field(
+        default=None, pattern=DNS_SUBDOMAIN, max_length=253,
+        description="StorageClass of the model-cache PersistentVolumeClaim; default: the cluster's default class.")
+    cache_size: Optional[str] = Field(
+        default=None, pattern=QUANTITY,
+        description="Size of the model-cache PersistentVolumeClaim, e.g. 200Gi; default: twice the checkpoint, "
+                    "rounded up to 10 Gi.")
+    hf_token_secret: SecretKeySpec = Field(
+        default=SecretKeySpec(name="hf-token", key="token"),
+        description="The Secret key holding the Hugging Face token (optional in the pod unless the model is gated).")
+    api_key_secret: SecretKeySpec = Field(
+        default=SecretKeySpec(name="vllm-api-key", key="api-key"),
+        description="The Secret key holding the API key (used when server.api_key_env is set).")
+    node_selector: Optional[dict[str, str]] = Field(
+        default=None,
+        description="Node labels the pod needs; default: the GPU product label (nvidia.com/gpu.product) of "
+                    "hardware.gpu. {} selects no label.")
+    tolerations: tuple[TolerationSpec, ...] = Field(default=(), description="Tolerations of the pod.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object and the pod.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on every object and the pod.")
+
+    @field_validator("node_selector", "labels")
+    @classmethod
+    def _label_map(cls, value):
+        import re
+
+        for key, text in (value or {}).items():
+            if not re.match(LABEL_KEY, key) or len(key) > 317:
+                raise ValueError(f"{key!r} is not a Kubernetes label key (prefix/name, name up to 63 of A-Z a-z 0-9 - _ .)")
+            if not re.match(LABEL_VALUE, text):
+                raise ValueError(f"{text!r} is not a Kubernetes label value (up to 63 of A-Z a-z 0-9 - _ .)")
+        return value
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotation_keys(cls, value):
+        import re
+
+        for key in value:
+            if not re.match(LABEL_KEY, key):
+                raise ValueError(f"{key!r} is not a Kubernetes annotation key")
+        return value
 
 
 class DeploymentSpec(_Frozen):
@@ -171,6 +246,17 @@ class DeploymentSpec(_Frozen):
     engine: EngineSpec = Field(description="The vLLM release and engine knobs.")
     server: ServerSpec = Field(default_factory=ServerSpec, description="How clients reach the server.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Where artifacts go.")
+    kubernetes: Optional[KubernetesSpec] = Field(
+        default=None, description="Settings of the kubernetes output format.")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # Leave kubernetes out while unset, so specs written before it existed keep their input
+        # digests (lowering hashes this dump).
+        data = handler(self)
+        if self.kubernetes is None:
+            data.pop("kubernetes", None)
+        return data
 
 
 class SpecFile(_Frozen):
@@ -191,6 +277,7 @@ class SpecFile(_Frozen):
     engine: Optional[EngineSpec] = Field(default=None, description="The vLLM release and engine knobs.")
     server: Optional[ServerSpec] = Field(default=None, description="How clients reach the server.")
     output: Optional[OutputSpec] = Field(default=None, description="Where artifacts go.")
+    kubernetes: Optional[KubernetesSpec] = Field(default=None, description="Settings of the kubernetes output format.")
     deployments: Optional[tuple[DeploymentSpec, ...]] = Field(
         default=None, min_length=1, description="Several deployments sharing this host's hardware.")
 

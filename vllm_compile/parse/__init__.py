@@ -39,7 +39,7 @@ def parse_spec(path: str, data: bytes | None = None) -> "Spec":
         single = DeploymentSpec(
             name=spec_file.name, model=spec_file.model, engine=spec_file.engine,
             workload=spec_file.workload or WorkloadSpec(), server=spec_file.server or ServerSpec(),
-            output=spec_file.output or OutputSpec())
+            output=spec_file.output or OutputSpec(), kubernetes=spec_file.kubernetes)
         deployments = (Deployment("", single),)
         output = single.output
         multi = False
