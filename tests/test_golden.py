@@ -86,8 +86,11 @@ def test_expected_passes_validators(case):
     for compose in composes:
         config = check_compose(compose, env={"HF_TOKEN": "dummy", "VLLM_API_KEY": "dummy"})
         for name, service in config["services"].items():
-            devices = service["deploy"]["resources"]["reservations"]["devices"]
-            assert all(("count" in d) != ("device_ids" in d) for d in devices), "count and device_ids both set"
+            if "deploy" in service:
+                devices = service["deploy"]["resources"]["reservations"]["devices"]
+                assert all(("count" in d) != ("device_ids" in d) for d in devices), "count and device_ids both set"
+            else:   # ROCm: the GPUs are the KFD and DRI devices
+                assert [d["source"] for d in service["devices"]] == ["/dev/kfd", "/dev/dri"]
             assert "serve" not in service["command"], "the image's entrypoint already runs the server"
             assert service["command"][0] == "--model"
     for script in scripts:

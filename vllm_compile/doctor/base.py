@@ -60,6 +60,7 @@ class Context:
     docker_socket: str = DOCKER_SOCKET          # used when DOCKER_HOST is unset
     proc_root: str = "/proc"
     shm_path: str = "/dev/shm"
+    dev_root: str = "/dev"                      # where /dev/kfd and /dev/dri of ROCm hosts are
     home: str | None = None                     # None = the user's home
 
     # What runs each format comes from the emit targets' registry (a kubernetes artifact runs
@@ -75,6 +76,11 @@ class Context:
         from vllm_compile.emit.registry import runtime_formats
 
         return bool(runtime_formats("host") & set(self.formats))
+
+    @property
+    def amd(self) -> bool:
+        """The spec's GPUs are AMD (ROCm): NVIDIA's driver and toolkit are not needed."""
+        return self.hardware is not None and self.hardware.gpu.vendor == "amd"
 
     # Docker and NVML are asked once per run however many checks read them.
     @cached_property
