@@ -6,9 +6,9 @@ the generated one. Every model is frozen and forbids unknown keys.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
 
 from vllm_compile.emit.registry import FORMATS, describe_formats
 
@@ -20,6 +20,8 @@ VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?(\.?post[0-9]+)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi)$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
+LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
 
 
 class _Frozen(BaseModel):
@@ -206,35 +208,16 @@ class KubernetesSpec(_Frozen):
     api_key_secret: SecretKeySpec = Field(
         default=SecretKeySpec(name="vllm-api-key", key="api-key"),
         description="The Secret key holding the API key (used when server.api_key_env is set).")
-    node_selector: Optional[dict[str, str]] = Field(
+    node_selector: Optional[dict[LabelKey, LabelValue]] = Field(
         default=None,
         description="Node labels the pod needs; default: the GPU product label (nvidia.com/gpu.product) of "
-                    "hardware.gpu. {} selects no label.")
+                    "hardware.gpu (none for AMD GPUs: the amd.com/gpu resource finds their nodes). {} selects no label.")
     tolerations: tuple[TolerationSpec, ...] = Field(default=(), description="Tolerations of the pod.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object and the pod.")
-    annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on every object and the pod.")
-
-    @field_validator("node_selector", "labels")
-    @classmethod
-    def _label_map(cls, value):
-        import re
-
-        for key, text in (value or {}).items():
-            if not re.match(LABEL_KEY, key) or len(key) > 317:
-                raise ValueError(f"{key!r} is not a Kubernetes label key (prefix/name, name up to 63 of A-Z a-z 0-9 - _ .)")
-            if not re.match(LABEL_VALUE, text):
-                raise ValueError(f"{text!r} is not a Kubernetes label value (up to 63 of A-Z a-z 0-9 - _ .)")
-        return value
-
-    @field_validator("annotations")
-    @classmethod
-    def _annotation_keys(cls, value):
-        import re
-
-        for key in value:
-            if not re.match(LABEL_KEY, key):
-                raise ValueError(f"{key!r} is not a Kubernetes annotation key")
-        return value
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="Extra labels on every object and the pod (the app.kubernetes.io/* labels vllm-compile sets win).")
+    annotations: dict[LabelKey, str] = Field(
+        default_factory=dict, description="Extra annotations on every object and the pod.")
 
 
 class DeploymentSpec(_Frozen):
@@ -296,7 +279,7 @@ def _close_objects(node) -> None:
     # Pydantic omits additionalProperties:false on some generated objects; the contract is that
     # every object in the spec refuses unknown keys, so make it explicit everywhere.
     if isinstance(node, dict):
-        if node.get("type") == "object" and "properties" in node:
+        if node.get("type") == "object" and ("properties" in node or "patternProperties" in node):
             node["additionalProperties"] = False
         for value in node.values():
             _close_objects(value)
