@@ -3,21 +3,35 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two install levels: what running needs (`make run`), and that plus the validators, pytest,
+# mypy and ruff (`make test`). Each stamp is redone when pyproject.toml changes.
+STAMP      := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench deploy-artifacts goldens schema clean
+.PHONY: run test lint bench deploy-artifacts goldens schema clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP) $(TEST_STAMP)
 
 run: $(STAMP)  ## set up, compile specs/llama.yaml, show where the artifacts went
 	$(BIN)/vllm-compile compile specs/llama.yaml
 	@echo "artifacts: specs/deploy/llama-chat/ (compose.yaml, docker-run.sh)"
+	@echo "vllm-compile is in $(BIN): run \`. $(BIN)/activate\` to put it on PATH"
 
-test: $(STAMP)  ## the whole test suite, with the real validators
+lint: $(TEST_STAMP)  ## ruff and mypy, with the settings in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/mypy vllm_compile
+
+test: lint  ## lint and type checks, then the whole test suite, with the real validators
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)  ## start-up and compile wall times, and the planner against real vLLM start-ups
@@ -29,7 +43,7 @@ deploy-artifacts: $(STAMP)  ## compile every spec under specs/ and fail if the r
 	git diff --exit-code -- specs/ || (echo "specs/ artifacts differ from what is committed" >&2; exit 1)
 	@test -z "$$(git ls-files --others --exclude-standard specs/)" || (echo "uncommitted artifacts under specs/" >&2; git ls-files --others --exclude-standard specs/ >&2; exit 1)
 
-goldens: $(STAMP)  ## regenerate tests/golden/*/expected (then read and validate every changed file)
+goldens: $(TEST_STAMP)  ## regenerate tests/golden/*/expected (then read and validate every changed file)
 	VLLM_COMPILE_REGEN=1 HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests/test_golden.py
 
 schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json from the pydantic model

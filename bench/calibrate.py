@@ -1,4 +1,4 @@
-"""Feed every real vLLM start-up in ../shared/calibration through `vllm-compile predict`, as a
+"""Feed every real vLLM start-up in bench/data/calibration through `vllm-compile predict`, as a
 user would run it, and report per case and in total: weights error, KV-token error, verdict vs
 outcome.
 
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CALIBRATION = ROOT.parent / "shared" / "calibration" / "vllm-startups.jsonl"
+CALIBRATION = ROOT / "bench" / "data" / "calibration" / "vllm-startups.jsonl"   # provenance: bench/data/README.md
 CONFIGS = ROOT / "vllm_compile" / "data" / "model-configs"
 GIB = 1 << 30
 

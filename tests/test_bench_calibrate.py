@@ -1,5 +1,5 @@
 """The calibration bench (bench/calibrate.py, run by `make bench`) end to end: every real vLLM
-start-up in ../shared/calibration goes through the `predict` command, and the planner keeps the
+start-up in bench/data/calibration goes through the `predict` command, and the planner keeps the
 accuracy the closing notes report. A planner change that loses a case fails here."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_every_calibration_case_runs_through_predict_and_keeps_its_accuracy():
     done = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), "--json"], capture_output=True,
                           text=True, timeout=300, check=True)
     report = json.loads(done.stdout)
-    cases = [json.loads(line) for line in (REPO.parent / "shared" / "calibration" / "vllm-startups.jsonl")
+    cases = [json.loads(line) for line in (REPO / "bench" / "data" / "calibration" / "vllm-startups.jsonl")
              .read_text().splitlines() if line.strip()]
     assert [row["id"] for row in report["cases"]] == [case["id"] for case in cases]
     summary = report["summary"]

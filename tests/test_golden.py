@@ -85,7 +85,7 @@ def test_expected_passes_validators(case):
         _check_manifest(manifest, composes)
     for compose in composes:
         config = check_compose(compose, env={"HF_TOKEN": "dummy", "VLLM_API_KEY": "dummy"})
-        for name, service in config["services"].items():
+        for service in config["services"].values():
             if "deploy" in service:
                 devices = service["deploy"]["resources"]["reservations"]["devices"]
                 assert all(("count" in d) != ("device_ids" in d) for d in devices), "count and device_ids both set"

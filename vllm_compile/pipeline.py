@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from vllm_compile.diagnostics import CompileError, Diagnostic
 
@@ -25,10 +26,11 @@ class Options:
 class Compilation:
     path: str
     options: Options = Options()
-    spec: object = None                   # ir.spec.Spec
+    # Any, not the IR types: None until their pass has run, and every later pass reads them.
+    spec: Any = None                      # ir.spec.Spec
     lock: dict | None = None
     models: tuple = ()                    # ir.facts.ModelFacts per deployment
-    hardware: object = None               # ir.facts.HardwareFacts
+    hardware: Any = None                  # ir.facts.HardwareFacts
     devices: tuple = ()                   # pinned device ids per deployment (None = any `count`)
     plans: tuple = ()                     # ir.plan.Plan per deployment
     lowered: tuple = ()                   # ir.lowered.LoweredDeployment per deployment
@@ -53,7 +55,7 @@ def read_lock(c: Compilation) -> Compilation:
 def resolve_models(c: Compilation) -> Compilation:
     from vllm_compile.resolve.models import resolve_model
 
-    spec, models, errors = c.spec, [], []
+    spec, models, errors = c.spec, [], list[Diagnostic]()
     for dep in spec.deployments:
         try:
             models.append(resolve_model(dep.spec.model, spec_dir=spec.directory, source=spec.source,
@@ -91,7 +93,7 @@ def plan(c: Compilation) -> Compilation:
 def lower(c: Compilation) -> Compilation:
     from vllm_compile.lower import lower_deployment
 
-    spec, lowered, errors = c.spec, [], []
+    spec, lowered, errors = c.spec, [], list[Diagnostic]()
     for index, dep in enumerate(spec.deployments):
         # Deployments sharing a GPU start one after another so each profiles after the last allocated.
         waits = [spec.deployments[j].spec for j in range(index) if _shares_gpu(c.devices[j], c.devices[index])]

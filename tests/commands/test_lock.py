@@ -13,7 +13,6 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from server_thread import ServerThread
 
 REPO = Path(__file__).resolve().parents[2]

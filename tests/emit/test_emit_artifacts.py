@@ -1,7 +1,6 @@
 """emit_artifacts: target selection, paths, headers, and byte-for-byte determinism."""
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess

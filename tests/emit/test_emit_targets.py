@@ -6,7 +6,7 @@ import os
 import lower_builders as b
 import validators as v
 from emit_cases import CASES
-from vllm_compile.emit import Header, compose, docker_run, emit_artifacts, serve, shell
+from vllm_compile.emit import Header, compose, docker_run, serve, shell
 
 HEADER = Header("9.9.9", "specs/llama.yaml", "ab" * 32)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from plan_support import CONFIGS, GIB, LLAMA_8B, gpu
+from plan_support import CONFIGS, LLAMA_8B, gpu
 from vllm_compile.ir.plan import PlanRequest
 from vllm_compile.plan import plan_deployment
 from vllm_compile.resolve.models import facts_from_config

@@ -1,7 +1,7 @@
 """Weights as vLLM's load-time kernels lay them out: MXFP4 MoE backend padding and the MLA
 decode matrices. Expected values are derived by hand from the tensor shapes vLLM allocates
 (mxfp4.py create_weights; MLA process_weights_after_loading) and checked against measured
-"Model loading took" figures from ../shared/calibration."""
+"Model loading took" figures from bench/data/calibration."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from vllm_compile.plan import weights
 
 GPT_OSS_120B = "openai/gpt-oss-120b"
 DEEPSEEK_R1 = "deepseek-ai/DeepSeek-R1"
-CALIBRATION = Path(__file__).resolve().parents[3] / "shared" / "calibration" / "vllm-startups.jsonl"
+CALIBRATION = Path(__file__).resolve().parents[2] / "bench" / "data" / "calibration" / "vllm-startups.jsonl"
 
 
 def _measured(case_id: str) -> float:

@@ -17,7 +17,7 @@ def compile_all(paths, options, until=None):
     """Run the pipeline over every spec; report every error of every spec, then exit 2 if any."""
     from vllm_compile.pipeline import run
 
-    results, errors = [], []
+    results, errors = [], list[Diagnostic]()
     for path in paths:
         try:
             results.append(run(path, options, until=until))

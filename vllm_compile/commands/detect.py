@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -27,7 +28,8 @@ def command(fmt: str) -> None:
             fix="declare the hardware in the spec instead, e.g. `hardware: {gpu: L4, count: 1}` "
                 "(`vllm-compile gpus` lists the names; nvidia-smi names work too)").format(), err=True)
         sys.exit(2)
-    rows, warnings = [], []
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
     for device in snapshot.devices:
         gpu, warning = map_device(device)
         cc = device.compute_capability

@@ -4,8 +4,12 @@ records the GPUs NVML reports, so a machine without GPUs compiles the same bytes
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from vllm_compile.diagnostics import Diagnostic
 
 
 def _models(spec):
@@ -79,7 +83,8 @@ def command(specs):
                 click.echo(d.format(), err=True)
             failed = True
             continue
-        entries, errors = {}, []
+        entries: dict[str, dict] = {}
+        errors: list[Diagnostic] = []
         for prefix, model, token_env in _models(spec):
             if model.id in entries:
                 if entries[model.id]["revision"] != (model.revision or "main"):

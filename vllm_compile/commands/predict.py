@@ -70,7 +70,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     if model_ref is None:
         diagnostics.append(Diagnostic("no model in the command line", file="<command line>",
                                       fix="vllm serve MODEL (a repo id or a local folder)"))
-    if diagnostics:
+    if diagnostics or model_ref is None:
         raise CompileError(diagnostics)
     if manifest.warning:
         click.echo(f"warning: {manifest.warning}", err=True)

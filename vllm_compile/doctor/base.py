@@ -10,7 +10,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, Protocol
 
 if TYPE_CHECKING:
     from vllm_compile.doctor.docker import DockerState
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from vllm_compile.resolve.hardware.nvml import NvmlSnapshot
 
 Status = Literal["ok", "warn", "fail"]
+
+
+class NvmlQuery(Protocol):
+    """What doctor needs of NVML: the pynvml adapter, or a stand-in in tests."""
+
+    def query(self) -> NvmlSnapshot: ...
 GIB = 1 << 30
 DEFAULT_FORMATS = ("compose", "docker-run")
 DEFAULT_PORT = 8000
@@ -55,7 +61,7 @@ class Context:
     has_spec: bool = False
     formats: tuple[str, ...] = DEFAULT_FORMATS
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    nvml: object | None = None                  # has query() -> NvmlSnapshot; None = the pynvml adapter
+    nvml: NvmlQuery | None = None               # None = the pynvml adapter
     which: Callable[[str], str | None] = shutil.which
     docker_socket: str = DOCKER_SOCKET          # used when DOCKER_HOST is unset
     proc_root: str = "/proc"

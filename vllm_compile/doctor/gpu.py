@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 
-from vllm_compile.doctor.base import Context, Finding, combine, gib
+from vllm_compile.doctor.base import Context, Finding, Status, combine, gib
 from vllm_compile.versions import release_key
 
 # CUDA of the default vllm/vllm-openai image, by the first release of a range: (lowest, highest)
@@ -46,7 +46,7 @@ def _driver_key(version: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
-def _driver_for(cuda: str, what: str, driver: str) -> tuple[str, str, str]:
+def _driver_for(cuda: str, what: str, driver: str) -> tuple[Status, str, str]:
     """(status, found, fix) for one CUDA the deployment may need."""
     need = MIN_DRIVER.get(cuda)
     if need is None:
@@ -75,7 +75,7 @@ def check_driver(ctx: Context) -> Finding | None:
         return Finding(name, "ok", head)
     if snapshot.driver_version is None:
         return Finding(name, "warn", f"{head}; its version is unknown", "check `nvidia-smi`")
-    parts = [("ok", head, "")]
+    parts: list[tuple[Status, str, str]] = [("ok", head, "")]
     for image, version in sorted(images.items()):
         low, high = image_cuda(image, version)
         status, found, fix = _driver_for(low, image, driver)
@@ -121,7 +121,7 @@ def check_gpus(ctx: Context) -> Finding | None:
     devices = snapshot.devices
     planned = sorted({h.gpu.name for h in ctx.hardware.gpus}) if ctx.hardware else []
     needed = sum(d.plan.gpus for d in ctx.deployments)
-    parts = []
+    parts: list[tuple[Status, str, str]] = []
     if needed > len(devices):
         parts.append(("fail", f"the spec needs {needed} GPU(s), this host has {len(devices)}",
                       f"run on a host with {needed} GPUs, or lower tensor/pipeline parallelism"))

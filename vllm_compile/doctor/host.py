@@ -8,7 +8,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from vllm_compile.doctor.base import DEFAULT_PORT, GIB, Context, Finding, combine, gib
+from vllm_compile.doctor.base import DEFAULT_PORT, GIB, Context, Finding, Status, combine, gib
 
 # NCCL's troubleshooting guide asks containers for `--shm-size=1g`; Docker's 64 MiB default is
 # the classic cause of "Error while creating shared memory segment" at TP > 1.
@@ -60,7 +60,7 @@ def port_holders(port: int, proc_root: str = "/proc") -> list[tuple[int, str]]:
             cols = row.split()
             if len(cols) > 9 and cols[3] == LISTEN and int(cols[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(f"socket:[{cols[9]}]")
-    holders = []
+    holders: list[tuple[int, str]] = []
     if not inodes:
         return holders
     for pid in sorted(int(p) for p in os.listdir(proc_root) if p.isdigit()):
@@ -74,7 +74,7 @@ def port_holders(port: int, proc_root: str = "/proc") -> list[tuple[int, str]]:
     return holders
 
 
-def _port_part(ctx: Context, port: int, owner: str) -> tuple[str, str, str]:
+def _port_part(ctx: Context, port: int, owner: str) -> tuple[Status, str, str]:
     error = bind_error(port)
     if error is None:
         return "ok", f"port {port} is free{owner}", ""
@@ -113,7 +113,7 @@ def check_tokens(ctx: Context) -> Finding | None:
     artifacts require one). Values are never shown."""
     if not ctx.has_spec:
         return None
-    parts = []
+    parts: list[tuple[Status, str, str]] = []
     for dep in ctx.deployments:
         spec, model = dep.spec, dep.model
         var = spec.server.hf_token_env

@@ -53,7 +53,9 @@ def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[s
     first deployment's folder); per-deployment targets write into each deployment's folder.
     """
     if tool_version is None:
-        from vllm_compile import __version__ as tool_version
+        from vllm_compile import __version__
+
+        tool_version = __version__
     deployments = tuple(deployments)
     chosen = check_formats(formats) if formats is not None else None
     artifacts = []

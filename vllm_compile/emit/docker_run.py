@@ -58,7 +58,8 @@ def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
     setup = [shell.script_dir_line()] if shell.needs_script_dir(dep.volumes) else []
     setup += shell.env_setup(host.container_env(dep))
     setup += wait_for_healthy(dep.depends_on_healthy)
-    groups = [*shell.flag_groups(docker_options(dep)), [dep.image], *shell.flag_groups(dep.args)]
+    groups: list[list[shell.Word]] = [*shell.flag_groups(docker_options(dep)), [dep.image],
+                                      *shell.flag_groups(dep.args)]
     return shell.script(header, setup, shell.command_lines(["exec", "docker", "run"], groups))
 
 

@@ -86,9 +86,9 @@ def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Man
     emitted = compiler_args(dep, plan, model, model_ref)
     argv: list[str] = []
     keys: list[str] = []
-    for arg in emitted:
-        argv += [arg.flag, *arg.values]
-        keys += [arg.key] * (1 + len(arg.values))
+    for emitted_arg in emitted:
+        argv += [emitted_arg.flag, *emitted_arg.values]
+        keys += [emitted_arg.key] * (1 + len(emitted_arg.values))
     first_extra = len(argv)
     argv += dep.engine.extra_args
     keys += [f"engine.extra_args[{i}]" for i in range(len(dep.engine.extra_args))]

@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from vllm_compile.diagnostics import did_you_mean
 from vllm_compile.units import human_readable_int
@@ -401,7 +401,7 @@ def validate_args(argv: Sequence[str], manifest: Manifest) -> tuple[Problem, ...
     return result.problems
 
 
-def parse_serve_args(argv: Sequence[str], manifest: Manifest) -> tuple[str | None, dict[str, object], tuple[Problem, ...]]:
+def parse_serve_args(argv: Sequence[str], manifest: Manifest) -> tuple[str | None, dict[str, Any], tuple[Problem, ...]]:
     """Read an existing `vllm serve MODEL --flag ...` line: (model, {dest: value}, problems).
 
     A leading `vllm serve` (or `serve`) is skipped. The model is the positional `model_tag`, else
@@ -416,11 +416,10 @@ def parse_serve_args(argv: Sequence[str], manifest: Manifest) -> tuple[str | Non
     result = parse_args(argv[skip:], manifest, allow_abbrev=True)
     # Report positions in the argv as given, `vllm serve` included.
     problems = [replace(p, index=p.index + skip) for p in result.problems]
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}   # flag dest -> its parsed value, whatever type the flag takes
     for arg in result.args:
         if arg.action == "_AppendAction":
-            values.setdefault(arg.dest, [])
-            values[arg.dest].append(arg.value)  # type: ignore[union-attr]
+            values.setdefault(arg.dest, []).append(arg.value)
         else:
             values[arg.dest] = arg.value
     model = values.get("model") if isinstance(values.get("model"), str) else None

@@ -4,11 +4,15 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 
+if TYPE_CHECKING:  # imported lazily at run time: pydantic models are slow to build
+    from vllm_compile.ir.spec import Spec
 
-def parse_spec(path: str, data: bytes | None = None) -> "Spec":
+
+def parse_spec(path: str, data: bytes | None = None) -> Spec:
     from vllm_compile.ir.spec import Deployment, OutputSpec, Spec
     from vllm_compile.parse.validate import validate_document
     from vllm_compile.parse.yaml_source import load_yaml
@@ -18,7 +22,7 @@ def parse_spec(path: str, data: bytes | None = None) -> "Spec":
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:
-            raise CompileError([Diagnostic(f"spec file not found", file=display,
+            raise CompileError([Diagnostic("spec file not found", file=display,
                                            fix="check the path; specs usually live under specs/")]) from None
         except IsADirectoryError:
             raise CompileError([Diagnostic("expected a spec file, found a folder", file=display,

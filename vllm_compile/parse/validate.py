@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap, did_you_mean
 
@@ -108,7 +110,7 @@ def _describe(value) -> str:
     return repr(value)
 
 
-def _from_pydantic(error: dict, document: dict, source: SourceMap) -> Diagnostic:
+def _from_pydantic(error: Mapping[str, Any], document: dict, source: SourceMap) -> Diagnostic:
     loc = tuple(error["loc"])
     map_key = loc[-1:] == ("[key]",)    # the key of a mapping (a Kubernetes label name) is wrong
     loc = loc[:-1] if map_key else loc
@@ -239,7 +241,7 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
         items = document["deployments"] if isinstance(document["deployments"], list) else []
         deployments = [(f"deployments[{i}].", mapping(d)) for i, d in enumerate(items)]
     names: dict[object, str] = {}
-    ports: dict[object, object] = {}
+    ports: dict[int, object] = {}
     for prefix, dep in deployments:
         model = mapping(dep.get("model"))
         if "model" in dep and "id" not in model and "path" not in model:
@@ -249,8 +251,8 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
             out.append(source.error(f"{prefix}model.path", "'~' is not expanded in model.path",
                                     fix="write the path relative to this spec file"))
         out_dir = mapping(dep.get("output")).get("dir")
-        if isinstance(out_dir, str) and _outside_tree(out_dir):
-            out.append(source.error(f"{prefix}output.dir", _outside_tree(out_dir), found=repr(out_dir),
+        if isinstance(out_dir, str) and (outside := _outside_tree(out_dir)):
+            out.append(source.error(f"{prefix}output.dir", outside, found=repr(out_dir),
                                     expected="a folder inside the spec's folder tree",
                                     fix=f"use a relative path such as deploy/{dep.get('name', 'NAME')}"))
         name = dep.get("name")
@@ -266,8 +268,8 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
                                         f"'{ports[port]}'", fix=f"pick another port, e.g. {max(ports) + 1}"))
             ports[port] = name
     top_dir = mapping(document.get("output")).get("dir") if "deployments" in document else None
-    if isinstance(top_dir, str) and _outside_tree(top_dir):
-        out.append(source.error("output.dir", _outside_tree(top_dir), found=repr(top_dir),
+    if isinstance(top_dir, str) and (outside := _outside_tree(top_dir)):
+        out.append(source.error("output.dir", outside, found=repr(top_dir),
                                 expected="a folder inside the spec's folder tree", fix="use a relative path such as deploy"))
     return out
 

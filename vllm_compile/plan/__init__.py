@@ -147,8 +147,8 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
             invalid.append(("Prequant BitsAndBytes models with tensor parallelism is not supported. "
                             "Please try with pipeline parallelism.",
                             [f"tensor_parallel_size: 1 with pipeline_parallel_size: {tp * pp}",
-                             f"the 16-bit checkpoint with quantization: bitsandbytes (quantized at load, "
-                             f"which tensor parallelism supports)"]))
+                             "the 16-bit checkpoint with quantization: bitsandbytes (quantized at load, "
+                             "which tensor parallelism supports)"]))
             return []
         if not valid_tensor_parallel(facts, tp):
             valid = [t for t in range(1, max(2 * tp, 9)) if valid_tensor_parallel(facts, t)]

@@ -147,11 +147,13 @@ def plan_host(spec, models, hardware, allow_failure: bool = False):
     if errors:
         raise CompileError(errors)
 
-    plans = list(alone)
+    placed = [p for p in alone if p is not None]
+    assert len(placed) == len(deps), "a deployment without a plan has an error above"
+    plans = list(placed)
     for slot in slots:
         if len(slot.tenants) > 1:
             for k, (i, _) in enumerate(slot.tenants):
-                plans[i] = _named(_tenant_plan(deps, models, alone[i], slot, k), [slot])
+                plans[i] = _named(_tenant_plan(deps, models, placed[i], slot, k), [slot])
     # One deployment on a uniform, unpinned host keeps `count`: any of its GPUs will do.
     pinned = spec.multi or len(groups) > 1 or spec.hardware.device_ids is not None
     devices = tuple(tuple(device_id(s.host) for s in taken) if pinned else None for taken in where)

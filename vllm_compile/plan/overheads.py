@@ -6,7 +6,7 @@ The shapes come from what drives each term (reference §1.2-1.3, §6A): the prof
 `min(max_num_seqs, batched tokens)` rows (V0: `max_num_seqs` rows) with several temporaries,
 fused-MoE kernels keep per-token expert intermediates, NCCL/custom all-reduce buffers grow with
 TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants were
-fitted once on ../shared/calibration (see bench/calibrate.py); no calibration entry is
+fitted once on bench/data/calibration (see bench/calibrate.py); no calibration entry is
 special-cased.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ Boundaries marked approximate there are approximate here too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from vllm_compile.versions import at_least, release_key
 
@@ -44,7 +44,7 @@ _CHANGES = (
 
 def rules_for(version: str) -> ReleaseRules:
     key = release_key(version)
-    rules = dict(_BASELINE)
+    rules: dict[str, Any] = dict(_BASELINE)
     for first, changes in _CHANGES:
         if key >= release_key(first):
             rules.update(changes)

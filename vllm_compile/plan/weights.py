@@ -119,6 +119,7 @@ def mxfp4_expert_bytes(facts: ModelFacts, tp: int, expert_parallel: bool, pad: t
     and 16-bit w13/w2 biases, with I' = the rank's intermediate slice and H' = hidden, each
     rounded up to the backend's alignment."""
     moe = facts.moe
+    assert moe is not None, "called for MoE models only"
     experts = _cdiv(moe.num_experts, tp) if expert_parallel else moe.num_experts
     inter = moe.expert_intermediate_size if expert_parallel else _cdiv(moe.expert_intermediate_size, tp)
     inter, hidden = _round_up(inter, pad[0]), _round_up(facts.hidden_size, pad[1])
@@ -130,6 +131,8 @@ def mla_decode_bytes(facts: ModelFacts, tp: int, absorbed: bool) -> int:
     """Decode-path matrices vLLM's MLA backend builds from the loaded projections, per layer
     and rank (N = heads on the rank, L = kv_lora_rank, Q = q_lora_rank or hidden)."""
     mla, quant = facts.mla, facts.quantization
+    assert mla is not None, "called for MLA models only"
+    block = quant.weight_block_size if quant is not None else None
     n = max(1, facts.num_attention_heads // tp)
     lora = mla.kv_lora_rank
     fp8 = quant is not None and quant.bits == 8 and quant.method in FP8_METHODS
@@ -143,7 +146,6 @@ def mla_decode_bytes(facts: ModelFacts, tp: int, absorbed: bool) -> int:
     def stored(rows: int, cols: int) -> int:
         if not fp8:
             return rows * cols * 2
-        block = quant.weight_block_size
         scales = _cdiv(rows, block[0]) * _cdiv(cols, block[1]) if block else 1
         return rows * cols + scales * 4
 

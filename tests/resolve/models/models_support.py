@@ -3,8 +3,9 @@ import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared" / "model-configs"
 CATALOG = REPO / "vllm_compile" / "data" / "model-configs"
+# Published sizes and the provenance (sources, digests) of the bundled configs: bench/data/README.md.
+PUBLISHED = REPO / "bench" / "data" / "model-configs"
 
 
 def load(model_id: str, root: Path = CATALOG) -> dict:

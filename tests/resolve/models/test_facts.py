@@ -1,18 +1,20 @@
-"""Facts from the real configs under ../shared/model-configs, against published figures and
-hand-derived formulas (reference doc §2.11 for KV bytes per token)."""
+"""Facts from the real configs bundled under vllm_compile/data/model-configs, against published
+figures (bench/data/model-configs) and hand-derived formulas (reference doc §2.11 for KV bytes
+per token)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 
 import pytest
-from models_support import CATALOG, SHARED, load
+from models_support import CATALOG, PUBLISHED, load
 
 from vllm_compile.resolve.models import facts_from_config
 
 GiB = 2**30
-SHARED_IDS = sorted(str(p.parent.relative_to(SHARED)) for p in SHARED.glob("*/*/config.json"))
+CATALOG_IDS = sorted(str(p.parent.relative_to(CATALOG)) for p in CATALOG.glob("*/*/config.json"))
 
 
 def facts(model_id: str, **kw):
@@ -25,16 +27,19 @@ def kv_per_token(f) -> int:
     return sum(l.kv_heads * (l.head_size + l.head_size_v) * 2 for l in f.layers)
 
 
-def test_catalog_vendors_every_shared_config_unchanged():
-    assert SHARED_IDS, "../shared/model-configs is missing"
-    for model_id in SHARED_IDS:
-        for src in (SHARED / model_id).iterdir():
-            assert (CATALOG / model_id / src.name).read_bytes() == src.read_bytes(), src
+def test_catalog_holds_every_config_as_collected_with_its_source():
+    # SHA256SUMS was computed over the collected files themselves, not over the bundled copies.
+    recorded = dict(reversed(line.split("  ", 1)) for line in (PUBLISHED / "SHA256SUMS").read_text().splitlines())
+    bundled = {str(p.relative_to(CATALOG)): hashlib.sha256(p.read_bytes()).hexdigest()
+               for model_id in CATALOG_IDS for p in (CATALOG / model_id).iterdir()}
+    assert CATALOG_IDS and bundled == recorded
+    sources = (PUBLISHED / "SOURCES.md").read_text()
+    assert not [m for m in CATALOG_IDS if f"| {m} |" not in sources], "a bundled config without its source row"
 
 
-@pytest.mark.parametrize("model_id", SHARED_IDS)
-def test_every_shared_config_gives_sane_facts(model_id):
-    raw = load(model_id, SHARED)
+@pytest.mark.parametrize("model_id", CATALOG_IDS)
+def test_every_bundled_config_gives_sane_facts(model_id):
+    raw = load(model_id)
     text = raw.get("text_config", raw)
     f = facts(model_id)
     assert f.num_layers == text["num_hidden_layers"] == len(f.layers)
@@ -60,7 +65,7 @@ def test_every_shared_config_gives_sane_facts(model_id):
 
 def _published_rows():
     rows = []
-    with open(SHARED / "sizes.csv", newline="") as fh:
+    with open(PUBLISHED / "sizes.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             if row["params_published"].isdigit() or row["total_size_bytes"].isdigit():
                 rows.append(row)
@@ -80,7 +85,7 @@ def test_exact_parameter_counts_match_sizes_csv():
     checked = 0
     for row in _published_rows():
         model_id = ALIAS.get(row["model"], row["model"])
-        if not (SHARED / model_id / "config.json").exists():
+        if not (CATALOG / model_id / "config.json").exists():
             continue
         f = facts(model_id)
         config = load(model_id)

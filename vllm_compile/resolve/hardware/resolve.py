@@ -109,7 +109,8 @@ def _pick(gpus: tuple[HostGpu, ...], hw: HardwareSpec, count_given: bool, source
                 errors.append(source.error(f"{key}.device_ids[{i}]", "no such GPU on this host", found=repr(dev),
                                            expected=f"one of: {listing}",
                                            fix="use an index or UUID from `vllm-compile detect`"))
-            picked.append(match)
+            else:
+                picked.append(match)
         if errors:
             raise CompileError(errors)
         return tuple(picked)

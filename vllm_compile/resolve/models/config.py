@@ -6,6 +6,7 @@ traceback deep inside the arithmetic.
 """
 from __future__ import annotations
 
+import builtins
 import math
 from typing import Any
 
@@ -67,11 +68,11 @@ class Config:
             raise FactsError(f"config{self.where} lacks `{key}`", key=key)
         return default
 
-    def opt_int(self, key: str, *, limit: int | None = None, minimum: int = 1) -> int | None:
+    def opt_int(self, key: str, *, limit: builtins.int | None = None, minimum: builtins.int = 1) -> builtins.int | None:
         value = self.data.get(key)
         return None if value is None else self._check_int(key, value, limit, minimum)
 
-    def _check_int(self, key: str, value: Any, limit: int | None, minimum: int) -> int:
+    def _check_int(self, key: str, value: Any, limit: builtins.int | None, minimum: builtins.int) -> builtins.int:
         # JSON writers sometimes emit 4096.0; accept integral floats, refuse the rest.
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -106,7 +107,7 @@ class Config:
             raise FactsError(f"config{self.where} `{key}` must be a string, found {value!r}", key=key)
         return value
 
-    def list(self, key: str) -> list | None:
+    def list(self, key: builtins.str) -> list | None:
         value = self.data.get(key)
         if value is None:
             return None
@@ -114,7 +115,7 @@ class Config:
             raise FactsError(f"config{self.where} `{key}` must be a list, found {value!r}", key=key)
         return value
 
-    def dict(self, key: str) -> dict | None:
+    def dict(self, key: builtins.str) -> dict | None:
         value = self.data.get(key)
         if value is None:
             return None

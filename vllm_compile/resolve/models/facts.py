@@ -38,7 +38,7 @@ def facts_from_config(config: dict, *, model_id: str, source: str,
     elem = 4 if dtype == "float32" else 2
     w = weigh(arch, layout, elem)
     weight_bytes, from_headers = w.weight_bytes, False
-    if safetensors_dtypes and layout.facts is None or safetensors_dtypes and layout.facts.prequantized:
+    if safetensors_dtypes and (layout.facts is None or layout.facts.prequantized):
         try:
             weight_bytes, from_headers = header_bytes(safetensors_dtypes, ckpt_dtype, elem), True
         except ValueError as exc:

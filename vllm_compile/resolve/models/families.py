@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vllm_compile.ir.facts import MlaFacts, MoeFacts
+from vllm_compile.ir.facts import AttentionKind, MlaFacts, MoeFacts
 
 from .config import ALIASES, LIMITS, Config, FactsError, head_dim, kv_heads
 
@@ -31,7 +31,7 @@ class Tensor:
 
 @dataclass(frozen=True, slots=True)
 class Layer:
-    attention: str
+    attention: AttentionKind
     window: int | None
     kv_heads: int
     head_size: int
@@ -63,7 +63,7 @@ LLAMA_LIKE = {"llama", "mistral", "yi", "granite", "internlm2", "olmo2", "exaone
 SUPPORTED = tuple(sorted(LLAMA_LIKE - {"internlm2", "olmo2", "exaone"}))
 TIED_BY_DEFAULT = {"gemma", "gemma2"}
 REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
-LAYER_TYPES = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked"}
+LAYER_TYPES: dict[str, AttentionKind] = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked"}
 
 
 def _v(name: str, n: int, part: str = "replicated", **kw) -> Tensor:
@@ -127,14 +127,14 @@ def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaF
     return out, mla
 
 
-def _attention_kinds(c: Config, family: str, n: int) -> list[tuple[str, int | None]]:
+def _attention_kinds(c: Config, family: str, n: int) -> list[tuple[AttentionKind, int | None]]:
     """(kind, window) per layer, as vLLM builds its attention layers."""
     window = c.opt_int("sliding_window", limit=LIMITS["positions"])
     layer_types = c.list("layer_types")
     if layer_types is not None:
         if len(layer_types) != n:
             raise FactsError(f"`layer_types` has {len(layer_types)} entries for {n} layers", key="layer_types")
-        kinds = []
+        kinds: list[tuple[AttentionKind, int | None]] = []
         for t in layer_types:
             if t not in LAYER_TYPES:
                 raise FactsError(f"layer type {t!r} is not supported (known: {', '.join(LAYER_TYPES)})",
@@ -146,7 +146,7 @@ def _attention_kinds(c: Config, family: str, n: int) -> list[tuple[str, int | No
             kinds.append((kind, size))
         return kinds
     if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
-        return [("mla", None)] * n
+        return [("mla", None) for _ in range(n)]
     if family == "gemma2":
         # Even layers are local (sliding), odd layers global.
         return [("sliding", window) if window and i % 2 == 0 else ("full", None) for i in range(n)]
@@ -162,10 +162,10 @@ def _attention_kinds(c: Config, family: str, n: int) -> list[tuple[str, int | No
         if c.bool("use_sliding_window", False) and window:
             first = c.int("max_window_layers", n, minimum=0, limit=LIMITS["num_hidden_layers"])
             return [("sliding", window) if i >= first else ("full", None) for i in range(n)]
-        return [("full", None)] * n
+        return [("full", None) for _ in range(n)]
     if window and c.bool("use_sliding_window", True):
-        return [("sliding", window)] * n
-    return [("full", None)] * n
+        return [("sliding", window) for _ in range(n)]
+    return [("full", None) for _ in range(n)]
 
 
 # Config keys that only hybrid attention/recurrent models carry (Qwen3-Next and Qwen3.5 GDN,
@@ -214,7 +214,6 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
                          key="num_key_value_heads")
     kinds = _attention_kinds(c, family, n)
     attn_bias = c.bool("attention_bias", family == "gpt_oss")
-    mlp_bias = c.bool("mlp_bias", False)
     norms = 4 if family == "gemma2" else 2
     moe_of = _moe_rule(c, family, n, inter)
     mla = None
@@ -236,6 +235,7 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         t += ffn
         kind, window = kinds[i]
         if kind == "mla":
+            assert mla is not None, "only the MLA families above give layers of kind mla"
             shape = (1, mla.kv_lora_rank + mla.qk_rope_head_dim, 0)
         else:
             shape = (kv, hd, hd)
@@ -333,6 +333,7 @@ def _moe_facts(c: Config, family: str, layers: list[Layer], inter: int) -> MoeFa
         shared = c.int("shared_expert_intermediate_size", 0, minimum=0)
     elif family == "llama4_text":
         shared = inter
+    assert experts is not None, "_moe_rule makes MoE layers only when the config counts experts"
     first = next(i for i, layer in enumerate(layers) if layer.is_moe)
     return MoeFacts(num_experts=experts, experts_per_token=top_k, expert_intermediate_size=e_inter,
                     shared_expert_intermediate_size=shared, first_dense_layers=first,

@@ -38,7 +38,7 @@ class Layout:
     lm_head: bool = False         # the checkpoint quantizes lm_head too
 
     def quantizes(self, name: str, *, expert: bool) -> bool:
-        if self.kind == "none" or (self.experts_only and not expert):
+        if self.facts is None or self.kind == "none" or (self.experts_only and not expert):
             return False
         return not any(_matches(name, pattern) for pattern in self.facts.excluded_modules)
 
@@ -47,6 +47,7 @@ class Layout:
         n = rows * cols
         f = self.facts
         if self.kind == "int_group":
+            assert f is not None and f.bits, "an int_group layout carries its bit width"
             group = f.group_size if f.group_size and f.group_size > 0 else cols
             groups = _ceil(cols, group)
             packed = rows * _ceil(cols * f.bits, 32) * 4
@@ -55,6 +56,7 @@ class Layout:
             return packed + scales + zeros + (cols * 4 if self.g_idx else 0)
         if self.kind == "fp8":
             if self.fp8_scales == "block":
+                assert f is not None and f.weight_block_size, "a block-scaled fp8 layout carries its block size"
                 block_rows, block_cols = f.weight_block_size
                 scales = _ceil(rows, block_rows) * _ceil(cols, block_cols) * 4
             else:
