@@ -9,7 +9,7 @@ import os
 import re
 import subprocess
 
-from vllm_compile.doctor.base import Context, Finding, combine
+from vllm_compile.doctor.base import Context, Finding, Status, combine
 
 # `amd-smi list` prints a "GPU: <index>" line per GPU; `rocm-smi --showid` one or more
 # "GPU[<index>]" lines per GPU.
@@ -44,7 +44,7 @@ def check_rocm(ctx: Context) -> Finding | None:
     if not ctx.amd:
         return None
     name = "rocm"
-    parts = []
+    parts: list[tuple[Status, str, str]] = []
     missing = [d for d in ("kfd", "dri") if not os.path.exists(os.path.join(ctx.dev_root, d))]
     if missing:
         parts.append(("fail", "no " + " and no ".join(f"{ctx.dev_root}/{d}" for d in missing)
