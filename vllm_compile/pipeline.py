@@ -106,7 +106,8 @@ def lower(c: Compilation) -> Compilation:
         except CompileError as exc:
             errors += exc.diagnostics
     if errors:
-        raise CompileError(errors)
+        # A host-wide key (hardware.*) refused for every deployment is reported once.
+        raise CompileError(list(dict.fromkeys(errors)))
     notes = tuple(spec.source.warning(dep.key_prefix + "engine.version", w)
                   for dep, low in zip(spec.deployments, lowered) for w in low.warnings)
     return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)

@@ -133,3 +133,28 @@ engine:
     service = config["services"]["amd"]
     assert service["image"] == "vllm/vllm-openai-rocm:v0.33.0" and "deploy" not in service
     assert "--device /dev/kfd" in (workdir / "out" / "docker-run.sh").read_text()
+
+
+def test_shared_gpus_cannot_go_to_kubernetes(workdir):
+    (workdir / "shared.yaml").write_text("""version: 1
+hardware:
+  gpu: H100-80GB
+  count: 1
+  share_gpus: true
+deployments:
+  - name: chat
+    model: {id: Qwen/Qwen2.5-7B-Instruct}
+    engine: {version: "0.33.0"}
+    workload: {max_model_len: 8192}
+  - name: coder
+    model: {id: Qwen/Qwen2.5-1.5B-Instruct}
+    engine: {version: "0.33.0"}
+    workload: {max_model_len: 8192}
+    server: {port: 8001}
+""")
+    assert invoke("compile", "shared.yaml", "-o", "ok").exit_code == 0   # compose runs them on one GPU
+    result = invoke("compile", "shared.yaml", "--emit", "kubernetes", "-o", "out")
+    assert result.exit_code == 2
+    assert "shared.yaml:5:3: error" in result.stderr and "hardware.share_gpus" in result.stderr
+    assert "whole GPUs" in result.stderr and not (workdir / "out").exists()
+    assert "1 error(s)" in result.stderr     # once, though both deployments ask for it

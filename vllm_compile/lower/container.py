@@ -203,8 +203,14 @@ def _kubernetes(dep: DeploymentSpec, model: ModelFacts, plan: Plan) -> Kubernete
         annotations=tuple(sorted(k8s.annotations.items())))
 
 
-def _target_checks(dep: DeploymentSpec, source: SourceMap, key_prefix: str, formats: tuple[str, ...]) -> None:
+def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tuple[str, ...]) -> None:
     """What a chosen target cannot express, refused at the spec key that asks for it."""
+    source = spec.source
+    if "kubernetes" in formats and spec.hardware.share_gpus:
+        raise CompileError([source.error(
+            "hardware.share_gpus", "Kubernetes hands each pod whole GPUs: deployments cannot share one",
+            found="share_gpus: true", expected="share_gpus: false with the kubernetes format",
+            fix="drop share_gpus (each deployment gets GPUs of its own), or drop kubernetes from output.formats")])
     if "kubernetes" in formats and dep.model.path:
         raise CompileError([source.error(
             key_prefix + "model.path", "a local model folder cannot be mounted into a Kubernetes pod",
@@ -220,7 +226,7 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
     `formats` (from --emit) overrides the deployment's output.formats for target-specific checks."""
     source = spec.source
     gpu = hardware.gpu
-    _target_checks(dep, source, key_prefix, tuple(formats if formats is not None else dep.output.formats))
+    _target_checks(dep, spec, key_prefix, tuple(formats if formats is not None else dep.output.formats))
     manifest = load_manifest(plan.vllm_version or dep.engine.version)
     image = container_image(dep, source, key_prefix, gpu.vendor)
     out_dir = _output_dir(dep, source, key_prefix, output_dir)
