@@ -109,3 +109,20 @@ def test_spec_reference_never_names_a_machine_path():
     assert spec_reference("a.yaml", "deploy/host/x") == "../../../a.yaml (relative to this file)"
     # -o outside the spec's tree: only the file name, never /tmp/... or ../../..
     assert spec_reference("a.yaml", "../../../tmp/out") == "a.yaml"
+
+
+def test_a_new_target_is_one_module(monkeypatch):
+    """A module of the registry's shape is all a target needs: emit selects, places and heads it."""
+    import types
+
+    from vllm_compile.emit import registry
+
+    module = types.SimpleNamespace(
+        NAME="env-file", FILENAME="server.env", KIND="shell", SCOPE="deployment", RUNTIME="docker",
+        DESCRIPTION="server.env", render=lambda deps, header: "".join(
+            f"{var.name}=${{{var.from_env}}}\n" for var in deps[0].env).encode())
+    monkeypatch.setitem(registry.TARGETS, "env-file", module)
+    assert check_formats(["env-file"]) == ("env-file",)
+    [artifact] = emit_artifacts([CASES["basic"]], ["env-file"])
+    assert artifact.path == "deploy/llama-chat/server.env" and artifact.content == b"HF_TOKEN=${HF_TOKEN}\n"
+    assert "env-file" in registry.runtime_formats("docker")
