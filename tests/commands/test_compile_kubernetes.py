@@ -31,6 +31,7 @@ def test_several_deployments_one_manifest_each(workdir):
 hardware:
   gpu: H100-80GB
   count: 2
+kubernetes: {namespace: llm, storage_class: fast}
 deployments:
   - name: chat
     model: {id: meta-llama/Llama-3.1-8B-Instruct}
@@ -48,8 +49,11 @@ deployments:
     chat = v.check_kubernetes(workdir / "deploy" / "chat" / "kubernetes.yaml")
     coder = v.check_kubernetes(workdir / "deploy" / "coder" / "kubernetes.yaml")
     assert {d["metadata"]["name"] for d in chat} == {"chat", "chat-model-cache"}
+    # The block beside deployments: is each one's default; a deployment's own keys win one by one.
     assert all(d["metadata"]["namespace"] == "chat" for d in chat)
-    assert all("namespace" not in d["metadata"] for d in coder)
+    assert all(d["metadata"]["namespace"] == "llm" for d in coder)
+    claims = [d for d in chat + coder if d["kind"] == "PersistentVolumeClaim"]
+    assert [c["spec"]["storageClassName"] for c in claims] == ["fast", "fast"]
     [service] = [d for d in coder if d["kind"] == "Service"]
     assert service["spec"]["ports"][0]["port"] == 8001
     assert not (workdir / "deploy" / "compose.yaml").exists()

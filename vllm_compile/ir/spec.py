@@ -260,7 +260,9 @@ class SpecFile(_Frozen):
     engine: Optional[EngineSpec] = Field(default=None, description="The vLLM release and engine knobs.")
     server: Optional[ServerSpec] = Field(default=None, description="How clients reach the server.")
     output: Optional[OutputSpec] = Field(default=None, description="Where artifacts go.")
-    kubernetes: Optional[KubernetesSpec] = Field(default=None, description="Settings of the kubernetes output format.")
+    kubernetes: Optional[KubernetesSpec] = Field(
+        default=None, description="Settings of the kubernetes output format (beside deployments: the defaults of "
+                                  "each deployment's own kubernetes block).")
     deployments: Optional[tuple[DeploymentSpec, ...]] = Field(
         default=None, min_length=1, description="Several deployments sharing this host's hardware.")
 

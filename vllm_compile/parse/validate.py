@@ -227,7 +227,7 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
         return value if isinstance(value, dict) else {}
 
     out: list[Diagnostic] = []
-    single_keys = [k for k in ("name", "model", "workload", "engine", "server", "kubernetes") if k in document]
+    single_keys = [k for k in ("name", "model", "workload", "engine", "server") if k in document]
     if "deployments" not in document:
         for required in ("name", "model", "engine"):
             if required not in document:
