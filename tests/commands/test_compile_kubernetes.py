@@ -162,3 +162,20 @@ deployments:
     assert "shared.yaml:5:3: error" in result.stderr and "hardware.share_gpus" in result.stderr
     assert "whole GPUs" in result.stderr and not (workdir / "out").exists()
     assert "1 error(s)" in result.stderr     # once, though both deployments ask for it
+
+
+def test_service_name_must_start_with_a_letter(workdir):
+    (workdir / "digit.yaml").write_text("""version: 1
+name: 8b-chat
+model:
+  id: meta-llama/Llama-3.1-8B-Instruct
+hardware:
+  gpu: H100-80GB
+engine:
+  version: "0.33.0"
+""")
+    assert invoke("compile", "digit.yaml", "-o", "ok").exit_code == 0   # a fine compose service name
+    result = invoke("compile", "digit.yaml", "--emit", "kubernetes", "-o", "out")
+    assert result.exit_code == 2
+    assert "digit.yaml:2:1: error: name: a Kubernetes Service name must start with a letter" in result.stderr
+    assert "vllm-8b-chat" in result.stderr

@@ -211,6 +211,12 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
             "hardware.share_gpus", "Kubernetes hands each pod whole GPUs: deployments cannot share one",
             found="share_gpus: true", expected="share_gpus: false with the kubernetes format",
             fix="drop share_gpus (each deployment gets GPUs of its own), or drop kubernetes from output.formats")])
+    if "kubernetes" in formats and not dep.name[:1].isalpha():
+        # The name is a DNS-1123 label; a Service name must also be a DNS-1035 one.
+        raise CompileError([source.error(
+            key_prefix + "name", "a Kubernetes Service name must start with a letter",
+            found=dep.name, expected="a DNS-1035 label: a lowercase letter first",
+            fix=f"rename, e.g. 'vllm-{dep.name}'")])
     if "kubernetes" in formats and dep.model.path:
         raise CompileError([source.error(
             key_prefix + "model.path", "a local model folder cannot be mounted into a Kubernetes pod",
