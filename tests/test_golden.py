@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from validators import check_compose, check_script, command_words
+from validators import check_compose, check_kubernetes, check_script, command_words
 from vllm_compile.cli import cli
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -79,12 +79,18 @@ def test_expected_passes_validators(case):
     expected = CASES[case][1]
     composes = list(expected.rglob("compose.yaml"))
     scripts = list(expected.rglob("*.sh"))
-    assert composes or scripts
+    manifests = list(expected.rglob("kubernetes.yaml"))
+    assert composes or scripts or manifests
+    for manifest in manifests:
+        _check_manifest(manifest, composes)
     for compose in composes:
         config = check_compose(compose, env={"HF_TOKEN": "dummy", "VLLM_API_KEY": "dummy"})
         for service in config["services"].values():
-            devices = service["deploy"]["resources"]["reservations"]["devices"]
-            assert all(("count" in d) != ("device_ids" in d) for d in devices), "count and device_ids both set"
+            if "deploy" in service:
+                devices = service["deploy"]["resources"]["reservations"]["devices"]
+                assert all(("count" in d) != ("device_ids" in d) for d in devices), "count and device_ids both set"
+            else:   # ROCm: the GPUs are the KFD and DRI devices
+                assert [d["source"] for d in service["devices"]] == ["/dev/kfd", "/dev/dri"]
             assert "serve" not in service["command"], "the image's entrypoint already runs the server"
             assert service["command"][0] == "--model"
     for script in scripts:
@@ -101,3 +107,23 @@ def test_expected_passes_validators(case):
             image_at = words.index(service["image"])
             # The docker run argv after the image is exactly the compose command.
             assert words[image_at + 1:] == service["command"]
+
+
+def _check_manifest(manifest: Path, composes: list[Path]) -> None:
+    """Strict kubernetes-validate on every document; the container's argv parses for its release
+    and is the compose service's command when both were emitted."""
+    from vllm_compile.lower.flags import load_manifest, parse_serve_args
+
+    documents = check_kubernetes(manifest)
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    args = [a.replace("$$", "$") for a in container["args"]]
+    assert args[0] == "--model"
+    version = container["image"].rsplit(":v", 1)[1]
+    _, _, problems = parse_serve_args(["vllm", "serve", *args], load_manifest(version))
+    assert problems == (), problems
+    for compose in composes:
+        config = check_compose(compose, env={"HF_TOKEN": "dummy", "VLLM_API_KEY": "dummy"})
+        service = config["services"].get(deployment["metadata"]["name"])
+        if service is not None:
+            assert [a.replace("$$", "$") for a in service["command"]] == args

@@ -111,3 +111,36 @@ def run_with_fakes(script: Path, tmp: Path, env: dict[str, str], programs=("dock
                   {"PATH": f"{fake_bin}:/usr/bin:/bin", "FAKE_LOG": str(log), **env}, cwd=tmp)
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     return result, entries
+
+
+# The Kubernetes release the manifests are validated for (kubernetes-validate bundles 1.25-1.37).
+KUBERNETES_VERSION = "1.33.0"
+
+
+def kubernetes_documents(path: Path) -> list[dict]:
+    from ruamel.yaml import YAML
+
+    return [d for d in YAML(typ="safe", pure=True).load_all(path.read_text(encoding="utf-8")) if d is not None]
+
+
+def check_kubernetes_document(document: dict) -> None:
+    """kubernetes-validate's Python API, strict (unknown fields refused): its command line only
+    warns on kinds it has no schema for, the API raises."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.path)
+        raise AssertionError(f"kubernetes-validate {KUBERNETES_VERSION} rejected "
+                             f"{document.get('kind')}/{(document.get('metadata') or {}).get('name')}: "
+                             f"{where}: {exc.message}") from None
+
+
+def check_kubernetes(path: Path) -> list[dict]:
+    """Every document of a multi-document manifest passes strict validation; returns them."""
+    documents = kubernetes_documents(path)
+    assert documents, f"{path} holds no documents"
+    for document in documents:
+        check_kubernetes_document(document)
+    return documents

@@ -44,10 +44,10 @@ def _yaml_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
 
     yaml = YAML(typ="safe", pure=True)
     try:
-        old = yaml.load(current.decode("utf-8", "replace"))
+        old = _by_kind_and_name(list(yaml.load_all(current.decode("utf-8", "replace"))))
     except Exception:
         return Drift(shown, "is not valid YAML any more (hand-edited?)")
-    new = yaml.load(wanted.decode())
+    new = _by_kind_and_name(list(yaml.load_all(wanted.decode())))
     diff = DeepDiff(old, new, verbose_level=2)
     lines = []
     for change, entries in sorted(diff.items()):
@@ -65,6 +65,21 @@ def _yaml_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
         return Drift(shown, "comments or formatting differ (the header's input digest shows a hand edit)",
                      tuple(_unified(current, wanted, shown)))
     return Drift(shown, f"{len(lines)} structural change(s)", tuple(lines))
+
+
+def _by_kind_and_name(documents: list) -> object:
+    """One document as it is; several (a Kubernetes manifest) keyed `Kind/name`, so that a
+    reordered file is no drift and a change names the object it is in."""
+    documents = [d for d in documents if d is not None]
+    if len(documents) == 1:
+        return documents[0]
+    keyed: dict = {}
+    for index, document in enumerate(documents):
+        meta = document.get("metadata") if isinstance(document, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        key = f"{document.get('kind')}/{name}" if isinstance(document, dict) and name else f"document {index + 1}"
+        keyed[key if key not in keyed else f"{key} (again, document {index + 1})"] = document
+    return keyed
 
 
 def _key_path(path: str) -> str:

@@ -106,11 +106,12 @@ def lower(c: Compilation) -> Compilation:
                 dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
                 device_ids=c.devices[index], depends_on_healthy=tuple(w.name for w in waits[-1:]),
                 depends_on_ports=tuple(w.server.port for w in waits[-1:]),
-                output_dir=_output_dir(c, dep)))
+                output_dir=_output_dir(c, dep), formats=c.options.formats))
         except CompileError as exc:
             errors += exc.diagnostics
     if errors:
-        raise CompileError(errors)
+        # A host-wide key (hardware.*) refused for every deployment is reported once.
+        raise CompileError(list(dict.fromkeys(errors)))
     notes = tuple(spec.source.warning(dep.key_prefix + "engine.version", w)
                   for dep, low in zip(spec.deployments, lowered) for w in low.warnings)
     return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)

@@ -173,13 +173,13 @@ def test_emit_selects_artifacts(ws, formats, expected):
         assert mode(ws / "out" / name) == (0o755 if name.endswith(".sh") else 0o644)
 
 
-@pytest.mark.parametrize("formats, hint", [("compose,kubernetes", None), ("composer", "did you mean compose?")])
+@pytest.mark.parametrize("formats, hint", [("compose,helm", None), ("composer", "did you mean compose?")])
 def test_unknown_emit_format_is_refused(ws, formats, hint):
     result = invoke("compile", "llama.yaml", "--emit", formats, "-o", "out")
     assert result.exit_code == 2
     bad = formats.split(",")[-1]
     assert f"unknown output format '{bad}'" in result.stderr
-    assert "compose, docker-run, serve" in result.stderr
+    assert "compose, docker-run, kubernetes, serve" in result.stderr
     if hint:
         assert hint in result.stderr
     assert "Traceback" not in result.output

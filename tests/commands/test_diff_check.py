@@ -164,3 +164,27 @@ def test_check_does_not_depend_on_how_the_spec_path_is_spelled(ws, monkeypatch):
     absolute = invoke("check", str(ws / "llama.yaml"))
     assert (relative.exit_code, relative.stderr) == (0, "")
     assert (absolute.exit_code, absolute.stderr) == (0, "")
+
+
+def test_kubernetes_manifest_compared_per_kind_and_name(workdir):
+    shutil.copy(REPO / "specs" / "qwen-k8s.yaml", workdir / "qwen-k8s.yaml")
+    assert invoke("compile", "qwen-k8s.yaml").exit_code == 0
+    manifest = workdir / "deploy" / "qwen-32b" / "kubernetes.yaml"
+    assert invoke("check", "qwen-k8s.yaml").exit_code == 0
+    header, *documents = manifest.read_text().split("---\n")
+    # The same objects in another order: no structural change, only the bytes differ.
+    manifest.write_text(header + "---\n" + "---\n".join(reversed(documents)))
+    diff = invoke("diff", "qwen-k8s.yaml")
+    assert diff.exit_code == 1
+    assert "deploy/qwen-32b/kubernetes.yaml: comments or formatting differ" in diff.stdout
+    # A hand edit names the object it is in.
+    manifest.write_text(header + "---\n" + "---\n".join(documents).replace("failureThreshold: 96", "failureThreshold: 30")
+                        .replace("storage: 130Gi", "storage: 50Gi"))
+    diff = invoke("diff", "qwen-k8s.yaml")
+    lines = [line.strip() for line in diff.stdout.splitlines()]
+    assert "deploy/qwen-32b/kubernetes.yaml: 2 structural change(s)" in lines
+    assert ("Deployment/qwen-32b.spec.template.spec.containers[0].startupProbe.failureThreshold: 30 -> 96"
+            in lines)
+    assert "PersistentVolumeClaim/qwen-32b-model-cache.spec.resources.requests.storage: '50Gi' -> '130Gi'" in lines
+    check = invoke("check", "qwen-k8s.yaml")
+    assert check.exit_code == 1 and "deploy/qwen-32b/kubernetes.yaml" in check.stderr

@@ -98,7 +98,7 @@ def test_emit_serve_skips_docker(healthy_host, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     result = run(write_spec(healthy_host, free_port()), "--emit", "serve")
     assert result.exit_code == 0, result.output
-    assert "not needed: only serve.sh" in result.stdout
+    assert "not needed: no Docker artifact is emitted" in result.stdout
 
 
 def test_bad_spec_exits_2(tmp_path):

@@ -16,10 +16,11 @@ from vllm_compile.emit import TARGETS, check_formats, emit_artifacts
 
 
 def test_targets_are_same_shaped_and_ordered():
-    assert list(TARGETS) == ["compose", "docker-run", "serve"]
-    assert [(t.FILENAME, t.KIND) for t in TARGETS.values()] == [
-        ("compose.yaml", "yaml"), ("docker-run.sh", "shell"), ("serve.sh", "shell")]
-    assert all(callable(t.render) for t in TARGETS.values())
+    assert list(TARGETS) == ["compose", "docker-run", "kubernetes", "serve"]
+    assert [(t.FILENAME, t.KIND, t.SCOPE, t.RUNTIME) for t in TARGETS.values()] == [
+        ("compose.yaml", "yaml", "host", "docker"), ("docker-run.sh", "shell", "deployment", "docker"),
+        ("kubernetes.yaml", "yaml", "deployment", "kubernetes"), ("serve.sh", "shell", "deployment", "host")]
+    assert all(callable(t.render) and t.DESCRIPTION for t in TARGETS.values())
 
 
 def test_default_formats_come_from_the_deployment():
@@ -47,7 +48,7 @@ def test_unknown_format_lists_the_known_ones():
         check_formats(["compose", "docker_run", "helm"])
     first, second = caught.value.diagnostics
     assert first.found == "docker_run" and "docker-run" in first.fix
-    assert "compose, docker-run, serve" in first.expected and second.found == "helm"
+    assert "compose, docker-run, kubernetes, serve" in first.expected and second.found == "helm"
     with pytest.raises(CompileError):
         check_formats([])
     assert check_formats(["serve", "compose", "serve"]) == ("compose", "serve")
@@ -108,3 +109,20 @@ def test_spec_reference_never_names_a_machine_path():
     assert spec_reference("a.yaml", "deploy/host/x") == "../../../a.yaml (relative to this file)"
     # -o outside the spec's tree: only the file name, never /tmp/... or ../../..
     assert spec_reference("a.yaml", "../../../tmp/out") == "a.yaml"
+
+
+def test_a_new_target_is_one_module(monkeypatch):
+    """A module of the registry's shape is all a target needs: emit selects, places and heads it."""
+    import types
+
+    from vllm_compile.emit import registry
+
+    module = types.SimpleNamespace(
+        NAME="env-file", FILENAME="server.env", KIND="shell", SCOPE="deployment", RUNTIME="docker",
+        DESCRIPTION="server.env", render=lambda deps, header: "".join(
+            f"{var.name}=${{{var.from_env}}}\n" for var in deps[0].env).encode())
+    monkeypatch.setitem(registry.TARGETS, "env-file", module)
+    assert check_formats(["env-file"]) == ("env-file",)
+    [artifact] = emit_artifacts([CASES["basic"]], ["env-file"])
+    assert artifact.path == "deploy/llama-chat/server.env" and artifact.content == b"HF_TOKEN=${HF_TOKEN}\n"
+    assert "env-file" in registry.runtime_formats("docker")

@@ -34,12 +34,12 @@ def test_compose_passes_real_loader_and_schema(case, tmp_path):
     assert svc["image"] == dep.image and svc["ipc"] == "host" and svc["restart"] == "unless-stopped"
     [device] = svc["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
-    if dep.device_ids is None:
-        assert device["count"] == dep.gpu_count and "device_ids" not in device
+    if dep.accelerators.device_ids is None:
+        assert device["count"] == dep.accelerators.count and "device_ids" not in device
     else:
-        assert device["device_ids"] == list(dep.device_ids) and "count" not in device
+        assert device["device_ids"] == list(dep.accelerators.device_ids) and "count" not in device
     [port] = svc["ports"]
-    assert (port["published"], port["target"]) == (str(dep.host_port), 8000)
+    assert (port["published"], port["target"]) == (str(dep.port), 8000)
     assert svc["healthcheck"]["test"][-1] == "http://localhost:8000/health"
 
 

@@ -15,7 +15,10 @@ from vllm_compile.ir.spec import Deployment, DeploymentSpec, HardwareSpec, Spec
 
 LLAMA_8B_PARAMS = 8_030_261_248
 LLAMA_8B_BYTES = 2 * LLAMA_8B_PARAMS
-H100 = GpuFacts(name="H100-SXM-80GB", memory_bytes=85_029_158_912, compute_capability=(9, 0), bf16=True, fp8=True)
+H100 = GpuFacts(name="H100-SXM-80GB", memory_bytes=85_029_158_912, compute_capability=(9, 0), bf16=True, fp8=True,
+                nvidia_smi_names=("NVIDIA H100 80GB HBM3",))
+MI300X = GpuFacts(name="MI300X", memory_bytes=205_567_872_205, compute_capability=(9, 4), bf16=True, fp8=True,
+                  vendor="amd")
 
 # Where keys stand in the imaginary spec file the tests compile (1-based line, column).
 POSITIONS = {
@@ -41,8 +44,8 @@ def llama_facts(**changes) -> ModelFacts:
     return replace(facts, **changes)
 
 
-def hardware(count: int = 1) -> HardwareFacts:
-    return HardwareFacts(gpus=tuple(HostGpu(index=i, gpu=H100) for i in range(count)))
+def hardware(count: int = 1, gpu: GpuFacts = H100) -> HardwareFacts:
+    return HardwareFacts(gpus=tuple(HostGpu(index=i, gpu=gpu) for i in range(count)))
 
 
 def plan(**changes) -> Plan:
@@ -83,5 +86,6 @@ def lowered(dep: DeploymentSpec | None = None, the_plan: Plan | None = None, fac
     dep = dep or deployment()
     the_plan = the_plan or plan(vllm_version=dep.engine.version)
     hardware_spec = kw.pop("hardware_spec", {})
-    return lower_deployment(dep, the_plan, facts or llama_facts(), hardware(the_plan.gpus),
+    gpu = kw.pop("gpu", H100)
+    return lower_deployment(dep, the_plan, facts or llama_facts(), hardware(the_plan.gpus, gpu),
                             spec=spec(dep, **hardware_spec), key_prefix="", **kw)

@@ -10,6 +10,7 @@ import pytest
 
 import lower_builders as b
 from vllm_compile.diagnostics import CompileError
+from vllm_compile.ir.lowered import Accelerators, Volume
 from vllm_compile.lower.container import start_period_seconds
 
 
@@ -18,15 +19,15 @@ def test_defaults():
     assert low.name == "llama-chat"
     assert low.image == "vllm/vllm-openai:v0.18.1"
     assert low.model == "meta-llama/Llama-3.1-8B-Instruct"
-    assert (low.host_port, low.container_port) == (8000, 8000)
-    assert low.gpu_count == 1 and low.device_ids is None
-    assert low.ipc_host and low.restart == "unless-stopped"
+    assert (low.port, low.container_port) == (8000, 8000)
+    assert low.accelerators == Accelerators(vendor="nvidia", count=1, device_ids=None,
+                                            product_names=("NVIDIA H100 80GB HBM3",))
+    assert low.shm_bytes == 2 * 2**30 and low.role == "server"
     assert low.output_dir == "deploy/llama-chat" and low.spec_path == "llama.yaml"
     assert low.formats == ("compose", "docker-run")
     assert low.warnings == ()
     [cache] = low.volumes
-    assert (cache.host_env, cache.host_default, cache.container) == ("HF_HOME", "~/.cache/huggingface",
-                                                                    "/root/.cache/huggingface")
+    assert cache == Volume(kind="model-cache", container="/root/.cache/huggingface")
 
 
 def test_gated_model_requires_the_token_by_reference():
@@ -67,21 +68,21 @@ def test_local_model_mounted_read_only_relative_to_the_output_folder():
     assert low.model == "/models/llama" and low.args[:2] == ("--model", "/models/llama")
     mount = low.volumes[1]
     # deploy/llama-chat -> up two levels to the spec's folder -> models/llama
-    assert (mount.host, mount.container, mount.read_only) == ("../../models/llama", "/models/llama", True)
+    assert mount == Volume(kind="local-model", container="/models/llama", source="../../models/llama", read_only=True)
     # a local model downloads nothing: the token is never required
     assert not low.env[0].required
 
 
 def test_local_model_beside_the_output_folder():
     low = b.lowered(dep=b.deployment(model={"path": "deploy/llama-chat/weights"}))
-    assert low.volumes[1].host == "./weights"
+    assert low.volumes[1].source == "./weights"
 
 
 def test_pinned_devices():
     low = b.lowered(the_plan=b.plan(tensor_parallel_size=2), hardware_spec={"count": 2, "device_ids": ["2", "3"]})
-    assert low.device_ids == ("2", "3") and low.gpu_count == 2
+    assert low.accelerators.device_ids == ("2", "3") and low.accelerators.count == 2
     low = b.lowered(hardware_spec={"count": 2, "device_ids": ["GPU-aaa", "GPU-bbb"]})
-    assert low.device_ids == ("GPU-aaa",) and "GPU-aaa" in low.warnings[0]
+    assert low.accelerators.device_ids == ("GPU-aaa",) and "GPU-aaa" in low.warnings[0]
     with pytest.raises(CompileError) as caught:
         b.lowered(the_plan=b.plan(tensor_parallel_size=4), hardware_spec={"device_ids": ["0", "1"]})
     assert caught.value.diagnostics[0].key == "hardware.device_ids"
@@ -89,7 +90,7 @@ def test_pinned_devices():
 
 def test_device_ids_given_by_the_caller_win():
     low = b.lowered(device_ids=("1",), depends_on_healthy=("other",), output_dir="deploy/host")
-    assert low.device_ids == ("1",) and low.depends_on_healthy == ("other",) and low.output_dir == "deploy/host"
+    assert low.accelerators.device_ids == ("1",) and low.depends_on_healthy == ("other",) and low.output_dir == "deploy/host"
 
 
 @pytest.mark.parametrize("bad", ["../elsewhere", "/etc/deploy", "deploy/../../x"])

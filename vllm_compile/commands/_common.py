@@ -81,8 +81,13 @@ def discover_specs(given) -> list[str]:
     return sorted(found)
 output_option = click.option("-o", "--output", "output", type=click.Path(file_okay=False),
                              help="Write into DIR instead of each spec's output.dir (DIR/<name> for several specs).")
-emit_option = click.option("--emit", "emit", metavar="FORMATS",
-                           help="Comma-separated artifacts to produce: compose, docker-run, serve (overrides output.formats).")
+def _emit_help() -> str:
+    from vllm_compile.emit.registry import FORMATS
+
+    return f"Comma-separated artifacts to produce: {', '.join(FORMATS)} (overrides output.formats)."
+
+
+emit_option = click.option("--emit", "emit", metavar="FORMATS", help=_emit_help())
 
 
 def options_for(specs, output, emit, **kw):

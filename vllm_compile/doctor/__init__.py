@@ -11,11 +11,12 @@ from vllm_compile.doctor.base import DEFAULT_FORMATS, Context, Deploy, Finding, 
 from vllm_compile.doctor.docker import check_docker, check_toolkit
 from vllm_compile.doctor.gpu import check_driver, check_gpus
 from vllm_compile.doctor.host import check_cache, check_port, check_shm, check_tokens
+from vllm_compile.doctor.rocm import check_rocm
 
 Check = Callable[[Context], "Finding | None"]
 
-CHECKS: tuple[Check, ...] = (check_docker, check_toolkit, check_driver, check_gpus, check_port, check_tokens,
-                             check_cache, check_shm)
+CHECKS: tuple[Check, ...] = (check_docker, check_toolkit, check_driver, check_gpus, check_rocm, check_port,
+                             check_tokens, check_cache, check_shm)
 
 
 def run_checks(ctx: Context, checks: tuple[Check, ...] = CHECKS) -> tuple[Finding, ...]:

@@ -27,7 +27,6 @@ class NvmlQuery(Protocol):
 
     def query(self) -> NvmlSnapshot: ...
 GIB = 1 << 30
-CONTAINER_FORMATS = frozenset({"compose", "docker-run"})
 DEFAULT_FORMATS = ("compose", "docker-run")
 DEFAULT_PORT = 8000
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -67,15 +66,27 @@ class Context:
     docker_socket: str = DOCKER_SOCKET          # used when DOCKER_HOST is unset
     proc_root: str = "/proc"
     shm_path: str = "/dev/shm"
+    dev_root: str = "/dev"                      # where /dev/kfd and /dev/dri of ROCm hosts are
     home: str | None = None                     # None = the user's home
 
+    # What runs each format comes from the emit targets' registry (a kubernetes artifact runs
+    # on a cluster: this host's Docker and GPUs are not its business).
     @property
     def containers(self) -> bool:
-        return bool(CONTAINER_FORMATS & set(self.formats))
+        from vllm_compile.emit.registry import runtime_formats
+
+        return bool(runtime_formats("docker") & set(self.formats))
 
     @property
     def bare_metal(self) -> bool:
-        return "serve" in self.formats
+        from vllm_compile.emit.registry import runtime_formats
+
+        return bool(runtime_formats("host") & set(self.formats))
+
+    @property
+    def amd(self) -> bool:
+        """The spec's GPUs are AMD (ROCm): NVIDIA's driver and toolkit are not needed."""
+        return self.hardware is not None and self.hardware.gpu.vendor == "amd"
 
     # Docker and NVML are asked once per run however many checks read them.
     @cached_property

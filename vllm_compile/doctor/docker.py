@@ -23,7 +23,7 @@ INSTALL_TOOLKIT = ("install the NVIDIA Container Toolkit (https://docs.nvidia.co
                    "latest/install-guide.html), then `sudo nvidia-ctk runtime configure --runtime=docker && "
                    "sudo systemctl restart docker`")
 TOOLKIT_BINARIES = ("nvidia-ctk", "nvidia-container-runtime", "nvidia-container-runtime-hook")
-NOT_NEEDED = "not needed: only serve.sh (bare metal) is emitted"
+NOT_NEEDED = "not needed: no Docker artifact is emitted (only serve.sh or kubernetes.yaml)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +186,8 @@ def check_toolkit(ctx: Context) -> Finding:
     name = "nvidia-toolkit"
     if not ctx.containers:
         return Finding(name, "ok", NOT_NEEDED)
+    if ctx.amd:
+        return Finding(name, "ok", "not needed: AMD GPUs reach containers as /dev/kfd and /dev/dri")
     state = ctx.docker
     if not state.reachable:
         binaries = [path for path in (ctx.which(b) for b in TOOLKIT_BINARIES) if path]

@@ -57,8 +57,10 @@ def _driver_for(cuda: str, what: str, driver: str) -> tuple[Status, str, str]:
         f"upgrade the NVIDIA driver to {need} or newer, or pin an engine.version/image built for an older CUDA")
 
 
-def check_driver(ctx: Context) -> Finding:
+def check_driver(ctx: Context) -> Finding | None:
     """3. NVML answers, and the driver is new enough for the CUDA of every pinned vLLM image."""
+    if ctx.amd:
+        return None     # NVML knows no AMD GPU: check_rocm looks at them
     name = "driver"
     snapshot = ctx.gpus
     images = {image_of(d): d.spec.engine.version for d in ctx.deployments}
@@ -107,7 +109,7 @@ def check_gpus(ctx: Context) -> Finding | None:
 
     vLLM refuses to start when free memory is below gpu_memory_utilization x total
     ("Free memory on device ... is less than desired GPU memory utilization")."""
-    if not ctx.has_spec:
+    if not ctx.has_spec or ctx.amd:
         return None
     from vllm_compile.resolve.hardware.detect import map_device
 

@@ -1,8 +1,7 @@
 """Stage 5, emit: lowered deployments -> artifact bytes.
 
-Each target is a module with the same shape (NAME, FILENAME, KIND, SCOPE and
-`render(deployments, header) -> bytes`); TARGETS maps names to modules, ordered by name.
-To add a target, write the module and list it here.
+Each target is a module with the same shape (see `registry`); TARGETS maps names to modules,
+ordered by name. To add a target, write the module and list it in `registry.MODULES`.
 """
 from __future__ import annotations
 
@@ -11,12 +10,10 @@ import posixpath
 from typing import Iterable, Sequence
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, did_you_mean
-from vllm_compile.emit import compose, docker_run, serve
 from vllm_compile.emit.header import Header, spec_reference
+from vllm_compile.emit.registry import TARGETS
 from vllm_compile.ir.artifact import Artifact
 from vllm_compile.ir.lowered import LoweredDeployment
-
-TARGETS = {module.NAME: module for module in sorted((compose, docker_run, serve), key=lambda m: m.NAME)}
 
 __all__ = ["TARGETS", "Header", "check_formats", "emit_artifacts"]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 import io
 from typing import Sequence
 
+from vllm_compile.emit import host
 from vllm_compile.emit.header import Header
-from vllm_compile.ir.lowered import LoweredDeployment
+from vllm_compile.ir.lowered import LoweredDeployment, Volume
 
 NAME = "compose"
 FILENAME = "compose.yaml"
 KIND = "yaml"
 SCOPE = "host"   # one file for all deployments of a host
+RUNTIME = "docker"
+DESCRIPTION = "compose.yaml"
 
 
 def escape(value: str) -> str:
@@ -20,7 +23,7 @@ def escape(value: str) -> str:
 
 def _environment(dep: LoweredDeployment) -> dict[str, str]:
     env = {}
-    for var in dep.env:
+    for var in host.container_env(dep):
         if var.value is not None:
             env[var.name] = escape(var.value)
         elif var.required:
@@ -31,33 +34,40 @@ def _environment(dep: LoweredDeployment) -> dict[str, str]:
     return dict(sorted(env.items()))
 
 
-def _volume(volume) -> str:
-    # The host side is our own `${VAR:-default}` template when host_env is set, else a user path.
-    host = volume.host if volume.host_env else escape(volume.host)
-    return f"{host}:{volume.container}" + (":ro" if volume.read_only else "")
+def _volume(volume: Volume) -> str:
+    # The host side is our own `${VAR:-default}` template when a variable overrides it, else a user path.
+    variable, default = host.host_source(volume)
+    side = f"${{{variable}:-{default}}}" if variable else escape(default)
+    return f"{side}:{volume.container}" + (":ro" if volume.read_only else "")
 
 
 def service(dep: LoweredDeployment) -> dict:
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-    device: dict = {"driver": "nvidia"}
-    if dep.device_ids is not None:
-        device["device_ids"] = list(dep.device_ids)
-    else:
-        device["count"] = dep.gpu_count
-    device["capabilities"] = ["gpu"]
     check = dep.healthcheck
     out: dict = {
         "image": dep.image,
         "command": [escape(arg) for arg in dep.args],
         "environment": _environment(dep),
         # Quoted: an unquoted a:b of small numbers is a base-60 integer to YAML 1.1 readers.
-        "ports": [DoubleQuotedScalarString(f"{dep.host_port}:{dep.container_port}")],
+        "ports": [DoubleQuotedScalarString(f"{dep.port}:{dep.container_port}")],
         "volumes": [_volume(v) for v in dep.volumes],
     }
-    if dep.ipc_host:
-        out["ipc"] = "host"
-    out["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
+    # The host's IPC namespace gives the workers all the shared memory they need (dep.shm_bytes).
+    out["ipc"] = "host"
+    acc = dep.accelerators
+    if acc.vendor == "amd":
+        out["devices"] = list(host.ROCM_DEVICES)
+        out["group_add"] = list(host.ROCM_GROUPS)
+        out["security_opt"] = list(host.ROCM_SECURITY_OPTS)
+    else:
+        device: dict = {"driver": "nvidia"}
+        if acc.device_ids is not None:
+            device["device_ids"] = list(acc.device_ids)
+        else:
+            device["count"] = acc.count
+        device["capabilities"] = ["gpu"]
+        out["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
     out["healthcheck"] = {
         "test": ["CMD", "curl", "-fsS", f"http://localhost:{dep.container_port}{check.path}"],
         "interval": f"{check.interval_s}s",
@@ -65,7 +75,7 @@ def service(dep: LoweredDeployment) -> dict:
         "retries": check.retries,
         "start_period": f"{check.start_period_s}s",
     }
-    out["restart"] = dep.restart
+    out["restart"] = host.RESTART
     if dep.depends_on_healthy:
         out["depends_on"] = {name: {"condition": "service_healthy"} for name in sorted(dep.depends_on_healthy)}
     return out

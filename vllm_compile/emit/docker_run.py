@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from vllm_compile.emit import shell
+from vllm_compile.emit import host, shell
 from vllm_compile.emit.header import Header
 from vllm_compile.ir.lowered import LoweredDeployment
 
@@ -11,25 +11,35 @@ NAME = "docker-run"
 FILENAME = "docker-run.sh"
 KIND = "shell"
 SCOPE = "deployment"   # one script per deployment, in its own output folder
+RUNTIME = "docker"
+DESCRIPTION = "docker-run.sh"
 
 
 def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
     """docker's own options (what goes between `docker run` and the image)."""
-    words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", dep.restart]
-    if dep.device_ids is not None:
+    words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", host.RESTART]
+    acc = dep.accelerators
+    if acc.vendor == "amd":
+        for device in host.ROCM_DEVICES:
+            words += ["--device", device]
+        for group in host.ROCM_GROUPS:
+            words += ["--group-add", group]
+        for option in host.ROCM_SECURITY_OPTS:
+            words += ["--security-opt", option]
+    elif acc.device_ids is not None:
         # The quotes are part of the value: docker splits --gpus on commas otherwise.
-        words += ["--gpus", f'"device={",".join(dep.device_ids)}"']
+        words += ["--gpus", f'"device={",".join(acc.device_ids)}"']
     else:
-        words += ["--gpus", str(dep.gpu_count)]
-    if dep.ipc_host:
-        words.append("--ipc=host")
-    words += ["-p", f"{dep.host_port}:{dep.container_port}"]
+        words += ["--gpus", str(acc.count)]
+    # The host's IPC namespace gives the workers all the shared memory they need (dep.shm_bytes).
+    words.append("--ipc=host")
+    words += ["-p", f"{dep.port}:{dep.container_port}"]
     for volume in dep.volumes:
-        host = shell.host_path(volume)
+        side = shell.host_path(volume)
         suffix = f":{volume.container}" + (":ro" if volume.read_only else "")
-        words += ["-v", shell.Expand(host.text + shell.Expand.literal(suffix)) if isinstance(host, shell.Expand)
-                  else host + suffix]
-    for var in dep.env:
+        words += ["-v", shell.Expand(side.text + shell.Expand.literal(suffix)) if isinstance(side, shell.Expand)
+                  else side + suffix]
+    for var in host.container_env(dep):
         words += ["-e", var.name]
     check = dep.healthcheck
     words += ["--health-cmd", f"curl -fsS http://localhost:{dep.container_port}{check.path}",
@@ -46,7 +56,7 @@ def argv(dep: LoweredDeployment) -> list[shell.Word]:
 def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
     dep = shell.single(deployments, NAME)
     setup = [shell.script_dir_line()] if shell.needs_script_dir(dep.volumes) else []
-    setup += shell.env_setup(dep.env)
+    setup += shell.env_setup(host.container_env(dep))
     setup += wait_for_healthy(dep.depends_on_healthy)
     groups: list[list[shell.Word]] = [*shell.flag_groups(docker_options(dep)), [dep.image],
                                       *shell.flag_groups(dep.args)]

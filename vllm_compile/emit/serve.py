@@ -4,7 +4,7 @@ from __future__ import annotations
 import shlex
 from typing import Sequence
 
-from vllm_compile.emit import shell
+from vllm_compile.emit import host, shell
 from vllm_compile.emit.header import Header
 from vllm_compile.ir.lowered import LoweredDeployment
 
@@ -12,17 +12,19 @@ NAME = "serve"
 FILENAME = "serve.sh"
 KIND = "shell"
 SCOPE = "deployment"
+RUNTIME = "host"
+DESCRIPTION = "serve.sh, bare metal"
 
 
 def _on_host(dep: LoweredDeployment, word: str) -> shell.Word:
     """A container path (a mounted local model) as the same place on the host."""
     for volume in dep.volumes:
         if word == volume.container or word.startswith(volume.container + "/"):
-            host = shell.host_path(volume)
+            side = shell.host_path(volume)
             rest = word[len(volume.container):]
-            if isinstance(host, shell.Expand):
-                return shell.Expand(host.text + shell.Expand.literal(rest))
-            return host + rest
+            if isinstance(side, shell.Expand):
+                return shell.Expand(side.text + shell.Expand.literal(rest))
+            return side + rest
     return word
 
 
@@ -32,7 +34,7 @@ def argv(dep: LoweredDeployment) -> list[shell.Word]:
     if dep.args[:1] != ("--model",):
         raise ValueError(f"lowered args must start with --model, got {dep.args[:1]}")
     rest = [_on_host(dep, word) for word in dep.args[2:]]
-    return [_on_host(dep, dep.args[1]), *rest, "--port", str(dep.host_port)]
+    return [_on_host(dep, dep.args[1]), *rest, "--port", str(dep.port)]
 
 
 def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
@@ -40,8 +42,9 @@ def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
     words = argv(dep)
     setup = [shell.script_dir_line()] if any(isinstance(w, shell.Expand) and shell.SCRIPT_DIR_VAR in w.text
                                               for w in words) else []
-    if dep.device_ids is not None:
-        setup.append(f"export CUDA_VISIBLE_DEVICES={shlex.quote(','.join(dep.device_ids))}")
+    if dep.accelerators.device_ids is not None:
+        pinned = ",".join(dep.accelerators.device_ids)
+        setup.append(f"export {host.visible_devices_var(dep)}={shlex.quote(pinned)}")
     setup += shell.env_setup(dep.env)
     for name, port in zip(dep.depends_on_healthy, dep.depends_on_ports):
         # Sharing a GPU: start after the earlier server is up, so vLLM's start-up memory check

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from vllm_compile.emit.header import Header
+from vllm_compile.emit.host import host_source
 from vllm_compile.ir.lowered import EnvVar, LoweredDeployment, Volume
 
 SCRIPT_DIR_VAR = "script_dir"
@@ -84,20 +85,20 @@ def env_setup(env: Sequence[EnvVar]) -> list[str]:
 def host_path(volume: Volume) -> Word:
     """The host side of a mount as a script writes it: `~` as $HOME, relative paths from the
     script's folder, the override variable (e.g. HF_HOME) first when there is one."""
-    default = volume.host_default
+    variable, default = host_source(volume)
     if default.startswith("~/"):
         text = "$HOME/" + Expand.literal(default[2:])
     elif default.startswith("."):
         text = f"${SCRIPT_DIR_VAR}/" + Expand.literal(default.removeprefix("./"))
-    elif volume.host_env is None:
+    elif variable is None:
         return default
     else:
         text = Expand.literal(default)
-    return Expand(f"${{{volume.host_env}:-{text}}}" if volume.host_env else text)
+    return Expand(f"${{{variable}:-{text}}}" if variable else text)
 
 
 def needs_script_dir(volumes: Sequence[Volume]) -> bool:
-    return any(v.host_env is None and v.host_default.startswith(".") for v in volumes)
+    return any(host_source(v)[0] is None and host_source(v)[1].startswith(".") for v in volumes)
 
 
 def script(header: Header, setup: Sequence[str], command: Sequence[str]) -> bytes:

@@ -1,4 +1,9 @@
-"""A deployment lowered to what a container runtime needs: image, argv, env, devices, ports."""
+"""A deployment lowered to what it needs to run, whatever runs it: image, argv, env by reference,
+a logical model cache, shared memory, the GPUs, health and start-up budget, ports.
+
+Nothing here is spelled the way one runtime spells it (no compose `${VAR:-…}`, no `ipc: host`,
+no restart policy): each emit target translates these needs into its own artifact.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,33 +13,73 @@ from dataclasses import dataclass
 class EnvVar:
     """An environment variable of the server.
 
-    Secrets are only ever references: `from_env` names the host variable the value is read
-    from; `value` is for non-secret literals only.
+    Secrets are only ever references: `from_env` names the host variable a Docker host or script
+    reads the value from, and `secret` names which secret it is ("hf_token", "api_key") so that a
+    target keeping secrets elsewhere (a Kubernetes Secret) knows where to take it from. `value`
+    is for non-secret literals only.
     """
 
     name: str
     value: str | None = None
     from_env: str | None = None
-    required: bool = False          # fail at start-up when the host variable is unset
+    secret: str | None = None
+    required: bool = False          # the server must not start without it
     required_message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Volume:
-    host: str        # may hold ${VAR:-default} references (compose) — targets translate for shells
-    host_env: str | None   # variable that overrides the host path (e.g. HF_HOME)
-    host_default: str      # path used when host_env is unset, e.g. "~/.cache/huggingface"
+    """A folder the server reads.
+
+    kind "model-cache": the Hugging Face cache (downloads persist across restarts); each target
+    chooses its backing store (the host's HF_HOME, a PersistentVolumeClaim).
+    kind "local-model": a model folder of the deploying machine, `source` relative to the artifact
+    folder (or absolute), mounted read-only.
+    """
+
+    kind: str
     container: str
+    source: str | None = None
     read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Accelerators:
+    """The GPUs the server needs."""
+
+    vendor: str                            # "nvidia" (CUDA) | "amd" (ROCm)
+    count: int
+    device_ids: tuple[str, ...] | None     # pinned GPUs (index or UUID); None = any `count`
+    product_names: tuple[str, ...] = ()    # names the driver reports (nvidia-smi), for node selection
 
 
 @dataclass(frozen=True, slots=True)
 class Healthcheck:
     path: str
-    start_period_s: int
+    start_period_s: int             # start-up budget: a cold start (download, load, compile) fits in it
     interval_s: int
     timeout_s: int
     retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKey:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesOptions:
+    """What only a Kubernetes target needs (the spec's `kubernetes:` block, defaults filled in)."""
+
+    namespace: str | None
+    cache_size: str                              # PVC request, a Kubernetes quantity like "40Gi"
+    storage_class: str | None
+    secrets: tuple[tuple[str, SecretKey], ...]   # EnvVar.secret -> the Secret holding it
+    node_selector: tuple[tuple[str, str], ...] | None   # None: select by the GPU product label
+    tolerations: tuple[tuple[tuple[str, object], ...], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +90,12 @@ class LoweredDeployment:
     args: tuple[str, ...]
     model: str
     env: tuple[EnvVar, ...]
-    host_port: int
-    container_port: int
-    gpu_count: int
-    device_ids: tuple[str, ...] | None   # pinned GPUs (index or UUID); None = any `gpu_count`
-    ipc_host: bool
+    port: int                            # where clients connect (host port, Service port)
+    container_port: int                  # where the server listens inside its container
+    accelerators: Accelerators
+    shm_bytes: int                       # shared memory the workers need (NCCL/RCCL, shm broadcast)
     volumes: tuple[Volume, ...]
     healthcheck: Healthcheck
-    restart: str
     depends_on_healthy: tuple[str, ...]
     output_dir: str                      # relative to the spec's folder, POSIX separators
     spec_path: str                       # the spec's file name; headers name it relative to each artifact
@@ -61,3 +104,7 @@ class LoweredDeployment:
     warnings: tuple[str, ...] = ()
     # Host ports of the deployments in depends_on_healthy (bare-metal scripts poll their /health).
     depends_on_ports: tuple[int, ...] = ()
+    kubernetes: KubernetesOptions | None = None
+    # The node's part in a deployment: "server" for one node; multi-node adds leader/worker roles.
+    role: str = "server"
+    engine_version: str = ""             # the vLLM release the argv was checked against

@@ -6,14 +6,22 @@ the generated one. Every model is frozen and forbids unknown keys.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
+
+from vllm_compile.emit.registry import FORMATS, describe_formats
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?(\.?post[0-9]+)?$"
-FORMATS = ("compose", "docker-run", "serve")
+# Kubernetes label keys ([prefix/]name) and values, and resource quantities in binary units.
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi)$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
+LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
 
 
 class _Frozen(BaseModel):
@@ -157,9 +165,59 @@ class OutputSpec(_Frozen):
 
     dir: Optional[str] = Field(
         default=None, min_length=1, description="Output folder, relative to this file; default deploy/<name>.")
-    formats: tuple[Literal["compose", "docker-run", "serve"], ...] = Field(
+    formats: tuple[Literal[FORMATS], ...] = Field(  # type: ignore[valid-type]
         default=("compose", "docker-run"), min_length=1,
-        description="Artifacts to write: compose (compose.yaml), docker-run (docker-run.sh), serve (serve.sh).")
+        description=f"Artifacts to write: {describe_formats()}.")
+
+
+class SecretKeySpec(_Frozen):
+    """A key of a Kubernetes Secret (created by you, never by vllm-compile)."""
+
+    name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Name of the Secret.")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key inside the Secret.")
+
+
+class TolerationSpec(_Frozen):
+    """A Kubernetes toleration of the pod (e.g. of a taint on GPU nodes)."""
+
+    key: Optional[str] = Field(default=None, pattern=LABEL_KEY, description="Taint key; none with Exists = every taint.")
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Exists, or Equal to `value`.")
+    value: Optional[str] = Field(default=None, pattern=LABEL_VALUE, description="Taint value (with Equal).")
+    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = Field(
+        default=None, description="Taint effect; none = every effect.")
+    toleration_seconds: Optional[int] = Field(
+        default=None, ge=0, description="With NoExecute: how long the pod stays bound after the taint appears.")
+
+
+class KubernetesSpec(_Frozen):
+    """Settings of the kubernetes output format (Deployment, Service and model-cache PVC)."""
+
+    namespace: Optional[str] = Field(
+        default=None, pattern=DNS_LABEL, max_length=63,
+        description="Namespace of every object; default: none written (kubectl's current namespace).")
+    storage_class: Optional[str] = Field(
+        default=None, pattern=DNS_SUBDOMAIN, max_length=253,
+        description="StorageClass of the model-cache PersistentVolumeClaim; default: the cluster's default class.")
+    cache_size: Optional[str] = Field(
+        default=None, pattern=QUANTITY,
+        description="Size of the model-cache PersistentVolumeClaim, e.g. 200Gi; default: twice the checkpoint, "
+                    "rounded up to 10 Gi.")
+    hf_token_secret: SecretKeySpec = Field(
+        default=SecretKeySpec(name="hf-token", key="token"),
+        description="The Secret key holding the Hugging Face token (optional in the pod unless the model is gated).")
+    api_key_secret: SecretKeySpec = Field(
+        default=SecretKeySpec(name="vllm-api-key", key="api-key"),
+        description="The Secret key holding the API key (used when server.api_key_env is set).")
+    node_selector: Optional[dict[LabelKey, LabelValue]] = Field(
+        default=None,
+        description="Node labels the pod needs; default: the GPU product label (nvidia.com/gpu.product) of "
+                    "hardware.gpu (none for AMD GPUs: the amd.com/gpu resource finds their nodes). {} selects no label.")
+    tolerations: tuple[TolerationSpec, ...] = Field(default=(), description="Tolerations of the pod.")
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="Extra labels on every object and the pod (the app.kubernetes.io/* labels vllm-compile sets win).")
+    annotations: dict[LabelKey, str] = Field(
+        default_factory=dict, description="Extra annotations on every object and the pod.")
 
 
 class DeploymentSpec(_Frozen):
@@ -171,6 +229,17 @@ class DeploymentSpec(_Frozen):
     engine: EngineSpec = Field(description="The vLLM release and engine knobs.")
     server: ServerSpec = Field(default_factory=ServerSpec, description="How clients reach the server.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Where artifacts go.")
+    kubernetes: Optional[KubernetesSpec] = Field(
+        default=None, description="Settings of the kubernetes output format.")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # Leave kubernetes out while unset, so specs written before it existed keep their input
+        # digests (lowering hashes this dump).
+        data = handler(self)
+        if self.kubernetes is None:
+            data.pop("kubernetes", None)
+        return data
 
 
 class SpecFile(_Frozen):
@@ -191,6 +260,9 @@ class SpecFile(_Frozen):
     engine: Optional[EngineSpec] = Field(default=None, description="The vLLM release and engine knobs.")
     server: Optional[ServerSpec] = Field(default=None, description="How clients reach the server.")
     output: Optional[OutputSpec] = Field(default=None, description="Where artifacts go.")
+    kubernetes: Optional[KubernetesSpec] = Field(
+        default=None, description="Settings of the kubernetes output format (beside deployments: the defaults of "
+                                  "each deployment's own kubernetes block).")
     deployments: Optional[tuple[DeploymentSpec, ...]] = Field(
         default=None, min_length=1, description="Several deployments sharing this host's hardware.")
 
@@ -209,7 +281,7 @@ def _close_objects(node) -> None:
     # Pydantic omits additionalProperties:false on some generated objects; the contract is that
     # every object in the spec refuses unknown keys, so make it explicit everywhere.
     if isinstance(node, dict):
-        if node.get("type") == "object" and "properties" in node:
+        if node.get("type") == "object" and ("properties" in node or "patternProperties" in node):
             node["additionalProperties"] = False
         for value in node.values():
             _close_objects(value)

@@ -1,9 +1,10 @@
-"""A planned deployment -> the container a runtime starts: image, argv, env, mounts, devices.
+"""A planned deployment -> what its container needs to run: image, argv, env, volumes, GPUs.
 
-Secrets never appear as values: the Hugging Face token and the API key are references to
-host environment variables. Paths are relative to the folder the artifacts are written to
-(compose resolves bind mounts against the compose file's folder; the scripts against their
-own location), so nothing of the compiling machine leaks into the output.
+Secrets never appear as values: the Hugging Face token and the API key are references (to host
+environment variables, and by role to where a target keeps secrets). Paths are relative to the
+folder the artifacts are written to (compose resolves bind mounts against the compose file's
+folder; the scripts against their own location), so nothing of the compiling machine leaks into
+the output. How a runtime spells these needs is each emit target's business.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from vllm_compile import __version__
 from vllm_compile.diagnostics import CompileError, SourceMap
-from vllm_compile.ir.lowered import EnvVar, Healthcheck, LoweredDeployment, Volume
+from vllm_compile.ir.lowered import (
+    Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Volume)
 from vllm_compile.lower.args import lower_args
 from vllm_compile.lower.flags import load_manifest
+from vllm_compile.versions import release_key
 
 if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to import
     from vllm_compile.ir.facts import HardwareFacts, ModelFacts
@@ -27,10 +30,22 @@ if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to impo
     from vllm_compile.ir.spec import DeploymentSpec, Spec
 
 IMAGE_REPOSITORY = "vllm/vllm-openai"
+# vLLM's own ROCm image, tagged v<release> like the CUDA one. vLLM's ROCm install guide
+# (docs/getting_started/installation/gpu.rocm.inc.md) says the official images exist since
+# 20 January 2026, the release of 0.14.0 (the first release with ROCm wheels too); before,
+# only AMD's own rocm/vllm builds existed, tagged by date rather than by vLLM release.
+ROCM_IMAGE_REPOSITORY = "vllm/vllm-openai-rocm"
+ROCM_IMAGE_SINCE = "0.14.0"
 CONTAINER_PORT = 8000
 HF_CACHE_CONTAINER = "/root/.cache/huggingface"
-HF_CACHE_DEFAULT = "~/.cache/huggingface"
 MODELS_DIR = "/models"
+# Shared memory per GPU: vLLM's Kubernetes guide gives one GPU a 2 GiB /dev/shm, and its
+# LeaderWorkerSet example 15 GiB to eight GPUs (NCCL/RCCL buffers and the workers' shm broadcast
+# queue grow with the number of ranks).
+SHM_BYTES_PER_GPU = 2 * 2**30
+# The model-cache volume holds the checkpoint twice (a new revision downloads beside the old
+# one), in whole 10 GiB steps.
+CACHE_STEP_BYTES = 10 * 2**30
 
 # Healthcheck start period: failures inside it do not count, so it must cover a cold start.
 # A first start downloads the weights (budget 10 s per GiB, about 100 MiB/s) and every start
@@ -49,10 +64,20 @@ def start_period_seconds(weight_bytes: int) -> int:
     return int(math.ceil(seconds / 60) * 60)
 
 
-def container_image(dep: DeploymentSpec, source: SourceMap, key_prefix: str) -> str:
-    """`vllm/vllm-openai:v<version>`, or the spec's image when it names a tag other than latest
-    or pins a digest."""
+def container_image(dep: DeploymentSpec, source: SourceMap, key_prefix: str, vendor: str = "nvidia") -> str:
+    """`vllm/vllm-openai:v<version>` (ROCm: `vllm/vllm-openai-rocm:v<version>`), or the spec's image
+    when it names a tag other than latest or pins a digest."""
     image = dep.engine.image
+    if image is None and vendor == "amd":
+        version = dep.engine.version
+        if release_key(version) < release_key(ROCM_IMAGE_SINCE):
+            raise CompileError([source.error(
+                key_prefix + "engine.version",
+                f"vLLM publishes no ROCm image for {version}: {ROCM_IMAGE_REPOSITORY} starts with {ROCM_IMAGE_SINCE}",
+                found=version, expected=f"a release from {ROCM_IMAGE_SINCE} on for AMD GPUs",
+                fix=f"pin engine.version {ROCM_IMAGE_SINCE} or newer, or set engine.image to a ROCm build of "
+                    f"vLLM {version} (e.g. one of AMD's rocm/vllm tags)")])
+        return f"{ROCM_IMAGE_REPOSITORY}:v{version}"
     if image is None:
         return f"{IMAGE_REPOSITORY}:v{dep.engine.version}"
     name, _, digest = image.partition("@")
@@ -93,25 +118,33 @@ def _model_mount(dep: DeploymentSpec, spec: Spec, output_dir: str) -> tuple[str,
         host = posixpath.relpath(posixpath.join(root, path), posixpath.join(root, output_dir))
         host = host if host.startswith(".") else f"./{host}"
     container = f"{MODELS_DIR}/{name}"
-    return container, Volume(host=host, host_env=None, host_default=host, container=container, read_only=True)
+    return container, Volume(kind="local-model", container=container, source=host, read_only=True)
 
 
 def _environment(dep: DeploymentSpec, model: ModelFacts) -> tuple[EnvVar, ...]:
     server = dep.server
     gated = dep.model.gated if dep.model.gated is not None else model.gated
     shown = dep.model.id or model.model_id
-    env = [EnvVar("HF_TOKEN", from_env=server.hf_token_env, required=bool(gated and not dep.model.path),
+    env = [EnvVar("HF_TOKEN", from_env=server.hf_token_env, secret="hf_token",
+                  required=bool(gated and not dep.model.path),
                   required_message=f"set {server.hf_token_env} to a Hugging Face token with access to {shown}")]
     if server.api_key_env:
-        env.append(EnvVar("VLLM_API_KEY", from_env=server.api_key_env, required=True,
+        env.append(EnvVar("VLLM_API_KEY", from_env=server.api_key_env, secret="api_key", required=True,
                           required_message=f"set {server.api_key_env} to the API key clients must send"))
     return tuple(sorted(env, key=lambda e: e.name))
 
 
-def _devices(spec: Spec, key_prefix: str, count: int, given: tuple[str, ...] | None) -> tuple[tuple[str, ...] | None, list[str]]:
+def _devices(spec: Spec, key_prefix: str, count: int, given: tuple[str, ...] | None,
+             vendor: str = "nvidia") -> tuple[tuple[str, ...] | None, list[str]]:
     pinned = given if given is not None else (None if spec.multi else spec.hardware.device_ids)
     if pinned is None:
         return None, []
+    if vendor == "amd" and not all(p.isdigit() for p in pinned):
+        # HIP_VISIBLE_DEVICES, which pins ROCm GPUs inside the container, takes indexes only.
+        raise CompileError([spec.source.error(
+            "hardware.device_ids", "AMD GPUs are pinned by index (HIP_VISIBLE_DEVICES takes no UUIDs)",
+            found=", ".join(pinned), expected="GPU indexes like '0', '1'",
+            fix="list the GPUs' indexes as amd-smi (or rocm-smi) shows them")])
     if len(pinned) < count:
         raise CompileError([spec.source.error(
             "hardware.device_ids" if given is None else key_prefix + "name",
@@ -146,20 +179,67 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _cache_size(model: ModelFacts, plan: Plan) -> str:
+    checkpoint = model.weight_bytes
+    if model.dtype == "float32" and plan.dtype != "float32":
+        checkpoint *= 2     # a float32 checkpoint is loaded as 16-bit weights: it is twice their size
+    steps = max(1, math.ceil(2 * checkpoint / CACHE_STEP_BYTES))
+    return f"{steps * CACHE_STEP_BYTES // 2**30}Gi"
+
+
+def _kubernetes(dep: DeploymentSpec, model: ModelFacts, plan: Plan) -> KubernetesOptions:
+    from vllm_compile.ir.spec import KubernetesSpec
+
+    k8s = dep.kubernetes or KubernetesSpec()
+    tolerations = tuple(tuple((key, value) for key, value in t.model_dump(by_alias=True).items() if value is not None)
+                        for t in k8s.tolerations)
+    return KubernetesOptions(
+        namespace=k8s.namespace, cache_size=k8s.cache_size or _cache_size(model, plan),
+        storage_class=k8s.storage_class,
+        secrets=(("api_key", SecretKey(k8s.api_key_secret.name, k8s.api_key_secret.key)),
+                 ("hf_token", SecretKey(k8s.hf_token_secret.name, k8s.hf_token_secret.key))),
+        node_selector=None if k8s.node_selector is None else tuple(sorted(k8s.node_selector.items())),
+        tolerations=tolerations, labels=tuple(sorted(k8s.labels.items())),
+        annotations=tuple(sorted(k8s.annotations.items())))
+
+
+def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tuple[str, ...]) -> None:
+    """What a chosen target cannot express, refused at the spec key that asks for it."""
+    source = spec.source
+    if "kubernetes" in formats and spec.hardware.share_gpus:
+        raise CompileError([source.error(
+            "hardware.share_gpus", "Kubernetes hands each pod whole GPUs: deployments cannot share one",
+            found="share_gpus: true", expected="share_gpus: false with the kubernetes format",
+            fix="drop share_gpus (each deployment gets GPUs of its own), or drop kubernetes from output.formats")])
+    if "kubernetes" in formats and not dep.name[:1].isalpha():
+        # The name is a DNS-1123 label; a Service name must also be a DNS-1035 one.
+        raise CompileError([source.error(
+            key_prefix + "name", "a Kubernetes Service name must start with a letter",
+            found=dep.name, expected="a DNS-1035 label: a lowercase letter first",
+            fix=f"rename, e.g. 'vllm-{dep.name}'")])
+    if "kubernetes" in formats and dep.model.path:
+        raise CompileError([source.error(
+            key_prefix + "model.path", "a local model folder cannot be mounted into a Kubernetes pod",
+            found=dep.model.path, expected="model.id (the pod downloads it into the model-cache volume)",
+            fix="serve the model by its Hugging Face id, or drop kubernetes from output.formats")])
+
+
 def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardware: HardwareFacts, *,
                      spec: Spec, key_prefix: str, device_ids: tuple[str, ...] | None = None,
                      depends_on_healthy: tuple[str, ...] = (), output_dir: str | None = None,
-                     depends_on_ports: tuple[int, ...] = ()) -> LoweredDeployment:
-    """Lower one planned deployment for its pinned vLLM release; raises CompileError on user errors."""
+                     depends_on_ports: tuple[int, ...] = (), formats: tuple[str, ...] | None = None) -> LoweredDeployment:
+    """Lower one planned deployment for its pinned vLLM release; raises CompileError on user errors.
+    `formats` (from --emit) overrides the deployment's output.formats for target-specific checks."""
     source = spec.source
+    gpu = hardware.gpu
+    _target_checks(dep, spec, key_prefix, tuple(formats if formats is not None else dep.output.formats))
     manifest = load_manifest(plan.vllm_version or dep.engine.version)
-    image = container_image(dep, source, key_prefix)
+    image = container_image(dep, source, key_prefix, gpu.vendor)
     out_dir = _output_dir(dep, source, key_prefix, output_dir)
     model_ref, model_volume = _model_mount(dep, spec, out_dir)
     args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref)
-    devices, device_notes = _devices(spec, key_prefix, plan.gpus, device_ids)
-    volumes = [Volume(host=f"${{HF_HOME:-{HF_CACHE_DEFAULT}}}", host_env="HF_HOME",
-                      host_default=HF_CACHE_DEFAULT, container=HF_CACHE_CONTAINER)]
+    devices, device_notes = _devices(spec, key_prefix, plan.gpus, device_ids, gpu.vendor)
+    volumes = [Volume(kind="model-cache", container=HF_CACHE_CONTAINER)]
     if model_volume:
         volumes.append(model_volume)
     health = Healthcheck(path="/health", start_period_s=start_period_seconds(model.weight_bytes),
@@ -170,7 +250,10 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
     warnings = tuple(w for w in (manifest.warning, *device_notes) if w)
     return LoweredDeployment(
         name=dep.name, image=image, args=args, model=model_ref, env=_environment(dep, model),
-        host_port=dep.server.port, container_port=CONTAINER_PORT, gpu_count=plan.gpus, device_ids=devices,
-        ipc_host=True, volumes=tuple(volumes), healthcheck=health, restart="unless-stopped",
-        depends_on_healthy=tuple(depends_on_healthy), depends_on_ports=tuple(depends_on_ports), output_dir=out_dir, spec_path=posixpath.basename(spec.path),
-        input_digest=digest, formats=tuple(dep.output.formats), warnings=warnings)
+        port=dep.server.port, container_port=CONTAINER_PORT,
+        accelerators=Accelerators(vendor=gpu.vendor, count=plan.gpus, device_ids=devices,
+                                  product_names=gpu.nvidia_smi_names),
+        shm_bytes=SHM_BYTES_PER_GPU * plan.gpus, volumes=tuple(volumes), healthcheck=health,
+        depends_on_healthy=tuple(depends_on_healthy), depends_on_ports=tuple(depends_on_ports), output_dir=out_dir,
+        spec_path=posixpath.basename(spec.path), input_digest=digest, formats=tuple(dep.output.formats),
+        warnings=warnings, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested)

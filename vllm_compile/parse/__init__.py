@@ -34,7 +34,8 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     source = SourceMap(display, positions)
     spec_file = validate_document(document, source)
     if spec_file.deployments is not None:
-        deployments = tuple(Deployment(f"deployments[{i}].", d) for i, d in enumerate(spec_file.deployments))
+        deployments = tuple(Deployment(f"deployments[{i}].", _kubernetes_defaults(d, spec_file.kubernetes))
+                            for i, d in enumerate(spec_file.deployments))
         output = spec_file.output or OutputSpec(dir="deploy")
         multi = True
     else:
@@ -43,7 +44,7 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
         single = DeploymentSpec(
             name=spec_file.name, model=spec_file.model, engine=spec_file.engine,
             workload=spec_file.workload or WorkloadSpec(), server=spec_file.server or ServerSpec(),
-            output=spec_file.output or OutputSpec())
+            output=spec_file.output or OutputSpec(), kubernetes=spec_file.kubernetes)
         deployments = (Deployment("", single),)
         output = single.output
         multi = False
@@ -51,3 +52,14 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hashlib.sha256(data).hexdigest(), multi=multi)
 
+
+def _kubernetes_defaults(dep, shared):
+    """A `kubernetes:` block beside `deployments:` holds the defaults of every deployment's own
+    block: the keys a deployment sets win, one by one."""
+    if shared is None:
+        return dep
+    from vllm_compile.ir.spec import KubernetesSpec
+
+    own = dep.kubernetes.model_dump(exclude_unset=True) if dep.kubernetes else {}
+    merged = KubernetesSpec.model_validate({**shared.model_dump(exclude_unset=True), **own})
+    return dep.model_copy(update={"kubernetes": merged})

@@ -112,6 +112,8 @@ def _describe(value) -> str:
 
 def _from_pydantic(error: Mapping[str, Any], document: dict, source: SourceMap) -> Diagnostic:
     loc = tuple(error["loc"])
+    map_key = loc[-1:] == ("[key]",)    # the key of a mapping (a Kubernetes label name) is wrong
+    loc = loc[:-1] if map_key else loc
     key = key_path(loc)
     kind = error["type"]
     value = error.get("input")
@@ -134,8 +136,12 @@ def _from_pydantic(error: Mapping[str, Any], document: dict, source: SourceMap) 
                             fix=f"did you mean '{guesses[0]}'?" if guesses else f"use one of {expected}")
     if kind == "string_pattern_mismatch":
         shown = "a value that is not an environment variable name (not shown)" if key.endswith("_env") else _describe(value)
-        hint, fix = PATTERN_HELP.get(key.rsplit(".", 1)[-1], ("the documented form", "see `vllm-compile schema`"))
-        return source.error(key, "value has the wrong form", found=shown, expected=hint, fix=fix)
+        # By the key's own name, else (an entry of a mapping: a label) by the mapping's name.
+        last, parent = str(loc[-1]), str(loc[-2]) if len(loc) > 1 else ""
+        hint, fix = PATTERN_HELP.get(f"{parent}[key]" if map_key else last) or PATTERN_HELP.get(
+            parent, ("the documented form", "see `vllm-compile schema`"))
+        return source.error(key, "key has the wrong form" if map_key else "value has the wrong form",
+                            found=shown, expected=hint, fix=fix)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return source.error(key, "value out of range", found=_describe(value), expected=error["msg"].lower(),
                             fix="use a value " + error["msg"].lower().replace("input should be ", ""))
@@ -165,7 +171,15 @@ PATTERN_HELP = {
                      "name the environment variable, e.g. HF_TOKEN"),
     "image": ("an image reference like vllm/vllm-openai:v0.33.0, optionally @sha256:<digest>",
               "e.g. vllm/vllm-openai:v0.33.0"),
+    "cache_size": ("a Kubernetes size in binary units, like 200Gi", "write e.g. 200Gi (Ki, Mi, Gi, Ti, Pi)"),
+    "labels": ("a Kubernetes label value: at most 63 of A-Z a-z 0-9 - _ . (alphanumeric at both ends)",
+               "e.g. team: search"),
+    "node_selector": ("a Kubernetes label value: at most 63 of A-Z a-z 0-9 - _ . (alphanumeric at both ends)",
+                      "write the node label's value as `kubectl get nodes --show-labels` shows it"),
+    "labels[key]": ("a Kubernetes label key: [prefix/]name, name at most 63 of A-Z a-z 0-9 - _ .",
+                    "e.g. team or example.com/team"),
 }
+PATTERN_HELP["node_selector[key]"] = PATTERN_HELP["annotations[key]"] = PATTERN_HELP["labels[key]"]
 
 
 def _walk_strings(node, path=""):

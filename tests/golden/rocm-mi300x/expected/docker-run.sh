@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:a4ca3fea2b4b93672b2664b9f3ce014570824752af9f8b6f61d5d42d7392986a
+set -euo pipefail
+
+: "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"
+export HIP_VISIBLE_DEVICES=4,5
+: "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+
+exec docker run \
+  --name llama-70b-rocm \
+  --detach \
+  --restart unless-stopped \
+  --device /dev/kfd \
+  --device /dev/dri \
+  --group-add video \
+  --security-opt seccomp=unconfined \
+  --ipc=host \
+  -p 8020:8000 \
+  -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
+  -e HF_TOKEN \
+  -e HIP_VISIBLE_DEVICES \
+  -e VLLM_API_KEY \
+  --health-cmd 'curl -fsS http://localhost:8000/health' \
+  --health-start-period 1620s \
+  --health-interval 30s \
+  --health-timeout 10s \
+  --health-retries 5 \
+  vllm/vllm-openai-rocm:v0.33.0 \
+  --model meta-llama/Llama-3.1-70B-Instruct \
+  --tensor-parallel-size 2 \
+  --max-model-len 65536 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 1024 \
+  --max-num-batched-tokens 8192
