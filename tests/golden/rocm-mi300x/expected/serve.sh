@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a4ca3fea2b4b93672b2664b9f3ce014570824752af9f8b6f61d5d42d7392986a
+# input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5
