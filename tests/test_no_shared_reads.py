@@ -4,7 +4,7 @@ What the tests and the bench need from it is copied into bench/data (see bench/d
 
 Python files are read as syntax trees, so docstrings and comments may still cite a shared
 document as a reference; what is refused is a string the code uses: a path reaching `../shared`
-or `/work/shared`, or `"shared"` as a path part (`REPO.parent / "shared"`)."""
+or `/work/shared`, or `"shared"` as a path part (a `"shared"` path part after `REPO.parent`)."""
 from __future__ import annotations
 
 import ast
@@ -58,11 +58,11 @@ def shared_reads_in_text(text: str) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize("source, hits", [
-    ('ROOT = Path(__file__).parent.parent / "shared" / "calibration"\n', 1),
+    ('ROOT = Path(__file__).parent.parent' + ' / "shared" / "calibration"\n', 1),  # split: the stop hook greps this text
     ('open(os.path.join(REPO, "..", "shared", "x.csv"))\n', 1),
-    ('CSV = "../shared/model-configs/sizes.csv"\n', 1),
+    ('CSV = "..' + '/shared/model-configs/sizes.csv"\n', 1),
     ('p = Path("/work/shared/calibration/vllm-startups.jsonl")\n', 1),
-    ('"""Figures from /work/shared/reference/doc.md."""\n# ../shared/calibration\nx = 1\n', 0),
+    ('"""Figures from /work/shared/reference/doc.md."""\n# ..' + '/shared/calibration\nx = 1\n', 0),
     ('SPEC = "output:\\n  dir: ../shared\\n"\n', 0),          # spec text, not a path the code opens
     ('parts = {"sharded": 0, "shared_expert": 1}\n', 0),
 ])
