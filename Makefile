@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench deploy-artifacts goldens schema clean
+.PHONY: run test lint bench deploy-artifacts goldens schema codes clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ deploy-artifacts: $(STAMP)  ## compile every spec under specs/ and fail if the r
 
 goldens: $(TEST_STAMP)  ## regenerate tests/golden/*/expected (then read and validate every changed file)
 	VLLM_COMPILE_REGEN=1 HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests/test_golden.py
+
+codes: $(STAMP)  ## regenerate the README's table of diagnostic codes from vllm_compile/codes.py
+	$(BIN)/python -m vllm_compile.codes --readme README.md
 
 schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json from the pydantic model
 	$(BIN)/vllm-compile schema > schemas/deployment.vllm.schema.json

@@ -131,5 +131,5 @@ def test_user_errors_exit_2_without_traceback(ws, argv):
     result = run([SCRIPT, *argv], ws)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert f"{argv[-1]}:" in result.stderr and "error:" in result.stderr and "fix:" in result.stderr
+    assert f"{argv[-1]}:" in result.stderr and "error[VC" in result.stderr and "fix:" in result.stderr
     assert not (ws / "deploy").exists()

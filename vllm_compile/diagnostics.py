@@ -2,12 +2,16 @@
 
 A user error is never an exception with a traceback: stages raise `CompileError`
 carrying one or more `Diagnostic`s, and the CLI prints them as
-`file:line:col: error: key: message` lines and exits 2.
+`file:line:col: error[VC203]: key: message` lines (or, with `--format json`, as JSON) and exits 2.
+Every diagnostic carries a code of the table in `vllm_compile/codes.py`; `code` is required,
+so a new call site without one fails mypy.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
+
+from vllm_compile.codes import Code
 
 Severity = Literal["error", "warning", "note"]
 
@@ -23,6 +27,9 @@ class Diagnostic:
     expected: str | None = None
     fix: str | None = None
     severity: Severity = "error"
+    # Structured fixes (a planner failure's checked spec patches, as `Fix.as_json()` gives them).
+    fixes: tuple[Mapping[str, Any], ...] = ()
+    code: Code = field(kw_only=True)
 
     def format(self) -> str:
         where = ""
@@ -33,7 +40,7 @@ class Diagnostic:
                 if self.column is not None:
                     where += f":{self.column}"
             where += ": "
-        head = f"{where}{self.severity}: "
+        head = f"{where}{self.severity}[{self.code}]: "
         if self.key:
             head += f"{self.key}: "
         head += self.message
@@ -49,16 +56,19 @@ class Diagnostic:
         return head
 
     def as_json(self) -> dict:
+        """The fields a CI annotation needs (`--format json`)."""
         return {
-            "severity": self.severity,
-            "file": self.file,
+            "path": self.file,
             "line": self.line,
             "column": self.column,
+            "severity": self.severity,
+            "code": self.code,
             "key": self.key,
             "message": self.message,
             "found": self.found,
             "expected": self.expected,
             "fix": self.fix,
+            "fixes": [dict(f) for f in self.fixes],
         }
 
 
@@ -89,12 +99,16 @@ class SourceMap:
             probe = probe[:cut] if cut > 0 else ""
         return self.positions.get("", (None, None)) if self.positions else (None, None)
 
-    def error(self, key: str | None, message: str, **kw) -> Diagnostic:
+    def error(self, key: str | None, message: str, *, code: Code, found: str | None = None,
+              expected: str | None = None, fix: str | None = None, fixes: tuple[Mapping[str, Any], ...] = (),
+              severity: Severity = "error") -> Diagnostic:
         line, column = self.locate(key)
-        return Diagnostic(message=message, file=self.file, line=line, column=column, key=key, **kw)
+        return Diagnostic(message=message, file=self.file, line=line, column=column, key=key, found=found,
+                          expected=expected, fix=fix, fixes=fixes, severity=severity, code=code)
 
-    def warning(self, key: str | None, message: str, **kw) -> Diagnostic:
-        return self.error(key, message, severity="warning", **kw)
+    def warning(self, key: str | None, message: str, *, code: Code, found: str | None = None,
+                expected: str | None = None, fix: str | None = None) -> Diagnostic:
+        return self.error(key, message, code=code, found=found, expected=expected, fix=fix, severity="warning")
 
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from vllm_compile.codes import Code
 from vllm_compile.writer import artifact_path
 
 
@@ -13,6 +14,10 @@ class Drift:
     path: str            # as shown to the user
     summary: str         # one line
     details: tuple[str, ...] = ()
+    code: Code = field(kw_only=True)   # VC7xx (vllm_compile/codes.py)
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "code": self.code, "summary": self.summary, "details": list(self.details)}
 
 
 def drifts(result) -> list[Drift]:
@@ -24,11 +29,11 @@ def drifts(result) -> list[Drift]:
             with open(path, "rb") as handle:
                 current = handle.read()
         except FileNotFoundError:
-            out.append(Drift(shown, "missing (run `vllm-compile compile` to create it)"))
+            out.append(Drift(shown, "missing (run `vllm-compile compile` to create it)", code="VC701"))
             continue
         if current == artifact.content:
             if artifact.executable and not os.access(path, os.X_OK):
-                out.append(Drift(shown, "is not executable (chmod +x, or recompile)"))
+                out.append(Drift(shown, "is not executable (chmod +x, or recompile)", code="VC703"))
             continue
         if artifact.kind == "yaml":
             out.append(_yaml_drift(shown, current, artifact.content))
@@ -46,7 +51,7 @@ def _yaml_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
     try:
         old = _by_kind_and_name(list(yaml.load_all(current.decode("utf-8", "replace"))))
     except Exception:
-        return Drift(shown, "is not valid YAML any more (hand-edited?)")
+        return Drift(shown, "is not valid YAML any more (hand-edited?)", code="VC702")
     new = _by_kind_and_name(list(yaml.load_all(wanted.decode())))
     diff = DeepDiff(old, new, verbose_level=2)
     lines = []
@@ -63,8 +68,8 @@ def _yaml_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
                 lines.append(f"{key}: {change}")
     if not lines:
         return Drift(shown, "comments or formatting differ (the header's input digest shows a hand edit)",
-                     tuple(_unified(current, wanted, shown)))
-    return Drift(shown, f"{len(lines)} structural change(s)", tuple(lines))
+                     tuple(_unified(current, wanted, shown)), code="VC702")
+    return Drift(shown, f"{len(lines)} structural change(s)", tuple(lines), code="VC702")
 
 
 def _by_kind_and_name(documents: list) -> object:
@@ -99,7 +104,7 @@ def _key_path(path: str) -> str:
 def _text_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
     lines = _unified(current, wanted, shown)
     return Drift(shown, f"differs ({sum(1 for l in lines if l[:1] in '+-' and l[:3] not in ('+++', '---'))} line(s))",
-                 tuple(lines))
+                 tuple(lines), code="VC702")
 
 
 def _unified(current: bytes, wanted: bytes, shown: str) -> list[str]:
@@ -115,5 +120,5 @@ def _lock_drift(result) -> list[Drift]:
 
     lock_path = os.path.relpath(result.path + ".lock")
     return [Drift(lock_path, f"no longer matches deployment '{dep.spec.name}' (model id or revision changed): "
-                             f"run `vllm-compile lock {os.path.relpath(result.path)}`")
+                             f"run `vllm-compile lock {os.path.relpath(result.path)}`", code="VC704")
             for dep in result.spec.deployments if not lock_matches(result.lock, dep.spec.model)]

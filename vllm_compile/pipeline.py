@@ -65,7 +65,7 @@ def resolve_models(c: Compilation) -> Compilation:
             errors += exc.diagnostics
     if errors:
         return dataclasses.replace(c, errors=c.errors + tuple(errors))
-    notes = tuple(spec.source.warning(dep.key_prefix + "model", w)
+    notes = tuple(spec.source.warning(dep.key_prefix + "model", w, code="VC330")
                   for dep, m in zip(spec.deployments, models) for w in m.warnings)
     return dataclasses.replace(c, models=tuple(models), warnings=c.warnings + notes)
 
@@ -80,7 +80,7 @@ def resolve_hardware(c: Compilation) -> Compilation:
         raise CompileError(c.errors + exc.diagnostics) from None
     if c.errors:
         raise CompileError(c.errors)
-    notes = tuple(c.spec.source.warning("hardware", w) for w in hardware.warnings)
+    notes = tuple(c.spec.source.warning("hardware", w, code="VC331") for w in hardware.warnings)
     return dataclasses.replace(c, hardware=hardware, warnings=c.warnings + notes)
 
 
@@ -112,8 +112,10 @@ def lower(c: Compilation) -> Compilation:
     if errors:
         # A host-wide key (hardware.*) refused for every deployment is reported once.
         raise CompileError(list(dict.fromkeys(errors)))
-    notes = tuple(spec.source.warning(dep.key_prefix + "engine.version", w)
-                  for dep, low in zip(spec.deployments, lowered) for w in low.warnings)
+    notes = tuple(note for dep, low in zip(spec.deployments, lowered) for note in (
+        *([spec.source.warning(dep.key_prefix + "engine.version", low.release_warning, code="VC520")]
+          if low.release_warning else []),
+        *(spec.source.warning("hardware.device_ids", w, code="VC610") for w in low.warnings)))
     return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)
 
 

@@ -196,10 +196,10 @@ def test_one_bad_spec_writes_nothing_for_any(ws):
     assert result.stdout == ""
     assert not (ws / "deploy").exists()      # neither llama-chat nor qwen3-moe
     err = result.stderr
-    assert "bad-gpu.yaml:6:3: error: hardware.gpu: unknown GPU" in err
+    assert "bad-gpu.yaml:6:3: error[VC310]: hardware.gpu: unknown GPU" in err
     assert "did you mean" in err and "H100-SXM-80GB" in err
     # The scanner stops at the ':' after "  model" (line 3, column 8): a mapping cannot start there.
-    assert "broken.yaml:3:8: error: malformed YAML" in err
+    assert "broken.yaml:3:8: error[VC106]: malformed YAML" in err
     assert "2 error(s); nothing written" in err
     assert "Traceback" not in result.output
 
@@ -226,9 +226,9 @@ def test_several_errors_of_one_spec_are_all_reported(ws):
     result = invoke("many.yaml")
     assert result.exit_code == 2
     err = result.stderr
-    assert "many.yaml:2:1: error: name:" in err
-    assert "many.yaml:7:3: error: hardware.count:" in err
-    assert "many.yaml:10:3: error: engine.tensor_paralel_size: unknown key" in err
+    assert "many.yaml:2:1: error[VC204]: name:" in err
+    assert "many.yaml:7:3: error[VC207]: hardware.count:" in err
+    assert "many.yaml:10:3: error[VC201]: engine.tensor_paralel_size: unknown key" in err
     assert "did you mean 'tensor_parallel_size'?" in err
     assert "3 error(s)" in err
 
@@ -272,7 +272,7 @@ def test_user_errors_exit_2_without_traceback(ws, case):
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
-    assert re.search(rf"^{re.escape(name)}(:\d+:\d+)?: error: ", result.stderr, re.M), result.stderr
+    assert re.search(rf"^{re.escape(name)}(:\d+:\d+)?: error\[VC\d{{3}}\]: ", result.stderr, re.M), result.stderr
     assert fragment in result.stderr
     assert "fix: " in result.stderr
     assert "AbCdEfGh" not in result.output          # a secret is never echoed back
@@ -285,7 +285,7 @@ def test_plan_that_would_not_start_is_refused_with_a_fix(ws):
     write_spec(ws, "big.yaml", name="big", model="meta-llama/Llama-3.1-70B-Instruct", gpu="L4")
     result = invoke("compile", "big.yaml")
     assert result.exit_code == 2
-    assert re.search(r"^big\.yaml:\d+:\d+: error: .*weights do not fit", result.stderr, re.M), result.stderr
+    assert re.search(r"^big\.yaml:\d+:\d+: error\[VC401\]: .*weights do not fit", result.stderr, re.M), result.stderr
     # Weights alone need >= 131/21.5 > 6 L4s, and TP must divide the 64 attention heads: at least 8.
     tp = int(re.search(r"fix: .*tensor_parallel_size: (\d+)", result.stderr).group(1))
     assert tp >= 8 and 64 % tp == 0

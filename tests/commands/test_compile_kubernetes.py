@@ -98,9 +98,9 @@ kubernetes:
 """)
     result = invoke("compile", "bad.yaml")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "bad.yaml:11:5: error: kubernetes.labels.bad key!: key has the wrong form" in result.stderr
-    assert "bad.yaml:12:5: error: kubernetes.labels.team: value has the wrong form" in result.stderr
-    assert "bad.yaml:13:3: error: kubernetes.cache_size: value has the wrong form" in result.stderr
+    assert "bad.yaml:11:5: error[VC204]: kubernetes.labels.bad key!: key has the wrong form" in result.stderr
+    assert "bad.yaml:12:5: error[VC204]: kubernetes.labels.team: value has the wrong form" in result.stderr
+    assert "bad.yaml:13:3: error[VC204]: kubernetes.cache_size: value has the wrong form" in result.stderr
     assert "3 error(s); nothing written" in result.stderr
 
 
@@ -177,5 +177,5 @@ engine:
     assert invoke("compile", "digit.yaml", "-o", "ok").exit_code == 0   # a fine compose service name
     result = invoke("compile", "digit.yaml", "--emit", "kubernetes", "-o", "out")
     assert result.exit_code == 2
-    assert "digit.yaml:2:1: error: name: a Kubernetes Service name must start with a letter" in result.stderr
+    assert "digit.yaml:2:1: error[VC606]: name: a Kubernetes Service name must start with a letter" in result.stderr
     assert "vllm-8b-chat" in result.stderr

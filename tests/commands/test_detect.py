@@ -45,7 +45,7 @@ def test_maps_detected_gpus(monkeypatch):
     assert (h100["catalog"], h100["uuid"], h100["compute_capability"]) == ("H100-SXM-80GB", "GPU-aaaa", "9.0")
     assert h100["nvml_memory_bytes"] == 81559 * MIB > h100["memory_bytes"]
     assert gtx["catalog"] is None and gtx["memory_bytes"] == int(8192 * MIB * 0.98)
-    assert "warning:" in result.stderr and "GTX 1080" in result.stderr
+    assert "warning[VC332]:" in result.stderr and "GTX 1080" in result.stderr
 
     text = run()
     assert text.exit_code == 0

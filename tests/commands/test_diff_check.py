@@ -151,7 +151,7 @@ def test_bad_spec_is_exit_2_not_drift(ws):
     for command in ("check", "diff"):
         result = invoke(command, "llama.yaml")
         assert result.exit_code == 2
-        assert "llama.yaml:9:3: error: hardware.gpu: unknown GPU" in result.stderr
+        assert "llama.yaml:9:3: error[VC310]: hardware.gpu: unknown GPU" in result.stderr
         assert "Traceback" not in result.output
 
 

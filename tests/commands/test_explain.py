@@ -79,5 +79,5 @@ def test_failing_plan_exits_1(ws):
 def test_bad_input_exits_2(ws):
     result = invoke("explain", "missing.yaml")
     assert result.exit_code == 2
-    assert result.stderr.startswith("missing.yaml: error: spec file not found")
+    assert result.stderr.startswith("missing.yaml: error[VC101]: spec file not found")
     assert "Traceback" not in result.output

@@ -85,7 +85,7 @@ def test_lock_with_auto_and_no_driver_exits_2_with_a_clear_message(tmp_path):
     spec = write_spec(tmp_path, "auto")
     result = CliRunner().invoke(cli, ["lock", str(spec)])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
-    assert "app.yaml:3:3: error: hardware.gpu: `gpu: auto`" in result.output
+    assert "app.yaml:3:3: error[VC312]: hardware.gpu: `gpu: auto`" in result.output
     assert "no NVIDIA driver" in result.output and "declare the GPU" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "app.yaml.lock").exists()

@@ -177,7 +177,7 @@ def test_bad_spec_exits_2_with_position(ws):
     result = invoke("plan", "bad.yaml", "--format", "json")
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.startswith("bad.yaml:6:3: error: hardware.gpu: unknown GPU")
+    assert result.stderr.startswith("bad.yaml:6:3: error[VC310]: hardware.gpu: unknown GPU")
 
 
 # --- plan == predict for the same knobs --------------------------------------------------------

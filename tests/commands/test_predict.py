@@ -124,7 +124,7 @@ def test_release_without_manifest_warns_about_the_nearest():
     # Bundled manifests include 0.18.1 and 0.21.0 and nothing in between: 0.19.0 uses 0.18.1.
     result = predict("--gpu", "L4", "--vllm-version", "0.19.0", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"])
     assert result.exit_code == 0, result.output
-    assert "warning: no flag manifest for vLLM 0.19.0" in result.stderr
+    assert "<command line>: warning[VC520]: no flag manifest for vLLM 0.19.0" in result.stderr
     assert "0.18.1" in result.stderr
     assert "warning" not in result.stdout
 

@@ -34,7 +34,7 @@ def test_malformed_yaml_names_file_line_column(text, line, column, words):
     d = only(errors_of(text))
     assert (d.file, d.line, d.column) == (SPEC_PATH, line, column)
     assert "malformed YAML" in d.message and words in d.message
-    assert d.format().startswith(f"{SPEC_PATH}:{line}:{column}: error:")
+    assert d.format().startswith(f"{SPEC_PATH}:{line}:{column}: error[VC106]:")
     assert d.fix
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -13,8 +14,33 @@ def report(diagnostics, stream_err: bool = True) -> None:
         click.echo(d.format(), err=stream_err)
 
 
-def compile_all(paths, options, until=None):
-    """Run the pipeline over every spec; report every error of every spec, then exit 2 if any."""
+format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                             show_default=True,
+                             help="json: print the diagnostics (path, line, column, severity, code, key, message, "
+                                  "fixes) and the outcome as one JSON object on stdout, for CI annotations.")
+
+
+def print_json(diagnostics, **outcome) -> None:
+    """The `--format json` output: {"diagnostics": [...], ...what the command found}."""
+    import json
+
+    click.echo(json.dumps({"diagnostics": [d.as_json() for d in diagnostics], **outcome}, indent=2, sort_keys=True))
+
+
+def fail(diagnostics, fmt: str = "text", **outcome) -> NoReturn:
+    """Report user errors (as text on stderr, or as JSON on stdout) and exit 2."""
+    if fmt == "json":
+        print_json(diagnostics, **outcome)
+    else:
+        report(diagnostics)
+        count = sum(1 for d in diagnostics if d.severity == "error")
+        click.echo(f"{count} error(s); nothing written", err=True)
+    sys.exit(2)
+
+
+def compile_all(paths, options, until=None, fmt: str = "text"):
+    """Run the pipeline over every spec; report every error of every spec, then exit 2 if any.
+    With fmt "json" nothing is printed on success (the caller prints the warnings in its JSON)."""
     from vllm_compile.pipeline import run
 
     results, errors = [], list[Diagnostic]()
@@ -26,22 +52,24 @@ def compile_all(paths, options, until=None):
         except Exception as exc:  # a bug, not a user error: say so plainly, without a traceback
             errors.append(Diagnostic(f"internal error: {type(exc).__name__}: {exc}", file=path,
                                      fix="please report this with the spec attached; run with "
-                                         "VLLM_COMPILE_DEBUG=1 for a traceback"))
+                                         "VLLM_COMPILE_DEBUG=1 for a traceback", code="VC901"))
             import os
 
             if os.environ.get("VLLM_COMPILE_DEBUG"):
                 raise
     warnings = [w for r in results for w in r.warnings]
-    report(warnings)
     if errors:
-        report(errors)
-        count = sum(1 for d in errors if d.severity == "error")
-        click.echo(f"{count} error(s); nothing written", err=True)
-        sys.exit(2)
+        fail(warnings + errors, fmt)
+    if fmt != "json":
+        report(warnings)
     return results
 
 
-def emit_formats(value: str | None):
+def warnings_of(results) -> list[Diagnostic]:
+    return [w for r in results for w in r.warnings]
+
+
+def emit_formats(value: str | None, fmt: str = "text"):
     if not value:
         return None
     from vllm_compile.emit import check_formats
@@ -50,8 +78,7 @@ def emit_formats(value: str | None):
     try:
         return check_formats(names)
     except CompileError as exc:
-        report(exc.diagnostics)
-        sys.exit(2)
+        fail(exc.diagnostics, fmt)
 
 
 spec_paths = click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
@@ -60,7 +87,7 @@ found_spec_paths = click.argument("specs", nargs=-1, required=False, type=click.
 SKIPPED_FOLDERS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache"}
 
 
-def discover_specs(given) -> list[str]:
+def discover_specs(given, fmt: str = "text") -> list[str]:
     """SPECS as given, or — when none are given (the pre-commit hook) — every `*.vllm.yaml` below
     the working directory and every YAML file directly in `specs/`, sorted."""
     if given:
@@ -75,9 +102,8 @@ def discover_specs(given) -> list[str]:
                     os.path.normpath(folder) == "specs" and name.endswith((".yaml", ".yml"))):
                 found.add(os.path.normpath(os.path.join(folder, name)))
     if not found:
-        report([Diagnostic("no specs given and none found (*.vllm.yaml, or YAML files in specs/)",
-                           fix="name the spec files: vllm-compile check path/to/deployment.vllm.yaml")])
-        sys.exit(2)
+        fail([Diagnostic("no specs given and none found (*.vllm.yaml, or YAML files in specs/)",
+                         fix="name the spec files: vllm-compile check path/to/deployment.vllm.yaml", code="VC112")], fmt)
     return sorted(found)
 output_option = click.option("-o", "--output", "output", type=click.Path(file_okay=False),
                              help="Write into DIR instead of each spec's output.dir (DIR/<name> for several specs).")
@@ -90,7 +116,7 @@ def _emit_help() -> str:
 emit_option = click.option("--emit", "emit", metavar="FORMATS", help=_emit_help())
 
 
-def options_for(specs, output, emit, **kw):
+def options_for(specs, output, emit, fmt: str = "text", **kw):
     from vllm_compile.pipeline import Options
 
-    return Options(formats=emit_formats(emit), output_dir=output, nest_output=output is not None and len(specs) > 1, **kw)
+    return Options(formats=emit_formats(emit, fmt), output_dir=output, nest_output=output is not None and len(specs) > 1, **kw)

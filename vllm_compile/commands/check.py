@@ -5,22 +5,27 @@ import sys
 
 import click
 
-from vllm_compile.commands._common import (compile_all, discover_specs, emit_option, found_spec_paths,
-                                           options_for, output_option)
+from vllm_compile.commands._common import (compile_all, discover_specs, emit_option, format_option,
+                                           found_spec_paths, options_for, output_option, print_json, warnings_of)
 
 
 @click.command("check")
 @found_spec_paths
 @output_option
 @emit_option
-def command(specs, output, emit):
+@format_option
+def command(specs, output, emit, fmt):
     """Exit 1 (listing the drifted files) when artifacts on disk differ from what SPECS generate.
 
     Without SPECS: every *.vllm.yaml below the working directory and every YAML file in specs/."""
     from vllm_compile.drift import drifts
 
-    specs = discover_specs(specs)
-    stale = [d for result in compile_all(specs, options_for(specs, output, emit)) for d in drifts(result)]
+    specs = discover_specs(specs, fmt)
+    results = compile_all(specs, options_for(specs, output, emit, fmt), fmt=fmt)
+    stale = [d for result in results for d in drifts(result)]
+    if fmt == "json":
+        print_json(warnings_of(results), drift=[d.as_json() for d in stale], up_to_date=not stale)
+        sys.exit(1 if stale else 0)
     for drift in stale:
         click.echo(f"{drift.path}: {drift.summary}", err=True)
     if stale:

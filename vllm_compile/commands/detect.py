@@ -26,7 +26,7 @@ def command(fmt: str) -> None:
         click.echo(Diagnostic(
             message=f"cannot detect GPUs: {exc}",
             fix="declare the hardware in the spec instead, e.g. `hardware: {gpu: L4, count: 1}` "
-                "(`vllm-compile gpus` lists the names; nvidia-smi names work too)").format(), err=True)
+                "(`vllm-compile gpus` lists the names; nvidia-smi names work too)", code="VC312").format(), err=True)
         sys.exit(2)
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -45,7 +45,7 @@ def command(fmt: str) -> None:
         if warning:
             warnings.append(warning)
     for warning in warnings:
-        click.echo(Diagnostic(message=warning, severity="warning").format(), err=True)
+        click.echo(Diagnostic(message=warning, severity="warning", code="VC332").format(), err=True)
     if fmt == "json":
         click.echo(json.dumps({"driver_version": snapshot.driver_version, "gpus": rows, "warnings": warnings},
                               indent=2, sort_keys=True))

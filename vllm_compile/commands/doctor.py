@@ -26,7 +26,7 @@ def _plan(path: str, formats):
         if os.environ.get("VLLM_COMPILE_DEBUG"):
             raise
         report([Diagnostic(f"internal error: {type(exc).__name__}: {exc}", file=path,
-                           fix="please report this; run with VLLM_COMPILE_DEBUG=1 for a traceback")])
+                           fix="please report this; run with VLLM_COMPILE_DEBUG=1 for a traceback", code="VC901")])
         sys.exit(2)
     report(result.warnings)
     return result

@@ -67,7 +67,7 @@ def command(spec, number, fmt):
         report([Diagnostic(f"there is no fix {number}: {len(offered)} verified fix(es) for this spec",
                            file=result.spec.path, key="--apply", found=str(number),
                            expected=f"1 to {len(offered)}" if offered else "no --apply (nothing to apply)",
-                           fix=f"list them with: vllm-compile fix {spec}")])
+                           fix=f"list them with: vllm-compile fix {spec}", code="VC801")])
         sys.exit(2)
     from vllm_compile.writer import write_atomic
 

@@ -109,7 +109,7 @@ def command(model: str, revision: str | None, quantization: str | None, fmt: str
     except ValidationError:
         click.echo(Diagnostic("not a model folder nor a Hugging Face repo id", found=model,
                               expected="ORG/NAME or an existing folder",
-                              fix="e.g. vllm-compile inspect Qwen/Qwen3-8B").format(), err=True)
+                              fix="e.g. vllm-compile inspect Qwen/Qwen3-8B", code="VC320").format(), err=True)
         sys.exit(2)
     try:
         facts = resolve_model(spec, spec_dir=".", source=SourceMap(file="inspect"), key_prefix="")

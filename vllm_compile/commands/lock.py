@@ -35,7 +35,7 @@ def _hardware(spec) -> dict | None:
             "hardware.gpu", f"`gpu: auto` makes `lock` record this machine's GPUs, but {exc}", found="'auto'",
             expected="a machine with the NVIDIA driver and its GPUs",
             fix="run `vllm-compile lock` on the GPU host and commit the lock file, or declare the GPU instead, "
-                "e.g. `hardware: {gpu: H100, count: 8}` (names: `vllm-compile gpus`)")]) from None
+                "e.g. `hardware: {gpu: H100, count: 8}` (names: `vllm-compile gpus`)", code="VC312")]) from None
 
 
 def _record_hardware(lock_file: str, section: dict) -> None:
@@ -90,7 +90,7 @@ def command(specs):
                 if entries[model.id]["revision"] != (model.revision or "main"):
                     errors.append(spec.source.error(prefix + "model.revision",
                                                     f"{model.id} appears with two revisions in one spec",
-                                                    fix="use one revision per repo in a spec"))
+                                                    fix="use one revision per repo in a spec", code="VC318"))
                 continue
             try:
                 entry = fetch(model.id, model.revision, token_env=token_env,
@@ -99,11 +99,11 @@ def command(specs):
                 facts_from_config(entry["config"], model_id=model.id, source="lock",
                                   quant_config=entry.get("quant_config"))
             except HubError as exc:
-                errors.append(spec.source.error(prefix + "model.id", exc.message, fix=exc.fix))
+                errors.append(spec.source.error(prefix + "model.id", exc.message, fix=exc.fix, code="VC309"))
                 continue
             except FactsError as exc:
                 errors.append(spec.source.error(prefix + "model.id", f"{model.id} config.json: {exc.message}",
-                                                fix=exc.fix or "state the architecture under model.facts"))
+                                                fix=exc.fix or "state the architecture under model.facts", code="VC319"))
                 continue
             entries[model.id] = entry
         if errors:

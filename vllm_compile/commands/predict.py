@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from vllm_compile.codes import Code
 from vllm_compile.diagnostics import CompileError, Diagnostic
 
 GIB = 1 << 30
@@ -41,8 +42,8 @@ def command(gpu_name, gpu_memory_gib, vllm_version, fmt, command_line):
     sys.exit(0 if plan.verdict == "ok" else 1)
 
 
-def _bad(message: str, fix: str, found: str | None = None) -> CompileError:
-    return CompileError([Diagnostic(message, file="<command line>", found=found, fix=fix)])
+def _bad(message: str, fix: str, *, code: Code, found: str | None = None) -> CompileError:
+    return CompileError([Diagnostic(message, file="<command line>", found=found, fix=fix, code=code)])
 
 
 def _request(gpu_name, gpu_memory_gib, version, argv):
@@ -55,25 +56,26 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     from vllm_compile.versions import at_least
 
     if not argv:
-        raise _bad("no vLLM command line given", "append: -- vllm serve MODEL [FLAGS...]")
+        raise _bad("no vLLM command line given", "append: -- vllm serve MODEL [FLAGS...]", code="VC515")
     try:
         gpu = lookup_gpu(gpu_name)
     except UnknownGpuError as exc:
         near = ", ".join(exc.suggestions) or "see `vllm-compile gpus`"
-        raise _bad(f"unknown GPU {gpu_name!r}", f"did you mean {near}?") from None
+        raise _bad(f"unknown GPU {gpu_name!r}", f"did you mean {near}?", code="VC516") from None
     if gpu_memory_gib:
         gpu = dataclasses.replace(gpu, memory_bytes=int(gpu_memory_gib * GIB))
     manifest = load_manifest(version)
     model_ref, values, problems = parse_serve_args(argv, manifest)
     diagnostics = [Diagnostic(p.message, file="<command line>", column=p.index + 1, found=p.found,
-                              expected=p.expected, fix=p.fix) for p in problems]
+                              expected=p.expected, fix=p.fix, code=p.code) for p in problems]
     if model_ref is None:
         diagnostics.append(Diagnostic("no model in the command line", file="<command line>",
-                                      fix="vllm serve MODEL (a repo id or a local folder)"))
+                                      fix="vllm serve MODEL (a repo id or a local folder)", code="VC510"))
     if diagnostics or model_ref is None:
         raise CompileError(diagnostics)
     if manifest.warning:
-        click.echo(f"warning: {manifest.warning}", err=True)
+        click.echo(Diagnostic(manifest.warning, file="<command line>", severity="warning", code="VC520").format(),
+                   err=True)
     facts = _facts(model_ref, values)
     tp = int(values.get("tensor_parallel_size") or 1)
     pp = int(values.get("pipeline_parallel_size") or 1)

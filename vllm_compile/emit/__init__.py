@@ -28,10 +28,10 @@ def check_formats(names: Iterable[str]) -> tuple[str, ...]:
             close = did_you_mean(name, TARGETS)
             problems.append(Diagnostic(f"unknown output format {name!r}", key="output.formats", found=name,
                                        expected=f"one of {known}",
-                                       fix=f"did you mean {close[0]}?" if close else f"use one of {known}"))
+                                       fix=f"did you mean {close[0]}?" if close else f"use one of {known}", code="VC608"))
     if not wanted and not problems:
         problems.append(Diagnostic("no output format selected", key="output.formats", found="nothing",
-                                   expected=f"one or more of {known}", fix="e.g. --emit compose,docker-run"))
+                                   expected=f"one or more of {known}", fix="e.g. --emit compose,docker-run", code="VC609"))
     if problems:
         raise CompileError(problems)
     return tuple(name for name in TARGETS if name in wanted)

@@ -101,7 +101,9 @@ class LoweredDeployment:
     spec_path: str                       # the spec's file name; headers name it relative to each artifact
     input_digest: str                    # sha256 of everything the artifacts derive from
     formats: tuple[str, ...]
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()       # notes about the GPUs given (hardware.device_ids)
+    # The release has no flag manifest of its own: flags were checked against the nearest one.
+    release_warning: str | None = None
     # Host ports of the deployments in depends_on_healthy (bare-metal scripts poll their /health).
     depends_on_ports: tuple[int, ...] = ()
     kubernetes: KubernetesOptions | None = None

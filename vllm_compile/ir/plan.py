@@ -123,6 +123,9 @@ class Plan:
     gpu_name: str = ""
     # workload.concurrency (compile mode; 1 for a command line): what `goal_met` is measured against.
     concurrency_goal: int = 1
+    # The spec key (relative to the deployment: "engine.kv_cache_dtype") a failing verdict is
+    # about, set by the planner where it decides the verdict; None when the verdict is ok.
+    failure_key: str | None = None
 
     @property
     def gpus(self) -> int:

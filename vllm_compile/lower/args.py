@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vllm_compile.codes import Code
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.lower.flags import Manifest, parse_args
 
@@ -96,16 +97,19 @@ def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Man
     result = parse_args(argv, manifest)
     errors: list[Diagnostic] = []
 
-    def report(index: int, message: str, **kw) -> None:
-        errors.append(source.error(key_prefix + keys[index], message, **kw))
+    def report(index: int, message: str, *, code: Code, found: str | None = None, expected: str | None = None,
+               fix: str | None = None) -> None:
+        errors.append(source.error(key_prefix + keys[index], message, code=code, found=found, expected=expected,
+                                   fix=fix))
 
     for problem in result.problems:
-        report(problem.index, problem.message, found=problem.found, expected=problem.expected, fix=problem.fix)
+        report(problem.index, problem.message, found=problem.found, expected=problem.expected, fix=problem.fix,
+               code=problem.code)
     for index, token in result.positionals:
         report(index, f"extra argument {token!r} is not a flag", found=token,
                expected="--flag or --flag=value",
                fix="extra_args holds flags only: put a value right after its flag (or write --flag=value); "
-                   + OWNED_FLAGS["model"])
+                   + OWNED_FLAGS["model"], code="VC511")
 
     owners = {arg.dest: arg for arg in result.args if arg.index < first_extra}
     seen: dict[str, object] = {}
@@ -115,18 +119,20 @@ def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Man
         if arg.dest in SECRET_FLAGS and (arg.dest != "hf_token" or arg.raw):
             report(arg.index, f"{arg.option} would write a secret into the artifacts", found=arg.option,
                    expected="the secret passed by environment variable",
-                   fix=f"remove it and set {SECRET_FLAGS[arg.dest]} to the name of the variable holding it")
+                   fix=f"remove it and set {SECRET_FLAGS[arg.dest]} to the name of the variable holding it",
+                   code="VC211")
         elif arg.dest in OWNED_FLAGS:
             report(arg.index, f"{arg.option} cannot be set in engine.extra_args", found=arg.option,
-                   expected="a flag vllm-compile does not manage", fix=OWNED_FLAGS[arg.dest])
+                   expected="a flag vllm-compile does not manage", fix=OWNED_FLAGS[arg.dest], code="VC512")
         elif arg.dest in owners:
             own = owners[arg.dest]
             origin = keys[own.index]
             report(arg.index, f"{arg.option} duplicates {own.option}, which vllm-compile emits from {origin}",
-                   found=arg.option, expected="each flag once", fix=f"remove it and set {origin} instead")
+                   found=arg.option, expected="each flag once", fix=f"remove it and set {origin} instead",
+                   code="VC513")
         elif arg.dest in seen and arg.action != "_AppendAction":
             report(arg.index, f"{arg.option} is given twice in engine.extra_args (vLLM would keep the last)",
-                   found=arg.option, expected="each flag once", fix=f"keep one {arg.option}")
+                   found=arg.option, expected="each flag once", fix=f"keep one {arg.option}", code="VC514")
         seen[arg.dest] = arg
     if errors:
         raise CompileError(sorted(errors, key=lambda d: (d.line or 0, d.column or 0)))

@@ -76,7 +76,7 @@ def container_image(dep: DeploymentSpec, source: SourceMap, key_prefix: str, ven
                 f"vLLM publishes no ROCm image for {version}: {ROCM_IMAGE_REPOSITORY} starts with {ROCM_IMAGE_SINCE}",
                 found=version, expected=f"a release from {ROCM_IMAGE_SINCE} on for AMD GPUs",
                 fix=f"pin engine.version {ROCM_IMAGE_SINCE} or newer, or set engine.image to a ROCm build of "
-                    f"vLLM {version} (e.g. one of AMD's rocm/vllm tags)")])
+                    f"vLLM {version} (e.g. one of AMD's rocm/vllm tags)", code="VC601")])
         return f"{ROCM_IMAGE_REPOSITORY}:v{version}"
     if image is None:
         return f"{IMAGE_REPOSITORY}:v{dep.engine.version}"
@@ -87,7 +87,7 @@ def container_image(dep: DeploymentSpec, source: SourceMap, key_prefix: str, ven
         raise CompileError([source.error(
             key_prefix + "engine.image", "a floating `latest` image makes the deployment irreproducible",
             found=image, expected="an image with a version tag or a @sha256: digest",
-            fix=f"use {fixed} (or pin a digest: {name}@sha256:...)")])
+            fix=f"use {fixed} (or pin a digest: {name}@sha256:...)", code="VC602")])
     return image
 
 
@@ -100,7 +100,7 @@ def _output_dir(dep: DeploymentSpec, source: SourceMap, key_prefix: str, given: 
         raise CompileError([source.error(
             key_prefix + "output.dir", "the output folder must lie inside the spec's folder",
             found=raw, expected="a relative path without leading ..",
-            fix=f"use a folder under the spec's folder, e.g. deploy/{dep.name}")])
+            fix=f"use a folder under the spec's folder, e.g. deploy/{dep.name}", code="VC216")])
     return out
 
 
@@ -144,13 +144,13 @@ def _devices(spec: Spec, key_prefix: str, count: int, given: tuple[str, ...] | N
         raise CompileError([spec.source.error(
             "hardware.device_ids", "AMD GPUs are pinned by index (HIP_VISIBLE_DEVICES takes no UUIDs)",
             found=", ".join(pinned), expected="GPU indexes like '0', '1'",
-            fix="list the GPUs' indexes as amd-smi (or rocm-smi) shows them")])
+            fix="list the GPUs' indexes as amd-smi (or rocm-smi) shows them", code="VC603")])
     if len(pinned) < count:
         raise CompileError([spec.source.error(
             "hardware.device_ids" if given is None else key_prefix + "name",
             f"the plan needs {count} GPUs but only {len(pinned)} are pinned",
             found=", ".join(pinned), expected=f"{count} device ids",
-            fix=f"pin {count} GPUs in hardware.device_ids, or lower the parallelism")])
+            fix=f"pin {count} GPUs in hardware.device_ids, or lower the parallelism", code="VC604")])
     notes = [f"{len(pinned)} GPUs are pinned but the plan uses {count}; giving the container the first "
              f"{count}: {', '.join(pinned[:count])}"] if len(pinned) > count else []
     return tuple(pinned[:count]), notes
@@ -210,18 +210,18 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
         raise CompileError([source.error(
             "hardware.share_gpus", "Kubernetes hands each pod whole GPUs: deployments cannot share one",
             found="share_gpus: true", expected="share_gpus: false with the kubernetes format",
-            fix="drop share_gpus (each deployment gets GPUs of its own), or drop kubernetes from output.formats")])
+            fix="drop share_gpus (each deployment gets GPUs of its own), or drop kubernetes from output.formats", code="VC605")])
     if "kubernetes" in formats and not dep.name[:1].isalpha():
         # The name is a DNS-1123 label; a Service name must also be a DNS-1035 one.
         raise CompileError([source.error(
             key_prefix + "name", "a Kubernetes Service name must start with a letter",
             found=dep.name, expected="a DNS-1035 label: a lowercase letter first",
-            fix=f"rename, e.g. 'vllm-{dep.name}'")])
+            fix=f"rename, e.g. 'vllm-{dep.name}'", code="VC606")])
     if "kubernetes" in formats and dep.model.path:
         raise CompileError([source.error(
             key_prefix + "model.path", "a local model folder cannot be mounted into a Kubernetes pod",
             found=dep.model.path, expected="model.id (the pod downloads it into the model-cache volume)",
-            fix="serve the model by its Hugging Face id, or drop kubernetes from output.formats")])
+            fix="serve the model by its Hugging Face id, or drop kubernetes from output.formats", code="VC607")])
 
 
 def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardware: HardwareFacts, *,
@@ -247,7 +247,7 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
     digest = _digest(dep, spec, plan, model, hardware, manifest.version, {
         "device_ids": devices, "depends_on_healthy": list(depends_on_healthy),
         "image": image, "args": list(args)})
-    warnings = tuple(w for w in (manifest.warning, *device_notes) if w)
+    warnings = tuple(w for w in device_notes if w)
     return LoweredDeployment(
         name=dep.name, image=image, args=args, model=model_ref, env=_environment(dep, model),
         port=dep.server.port, container_port=CONTAINER_PORT,
@@ -256,4 +256,4 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
         shm_bytes=SHM_BYTES_PER_GPU * plan.gpus, volumes=tuple(volumes), healthcheck=health,
         depends_on_healthy=tuple(depends_on_healthy), depends_on_ports=tuple(depends_on_ports), output_dir=out_dir,
         spec_path=posixpath.basename(spec.path), input_digest=digest, formats=tuple(dep.output.formats),
-        warnings=warnings, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested)
+        warnings=warnings, release_warning=manifest.warning or None, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from vllm_compile.codes import Code
 from vllm_compile.diagnostics import did_you_mean
 from vllm_compile.units import human_readable_int
 
@@ -105,6 +106,7 @@ class Problem:
     expected: str | None = None
     fix: str | None = None
     severity: str = "error"
+    code: Code = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +273,7 @@ def _lookup(manifest: Manifest, name: str, index: int, allow_abbrev: bool):
             full = hits[0]
             problem = Problem(index, f"abbreviated flag {name} stands for {full}", found=name,
                               expected="the full flag name", fix=f"write {full}",
-                              severity="warning" if allow_abbrev else "error")
+                              severity="warning" if allow_abbrev else "error", code="VC502")
             return (manifest.flags[full] if allow_abbrev else None), full, [problem]
     suggestions = did_you_mean(name, [f for f in manifest.flags if f.startswith("--")])
     history = flag_history(name, manifest.version)
@@ -280,7 +282,7 @@ def _lookup(manifest: Manifest, name: str, index: int, allow_abbrev: bool):
         fix = f"{history}; " + (fix or "remove it or pin an engine.version that has it")
     return None, name, [Problem(index, f"vLLM {manifest.version} has no flag {name}", found=name,
                                 expected=f"a flag of vLLM {manifest.version}'s `vllm serve`",
-                                fix=fix or "remove it; `vllm serve --help=all` lists the flags")]
+                                fix=fix or "remove it; `vllm serve --help=all` lists the flags", code="VC501")]
 
 
 def parse_args(argv: Sequence[str], manifest: Manifest, *, allow_abbrev: bool = False) -> ParseResult:
@@ -317,7 +319,7 @@ def parse_args(argv: Sequence[str], manifest: Manifest, *, allow_abbrev: bool = 
             continue
         if entry.get("action") == "_HelpAction":
             problems.append(Problem(start, f"{option} prints help and exits", found=option,
-                                    expected="a server flag", fix=f"remove {option}"))
+                                    expected="a server flag", fix=f"remove {option}", code="VC503"))
             continue
         nargs = entry.get("nargs")
         if inline is not None:
@@ -344,20 +346,20 @@ def _values(entry: dict, option: str, token: str, values: list[str], index: int,
     if nargs == 0:
         if values:
             return None, Problem(index, f"{option} is a switch and takes no value", found=token,
-                                 expected=option, fix=f"write {option} alone")
+                                 expected=option, fix=f"write {option} alone", code="VC504")
         return _switch_value(entry, option), None
     if not values:
         if nargs in ("?", "*"):
             return (entry.get("const") if nargs == "?" else []), None
         return None, Problem(index, f"{option} expects {'a value' if nargs is None else 'one or more values'}",
-                             found=token, expected=f"{option} VALUE", fix=f"give {option} a value")
+                             found=token, expected=f"{option} VALUE", fix=f"give {option} a value", code="VC505")
     converted = []
     for text in values:
         try:
             converted.append(_convert(entry, text))
         except ValueError as exc:
             return None, Problem(index, f"invalid value {text!r} for {option}", found=text,
-                                 expected=str(exc).removeprefix("expected "), fix=f"give {option} a valid value")
+                                 expected=str(exc).removeprefix("expected "), fix=f"give {option} a valid value", code="VC506")
     choices = entry.get("choices")
     for value in converted:
         if choices is not None and not _choice_ok(value, choices):
@@ -372,7 +374,7 @@ def _values(entry: dict, option: str, token: str, values: list[str], index: int,
             else:
                 fix = f"use one of {listed}"
             return None, Problem(index, f"invalid choice {_show(value)} for {option} in vLLM {version}",
-                                 found=_show(value), expected=f"one of {listed}", fix=fix)
+                                 found=_show(value), expected=f"one of {listed}", fix=fix, code="VC507")
     return (converted if nargs in ("+", "*") else converted[0]), None
 
 
@@ -391,7 +393,7 @@ def _check_value_tables(parsed: Sequence[ParsedArg], manifest: Manifest) -> list
             problems.append(Problem(arg.index, f"{arg.option} {value} is not known to vLLM {manifest.version}",
                                     found=str(value), expected=f"one of {', '.join(table)}",
                                     fix=(f"did you mean {' or '.join(suggestions)}?" if suggestions
-                                         else f"use one of {', '.join(table)}")))
+                                         else f"use one of {', '.join(table)}"), code="VC508"))
     return problems
 
 
@@ -427,10 +429,10 @@ def parse_serve_args(argv: Sequence[str], manifest: Manifest) -> tuple[str | Non
         model = result.positionals[0][1]
         for index, extra in result.positionals[1:]:
             problems.append(Problem(index + skip, f"unrecognized argument {extra!r}", found=extra,
-                                    expected="flags after the model", fix="remove it or give it its flag"))
+                                    expected="flags after the model", fix="remove it or give it its flag", code="VC509"))
     spec = manifest.positionals.get("model_tag", {})
     if not result.positionals and spec.get("nargs") is None and spec:
         problems.append(Problem(skip, f"vLLM {manifest.version} requires the model as `vllm serve MODEL`",
                                 found="no positional model", expected="vllm serve MODEL [flags]",
-                                fix="put the model right after `vllm serve`"))
+                                fix="put the model right after `vllm serve`", code="VC510"))
     return model, values, tuple(problems)

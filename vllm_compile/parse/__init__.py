@@ -23,13 +23,13 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
             data = Path(path).read_bytes()
         except FileNotFoundError:
             raise CompileError([Diagnostic("spec file not found", file=display,
-                                           fix="check the path; specs usually live under specs/")]) from None
+                                           fix="check the path; specs usually live under specs/", code="VC101")]) from None
         except IsADirectoryError:
             raise CompileError([Diagnostic("expected a spec file, found a folder", file=display,
-                                           fix="name the .yaml file itself")]) from None
+                                           fix="name the .yaml file itself", code="VC102")]) from None
         except OSError as exc:
             raise CompileError([Diagnostic(f"cannot read spec file: {exc.strerror}", file=display,
-                                           fix="check the file's permissions")]) from None
+                                           fix="check the file's permissions", code="VC103")]) from None
     document, positions = load_yaml(data, display)
     source = SourceMap(display, positions)
     spec_file = validate_document(document, source)

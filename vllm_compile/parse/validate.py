@@ -124,16 +124,16 @@ def _from_pydantic(error: Mapping[str, Any], document: dict, source: SourceMap) 
         guesses = did_you_mean(str(loc[-1]), known)
         fix = f"did you mean '{guesses[0]}'?" if guesses else f"remove the key; allowed keys here: {', '.join(known)}"
         return source.error(key, f"unknown key '{loc[-1]}'", expected="one of " + ", ".join(known) if known else None,
-                            fix=fix)
+                            fix=fix, code="VC201")
     if kind == "missing":
         parent = key_path(loc[:-1])
         return source.error(parent or None, f"missing required key '{loc[-1]}'",
-                            fix=f"add `{loc[-1]}:` under `{parent}`" if parent else f"add `{loc[-1]}:` at the top level")
+                            fix=f"add `{loc[-1]}:` under `{parent}`" if parent else f"add `{loc[-1]}:` at the top level", code="VC202")
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         guesses = did_you_mean(str(value), re.findall(r"'([^']+)'", expected)) if isinstance(value, str) else []
         return source.error(key, "value not allowed", found=_describe(value), expected=expected,
-                            fix=f"did you mean '{guesses[0]}'?" if guesses else f"use one of {expected}")
+                            fix=f"did you mean '{guesses[0]}'?" if guesses else f"use one of {expected}", code="VC203")
     if kind == "string_pattern_mismatch":
         shown = "a value that is not an environment variable name (not shown)" if key.endswith("_env") else _describe(value)
         # By the key's own name, else (an entry of a mapping: a label) by the mapping's name.
@@ -141,21 +141,21 @@ def _from_pydantic(error: Mapping[str, Any], document: dict, source: SourceMap) 
         hint, fix = PATTERN_HELP.get(f"{parent}[key]" if map_key else last) or PATTERN_HELP.get(
             parent, ("the documented form", "see `vllm-compile schema`"))
         return source.error(key, "key has the wrong form" if map_key else "value has the wrong form",
-                            found=shown, expected=hint, fix=fix)
+                            found=shown, expected=hint, fix=fix, code="VC204")
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return source.error(key, "value out of range", found=_describe(value), expected=error["msg"].lower(),
-                            fix="use a value " + error["msg"].lower().replace("input should be ", ""))
+                            fix="use a value " + error["msg"].lower().replace("input should be ", ""), code="VC205")
     if kind in ("too_short", "string_too_short"):
         return source.error(key, "value is empty", found=_describe(value), expected=error["msg"].lower(),
-                            fix="give a value or remove the key")
+                            fix="give a value or remove the key", code="VC206")
     if kind in ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "bool_type",
                 "bool_parsing", "string_type", "dict_type", "model_type", "tuple_type", "list_type", "model_attributes_type"):
         wanted = {"int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
                   "dict": "a mapping", "model": "a mapping", "tuple": "a list", "list": "a list"}
         expected = next((v for k, v in wanted.items() if kind.startswith(k)), error["msg"])
         return source.error(key, "wrong type", found=_describe(value), expected=expected,
-                            fix=f"write {expected} here" + (" (quote a version like \"0.33.0\")" if key.endswith("version") else ""))
-    return source.error(key, error["msg"], found=_describe(value), fix="see `vllm-compile schema` for this key")
+                            fix=f"write {expected} here" + (" (quote a version like \"0.33.0\")" if key.endswith("version") else ""), code="VC207")
+    return source.error(key, error["msg"], found=_describe(value), fix="see `vllm-compile schema` for this key", code="VC208")
 
 
 # Keys with a `pattern`: what the form is, and how to write it (by the key's last part).
@@ -204,7 +204,7 @@ def _secret_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
                                             found="a secret value (not shown)",
                                             expected="an environment variable NAME such as HF_TOKEN",
                                             fix="remove the secret from the file (and rotate it), export it as an "
-                                                "environment variable, and write that variable's name here"))
+                                                "environment variable, and write that variable's name here", code="VC210"))
                     break
         elif re.search(r"\.extra_args\[\d+\]$", key):
             flag = value.strip().split("=", 1)[0].split(None, 1)[0].replace("_", "-") if value.strip() else ""
@@ -212,11 +212,11 @@ def _secret_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
                 out.append(source.error(key, f"{flag} would write a secret into the artifacts",
                                         found=flag, expected="secrets passed by environment variable",
                                         fix="set server.api_key_env (for --api-key) or server.hf_token_env "
-                                            "(for --hf-token) to the NAME of an environment variable"))
+                                            "(for --hf-token) to the NAME of an environment variable", code="VC211"))
             elif any(p.match(value) for p, _ in SECRET_PATTERNS[:3]):
                 out.append(source.error(key, "this argument looks like a secret token",
                                         found="a secret value (not shown)",
-                                        fix="pass secrets through environment variables, never in extra_args"))
+                                        fix="pass secrets through environment variables, never in extra_args", code="VC212"))
     return out
 
 
@@ -232,12 +232,12 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
         for required in ("name", "model", "engine"):
             if required not in document:
                 out.append(source.error(None, f"missing required key '{required}'",
-                                        fix=f"add `{required}:` at the top level (or list deployments under `deployments:`)"))
+                                        fix=f"add `{required}:` at the top level (or list deployments under `deployments:`)", code="VC202"))
         deployments = [("", document)]
     else:
         for k in single_keys:
             out.append(source.error(k, f"'{k}' cannot stand at the top level next to 'deployments:'",
-                                    fix=f"move '{k}' into each item of deployments:"))
+                                    fix=f"move '{k}' into each item of deployments:", code="VC213"))
         items = document["deployments"] if isinstance(document["deployments"], list) else []
         deployments = [(f"deployments[{i}].", mapping(d)) for i, d in enumerate(items)]
     names: dict[object, str] = {}
@@ -246,31 +246,31 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
         model = mapping(dep.get("model"))
         if "model" in dep and "id" not in model and "path" not in model:
             out.append(source.error(f"{prefix}model", "model needs an `id` (Hugging Face repo) or a local `path`",
-                                    fix="add e.g. `id: meta-llama/Llama-3.1-8B-Instruct`"))
+                                    fix="add e.g. `id: meta-llama/Llama-3.1-8B-Instruct`", code="VC214"))
         if isinstance(model.get("path"), str) and model["path"].startswith("~"):
             out.append(source.error(f"{prefix}model.path", "'~' is not expanded in model.path",
-                                    fix="write the path relative to this spec file"))
+                                    fix="write the path relative to this spec file", code="VC215"))
         out_dir = mapping(dep.get("output")).get("dir")
         if isinstance(out_dir, str) and (outside := _outside_tree(out_dir)):
             out.append(source.error(f"{prefix}output.dir", outside, found=repr(out_dir),
                                     expected="a folder inside the spec's folder tree",
-                                    fix=f"use a relative path such as deploy/{dep.get('name', 'NAME')}"))
+                                    fix=f"use a relative path such as deploy/{dep.get('name', 'NAME')}", code="VC216"))
         name = dep.get("name")
         if prefix and isinstance(name, str):
             if name in names:
                 out.append(source.error(f"{prefix}name", f"deployment name '{name}' is used twice",
-                                        fix="give every deployment its own name"))
+                                        fix="give every deployment its own name", code="VC217"))
             names[name] = prefix
         port = mapping(dep.get("server")).get("port", 8000)
         if prefix and isinstance(port, int):
             if port in ports:
                 out.append(source.error(f"{prefix}server.port", f"host port {port} is already used by deployment "
-                                        f"'{ports[port]}'", fix=f"pick another port, e.g. {max(ports) + 1}"))
+                                        f"'{ports[port]}'", fix=f"pick another port, e.g. {max(ports) + 1}", code="VC218"))
             ports[port] = name
     top_dir = mapping(document.get("output")).get("dir") if "deployments" in document else None
     if isinstance(top_dir, str) and (outside := _outside_tree(top_dir)):
         out.append(source.error("output.dir", outside, found=repr(top_dir),
-                                expected="a folder inside the spec's folder tree", fix="use a relative path such as deploy"))
+                                expected="a folder inside the spec's folder tree", fix="use a relative path such as deploy", code="VC216"))
     return out
 
 

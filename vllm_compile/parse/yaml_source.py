@@ -18,13 +18,13 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
     if len(data) > MAX_BYTES:
         raise CompileError([Diagnostic(
             f"spec file is {len(data):,} bytes, over the 1 MiB limit", file=display_path, line=1, column=1,
-            fix="a deployment spec is a few hundred bytes; check that this is the right file")])
+            fix="a deployment spec is a few hundred bytes; check that this is the right file", code="VC104")])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CompileError([Diagnostic(
             f"spec file is not UTF-8 text (byte {exc.start})", file=display_path, line=1, column=1,
-            fix="save the file as UTF-8")]) from None
+            fix="save the file as UTF-8", code="VC105")]) from None
 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -33,6 +33,7 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
     yaml.allow_duplicate_keys = False
     try:
         _refuse_aliases(yaml, text, display_path)
+        _refuse_duplicate_keys(yaml, text, display_path)
         documents = list(yaml.load_all(text))
     except CompileError:
         raise
@@ -40,13 +41,13 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
         raise CompileError([_yaml_diagnostic(exc, display_path)]) from None
     except YAMLError as exc:  # pragma: no cover - ruamel raises marked errors for syntax problems
         raise CompileError([Diagnostic(f"malformed YAML: {exc}", file=display_path, line=1, column=1,
-                                       fix="fix the YAML syntax")]) from None
+                                       fix="fix the YAML syntax", code="VC106")]) from None
 
     if len(documents) != 1:
         raise CompileError([Diagnostic(
             f"expected exactly one YAML document, found {len(documents)}", file=display_path, line=1, column=1,
             fix="keep one deployment file per spec; remove extra '---' separators" if documents else
-                "write the spec: see `vllm-compile schema` or specs/llama.yaml")])
+                "write the spec: see `vllm-compile schema` or specs/llama.yaml", code="VC110")])
     root = documents[0]
     from ruamel.yaml.comments import CommentedMap
 
@@ -57,7 +58,7 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
             else f"a single value ({str(root)[:40]!r})"
         raise CompileError([Diagnostic(
             f"the spec must be a mapping of keys (version, name, model, hardware, ...), found {kind}",
-            file=display_path, line=1, column=1, fix="start the file with `version: 1`")])
+            file=display_path, line=1, column=1, fix="start the file with `version: 1`", code="VC111")])
     positions: dict[str, tuple[int, int]] = {"": (1, 1)}
     return _plain(root, "", positions), positions
 
@@ -75,12 +76,44 @@ def _refuse_aliases(yaml, text: str, display_path: str) -> None:
                 f"YAML {what} '{anchor}' is not allowed in a spec", file=display_path,
                 line=mark.line + 1, column=mark.column + 1,
                 found=f"&{anchor}" if what == "anchor" else f"*{anchor}", expected="plain values",
-                fix="write the value out in full (anchors, aliases and merge keys are refused to rule out alias bombs)"))
+                fix="write the value out in full (anchors, aliases and merge keys are refused to rule out alias bombs)", code="VC108"))
         elif isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None:
             mark = event.start_mark
             problems.append(Diagnostic(
                 "YAML merge key '<<' is not allowed in a spec", file=display_path,
-                line=mark.line + 1, column=mark.column + 1, fix="write the merged keys out in full"))
+                line=mark.line + 1, column=mark.column + 1, fix="write the merged keys out in full", code="VC109"))
+    if problems:
+        raise CompileError(problems)
+
+
+def _refuse_duplicate_keys(yaml, text: str, display_path: str) -> None:
+    """Every key given twice in one mapping, found in the composed node tree: each at the
+    position of its repetition, named by its key path, with the line of its first occurrence."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    problems = []
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, MappingNode):
+            first: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                name = str(key_node.value) if isinstance(key_node, ScalarNode) else None
+                child = f"{path}.{name}" if path else (name or "")
+                if name is not None and name in first:
+                    mark = key_node.start_mark
+                    problems.append(Diagnostic(
+                        f"duplicate key '{name}' (first given on line {first[name]})", file=display_path,
+                        line=mark.line + 1, column=mark.column + 1, key=child,
+                        fix="keep one occurrence of the key; YAML would silently use the last", code="VC107"))
+                elif name is not None:
+                    first[name] = key_node.start_mark.line + 1
+                walk(value_node, child)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+
+    for document in yaml.compose_all(text):
+        walk(document, "")
     if problems:
         raise CompileError(problems)
 
@@ -90,16 +123,9 @@ def _yaml_diagnostic(exc, display_path: str) -> Diagnostic:
     line = mark.line + 1 if mark else 1
     column = mark.column + 1 if mark else 1
     problem = exc.problem or "malformed YAML"
-    if "duplicate key" in problem:
-        import re
-
-        named = re.search(r'duplicate key "(.*?)"', problem)
-        key = named.group(1) if named else "?"
-        return Diagnostic(f"duplicate key '{key}'", file=display_path, line=line, column=column,
-                          fix="keep one occurrence of the key; YAML would silently use the last")
     context = f" {exc.context}" if exc.context else ""
     return Diagnostic(f"malformed YAML: {problem}{context}".strip(), file=display_path, line=line, column=column,
-                      fix="fix the YAML syntax at this position (indentation, a missing ':' or quote)")
+                      fix="fix the YAML syntax at this position (indentation, a missing ':' or quote)", code="VC106")
 
 
 def _plain(node: Any, path: str, positions: dict[str, tuple[int, int]]) -> Any:

@@ -25,6 +25,17 @@ QUANT_LABELS = {"fp8": "FP8", "modelopt": "FP8 (ModelOpt)", "fbgemm_fp8": "FP8",
 QUANT_MIN_CAPABILITY = {"awq": (7, 5), "awq_marlin": (8, 0), "gptq_marlin": (8, 0), "marlin": (8, 0),
                         "mxfp4": (8, 0), "bitsandbytes": (7, 0), "gptq": (6, 0)}
 
+# The spec key a failing verdict is about, for a layout that passed the refusals above (those
+# carry their own key). "invalid" here is vLLM's start-up memory check or CUDA graph capture
+# running out of memory: util x total against what lies outside vLLM's budget.
+VERDICT_KEYS = {
+    "weights_do_not_fit": "engine.tensor_parallel_size",
+    "no_kv_memory": "engine.gpu_memory_utilization",
+    "kv_too_small": "workload.max_model_len",
+    "goal_not_met": "workload.concurrency",
+    "invalid": "engine.gpu_memory_utilization",
+}
+
 
 def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
     if facts.num_attention_heads % tp:
@@ -41,22 +52,23 @@ def plan_deployment(req: PlanRequest) -> Plan:
     total = gpu.memory_bytes
     choices: list[Choice] = []
     warnings: list[str] = []
-    invalid: list[tuple[str, list[Candidate]]] = []
+    # (the spec key it is about, vLLM's reason, candidate fixes) for each refusal
+    invalid: list[tuple[str, str, list[Candidate]]] = []
 
     dtype = _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid)
     dtype_bytes = 4 if dtype == "float32" else 2
     quant = req.quantization or (facts.quantization.method if facts.quantization else None)
     unsupported = _kernel_unsupported(quant, gpu)
     if unsupported:
-        invalid.append((unsupported, []))
+        invalid.append(("hardware.gpu", unsupported, []))
     refusal = attention.kv_dtype_refusal(req.kv_cache_dtype, facts, gpu, rules.engine)
     if refusal:
-        invalid.append((refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
+        invalid.append(("engine.kv_cache_dtype", refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
                                                f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
     model_max = facts.max_position_embeddings
     if req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len:
-        invalid.append((f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
+        invalid.append(("workload.max_model_len", f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
                         f"(max_position_embeddings={model_max}) of {facts.model_id} (set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 "
                         f"only if the model's rope scaling supports it)",
                         [Candidate.of({"workload.max_model_len": model_max}, "the model's maximum context",
@@ -69,13 +81,14 @@ def plan_deployment(req: PlanRequest) -> Plan:
 
     if invalid or not candidates:
         ev = evaluate(facts, gpu, total, rules, base)
-        reasons = [r for r, _ in invalid]
-        offered = [c for _, cs in invalid for c in cs]
+        reasons = [r for _, r, _ in invalid]
+        offered = [c for _, _, cs in invalid for c in cs]
         if unsupported or refusal:
             # A GPU that runs the kernel or the KV dtype.
             offered += fixes.gpu_candidates(req, ev)
         found = fixes.verified(req, offered, plan_deployment) if req.propose_fixes else []
-        return _to_plan(req, rules, ev, "invalid", reasons, found, choices, warnings, dtype, quant, goal_met=False)
+        return _to_plan(req, rules, ev, "invalid", reasons, found, choices, warnings, dtype, quant, goal_met=False,
+                        failure_key=invalid[0][0] if invalid else "engine.tensor_parallel_size")
 
     if req.mode == "predict":
         ev = evaluate(facts, gpu, total, rules, base)
@@ -124,7 +137,7 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
         if req.dtype == "auto" and rules.bf16_auto_fallback:
             warnings.append(message + "; this release falls back to float16")
             return "float16"
-        invalid.append((message, [Candidate.of({"model.dtype": "float16"}, "run the model in float16 (--dtype half)",
+        invalid.append(("model.dtype", message, [Candidate.of({"model.dtype": "float16"}, "run the model in float16 (--dtype half)",
                                                 COST_OUTPUTS)]))
     return dtype
 
@@ -141,7 +154,7 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
         if tp > 1 and _prequantized_bnb(facts):
             # The saved quant states describe whole tensors; vLLM's bitsandbytes loader cannot
             # split them (bitsandbytes_loader.py, _verify_model_compatibility).
-            invalid.append(("Prequant BitsAndBytes models with tensor parallelism is not supported. "
+            invalid.append(("engine.tensor_parallel_size", "Prequant BitsAndBytes models with tensor parallelism is not supported. "
                             "Please try with pipeline parallelism.",
                             [Candidate.of({"engine.tensor_parallel_size": 1, "engine.pipeline_parallel_size": tp * pp},
                                           "split the layers into pipeline stages instead of splitting tensors")]))
@@ -154,13 +167,13 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
             else:
                 reason = (f"tensor parallel size {tp} does not split the {facts.num_kv_heads} KV heads evenly "
                           f"(one must divide the other)")
-            invalid.append((reason, [Candidate.of({"engine.tensor_parallel_size": t}, "the nearest size that splits the heads "
+            invalid.append(("engine.tensor_parallel_size", reason, [Candidate.of({"engine.tensor_parallel_size": t}, "the nearest size that splits the heads "
                                                   "evenly") for t in nearest]))
             return []
         dp = req.data_parallel_size
         if req.mode == "compile" and tp * pp * dp > req.gpu_count:
             replicas = f" x data_parallel_size {dp}" if dp > 1 else ""
-            invalid.append((f"tensor_parallel_size {tp} x pipeline_parallel_size {pp}{replicas} needs {tp * pp * dp} "
+            invalid.append(("engine.tensor_parallel_size", f"tensor_parallel_size {tp} x pipeline_parallel_size {pp}{replicas} needs {tp * pp * dp} "
                             f"GPUs; hardware.count gives {req.gpu_count}",
                             [Candidate.of({"hardware.count": tp * pp * dp}, f"{tp * pp * dp - req.gpu_count} more GPU(s)",
                                           COST_GPUS)]))
@@ -172,7 +185,7 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
     if req.mode == "compile" and replicas > req.gpu_count:
         what = f"pipeline_parallel_size {pp}" + (f" x data_parallel_size {req.data_parallel_size}"
                                                  if req.data_parallel_size > 1 else "")
-        invalid.append((f"{what} needs at least {replicas} GPUs; hardware.count gives {req.gpu_count}",
+        invalid.append(("engine.pipeline_parallel_size", f"{what} needs at least {replicas} GPUs; hardware.count gives {req.gpu_count}",
                         [Candidate.of({"hardware.count": replicas}, f"{replicas - req.gpu_count} more GPU(s)", COST_GPUS)]))
         return []
     return found or [1]
@@ -309,7 +322,8 @@ def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, qu
                        f"{ev.layout.max_model_len} tokens; workload.concurrency asks for {req.concurrency}")
     found = fixes.verified(req, fixes.memory_candidates(req, rules, ev, verdict), plan_deployment) \
         if verdict != "ok" and req.propose_fixes else []
-    return _to_plan(req, rules, ev, verdict, reasons, found, choices, warnings, dtype, quant, goal_met)
+    return _to_plan(req, rules, ev, verdict, reasons, found, choices, warnings, dtype, quant, goal_met,
+                    failure_key=VERDICT_KEYS.get(verdict))
 
 
 def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> str | None:
@@ -326,7 +340,7 @@ def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> str | None:
 
 
 def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], choices, warnings, dtype, quant,
-             goal_met) -> Plan:
+             goal_met, failure_key: str | None) -> Plan:
     lay = ev.layout
     return Plan(
         vllm_version=req.vllm_version, engine=rules.engine, tensor_parallel_size=lay.tp,
@@ -339,4 +353,4 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         num_gpu_blocks=ev.capacity.num_blocks, choices=tuple(choices), warnings=tuple(warnings), ranks=ev.ranks,
         data_parallel_size=req.data_parallel_size,
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
-        concurrency_goal=req.concurrency if req.mode == "compile" else 1)
+        concurrency_goal=req.concurrency if req.mode == "compile" else 1, failure_key=failure_key)

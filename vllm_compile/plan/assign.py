@@ -13,18 +13,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from vllm_compile.diagnostics import CompileError, Diagnostic
+from vllm_compile.codes import Code
+from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.ir.facts import HostGpu
 from vllm_compile.ir.plan import Choice, Plan, PlanRequest
 from vllm_compile.plan import plan_deployment
 from vllm_compile.plan.memory import GIB
 from vllm_compile.units import human_readable_int
 
-VERDICT_KEYS = {
-    "weights_do_not_fit": "engine.tensor_parallel_size",
-    "no_kv_memory": "engine.gpu_memory_utilization",
-    "kv_too_small": "workload.max_model_len",
-    "goal_not_met": "workload.concurrency",
+# One code per verdict (vllm_compile/codes.py).
+VERDICT_CODES: dict[str, Code] = {
+    "weights_do_not_fit": "VC401",
+    "no_kv_memory": "VC402",
+    "kv_too_small": "VC403",
+    "invalid": "VC404",
+    "goal_not_met": "VC405",
 }
 # Fix keys that belong to one deployment (prefixed with deployments[i]. in a multi-deployment
 # file); hardware.* keys are the host's.
@@ -170,10 +173,10 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     # One deployment on a uniform, unpinned host keeps `count`: any of its GPUs will do.
     pinned = spec.multi or len(groups) > 1 or spec.hardware.device_ids is not None
     devices = tuple(tuple(device_id(s.host) for s in taken) if pinned else None for taken in where)
-    notes = [source.warning(dep.key_prefix + "engine", w) for dep, p in zip(deps, plans) for w in p.warnings]
+    notes = [source.warning(dep.key_prefix + "engine", w, code="VC410") for dep, p in zip(deps, plans) for w in p.warnings]
     idle = [device_id(s.host) for s in slots if s.free]
     if idle and pinned:
-        notes.append(source.warning("hardware", f"no deployment uses GPU(s) {', '.join(idle)}"))
+        notes.append(source.warning("hardware", f"no deployment uses GPU(s) {', '.join(idle)}", code="VC411"))
     return tuple(plans), devices, tuple(notes)
 
 
@@ -331,7 +334,7 @@ def _overcommit(spec, index: int, group: list[_Slot], plan: Plan, sharing: Plan 
                  f"a smaller workload.max_model_len or workload.concurrency for '{name}' or for a deployment on GPU "
                  f"{best.host.index}", grow]
         key = dep.key_prefix + "engine.gpu_memory_utilization" if pinned else _position(dep)
-        return spec.source.error(key, message, fix="; or ".join(f for f in fixes if f))
+        return spec.source.error(key, message, fix="; or ".join(f for f in fixes if f), code="VC406")
     free = sum(s.free for s in group)
     short = plan.gpus - free
     message = (f"deployment '{name}' needs {plan.gpus} {gpu.name} GPU(s) but only {free} of the host's {len(group)} "
@@ -340,7 +343,7 @@ def _overcommit(spec, index: int, group: list[_Slot], plan: Plan, sharing: Plan 
              "hardware.share_gpus: true, so deployments that need one GPU share GPUs"
              if plan.gpus == 1 and not spec.hardware.share_gpus else None,
              "a smaller tensor_parallel_size, model or workload for one of these deployments, or another host"]
-    return spec.source.error(_position(dep), message, fix="; or ".join(f for f in fixes if f))
+    return spec.source.error(_position(dep), message, fix="; or ".join(f for f in fixes if f), code="VC406")
 
 
 def _grow(spec, groups, more: int) -> str | None:
@@ -362,18 +365,14 @@ def _mixed_tp(source, dep, plan: Plan, groups) -> Diagnostic:
         f"type; {MIXED_TP}, so ranks on GPUs of different sizes would get different budgets",
         found=kinds, expected=f"{plan.gpus} GPUs of one type",
         fix=f"a model, quantization or workload that runs on {largest} GPU(s) of one type, or a host with "
-            f"{plan.gpus} GPUs of one type")
+            f"{plan.gpus} GPUs of one type", code="VC407")
 
 
-def _failure(source, prefix: str, dep, plan: Plan) -> Diagnostic:
-    if plan.verdict == "invalid":
-        text = " ".join(plan.reasons)
-        key = ("engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
-               "workload.max_model_len" if "max_model_len" in text else
-               "engine.kv_cache_dtype" if "kv_cache_dtype" in text else
-               "model.dtype" if "float16" in text or "Bfloat16" in text else "hardware.gpu")
-    else:
-        key = VERDICT_KEYS[plan.verdict]
+def _failure(source: SourceMap, prefix: str, dep, plan: Plan) -> Diagnostic:
+    # The planner names the key its verdict is about; hardware.* keys are the host's.
+    key = plan.failure_key or "engine"
+    if not key.startswith("hardware."):
+        key = prefix + key
     headline = {"invalid": "vLLM would refuse this configuration",
                 "weights_do_not_fit": "the model's weights do not fit on the GPUs",
                 "no_kv_memory": "vLLM would fail at start-up: no memory left for the KV cache",
@@ -381,4 +380,5 @@ def _failure(source, prefix: str, dep, plan: Plan) -> Diagnostic:
                 "goal_not_met": "goal_not_met"}[plan.verdict]
     fixes = ("; or ".join(f.label() for f in plan.fixes) + " (`vllm-compile fix` applies one)" if plan.fixes
              else "none found that re-plans ok; see `vllm-compile explain` for the ledger")
-    return source.error(prefix + key, f"{headline}: {' '.join(plan.reasons)}", fix=fixes)
+    return source.error(key, f"{headline}: {' '.join(plan.reasons)}", fix=fixes, code=VERDICT_CODES[plan.verdict],
+                        fixes=tuple(f.as_json() for f in plan.fixes))

@@ -39,7 +39,7 @@ def resolve_hardware(hw: HardwareSpec, *, source: SourceMap, key_prefix: str = "
                 key + ".gpu", "unknown GPU", found=repr(hw.gpu),
                 expected="a catalog name, alias or nvidia-smi name, or 'auto'",
                 fix=fix + "`vllm-compile gpus` lists the catalog; for a card it lacks, name the nearest one "
-                    "and set hardware.memory_gib")]) from None
+                    "and set hardware.memory_gib", code="VC310")]) from None
         host = HardwareFacts(gpus=_declared(gpu, hw, count_given, source, key))
     if hw.memory_gib is not None:
         memory = round(hw.memory_gib * GIB)
@@ -54,13 +54,13 @@ def _auto_host(source: SourceMap, key: str, lock_hardware: dict | None, nvml) ->
         except ValueError as exc:
             raise CompileError([source.error(
                 key + ".gpu", f"the lock file's hardware section is unusable: {exc}",
-                fix="re-run `vllm-compile lock` on the GPU host, or " + _DECLARE)]) from None
+                fix="re-run `vllm-compile lock` on the GPU host, or " + _DECLARE, code="VC311")]) from None
     try:
         return detect(nvml)
     except NoGpuError as exc:
         raise CompileError([source.error(
             key + ".gpu", f"`gpu: auto` needs NVML, but {exc}", found="'auto'",
-            expected="a GPU name when this machine has no NVIDIA driver", fix=_DECLARE)]) from None
+            expected="a GPU name when this machine has no NVIDIA driver", fix=_DECLARE, code="VC312")]) from None
 
 
 def _ids(hw: HardwareSpec, count_given: bool, source: SourceMap, key: str) -> tuple[str, ...] | None:
@@ -72,16 +72,16 @@ def _ids(hw: HardwareSpec, count_given: bool, source: SourceMap, key: str) -> tu
         if not (dev.isdigit() or _UUID.match(dev)):
             errors.append(source.error(f"{key}.device_ids[{i}]", "not a GPU index or UUID", found=repr(dev),
                                        expected="an index like '0' or a UUID like 'GPU-5e1f…'",
-                                       fix="copy the index or UUID from `nvidia-smi -L` or `vllm-compile detect`"))
+                                       fix="copy the index or UUID from `nvidia-smi -L` or `vllm-compile detect`", code="VC313"))
     seen = [d.lower() for d in ids]
     for i, dev in enumerate(seen):
         if dev in seen[:i]:
             errors.append(source.error(f"{key}.device_ids[{i}]", "GPU listed twice", found=repr(ids[i]),
-                                       fix="list each GPU once"))
+                                       fix="list each GPU once", code="VC314"))
     if count_given and hw.count != len(ids):
         errors.append(source.error(f"{key}.count", "count disagrees with device_ids",
                                    found=f"count {hw.count}, {len(ids)} device_ids",
-                                   expected=f"count {len(ids)}", fix="drop count; device_ids decide it"))
+                                   expected=f"count {len(ids)}", fix="drop count; device_ids decide it", code="VC315"))
     if errors:
         raise CompileError(errors)
     return ids
@@ -108,7 +108,7 @@ def _pick(gpus: tuple[HostGpu, ...], hw: HardwareSpec, count_given: bool, source
             if match is None:
                 errors.append(source.error(f"{key}.device_ids[{i}]", "no such GPU on this host", found=repr(dev),
                                            expected=f"one of: {listing}",
-                                           fix="use an index or UUID from `vllm-compile detect`"))
+                                           fix="use an index or UUID from `vllm-compile detect`", code="VC316"))
             else:
                 picked.append(match)
         if errors:
@@ -119,5 +119,5 @@ def _pick(gpus: tuple[HostGpu, ...], hw: HardwareSpec, count_given: bool, source
     if hw.count > len(gpus):
         raise CompileError([source.error(f"{key}.count", "more GPUs requested than the host has",
                                          found=str(hw.count), expected=f"at most {len(gpus)} ({listing})",
-                                         fix=f"set hardware.count to {len(gpus)} or less")])
+                                         fix=f"set hardware.count to {len(gpus)} or less", code="VC317")])
     return gpus[:hw.count]

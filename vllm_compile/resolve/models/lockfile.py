@@ -36,10 +36,10 @@ def load_lock(spec_path: str) -> dict | None:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CompileError([Diagnostic(f"cannot read the lock file: {exc}", file=name,
-                                       fix="delete it and run `vllm-compile lock` again")]) from None
+                                       fix="delete it and run `vllm-compile lock` again", code="VC308")]) from None
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
         raise CompileError([Diagnostic("the lock file is not a vllm-compile lock", file=name,
-                                       fix="delete it and run `vllm-compile lock` again")])
+                                       fix="delete it and run `vllm-compile lock` again", code="VC308")])
     return data
 
 

@@ -201,7 +201,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
             spec_key = key_prefix + exc.key if exc.key == "model.quantization" else key
             message = exc.message if exc.key == "model.quantization" else f"{where}: {exc.message}"
             raise CompileError([source.error(spec_key, message, fix=exc.fix or (
-                "state the architecture under model.facts" if spec_key == key else None))]) from None
+                "state the architecture under model.facts" if spec_key == key else None), code="VC301")]) from None
 
     if model.facts is not None:
         return build(spec_facts_config(model.facts), key_prefix + "model.facts", "model.facts",
@@ -212,19 +212,19 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
         if not (folder / "config.json").is_file():
             raise CompileError([source.error(key_path, "no config.json in the model folder",
                                              found=model.path, fix="point model.path at a folder holding "
-                                             "the checkpoint's config.json")])
+                                             "the checkpoint's config.json", code="VC302")])
         try:
             config = read_json(folder / "config.json", "config.json")
             extra = dict(quant_config=_optional(folder, "hf_quant_config.json"),
                          safetensors_dtypes=folder_dtype_counts(folder, config))
         except (SourceError, FactsError) as exc:
-            raise CompileError([source.error(key_path, f"{model.path}: {exc}")]) from None
+            raise CompileError([source.error(key_path, f"{model.path}: {exc}", code="VC303")]) from None
         return build(config, key_path, f"{model.path}/config.json", model_id=model.id or model.path,
                      source=f"path:{model.path}", **extra)
 
     if not model.id:
         raise CompileError([source.error(key_prefix + "model", "the model needs an id or a path",
-                                         fix="set model.id to a Hugging Face repo id, or model.path")])
+                                         fix="set model.id to a Hugging Face repo id, or model.path", code="VC214")])
 
     entry = lock_entry(lock, model.id)
     if entry is not None:
@@ -232,10 +232,10 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
             raise CompileError([source.error(
                 key_prefix + "model.revision", "the lock file was made for another revision of this model",
                 found=requested_revision(model), expected=str(entry.get("revision")),
-                fix="run `vllm-compile lock SPEC` again")])
+                fix="run `vllm-compile lock SPEC` again", code="VC304")])
         if not isinstance(entry.get("config"), dict):
             raise CompileError([source.error(key_id, "the lock entry for this model has no config",
-                                             fix="run `vllm-compile lock SPEC` again")])
+                                             fix="run `vllm-compile lock SPEC` again", code="VC305")])
         return _from_lock(build, entry, model, key_id, gated)
 
     snapshot = cached_snapshot(model.id, model.revision)
@@ -246,7 +246,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
             extra = dict(quant_config=_optional(folder, "hf_quant_config.json"),
                          safetensors_dtypes=folder_dtype_counts(folder, config))
         except SourceError as exc:
-            raise CompileError([source.error(key_id, f"{model.id} in the Hugging Face cache: {exc}")]) from None
+            raise CompileError([source.error(key_id, f"{model.id} in the Hugging Face cache: {exc}", code="VC306")]) from None
         return build(config, key_id, f"{model.id} (HF cache)", model_id=model.id, source="hf-cache",
                      revision=commit, **extra)
 
@@ -267,7 +267,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
     hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
     raise CompileError([source.error(
         key_id, f"no config.json found for {model.id}{hint}; {looked}",
-        fix="run `vllm-compile lock SPEC` once with network access, or download the model and set model.path")])
+        fix="run `vllm-compile lock SPEC` once with network access, or download the model and set model.path", code="VC307")])
 
 
 def _from_lock(build, entry: dict, model: ModelSpec, key_id: str, gated: bool) -> ModelFacts:
