@@ -35,3 +35,9 @@ def test_memory_verdicts():
         "engine.tensor_parallel_size"
     goal = plan(LLAMA_8B, "L4", max_model_len=32768, concurrency=64)
     assert goal.verdict == "goal_not_met" and goal.failure_key == "workload.concurrency"
+
+
+def test_failure_key_in_the_plan_json_only_when_failing():
+    assert "failure_key" not in plan(QWEN3_06B, "L4", max_model_len=4096).as_json()
+    failing = plan(QWEN3_06B, "H100-80GB", max_model_len=10_000_000).as_json()
+    assert failing["failure_key"] == "workload.max_model_len"

@@ -147,6 +147,8 @@ class Plan:
             "verdict": self.verdict,
             "goal_met": self.goal_met,
             "reasons": list(self.reasons),
+            # Only on a failing plan (an ok plan's JSON, and so the artifacts' input digest, is unchanged).
+            **({"failure_key": self.failure_key} if self.failure_key else {}),
             "fixes": [f.as_json() for f in self.fixes],
             "engine": self.engine,
             "dtype": self.dtype,
