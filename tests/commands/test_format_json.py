@@ -110,3 +110,14 @@ def test_drift_command_errors_as_json(ws, command):
     assert result.exit_code == 2
     (d,) = output(result)["diagnostics"]
     assert (d["code"], d["key"]) == ("VC310", "hardware.gpu")
+
+
+def test_warnings_go_into_the_json_not_stderr(ws):
+    spec = ws / "llama.yaml"
+    spec.write_text(spec.read_text().replace("gpu: H100-80GB", "gpu: L4").replace("max_model_len: 32768",
+                                                                                   "max_model_len: null"))
+    result = invoke("compile", "--format", "json", "llama.yaml")
+    assert result.exit_code == 0, result.output
+    (note,) = output(result)["diagnostics"]
+    assert (note["severity"], note["code"]) == ("warning", "VC410") and "clamped" in note["message"]
+    assert "warning" not in result.stderr
