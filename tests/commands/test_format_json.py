@@ -119,5 +119,7 @@ def test_warnings_go_into_the_json_not_stderr(ws):
     result = invoke("compile", "--format", "json", "llama.yaml")
     assert result.exit_code == 0, result.output
     (note,) = output(result)["diagnostics"]
-    assert (note["severity"], note["code"]) == ("warning", "VC410") and "clamped" in note["message"]
+    assert (note["severity"], note["code"], note["key"]) == ("warning", "VC410", "workload.max_model_len")
+    assert "clamped" in note["message"]
+    assert spec.read_text().splitlines()[note["line"] - 1].strip() == "max_model_len: null"
     assert "warning" not in result.stderr

@@ -42,6 +42,22 @@ class Ledger:
         }
 
 
+class Note(str):
+    """A planner warning: its text (it reads, prints and serializes as a plain string) and the
+    spec key it is about, relative to the deployment (`key`), so a diagnostic points there."""
+
+    __slots__ = ("key",)
+    key: str
+
+    def __new__(cls, text: str, key: str) -> "Note":
+        note = super().__new__(cls, text)
+        note.key = key
+        return note
+
+    def __reduce__(self):
+        return (Note, (str(self), self.key))
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
     """One engine knob, the value the plan uses, and why."""

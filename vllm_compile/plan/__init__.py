@@ -10,7 +10,7 @@ import dataclasses
 import math
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
-from vllm_compile.ir.plan import Choice, Fix, Plan, PlanRequest
+from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, fixes, overheads
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
@@ -106,8 +106,9 @@ def plan_deployment(req: PlanRequest) -> Plan:
         # No length asked for: serve the model's maximum clamped to what fits the goal.
         chosen = _clamp_length(facts, gpu, total, rules, layouts[-1], req.concurrency)
         if chosen is not None:
-            warnings.append(f"max_model_len clamped from the model's maximum {model_max} to {chosen.layout.max_model_len} "
-                            f"so that {req.concurrency} request(s) of that length fit the KV cache")
+            warnings.append(Note(f"max_model_len clamped from the model's maximum {model_max} to "
+                                 f"{chosen.layout.max_model_len} so that {req.concurrency} request(s) of that length "
+                                 f"fit the KV cache", "workload.max_model_len"))
     if chosen is None:
         ok = [ev for ev in evaluations if ev.verdict == "ok"]
         chosen = max(ok, key=lambda ev: ev.capacity.max_concurrency) if ok else evaluations[-1]
@@ -135,7 +136,7 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
                                   f"{_cc(gpu)}) has no bfloat16; vLLM runs it in float16"))
             return "float16"
         if req.dtype == "auto" and rules.bf16_auto_fallback:
-            warnings.append(message + "; this release falls back to float16")
+            warnings.append(Note(message + "; this release falls back to float16", "model.dtype"))
             return "float16"
         invalid.append(("model.dtype", message, [Candidate.of({"model.dtype": "float16"}, "run the model in float16 (--dtype half)",
                                                 COST_OUTPUTS)]))
@@ -233,8 +234,9 @@ def _auto_fit(facts, gpu, total, rules, ev: Evaluation, warnings: list[str]) -> 
     available = min(r.kv_cache_bytes for r in ev.ranks)
     if ev.verdict == "kv_too_small" and ev.largest_fitting_len > 0:
         fitted = evaluate(facts, gpu, total, rules, dataclasses.replace(ev.layout, max_model_len=ev.largest_fitting_len))
-        warnings.append(f"Auto-fit max_model_len: reduced from {ev.layout.max_model_len} to {ev.largest_fitting_len} "
-                        f"to fit in available GPU memory ({available / GIB:.2f} GiB available for KV cache)")
+        warnings.append(Note(f"Auto-fit max_model_len: reduced from {ev.layout.max_model_len} to "
+                             f"{ev.largest_fitting_len} to fit in available GPU memory ({available / GIB:.2f} GiB "
+                             f"available for KV cache)", "workload.max_model_len"))
         return fitted
     if ev.verdict == "no_kv_memory" or (ev.verdict == "kv_too_small" and ev.largest_fitting_len <= 0):
         return dataclasses.replace(ev, verdict="no_kv_memory", reasons=(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from vllm_compile.codes import Code
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.ir.facts import HostGpu
-from vllm_compile.ir.plan import Choice, Plan, PlanRequest
+from vllm_compile.ir.plan import Choice, Note, Plan, PlanRequest
 from vllm_compile.plan import plan_deployment
 from vllm_compile.plan.memory import GIB
 from vllm_compile.units import human_readable_int
@@ -173,7 +173,8 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     # One deployment on a uniform, unpinned host keeps `count`: any of its GPUs will do.
     pinned = spec.multi or len(groups) > 1 or spec.hardware.device_ids is not None
     devices = tuple(tuple(device_id(s.host) for s in taken) if pinned else None for taken in where)
-    notes = [source.warning(dep.key_prefix + "engine", w, code="VC410") for dep, p in zip(deps, plans) for w in p.warnings]
+    notes = [source.warning(dep.key_prefix + (w.key if isinstance(w, Note) else "engine"), str(w), code="VC410")
+             for dep, p in zip(deps, plans) for w in p.warnings]
     idle = [device_id(s.host) for s in slots if s.free]
     if idle and pinned:
         notes.append(source.warning("hardware", f"no deployment uses GPU(s) {', '.join(idle)}", code="VC411"))
