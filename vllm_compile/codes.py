@@ -9,6 +9,9 @@ VC4xx planner verdicts, VC5xx engine flags, VC6xx lowering, emit and targets, VC
 name, meaning and typical fix; the README's table is generated from it
 (`python -m vllm_compile.codes --readme README.md`) and a test keeps the two equal.
 A code, once published, keeps its meaning: retire it (RESERVED) rather than reuse it.
+
+A new kind of diagnostic: add its code to `Code` and a row to `_ROWS` (in code order, in its
+stage's hundred), pass `code="VCnnn"` where it is built, then `make codes` for the README.
 """
 from __future__ import annotations
 
