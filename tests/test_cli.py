@@ -18,7 +18,7 @@ from vllm_compile.cli import cli
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(sys.executable).parent / "vllm-compile")
 MODULE = [sys.executable, "-m", "vllm_compile"]
-COMMANDS = ("check", "compile", "detect", "diff", "doctor", "explain", "gpus", "inspect", "lock", "plan",
+COMMANDS = ("check", "compile", "detect", "diff", "doctor", "explain", "gpus", "inspect", "lock", "models", "plan",
             "predict", "schema")
 
 
