@@ -15,7 +15,8 @@ from vllm_compile.resolve.models import resolve_model
 from vllm_compile.resolve.models.catalog import entry
 
 ADDED = ["meta-llama/Llama-3.3-70B-Instruct", "deepseek-ai/DeepSeek-V3.1", "deepseek-ai/DeepSeek-V3.2",
-         "Qwen/Qwen3-Coder-480B-A35B-Instruct", "mistralai/Magistral-Small-2509"]
+         "Qwen/Qwen3-Coder-480B-A35B-Instruct", "mistralai/Magistral-Small-2509",
+         "Qwen/Qwen3-235B-A22B-Instruct-2507", "microsoft/Phi-4-mini-instruct"]
 NOT_MODELLED = {"deepseek-ai/DeepSeek-V3.2"}
 
 
@@ -73,3 +74,18 @@ def test_deepseek_v3_1_is_the_v3_layout_with_ue8m0_scales():
     assert v31.parameters == v3.parameters and v31.weight_bytes == v3.weight_bytes
     assert v31.quantization.method == "fp8" and v31.quantization.weight_block_size == (128, 128)
     assert v31.mla is not None and v31.moe.num_experts == 256
+
+
+def test_qwen3_2507_is_the_235b_layout_with_a_256k_context():
+    new = resolve_model(ModelSpec(id="Qwen/Qwen3-235B-A22B-Instruct-2507"), spec_dir=".", source=SourceMap("t"),
+                        key_prefix="")
+    old = resolve_model(ModelSpec(id="Qwen/Qwen3-235B-A22B"), spec_dir=".", source=SourceMap("t"), key_prefix="")
+    assert new.parameters == old.parameters and new.layers == old.layers
+    assert (old.max_position_embeddings, new.max_position_embeddings) == (40960, 262144)
+
+
+def test_phi4_mini_weights_equal_the_published_bf16_bytes():
+    # sizes.csv: a run record of revision cfbefacb99 expects 7672043520 bytes of bf16 weights.
+    phi = resolve_model(ModelSpec(id="microsoft/Phi-4-mini-instruct"), spec_dir=".", source=SourceMap("t"),
+                        key_prefix="")
+    assert phi.weight_bytes == 7_672_043_520 and phi.tie_word_embeddings and phi.vocab_size == 200064
