@@ -48,6 +48,8 @@ def command(pattern: str | None, fmt: str) -> None:
             notes.append("quantized: " + ", ".join(e.variants))
         if e.variant_of:
             notes.append(f"quantizes {e.variant_of}")
+        if e.checkpoint_bytes is not None and e.checkpoint_bytes != e.weight_bytes:
+            notes.append(f"{e.dtype} checkpoint: {e.checkpoint_bytes / GIB:.1f} GiB on disk, loaded 16-bit")
         if e.multimodal:
             notes.append("language model only")
         if e.modelled != "yes":

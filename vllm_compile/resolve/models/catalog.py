@@ -21,6 +21,7 @@ class CatalogEntry:
     architecture: str
     parameters: int | None        # None when the planner cannot count them (see `modelled`)
     weight_bytes: int | None      # as vLLM loads the checkpoint (its own dtype or quantization)
+    checkpoint_bytes: int | None  # as stored: differs only for float32 checkpoints (vLLM loads them 16-bit)
     dtype: str                    # the checkpoint's dtype (torch_dtype), "-" when the config has none
     quantization: str | None      # "fp8 (block 128x128)", "awq 4-bit", ...
     max_context: int | None
@@ -32,7 +33,8 @@ class CatalogEntry:
 
     def as_json(self) -> dict:
         return {"model_id": self.model_id, "model_type": self.model_type, "architecture": self.architecture,
-                "parameters": self.parameters, "weight_bytes": self.weight_bytes, "dtype": self.dtype,
+                "parameters": self.parameters, "weight_bytes": self.weight_bytes,
+                "checkpoint_bytes": self.checkpoint_bytes, "dtype": self.dtype,
                 "quantization": self.quantization, "max_context": self.max_context, "gated": self.gated,
                 "multimodal": self.multimodal, "quantized_variants": list(self.variants),
                 "variant_of": self.variant_of, "modelled": self.modelled}
@@ -77,7 +79,7 @@ def entry(model_id: str) -> CatalogEntry:
     dtype = c.str("torch_dtype") or c.str("dtype") or top.str("torch_dtype") or top.str("dtype") or "-"
     owners = [base for base, lighter in _catalog().get("variants", {}).items() if model_id in lighter]
     gap = modelling_gap(config, quant_config)
-    parameters = weight_bytes = max_context = None
+    parameters = weight_bytes = checkpoint_bytes = max_context = None
     quantization = None
     if gap is None:
         try:
@@ -86,6 +88,10 @@ def entry(model_id: str) -> CatalogEntry:
             gap = exc.message
         else:
             parameters, weight_bytes = facts.parameters, facts.weight_bytes
+            checkpoint_bytes = weight_bytes
+            if dtype == "float32" and facts.quantization is None:
+                checkpoint_bytes = facts_from_config(config, model_id=model_id, source="catalog",
+                                                     quant_config=quant_config, dtype="float32").weight_bytes
             max_context, quantization = facts.max_position_embeddings, _quant_text(facts.quantization)
     if gap is not None:
         method = (c.dict("quantization_config") or {}).get("quant_method")
@@ -94,7 +100,7 @@ def entry(model_id: str) -> CatalogEntry:
         max_context = positions if isinstance(positions, int) and not isinstance(positions, bool) else None
     return CatalogEntry(
         model_id=model_id, model_type=model_type, architecture=str(architectures[0]), parameters=parameters,
-        weight_bytes=weight_bytes, dtype=dtype, quantization=quantization, max_context=max_context,
+        weight_bytes=weight_bytes, checkpoint_bytes=checkpoint_bytes, dtype=dtype, quantization=quantization, max_context=max_context,
         gated=is_gated(model_id), multimodal=multimodal, variants=tuple(variant_ids(model_id)),
         variant_of=owners[0] if owners else None, modelled="yes" if gap is None else f"not modelled: {gap}")
 
