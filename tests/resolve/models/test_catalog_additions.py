@@ -16,7 +16,8 @@ from vllm_compile.resolve.models.catalog import entry
 
 ADDED = ["meta-llama/Llama-3.3-70B-Instruct", "deepseek-ai/DeepSeek-V3.1", "deepseek-ai/DeepSeek-V3.2",
          "Qwen/Qwen3-Coder-480B-A35B-Instruct", "mistralai/Magistral-Small-2509",
-         "Qwen/Qwen3-235B-A22B-Instruct-2507", "microsoft/Phi-4-mini-instruct"]
+         "Qwen/Qwen3-235B-A22B-Instruct-2507", "microsoft/Phi-4-mini-instruct",
+         "Qwen/QwQ-32B", "Qwen/Qwen2.5-72B-Instruct", "meta-llama/Meta-Llama-3-8B-Instruct"]
 NOT_MODELLED = {"deepseek-ai/DeepSeek-V3.2"}
 
 
