@@ -33,6 +33,8 @@ def test_every_catalog_model_is_listed_with_what_inspect_says(workdir):
     assert llama["gated"] and llama["dtype"] == "bfloat16" and llama["quantization"] is None
     assert rows["Qwen/Qwen3-30B-A3B-FP8"]["quantization"] == "fp8 (block 128x128)"
     assert rows["twhoool02/Llama-2-7b-chat-hf-AWQ"]["quantization"] == "awq 4-bit (group 128)"
+    assert rows["nvidia/Llama-3.1-70B-Instruct-FP8"]["quantization"] == "modelopt fp8 (per-tensor)"
+    assert rows["openai/gpt-oss-20b"]["quantization"] == "mxfp4 4-bit"
     # A float32 checkpoint is stored at 4 bytes a weight and loaded at 2; a bf16 one the same both ways.
     granite = rows["ibm-granite/granite-3.1-8b-instruct"]
     assert granite["dtype"] == "float32" and granite["checkpoint_bytes"] == 2 * granite["weight_bytes"]

@@ -60,6 +60,8 @@ def modelling_gap(config: dict, quant_config: dict | None = None) -> str | None:
 def _quant_text(q) -> str | None:
     if q is None:
         return None
+    if q.method == "modelopt":      # ModelOpt's quant_algo FP8: per-tensor scales, static input scales
+        return "modelopt fp8 (per-tensor)"
     text = q.method + (f" {q.bits}-bit" if q.bits and q.method not in ("fp8", "fbgemm_fp8") else "")
     if q.weight_block_size:
         text += f" (block {q.weight_block_size[0]}x{q.weight_block_size[1]})"
