@@ -175,3 +175,15 @@ def test_catalog_variants_are_the_same_architecture_with_lighter_weights():
 def test_variants_are_not_offered_for_an_already_quantized_model():
     assert resolve(ModelSpec(id="Qwen/Qwen3-32B", quantization="fp8")).lighter_variants == ()
     assert resolve(ModelSpec(id="Qwen/Qwen3-8B")).lighter_variants == ()
+
+
+def test_without_a_spec_the_ways_on_say_so(tmp_path, monkeypatch):
+    # `inspect` and `predict` resolve a bare repo id: no lock file is read, and MODEL may be a folder.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(CompileError) as err:
+        resolve_model(ModelSpec(id="acme/Tiny-1B"), spec_dir=str(tmp_path), source=SourceMap("<command line>"),
+                      key_prefix="")
+    d = err.value.diagnostics[0]
+    assert "no lock file (none is read without a spec)" in d.message
+    assert "`vllm-compile lock SPEC`" in d.fix and "a spec whose model.id is acme/Tiny-1B" in d.fix
+    assert "or pass the folder as MODEL" in d.fix

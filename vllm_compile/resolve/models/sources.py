@@ -288,9 +288,10 @@ def _not_found(model: ModelSpec, ids: list[str], *, spec_dir: str, source: Sourc
     if suggestions:
         message += f". Nearest catalog names: {', '.join(suggestions)}"
     spec = source.file if is_spec else "SPEC"
-    fix = (f"one of: (1) `vllm-compile lock {spec}` once with network access (pins its config in the lock file); "
-           f"(2) download the checkpoint and set model.path to its folder"
-           + (f" (model.path: {model.id})" if local else "")
+    fix = (f"one of: (1) `vllm-compile lock {spec}` once with network access (pins its config in the lock file"
+           + ("" if is_spec else f" of a spec whose model.id is {model.id}") + "); "
+           + "(2) download the checkpoint and set model.path to its folder"
+           + (f" (model.path: {model.id})" if local else "" if is_spec else ", or pass the folder as MODEL")
            + "; (3) state the architecture by hand under model.facts (keys as in config.json: model_type, "
            "num_hidden_layers, hidden_size, num_attention_heads, intermediate_size, vocab_size, "
            "max_position_embeddings; schema: `vllm-compile schema`, #/$defs/ModelFactsSpec)")
