@@ -199,7 +199,7 @@ def _finish(req: PlanRequest, plan: Plan, option: Option, warnings: list[str], f
                                   "pinned in the spec" if pinned_pp else
                                   (f"{option.rule}: " + (f"{req.nodes} node(s) x {option.pp // req.nodes} stage(s) per "
                                                          f"node" if option.pp >= req.nodes else
-                                                         "one stage; the nodes hold data-parallel per_replica")),
+                                                         "one stage; the nodes hold data-parallel replicas")),
                                   pinned=pinned_pp))
             if option.dp > 1:
                 choices.append(Choice("data_parallel_size", option.dp, "pinned in engine.extra_args"
