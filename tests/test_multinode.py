@@ -221,3 +221,25 @@ def test_node_addresses_must_match_nodes(tmp_path):
     with pytest.raises(CompileError) as caught:
         pipeline.run(str(path), until=pipeline.plan)
     assert caught.value.diagnostics[0].key == "hardware.node_addresses"
+
+
+def test_doctor_checks_a_node_of_a_multi_node_deployment(tmp_path):
+    from vllm_compile.doctor import context_for
+    from vllm_compile.doctor.nodes import check_nodes
+
+    path = write(tmp_path, formats="ray", hardware="  network: infiniband\n  node_addresses: [10.0.0.1, 10.0.0.2]\n")
+    result = pipeline.run(str(path), pipeline.Options(allow_plan_failure=True), until=pipeline.plan)
+    sys_root = tmp_path / "sys"
+    (sys_root / "class" / "net" / "eth0").mkdir(parents=True)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    bad = check_nodes(context_for(result, environ={"NCCL_SOCKET_IFNAME": "ib0"}, sys_root=str(sys_root),
+                                  dev_root=str(dev), shm_path=str(tmp_path)))
+    assert bad is not None and bad.status == "fail"
+    assert "VLLM_HOST_IP is not set" in bad.found and "GLOO_SOCKET_IFNAME is not set" in bad.found
+    assert "names no interface" in bad.found and "infiniband" in bad.found
+    (dev / "infiniband").mkdir()
+    good = check_nodes(context_for(result, environ={"VLLM_HOST_IP": "10.0.0.2", "NCCL_SOCKET_IFNAME": "eth0",
+                                                    "GLOO_SOCKET_IFNAME": "eth0"},
+                                   sys_root=str(sys_root), dev_root=str(dev), shm_path=str(tmp_path)))
+    assert good is not None and good.status in ("ok", "warn") and "head 10.0.0.1" in good.found
