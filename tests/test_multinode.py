@@ -243,3 +243,58 @@ def test_doctor_checks_a_node_of_a_multi_node_deployment(tmp_path):
                                                     "GLOO_SOCKET_IFNAME": "eth0"},
                                    sys_root=str(sys_root), dev_root=str(dev), shm_path=str(tmp_path)))
     assert good is not None and good.status in ("ok", "warn") and "head 10.0.0.1" in good.found
+
+
+def test_check_catches_drift_in_every_multi_node_artifact(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path)
+    assert CliRunner().invoke(cli, ["compile", str(path)]).exit_code == 0
+    out = tmp_path / "deploy" / "big"
+    assert CliRunner().invoke(cli, ["check", str(path)]).exit_code == 0
+    lws = out / "lws.yaml"
+    text = lws.read_text()
+    assert text.count("size: 2\n") == 1
+    lws.write_text(text.replace("size: 2\n", "size: 3\n"))
+    worker = out / "ray" / "node-1.sh"
+    worker.write_text(worker.read_text().replace("--gpus all", "--gpus 4"))
+    result = CliRunner().invoke(cli, ["diff", str(path)])
+    assert result.exit_code == 1
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    # Multi-document YAML is compared per kind/name.
+    assert "LeaderWorkerSet/big.spec.leaderWorkerTemplate.size: 3 -> 2" in lines
+    assert any("ray/node-1.sh" in line and "differs" in line for line in lines)
+    assert CliRunner().invoke(cli, ["check", str(path)]).exit_code == 1
+
+
+def test_explain_names_the_rule_and_the_nodes(tmp_path):
+    result = CliRunner().invoke(cli, ["explain", str(write(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "on 2 nodes x 8 x H100-SXM-80GB" in result.output
+    assert "chosen: rule tp-within-node" in result.output
+    assert "multi_node_backend       mp" in result.output
+
+
+def test_several_deployments_cannot_span_nodes(tmp_path):
+    path = tmp_path / "multi.yaml"
+    path.write_text("""version: 1
+hardware: {gpu: H100-SXM-80GB, count: 8, nodes: 2}
+deployments:
+  - name: a
+    model: {id: Qwen/Qwen3-8B}
+    engine: {version: "0.33.0"}
+    output: {formats: [ray]}
+""")
+    with pytest.raises(CompileError) as caught:
+        pipeline.run(str(path), until=pipeline.plan)
+    assert caught.value.diagnostics[0].key == "hardware.nodes"
+
+
+def test_ray_refuses_a_local_model_folder(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text((Path(pipeline.__file__).parent / "data" / "model-configs" / "meta-llama"
+                                        / "Meta-Llama-3.1-405B" / "config.json").read_text())
+    path = write(tmp_path, formats="ray")
+    path.write_text(path.read_text().replace("  id: meta-llama/Meta-Llama-3.1-405B", "  path: ./m"))
+    result = CliRunner().invoke(cli, ["compile", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "error: model.path:" in result.output

@@ -235,6 +235,12 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
             key_prefix + "name", "a Kubernetes Service name must start with a letter",
             found=dep.name, expected="a DNS-1035 label: a lowercase letter first",
             fix=f"rename, e.g. 'vllm-{dep.name}'")])
+    if "ray" in formats and dep.model.path:
+        raise CompileError([source.error(
+            key_prefix + "model.path", "the ray target starts the model on every node from the Hugging Face cache",
+            found=dep.model.path, expected="model.id (each node downloads it, or finds it in its HF_HOME)",
+            fix="serve the model by its Hugging Face id (pre-download it into HF_HOME on every node), or drop ray "
+                "from output.formats")])
     if any(f in formats for f in ("kubernetes", "lws")) and dep.model.path:
         raise CompileError([source.error(
             key_prefix + "model.path", "a local model folder cannot be mounted into a Kubernetes pod",
