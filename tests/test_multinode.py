@@ -298,3 +298,11 @@ def test_ray_refuses_a_local_model_folder(tmp_path):
     path.write_text(path.read_text().replace("  id: meta-llama/Meta-Llama-3.1-405B", "  path: ./m"))
     result = CliRunner().invoke(cli, ["compile", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2 and "error: model.path:" in result.output
+
+
+def test_a_release_that_cannot_launch_data_parallel_across_nodes_is_refused(tmp_path):
+    path = write(tmp_path, model="mistralai/Mixtral-8x7B-Instruct-v0.1", gpu="A100-SXM-80GB", count=2,
+                 version="0.8.5.post1", engine="  extra_args: [--data-parallel-size, '2']\n", formats="ray")
+    result = CliRunner().invoke(cli, ["compile", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "error: hardware.nodes:" in result.output and "no --data-parallel-size-local" in result.output

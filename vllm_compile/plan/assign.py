@@ -424,7 +424,8 @@ def _mixed_tp(source, dep, plan: Plan, groups) -> Diagnostic:
 def _failure(source, prefix: str, dep, plan: Plan) -> Diagnostic:
     if plan.verdict == "invalid":
         text = " ".join(plan.reasons)
-        key = ("engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
+        key = ("hardware.nodes" if "multi-node mode" in text else
+               "engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
                "workload.max_model_len" if "max_model_len" in text else
                "engine.kv_cache_dtype" if "kv_cache_dtype" in text else
                "model.dtype" if "float16" in text or "Bfloat16" in text else "hardware.gpu")

@@ -187,7 +187,7 @@ def _finish(req: PlanRequest, plan: Plan, option: Option, warnings: list[str], f
     reasons = plan.reasons
     verdict = plan.verdict
     if not launch:
-        verdict, reasons = "invalid", reasons + (why + "; pin a release from 0.11.1 on, or one layout it can run",)
+        verdict, reasons = "invalid", reasons + (why + "; pin a newer engine.version",)
     pinned_tp = req.tensor_parallel_size is not None
     choices = []
     for choice in plan.choices:
