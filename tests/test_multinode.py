@@ -306,3 +306,16 @@ def test_a_release_that_cannot_launch_data_parallel_across_nodes_is_refused(tmp_
     result = CliRunner().invoke(cli, ["compile", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "error: hardware.nodes:" in result.output and "no --data-parallel-size-local" in result.output
+
+
+def test_ray_on_amd_nodes_passes_the_rocm_devices(tmp_path):
+    out = compile_to(tmp_path, write(tmp_path, gpu="MI300X", formats="ray",
+                                     hardware="  node_addresses: [10.1.0.1, 10.1.0.2]\n"))
+    script = out / "ray" / "node-1.sh"
+    check_script(script)
+    env = {"HF_TOKEN": "t", "NCCL_SOCKET_IFNAME": "eth0", "GLOO_SOCKET_IFNAME": "eth0"}
+    result, [entry] = run_with_fakes(script, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    argv = entry["argv"]
+    assert "--gpus" not in argv and ["--device", "/dev/kfd"] == argv[argv.index("/dev/kfd") - 1:argv.index("/dev/kfd") + 1]
+    assert "vllm/vllm-openai-rocm:v0.33.0" in argv

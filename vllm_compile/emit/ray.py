@@ -77,7 +77,17 @@ def node_options(dep: LoweredDeployment, index: int) -> list[shell.Word]:
     """docker's options for node `index`, as run_cluster.sh starts a Ray node."""
     multi = _multi(dep)
     words: list[shell.Word] = ["--name", container_name(dep, index), "--detach", "--restart", host.RESTART,
-                               "--network", "host", "--shm-size", _size(dep.shm_bytes), "--gpus", "all"]
+                               "--network", "host", "--shm-size", _size(dep.shm_bytes)]
+    if dep.accelerators.vendor == "amd":
+        # Every GPU of the node, the way vLLM's ROCm guide runs its image.
+        for device in host.ROCM_DEVICES:
+            words += ["--device", device]
+        for group in host.ROCM_GROUPS:
+            words += ["--group-add", group]
+        for option in host.ROCM_SECURITY_OPTS:
+            words += ["--security-opt", option]
+    else:
+        words += ["--gpus", "all"]
     for volume in dep.volumes:
         side = shell.host_path(volume)
         suffix = f":{volume.container}" + (":ro" if volume.read_only else "")
