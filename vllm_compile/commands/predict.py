@@ -50,7 +50,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     import os
 
     from vllm_compile.ir.plan import PlanRequest
-    from vllm_compile.lower.flags import load_manifest, parse_serve_args
+    from vllm_compile.flags import load_manifest, parse_serve_args
     from vllm_compile.resolve.hardware import UnknownGpuError, catalog, lookup_gpu
     from vllm_compile.versions import at_least
 

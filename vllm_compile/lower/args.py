@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
-from vllm_compile.lower.flags import Manifest, parse_args
+from vllm_compile.flags import Manifest, parse_args
 
 if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to import
     from vllm_compile.ir.facts import ModelFacts

@@ -21,7 +21,7 @@ from vllm_compile.diagnostics import CompileError, SourceMap
 from vllm_compile.ir.lowered import (
     Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Volume)
 from vllm_compile.lower.args import lower_args
-from vllm_compile.lower.flags import load_manifest
+from vllm_compile.flags import load_manifest
 from vllm_compile.versions import release_key
 
 if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to import
