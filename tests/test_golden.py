@@ -112,7 +112,8 @@ def test_expected_passes_validators(case):
 def _check_manifest(manifest: Path, composes: list[Path]) -> None:
     """Strict kubernetes-validate on every document; the container's argv parses for its release
     and is the compose service's command when both were emitted."""
-    from vllm_compile.flags import load_manifest, parse_serve_args
+    from vllm_compile.engine_args import parse_serve_args
+    from vllm_compile.flags import load_manifest
 
     documents = check_kubernetes(manifest)
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]

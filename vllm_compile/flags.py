@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from vllm_compile.diagnostics import did_you_mean
 from vllm_compile.units import human_readable_int
@@ -439,38 +439,3 @@ def validate_args(argv: Sequence[str], manifest: Manifest) -> tuple[Problem, ...
     """Problems vLLM's parser (or its engine-start value checks) would raise for `argv`."""
     result = parse_args(argv, manifest)
     return result.problems
-
-
-def parse_serve_args(argv: Sequence[str], manifest: Manifest) -> tuple[str | None, dict[str, Any], tuple[Problem, ...]]:
-    """Read an existing `vllm serve MODEL --flag ...` line: (model, {dest: value}, problems).
-
-    A leading `vllm serve` (or `serve`) is skipped. The model is the positional `model_tag`, else
-    `--model`. Unique abbreviations are resolved as argparse would, with a warning. Later
-    occurrences win, as in argparse, except append actions which collect every value.
-    """
-    argv = list(argv)
-    skip = 0
-    for word in ("vllm", "serve"):
-        if argv[skip:skip + 1] == [word]:
-            skip += 1
-    result = parse_args(argv[skip:], manifest, allow_abbrev=True)
-    # Report positions in the argv as given, `vllm serve` included.
-    problems = [replace(p, index=p.index + skip) for p in result.problems]
-    values: dict[str, Any] = {}   # flag dest -> its parsed value, whatever type the flag takes
-    for arg in result.args:
-        if arg.action == "_AppendAction":
-            values.setdefault(arg.dest, []).append(arg.value)
-        else:
-            values[arg.dest] = arg.value
-    model = values.get("model") if isinstance(values.get("model"), str) else None
-    if result.positionals:
-        model = result.positionals[0][1]
-        for index, extra in result.positionals[1:]:
-            problems.append(Problem(index + skip, f"unrecognized argument {extra!r}", found=extra,
-                                    expected="flags after the model", fix="remove it or give it its flag"))
-    spec = manifest.positionals.get("model_tag", {})
-    if not result.positionals and spec.get("nargs") is None and spec:
-        problems.append(Problem(skip, f"vLLM {manifest.version} requires the model as `vllm serve MODEL`",
-                                found="no positional model", expected="vllm serve MODEL [flags]",
-                                fix="put the model right after `vllm serve`"))
-    return model, values, tuple(problems)

@@ -106,7 +106,7 @@ def lower(c: Compilation) -> Compilation:
                 dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
                 device_ids=c.devices[index], depends_on_healthy=tuple(w.name for w in waits[-1:]),
                 depends_on_ports=tuple(w.server.port for w in waits[-1:]),
-                output_dir=_output_dir(c, dep), formats=c.options.formats))
+                output_dir=_output_dir(c, dep), formats=c.options.formats, engine_args=dep.engine_args))
         except CompileError as exc:
             errors += exc.diagnostics
     if errors:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vllm_compile import flags
-from vllm_compile.flags import load_manifest, parse_args, parse_serve_args, validate_args
+from vllm_compile.engine_args import parse_serve_args
+from vllm_compile.flags import load_manifest, parse_args, validate_args
 from vllm_compile.versions import release_key
 
 def errors(argv, version):

@@ -296,12 +296,15 @@ def _close_objects(node) -> None:
 from dataclasses import dataclass as _dataclass  # noqa: E402
 
 from vllm_compile.diagnostics import SourceMap  # noqa: E402
+from vllm_compile.ir.engine_args import EngineArgs  # noqa: E402
 
 
 @_dataclass(frozen=True, slots=True)
 class Deployment:
     key_prefix: str          # "" for a single-deployment file, "deployments[2]." otherwise
     spec: DeploymentSpec
+    # engine.extra_args parsed once against the pinned release (the parse stage fills it in).
+    engine_args: EngineArgs | None = None
 
 
 @_dataclass(frozen=True, slots=True)

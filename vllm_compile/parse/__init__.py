@@ -48,6 +48,7 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
         deployments = (Deployment("", single),)
         output = single.output
         multi = False
+    deployments = _engine_args(deployments, source)
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hashlib.sha256(data).hexdigest(), multi=multi)
@@ -63,3 +64,41 @@ def _kubernetes_defaults(dep, shared):
     own = dep.kubernetes.model_dump(exclude_unset=True) if dep.kubernetes else {}
     merged = KubernetesSpec.model_validate({**shared.model_dump(exclude_unset=True), **own})
     return dep.model_copy(update={"kubernetes": merged})
+
+
+def _engine_args(deployments, source: SourceMap):
+    """Parse each deployment's engine.extra_args once, against its pinned release; every problem
+    (unknown flag, bad value, a value vLLM refuses, a flag a spec key owns) at its list item."""
+    import dataclasses
+
+    from vllm_compile.engine_args import SPEC_KEYS, parse_extra_args
+
+    errors: list[Diagnostic] = []
+    out = []
+    for dep in deployments:
+        engine = dep.spec.engine
+        args, problems = parse_extra_args(engine.version, tuple(engine.extra_args))
+        prefix = dep.key_prefix + "engine.extra_args"
+        for problem in problems:
+            if problem.severity == "error":
+                errors.append(source.error(f"{prefix}[{problem.index}]", problem.message, found=problem.found,
+                                           expected=problem.expected, fix=problem.fix))
+        for arg in args.args:
+            key = SPEC_KEYS.get(arg.dest)
+            if key is None:
+                continue
+            section, name = key.split(".")
+            block = getattr(dep.spec, section)
+            given = " ".join((arg.option, *arg.raw))
+            if name in block.model_fields_set:
+                message = (f"{given} clashes with {dep.key_prefix}{key}: {getattr(block, name)!r} "
+                           f"(both set --{arg.dest.replace('_', '-')})")
+            else:
+                message = f"{given} sets what {dep.key_prefix}{key} sets; the spec key is the one place for it"
+            errors.append(source.error(f"{prefix}[{arg.index}]", message, found=given,
+                                       expected=f"{dep.key_prefix}{key} in the spec",
+                                       fix=f"remove it from engine.extra_args and set {dep.key_prefix}{key}"))
+        out.append(dataclasses.replace(dep, engine_args=args))
+    if errors:
+        raise CompileError(sorted(errors, key=lambda d: (d.line or 0, d.column or 0)))
+    return tuple(out)
