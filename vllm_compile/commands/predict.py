@@ -60,7 +60,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         release_key(version)
     except ValueError:
         raise _bad(f"--vllm-version {version!r} is not a vLLM release", "give a release such as 0.33.0 "
-                   "(or 0.8.5.post1)", found=version) from None
+                   "(or 0.8.5.post1)", found=repr(version)) from None
     if not argv:
         raise _bad("no vLLM command line given", "append: -- vllm serve MODEL [FLAGS...]")
     try:

@@ -350,6 +350,7 @@ def _failure(source, prefix: str, dep, plan: Plan, engine_args=None) -> Diagnost
     if plan.verdict == "invalid":
         text = " ".join(plan.reasons)
         key = (f"engine.extra_args[{dp_arg.index}]" if dp_arg is not None and "data_parallel_size" in text else
+               "engine.pipeline_parallel_size" if "every pipeline stage needs" in text else
                "engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
                "workload.max_model_len" if "max_model_len" in text else
                "engine.kv_cache_dtype" if "kv_cache_dtype" in text else
