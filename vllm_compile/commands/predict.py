@@ -14,7 +14,7 @@ AUTO_FIT_SINCE = "0.14.0"  # PR #29431 (Nov 2025): after 0.13.0, whose parser ta
 
 @click.command("predict", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--gpu", "gpu_name", default="H100-80GB", show_default=True, help="GPU type (catalog name or nvidia-smi name).")
-@click.option("--gpu-memory-gib", type=float, default=None, help="Total memory per GPU as the driver reports it.")
+@click.option("--gpu-memory-gib", default=None, help="Total memory per GPU as the driver reports it.")
 @click.option("--vllm-version", default="0.33.0", show_default=True, help="The vLLM release that runs the command.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.argument("command_line", nargs=-1, type=click.UNPROCESSED)
@@ -69,6 +69,12 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         near = ", ".join(exc.suggestions) or "see `vllm-compile gpus`"
         raise _bad(f"unknown GPU {gpu_name!r}", f"did you mean {near}?") from None
     if gpu_memory_gib is not None:
+        text = gpu_memory_gib
+        try:
+            gpu_memory_gib = float(text)
+        except ValueError:
+            raise _bad(f"--gpu-memory-gib {text!r}: expected a memory size in GiB", "give the GPU's total memory "
+                       "as the driver reports it, e.g. --gpu-memory-gib 79.6", found=repr(text)) from None
         if not math.isfinite(gpu_memory_gib) or not 0 < gpu_memory_gib <= 1 << 20:
             raise _bad(f"--gpu-memory-gib {gpu_memory_gib}: expected a finite memory size above 0 GiB",
                        "give the GPU's total memory as the driver reports it, e.g. --gpu-memory-gib 79.6",

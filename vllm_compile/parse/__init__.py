@@ -35,14 +35,14 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     spec_file = validate_document(document, source)
     if spec_file.deployments is not None:
         deployments = tuple(Deployment(f"deployments[{i}].", _kubernetes_defaults(d, spec_file.kubernetes))
-                            for i, d in enumerate(spec_file.deployments))
+                            for i, d in enumerate(_free_ports(spec_file.deployments)))
         output = spec_file.output or OutputSpec(dir="deploy")
         multi = True
     else:
-        from vllm_compile.ir.spec import DeploymentSpec, ServerSpec, WorkloadSpec
+        from vllm_compile.ir.spec import DeploymentSpec, EngineSpec, ServerSpec, WorkloadSpec
 
         single = DeploymentSpec(
-            name=spec_file.name, model=spec_file.model, engine=spec_file.engine,
+            name=spec_file.name, model=spec_file.model, engine=spec_file.engine or EngineSpec(),
             workload=spec_file.workload or WorkloadSpec(), server=spec_file.server or ServerSpec(),
             output=spec_file.output or OutputSpec(), kubernetes=spec_file.kubernetes)
         deployments = (Deployment("", single),)
@@ -52,6 +52,27 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hashlib.sha256(data).hexdigest(), multi=multi)
+
+
+FIRST_PORT = 8000
+
+
+def _free_ports(deployments):
+    """A deployment without server.port gets the next port from 8000 that no deployment holds, in
+    listing order; explicit ports never move (a clash between them is refused in validation)."""
+    from vllm_compile.ir.spec import ServerSpec
+
+    taken = {d.server.port for d in deployments if "port" in d.server.model_fields_set}
+    out, port = [], FIRST_PORT
+    for dep in deployments:
+        if "port" not in dep.server.model_fields_set:
+            while port in taken:
+                port += 1
+            taken.add(port)
+            server = ServerSpec.model_validate({**dep.server.model_dump(exclude_unset=True), "port": port})
+            dep = dep.model_copy(update={"server": server})
+        out.append(dep)
+    return out
 
 
 def _kubernetes_defaults(dep, shared):
