@@ -31,6 +31,30 @@ NUMBERS = st.one_of(st.integers(-5, 70000).map(str), st.integers(-(1 << 70), 1 <
                     st.floats(allow_nan=True, allow_infinity=True).map(repr),
                     st.floats(0, 1.2).map(lambda f: f"{f:.3f}"))
 RELEASES = versions()
+REAL_MODELS = MODELS[:6]
+# The knobs the planner reads: drawn often, mostly with values vLLM accepts, so that examples reach
+# the planner (exit 0 or 1) and not only the input checks.
+PLANNER_FLAGS = {
+    "--tensor-parallel-size": st.sampled_from(["1", "2", "4", "8", "3", "0", "-1", "16"]),
+    "-tp": st.sampled_from(["1", "2", "4", "8"]),
+    "--pipeline-parallel-size": st.sampled_from(["1", "2", "4", "1000", "0", "-1"]),
+    "-pp": st.sampled_from(["1", "2", "3"]),
+    "--data-parallel-size": st.sampled_from(["1", "2", "-1"]),
+    "--max-model-len": st.sampled_from(["1", "512", "4096", "32768", "131072", "1000000", "auto", "-1", "32k", "0"]),
+    "--gpu-memory-utilization": st.sampled_from(["0.5", "0.9", "0.95", "1", "0.01", "0", "1.5", "nan"]),
+    "--max-num-seqs": st.sampled_from(["1", "8", "256", "1024", "0"]),
+    "--max-num-batched-tokens": st.sampled_from(["1", "512", "8192", "65536", "0"]),
+    "--block-size": st.sampled_from(["8", "16", "32", "64", "1", "0", "7"]),
+    "--kv-cache-dtype": st.sampled_from(["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "bfloat16", "fp8_ds_mla", "x"]),
+    "--dtype": st.sampled_from(["auto", "half", "float16", "bfloat16", "float32", "x"]),
+    "--quantization": st.sampled_from(["fp8", "awq", "gptq", "bitsandbytes", "x"]),
+    "--cpu-offload-gb": st.sampled_from(["0", "4", "100", "-1", "inf"]),
+    "--kv-cache-memory-bytes": st.sampled_from(["1G", "8G", "100G", "0", "-1"]),
+    "--max-loras": st.sampled_from(["1", "4", "0"]),
+    "--max-lora-rank": st.sampled_from(["8", "16", "64", "inf", "0"]),
+}
+PLANNER_SWITCHES = ["--enforce-eager", "--enable-lora", "--enable-expert-parallel", "--disable-hybrid-kv-cache-manager",
+                    "--trust-remote-code", "--enable-prefix-caching"]
 
 
 def _flag_tokens(name: str, entry: dict) -> st.SearchStrategy[list[str]]:
@@ -52,15 +76,25 @@ def command_lines(draw) -> list[str]:
     release = draw(st.sampled_from(RELEASES))
     flags = release_manifest(release)["flags"]
     names = sorted(flags)
-    argv = ["--vllm-version", draw(st.one_of(st.just(release), st.sampled_from(RELEASES), GARBAGE))]
+    odds = draw(st.integers(0, 19))
+    version = release if odds > 2 else draw(st.sampled_from(RELEASES)) if odds > 0 else draw(GARBAGE)
+    argv = ["--vllm-version", version]
     if draw(st.booleans()):
-        argv += ["--gpu", draw(st.sampled_from(GPUS))]
+        argv += ["--gpu", draw(st.sampled_from(GPUS[:6]) if draw(st.integers(0, 9)) else st.sampled_from(GPUS))]
     if draw(st.integers(0, 9)) == 0:
         argv += ["--gpu-memory-gib", draw(st.one_of(GARBAGE, NUMBERS))]
     argv += ["--", "vllm", "serve"]
-    if draw(st.integers(0, 9)):
-        argv.append(draw(st.sampled_from(MODELS)))
-    for _ in range(draw(st.integers(0, 6))):
+    if draw(st.integers(0, 19)):
+        argv.append(draw(st.sampled_from(REAL_MODELS) if draw(st.integers(0, 9)) else st.sampled_from(MODELS)))
+    planner = [name for name in PLANNER_FLAGS if name in flags]
+    for _ in range(draw(st.integers(0, 4))):
+        name = draw(st.sampled_from(planner))
+        argv += [name, draw(PLANNER_FLAGS[name])]
+    if draw(st.integers(0, 3)) == 0:
+        switch = draw(st.sampled_from(PLANNER_SWITCHES))
+        if switch in flags:
+            argv.append(switch)
+    for _ in range(draw(st.integers(0, 6)) if draw(st.integers(0, 2)) == 0 else 0):
         name = draw(st.sampled_from(names))
         argv += draw(_flag_tokens(name, flags[name]))
     if draw(st.integers(0, 19)) == 0:
