@@ -45,7 +45,8 @@ def _number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref: str) -> tuple[Arg, ...]:
+def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref: str,
+                  engine_args: EngineArgs | None = None) -> tuple[Arg, ...]:
     """The flags the plan and spec call for, in a fixed order."""
     spec_model, engine = dep.model, dep.engine
     out = [Arg("--model", (model_ref,), "model.path" if spec_model.path else "model.id")]
@@ -65,6 +66,9 @@ def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref:
     if plan.pipeline_parallel_size > 1:
         out.append(Arg("--pipeline-parallel-size", (str(plan.pipeline_parallel_size),),
                        "engine.pipeline_parallel_size"))
+    if plan.data_parallel_size > 1 and not (engine_args is not None and engine_args.given("data_parallel_size")):
+        # Chosen by the planner (replicas over nodes); a size pinned in extra_args stays there.
+        out.append(Arg("--data-parallel-size", (str(plan.data_parallel_size),), "hardware.nodes"))
     if plan.enable_expert_parallel:
         out.append(Arg("--enable-expert-parallel", (), "engine.enable_expert_parallel"))
     out.append(Arg("--max-model-len", (str(plan.max_model_len),), "workload.max_model_len"))
@@ -89,14 +93,14 @@ def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Man
     parsed once (the parse stage's `EngineArgs`), and are checked against what the compiler emits."""
     from vllm_compile.engine_args import parse_extra_args
 
-    emitted = compiler_args(dep, plan, model, model_ref)
+    extra = engine_args or parse_extra_args(dep.engine.version, tuple(dep.engine.extra_args))[0]
+    emitted = compiler_args(dep, plan, model, model_ref, extra)
     argv: list[str] = []
     keys: list[str] = []
     for emitted_arg in emitted:
         argv += [emitted_arg.flag, *emitted_arg.values]
         keys += [emitted_arg.key] * (1 + len(emitted_arg.values))
     result = parse_args(argv, manifest)
-    extra = engine_args or parse_extra_args(dep.engine.version, tuple(dep.engine.extra_args))[0]
     extra_problems = () if engine_args is not None else parse_extra_args(dep.engine.version,
                                                                           tuple(dep.engine.extra_args))[1]
     errors: list[Diagnostic] = []

@@ -43,10 +43,12 @@ def _engine_args(dep, engine_args=None):
 
 
 def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_fixes: bool = True,
-                engine_args=None) -> PlanRequest:
+                hardware=None, release_flags: frozenset[str] = frozenset(), engine_args=None) -> PlanRequest:
+    """The plan request of one deployment; `hardware` (the spec's hardware block) adds the
+    multi-node facts when it spans several nodes. `engine_args`: the parse stage's EngineArgs."""
     engine, workload = dep.engine, dep.workload
     extra = _engine_args(dep, engine_args)
-    return PlanRequest(
+    request = PlanRequest(
         vllm_version=engine.version, model=facts, gpu=gpu, gpu_count=gpu_count, mode="compile",
         max_model_len=workload.max_model_len, concurrency=workload.concurrency,
         tensor_parallel_size=engine.tensor_parallel_size, pipeline_parallel_size=engine.pipeline_parallel_size,
@@ -62,6 +64,17 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         kv_cache_memory_bytes=extra.kv_cache_memory_bytes,
         data_parallel_size=extra.data_parallel_size or 1,
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
+    return dataclasses.replace(request, **_node_fields(dep, gpu, gpu_count, hardware, extra, release_flags))
+
+
+def _node_fields(dep, gpu, gpu_count: int, hardware, extra, release_flags: frozenset[str]) -> dict:
+    if hardware is None or hardware.nodes <= 1:
+        return {}
+    return {"nodes": hardware.nodes, "gpus_per_node": gpu_count, "gpu_count": gpu_count * hardware.nodes,
+            "interconnect": hardware.interconnect or gpu.interconnect, "network": hardware.network,
+            "pipeline_parallel_pinned": "pipeline_parallel_size" in dep.engine.model_fields_set,
+            "data_parallel_pinned": extra.given("data_parallel_size"),
+            "release_flags": release_flags}
 
 
 def device_id(host: HostGpu) -> str:
@@ -92,10 +105,13 @@ class _Slot:
         return self.host.gpu.memory_bytes - sum(held_bytes(p) for _, p in self.tenants)
 
 
-def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
+def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=(), release_flags=None):
     """(plans, device ids per deployment or None for "any `count` GPUs", warning diagnostics);
     raises CompileError when a deployment would not start or the host cannot hold them all.
-    `catalog`: the GPU types a fix may move to. Fix keys are the spec file's own paths."""
+    `catalog`: the GPU types a fix may move to. Fix keys are the spec file's own paths.
+    `release_flags(version)`: the flags a vLLM release accepts (multi-node launches need them)."""
+    if spec.hardware.nodes > 1:
+        return _plan_nodes(spec, models, hardware, allow_failure, release_flags)
     source, deps = spec.source, spec.deployments
     share = spec.hardware.share_gpus
     slots = [_Slot(h) for h in hardware.gpus]
@@ -113,7 +129,7 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     for i, dep in enumerate(deps):
         held = sum(len(w) for w in where)
         options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
-                                                                      catalog, resizable, dep.engine_args)),
+                                                                      catalog, resizable, engine_args=dep.engine_args)),
                                            held, host_size), g))
                    for g in groups]
         starting = [(g, p) for g, p in options if _starts(p)]
@@ -155,6 +171,46 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     if idle and pinned:
         notes.append(source.warning("hardware", f"no deployment uses GPU(s) {', '.join(idle)}"))
     return tuple(plans), devices, tuple(notes)
+
+
+def _plan_nodes(spec, models, hardware, allow_failure: bool, release_flags):
+    """One deployment over hardware.nodes identical nodes, each giving it all its `count` GPUs."""
+    source, hw = spec.source, spec.hardware
+    errors = []
+    if spec.multi:
+        errors.append(source.error("hardware.nodes", "a deployments: file shares one host; only a single "
+                                   "deployment spans several nodes", found=f"nodes: {hw.nodes}",
+                                   expected="one deployment at the top level", fix="one spec per multi-node deployment"))
+    if hw.share_gpus:
+        errors.append(source.error("hardware.share_gpus", "a deployment across nodes holds every GPU of every node",
+                                   found="share_gpus: true", expected="share_gpus: false with hardware.nodes > 1",
+                                   fix="drop share_gpus"))
+    if hw.device_ids is not None:
+        errors.append(source.error("hardware.device_ids", "across nodes each node gives the deployment all its GPUs",
+                                   found=", ".join(hw.device_ids), expected="no device_ids with hardware.nodes > 1",
+                                   fix="drop device_ids and set hardware.count to the GPUs of one node"))
+    if hw.node_addresses is not None and len(hw.node_addresses) != hw.nodes:
+        errors.append(source.error("hardware.node_addresses", f"{len(hw.node_addresses)} address(es) for "
+                                   f"{hw.nodes} nodes", found=", ".join(hw.node_addresses),
+                                   expected=f"one address per node ({hw.nodes}), the head first",
+                                   fix="list every node's address, or drop node_addresses (each node's script then "
+                                       "reads VLLM_HOST_IP)"))
+    if len(_groups([_Slot(h) for h in hardware.gpus])) > 1:
+        errors.append(source.error("hardware.gpu", "the nodes of a multi-node deployment are identical: one GPU type",
+                                   found=", ".join(sorted({h.gpu.name for h in hardware.gpus})),
+                                   expected="one GPU type", fix="name one GPU type in hardware.gpu"))
+    if errors:
+        raise CompileError(errors)
+    dep = spec.deployments[0]
+    gpu = hardware.gpu
+    flags = frozenset(release_flags(dep.spec.engine.version)) if release_flags else frozenset()
+    plan = _named(plan_deployment(request_for(dep.spec, models[0], gpu, len(hardware.gpus), hardware_fixes=False,
+                                              hardware=hw, release_flags=flags, engine_args=dep.engine_args)),
+                  [_Slot(hardware.gpus[0])])
+    if not _starts(plan) and not allow_failure:
+        raise CompileError([_failure(source, dep.key_prefix, dep.spec, plan, dep.engine_args)])
+    notes = tuple(source.warning(dep.key_prefix + "engine", w) for w in plan.warnings)
+    return (plan,), (None,), notes
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +405,8 @@ def _failure(source, prefix: str, dep, plan: Plan, engine_args=None) -> Diagnost
     dp_arg = _engine_args(dep, engine_args).find("data_parallel_size")
     if plan.verdict == "invalid":
         text = " ".join(plan.reasons)
-        key = (f"engine.extra_args[{dp_arg.index}]" if dp_arg is not None and "data_parallel_size" in text else
+        key = ("hardware.nodes" if "multi-node mode" in text else
+               f"engine.extra_args[{dp_arg.index}]" if dp_arg is not None and "data_parallel_size" in text else
                "engine.pipeline_parallel_size" if "every pipeline stage needs" in text else
                "engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
                "workload.max_model_len" if "max_model_len" in text else
