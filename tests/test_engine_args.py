@@ -101,3 +101,15 @@ def test_parse_stage_hands_the_typed_object_on(tmp_path):
     engine = c.spec.deployments[0].engine_args
     assert (engine.enable_lora, engine.max_loras, engine.cpu_offload_gb) == (True, 2, 1.5)
     assert [a.index for a in engine.args] == [0, 1, 3]
+
+
+@pytest.mark.parametrize("flag", ["--data-parallel-size-local", "-dpl", "--data_parallel_size_local"])
+def test_multi_node_launch_flags_are_refused_in_any_spelling(tmp_path, flag):
+    path = tmp_path / "nodes.yaml"
+    path.write_text('version: 1\nname: r1\nmodel:\n  id: deepseek-ai/DeepSeek-R1\n  trust_remote_code: true\n'
+                    'hardware:\n  gpu: H100-SXM-80GB\n  count: 8\n  nodes: 2\n  network: infiniband\n'
+                    'workload:\n  max_model_len: 16384\n  concurrency: 4\nengine:\n  version: "0.33.0"\n'
+                    f'  extra_args: ["--enable-prefix-caching", "{flag}", "1"]\noutput:\n  formats: [lws, ray]\n')
+    diags = _errors(str(path), until=pipeline.lower)
+    assert any(d.key == "engine.extra_args[1]" and "multi-node launch" in d.message for d in diags), \
+        [d.format() for d in diags]
