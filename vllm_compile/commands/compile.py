@@ -46,8 +46,12 @@ def command(specs, output, emit, fmt):
     # What the planner settled, one line per deployment on stderr, where a reader of the log sees it.
     from vllm_compile.commands._ledger import summary_line
 
-    summaries = [summary_line(dep.spec.name, plan)
-                 for result in results for dep, plan in zip(result.spec.deployments, result.plans)]
+    summaries = []
+    for result in results:
+        for dep, plan in zip(result.spec.deployments, result.plans):
+            engine = dep.spec.engine
+            defaulted = engine.version if "version" not in engine.model_fields_set else None
+            summaries.append(summary_line(dep.spec.name, plan, defaulted))
     for line in summaries:
         click.echo(line, err=True)
     if fmt == "json":

@@ -79,6 +79,10 @@ def plan_deployment(req: PlanRequest) -> Plan:
                                       COST_WORKLOAD)]))
 
     pp = req.pipeline_parallel_size
+    if pp > facts.num_layers:
+        invalid.append(("engine.pipeline_parallel_size", f"pipeline_parallel_size {pp} is larger than the {facts.num_layers} layers of "
+                        f"{facts.model_id}: every pipeline stage needs at least one layer",
+                        [Candidate.of({"engine.pipeline_parallel_size": facts.num_layers}, "one layer per stage")]))
     candidates = _tp_candidates(req, facts, pp, invalid)
     length = req.max_model_len or model_max
     base = _base_layout(req, rules, facts, gpu, dtype_bytes, length, candidates[0] if candidates else 1, pp)
@@ -178,7 +182,9 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
         dp = req.data_parallel_size
         if req.mode == "compile" and tp * pp * dp > req.gpu_count:
             replicas = f" x data_parallel_size {dp}" if dp > 1 else ""
-            invalid.append(("engine.tensor_parallel_size", f"tensor_parallel_size {tp} x pipeline_parallel_size {pp}{replicas} needs {tp * pp * dp} "
+            # A data-parallel size is a flag: the diagnostic points at its engine.extra_args item.
+            key = "engine.data_parallel_size" if dp > 1 else "engine.tensor_parallel_size"
+            invalid.append((key, f"tensor_parallel_size {tp} x pipeline_parallel_size {pp}{replicas} needs {tp * pp * dp} "
                             f"GPUs; hardware.count gives {req.gpu_count}",
                             [Candidate.of({"hardware.count": tp * pp * dp}, f"{tp * pp * dp - req.gpu_count} more GPU(s)",
                                           COST_GPUS)]))
@@ -190,7 +196,8 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
     if req.mode == "compile" and replicas > req.gpu_count:
         what = f"pipeline_parallel_size {pp}" + (f" x data_parallel_size {req.data_parallel_size}"
                                                  if req.data_parallel_size > 1 else "")
-        invalid.append(("engine.pipeline_parallel_size", f"{what} needs at least {replicas} GPUs; hardware.count gives {req.gpu_count}",
+        key = "engine.data_parallel_size" if req.data_parallel_size > 1 else "engine.pipeline_parallel_size"
+        invalid.append((key, f"{what} needs at least {replicas} GPUs; hardware.count gives {req.gpu_count}",
                         [Candidate.of({"hardware.count": replicas}, f"{replicas - req.gpu_count} more GPU(s)", COST_GPUS)]))
         return []
     return found or [1]
