@@ -30,11 +30,12 @@ def _on_host(dep: LoweredDeployment, word: str) -> shell.Word:
 
 def argv(dep: LoweredDeployment) -> list[shell.Word]:
     """Every word after `vllm serve`: the model positionally (every release's `vllm serve`
-    takes `model_tag`; the oldest require it), the container's flags, and the host port."""
+    takes `model_tag`; the oldest require it), the container's flags, and the host address and port."""
     if dep.args[:1] != ("--model",):
         raise ValueError(f"lowered args must start with --model, got {dep.args[:1]}")
     rest = [_on_host(dep, word) for word in dep.args[2:]]
-    return [_on_host(dep, dep.args[1]), *rest, "--port", str(dep.port)]
+    listen = ["--host", dep.bind_host] if dep.bind_host is not None else []
+    return [_on_host(dep, dep.args[1]), *rest, *listen, "--port", str(dep.port)]
 
 
 def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:

@@ -54,6 +54,15 @@ class Accelerators:
 
 
 @dataclass(frozen=True, slots=True)
+class Ulimit:
+    """A resource limit of the server's processes (-1: unlimited)."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True)
 class Healthcheck:
     path: str
     start_period_s: int             # start-up budget: a cold start (download, load, compile) fits in it
@@ -108,3 +117,8 @@ class LoweredDeployment:
     # The node's part in a deployment: "server" for one node; multi-node adds leader/worker roles.
     role: str = "server"
     engine_version: str = ""             # the vLLM release the argv was checked against
+    # Host address the published port binds to; None = every interface.
+    bind_host: str | None = None
+    ulimits: tuple[Ulimit, ...] = ()
+    # Warnings with the spec key (without the deployment's prefix) they are about.
+    notes: tuple[tuple[str, str], ...] = ()

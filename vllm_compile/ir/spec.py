@@ -20,6 +20,11 @@ VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?(\.?post[0-9]+)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi)$"
+# An IPv4 address, or (loosely: checked in full by the validator) an IPv6 one.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IP_ADDRESS = rf"^({_OCTET}\.){{3}}{_OCTET}$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$"
+# What `server.host` is when unset: the loopback address without an API key, every interface with one.
+LOOPBACK = "127.0.0.1"
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
 LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
 
@@ -154,10 +159,35 @@ class ServerSpec(_Frozen):
     """How clients reach the server."""
 
     port: int = Field(default=8000, ge=1, le=65535, description="Host port.")
+    host: Optional[str] = Field(
+        default=None, pattern=IP_ADDRESS,
+        description="Host address the published port binds to, e.g. 127.0.0.1 (this host only) or 0.0.0.0 "
+                    "(every IPv4 interface); default: 127.0.0.1 without an API key (api_key_env), every interface "
+                    "with one. Not used by the kubernetes format (its Service is cluster-internal).")
     api_key_env: Optional[str] = Field(
         default=None, pattern=ENV_NAME, description="Name of an env var holding the API key (never the key itself).")
     hf_token_env: str = Field(
         default="HF_TOKEN", pattern=ENV_NAME, description="Name of the env var holding the Hugging Face token.")
+
+    @field_validator("host")
+    @classmethod
+    def _an_address(cls, value):
+        import ipaddress
+
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address (like 127.0.0.1, 0.0.0.0 or ::1)") from None
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # Leave host out while unset, so specs written before it existed keep their input digests.
+        data = handler(self)
+        if self.host is None:
+            data.pop("host", None)
+        return data
 
 
 class OutputSpec(_Frozen):

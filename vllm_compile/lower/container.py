@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from vllm_compile import __version__
 from vllm_compile.diagnostics import CompileError, SourceMap
 from vllm_compile.ir.lowered import (
-    Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Volume)
+    Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Ulimit, Volume)
 from vllm_compile.lower.args import lower_args
 from vllm_compile.lower.flags import load_manifest
 from vllm_compile.versions import release_key
@@ -57,6 +57,13 @@ SECONDS_PER_GIB = 10
 HEALTH_INTERVAL_S = 30
 HEALTH_TIMEOUT_S = 10
 HEALTH_RETRIES = 5
+# The limits NVIDIA's container guides give GPU containers running NCCL (`--ulimit memlock=-1
+# --ulimit stack=67108864`): NCCL pins (mlocks) its host buffers, and its proxy threads want large
+# stacks. Docker's defaults (memlock 8 MiB on many hosts) break multi-GPU communication at scale.
+NVIDIA_ULIMITS = (Ulimit("memlock", -1, -1), Ulimit("stack", 64 * 2**20, 64 * 2**20))
+# Formats whose artifacts publish the server's port on the deploying host.
+HOST_PUBLISHED = ("compose", "docker-run", "serve")
+LOOPBACK = "127.0.0.1"
 
 
 def start_period_seconds(weight_bytes: int) -> int:
@@ -132,6 +139,30 @@ def _environment(dep: DeploymentSpec, model: ModelFacts) -> tuple[EnvVar, ...]:
         env.append(EnvVar("VLLM_API_KEY", from_env=server.api_key_env, secret="api_key", required=True,
                           required_message=f"set {server.api_key_env} to the API key clients must send"))
     return tuple(sorted(env, key=lambda e: e.name))
+
+
+def _bind_address(dep: DeploymentSpec, formats: tuple[str, ...]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """(the host address the port binds to, None = every interface; warnings keyed by spec key).
+    Secure by default: without an API key the port is published on the loopback address only,
+    and every interface needs `server.host` written out."""
+    import ipaddress
+
+    server = dep.server
+    if server.host is not None:
+        host: str | None = server.host
+    else:
+        host = None if server.api_key_env else LOOPBACK
+    if server.api_key_env or not any(f in HOST_PUBLISHED for f in formats):
+        return host, ()
+    if host is not None and ipaddress.ip_address(host).is_loopback:
+        return host, (("server.api_key_env",
+                       f"no API key (server.api_key_env is unset): port {server.port} is published on {host} only, "
+                       "so only this host reaches the server; to serve other hosts, set server.api_key_env to the "
+                       "name of a variable holding a key"),)
+    where = "every interface" if host is None or ipaddress.ip_address(host).is_unspecified else host
+    return host, (("server.host",
+                   f"port {server.port} is published on {where} without an API key: anyone who reaches this host "
+                   "can use the server; set server.api_key_env to the name of a variable holding a key"),)
 
 
 def _devices(spec: Spec, key_prefix: str, count: int, given: tuple[str, ...] | None,
@@ -248,6 +279,7 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
         "device_ids": devices, "depends_on_healthy": list(depends_on_healthy),
         "image": image, "args": list(args)})
     warnings = tuple(w for w in (manifest.warning, *device_notes) if w)
+    bind_host, notes = _bind_address(dep, tuple(formats if formats is not None else dep.output.formats))
     return LoweredDeployment(
         name=dep.name, image=image, args=args, model=model_ref, env=_environment(dep, model),
         port=dep.server.port, container_port=CONTAINER_PORT,
@@ -256,4 +288,5 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
         shm_bytes=SHM_BYTES_PER_GPU * plan.gpus, volumes=tuple(volumes), healthcheck=health,
         depends_on_healthy=tuple(depends_on_healthy), depends_on_ports=tuple(depends_on_ports), output_dir=out_dir,
         spec_path=posixpath.basename(spec.path), input_digest=digest, formats=tuple(dep.output.formats),
-        warnings=warnings, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested)
+        warnings=warnings, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested,
+        bind_host=bind_host, ulimits=NVIDIA_ULIMITS if gpu.vendor == "nvidia" else (), notes=notes)
