@@ -17,7 +17,14 @@ DESCRIPTION = "serve.sh, bare metal"
 
 
 def _on_host(dep: LoweredDeployment, word: str) -> shell.Word:
-    """A container path (a mounted local model) as the same place on the host."""
+    """A container path (a mounted local model or adapter, also as the value of `name=path`) as
+    the same place on the host."""
+    name, eq, value = word.partition("=")
+    if eq and value.startswith("/") and not word.startswith("/"):
+        side = _on_host(dep, value)
+        if side != value:
+            return (shell.Expand(shell.Expand.literal(name + eq) + side.text) if isinstance(side, shell.Expand)
+                    else name + eq + side)
     for volume in dep.volumes:
         if word == volume.container or word.startswith(volume.container + "/"):
             side = shell.host_path(volume)

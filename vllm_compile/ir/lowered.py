@@ -35,6 +35,7 @@ class Volume:
     chooses its backing store (the host's HF_HOME, a PersistentVolumeClaim).
     kind "local-model": a model folder of the deploying machine, `source` relative to the artifact
     folder (or absolute), mounted read-only.
+    kind "local-adapter": a LoRA adapter folder of the deploying machine, like "local-model".
     """
 
     kind: str

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer,
+                      model_validator)
 
 from vllm_compile.emit.registry import FORMATS, describe_formats
 
@@ -60,6 +61,31 @@ class ModelFactsSpec(_Frozen):
         default=None, ge=1, description="Inner width of one expert (MoE); default: intermediate_size.")
 
 
+class LoraAdapterSpec(_Frozen):
+    """A LoRA adapter served on top of the model: clients request it by `name`."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=128,
+        description="The model name clients send to use the adapter (no spaces or '=').")
+    path: Optional[str] = Field(
+        default=None, min_length=1,
+        description="Local adapter folder holding adapter_config.json, relative to this file (mounted read-only).")
+    id: Optional[str] = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Hugging Face repo id of the adapter; its adapter_config.json is read offline from the "
+                    "Hugging Face cache, and vLLM downloads the adapter at start-up.")
+    revision: Optional[str] = Field(
+        default=None, min_length=1,
+        description="Branch, tag or commit of the adapter repo. vLLM's --lora-modules takes none (it downloads "
+                    "the default branch), so a revision is refused: download it and give its folder as path.")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.id is None):
+            raise ValueError("give exactly one of path (a local adapter folder) or id (a Hugging Face repo id)")
+        return self
+
+
 class ModelSpec(_Frozen):
     """Which model to serve."""
 
@@ -84,6 +110,19 @@ class ModelSpec(_Frozen):
         description="The repo needs an access token; default: known from the catalog, else false.")
     facts: Optional[ModelFactsSpec] = Field(
         default=None, description="Architecture facts stated by hand (for models vllm-compile cannot read).")
+    lora_adapters: tuple[LoraAdapterSpec, ...] = Field(
+        default=(),
+        description="LoRA adapters served beside the model: vLLM runs with --enable-lora, one adapter slot per "
+                    "adapter (unless --max-loras is in engine.extra_args) and --max-lora-rank from the largest "
+                    "adapter rank, rounded up to a rank the release accepts.")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # Leave lora_adapters out while empty, so specs written before it existed keep their input digests.
+        data = handler(self)
+        if not self.lora_adapters:
+            data.pop("lora_adapters", None)
+        return data
 
 
 class HardwareSpec(_Frozen):

@@ -44,7 +44,12 @@ def _number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref: str) -> tuple[Arg, ...]:
+def _in_extra(dep: DeploymentSpec, flag: str) -> bool:
+    return any(token.partition("=")[0].replace("_", "-") == flag for token in dep.engine.extra_args)
+
+
+def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref: str,
+                  adapter_refs: tuple[str, ...] = ()) -> tuple[Arg, ...]:
     """The flags the plan and spec call for, in a fixed order."""
     spec_model, engine = dep.model, dep.engine
     out = [Arg("--model", (model_ref,), "model.path" if spec_model.path else "model.id")]
@@ -77,13 +82,25 @@ def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref:
     out.append(Arg("--max-num-batched-tokens", (str(plan.max_num_batched_tokens),), "engine.max_num_batched_tokens"))
     if plan.enforce_eager:
         out.append(Arg("--enforce-eager", (), "engine.enforce_eager"))
+    if spec_model.lora_adapters:
+        # What the planner counted: a slot per adapter and the largest rank (unless extra_args set them).
+        key = "model.lora_adapters"
+        out.append(Arg("--enable-lora", (), key))
+        if not _in_extra(dep, "--max-loras"):
+            out.append(Arg("--max-loras", (str(plan.max_loras),), key))
+        if not _in_extra(dep, "--max-lora-rank"):
+            out.append(Arg("--max-lora-rank", (str(plan.max_lora_rank),), key))
+        # name=path, the form every release's --lora-modules accepts (JSON came later).
+        out.append(Arg("--lora-modules", tuple(f"{a.name}={ref}" for a, ref in
+                                               zip(spec_model.lora_adapters, adapter_refs)), key))
     return tuple(out)
 
 
 def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Manifest, *,
-               source: SourceMap, key_prefix: str, model_ref: str) -> tuple[str, ...]:
+               source: SourceMap, key_prefix: str, model_ref: str,
+               adapter_refs: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The full argv after the image (or after `vllm serve`); raises CompileError on any problem."""
-    emitted = compiler_args(dep, plan, model, model_ref)
+    emitted = compiler_args(dep, plan, model, model_ref, adapter_refs)
     argv: list[str] = []
     keys: list[str] = []
     for emitted_arg in emitted:

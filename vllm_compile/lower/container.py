@@ -39,6 +39,7 @@ ROCM_IMAGE_SINCE = "0.14.0"
 CONTAINER_PORT = 8000
 HF_CACHE_CONTAINER = "/root/.cache/huggingface"
 MODELS_DIR = "/models"
+ADAPTERS_DIR = "/adapters"
 # Shared memory per GPU: vLLM's Kubernetes guide gives one GPU a 2 GiB /dev/shm, and its
 # LeaderWorkerSet example 15 GiB to eight GPUs (NCCL/RCCL buffers and the workers' shm broadcast
 # queue grow with the number of ranks).
@@ -111,21 +112,41 @@ def _output_dir(dep: DeploymentSpec, source: SourceMap, key_prefix: str, given: 
     return out
 
 
+def _host_folder(spec: Spec, output_dir: str, given: str) -> str:
+    """A folder of the spec as the artifacts name it: relative to the artifact folder, or absolute."""
+    path = given.replace("\\", "/")
+    if posixpath.isabs(path):
+        return posixpath.normpath(path)
+    root = spec.directory.replace("\\", "/")
+    host = posixpath.relpath(posixpath.join(root, path), posixpath.join(root, output_dir))
+    return host if host.startswith(".") else f"./{host}"
+
+
 def _model_mount(dep: DeploymentSpec, spec: Spec, output_dir: str) -> tuple[str, Volume | None]:
     """(the model as vLLM sees it, the read-only mount of a local model folder)."""
     if not dep.model.path:
         return dep.model.id or "", None
-    path = dep.model.path.replace("\\", "/")
-    base = posixpath.basename(posixpath.normpath(path))
+    base = posixpath.basename(posixpath.normpath(dep.model.path.replace("\\", "/")))
     name = re.sub(r"[^A-Za-z0-9._-]", "-", base).strip(".-") or dep.name
-    if posixpath.isabs(path):
-        host = posixpath.normpath(path)
-    else:
-        root = spec.directory.replace("\\", "/")
-        host = posixpath.relpath(posixpath.join(root, path), posixpath.join(root, output_dir))
-        host = host if host.startswith(".") else f"./{host}"
     container = f"{MODELS_DIR}/{name}"
-    return container, Volume(kind="local-model", container=container, source=host, read_only=True)
+    return container, Volume(kind="local-model", container=container,
+                             source=_host_folder(spec, output_dir, dep.model.path), read_only=True)
+
+
+def _adapter_mounts(dep: DeploymentSpec, spec: Spec, output_dir: str) -> tuple[tuple[str, ...], tuple[Volume, ...]]:
+    """(each LoRA adapter as vLLM loads it: its read-only mount, or its repo id; the mounts)."""
+    refs, volumes, taken = [], [], set()
+    for i, adapter in enumerate(dep.model.lora_adapters):
+        if adapter.path is None:
+            refs.append(adapter.id or "")
+            continue
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", adapter.name).strip(".-") or f"adapter-{i}"
+        container = f"{ADAPTERS_DIR}/{name}" if name not in taken else f"{ADAPTERS_DIR}/{name}-{i}"
+        taken.add(name)
+        refs.append(container)
+        volumes.append(Volume(kind="local-adapter", container=container,
+                              source=_host_folder(spec, output_dir, adapter.path), read_only=True))
+    return tuple(refs), tuple(volumes)
 
 
 def _environment(dep: DeploymentSpec, model: ModelFacts) -> tuple[EnvVar, ...]:
@@ -194,6 +215,10 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
     facts = asdict(model)
     facts.pop("source", None)
     facts.pop("warnings", None)
+    # Without adapters, the digests stay what they were before adapters existed.
+    for entry in (facts, *facts.get("lighter_variants", ())):
+        if not entry.get("lora_adapters"):
+            entry.pop("lora_adapters", None)
     hw = asdict(hardware)
     hw.pop("warnings", None)
     payload = {
@@ -248,6 +273,13 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
             key_prefix + "name", "a Kubernetes Service name must start with a letter",
             found=dep.name, expected="a DNS-1035 label: a lowercase letter first",
             fix=f"rename, e.g. 'vllm-{dep.name}'")])
+    local_adapters = [i for i, a in enumerate(dep.model.lora_adapters) if a.path is not None]
+    if "kubernetes" in formats and local_adapters:
+        i = local_adapters[0]
+        raise CompileError([source.error(
+            f"{key_prefix}model.lora_adapters[{i}].path", "a local adapter folder cannot be mounted into a Kubernetes pod",
+            found=dep.model.lora_adapters[i].path, expected="an adapter by Hugging Face id (vLLM downloads it)",
+            fix="serve the adapter by its Hugging Face id, or drop kubernetes from output.formats")])
     if "kubernetes" in formats and dep.model.path:
         raise CompileError([source.error(
             key_prefix + "model.path", "a local model folder cannot be mounted into a Kubernetes pod",
@@ -268,11 +300,14 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
     image = container_image(dep, source, key_prefix, gpu.vendor)
     out_dir = _output_dir(dep, source, key_prefix, output_dir)
     model_ref, model_volume = _model_mount(dep, spec, out_dir)
-    args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref)
+    adapter_refs, adapter_volumes = _adapter_mounts(dep, spec, out_dir)
+    args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref,
+                      adapter_refs=adapter_refs)
     devices, device_notes = _devices(spec, key_prefix, plan.gpus, device_ids, gpu.vendor)
     volumes = [Volume(kind="model-cache", container=HF_CACHE_CONTAINER)]
     if model_volume:
         volumes.append(model_volume)
+    volumes += adapter_volumes
     health = Healthcheck(path="/health", start_period_s=start_period_seconds(model.weight_bytes),
                          interval_s=HEALTH_INTERVAL_S, timeout_s=HEALTH_TIMEOUT_S, retries=HEALTH_RETRIES)
     digest = _digest(dep, spec, plan, model, hardware, manifest.version, {

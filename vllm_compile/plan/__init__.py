@@ -339,4 +339,5 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         num_gpu_blocks=ev.capacity.num_blocks, choices=tuple(choices), warnings=tuple(warnings), ranks=ev.ranks,
         data_parallel_size=req.data_parallel_size,
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
-        concurrency_goal=req.concurrency if req.mode == "compile" else 1)
+        concurrency_goal=req.concurrency if req.mode == "compile" else 1,
+        max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0)

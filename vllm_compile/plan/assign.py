@@ -18,6 +18,7 @@ from vllm_compile.ir.facts import HostGpu
 from vllm_compile.ir.plan import Choice, Plan, PlanRequest
 from vllm_compile.plan import plan_deployment
 from vllm_compile.plan.memory import GIB
+from vllm_compile.plan.releases import lora_rank_for, lora_ranks
 from vllm_compile.units import human_readable_int
 
 VERDICT_KEYS = {
@@ -58,7 +59,13 @@ def _number(values: dict, flag: str, default: float) -> float:
 def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_fixes: bool = True) -> PlanRequest:
     engine, workload = dep.engine, dep.workload
     extra = extra_flag_values(engine.extra_args)
-    lora = "--enable-lora" in extra and (extra["--enable-lora"] or "true").lower() not in ("false", "0")
+    adapters = getattr(facts, "lora_adapters", ())
+    lora = bool(adapters) or (
+        "--enable-lora" in extra and (extra["--enable-lora"] or "true").lower() not in ("false", "0"))
+    # Served adapters: one slot each unless --max-loras says otherwise, and the largest adapter
+    # rank rounded up to one the release accepts (an unacceptable one is refused by lora_problems).
+    largest = max((a.rank for a in adapters), default=0)
+    rank = (lora_rank_for(engine.version, largest) or largest) if adapters else 16
     memory_bytes = extra.get("--kv-cache-memory-bytes")
     return PlanRequest(
         vllm_version=engine.version, model=facts, gpu=gpu, gpu_count=gpu_count, mode="compile",
@@ -71,11 +78,45 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         quantization=dep.model.quantization,
         disable_hybrid_kv_cache_manager="--disable-hybrid-kv-cache-manager" in extra,
         cpu_offload_bytes=int(_number(extra, "--cpu-offload-gb", 0) * GIB),
-        max_loras=int(_number(extra, "--max-loras", 1)) if lora else 0,
-        max_lora_rank=int(_number(extra, "--max-lora-rank", 16)),
+        max_loras=int(_number(extra, "--max-loras", len(adapters) or 1)) if lora else 0,
+        max_lora_rank=int(_number(extra, "--max-lora-rank", rank)),
         kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None,
         data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", 1))),
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
+
+
+def lora_problems(source, dep, facts) -> list[Diagnostic]:
+    """What vLLM would refuse about the served LoRA adapters: a rank above every --max-lora-rank
+    the release accepts, or a --max-lora-rank in extra_args below an adapter's rank."""
+    adapters = getattr(facts, "lora_adapters", ())
+    if not adapters:
+        return []
+    spec, prefix = dep.spec, dep.key_prefix
+    version = spec.engine.version
+    accepted = ", ".join(str(r) for r in lora_ranks(version))
+    index, widest = max(enumerate(adapters), key=lambda item: item[1].rank)
+    if lora_rank_for(version, widest.rank) is None:
+        return [source.error(
+            f"{prefix}model.lora_adapters[{index}]",
+            f"adapter '{widest.name}' has LoRA rank {widest.rank}, above what vLLM {version} accepts: "
+            f"--max-lora-rank must be one of {accepted}",
+            found=f"rank {widest.rank}", expected=f"a rank of at most {lora_ranks(version)[-1]}",
+            fix="serve an adapter trained with a smaller rank (r in adapter_config.json)")]
+    tokens = list(spec.engine.extra_args)
+    for i, token in enumerate(tokens):
+        flag, eq, value = token.partition("=")
+        if flag.replace("_", "-") != "--max-lora-rank":
+            continue
+        value = value if eq else (tokens[i + 1] if i + 1 < len(tokens) else "")
+        if value.isdigit() and int(value) < widest.rank:
+            return [source.error(
+                f"{prefix}engine.extra_args[{i}]",
+                f"--max-lora-rank {value} is below the rank {widest.rank} of adapter '{widest.name}': vLLM "
+                "refuses to load it", found=f"--max-lora-rank {value}",
+                expected=f"at least {widest.rank}, one of {accepted}",
+                fix=f"remove it (vllm-compile emits {lora_rank_for(version, widest.rank)} from the adapters) "
+                    "or raise it")]
+    return []
 
 
 def _byte_count(text: str) -> int | None:
@@ -132,6 +173,10 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     if spec.hardware.memory_gib is not None:
         catalog = ()
     for i, dep in enumerate(deps):
+        problems = lora_problems(source, dep, models[i])
+        if problems:
+            errors += problems
+            continue
         held = sum(len(w) for w in where)
         options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
                                                                       catalog, resizable)), held, host_size), g))
