@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 from .config import FactsError
 from .counting import loaded_dtype_counts
 from .facts import facts_from_config
-from .lockfile import lock_entry, requested_revision
+from .lockfile import adapter_entry, lock_entry, requested_revision
 
 MAX_CONFIG_BYTES = 16 << 20   # a config.json is a few KB; refuse to parse anything huge
 MAX_HEADER_BYTES = 256 << 20  # safetensors headers of the largest checkpoints stay far below this
@@ -169,7 +169,7 @@ def resolve_model(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_pre
     facts = _resolve(model, spec_dir=spec_dir, source=source, key_prefix=key_prefix, lock=lock)
     if model.lora_adapters:
         facts = dataclasses.replace(facts, lora_adapters=resolve_adapters(
-            model, spec_dir=spec_dir, source=source, key_prefix=key_prefix))
+            model, spec_dir=spec_dir, source=source, key_prefix=key_prefix, lock=lock))
     if facts.quantization is None and model.quantization is None and model.facts is None:
         lighter = tuple(_catalog_facts(repo) for repo in variant_ids(model.id))
         if lighter:
@@ -191,10 +191,11 @@ def adapter_rank(config: dict) -> int:
     return max(ranks)
 
 
-def resolve_adapters(model: ModelSpec, *, spec_dir: str, source: SourceMap,
-                     key_prefix: str) -> tuple[LoraAdapterFacts, ...]:
-    """Each adapter's rank from its adapter_config.json: a local folder, or the Hugging Face cache
-    (strictly offline). Every problem of every adapter is reported at once."""
+def resolve_adapters(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: str,
+                     lock: dict | None = None) -> tuple[LoraAdapterFacts, ...]:
+    """Each adapter's rank from its adapter_config.json: a local folder, or by repo id the lock
+    file, else the Hugging Face cache (strictly offline). Every problem of every adapter is
+    reported at once."""
     out, errors, seen = [], [], set()
     for i, adapter in enumerate(model.lora_adapters):
         key = f"{key_prefix}model.lora_adapters[{i}]"
@@ -223,13 +224,19 @@ def resolve_adapters(model: ModelSpec, *, spec_dir: str, source: SourceMap,
                 out.append(LoraAdapterFacts(adapter.name, rank, f"path:{adapter.path}"))
                 continue
             assert adapter.id is not None
+            locked = adapter_entry(lock, adapter.id)
+            if locked is not None and isinstance(locked.get("adapter_config"), dict):
+                rank = adapter_rank(locked["adapter_config"])
+                out.append(LoraAdapterFacts(adapter.name, rank, f"lock:{adapter.id}@{locked.get('commit')}",
+                                            repo_id=adapter.id))
+                continue
             cached = cached_snapshot(adapter.id, None, marker=ADAPTER_CONFIG)
             if cached is None:
                 errors.append(source.error(
                     key + ".id", f"adapter {adapter.id} is not in the Hugging Face cache ({hub_cache_dir()}); "
                     "vllm-compile reads its rank offline", found=adapter.id,
-                    fix=f"fetch its config once (`hf download {adapter.id} {ADAPTER_CONFIG}`), or download the "
-                        "adapter and give its folder as path"))
+                    fix=f"run `vllm-compile lock SPEC` (or fetch its config: `hf download {adapter.id} "
+                        f"{ADAPTER_CONFIG}`), or download the adapter and give its folder as path"))
                 continue
             folder, commit = cached
             rank = adapter_rank(read_json(folder / ADAPTER_CONFIG, ADAPTER_CONFIG))
