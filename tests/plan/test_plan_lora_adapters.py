@@ -78,3 +78,17 @@ def test_a_max_lora_rank_below_an_adapter_is_refused():
     [d] = lora_problems(SRC, Deployment("", dep(extra=("--max-lora-rank", "16"))), with_adapters(8, 24))
     assert (d.key, d.line) == ("engine.extra_args[0]", 12) and "below the rank 24" in d.message
     assert lora_problems(SRC, Deployment("", dep(extra=("--max-lora-rank", "32"))), with_adapters(8, 24)) == []
+
+
+@pytest.mark.parametrize("version, value, refused", [("0.9.2", "24", True), ("0.9.2", "1", True),
+                                                     ("0.9.2", "32", False), ("0.33.0", "1", False)])
+def test_an_extra_max_lora_rank_the_release_refuses(version, value, refused):
+    """Old releases check the rank only at start-up (their parser has no choices): refused here."""
+    problems = lora_problems(SRC, Deployment("", dep(version=version, extra=("--enable-lora", f"--max-lora-rank={value}"),
+                                                    adapters=0)), facts(LLAMA_8B))
+    if refused:
+        [d] = problems
+        assert d.key == "engine.extra_args[1]"
+        assert f"refuses --max-lora-rank {value}" in d.message and "one of 8, 16, 32, 64, 128, 256, 320, 512" in d.message
+    else:
+        assert problems == []

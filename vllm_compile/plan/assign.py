@@ -86,14 +86,25 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
 
 
 def lora_problems(source, dep, facts) -> list[Diagnostic]:
-    """What vLLM would refuse about the served LoRA adapters: a rank above every --max-lora-rank
-    the release accepts, or a --max-lora-rank in extra_args below an adapter's rank."""
+    """What vLLM would refuse about LoRA: a --max-lora-rank in extra_args the release does not
+    accept, an adapter rank above every one it accepts, or a --max-lora-rank below an adapter's rank."""
     adapters = getattr(facts, "lora_adapters", ())
-    if not adapters:
-        return []
     spec, prefix = dep.spec, dep.key_prefix
     version = spec.engine.version
     accepted = ", ".join(str(r) for r in lora_ranks(version))
+    tokens = list(spec.engine.extra_args)
+    for i, token in enumerate(tokens):
+        flag, eq, value = token.partition("=")
+        value = value if eq else (tokens[i + 1] if i + 1 < len(tokens) else "")
+        if flag.replace("_", "-") == "--max-lora-rank" and value.isdigit() and int(value) not in lora_ranks(version):
+            # Releases whose parser lists the choices refuse it there (lowering reports that);
+            # older ones in LoRAConfig at start-up.
+            return [source.error(
+                f"{prefix}engine.extra_args[{i}]", f"vLLM {version} refuses --max-lora-rank {value}: "
+                f"max_lora_rank must be one of {accepted}", found=f"--max-lora-rank {value}",
+                expected=f"one of {accepted}", fix=f"use {lora_rank_for(version, int(value)) or lora_ranks(version)[-1]}")]
+    if not adapters:
+        return []
     index, widest = max(enumerate(adapters), key=lambda item: item[1].rank)
     if lora_rank_for(version, widest.rank) is None:
         return [source.error(
@@ -102,7 +113,6 @@ def lora_problems(source, dep, facts) -> list[Diagnostic]:
             f"--max-lora-rank must be one of {accepted}",
             found=f"rank {widest.rank}", expected=f"a rank of at most {lora_ranks(version)[-1]}",
             fix="serve an adapter trained with a smaller rank (r in adapter_config.json)")]
-    tokens = list(spec.engine.extra_args)
     for i, token in enumerate(tokens):
         flag, eq, value = token.partition("=")
         if flag.replace("_", "-") != "--max-lora-rank":
