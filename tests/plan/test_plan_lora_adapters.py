@@ -92,3 +92,19 @@ def test_an_extra_max_lora_rank_the_release_refuses(version, value, refused):
         assert f"refuses --max-lora-rank {value}" in d.message and "one of 8, 16, 32, 64, 128, 256, 320, 512" in d.message
     else:
         assert problems == []
+
+
+def test_plan_says_what_it_chose_for_the_adapters_and_why():
+    h100 = gpu("H100-80GB")
+    served = plan_deployment(request_for(dep(), with_adapters(8, 24), h100, 1))
+    choices = {c.knob: c for c in served.choices}
+    slots = lora_slot_bytes(facts(LLAMA_8B), 1, 1, 2, 32, 2)
+    assert (choices["max_loras"].value, choices["max_loras"].pinned) == (2, False)
+    assert choices["max_loras"].reason == (f"one slot per LoRA adapter (2); the slots add {slots / (1 << 30):.2f} GiB "
+                                           "to each GPU's weights")
+    assert choices["max_lora_rank"].value == 32
+    assert "largest adapter rank (24), rounded up to one vLLM 0.33.0 accepts" in choices["max_lora_rank"].reason
+    given = plan_deployment(request_for(dep(extra=("--max-loras", "3")), with_adapters(8, 24), h100, 1))
+    assert {c.knob: (c.value, c.pinned) for c in given.choices}["max_loras"] == (3, True)
+    plain = plan_deployment(request_for(dep(adapters=0), facts(LLAMA_8B), h100, 1))
+    assert not {"max_loras", "max_lora_rank"} & {c.knob for c in plain.choices}
