@@ -17,10 +17,7 @@ DESCRIPTION = "docker-run.sh"
 
 def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
     """docker's own options (what goes between `docker run` and the image)."""
-    words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", host.RESTART,
-                               "--stop-timeout", str(host.STOP_GRACE_S), "--log-driver", host.LOG_DRIVER]
-    for key, value in host.log_options():
-        words += ["--log-opt", f"{key}={value}"]
+    words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", host.RESTART, *stop_and_logs()]
     acc = dep.accelerators
     if acc.vendor == "amd":
         for device in host.ROCM_DEVICES:
@@ -36,9 +33,7 @@ def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
         words += ["--gpus", str(acc.count)]
     # The host's IPC namespace gives the workers all the shared memory they need (dep.shm_bytes).
     words.append("--ipc=host")
-    for limit in dep.ulimits:
-        words += ["--ulimit", f"{limit.name}={limit.soft}" if limit.soft == limit.hard
-                  else f"{limit.name}={limit.soft}:{limit.hard}"]
+    words += ulimits(dep)
     words += ["-p", host.published_port(dep)]
     for volume in dep.volumes:
         side = shell.host_path(volume)
@@ -51,6 +46,22 @@ def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
     words += ["--health-cmd", f"curl -fsS http://localhost:{dep.container_port}{check.path}",
               "--health-start-period", f"{check.start_period_s}s", "--health-interval", f"{check.interval_s}s",
               "--health-timeout", f"{check.timeout_s}s", "--health-retries", str(check.retries)]
+    return words
+
+
+def stop_and_logs() -> list[shell.Word]:
+    """The grace period of `docker stop` and the log rotation, as `docker run` options."""
+    words: list[shell.Word] = ["--stop-timeout", str(host.STOP_GRACE_S), "--log-driver", host.LOG_DRIVER]
+    for key, value in host.log_options():
+        words += ["--log-opt", f"{key}={value}"]
+    return words
+
+
+def ulimits(dep: LoweredDeployment) -> list[shell.Word]:
+    words: list[shell.Word] = []
+    for limit in dep.ulimits:
+        words += ["--ulimit", f"{limit.name}={limit.soft}" if limit.soft == limit.hard
+                  else f"{limit.name}={limit.soft}:{limit.hard}"]
     return words
 
 

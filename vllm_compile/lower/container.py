@@ -63,7 +63,7 @@ HEALTH_RETRIES = 5
 # stacks. Docker's defaults (memlock 8 MiB on many hosts) break multi-GPU communication at scale.
 NVIDIA_ULIMITS = (Ulimit("memlock", -1, -1), Ulimit("stack", 64 * 2**20, 64 * 2**20))
 # Formats whose artifacts publish the server's port on the deploying host.
-HOST_PUBLISHED = ("compose", "docker-run", "serve")
+HOST_PUBLISHED = ("compose", "docker-run", "ray", "serve")
 LOOPBACK = "127.0.0.1"
 
 
