@@ -3,14 +3,12 @@ the release accepts, and what vLLM would refuse."""
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import pytest
 from plan_support import LLAMA_8B, facts, gpu
 
-import vllm_compile
 from vllm_compile.diagnostics import SourceMap
+from vllm_compile.flags import load_manifest, versions
 from vllm_compile.ir.facts import LoraAdapterFacts
 from vllm_compile.ir.spec import Deployment, DeploymentSpec
 from vllm_compile.plan import plan_deployment
@@ -18,7 +16,6 @@ from vllm_compile.plan.assign import lora_problems, request_for
 from vllm_compile.plan.releases import lora_rank_for, lora_ranks
 from vllm_compile.plan.weights import lora_slot_bytes
 
-FLAGS = Path(vllm_compile.__file__).parent / "data" / "vllm-flags"
 SRC = SourceMap("s.yaml", {"model.lora_adapters[1]": (8, 7), "engine.extra_args[0]": (12, 5)})
 
 
@@ -34,14 +31,14 @@ def dep(version="0.33.0", extra=(), adapters=2):
         "engine": {"version": version, "extra_args": list(extra)}})
 
 
-@pytest.mark.parametrize("manifest", sorted(FLAGS.glob("*.json")), ids=lambda p: p.stem)
-def test_rank_table_matches_the_releases_own_choices(manifest):
+@pytest.mark.parametrize("version", versions())
+def test_rank_table_matches_the_releases_own_choices(version):
     """Where a release's parser carries the choices, the table says the same."""
-    choices = json.loads(manifest.read_text())["flags"]["--max-lora-rank"]["choices"]
+    choices = load_manifest(version).flags["--max-lora-rank"]["choices"]
     if choices is not None:
-        assert lora_ranks(manifest.stem) == tuple(choices)
+        assert lora_ranks(version) == tuple(choices)
     else:   # checked in LoRAConfig.__post_init__ instead (no rank 1)
-        assert lora_ranks(manifest.stem) == (8, 16, 32, 64, 128, 256, 320, 512)
+        assert lora_ranks(version) == (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 @pytest.mark.parametrize("version, rank, rounded", [

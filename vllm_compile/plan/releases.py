@@ -94,11 +94,11 @@ def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int],
 # The ranks `--max-lora-rank` accepts. Up to 0.10 vLLM's LoRAConfig.__post_init__ checked the
 # rank against `possible_max_ranks = (8, 16, 32, 64, 128, 256, 320, 512)`; vllm/config/lora.py
 # then typed it `MaxLoRARanks = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]`, which the CLI
-# turns into argparse choices (the bundled flag manifests carry them from 0.11.2; the exact
-# release of the change between 0.10.1.1 and 0.11.2 is approximate here).
+# turns into argparse choices: the bundled flag manifests carry them from 0.11.1 on (a test holds
+# this table to them), and none before.
 _LORA_RANKS = (
     ("0.0.0", (8, 16, 32, 64, 128, 256, 320, 512)),
-    ("0.11.0", (1, 8, 16, 32, 64, 128, 256, 320, 512)),
+    ("0.11.1", (1, 8, 16, 32, 64, 128, 256, 320, 512)),
 )
 
 
