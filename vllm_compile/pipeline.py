@@ -116,6 +116,8 @@ def lower(c: Compilation) -> Compilation:
         *([spec.source.warning(dep.key_prefix + "engine.version", low.release_warning, code="VC520")]
           if low.release_warning else []),
         *(spec.source.warning("hardware.device_ids", w, code="VC610") for w in low.warnings)))
+    notes += tuple(spec.source.warning(dep.key_prefix + key, w, code="VC617")
+                   for dep, low in zip(spec.deployments, lowered) for key, w in low.notes)
     return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)
 
 

@@ -142,6 +142,10 @@ class Plan:
     # The spec key (relative to the deployment: "engine.kv_cache_dtype") a failing verdict is
     # about, set by the planner where it decides the verdict; None when the verdict is ok.
     failure_key: str | None = None
+    # LoRA adapter slots and the largest rank the plan counted (`--max-loras`, `--max-lora-rank`;
+    # 0 slots: LoRA off). Not part of as_json: the ledger's weights already hold their memory.
+    max_loras: int = 0
+    max_lora_rank: int = 0
     # Across nodes: how many, and how vLLM's ranks find each other ("ray" or "mp", vLLM's own
     # multiprocessing multi-node mode), as the pinned release supports.
     nodes: int = 1
