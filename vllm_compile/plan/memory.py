@@ -104,9 +104,9 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     headroom = overheads.outside_budget_bytes(heaviest_graphs, rules.cuda_graphs_in_budget)
     verdict, reasons, fitting = "ok", [], 0
     heaviest = max(r.weights_bytes for r in ranks)
-    if heaviest + overheads.CUDA_CONTEXT_BYTES + layout.other_tenants_bytes > total_bytes:
+    if heaviest + overheads.cuda_context_bytes() + layout.other_tenants_bytes > total_bytes:
         verdict = "weights_do_not_fit"
-        left = total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes
+        left = total_bytes - overheads.cuda_context_bytes() - layout.other_tenants_bytes
         reasons.append(f"the weights need {_gib(heaviest)} GiB per GPU at tensor_parallel_size {tp}"
                        f"{f' x pipeline_parallel_size {pp}' if pp > 1 else ''}, more than the "
                        f"{_gib(max(0, left))} GiB the {gpu.name} leaves after the CUDA context"
@@ -163,7 +163,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         reasons.append(
             f"CUDA out of memory at start-up (during CUDA graph capture): utilization {layout.utilization:.2f} leaves "
             f"{_gib(total_bytes - requested)} GiB outside vLLM's budget on the {gpu.name}, but it needs "
-            f"{_gib(overheads.CUDA_CONTEXT_BYTES)} GiB of CUDA context{graphs_note}"
+            f"{_gib(overheads.cuda_context_bytes())} GiB of CUDA context{graphs_note}"
             + (f" + {_gib(layout.other_tenants_bytes)} GiB held by other deployments" if layout.other_tenants_bytes else ""))
     return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom)
 

@@ -272,3 +272,34 @@ def test_a_hybrid_recurrent_model_is_read_with_a_warning_that_says_what_is_missi
                                                                             "linear_num_value_heads")},
                               model_id="t/next", source="t")
     assert any("not a known family" in w for w in plain.warnings)
+
+
+def test_families_are_rows_of_one_table_and_build_never_branches_on_a_family_name():
+    import inspect
+
+    from vllm_compile.resolve.models import families
+    assert not hasattr(families, "LLAMA_LIKE")
+    source = inspect.getsource(families.build) + inspect.getsource(families._attention_kinds)
+    for name in families.FAMILIES:
+        assert f'"{name}"' not in source, name
+    for name, row in families.FAMILIES.items():
+        assert row.attention in families.ATTENTION_RULES and row.moe in families.MOE_RULES, name
+
+
+def test_multimodal_language_parts_take_their_text_family():
+    # Qwen2.5-VL keeps its Qwen2 decoder at the top level: q/k/v biases, no o_proj bias.
+    config = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
+              "hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28, "num_hidden_layers": 28,
+              "num_key_value_heads": 4, "vocab_size": 152064, "max_position_embeddings": 128000,
+              "vision_config": {"depth": 32}, "torch_dtype": "bfloat16"}
+    f = facts_from_config(config, model_id="t/vl", source="t")
+    assert not any("not a known family" in w for w in f.warnings)
+    assert f.layers[0].replicated_bytes == 2 * 3584 * 2 and f.layers[0].parameters == (
+        3584 * 3584 * 2 + 2 * 512 * 3584 + 3584 + 2 * 512 + 3 * 18944 * 3584 + 2 * 3584)
+    # Gemma 3 text: four norms and per-head q/k norms; five sliding layers per global one.
+    gemma = {"model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240, "num_attention_heads": 8,
+             "num_key_value_heads": 4, "head_dim": 256, "num_hidden_layers": 12, "vocab_size": 262208,
+             "sliding_window": 1024, "max_position_embeddings": 131072}
+    g = facts_from_config(gemma, model_id="t/g3", source="t")
+    assert g.tie_word_embeddings and [l.attention for l in g.layers[:6]] == ["sliding"] * 5 + ["full"]
+    assert g.layers[0].replicated_bytes == (4 * 2560 + 2 * 256) * 2
