@@ -99,6 +99,15 @@ def predict_case(case, workdir: Path) -> dict:
     return plan
 
 
+def kind_of(case) -> str:
+    """The model kind a case exercises, from its config: vision-language, hybrid, or text."""
+    config = json.loads((CONFIGS / case["config_ref"] / "config.json").read_text())
+    text = config.get("text_config") or config
+    if any("linear" in str(t) or "mamba" in str(t) for t in text.get("layer_types") or []):
+        return "hybrid"
+    return "vision-language" if config.get("vision_config") else "text"
+
+
 def ledger(plan: dict) -> str:
     g = plan["per_gpu"]
     parts = [("total", g["total_bytes"]), ("requested", g["requested_bytes"]), ("weights", g["weights_bytes"]),
@@ -201,29 +210,37 @@ def main(argv):
     rows, weights_ok, weights_n, kv_ok, kv_n, kv_v1_ok, kv_v1_n = [], 0, 0, 0, 0, 0, 0
     failures_caught = failures = false_alarms = started = 0
     loo_kv_ok = loo_failures_caught = loo_false_alarms = 0
+    by_kind: dict[str, dict[str, list[int]]] = {}
     with tempfile.TemporaryDirectory() as workdir:
         plans = [(case, predict_case(case, Path(workdir))) for case in load_cases()]
     loo = leave_one_out([case for case, _ in plans]) if "--leave-one-out" in argv else None
     for case, plan in plans:
         measured = case["measured"]
         row = {"id": case["id"], "vllm": case["vllm_version"], "verdict": plan["verdict"],
-               "outcome": measured["outcome"], "ledger": ledger(plan)}
+               "outcome": measured["outcome"], "ledger": ledger(plan), "kind": kind_of(case)}
+        tally = by_kind.setdefault(row["kind"], {"weights": [0, 0], "kv": [0, 0], "kv_loo": [0, 0]})
         if measured.get("weights_gib"):
             predicted = plan["per_gpu"]["weights_bytes"] / GIB
             err = predicted / measured["weights_gib"] - 1
             row["weights"] = f"{predicted:.2f} vs {measured['weights_gib']:.2f} GiB ({err:+.1%})"
             weights_n += 1
             weights_ok += abs(err) <= 0.03
+            tally["weights"][0] += abs(err) <= 0.03
+            tally["weights"][1] += 1
         if measured.get("kv_cache_tokens") and measured["outcome"] in (SUCCESS, "kv_too_small_error"):
             err = plan["kv_cache_tokens"] / measured["kv_cache_tokens"] - 1
             row["kv_tokens"] = f"{plan['kv_cache_tokens']:,} vs {measured['kv_cache_tokens']:,} ({err:+.1%})"
             kv_n += 1
             kv_ok += abs(err) <= 0.10
+            tally["kv"][0] += abs(err) <= 0.10
+            tally["kv"][1] += 1
             if loo is not None:
                 held = loo[case["id"]]["plan"]
                 loo_err = held["kv_cache_tokens"] / measured["kv_cache_tokens"] - 1
                 row["kv_tokens_loo"] = f"{held['kv_cache_tokens']:,} ({loo_err:+.1%})"
                 loo_kv_ok += abs(loo_err) <= 0.10
+                tally["kv_loo"][0] += abs(loo_err) <= 0.10
+                tally["kv_loo"][1] += 1
             if case["engine"] == "v1":
                 kv_v1_n += 1
                 kv_v1_ok += abs(err) <= 0.10
@@ -252,6 +269,11 @@ def main(argv):
         "failures_predicted": f"{failures_caught}/{failures}",
         "working_predicted_to_fail": f"{false_alarms}/{started}",
     }
+    for kind, tally in sorted(by_kind.items()):
+        summary[f"{kind}: weights_within_3pct"] = "{}/{}".format(*tally["weights"])
+        summary[f"{kind}: kv_tokens_within_10pct"] = "{}/{}".format(*tally["kv"])
+        if loo is not None:
+            summary[f"{kind}: kv_tokens_within_10pct_loo"] = "{}/{}".format(*tally["kv_loo"])
     if loo is not None:
         summary |= {
             "kv_tokens_within_10pct_loo": f"{loo_kv_ok}/{kv_n}",
@@ -272,7 +294,7 @@ def main(argv):
                   f"refit {row['refit']}{kept}")
     print()
     for key, value in summary.items():
-        print(f"{key:<28} {value}")
+        print(f"{key:<44} {value}")
     return 0
 
 

@@ -50,6 +50,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     import os
 
     from vllm_compile.ir.plan import PlanRequest
+    from vllm_compile.plan.assign import mm_limits
     from vllm_compile.lower.flags import load_manifest, parse_serve_args
     from vllm_compile.resolve.hardware import UnknownGpuError, catalog, lookup_gpu
     from vllm_compile.versions import at_least
@@ -98,7 +99,21 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         auto_fit_max_model_len=auto_fit,
         cpu_offload_bytes=int(float(values.get("cpu_offload_gb") or 0) * GIB),
         max_loras=int(values.get("max_loras") or 1) if values.get("enable_lora") else 0,
-        max_lora_rank=int(values.get("max_lora_rank") or 16), alternative_gpus=catalog())
+        max_lora_rank=int(values.get("max_lora_rank") or 16), alternative_gpus=catalog(),
+        mm_limits=mm_limits(values.get("limit_mm_per_prompt")),
+        mm_max_pixels=mm_max_pixels(values.get("mm_processor_kwargs")),
+        skip_mm_profiling=bool(values.get("skip_mm_profiling")),
+        language_model_only=bool(values.get("language_model_only")))
+
+
+def mm_max_pixels(value) -> int | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    pixels = value.get("max_pixels") if isinstance(value, dict) else None
+    return int(pixels) if isinstance(pixels, (int, float)) and pixels > 0 else None
 
 
 def _facts(model_ref: str, values: dict):

@@ -29,6 +29,11 @@ class LayerFacts:
     head_size_v: int = 0
     # Constant per-sequence state bytes for "mamba" layers (conv + ssm), else 0.
     state_bytes: int = 0
+    # "mamba" layers (Mamba, gated delta-net): state elements per sequence before the TP split,
+    # the conv state in the model dtype, the SSM / recurrent state in fp32 when the config says so.
+    conv_state: int = 0
+    ssm_state: int = 0
+    ssm_state_fp32: bool = False
     is_moe: bool = False
     # Bytes as loaded, before any parallel split.
     sharded_bytes: int = 0      # column/row-parallel linears: divided by TP
@@ -57,6 +62,24 @@ class MoeFacts:
     shared_expert_intermediate_size: int  # 0 when there is none
     first_dense_layers: int               # dense layers before the first MoE layer
     moe_layer_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderFacts:
+    """A multimodal model's vision tower and projector (counted from `vision_config`)."""
+
+    kind: str                      # row of the vision-tower table (resolve/models/vision.py)
+    modality: str                  # the modality vLLM profiles with: the one with the most tokens per item
+    parameters: int
+    sharded_bytes: int             # column/row-parallel linears and their column biases: divided by TP
+    replicated_bytes: int          # patch embedding, position table, norms, row-parallel biases: on every rank
+    hidden_size: int               # the tower's width
+    intermediate_size: int         # its MLP width
+    num_layers: int
+    patches_per_item: int          # tokens the tower runs for one item of the maximum size
+    tokens_per_item: int           # embeddings one such item places in the prompt (the encoder-cache unit)
+    pixels_per_token: int = 0      # pixels behind one embedding where the item size follows max_pixels (Qwen); else 0
+    patches_per_token: int = 1     # tower tokens merged into one embedding
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +123,9 @@ class ModelFacts:
     quantization: QuantFacts | None = None
     rope_scaling: tuple[tuple[str, str], ...] = ()
     multimodal: bool = False
+    # The vision tower + projector when the model has one the resolver counts (their bytes and
+    # parameters are included in `parameters` / `weight_bytes` above).
+    encoder: EncoderFacts | None = None
     gated: bool = False
     # True when weight_bytes came from safetensors headers rather than the computed layout.
     weights_from_headers: bool = False

@@ -37,6 +37,12 @@ def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
 
 def plan_deployment(req: PlanRequest) -> Plan:
     rules = rules_for(req.vllm_version)
+    if req.language_model_only and req.model.encoder is not None:
+        # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
+        enc = req.model.encoder
+        req = dataclasses.replace(req, model=dataclasses.replace(
+            req.model, encoder=None, weight_bytes=req.model.weight_bytes - enc.sharded_bytes - enc.replicated_bytes,
+            parameters=req.model.parameters - enc.parameters))
     facts, gpu = req.model, req.gpu
     total = gpu.memory_bytes
     choices: list[Choice] = []
@@ -190,7 +196,20 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   dtype_bytes=dtype_bytes, hybrid=rules.hybrid_kv_manager and not req.disable_hybrid_kv_cache_manager,
                   kv_cache_memory_bytes=req.kv_cache_memory_bytes, other_tenants_bytes=req.other_tenants_bytes,
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
-                  max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size)
+                  max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size,
+                  mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels)
+
+
+def mm_items_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
+    """Items per prompt of the modality vLLM profiles with (0: no multimodal profiling): the
+    image limit (default 1), 0 when `--skip-mm-profiling` is set or every modality the tower
+    takes is limited to 0 (video counts with images for the Qwen towers, which take both)."""
+    if facts.encoder is None or req.skip_mm_profiling:
+        return 0
+    limits = dict(req.mm_limits)
+    image = limits.get(facts.encoder.modality, 1)
+    video = limits.get("video", 1) if facts.encoder.pixels_per_token else 0
+    return image if image > 0 else (1 if video > 0 else 0)
 
 
 def _retarget(req, rules, facts, gpu, base: Layout, tp: int) -> Layout:

@@ -10,6 +10,8 @@ GPUs are named by UUID when the hardware facts know it, else by index.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -75,7 +77,32 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         max_lora_rank=int(_number(extra, "--max-lora-rank", 16)),
         kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None,
         data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", 1))),
-        alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
+        alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes,
+        mm_limits=mm_limits(extra.get("--limit-mm-per-prompt")),
+        skip_mm_profiling="--skip-mm-profiling" in extra, language_model_only="--language-model-only" in extra)
+
+
+def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
+    """`--limit-mm-per-prompt` as (modality, limit) pairs, from its text (JSON, or the older
+    `image=2,video=0`) or its parsed JSON object; newer releases also take {"count": N, ...}."""
+    import json
+
+    if isinstance(value, str):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in text.split(",") if "=" in p)}
+    if not isinstance(value, dict):
+        return ()
+    out = []
+    for modality, limit in sorted(value.items()):
+        count: Any = limit.get("count") if isinstance(limit, dict) else limit
+        try:
+            out.append((str(modality), int(count)))
+        except (TypeError, ValueError):
+            continue
+    return tuple(out)
 
 
 def _byte_count(text: str) -> int | None:

@@ -37,6 +37,8 @@ class Layout:
     max_loras: int = 0             # 0: LoRA off
     max_lora_rank: int = 16
     dp: int = 1
+    mm_items_per_prompt: int = 1   # the profiled modality's --limit-mm-per-prompt (0: its profiling skipped)
+    mm_max_pixels: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,15 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                       layout.dp)
         if layout.max_loras:
             w += weights.lora_slot_bytes(facts, tp, pp, layout.max_loras, layout.max_lora_rank, layout.dtype_bytes)
+        stage_activation, encoder_weights, encoder_activation = activation, 0, 0
+        if stage == 0:
+            encoder_weights = weights.encoder_rank_bytes(facts, tp)
+            profile = overheads.encoder_profile(facts, rules.era, tp, layout.max_num_batched_tokens, layout.max_num_seqs,
+                                                layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes)
+            if profile is not None:
+                # The tower's forward comes first; its embeddings stay cached through the text run.
+                stage_activation = max(profile.forward_bytes, activation + profile.cached_bytes)
+                encoder_activation = stage_activation - activation
         graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager, era=rules.era,
                                             max_num_batched_tokens=layout.max_num_batched_tokens,
                                             nccl_in_graphs=nccl_in_graphs)
@@ -84,15 +95,16 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         else:
             # Other tenants' memory present at the snapshot is outside vLLM's accounting: it does
             # not shrink the KV cache, it fails the start-up free-memory check instead (below).
-            available = requested - w - activation - non_torch - budget_graphs
+            available = requested - w - stage_activation - non_torch - budget_graphs
         specs = kv.layer_specs(layers, tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
                                v0_mla_alignment=rules.v0_mla_alignment)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
                           engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency)
         ranks.append(Ledger(total_bytes=total_bytes, requested_bytes=requested, weights_bytes=w,
-                            activation_bytes=activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
+                            activation_bytes=stage_activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
                             kv_cache_bytes=available, kv_bytes_per_token=kv.token_bytes(specs), rank=stage * tp,
-                            stage=stage))
+                            stage=stage, encoder_weights_bytes=encoder_weights,
+                            encoder_activation_bytes=encoder_activation))
         stage_specs.append(specs)
         capacities.append(cap)
     # All ranks run with the smallest block count, so the stage with the fewest blocks is the

@@ -78,6 +78,41 @@ def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, 
     return int(forward + sampler + moe + k.constant_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class EncoderProfile:
+    """What vLLM's profile run adds for a multimodal model: the dummy batch of `items` items of
+    the maximum size through the vision tower, and their embeddings kept in the encoder cache
+    while the text dummy run follows."""
+
+    budget_tokens: int    # "Encoder cache will be initialized with a budget of N tokens"
+    items: int            # "... and profiled with K image items of the maximum feature size"
+    forward_bytes: int    # the tower's activation peak for that batch
+    cached_bytes: int     # the embeddings held through the text run
+
+
+def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
+                    items_per_prompt: int, max_pixels: int | None, dtype_bytes: int) -> EncoderProfile | None:
+    """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
+    compute budget and cache size default to max_num_batched_tokens, and are at least one item of
+    the maximum size; the batch holds cdiv(budget, tokens per item) items, at most max_num_seqs x
+    the per-prompt limit. The tower's forward is shaped like the decoder's (`forward_factor` x
+    dtype x (2 x MLP width per rank + width) per tower token); the cached embeddings are
+    items x tokens per item x the language model's hidden size."""
+    enc = facts.encoder
+    if enc is None or items_per_prompt <= 0:
+        return None
+    tokens = enc.tokens_per_item
+    if max_pixels and enc.pixels_per_token:
+        tokens = max(1, max_pixels // enc.pixels_per_token)
+    patches = tokens * enc.patches_per_token
+    budget = max(batched_tokens, tokens)
+    items = min(-(-budget // tokens), max_num_seqs * items_per_prompt)
+    k = era_constants(era)
+    forward = items * patches * dtype_bytes * (2 * enc.intermediate_size // tp + enc.hidden_size) * k.forward_factor
+    cached = items * tokens * facts.hidden_size * dtype_bytes
+    return EncoderProfile(budget, items, int(forward), cached)
+
+
 def non_torch_bytes(tp: int, pp: int, ep_replicas: int = 1) -> int:
     """`ep_replicas`: data-parallel replicas that exchange tokens with this rank (expert
     parallelism over TP x DP); each is one more all-to-all peer."""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:47cb138a2a8752319117a444ed73f1e3de099dcfa9a90af617cd56ad4e5d53c2
+# input-digest: sha256:7bb4ae194da9364a9e30288fe65f10e0cfea443c1820370c927e818bbe3636ef
 set -euo pipefail
 
 exec docker run \

@@ -54,7 +54,9 @@ def weigh(arch: Arch, layout: Layout, elem: int) -> Weights:
             head_size=layer.head_size, head_size_v=layer.head_size_v, is_moe=layer.is_moe,
             sharded_bytes=parts["sharded"], replicated_bytes=parts["replicated"], expert_bytes=parts["expert"],
             parameters=sum(t.parameters for t in layer.tensors),
-            absmax_growth=(growth["sharded"], growth["replicated"], growth["expert"])))
+            absmax_growth=(growth["sharded"], growth["replicated"], growth["expert"]),
+            conv_state=layer.conv_state, ssm_state=layer.ssm_state, ssm_state_fp32=layer.ssm_state_fp32,
+            state_bytes=layer.conv_state * elem + layer.ssm_state * (4 if layer.ssm_state_fp32 else elem)))
     embedding_row = arch.hidden * elem
     if layout.lm_head and layout.quantizes("lm_head", expert=False):
         lm_row = -(-layout.linear_bytes(arch.vocab, arch.hidden) // arch.vocab)

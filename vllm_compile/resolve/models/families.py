@@ -39,6 +39,10 @@ class Layer:
     head_size_v: int
     is_moe: bool
     tensors: tuple[Tensor, ...]
+    # Recurrent ("mamba") layers: state elements per sequence before the TP split.
+    conv_state: int = 0
+    ssm_state: int = 0
+    ssm_state_fp32: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,9 @@ class Family:
     attention: str = "window"        # key of ATTENTION_RULES
     moe: str = "mixtral"             # key of MOE_RULES (used only when the config counts experts)
     ffn_prefix: str = "mlp."         # checkpoint module of the FFN (Llama 4: feed_forward.)
+    linear: str = "none"             # the mixer of `linear_attention` layers: none | gated_delta_net
+    gated_q: bool = False            # q_proj also yields a per-head output gate (`attn_output_gate`)
+    intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
     summary: str = ""                # one line for `inspect` and the docs
 
 
@@ -109,15 +116,25 @@ FAMILIES: dict[str, Family] = {
     "kimi_k2": Family(attention="mla", moe="deepseek", summary="DeepSeek-V3 layers"),
     "llama4_text": Family(attention="chunked_nope", moe="llama4", ffn_prefix="feed_forward.",
                           summary="chunked local attention with a global NoPE layer every fourth, MoE interleaved"),
+    "qwen3_next": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
+                         gated_q=True, summary="gated delta-net layers with a gated full-attention layer every "
+                                               "full_attention_interval, routed + shared experts"),
+    "qwen3_5_text": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
+                           gated_q=True, summary="Qwen3-Next layers, dense MLP"),
+    "qwen3_5_moe_text": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
+                               gated_q=True, intermediate_fallback="moe_intermediate_size",
+                               summary="Qwen3-Next layers with routed + shared experts"),
 }
 # model_type of a multimodal model's language part -> its text family (the config's own
 # text_config.model_type where there is one).
 TEXT_FAMILY = {"qwen2_vl": "qwen2", "qwen2_5_vl": "qwen2", "gemma3": "gemma3_text", "llama4": "llama4_text",
-               "mistral3": "mistral", "pixtral": "mistral", "llava": "llama"}
+               "mistral3": "mistral", "pixtral": "mistral", "llava": "llama", "qwen3_5": "qwen3_5_text",
+               "qwen3_5_moe": "qwen3_5_moe_text"}
 SUPPORTED = tuple(sorted(FAMILIES))
 GENERIC = "llama"   # the row an unknown model_type with the standard keys is read as (with a warning)
 REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
-LAYER_TYPES: dict[str, AttentionKind] = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked"}
+LAYER_TYPES: dict[str, AttentionKind] = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked",
+                                         "linear_attention": "mamba"}
 
 
 def family_of(model_type: str) -> tuple[str, Family] | None:
@@ -169,6 +186,25 @@ def _router(p: str, experts: int, hidden: int, bias: bool = False) -> list[Tenso
     return out + ([_v(p + ".bias", experts)] if bias else [])
 
 
+def _gated_delta_net(c: Config, p: str, hidden: int) -> tuple[list[Tensor], int, int]:
+    """One gated delta-net mixer as vLLM builds it (qwen3_next.py): the fused q/k/v/z and b/a
+    input projections and the depthwise conv are column-parallel, the out projection
+    row-parallel; A_log and dt_bias follow the value heads; the gated RMSNorm spans one value
+    head. Returns (tensors, conv state elements, recurrent state elements) per sequence:
+    conv (kernel - 1) x (2 x key dim + value dim); recurrent value heads x key head x value head."""
+    k_heads = c.int("linear_num_key_heads", limit=LIMITS["num_attention_heads"])
+    v_heads = c.int("linear_num_value_heads", limit=LIMITS["num_attention_heads"])
+    k_dim = c.int("linear_key_head_dim", limit=LIMITS["head_dim"])
+    v_dim = c.int("linear_value_head_dim", limit=LIMITS["head_dim"])
+    kernel = c.int("linear_conv_kernel_dim", 4, limit=64)
+    key, value = k_heads * k_dim, v_heads * v_dim
+    conv_dim = 2 * key + value
+    out = [Tensor(p + "in_proj_qkvz", 2 * key + 2 * value, hidden), Tensor(p + "in_proj_ba", 2 * v_heads, hidden),
+           Tensor(p + "conv1d", conv_dim, kernel, quantizable=False), _v(p + "A_log", v_heads, "sharded"),
+           _v(p + "dt_bias", v_heads, "sharded"), _v(p + "norm", v_dim), Tensor(p + "out_proj", hidden, value)]
+    return out, (kernel - 1) * conv_dim, v_heads * k_dim * v_dim
+
+
 def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaFacts]:
     mla = MlaFacts(kv_lora_rank=c.int("kv_lora_rank", limit=LIMITS["hidden_size"]),
                    qk_rope_head_dim=c.int("qk_rope_head_dim", limit=LIMITS["head_dim"]),
@@ -204,7 +240,7 @@ def _layer_types(c: Config, n: int) -> list[tuple[AttentionKind, int | None]] | 
                              key="layer_types")
         kind = LAYER_TYPES[t]
         size = window if kind == "sliding" else c.opt_int("attention_chunk_size") if kind == "chunked" else None
-        if kind != "full" and size is None:
+        if kind in ("sliding", "chunked") and size is None:
             raise FactsError(f"`layer_types` names {t} but the config gives no window size", key="layer_types")
         kinds.append((kind, size))
     return kinds
@@ -240,6 +276,13 @@ def _gemma3_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
     return [("sliding", window) if window and (i + 1) % pattern else ("full", None) for i in range(n)]
 
 
+def _linear_interval_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Qwen3-Next configs without `layer_types`: every `full_attention_interval`-th layer is full
+    attention, the others gated delta-net."""
+    interval = c.int("full_attention_interval", 4, limit=LIMITS["num_hidden_layers"])
+    return [("full", None) if (i + 1) % interval == 0 else ("mamba", None) for i in range(n)]
+
+
 def _mla_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
     return [("mla", None) for _ in range(n)]
 
@@ -256,14 +299,19 @@ def _chunked_nope_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | Non
 
 
 ATTENTION_RULES = {"window": _window_rule, "qwen_window": _qwen_window_rule, "alternate": _alternate_rule,
-                   "gemma3": _gemma3_rule, "mla": _mla_rule, "chunked_nope": _chunked_nope_rule}
+                   "gemma3": _gemma3_rule, "mla": _mla_rule, "chunked_nope": _chunked_nope_rule,
+                   "linear_interval": _linear_interval_rule}
 
 
 def _attention_kinds(c: Config, family: Family, n: int) -> list[tuple[AttentionKind, int | None]]:
     """(kind, window) per layer, as vLLM builds its attention layers: the config's
     `layer_types` when it lists them, else the family's rule."""
     listed = _layer_types(c, n) if family.attention != "mla" else None
-    return listed if listed is not None else ATTENTION_RULES[family.attention](c, n)
+    kinds = listed if listed is not None else ATTENTION_RULES[family.attention](c, n)
+    if family.linear == "none" and any(kind == "mamba" for kind, _ in kinds):
+        raise FactsError("`layer_types` names linear_attention layers, which this model family does not have",
+                         key="layer_types")
+    return kinds
 
 
 # Config keys that only hybrid attention/recurrent models carry (Qwen3-Next and Qwen3.5 GDN,
@@ -306,7 +354,9 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     kv = kv_heads(c, heads)
     hd = head_dim(c, hidden, heads)
     vocab = c.int("vocab_size", limit=LIMITS["vocab_size"])
-    inter = c.int("intermediate_size", limit=LIMITS["intermediate_size"])
+    fallback = (c.int(fam.intermediate_fallback, limit=LIMITS["intermediate_size"])
+                if fam.intermediate_fallback and not c.has("intermediate_size") else None)
+    inter = c.int("intermediate_size", fallback, limit=LIMITS["intermediate_size"])
     tie = c.bool("tie_word_embeddings", fam.tie)
     if heads % kv:
         raise FactsError(f"num_attention_heads {heads} is not a multiple of the {kv} KV heads",
@@ -316,27 +366,36 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     qkv_bias = attn_bias if fam.qkv_bias is None else fam.qkv_bias
     o_bias = attn_bias if fam.o_bias is None else fam.o_bias
     moe = _moe_rule(c, fam, n, inter)
+    gated_q = c.bool("attn_output_gate", fam.gated_q)
+    ssm_fp32 = str(c.raw("mamba_ssm_dtype", "")).removeprefix("torch.") == "float32"
     mla = None
     layers: list[Layer] = []
     for i in range(n):
         p = f"model.layers.{i}."
         t: list[Tensor] = [_v(f"{p}norm{j}", hidden) for j in range(fam.norms)]
         a = p + "self_attn."
-        if fam.attention == "mla":
+        kind, window = kinds[i]
+        conv = ssm = 0
+        if kind == "mamba":
+            attn, conv, ssm = _gated_delta_net(c, p + "linear_attn.", hidden)
+        elif fam.attention == "mla":
             attn, mla = _mla(c, a, hidden, heads)
         else:
             attn = _attention(a, hidden, heads, kv, hd, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm=fam.qk_norm,
                               fused=fam.fused_qkv, sinks=fam.sinks)
+            if gated_q:   # the output gate doubles q_proj's rows
+                attn = [Tensor(x.name, 2 * heads * hd, x.cols) if x.name == a + "q_proj" else x for x in attn]
         t += attn
         is_moe, ffn = moe.layer(i, p + fam.ffn_prefix, hidden)
         t += ffn
-        kind, window = kinds[i]
         if kind == "mla":
             assert mla is not None, "only the MLA families above give layers of kind mla"
             shape = (1, mla.kv_lora_rank + mla.qk_rope_head_dim, 0)
+        elif kind == "mamba":
+            shape = (0, 0, 0)
         else:
             shape = (kv, hd, hd)
-        layers.append(Layer(kind, window, *shape, is_moe, tuple(t)))
+        layers.append(Layer(kind, window, *shape, is_moe, tuple(t), conv, ssm, ssm_fp32 and kind == "mamba"))
     moe_facts = _moe_facts(c, moe, layers)
     if mla:
         kv, hd = 1, mla.kv_lora_rank + mla.qk_rope_head_dim

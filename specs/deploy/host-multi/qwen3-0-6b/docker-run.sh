@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:56518760dff60ffa5ff2714a0f8beee61ccaba912e35928bdf990b4cebfee772
+# input-digest: sha256:a516d36945e24f8a2c77c7972fa8166ea3d6bfdf1bf3ff682cc0c9c1fbe69142
 set -euo pipefail
 
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d7003324e6ff5a8a6c94cd150e2ee74256b4edc4150ac2b92fe0b98250f82563
+# input-digest: sha256:83ef5916ef56e2bd81e6713d20c960f0a774639f9a3e7e8cc37d0d06cdb5fd8e
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f8a7aa74b98746e8ca33d204a788ce58c0c600382e1cb4bdf8ae80bf000b4b81
+# input-digest: sha256:93917d8aa417bb28fafaf62d909784c9887e5525729479de110aca023336301b
 set -euo pipefail
 
 exec docker run \

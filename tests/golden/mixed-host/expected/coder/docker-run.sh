@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:35605d73b313f22dacf8fb0108d0e8c6b471d2d22313d315001bfed4c3fa9d82
+# input-digest: sha256:8959dc55bbcb69cf5245a38414eed337da0dcdb1804322b269ef706033367ccc
 set -euo pipefail
 
 exec docker run \

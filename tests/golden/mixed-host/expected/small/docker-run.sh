@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:acb7e01da33fade626be7b63713d16baaa688db019a2f79e8bf2b86c40fc5342
+# input-digest: sha256:c2c070f191612232f40fc4f914461c3de17b061f46666fb4e7cfbfe817b25195
 set -euo pipefail
 
 exec docker run \

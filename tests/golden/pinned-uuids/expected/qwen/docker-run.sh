@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f02ce35dcf6fbf1214c27991cb7ecfa7c832bf178e96ff4d80a8a23cb045f70d
+# input-digest: sha256:3ebfa8609e08a836db23d85b8d0fc7bd4a75a7ec757752b72de67b7b340a0b93
 set -euo pipefail
 
 exec docker run \

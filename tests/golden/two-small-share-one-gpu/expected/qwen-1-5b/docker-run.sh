@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:84b9ef2c6ed01ad74233255b54ee741f01400f73e163bd35b6aa2b71eff5c8a0
+# input-digest: sha256:c348d89ee1feaec1ed26abca47284a0ac03a6939e0ca16884c3d3499603f05fc
 set -euo pipefail
 
 exec docker run \
