@@ -6,12 +6,13 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Ledger
-from vllm_compile.plan import kv, overheads, weights
+from vllm_compile.plan import kv, overheads, rules_data, weights
 from vllm_compile.plan.releases import ReleaseRules
 
 GIB = 1 << 30
@@ -70,6 +71,10 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     non_torch = overheads.non_torch_bytes(tp, pp, replicas)
     kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
+    alignment = rules_data.data()["defaults"]["hybrid_block_alignment"]
+    block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment)
+    if block != layout.block_size:
+        layout = dataclasses.replace(layout, block_size=block)
     ranks, stage_specs, capacities = [], [], []
     for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
         layers = [facts.layers[i] for i in layer_range]
@@ -97,7 +102,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             # not shrink the KV cache, it fails the start-up free-memory check instead (below).
             available = requested - w - stage_activation - non_torch - budget_graphs
         specs = kv.layer_specs(layers, tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
-                               v0_mla_alignment=rules.v0_mla_alignment)
+                               v0_mla_alignment=rules.v0_mla_alignment, dtype_bytes=layout.dtype_bytes,
+                               state_blocks=rules.mamba_state_blocks)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
                           engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency)
         ranks.append(Ledger(total_bytes=total_bytes, requested_bytes=requested, weights_bytes=w,
@@ -139,6 +145,13 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             + (f", CUDA graphs {_gib(worst.cuda_graph_bytes)}" if rules.cuda_graphs_in_budget else "")
             + (f" GiB leaves {_gib(worst.kv_cache_bytes)} GiB for the KV cache" if worst.kv_cache_bytes == 0 else
                f" GiB leaves nothing for the KV cache: short by {_gib(-worst.kv_cache_bytes)} GiB"))
+    elif (rules.mamba_seqs_must_fit and any(l.attention == "mamba" for l in facts.layers)
+          and cap.num_blocks < layout.max_num_seqs * rules.mamba_state_blocks):
+        verdict = "invalid"
+        reasons.append(f"max_num_seqs ({layout.max_num_seqs}) exceeds available Mamba cache blocks "
+                       f"({cap.num_blocks // rules.mamba_state_blocks}): every running sequence holds "
+                       f"{rules.mamba_state_blocks} state block(s) of {cap_page(stage_specs[limiting]) / (1 << 20):.2f} MiB "
+                       f"per layer of each recurrent layer group")
     else:
         for stage, specs in enumerate(stage_specs):
             available = ranks[stage].kv_cache_bytes
@@ -178,6 +191,10 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             f"{_gib(overheads.cuda_context_bytes())} GiB of CUDA context{graphs_note}"
             + (f" + {_gib(layout.other_tenants_bytes)} GiB held by other deployments" if layout.other_tenants_bytes else ""))
     return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom)
+
+
+def cap_page(specs: list[kv.LayerSpec]) -> int:
+    return max((s.page_bytes for s in specs), default=0)
 
 
 def _gib(n: int) -> str:

@@ -28,6 +28,8 @@ class ReleaseRules:
     bf16_auto_fallback: bool          # dtype auto picks float16 on GPUs without bf16 instead of failing
     v0_mla_alignment: bool            # V0 pads each MLA cache entry to a multiple of 256 bytes
     large_gpu_rule: Literal["none", "h100-h200", "70gib-not-a100"]
+    mamba_state_blocks: int = 1       # state blocks a running sequence holds per Mamba group (align mode: 2)
+    mamba_seqs_must_fit: bool = False  # max_num_seqs above the Mamba blocks fails (else graph sizes are capped)
 
 
 def rules_for(version: str) -> ReleaseRules:

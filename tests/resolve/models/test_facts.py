@@ -58,6 +58,9 @@ def test_every_bundled_config_gives_sane_facts(model_id):
     assert f.parameters * 0.5 < f.weight_bytes <= f.parameters * 2
     assert f.max_position_embeddings >= 2048
     for layer in f.layers:
+        if layer.attention == "mamba":   # a recurrent layer: a constant state per sequence, no KV
+            assert layer.kv_heads == 0 and layer.conv_state > 0 and layer.ssm_state > 0 and layer.state_bytes > 0
+            continue
         assert layer.kv_heads >= 1 and layer.head_size >= 64
         assert (layer.window is not None) == (layer.attention in ("sliding", "chunked"))
         assert (layer.expert_bytes > 0) == layer.is_moe
