@@ -76,6 +76,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     if manifest.warning:
         click.echo(f"warning: {manifest.warning}", err=True)
     facts = _facts(model_ref, values)
+    speculative = _speculative(values)
     tp = int(values.get("tensor_parallel_size") or 1)
     pp = int(values.get("pipeline_parallel_size") or 1)
     dp = int(values.get("data_parallel_size") or 1)
@@ -103,7 +104,29 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         mm_limits=mm_limits(values.get("limit_mm_per_prompt")),
         mm_max_pixels=mm_max_pixels(values.get("mm_processor_kwargs")),
         skip_mm_profiling=bool(values.get("skip_mm_profiling")),
-        language_model_only=bool(values.get("language_model_only")))
+        language_model_only=bool(values.get("language_model_only")), speculative=speculative)
+
+
+def _speculative(values: dict):
+    """The drafter of `--speculative-config` (or `--speculative-model`), resolved like the target."""
+    from vllm_compile.ir.facts import SpeculativeFacts
+    from vllm_compile.plan.assign import speculative_request
+
+    found = speculative_request(values.get("speculative_config"), values.get("speculative_model"),
+                                values.get("num_speculative_tokens"))
+    if found is None:
+        return None
+    method, given, count, draft_ref = found
+    draft = None
+    if draft_ref is not None:
+        try:
+            draft = _facts(draft_ref, {})
+        except CompileError as exc:
+            raise _bad(f"speculative draft model {draft_ref!r} cannot be resolved: "
+                       + "; ".join(d.message for d in exc.diagnostics),
+                       "give a local folder holding its config.json, or a model the catalog or HF cache has",
+                       found=draft_ref) from None
+    return SpeculativeFacts(method=method, num_speculative_tokens=count, draft=draft, given_method=given)
 
 
 def mm_max_pixels(value) -> int | None:

@@ -134,12 +134,28 @@ class ModelFacts:
     # The same model's quantized checkpoints the catalog knows (fewer bytes per weight): the
     # planner offers one that starts when these weights do not fit.
     lighter_variants: tuple[ModelFacts, ...] = ()
+    # Multi-token-prediction layers of the checkpoint (DeepSeek `num_nextn_predict_layers`,
+    # Qwen3-Next/3.5 `mtp_num_hidden_layers`): loaded only for speculative decoding by MTP;
+    # not in `parameters` / `weight_bytes`.
+    mtp_layers: tuple[LayerFacts, ...] = ()
+    # EAGLE-3 heads: the size of their own output vocabulary (`draft_vocab_size`).
+    draft_vocab_size: int | None = None
 
     def attention_kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for layer in self.layers:
             counts[layer.attention] = counts.get(layer.attention, 0) + 1
         return dict(sorted(counts.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class SpeculativeFacts:
+    """`--speculative-config` (or the older `--speculative-model` flags), resolved."""
+
+    method: str                     # eagle | eagle3 | mtp | draft_model | ngram | suffix, or what was given
+    num_speculative_tokens: int
+    draft: ModelFacts | None = None  # the EAGLE head or draft model, resolved like the target
+    given_method: str | None = None  # as written (e.g. deepseek_mtp, qwen3_next_mtp), for messages
 
 
 @dataclass(frozen=True, slots=True)

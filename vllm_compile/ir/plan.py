@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from vllm_compile.ir.facts import SpeculativeFacts
     from vllm_compile.ir.facts import GpuFacts, ModelFacts
 
 # `goal_not_met`: vLLM would start, but its KV cache holds fewer requests of max_model_len tokens
@@ -200,6 +201,8 @@ class PlanRequest:
     data_parallel_size: int = 1
     # Multimodal profiling: `--limit-mm-per-prompt` as (modality, limit) pairs (empty: the release's
     # default), `--mm-processor-kwargs`' max_pixels, `--skip-mm-profiling`, `--language-model-only`.
+    # `--speculative-config` / `--speculative-model`: the method, its tokens and the resolved drafter.
+    speculative: "SpeculativeFacts | None" = None
     mm_limits: tuple[tuple[str, int], ...] = ()
     mm_max_pixels: int | None = None
     skip_mm_profiling: bool = False

@@ -11,7 +11,7 @@ import math
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Choice, Fix, Plan, PlanRequest
-from vllm_compile.plan import attention, fixes, overheads
+from vllm_compile.plan import attention, fixes, overheads, speculative
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, rules_for
@@ -60,6 +60,13 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append((refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
                                                f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
+    if req.speculative is not None:
+        refused = speculative.refusal(req.speculative, facts)
+        if refused:
+            invalid.append((refused, []))
+        elif req.speculative.method in ("eagle", "eagle3", "draft_model") and req.speculative.draft is None:
+            warnings.append(f"the {req.speculative.method} drafter was not resolved here: its weights and KV cache are "
+                            f"not counted (`vllm-compile predict` resolves it like the target)")
     model_max = facts.max_position_embeddings
     if req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len:
         invalid.append((f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
@@ -197,7 +204,8 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   kv_cache_memory_bytes=req.kv_cache_memory_bytes, other_tenants_bytes=req.other_tenants_bytes,
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
                   max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size,
-                  mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels)
+                  mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels,
+                  speculative=req.speculative)
 
 
 def mm_items_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:

@@ -79,7 +79,43 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", 1))),
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes,
         mm_limits=mm_limits(extra.get("--limit-mm-per-prompt")),
+        speculative=_speculative(extra),
         skip_mm_profiling="--skip-mm-profiling" in extra, language_model_only="--language-model-only" in extra)
+
+
+def speculative_request(value: object, model: object = None, tokens: object = None):
+    """`--speculative-config` (a JSON object or its text), or the older `--speculative-model` +
+    `--num-speculative-tokens`: (method as vLLM would resolve it, as given, tokens, draft model
+    reference or None). vLLM infers an unnamed method from the draft's name: "eagle3" / "eagle"
+    in it, "[ngram]" for n-gram (older flags), else a draft model."""
+    import json
+
+    from vllm_compile.plan.speculative import normalise
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    config: dict = dict(value) if isinstance(value, dict) else {}
+    if model is not None:
+        config.setdefault("model", model)
+    if tokens is not None:
+        config.setdefault("num_speculative_tokens", tokens)
+    if not config:
+        return None
+    draft = config.get("model")
+    given = config.get("method")
+    if given is None:
+        name = str(draft or "").lower()
+        given = ("ngram" if name in ("[ngram]", "ngram") else "eagle3" if "eagle3" in name
+                 else "eagle" if "eagle" in name else "draft_model" if draft else "")
+    try:
+        count = int(config.get("num_speculative_tokens") or 0)
+    except (TypeError, ValueError):
+        count = 0
+    method = normalise(str(given))
+    return method, str(given), count, (str(draft) if draft and method not in ("ngram", "suffix", "mtp") else None)
 
 
 def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
@@ -103,6 +139,18 @@ def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
         except (TypeError, ValueError):
             continue
     return tuple(out)
+
+
+def _speculative(extra: dict):
+    from vllm_compile.ir.facts import SpeculativeFacts
+
+    found = speculative_request(extra.get("--speculative-config"), extra.get("--speculative-model"),
+                                extra.get("--num-speculative-tokens"))
+    if found is None:
+        return None
+    method, given, count, _ = found
+    # The drafter of an EAGLE head or draft model is not resolved at this stage (the plan warns).
+    return SpeculativeFacts(method=method, num_speculative_tokens=count, given_method=given)
 
 
 def _byte_count(text: str) -> int | None:

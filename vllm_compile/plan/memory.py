@@ -10,9 +10,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.ir.facts import GpuFacts, ModelFacts, SpeculativeFacts
 from vllm_compile.ir.plan import Ledger
-from vllm_compile.plan import kv, overheads, rules_data, weights
+from vllm_compile.plan import kv, overheads, rules_data, speculative, weights
 from vllm_compile.plan.releases import ReleaseRules
 
 GIB = 1 << 30
@@ -38,6 +38,7 @@ class Layout:
     max_loras: int = 0             # 0: LoRA off
     max_lora_rank: int = 16
     dp: int = 1
+    speculative: SpeculativeFacts | None = None
     mm_items_per_prompt: int = 1   # the profiled modality's --limit-mm-per-prompt (0: its profiling skipped)
     mm_max_pixels: int | None = None
 
@@ -68,6 +69,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     replicas = layout.dp if layout.expert_parallel else 1
     activation = overheads.activation_bytes(facts, rules.era, tp, layout.max_num_batched_tokens, sampler_rows,
                                             layout.dtype_bytes, replicas)
+    activation += speculative.verify_bytes(layout.speculative, sampler_rows, facts.vocab_size)
     non_torch = overheads.non_torch_bytes(tp, pp, replicas)
     kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
@@ -78,8 +80,11 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     ranks, stage_specs, capacities = [], [], []
     for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
         layers = [facts.layers[i] for i in layer_range]
+        drafter = speculative.drafter_layers(layout.speculative, facts) if stage == pp - 1 else ()
         w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels, layout.cpu_offload_bytes,
                                       layout.dp)
+        if stage == pp - 1:   # the drafter runs beside the last stage
+            w += speculative.drafter_weight_bytes(layout.speculative, facts, tp, layout.dtype_bytes)
         if layout.max_loras:
             w += weights.lora_slot_bytes(facts, tp, pp, layout.max_loras, layout.max_lora_rank, layout.dtype_bytes)
         stage_activation, encoder_weights, encoder_activation = activation, 0, 0
@@ -101,7 +106,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             # Other tenants' memory present at the snapshot is outside vLLM's accounting: it does
             # not shrink the KV cache, it fails the start-up free-memory check instead (below).
             available = requested - w - stage_activation - non_torch - budget_graphs
-        specs = kv.layer_specs(layers, tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
+        specs = kv.layer_specs(layers + list(drafter), tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
                                v0_mla_alignment=rules.v0_mla_alignment, dtype_bytes=layout.dtype_bytes,
                                state_blocks=rules.mamba_state_blocks)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:de374d0ba9c06e9e39123f7e39d9260cb318f26a074eb5faa5ce22e2fcbcea6a
+# input-digest: sha256:82cd5a7133161f69f2d0e2b4e3066ef4bb23b3023dc71f0fdcfecbf9de9b5d90
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

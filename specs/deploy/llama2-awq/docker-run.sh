@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:7bb4ae194da9364a9e30288fe65f10e0cfea443c1820370c927e818bbe3636ef
+# input-digest: sha256:85326ebcc446ceaf1d22bcd16e1a186ef12586a5602e14561e258e86e51f2028
 set -euo pipefail
 
 exec docker run \

@@ -6,8 +6,8 @@ import json
 from vllm_compile.ir.facts import ModelFacts
 
 from . import quant
-from .config import Config, FactsError, checkpoint_dtype, max_model_len, rope_parameters, text_config
-from .counting import header_bytes, weigh
+from .config import LIMITS, Config, FactsError, checkpoint_dtype, max_model_len, rope_parameters, text_config
+from .counting import header_bytes, layer_facts, weigh
 from .families import build
 from .vision import encoder_facts
 
@@ -68,5 +68,7 @@ def facts_from_config(config: dict, *, model_id: str, source: str,
         final_norm_bytes=w.final_norm_bytes, mla=arch.mla, moe=arch.moe, quantization=layout.facts,
         rope_scaling=tuple(sorted((str(k), json.dumps(v, sort_keys=True) if not isinstance(v, str) else v)
                                   for k, v in rope.items())),
+        mtp_layers=layer_facts(arch.mtp_layers, layout, elem, arch.num_layers),
+        draft_vocab_size=c.opt_int("draft_vocab_size", limit=LIMITS["vocab_size"]),
         multimodal=multimodal, encoder=encoder, gated=gated, weights_from_headers=from_headers, revision=revision,
         warnings=tuple(warnings))

@@ -60,6 +60,9 @@ class Arch:
     mla: MlaFacts | None
     moe: MoeFacts | None
     warnings: tuple[str, ...] = ()
+    # Multi-token-prediction layers the checkpoint carries after the decoder (vLLM loads them
+    # only for speculative decoding with method "mtp"): decoder layers + their own extras.
+    mtp_layers: tuple[Layer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,11 +400,42 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             shape = (kv, hd, hd)
         layers.append(Layer(kind, window, *shape, is_moe, tuple(t), conv, ssm, ssm_fp32 and kind == "mamba"))
     moe_facts = _moe_facts(c, moe, layers)
+    mtp: list[Layer] = []
+    for j in range(_mtp_count(c, n)):
+        # One MTP module: the decoder layer vLLM builds at index n + j (full attention, the
+        # family's FFN rule at that index), plus the input norms and the projection that fuses
+        # the previous hidden state with the next token's embedding. Embeddings and lm_head are
+        # the target's (vLLM's EAGLE/MTP proposer shares them).
+        p = f"mtp.layers.{n + j}."
+        t = [_v(f"{p}norm{k}", hidden) for k in range(fam.norms)]
+        if fam.attention == "mla":
+            attn, _ = _mla(c, p + "self_attn.", hidden, heads)
+            shape = (1, (mla.kv_lora_rank + mla.qk_rope_head_dim) if mla else hd, 0)
+            mtp_kind: AttentionKind = "mla"
+            fuse = [Tensor(p + "eh_proj", hidden, 2 * hidden, "replicated")]   # a plain nn.Linear in vLLM
+        else:
+            attn = _attention(p + "self_attn.", hidden, heads, kv, hd, qkv_bias=qkv_bias, o_bias=o_bias,
+                              qk_norm=fam.qk_norm, fused=fam.fused_qkv, sinks=fam.sinks)
+            if gated_q:
+                attn = [Tensor(x.name, 2 * heads * hd, x.cols) if x.name.endswith("q_proj") else x for x in attn]
+            shape, mtp_kind = (kv, hd, hd), "full"
+            fuse = [Tensor(p + "fc", hidden, 2 * hidden)]                      # column-parallel in vLLM
+        _, ffn = moe.layer(n + j, p + fam.ffn_prefix, hidden)
+        t += attn + ffn + fuse + [_v(p + "enorm", hidden), _v(p + "hnorm", hidden), _v(p + "final_norm", hidden)]
+        mtp.append(Layer(mtp_kind, None, *shape, any(x.part == "expert" for x in ffn), tuple(t)))
     if mla:
         kv, hd = 1, mla.kv_lora_rank + mla.qk_rope_head_dim
     return Arch(model_type=model_type, num_layers=n, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd,
                 intermediate=inter, vocab=vocab, tie=tie, layers=tuple(layers), mla=mla, moe=moe_facts,
-                warnings=tuple(warnings))
+                warnings=tuple(warnings), mtp_layers=tuple(mtp))
+
+
+def _mtp_count(c: Config, n: int) -> int:
+    """DeepSeek / GLM `num_nextn_predict_layers`, Qwen3-Next / Qwen3.5 `mtp_num_hidden_layers`."""
+    for key in ("num_nextn_predict_layers", "mtp_num_hidden_layers"):
+        if c.has(key):
+            return c.int(key, minimum=0, limit=LIMITS["num_hidden_layers"])
+    return 0
 
 
 def _experts(c: Config, *keys: str) -> int | None:

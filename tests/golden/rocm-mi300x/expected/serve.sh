@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f992b2c6f2d3ddb472c5cf9464dd3a639a54db31d67cf98d6143355fead7fcc9
+# input-digest: sha256:b71ef136bc4e0718552ff5dca2a76accd2f95c88c224cdfc8865a76bae3cec2c
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:83ef5916ef56e2bd81e6713d20c960f0a774639f9a3e7e8cc37d0d06cdb5fd8e
+# input-digest: sha256:c1176392ca4180a18fe63a49e988ce2e45449f87353560a6f42ae1be2fe60dc5
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2ac463ff9295cfd7ea23e864f1f1bb55aa4948e6a2ae8f43ea3c1f68fd8d01ad
+# input-digest: sha256:0fdcbd05f10b7795e8667852d755526668e4dd02332d00c16b03085b02227cae
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:804d7af48e9c37241ab8ae21d8d2d3d226e4ed258b1801d103b5297ed03d751e
+# input-digest: sha256:3be6689cac31b1241c3331e1129feb8eed4309360e7b0bdf83d4bb17b7a81d57
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

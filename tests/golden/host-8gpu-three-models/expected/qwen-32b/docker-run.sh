@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:93917d8aa417bb28fafaf62d909784c9887e5525729479de110aca023336301b
+# input-digest: sha256:0a8f2cd7faa33a93a77921ad206f5663fa2f2881aaa09e75f0fdc2d528901ef0
 set -euo pipefail
 
 exec docker run \

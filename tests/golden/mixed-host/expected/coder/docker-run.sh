@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:8959dc55bbcb69cf5245a38414eed337da0dcdb1804322b269ef706033367ccc
+# input-digest: sha256:cc4118f806a4b13d637b9daceb8a1d31e5bb6afed4246ab3eacf75d024158d89
 set -euo pipefail
 
 exec docker run \

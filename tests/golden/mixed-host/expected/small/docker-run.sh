@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c2c070f191612232f40fc4f914461c3de17b061f46666fb4e7cfbfe817b25195
+# input-digest: sha256:1601a89bc47653e7292586175ceea5cced5e95babee08a695f794175f8ca45fe
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4db491d51ab756c9f3dac18f8f482fbced8fd748435e9b58188243dc89a64f52
+# input-digest: sha256:a6624f8664d208062b1b29976eb27141525009a10f5074b678ebac883fa2be94
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

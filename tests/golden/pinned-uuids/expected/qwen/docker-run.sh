@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:3ebfa8609e08a836db23d85b8d0fc7bd4a75a7ec757752b72de67b7b340a0b93
+# input-digest: sha256:58fed2588f5b0e844a77923baabc5f8392f3b4240f4f7fd0e8cc7816a2587cff
 set -euo pipefail
 
 exec docker run \

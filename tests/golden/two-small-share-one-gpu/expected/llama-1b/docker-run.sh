@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2983f2a46ecade7f9043a7e79257c06b6c1d5728b8daaeb262b8a34b55f92d36
+# input-digest: sha256:1706e49092d9537e136d99e1cfab1cf9ffe9031b489f24dbbe1f5284aeb7ad10
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

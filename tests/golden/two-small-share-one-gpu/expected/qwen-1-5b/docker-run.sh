@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c348d89ee1feaec1ed26abca47284a0ac03a6939e0ca16884c3d3499603f05fc
+# input-digest: sha256:bc7916004706678dde3678d2f838bf73bd1a8d5982bd7449e964e5c68e96c75b
 set -euo pipefail
 
 exec docker run \
