@@ -83,3 +83,15 @@ def test_logged_hybrid_capacity_follows_from_the_logged_kv_memory():
                           tokens_from_concurrency=rules.tokens_from_concurrency)
         assert round(cap.max_concurrency, 2) == concurrency
         assert abs(cap.tokens - tokens) <= 1
+
+
+def test_qwen3_next_keeps_its_recurrent_state_in_the_model_dtype():
+    # No mamba_ssm_dtype in Qwen3-Next's config: vLLM's `--mamba-ssm-cache-dtype auto` is bf16,
+    # so one state is 3 x 8192 x 2 + 32 x 128 x 128 x 2 bytes and the block 16 x cdiv(., 16 x 2048).
+    f = facts("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    assert f.attention_kinds() == {"full": 12, "mamba": 36} and not f.layers[0].ssm_state_fp32
+    assert f.layers[0].state_bytes == 3 * 8192 * 2 + 32 * 128 * 128 * 2
+    assert kv.hybrid_block_size(list(f.layers), 1, 2, 2, 16, 16) == 544
+    two = plan("Qwen/Qwen3-Next-80B-A3B-Thinking", "H200-SXM-141GB", 2, mode="predict", tensor_parallel_size=2,
+               max_model_len=131072)
+    assert two.verdict == "ok" and two.block_size == 544
