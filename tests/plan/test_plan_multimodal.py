@@ -82,3 +82,26 @@ def test_predict_reads_the_multimodal_flags_and_inspect_and_explain_show_the_enc
     assert report["encoder"]["parameters"] == facts(VL3).encoder.parameters and report["parameters"] == 3_754_622_976
     text = run(*argv[:5], "--", "vllm", "serve", VL3, "--max-model-len", "8192")
     assert "of which encoder" in text and "vision tower + projector" in text
+
+
+def test_gemma3_siglip_tower_and_text_rows_reproduce_the_published_4b_count():
+    # google/gemma-3-4b-it's config names few keys (bench/data/model-configs/SOURCES.md: the
+    # partial copy from a public C# test); transformers' Gemma3TextConfig defaults fill the rest
+    # (8 heads, 4 KV heads, head_dim 256, vocabulary 262208). Published: 4,300,079,472
+    # parameters (keras-hub medgemma_4b presets; scripts pinning revision 093f9f388b).
+    from vllm_compile.resolve.models import facts_from_config
+
+    config = {"architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999,
+              "eoi_token_index": 256000, "image_token_index": 262144, "mm_tokens_per_image": 256,
+              "model_type": "gemma3", "torch_dtype": "bfloat16",
+              "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
+                              "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                              "sliding_window": 1024, "final_logit_softcapping": 30.0,
+                              "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208},
+              "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                                "model_type": "siglip_vision_model", "num_attention_heads": 16,
+                                "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": False}}
+    f = facts_from_config(config, model_id="google/gemma-3-4b-it", source="t")
+    assert f.parameters == 4_300_079_472 and not f.warnings
+    assert f.encoder.kind == "gemma3" and (f.encoder.tokens_per_item, f.encoder.patches_per_item) == (256, 4096)
+    assert f.attention_kinds() == {"full": 5, "sliding": 29} and f.tie_word_embeddings
