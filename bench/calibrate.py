@@ -142,13 +142,20 @@ def _requests(cases, workdir: Path) -> dict:
     from vllm_compile.commands.predict import _request
     from vllm_compile.resolve.hardware import lookup_gpu
 
-    os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = "1"
+    saved = os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN")
+    os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = "1"   # as predict_case's subprocesses run (read at request time)
     out = {}
-    for case in cases:
-        argv = command_line(case, model_argument(case, workdir), not lookup_gpu(case["gpu"]).bf16)
-        with contextlib.redirect_stderr(io.StringIO()):   # the flag-manifest notes, once per case
-            out[case["id"]] = _request(case["gpu"], case.get("memory_gib"), case["vllm_version"],
-                                       argv[argv.index("--") + 1:])
+    try:
+        for case in cases:
+            argv = command_line(case, model_argument(case, workdir), not lookup_gpu(case["gpu"]).bf16)
+            with contextlib.redirect_stderr(io.StringIO()):   # the flag-manifest notes, once per case
+                out[case["id"]] = _request(case["gpu"], case.get("memory_gib"), case["vllm_version"],
+                                           argv[argv.index("--") + 1:])
+    finally:
+        if saved is None:
+            del os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"]
+        else:
+            os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = saved
     return out
 
 
