@@ -91,3 +91,38 @@ def test_flags_are_read_like_vllm_and_unknown_methods_are_refused_by_name():
     ok = run("--speculative-config", json.dumps({"model": LLAMA_1B, "num_speculative_tokens": 4}))
     assert ok.returncode == 0, ok.stdout
     assert json.loads(ok.stdout)["per_gpu"]["weights_bytes"] > 16 * GIB
+
+
+def test_compile_resolves_the_draft_model_of_extra_args_and_reports_one_it_cannot_find(tmp_path):
+    spec = """version: 1
+name: draft-chat
+model:
+  id: meta-llama/Llama-3.1-8B-Instruct
+hardware:
+  gpu: L40S
+  count: 1
+workload:
+  max_model_len: 16384
+  concurrency: 4
+engine:
+  version: "0.10.1"
+  extra_args: ["--speculative-config", '{"model": "DRAFT", "num_speculative_tokens": 4}']
+output:
+  dir: out
+  formats: [compose]
+"""
+
+    def run(draft):
+        path = tmp_path / f"{draft.replace('/', '_')}.yaml"
+        path.write_text(spec.replace("DRAFT", draft))
+        return subprocess.run([sys.executable, "-m", "vllm_compile", "plan", str(path), "--format", "json"],
+                              capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+
+    with_draft, without = run(LLAMA_1B), plan(LLAMA_8B, "L40S", version="0.10.1", max_model_len=16384, concurrency=4)
+    assert with_draft.returncode == 0, with_draft.stderr
+    weights = json.loads(with_draft.stdout)["per_gpu"]["weights_bytes"]
+    from vllm_compile.plan import weights as w
+    assert weights - without.per_gpu.weights_bytes == w.rank_weight_bytes(facts(LLAMA_1B), 1, 1, 0)
+    missing = run("nobody/none")
+    assert missing.returncode == 2 and "error: engine.extra_args: speculative draft model 'nobody/none'" in missing.stderr
+    assert "Traceback" not in missing.stderr

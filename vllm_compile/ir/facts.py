@@ -140,6 +140,9 @@ class ModelFacts:
     mtp_layers: tuple[LayerFacts, ...] = ()
     # EAGLE-3 heads: the size of their own output vocabulary (`draft_vocab_size`).
     draft_vocab_size: int | None = None
+    # The EAGLE head or draft model that engine.extra_args' --speculative-config names, resolved
+    # by the resolve pass like the target (compile); None without one.
+    speculative_draft: ModelFacts | None = None
 
     def attention_kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}

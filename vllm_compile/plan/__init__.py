@@ -69,8 +69,8 @@ def plan_deployment(req: PlanRequest) -> Plan:
         if refused:
             invalid.append((refused, []))
         elif req.speculative.method in ("eagle", "eagle3", "draft_model") and req.speculative.draft is None:
-            warnings.append(f"the {req.speculative.method} drafter was not resolved here: its weights and KV cache are "
-                            f"not counted (`vllm-compile predict` resolves it like the target)")
+            warnings.append(f"the {req.speculative.method} drafter was not resolved: its weights and KV cache are "
+                            f"not counted")
     model_max = facts.max_position_embeddings
     if req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len:
         invalid.append((f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "

@@ -82,7 +82,7 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", _number(extra, "-dp", 1)))),
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes,
         mm_limits=mm_limits(extra.get("--limit-mm-per-prompt")),
-        speculative=_speculative(extra),
+        speculative=_speculative(extra, facts),
         skip_mm_profiling="--skip-mm-profiling" in extra, language_model_only="--language-model-only" in extra)
     return dataclasses.replace(request, **_node_fields(dep, gpu, gpu_count, hardware, extra, release_flags))
 
@@ -155,16 +155,17 @@ def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-def _speculative(extra: dict):
+def _speculative(extra: dict, facts):
     from vllm_compile.ir.facts import SpeculativeFacts
 
     found = speculative_request(extra.get("--speculative-config"), extra.get("--speculative-model"),
                                 extra.get("--num-speculative-tokens"))
     if found is None:
         return None
-    method, given, count, _ = found
-    # The drafter of an EAGLE head or draft model is not resolved at this stage (the plan warns).
-    return SpeculativeFacts(method=method, num_speculative_tokens=count, given_method=given)
+    method, given, count, draft_ref = found
+    # The resolve pass resolved the EAGLE head or draft model (ModelFacts.speculative_draft).
+    draft = facts.speculative_draft if draft_ref is not None else None
+    return SpeculativeFacts(method=method, num_speculative_tokens=count, draft=draft, given_method=given)
 
 
 def _byte_count(text: str) -> int | None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:85326ebcc446ceaf1d22bcd16e1a186ef12586a5602e14561e258e86e51f2028
+# input-digest: sha256:6ae18b317998598ab91dad32272ac416a79a01fc3a306f11987c803ac35c485e
 set -euo pipefail
 
 exec docker run \

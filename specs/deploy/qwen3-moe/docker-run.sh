@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6de838385e24d7d2fcd408fe1f32500a41df411cc6b970692c5ce95c1e536374
+# input-digest: sha256:758455dbaaa5ff851ac7bd5153850f867f5ba1b06054abf43f950bc908a6e8d0
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b8a4cf057845fb2023174b3413232d93e90942882a2ddac1483ba4cc6f6a1428
+# input-digest: sha256:1612d482eaec150c5bf7f034cc7a24ede1b55b8cb4446307628a66839d6081c8
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:04b67e486df24f1ce61753f34f21d14d43befefa85c3d7cf665e907060586c81
+# input-digest: sha256:754f7b9599c16977e483e410b5436c16f4b6ee20d233e1fc8836ffde70f68c68
 set -euo pipefail
 
 # llama-8b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:7ee1aff043779b07b13fcc00406b570652d5cfeec9816771bf8a42a83e4b3d5f
+# input-digest: sha256:618dd5c750bca3c107aa7f94d55a55f6da40f433211ff04203f4682aedff8d3c
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d6920671b141a0316fa50f0723cb9e7fd4ec9a7dd13c69b38ad95b611a28056d
+# input-digest: sha256:1ebc7a2411cd7666ddede3634e8542fa44739b655c03dbd8c29f1c2ca4e43910
 set -euo pipefail
 
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b71ef136bc4e0718552ff5dca2a76accd2f95c88c224cdfc8865a76bae3cec2c
+# input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

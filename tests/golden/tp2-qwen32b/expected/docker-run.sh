@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c1176392ca4180a18fe63a49e988ce2e45449f87353560a6f42ae1be2fe60dc5
+# input-digest: sha256:9047ffebcf5c349ee0991ddbbf96469f255f58e9b84dc8cd9be19bc57229bbf6
 set -euo pipefail
 
 exec docker run \

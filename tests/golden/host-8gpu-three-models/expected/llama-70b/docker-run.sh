@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0fdcbd05f10b7795e8667852d755526668e4dd02332d00c16b03085b02227cae
+# input-digest: sha256:89d0e78c3730e034f3439dc15b43d52cced32dc15a322049190cc65ccd0db58e
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f65d305dce93a15ddf0a7bb16000e53bddf30714a94efab086ba5c92b10bf2c1
+# input-digest: sha256:9605137500c646c3a20226250d07877d2fac365fa228d21a39f8cd0bf904f9a9
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

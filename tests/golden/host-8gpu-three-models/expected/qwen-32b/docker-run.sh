@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0a8f2cd7faa33a93a77921ad206f5663fa2f2881aaa09e75f0fdc2d528901ef0
+# input-digest: sha256:3a0320a04ee06b1e836d863e9523f6afab3e63708dd0c5cbf9cba9851e37165c
 set -euo pipefail
 
 exec docker run \

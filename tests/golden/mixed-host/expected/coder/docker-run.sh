@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:cc4118f806a4b13d637b9daceb8a1d31e5bb6afed4246ab3eacf75d024158d89
+# input-digest: sha256:f88e5eafb55703912b832c2f505aee9d8047d8cd899f039c11e8bd754da40f59
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:1601a89bc47653e7292586175ceea5cced5e95babee08a695f794175f8ca45fe
+# input-digest: sha256:d50390f492797051c45aa47a95bfa2a96134659c96ef29cf89bdc52799b2e32b
 set -euo pipefail
 
 exec docker run \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a6624f8664d208062b1b29976eb27141525009a10f5074b678ebac883fa2be94
+# input-digest: sha256:c136faaacefbfa98429e56dee21c47dc6ceeb33922169b8cc6793618102604ea
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:58fed2588f5b0e844a77923baabc5f8392f3b4240f4f7fd0e8cc7816a2587cff
+# input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
 set -euo pipefail
 
 exec docker run \

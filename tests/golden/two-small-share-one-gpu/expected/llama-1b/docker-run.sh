@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:1706e49092d9537e136d99e1cfab1cf9ffe9031b489f24dbbe1f5284aeb7ad10
+# input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bc7916004706678dde3678d2f838bf73bd1a8d5982bd7449e964e5c68e96c75b
+# input-digest: sha256:bc4a9a320bac4244dc5470df35db8288764b8aa3eafc39e1d9a79199c522c812
 set -euo pipefail
 
 exec docker run \
