@@ -80,12 +80,12 @@ def _resolve_drafter(c: Compilation, dep):
     like the target (lock, HF cache, catalog, or a folder beside the spec); (facts, None), or
     (None, a diagnostic at engine.extra_args) when it cannot be found."""
     from vllm_compile.ir.spec import ModelSpec
-    from vllm_compile.plan.assign import extra_flag_values, speculative_request
+    from vllm_compile.plan.assign import _engine_args, speculative_request
     from vllm_compile.resolve.models import resolve_model
 
-    extra = extra_flag_values(dep.spec.engine.extra_args)
-    found = speculative_request(extra.get("--speculative-config"), extra.get("--speculative-model"),
-                                extra.get("--num-speculative-tokens"))
+    values = _engine_args(dep.spec, getattr(dep, "engine_args", None)).values()
+    found = speculative_request(values.get("speculative_config"), values.get("speculative_model"),
+                                values.get("num_speculative_tokens"))
     if found is None or found[3] is None:
         return None, None
     ref = found[3]
@@ -137,7 +137,7 @@ def lower(c: Compilation) -> Compilation:
                 dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
                 device_ids=c.devices[index], depends_on_healthy=tuple(w.name for w in waits[-1:]),
                 depends_on_ports=tuple(w.server.port for w in waits[-1:]),
-                output_dir=_output_dir(c, dep), formats=c.options.formats))
+                output_dir=_output_dir(c, dep), formats=c.options.formats, engine_args=dep.engine_args))
         except CompileError as exc:
             errors += exc.diagnostics
     if errors:
@@ -145,6 +145,8 @@ def lower(c: Compilation) -> Compilation:
         raise CompileError(list(dict.fromkeys(errors)))
     notes = tuple(spec.source.warning(dep.key_prefix + "engine.version", w)
                   for dep, low in zip(spec.deployments, lowered) for w in low.warnings)
+    notes += tuple(spec.source.warning(dep.key_prefix + key, w)
+                   for dep, low in zip(spec.deployments, lowered) for key, w in low.notes)
     return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)
 
 
@@ -170,7 +172,7 @@ def run(path: str, options: Options = Options(), until=None) -> Compilation:
 def _release_flags(version: str) -> frozenset[str]:
     """The flags vLLM `version` accepts (its flag manifest): multi-node planning chooses a launch
     the release has. Handed to the planner as data, like the GPU catalog."""
-    from vllm_compile.lower.flags import load_manifest
+    from vllm_compile.flags import load_manifest
 
     return frozenset(load_manifest(version).flags)
 

@@ -143,6 +143,8 @@ class ModelFacts:
     # The EAGLE head or draft model that engine.extra_args' --speculative-config names, resolved
     # by the resolve pass like the target (compile); None without one.
     speculative_draft: ModelFacts | None = None
+    # LoRA adapters served on top of the model (model.lora_adapters), in the spec's order.
+    lora_adapters: tuple[LoraAdapterFacts, ...] = ()
 
     def attention_kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -159,6 +161,16 @@ class SpeculativeFacts:
     num_speculative_tokens: int
     draft: ModelFacts | None = None  # the EAGLE head or draft model, resolved like the target
     given_method: str | None = None  # as written (e.g. deepseek_mtp, qwen3_next_mtp), for messages
+
+
+@dataclass(frozen=True, slots=True)
+class LoraAdapterFacts:
+    """One LoRA adapter, as its adapter_config.json describes it."""
+
+    name: str                      # the model name clients request it by
+    rank: int                      # `r` of adapter_config.json
+    source: str                    # "path:<spec path>" | "hf-cache:<repo id>@<commit>"
+    repo_id: str | None = None     # served by repo id (vLLM downloads it at start-up)
 
 
 @dataclass(frozen=True, slots=True)
