@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench deploy-artifacts goldens schema clean
+.PHONY: run test lint fuzz bench deploy-artifacts goldens schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: $(TEST_STAMP)  ## ruff and mypy, with the settings in pyproject.toml
 # pytest's -q comes from pyproject.toml; a second -q would hide the closing "N passed" line.
 test: lint  ## lint and type checks, then the whole test suite, with the real validators
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
+
+# The fuzz suite runs in `make test` with bounded counts; this is the long run before a release.
+FUZZ_COMPILE ?= 20000
+FUZZ_DRIFT   ?= 5000
+fuzz: $(TEST_STAMP)  ## the fuzz suite at release size (compile, check/diff)
+	VLLM_COMPILE_FUZZ_COMPILE=$(FUZZ_COMPILE) VLLM_COMPILE_FUZZ_DRIFT=$(FUZZ_DRIFT) HF_HUB_OFFLINE=1 \
+		$(BIN)/pytest -p no:cacheprovider --hypothesis-show-statistics tests/fuzz
 
 bench: $(STAMP)  ## start-up and compile wall times, and the planner against real vLLM start-ups
 	$(PY) bench/speed.py
