@@ -72,11 +72,12 @@ def write_lock(spec_path: str, models: dict[str, dict]) -> str:
     path = lock_path(spec_path)
     data: dict = {}
     if os.path.exists(path):
+        from vllm_compile.inputs import InputError, read_json
+
         try:
-            with open(path, encoding="utf-8") as f:
-                loaded = json.load(f)
+            loaded = read_json(path)
             data = loaded if isinstance(loaded, dict) else {}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except InputError:
             data = {}
     data["version"] = LOCK_VERSION
     data["models"] = dict(sorted(models.items()))
