@@ -24,6 +24,14 @@ from hypothesis import strategies as st
 
 from vllm_compile.cli import cli
 
+PROGRESS = os.environ.get("VLLM_COMPILE_FUZZ_PROGRESS")  # a file that gets one byte per example (long runs)
+
+
+def progress() -> None:
+    if PROGRESS:
+        with open(PROGRESS, "a") as handle:
+            handle.write(".")
+
 EXAMPLES = int(os.environ.get("VLLM_COMPILE_FUZZ_COMPILE", "150"))
 LOCATED = re.compile(r"^(?:[^\n]*:\d+:\d+|<command line>): error: ", re.M)
 MODEL = REPO / "vllm_compile" / "data" / "model-configs" / "meta-llama" / "Llama-3.1-8B-Instruct" / "config.json"
@@ -67,6 +75,7 @@ def check_no_secret(text: str) -> None:
 @given(case=mutated_specs(), symlinked_output=st.booleans())
 def test_fuzz_compile(case, symlinked_output):
     seed, data = case
+    progress()
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="fuzz-compile-") as scratch:
         root = Path(scratch)

@@ -19,6 +19,14 @@ from hypothesis import strategies as st
 
 from vllm_compile.cli import cli
 
+PROGRESS = os.environ.get("VLLM_COMPILE_FUZZ_PROGRESS")  # a file that gets one byte per example (long runs)
+
+
+def progress() -> None:
+    if PROGRESS:
+        with open(PROGRESS, "a") as handle:
+            handle.write(".")
+
 EXAMPLES = int(os.environ.get("VLLM_COMPILE_FUZZ_DRIFT", "60"))
 SPECS = ("llama.yaml", "qwen-k8s.yaml", "host-multi.yaml")
 # Tampering that always changes an artifact (the others may leave it as it was).
@@ -51,6 +59,7 @@ def compiled(tmp_path_factory):
           suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_fuzz_check_and_diff(compiled, data):
+    progress()
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="fuzz-drift-") as scratch:
         root = Path(scratch) / "tree"
