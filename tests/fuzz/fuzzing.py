@@ -86,7 +86,7 @@ values = st.one_of(
     scalars,
     st.lists(scalars, max_size=4),
     st.dictionaries(st.sampled_from(KEYS + HOSTILE[:20]), scalars, max_size=3),
-    st.integers(min_value=20, max_value=400).map(deep),
+    st.integers(min_value=20, max_value=120).map(deep),
 )
 
 
@@ -157,7 +157,10 @@ def mutated_specs(draw) -> tuple[Seed, bytes]:
         if op == "delete" and not path:
             continue
         document = _apply(document, op, path, draw(st.sampled_from(KEYS)), draw(values))
-    text = dump(document, draw(st.sampled_from(("yaml", "yaml", "json"))))
+    try:
+        text = dump(document, draw(st.sampled_from(("yaml", "yaml", "json"))))
+    except RecursionError:  # the dumper's own limit (deep values nested in deep values): plain JSON
+        text = dump(document, "json")
     edit = draw(st.sampled_from(TEXT_EDITS + ("none",) * 12))
     lines = text.splitlines(keepends=True)
     at = draw(st.integers(min_value=0, max_value=max(len(lines), 1)))
