@@ -33,7 +33,9 @@ def summary_line(name: str, plan) -> str:
 
 def ledger_text(name: str, plan, gpu_name: str) -> str:
     led = plan.per_gpu
-    lines = [f"{name}: vLLM {plan.vllm_version} ({plan.engine}) on {plan.gpus} x {gpu_name}, "
+    where = (f"{plan.nodes} nodes x {plan.gpus // plan.nodes} x {gpu_name}" if plan.nodes > 1
+             else f"{plan.gpus} x {gpu_name}")
+    lines = [f"{name}: vLLM {plan.vllm_version} ({plan.engine}) on {where}, "
              f"tensor_parallel_size {plan.tensor_parallel_size}, pipeline_parallel_size {plan.pipeline_parallel_size}",
              f"  total memory          {_gib(led.total_bytes)}",
              f"  requested ({plan.gpu_memory_utilization:.2f})     {_gib(led.requested_bytes)}"]
@@ -91,3 +93,20 @@ def explain_text(name: str, plan, gpu_name: str, width: int = 50) -> str:
         tag = "pinned" if choice.pinned else "chosen"
         out.append(f"    {choice.knob:<24} {str(choice.value):<10} {tag}: {choice.reason}")
     return "\n".join(out)
+
+
+def explain_json(plan, gpu_name: str) -> dict:
+    """`explain --format json`: the plan's own JSON (as `plan --format json`) plus what the text
+    explanation adds: the GPU, each ledger row as a share of the GPU's memory (the bar chart),
+    whether CUDA graphs count inside vLLM's budget, and the ledger of every pipeline stage."""
+    led = plan.per_gpu
+    total = led.total_bytes or 1
+    out = plan.as_json()
+    out["gpu"] = gpu_name
+    out["gpus"] = plan.gpus
+    out["cuda_graphs_in_budget"] = _budgeted(plan)
+    out["memory_shares"] = {attr.removesuffix("_bytes"): round(max(0, getattr(led, attr)) / total, 4)
+                            for _, attr in ROWS}
+    out["requested_share"] = round(led.requested_bytes / total, 4)
+    out["stages"] = [{"stage": r.stage, **r.as_json()} for r in plan.ranks] if len(plan.ranks) > 1 else []
+    return out

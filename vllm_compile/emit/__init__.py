@@ -70,7 +70,10 @@ def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[s
         for group in groups:
             folder = host_output_dir if target.SCOPE == "host" and host_output_dir is not None else group[0].output_dir
             header = Header(tool_version, spec_reference(group[0].spec_path, folder), _digest(group))
-            artifacts.append(Artifact(path=posixpath.normpath(posixpath.join(folder, target.FILENAME)),
-                                      content=target.render(group, header),
-                                      executable=target.KIND == "shell", kind=target.KIND))
+            # A target may write several files (one script per node): `files` names each.
+            files = target.files(group, header) if hasattr(target, "files") else [
+                (target.FILENAME, target.render(group, header))]
+            for filename, content in files:
+                artifacts.append(Artifact(path=posixpath.normpath(posixpath.join(folder, filename)),
+                                          content=content, executable=target.KIND == "shell", kind=target.KIND))
     return tuple(artifacts)

@@ -22,6 +22,8 @@ LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi)$"
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
 LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
+# A node's address: an IPv4/IPv6 address or a host name (nothing a shell or YAML would read twice).
+NodeAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$", max_length=253)]
 
 
 class _Frozen(BaseModel):
@@ -93,6 +95,21 @@ class HardwareSpec(_Frozen):
         default=None, min_length=1,
         description="Pin these GPUs (indexes like '0' or UUIDs like 'GPU-…'); default: any `count` GPUs. "
                     "With several deployments: the host's usable GPUs, in the order they are handed out.")
+    nodes: int = Field(
+        default=1, ge=1, le=1024,
+        description="Identical nodes the deployment spans (count is GPUs per node); more than one needs the "
+                    "lws or ray output format.")
+    interconnect: Optional[Literal["nvlink", "pcie"]] = Field(
+        default=None,
+        description="How the GPUs of one node talk to each other; default: the GPU catalog's (nvlink for SXM "
+                    "boards). Without NVLink the planner prefers pipeline parallelism within a node.")
+    network: Literal["infiniband", "ethernet"] = Field(
+        default="ethernet",
+        description="The network between nodes: infiniband adds the IB device settings and IPC_LOCK.")
+    node_addresses: Optional[tuple[NodeAddress, ...]] = Field(
+        default=None, min_length=1,
+        description="The address (IP or host name) of each node, head first, one per node (the ray scripts' "
+                    "VLLM_HOST_IP); default: each node's script reads it from an environment variable.")
     share_gpus: bool = Field(
         default=False,
         description="Allow several deployments on one GPU; each gets a fraction of its memory "
@@ -113,6 +130,10 @@ class HardwareSpec(_Frozen):
         data = handler(self)
         if not self.share_gpus:
             data.pop("share_gpus", None)
+        # Likewise the multi-node keys while at their defaults (one node).
+        for key, default in (("nodes", 1), ("interconnect", None), ("network", "ethernet"), ("node_addresses", None)):
+            if data.get(key, default) == default:
+                data.pop(key, None)
         return data
 
 
