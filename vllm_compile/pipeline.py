@@ -106,7 +106,7 @@ def lower(c: Compilation) -> Compilation:
                 dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
                 device_ids=c.devices[index], depends_on_healthy=tuple(w.name for w in waits[-1:]),
                 depends_on_ports=tuple(w.server.port for w in waits[-1:]),
-                output_dir=_output_dir(c, dep), formats=c.options.formats))
+                output_dir=_output_dir(c, dep), formats=c.options.formats, engine_args=dep.engine_args))
         except CompileError as exc:
             errors += exc.diagnostics
     if errors:
@@ -139,7 +139,7 @@ def run(path: str, options: Options = Options(), until=None) -> Compilation:
 def _release_flags(version: str) -> frozenset[str]:
     """The flags vLLM `version` accepts (its flag manifest): multi-node planning chooses a launch
     the release has. Handed to the planner as data, like the GPU catalog."""
-    from vllm_compile.lower.flags import load_manifest
+    from vllm_compile.flags import load_manifest
 
     return frozenset(load_manifest(version).flags)
 

@@ -187,7 +187,8 @@ def test_serve_local_model_uses_the_host_path(tmp_path):
 
 
 def test_serve_flags_valid_for_release():
-    from vllm_compile.lower.flags import load_manifest, parse_serve_args
+    from vllm_compile.engine_args import parse_serve_args
+    from vllm_compile.flags import load_manifest
 
     for dep in CASES.values():
         words = [as_text(w) for w in serve.argv(dep)]

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
 
 from vllm_compile.emit.registry import FORMATS, describe_formats
+from vllm_compile.versions import NEWEST_RELEASE
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -152,7 +153,9 @@ class WorkloadSpec(_Frozen):
 class EngineSpec(_Frozen):
     """The vLLM release and engine knobs; null means the planner chooses."""
 
-    version: str = Field(pattern=VERSION, description="vLLM release, e.g. '0.33.0': picks the image, flags and memory rules.")
+    version: str = Field(default=NEWEST_RELEASE, pattern=VERSION,
+                         description="vLLM release, e.g. '0.33.0': picks the image, flags and memory rules; "
+                                     "default: the newest bundled release.")
     image: Optional[str] = Field(
         default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$",
         description="Container image; default vllm/vllm-openai:v<version>. May pin a digest (…@sha256:…).")
@@ -247,8 +250,11 @@ class DeploymentSpec(_Frozen):
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="DNS-1123 label: names the service and the output folder.")
     model: ModelSpec = Field(description="Which model to serve.")
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec, description="What the deployment must serve.")
-    engine: EngineSpec = Field(description="The vLLM release and engine knobs.")
-    server: ServerSpec = Field(default_factory=ServerSpec, description="How clients reach the server.")
+    engine: EngineSpec = Field(default_factory=EngineSpec,
+                               description="The vLLM release and engine knobs; default: the newest bundled release.")
+    server: ServerSpec = Field(default_factory=ServerSpec,
+                               description="How clients reach the server (in a deployments: list, an unset port "
+                                           "takes the next free one from 8000, in listing order).")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Where artifacts go.")
     kubernetes: Optional[KubernetesSpec] = Field(
         default=None, description="Settings of the kubernetes output format.")
@@ -269,7 +275,7 @@ class SpecFile(_Frozen):
     model_config = ConfigDict(
         frozen=True, extra="forbid", defer_build=True,
         title="vllm-compile deployment spec",
-        json_schema_extra={"oneOf": [{"required": ["name", "model", "engine"]}, {"required": ["deployments"]}]},
+        json_schema_extra={"oneOf": [{"required": ["name", "model"]}, {"required": ["deployments"]}]},
     )
 
     version: Literal[1] = Field(description="Spec format version.")
@@ -317,12 +323,15 @@ def _close_objects(node) -> None:
 from dataclasses import dataclass as _dataclass  # noqa: E402
 
 from vllm_compile.diagnostics import SourceMap  # noqa: E402
+from vllm_compile.ir.engine_args import EngineArgs  # noqa: E402
 
 
 @_dataclass(frozen=True, slots=True)
 class Deployment:
     key_prefix: str          # "" for a single-deployment file, "deployments[2]." otherwise
     spec: DeploymentSpec
+    # engine.extra_args parsed once against the pinned release (the parse stage fills it in).
+    engine_args: EngineArgs | None = None
 
 
 @_dataclass(frozen=True, slots=True)

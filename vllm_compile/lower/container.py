@@ -21,10 +21,11 @@ from vllm_compile.diagnostics import CompileError, SourceMap
 from vllm_compile.ir.lowered import (
     Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Volume)
 from vllm_compile.lower.args import lower_args
-from vllm_compile.lower.flags import load_manifest
+from vllm_compile.flags import load_manifest
 from vllm_compile.versions import release_key
 
 if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to import
+    from vllm_compile.ir.engine_args import EngineArgs
     from vllm_compile.ir.facts import HardwareFacts, ModelFacts
     from vllm_compile.ir.plan import Plan
     from vllm_compile.ir.spec import DeploymentSpec, Spec
@@ -251,7 +252,8 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
 def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardware: HardwareFacts, *,
                      spec: Spec, key_prefix: str, device_ids: tuple[str, ...] | None = None,
                      depends_on_healthy: tuple[str, ...] = (), output_dir: str | None = None,
-                     depends_on_ports: tuple[int, ...] = (), formats: tuple[str, ...] | None = None) -> LoweredDeployment:
+                     depends_on_ports: tuple[int, ...] = (), formats: tuple[str, ...] | None = None,
+                     engine_args: EngineArgs | None = None) -> LoweredDeployment:
     """Lower one planned deployment for its pinned vLLM release; raises CompileError on user errors.
     `formats` (from --emit) overrides the deployment's output.formats for target-specific checks."""
     source = spec.source
@@ -261,14 +263,15 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
     image = container_image(dep, source, key_prefix, gpu.vendor)
     out_dir = _output_dir(dep, source, key_prefix, output_dir)
     model_ref, model_volume = _model_mount(dep, spec, out_dir)
-    args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref)
+    args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref,
+                      engine_args=engine_args)
     wanted = tuple(formats if formats is not None else dep.output.formats)
     multinode = None
     if spec.hardware.nodes > 1:
         from vllm_compile.lower.nodes import lower_nodes
 
         multinode = lower_nodes(dep, spec.hardware, plan, args, manifest, source=source, key_prefix=key_prefix,
-                                formats=wanted)
+                                formats=wanted, engine_args=engine_args)
     per_node = plan.gpus // spec.hardware.nodes
     devices, device_notes = _devices(spec, key_prefix, plan.gpus, device_ids, gpu.vendor)
     volumes = [Volume(kind="model-cache", container=HF_CACHE_CONTAINER)]

@@ -258,7 +258,7 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     single_keys = [k for k in ("name", "model", "workload", "engine", "server") if k in document]
     if "deployments" not in document:
-        for required in ("name", "model", "engine"):
+        for required in ("name", "model"):
             if document.get(required) is None:
                 out.append(source.error(required if required in document else None,
                                         f"missing required key '{required}'",
@@ -294,7 +294,8 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
                 out.append(source.error(f"{prefix}name", f"deployment name '{name}' is used twice",
                                         fix="give every deployment its own name"))
             names[name] = prefix
-        port = mapping(dep.get("server")).get("port", 8000)
+        # Only explicit ports can clash: an unset one takes the next free port (parse_spec).
+        port = mapping(dep.get("server")).get("port")
         if prefix and isinstance(port, int):
             if port in ports:
                 out.append(source.error(f"{prefix}server.port", f"host port {port} is already used by deployment "

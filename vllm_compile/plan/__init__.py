@@ -67,6 +67,10 @@ def plan_deployment(req: PlanRequest) -> Plan:
                                       COST_WORKLOAD)]))
 
     pp = req.pipeline_parallel_size
+    if pp > facts.num_layers:
+        invalid.append((f"pipeline_parallel_size {pp} is larger than the {facts.num_layers} layers of "
+                        f"{facts.model_id}: every pipeline stage needs at least one layer",
+                        [Candidate.of({"engine.pipeline_parallel_size": facts.num_layers}, "one layer per stage")]))
     candidates = _tp_candidates(req, facts, pp, invalid)
     length = req.max_model_len or model_max
     base = _base_layout(req, rules, facts, gpu, dtype_bytes, length, candidates[0] if candidates else 1, pp)
