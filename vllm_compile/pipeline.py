@@ -114,6 +114,8 @@ def lower(c: Compilation) -> Compilation:
         raise CompileError(list(dict.fromkeys(errors)))
     notes = tuple(spec.source.warning(dep.key_prefix + "engine.version", w)
                   for dep, low in zip(spec.deployments, lowered) for w in low.warnings)
+    notes += tuple(spec.source.warning(dep.key_prefix + key, w)
+                   for dep, low in zip(spec.deployments, lowered) for key, w in low.notes)
     return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)
 
 

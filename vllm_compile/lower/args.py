@@ -46,7 +46,7 @@ def _number(value: float) -> str:
 
 
 def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref: str,
-                  engine_args: EngineArgs | None = None) -> tuple[Arg, ...]:
+                  engine_args: EngineArgs | None = None, adapter_refs: tuple[str, ...] = ()) -> tuple[Arg, ...]:
     """The flags the plan and spec call for, in a fixed order."""
     spec_model, engine = dep.model, dep.engine
     out = [Arg("--model", (model_ref,), "model.path" if spec_model.path else "model.id")]
@@ -82,19 +82,31 @@ def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref:
     out.append(Arg("--max-num-batched-tokens", (str(plan.max_num_batched_tokens),), "engine.max_num_batched_tokens"))
     if plan.enforce_eager:
         out.append(Arg("--enforce-eager", (), "engine.enforce_eager"))
+    if spec_model.lora_adapters:
+        # What the planner counted: a slot per adapter and the largest rank (unless extra_args set them).
+        key = "model.lora_adapters"
+        out.append(Arg("--enable-lora", (), key))
+        given = engine_args.given if engine_args is not None else (lambda dest: False)
+        if not given("max_loras"):
+            out.append(Arg("--max-loras", (str(plan.max_loras),), key))
+        if not given("max_lora_rank"):
+            out.append(Arg("--max-lora-rank", (str(plan.max_lora_rank),), key))
+        # name=path, the form every release's --lora-modules accepts (JSON came later).
+        out.append(Arg("--lora-modules", tuple(f"{a.name}={ref}" for a, ref in
+                                               zip(spec_model.lora_adapters, adapter_refs)), key))
     return tuple(out)
 
 
 def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Manifest, *,
                source: SourceMap, key_prefix: str, model_ref: str,
-               engine_args: EngineArgs | None = None) -> tuple[str, ...]:
+               engine_args: EngineArgs | None = None, adapter_refs: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The full argv after the image (or after `vllm serve`); raises CompileError on any problem.
     The flags the compiler emits are checked against the release here; `engine.extra_args` come
     parsed once (the parse stage's `EngineArgs`), and are checked against what the compiler emits."""
     from vllm_compile.engine_args import parse_extra_args
 
     extra = engine_args or parse_extra_args(dep.engine.version, tuple(dep.engine.extra_args))[0]
-    emitted = compiler_args(dep, plan, model, model_ref, extra)
+    emitted = compiler_args(dep, plan, model, model_ref, extra, adapter_refs)
     argv: list[str] = []
     keys: list[str] = []
     for emitted_arg in emitted:

@@ -171,6 +171,8 @@ PATTERN_HELP = {
                      "name the environment variable, e.g. HF_TOKEN"),
     "image": ("an image reference like vllm/vllm-openai:v0.33.0, optionally @sha256:<digest>",
               "e.g. vllm/vllm-openai:v0.33.0"),
+    "host": ("an IP address of this host, like 127.0.0.1, 0.0.0.0 or ::1",
+             "write 127.0.0.1 (this host only) or 0.0.0.0 (every interface; set server.api_key_env too)"),
     "cache_size": ("a Kubernetes size in binary units, like 200Gi", "write e.g. 200Gi (Ki, Mi, Gi, Ti, Pi)"),
     "labels": ("a Kubernetes label value: at most 63 of A-Z a-z 0-9 - _ . (alphanumeric at both ends)",
                "e.g. team: search"),

@@ -18,6 +18,7 @@ from vllm_compile.ir.facts import HostGpu
 from vllm_compile.ir.plan import Choice, Plan, PlanRequest
 from vllm_compile.plan import plan_deployment
 from vllm_compile.plan.memory import GIB
+from vllm_compile.plan.releases import lora_rank_for, lora_ranks
 
 VERDICT_KEYS = {
     "weights_do_not_fit": "engine.tensor_parallel_size",
@@ -48,6 +49,11 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
     multi-node facts when it spans several nodes. `engine_args`: the parse stage's EngineArgs."""
     engine, workload = dep.engine, dep.workload
     extra = _engine_args(dep, engine_args)
+    adapters = getattr(facts, "lora_adapters", ())
+    # Served adapters: one slot each unless --max-loras says otherwise, and the largest adapter
+    # rank rounded up to one the release accepts (an unacceptable one is refused by lora_problems).
+    largest = max((a.rank for a in adapters), default=0)
+    rank = (lora_rank_for(engine.version, largest) or largest) if adapters else 16
     request = PlanRequest(
         vllm_version=engine.version, model=facts, gpu=gpu, gpu_count=gpu_count, mode="compile",
         max_model_len=workload.max_model_len, concurrency=workload.concurrency,
@@ -59,8 +65,8 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         quantization=dep.model.quantization,
         disable_hybrid_kv_cache_manager=extra.disable_hybrid_kv_cache_manager,
         cpu_offload_bytes=int((extra.cpu_offload_gb or 0) * GIB),
-        max_loras=(extra.max_loras or 1) if extra.enable_lora else 0,
-        max_lora_rank=extra.max_lora_rank or 16,
+        max_loras=(extra.max_loras or len(adapters) or 1) if (extra.enable_lora or adapters) else 0,
+        max_lora_rank=extra.max_lora_rank or rank,
         kv_cache_memory_bytes=extra.kv_cache_memory_bytes,
         data_parallel_size=extra.data_parallel_size or 1,
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
@@ -75,6 +81,41 @@ def _node_fields(dep, gpu, gpu_count: int, hardware, extra, release_flags: froze
             "pipeline_parallel_pinned": "pipeline_parallel_size" in dep.engine.model_fields_set,
             "data_parallel_pinned": extra.given("data_parallel_size"),
             "release_flags": release_flags}
+
+
+def lora_problems(source, dep, facts) -> list[Diagnostic]:
+    """What vLLM would refuse about LoRA: a --max-lora-rank in extra_args the release does not
+    accept, an adapter rank above every one it accepts, or a --max-lora-rank below an adapter's rank."""
+    adapters = getattr(facts, "lora_adapters", ())
+    spec, prefix = dep.spec, dep.key_prefix
+    version = spec.engine.version
+    accepted = ", ".join(str(r) for r in lora_ranks(version))
+    given = _engine_args(spec, getattr(dep, "engine_args", None)).find("max_lora_rank")
+    value = given.value if given is not None and isinstance(given.value, int) else None
+    where = f"{prefix}engine.extra_args[{given.index}]" if given is not None else ""
+    if value is not None and value not in lora_ranks(version):
+        # Releases whose parser lists the choices refuse it there (lowering reports that);
+        # older ones in LoRAConfig at start-up.
+        return [source.error(
+            where, f"vLLM {version} refuses --max-lora-rank {value}: max_lora_rank must be one of {accepted}",
+            found=f"--max-lora-rank {value}", expected=f"one of {accepted}",
+            fix=f"use {lora_rank_for(version, value) or lora_ranks(version)[-1]}")]
+    if not adapters:
+        return []
+    index, widest = max(enumerate(adapters), key=lambda item: item[1].rank)
+    if lora_rank_for(version, widest.rank) is None:
+        return [source.error(
+            f"{prefix}model.lora_adapters[{index}]",
+            f"adapter '{widest.name}' has LoRA rank {widest.rank}, above what vLLM {version} accepts: "
+            f"--max-lora-rank must be one of {accepted}",
+            found=f"rank {widest.rank}", expected=f"a rank of at most {lora_ranks(version)[-1]}",
+            fix="serve an adapter trained with a smaller rank (r in adapter_config.json)")]
+    if value is not None and value < widest.rank:
+        return [source.error(
+            where, f"--max-lora-rank {value} is below the rank {widest.rank} of adapter '{widest.name}': vLLM "
+            "refuses to load it", found=f"--max-lora-rank {value}", expected=f"at least {widest.rank}, one of {accepted}",
+            fix=f"remove it (vllm-compile emits {lora_rank_for(version, widest.rank)} from the adapters) or raise it")]
+    return []
 
 
 def device_id(host: HostGpu) -> str:
@@ -127,6 +168,10 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=(), r
     if spec.hardware.memory_gib is not None:
         catalog = ()
     for i, dep in enumerate(deps):
+        problems = lora_problems(source, dep, models[i])
+        if problems:
+            errors += problems
+            continue
         held = sum(len(w) for w in where)
         options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
                                                                       catalog, resizable, engine_args=dep.engine_args)),
@@ -199,6 +244,7 @@ def _plan_nodes(spec, models, hardware, allow_failure: bool, release_flags):
         errors.append(source.error("hardware.gpu", "the nodes of a multi-node deployment are identical: one GPU type",
                                    found=", ".join(sorted({h.gpu.name for h in hardware.gpus})),
                                    expected="one GPU type", fix="name one GPU type in hardware.gpu"))
+    errors += lora_problems(source, spec.deployments[0], models[0])
     if errors:
         raise CompileError(errors)
     dep = spec.deployments[0]

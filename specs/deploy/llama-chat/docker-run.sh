@@ -6,13 +6,25 @@ set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container llama-chat is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-chat >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-chat: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-chat >/dev/null
+  docker rm llama-chat >/dev/null
+fi
 
 exec docker run \
   --name llama-chat \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus 1 \
   --ipc=host \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   -p 8000:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \

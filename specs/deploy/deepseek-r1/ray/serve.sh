@@ -20,4 +20,5 @@ exec docker exec \
   --max-num-seqs 1024 \
   --max-num-batched-tokens 8192 \
   --data-parallel-size-local 1 \
-  --data-parallel-backend ray
+  --data-parallel-backend ray \
+  --host 127.0.0.1

@@ -4,6 +4,12 @@
 # input-digest: sha256:56518760dff60ffa5ff2714a0f8beee61ccaba912e35928bdf990b4cebfee772
 set -euo pipefail
 
+# Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen3-0-6b >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen3-0-6b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen3-0-6b >/dev/null
+  docker rm qwen3-0-6b >/dev/null
+fi
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.
 until [ "$(docker inspect --format '{{.State.Health.Status}}' qwen-1-5b 2>/dev/null)" = healthy ]; do
   echo 'waiting for qwen-1-5b to be healthy...' >&2
@@ -14,9 +20,15 @@ exec docker run \
   --name qwen3-0-6b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=2"' \
   --ipc=host \
-  -p 8003:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8003:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

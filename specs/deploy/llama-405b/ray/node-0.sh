@@ -15,13 +15,25 @@ fi
 : "${GLOO_SOCKET_IFNAME:?set GLOO_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Meta-Llama-3.1-405B}"
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container llama-405b-node-0 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-405b-node-0 >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-405b-node-0: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-405b-node-0 >/dev/null
+  docker rm llama-405b-node-0 >/dev/null
+fi
 
 exec docker run \
   --name llama-405b-node-0 \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --network host \
   --shm-size 16g \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   --gpus all \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e VLLM_HOST_IP \

@@ -14,13 +14,25 @@ fi
 : "${NCCL_SOCKET_IFNAME:?set NCCL_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${GLOO_SOCKET_IFNAME:?set GLOO_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Meta-Llama-3.1-405B}"
+# Run again to replace the deployment: the container llama-405b-node-1 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-405b-node-1 >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-405b-node-1: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-405b-node-1 >/dev/null
+  docker rm llama-405b-node-1 >/dev/null
+fi
 
 exec docker run \
   --name llama-405b-node-1 \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --network host \
   --shm-size 16g \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   --gpus all \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e VLLM_HOST_IP \

@@ -13,4 +13,5 @@ exec vllm serve mistralai/Mistral-7B-Instruct-v0.3 \
   --gpu-memory-utilization 0.92 \
   --max-num-seqs 256 \
   --max-num-batched-tokens 2048 \
+  --host 127.0.0.1 \
   --port 8010

@@ -7,11 +7,21 @@ set -euo pipefail
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"
 export HIP_VISIBLE_DEVICES=4,5
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container llama-70b-rocm is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-70b-rocm >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-70b-rocm: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-70b-rocm >/dev/null
+  docker rm llama-70b-rocm >/dev/null
+fi
 
 exec docker run \
   --name llama-70b-rocm \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --device /dev/kfd \
   --device /dev/dri \
   --group-add video \

@@ -5,14 +5,26 @@
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
+# Run again to replace the deployment: the container llama-8b-a is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-8b-a >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-8b-a: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-8b-a >/dev/null
+  docker rm llama-8b-a >/dev/null
+fi
 
 exec docker run \
   --name llama-8b-a \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=6"' \
   --ipc=host \
-  -p 8002:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8002:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -4,13 +4,26 @@
 # input-digest: sha256:35605d73b313f22dacf8fb0108d0e8c6b471d2d22313d315001bfed4c3fa9d82
 set -euo pipefail
 
+# Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect coder >/dev/null 2>&1; then
+  echo 'replacing the existing container coder: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 coder >/dev/null
+  docker rm coder >/dev/null
+fi
+
 exec docker run \
   --name coder \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=GPU-1f0c5a2e-8b7d-4e31-a9c6-0d2e7f4b3a91,GPU-c27e4b93-5f18-0a6d-b3e2-8e91d0c47f25"' \
   --ipc=host \
-  -p 8001:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8001:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -4,13 +4,26 @@
 # input-digest: sha256:acb7e01da33fade626be7b63713d16baaa688db019a2f79e8bf2b86c40fc5342
 set -euo pipefail
 
+# Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect small >/dev/null 2>&1; then
+  echo 'replacing the existing container small: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 small >/dev/null
+  docker rm small >/dev/null
+fi
+
 exec docker run \
   --name small \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=GPU-e8b15f62-9a0d-3c47-f6b2-14d8a7e3c509"' \
   --ipc=host \
-  -p 8002:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8002:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -12,4 +12,5 @@ exec vllm serve Qwen/Qwen2.5-7B-Instruct \
   --gpu-memory-utilization 0.92 \
   --max-num-seqs 256 \
   --max-num-batched-tokens 2048 \
+  --host 127.0.0.1 \
   --port 8101

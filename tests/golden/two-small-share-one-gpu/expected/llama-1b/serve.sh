@@ -18,4 +18,5 @@ exec vllm serve meta-llama/Llama-3.2-1B-Instruct \
   --gpu-memory-utilization 0.1 \
   --max-num-seqs 256 \
   --max-num-batched-tokens 2048 \
+  --host 127.0.0.1 \
   --port 8001
