@@ -21,11 +21,12 @@ from typing import Literal, get_args
 
 Code = Literal[
     "VC101", "VC102", "VC103", "VC104", "VC105", "VC106", "VC107", "VC108", "VC109", "VC110", "VC111", "VC112",
+    "VC113", "VC114", "VC115", "VC116",
     "VC201", "VC202", "VC203", "VC204", "VC205", "VC206", "VC207", "VC208",
-    "VC210", "VC211", "VC212", "VC213", "VC214", "VC215", "VC216", "VC217", "VC218",
+    "VC210", "VC211", "VC212", "VC213", "VC214", "VC215", "VC216", "VC217", "VC218", "VC219", "VC220",
     "VC301", "VC302", "VC303", "VC304", "VC305", "VC306", "VC307", "VC308", "VC309",
     "VC310", "VC311", "VC312", "VC313", "VC314", "VC315", "VC316", "VC317", "VC318", "VC319", "VC320",
-    "VC321", "VC322", "VC323", "VC324", "VC325",
+    "VC321", "VC322", "VC323", "VC324", "VC325", "VC326",
     "VC330", "VC331", "VC332",
     "VC401", "VC402", "VC403", "VC404", "VC405", "VC406", "VC407", "VC410", "VC411",
     "VC420", "VC421", "VC422", "VC423", "VC424", "VC425", "VC426", "VC427",
@@ -34,9 +35,9 @@ Code = Literal[
     "VC520", "VC521", "VC522", "VC523", "VC524", "VC525",
     "VC601", "VC602", "VC603", "VC604", "VC605", "VC606", "VC607", "VC608", "VC609", "VC610",
     "VC611", "VC612", "VC613", "VC614", "VC615", "VC616", "VC617",
-    "VC701", "VC702", "VC703", "VC704",
+    "VC701", "VC702", "VC703", "VC704", "VC705",
     "VC801",
-    "VC901", "VC902",
+    "VC901", "VC902", "VC903",
 ]
 
 
@@ -64,7 +65,8 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     # VC1xx: input and YAML
     ("VC101", "spec-not-found", "the spec file does not exist", "check the path"),
     ("VC102", "spec-is-folder", "a folder was given where a spec file was expected", "name the YAML file"),
-    ("VC103", "spec-unreadable", "the spec file cannot be read", "check its permissions"),
+    ("VC103", "spec-unreadable", "the spec file cannot be read (permissions; a FIFO, device or socket)",
+     "check its permissions; name a regular file"),
     ("VC104", "spec-too-large", "the spec file is over the 1 MiB limit", "check that this is the right file"),
     ("VC105", "not-utf8", "the spec file is not UTF-8 text", "save it as UTF-8"),
     ("VC106", "yaml-syntax", "malformed YAML", "fix indentation, a missing `:` or quote at the position"),
@@ -75,6 +77,12 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("VC110", "document-count", "not exactly one YAML document", "remove extra `---` separators"),
     ("VC111", "not-a-mapping", "the document is not a mapping of keys", "start the file with `version: 1`"),
     ("VC112", "no-specs", "no spec given and none found", "name the spec files"),
+    ("VC113", "control-character", "a control character in the spec (raw, or escaped in a quoted value)",
+     "delete it"),
+    ("VC114", "yaml-tag", "an explicit YAML tag (`!x`, `!!python/...`)", "remove the tag; write a plain value"),
+    ("VC115", "yaml-too-deep", "YAML nesting deeper than 24 levels", "check that this is the right file"),
+    ("VC116", "spec-file-name", "the spec file's name is not UTF-8 or holds a control character",
+     "rename the file"),
     # VC2xx: schema and spec keys
     ("VC201", "unknown-key", "a key the schema does not know", "fix its spelling (the message lists the keys)"),
     ("VC202", "missing-key", "a required key is missing", "add it"),
@@ -88,7 +96,8 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
      "put the secret in the environment and name the variable"),
     ("VC211", "secret-flag", "a flag that would write a secret into the artifacts",
      "pass it through server.api_key_env / server.hf_token_env"),
-    ("VC212", "secret-argument", "an argument that looks like a secret token", "pass secrets by environment"),
+    ("VC212", "secret-value", "a spec value that looks like a secret token (it would be copied into the artifacts)",
+     "remove it (and rotate it); pass secrets by environment"),
     ("VC213", "beside-deployments", "a per-deployment key at the top level next to `deployments:`",
      "move it into each deployment"),
     ("VC214", "model-source", "the model has neither an `id` nor a `path`", "set model.id or model.path"),
@@ -96,6 +105,10 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("VC216", "output-outside", "the output folder lies outside the spec's folder", "use a folder under it"),
     ("VC217", "duplicate-name", "two deployments share a name", "rename one"),
     ("VC218", "duplicate-port", "two deployments share a host port", "give each its own server.port"),
+    ("VC219", "special-env-name", "an `*_env` key names a variable the shell treats specially (`_`, one letter)",
+     "name an ordinary variable, e.g. VLLM_API_KEY"),
+    ("VC220", "model-path-form", "model.path is absolute, or holds a backslash or ':'",
+     "write it relative to the spec with '/' separators"),
     # VC3xx: model facts and hardware
     ("VC301", "model-facts", "the model's config cannot be turned into architecture facts",
      "state the architecture under model.facts"),
@@ -127,6 +140,8 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("VC323", "lora-no-config", "no adapter_config.json in the adapter folder", "point path at the adapter"),
     ("VC324", "lora-not-cached", "a LoRA adapter not in the Hugging Face cache", "run `vllm-compile lock`"),
     ("VC325", "lora-unreadable", "a LoRA adapter's config cannot be read", "check the adapter"),
+    ("VC326", "draft-not-found", "the draft model or EAGLE head that --speculative-config names cannot be resolved",
+     "lock it, or name a folder holding its config.json"),
     ("VC330", "model-note", "a note from resolving the model (e.g. an unchecked revision)", "read the message"),
     ("VC331", "hardware-note", "a note from resolving the hardware", "read the message"),
     ("VC332", "detect-note", "a detected GPU mapped onto the catalog approximately", "check the mapping"),
@@ -156,10 +171,10 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
      "list every node, the head first, or drop it"),
     ("VC424", "nodes-one-gpu-type", "the nodes of a multi-node deployment hold different GPU types",
      "name one GPU type"),
-    # VC5xx: engine flags
     ("VC425", "lora-max-rank", "the release refuses this --max-lora-rank", "use one of the accepted ranks"),
     ("VC426", "lora-adapter-rank", "a LoRA adapter's rank the release cannot serve", "use an adapter of a served rank"),
     ("VC427", "lora-rank-below-adapter", "--max-lora-rank below an adapter's rank", "raise --max-lora-rank"),
+    # VC5xx: engine flags
     ("VC501", "unknown-flag", "the pinned vLLM release has no such flag", "`vllm serve --help=all` lists them"),
     ("VC502", "abbreviated-flag", "an abbreviated flag name", "write the full flag name"),
     ("VC503", "help-flag", "a flag that prints help and exits", "remove it"),
@@ -206,20 +221,24 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("VC613", "ray-local-model", "the ray target cannot serve a local model folder", "serve the model by its id"),
     ("VC614", "ray-launch", "the release cannot start this layout on Ray", "pin a newer engine.version or drop ray"),
     ("VC615", "lws-launch", "the release has no launch for this layout across nodes", "pin a newer engine.version"),
-    # VC7xx: drift
     ("VC616", "remote-local-adapter", "a local LoRA adapter folder with a Kubernetes or multi-node target",
      "serve the adapter by its Hugging Face id"),
     ("VC617", "bind-note", "a note from lowering about the address the server binds", "read the message"),
+    # VC7xx: drift
     ("VC701", "artifact-missing", "a generated artifact is missing on disk", "run `vllm-compile compile`"),
     ("VC702", "artifact-differs", "an artifact on disk differs from what the spec generates",
      "run `vllm-compile compile` and commit the result"),
     ("VC703", "not-executable", "a script on disk lost its executable bit", "chmod +x, or recompile"),
     ("VC704", "lock-stale", "the lock file no longer matches the spec's model", "run `vllm-compile lock`"),
+    ("VC705", "artifact-foreign", "an artifact's path holds what vllm-compile never writes (too large, not a "
+     "regular file, a YAML alias or tag)", "remove it and run `vllm-compile compile`"),
     # VC8xx: fix
     ("VC801", "no-such-fix", "`fix --apply N` names a fix that is not offered", "list them with `vllm-compile fix`"),
     # VC9xx: internal and I/O
     ("VC901", "internal-error", "a bug in vllm-compile", "report it with the spec; VLLM_COMPILE_DEBUG=1 traces"),
     ("VC902", "cannot-write", "an output folder or file cannot be written", "choose a writable folder (-o DIR)"),
+    ("VC903", "overwrites-input", "an artifact would replace a spec or lock file of the run",
+     "choose an output folder that holds no spec"),
 )
 
 CODES: dict[str, CodeInfo] = {row[0]: CodeInfo(*row) for row in _ROWS}

@@ -53,10 +53,26 @@ class Diagnostic:
             head += " (" + "; ".join(details) + ")"
         if self.fix:
             head += f"\n  fix: {self.fix}"
-        return head
+        from vllm_compile.secret_scan import redact
+
+        return redact(head)  # a value echoed back never shows a secret
 
     def as_json(self) -> dict:
-        """The fields a CI annotation needs (`--format json`)."""
+        """The fields a CI annotation needs (`--format json`); a value echoed back never shows a secret."""
+        from vllm_compile.secret_scan import redact
+
+        def shown(text: str | None) -> str | None:
+            return None if text is None else redact(text)
+
+        def shown_value(value: Any) -> Any:
+            if isinstance(value, str):
+                return redact(value)
+            if isinstance(value, Mapping):
+                return {k: shown_value(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [shown_value(v) for v in value]
+            return value
+
         return {
             "path": self.file,
             "line": self.line,
@@ -64,11 +80,11 @@ class Diagnostic:
             "severity": self.severity,
             "code": self.code,
             "key": self.key,
-            "message": self.message,
-            "found": self.found,
-            "expected": self.expected,
-            "fix": self.fix,
-            "fixes": [dict(f) for f in self.fixes],
+            "message": shown(self.message),
+            "found": shown(self.found),
+            "expected": shown(self.expected),
+            "fix": shown(self.fix),
+            "fixes": [shown_value(f) for f in self.fixes],
         }
 
 

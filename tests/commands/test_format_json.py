@@ -123,3 +123,33 @@ def test_warnings_go_into_the_json_not_stderr(ws):
     assert "clamped" in note["message"]
     assert spec.read_text().splitlines()[note["line"] - 1].strip() == "max_model_len: null"
     assert "warning" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "diff"])
+def test_foreign_artifact_drift_as_json(ws, command):
+    # What vllm-compile never writes at an artifact's path (YAML with an alias, a folder) is its own code.
+    assert invoke("compile", "llama.yaml").exit_code == 0
+    compose = ws / "deploy" / "llama-chat" / "compose.yaml"
+    compose.write_text("x: &a [1]\ny: *a\n")
+    script = ws / "deploy" / "llama-chat" / "docker-run.sh"
+    script.unlink()
+    script.mkdir()
+    result = invoke(command, "--format", "json", "llama.yaml")
+    assert result.exit_code == 1
+    drift = {d["path"]: d for d in output(result)["drift"]}
+    assert drift["deploy/llama-chat/compose.yaml"]["code"] == "VC705"
+    assert drift["deploy/llama-chat/docker-run.sh"]["code"] == "VC705"
+
+
+def test_spec_path_refusals_have_their_codes(ws):
+    # The bounded reader says which refusal it is (InputError.kind); the code follows from that
+    # (a folder is refused by the command line's argument type before the reader sees it).
+    import os
+
+    (ws / "big.yaml").write_text("#" * (1024 * 1024 + 1))
+    os.mkfifo(ws / "pipe.yaml")
+    for name, code in [("missing.yaml", "VC101"), ("big.yaml", "VC104"), ("pipe.yaml", "VC103")]:
+        result = invoke("compile", "--format", "json", name)
+        assert result.exit_code == 2, name
+        (d,) = output(result)["diagnostics"]
+        assert (d["path"], d["code"]) == (name, code), d

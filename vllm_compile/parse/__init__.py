@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 
 if TYPE_CHECKING:  # imported lazily at run time: pydantic models are slow to build
+    from vllm_compile.codes import Code
     from vllm_compile.ir.spec import Spec
 
 
@@ -18,18 +19,22 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     from vllm_compile.parse.yaml_source import load_yaml
 
     display = Path(path).as_posix()
+    _check_file_name(display)
     if data is None:
+        from vllm_compile.inputs import InputError, read_bytes
+        from vllm_compile.parse.yaml_source import MAX_BYTES
+
         try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise CompileError([Diagnostic("spec file not found", file=display,
-                                           fix="check the path; specs usually live under specs/", code="VC101")]) from None
-        except IsADirectoryError:
-            raise CompileError([Diagnostic("expected a spec file, found a folder", file=display,
-                                           fix="name the .yaml file itself", code="VC102")]) from None
-        except OSError as exc:
-            raise CompileError([Diagnostic(f"cannot read spec file: {exc.strerror}", file=display,
-                                           fix="check the file's permissions", code="VC103")]) from None
+            data = read_bytes(path, MAX_BYTES)
+        except InputError as exc:
+            fix = {"missing": "check the path; specs usually live under specs/",
+                   "folder": "name the .yaml file itself"}.get(exc.kind, "name a YAML spec file (a regular file of "
+                                                                         "at most 1 MiB)")
+            codes: dict[str, Code] = {"missing": "VC101", "folder": "VC102", "too-large": "VC104"}
+            code = codes.get(exc.kind, "VC103")
+            raise CompileError([Diagnostic(
+                f"spec file {exc.reason}", file=display, line=None if exc.missing else 1,
+                column=None if exc.missing else 1, fix=fix, code=code)]) from None
     document, positions = load_yaml(data, display)
     source = SourceMap(display, positions)
     spec_file = validate_document(document, source)
@@ -52,6 +57,22 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hashlib.sha256(data).hexdigest(), multi=multi)
+
+
+def _check_file_name(display: str) -> None:
+    """The spec's name goes into every artifact's header: it must be UTF-8 without control characters."""
+    from vllm_compile.parse.yaml_source import CONTROL
+
+    try:
+        display.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = display.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        raise CompileError([Diagnostic("the spec file's name is not UTF-8", file=shown, line=1, column=1,
+                                       fix="rename the file with UTF-8 characters only", code="VC116")]) from None
+    if CONTROL.search(display):
+        shown = display.encode("unicode_escape").decode("ascii")
+        raise CompileError([Diagnostic("the spec file's name holds a control character", file=shown, line=1,
+                                       column=1, fix="rename the file without control characters", code="VC116")])
 
 
 FIRST_PORT = 8000

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from vllm_compile.codes import Code
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
@@ -52,6 +53,7 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
     multi-node facts when it spans several nodes. `engine_args`: the parse stage's EngineArgs."""
     engine, workload = dep.engine, dep.workload
     extra = _engine_args(dep, engine_args)
+    values = extra.values()
     adapters = getattr(facts, "lora_adapters", ())
     # Served adapters: one slot each unless --max-loras says otherwise, and the largest adapter
     # rank rounded up to one the release accepts (an unacceptable one is refused by lora_problems).
@@ -72,7 +74,11 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         max_lora_rank=extra.max_lora_rank or rank,
         kv_cache_memory_bytes=extra.kv_cache_memory_bytes,
         data_parallel_size=extra.data_parallel_size or 1,
-        alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
+        alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes,
+        mm_limits=mm_limits(values.get("limit_mm_per_prompt")),
+        speculative=_speculative(values, facts),
+        skip_mm_profiling=bool(values.get("skip_mm_profiling")),
+        language_model_only=bool(values.get("language_model_only")))
     return dataclasses.replace(request, **_node_fields(dep, gpu, gpu_count, hardware, extra, release_flags))
 
 
@@ -84,6 +90,77 @@ def _node_fields(dep, gpu, gpu_count: int, hardware, extra, release_flags: froze
             "pipeline_parallel_pinned": "pipeline_parallel_size" in dep.engine.model_fields_set,
             "data_parallel_pinned": extra.given("data_parallel_size"),
             "release_flags": release_flags}
+
+
+def speculative_request(value: object, model: object = None, tokens: object = None):
+    """`--speculative-config` (a JSON object or its text), or the older `--speculative-model` +
+    `--num-speculative-tokens`: (method as vLLM would resolve it, as given, tokens, draft model
+    reference or None). vLLM infers an unnamed method from the draft's name: "eagle3" / "eagle"
+    in it, "[ngram]" for n-gram (older flags), else a draft model."""
+    import json
+
+    from vllm_compile.plan.speculative import normalise
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    config: dict = dict(value) if isinstance(value, dict) else {}
+    if model is not None:
+        config.setdefault("model", model)
+    if tokens is not None:
+        config.setdefault("num_speculative_tokens", tokens)
+    if not config:
+        return None
+    draft = config.get("model")
+    given = config.get("method")
+    if given is None:
+        name = str(draft or "").lower()
+        given = ("ngram" if name in ("[ngram]", "ngram") else "eagle3" if "eagle3" in name
+                 else "eagle" if "eagle" in name else "draft_model" if draft else "")
+    try:
+        count = int(config.get("num_speculative_tokens") or 0)
+    except (TypeError, ValueError):
+        count = 0
+    method = normalise(str(given))
+    return method, str(given), count, (str(draft) if draft and method not in ("ngram", "suffix", "mtp") else None)
+
+
+def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
+    """`--limit-mm-per-prompt` as (modality, limit) pairs, from its text (JSON, or the older
+    `image=2,video=0`) or its parsed JSON object; newer releases also take {"count": N, ...}."""
+    import json
+
+    if isinstance(value, str):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in text.split(",") if "=" in p)}
+    if not isinstance(value, dict):
+        return ()
+    out = []
+    for modality, limit in sorted(value.items()):
+        count: Any = limit.get("count") if isinstance(limit, dict) else limit
+        try:
+            out.append((str(modality), int(count)))
+        except (TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
+def _speculative(values: dict, facts):
+    from vllm_compile.ir.facts import SpeculativeFacts
+
+    found = speculative_request(values.get("speculative_config"), values.get("speculative_model"),
+                                values.get("num_speculative_tokens"))
+    if found is None:
+        return None
+    method, given, count, draft_ref = found
+    # The resolve pass resolved the EAGLE head or draft model (ModelFacts.speculative_draft).
+    draft = facts.speculative_draft if draft_ref is not None else None
+    return SpeculativeFacts(method=method, num_speculative_tokens=count, draft=draft, given_method=given)
 
 
 def lora_problems(source, dep, facts) -> list[Diagnostic]:
@@ -214,7 +291,8 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=(), r
     # One deployment on a uniform, unpinned host keeps `count`: any of its GPUs will do.
     pinned = spec.multi or len(groups) > 1 or spec.hardware.device_ids is not None
     devices = tuple(tuple(device_id(s.host) for s in taken) if pinned else None for taken in where)
-    notes = [source.warning(dep.key_prefix + (w.key if isinstance(w, Note) else "engine"), str(w), code="VC410")
+    notes = [source.warning(located_key(dep.key_prefix, dep.spec, w.key if isinstance(w, Note) else "engine",
+                                        dep.engine_args), str(w), code="VC410")
              for dep, p in zip(deps, plans) for w in p.warnings]
     idle = [device_id(s.host) for s in slots if s.free]
     if idle and pinned:
@@ -259,7 +337,8 @@ def _plan_nodes(spec, models, hardware, allow_failure: bool, release_flags):
                   [_Slot(hardware.gpus[0])])
     if not _starts(plan) and not allow_failure:
         raise CompileError([_failure(source, dep.key_prefix, dep.spec, plan, dep.engine_args)])
-    notes = tuple(source.warning(dep.key_prefix + (w.key if isinstance(w, Note) else "engine"), str(w), code="VC410")
+    notes = tuple(source.warning(located_key(dep.key_prefix, dep.spec, w.key if isinstance(w, Note) else "engine",
+                                             dep.engine_args), str(w), code="VC410")
                   for w in plan.warnings)
     return (plan,), (None,), notes
 
@@ -452,15 +531,28 @@ def _mixed_tp(source, dep, plan: Plan, groups) -> Diagnostic:
             f"{plan.gpus} GPUs of one type", code="VC407")
 
 
+# Planner keys that stand for a flag of engine.extra_args (no spec key sets it): the item that sets it.
+FLAG_KEYS = {
+    "engine.data_parallel_size": ("data_parallel_size",),
+    "engine.speculative_config": ("speculative_config", "speculative_model", "num_speculative_tokens"),
+}
+
+
+def located_key(prefix: str, dep, key: str, engine_args=None) -> str:
+    """The spec file's path of a planner key (a failure_key or a Note's key) of the deployment
+    under `prefix`: hardware.* keys are the host's, a flag's key is its engine.extra_args item."""
+    dests = FLAG_KEYS.get(key)
+    if dests is not None:
+        args = _engine_args(dep, engine_args)
+        given = [arg.index for arg in (args.find(d) for d in dests) if arg is not None]
+        key = f"engine.extra_args[{max(given)}]" if given else "engine.extra_args"
+    return key if key.startswith("hardware.") else prefix + key
+
+
 def _failure(source: SourceMap, prefix: str, dep, plan: Plan, engine_args=None) -> Diagnostic:
     # The planner names the key its verdict is about; hardware.* keys are the host's, and a data-parallel
     # size (given as a flag) is the extra_args item that sets it.
-    key = plan.failure_key or "engine"
-    if key == "engine.data_parallel_size":
-        dp_arg = _engine_args(dep, engine_args).find("data_parallel_size")
-        key = f"engine.extra_args[{dp_arg.index}]" if dp_arg is not None else "engine.extra_args"
-    if not key.startswith("hardware."):
-        key = prefix + key
+    key = located_key(prefix, dep, plan.failure_key or "engine", engine_args)
     headline = {"invalid": "vLLM would refuse this configuration",
                 "weights_do_not_fit": "the model's weights do not fit on the GPUs",
                 "no_kv_memory": "vLLM would fail at start-up: no memory left for the KV cache",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ff353fa0e4fa4ebe86d4cd776bc3b9fa486c333c58357c9ae900eaa23342c9ea
+# input-digest: sha256:82253db3fb2ae46e2237a1a2c3f9f0354c767e09c8e63b73cb9fd45e6657f775
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4be4ca2d575426e56f6b3e815198df4632f0108476251a6372b22614cd93351d
+# input-digest: sha256:618dd5c750bca3c107aa7f94d55a55f6da40f433211ff04203f4682aedff8d3c
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:75843bc5eddc0626dcc6d379dd55676ab70fc29251be042552829639f16e5ced
+# input-digest: sha256:5e64556631354a540a233890ebe5777f66a11fef794627427161e3ac57e5c0d1
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

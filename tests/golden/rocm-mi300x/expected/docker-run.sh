@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
+# input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d7003324e6ff5a8a6c94cd150e2ee74256b4edc4150ac2b92fe0b98250f82563
+# input-digest: sha256:9047ffebcf5c349ee0991ddbbf96469f255f58e9b84dc8cd9be19bc57229bbf6
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f64141eccd88f3723b6fc48efa6559de1c3fbcd576ae528eebe19440af6cbe0b
+# input-digest: sha256:89d0e78c3730e034f3439dc15b43d52cced32dc15a322049190cc65ccd0db58e
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:13ce8056da672f9b8f9eb161b6dfac4210fc7e6c99746a634de82f23830b643c
+# input-digest: sha256:5029e46cf625fe6b28b2fd4d4f8919018aa96f59142655f8bac9288e0a4da8a1
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

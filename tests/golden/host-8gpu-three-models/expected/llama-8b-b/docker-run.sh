@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde2b363dd31c6d50cc9dfeceb4ab16ab543d15ad500a01fd1abb8c326f86de8
+# input-digest: sha256:9605137500c646c3a20226250d07877d2fac365fa228d21a39f8cd0bf904f9a9
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f8a7aa74b98746e8ca33d204a788ce58c0c600382e1cb4bdf8ae80bf000b4b81
+# input-digest: sha256:3a0320a04ee06b1e836d863e9523f6afab3e63708dd0c5cbf9cba9851e37165c
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:109df59d2d151a358ab1218db6bc199242af2698eb248b353faca568833dc3f7
+# input-digest: sha256:cc35e9b392545b4e70fbc3cadea5d462bf22e8bb60aef48ce346fdeaf66bed41
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6c5c0e554898cbb09d2bcec5a6e9e778a338cf900c12b5cbfdbe206505bd8c7a
+# input-digest: sha256:c136faaacefbfa98429e56dee21c47dc6ceeb33922169b8cc6793618102604ea
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

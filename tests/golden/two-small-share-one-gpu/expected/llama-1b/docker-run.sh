@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
+# input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"
