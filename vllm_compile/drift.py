@@ -109,8 +109,8 @@ def _unified(current: bytes, wanted: bytes, shown: str) -> list[str]:
 
 
 def _lock_drift(result) -> list[Drift]:
-    if not result.lock:
-        return []
+    if not (result.lock or {}).get("models"):
+        return []   # no lock, or one of the host's hardware only: no model can have moved away from it
     from vllm_compile.resolve.models import lock_matches
 
     lock_path = os.path.relpath(result.path + ".lock")
