@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench deploy-artifacts goldens schema clean
+.PHONY: run test lint bench deploy-artifacts goldens schema data-digest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ goldens: $(TEST_STAMP)  ## regenerate tests/golden/*/expected (then read and val
 
 schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json from the pydantic model
 	$(BIN)/vllm-compile schema > schemas/deployment.vllm.schema.json
+
+data-digest: $(STAMP)  ## after changing vllm_compile/data: record its digest (an input of `check`'s fast path)
+	$(PY) -m vllm_compile.data_digest
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -5,6 +5,7 @@ import difflib
 import os
 from dataclasses import dataclass
 
+from vllm_compile.freshness import without_seal
 from vllm_compile.writer import artifact_path
 
 
@@ -26,7 +27,7 @@ def drifts(result) -> list[Drift]:
         except FileNotFoundError:
             out.append(Drift(shown, "missing (run `vllm-compile compile` to create it)"))
             continue
-        if current == artifact.content:
+        if current == artifact.content or without_seal(current) == without_seal(artifact.content):
             if artifact.executable and not os.access(path, os.X_OK):
                 out.append(Drift(shown, "is not executable (chmod +x, or recompile)"))
             continue

@@ -30,6 +30,7 @@ class Compilation:
     # Any, not the IR types: None until their pass has run, and every later pass reads them.
     spec: Any = None                      # ir.spec.Spec
     lock: dict | None = None
+    lock_digest: str | None = None        # sha256 of the lock file's bytes (None: no lock)
     models: tuple = ()                    # ir.facts.ModelFacts per deployment
     hardware: Any = None                  # ir.facts.HardwareFacts
     devices: tuple = ()                   # pinned device ids per deployment (None = any `count`)
@@ -50,7 +51,8 @@ def parse(c: Compilation) -> Compilation:
 def read_lock(c: Compilation) -> Compilation:
     from vllm_compile.resolve.models import load_lock
 
-    return dataclasses.replace(c, lock=load_lock(c.path))
+    lock = load_lock(c.path)
+    return dataclasses.replace(c, lock=lock, lock_digest=None if lock is None else _file_digest(c.path + ".lock"))
 
 
 def resolve_models(c: Compilation) -> Compilation:
@@ -120,8 +122,26 @@ def lower(c: Compilation) -> Compilation:
 def emit(c: Compilation) -> Compilation:
     from vllm_compile.emit import emit_artifacts
 
-    artifacts = emit_artifacts(c.lowered, c.options.formats, host_output_dir=_host_output_dir(c))
+    artifacts = emit_artifacts(c.lowered, c.options.formats, host_output_dir=_host_output_dir(c),
+                               seal_inputs=_seal_inputs(c))
     return dataclasses.replace(c, artifacts=tuple(artifacts))
+
+
+def _seal_inputs(c: Compilation) -> str | None:
+    """What `check` can recompute from the raw inputs (vllm_compile/freshness.py), when the
+    compile read nothing else; None leaves the artifacts unsealed (check then always compiles)."""
+    from vllm_compile.freshness import inputs_digest, sealable
+
+    if not sealable([m.source for m in c.models], c.spec.hardware.gpu, c.lock):
+        return None
+    return inputs_digest(os.path.basename(c.spec.path), c.spec.digest, c.lock_digest, c.options.formats)
+
+
+def _file_digest(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 PASSES = (parse, read_lock, resolve_models, resolve_hardware, plan, lower, emit)
