@@ -18,7 +18,7 @@ from vllm_compile.cli import cli
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(sys.executable).parent / "vllm-compile")
 MODULE = [sys.executable, "-m", "vllm_compile"]
-COMMANDS = ("check", "compile", "detect", "diff", "doctor", "explain", "gpus", "inspect", "lock", "plan",
+COMMANDS = ("check", "compile", "detect", "diff", "doctor", "explain", "gpus", "inspect", "lock", "models", "plan",
             "predict", "schema")
 
 
@@ -133,3 +133,21 @@ def test_user_errors_exit_2_without_traceback(ws, argv):
     assert "Traceback" not in result.stderr
     assert f"{argv[-1]}:" in result.stderr and "error:" in result.stderr and "fix:" in result.stderr
     assert not (ws / "deploy").exists()
+
+
+def test_shell_completion_as_the_readme_documents_it(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    assert 'eval "$(_VLLM_COMPILE_COMPLETE=bash_source vllm-compile)"' in readme
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LC_ALL": "C.UTF-8"}
+    source = subprocess.run([SCRIPT], env={**env, "_VLLM_COMPILE_COMPLETE": "bash_source"},
+                            capture_output=True, text=True, timeout=60)
+    assert source.returncode == 0 and "complete " in source.stdout and "_vllm_compile_completion" in source.stdout
+
+    def complete(words: str) -> list[str]:
+        out = subprocess.run([SCRIPT], env={**env, "_VLLM_COMPILE_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                                            "COMP_CWORD": str(len(words.split()) - 1)},
+                             capture_output=True, text=True, timeout=60)
+        return [line.split(",", 1)[1] for line in out.stdout.splitlines()]
+
+    assert complete("vllm-compile ex") == ["explain"]         # lazily loaded commands complete too
+    assert complete("vllm-compile explain --f") == ["--format"]

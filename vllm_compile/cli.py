@@ -23,6 +23,7 @@ COMMANDS = {
     "diff": "Show how generated artifacts differ from the files on disk.",
     "check": "Exit 1 when artifacts on disk drifted from their spec (pre-commit/CI).",
     "inspect": "Print the architecture facts of a model (repo id or local folder).",
+    "models": "List the bundled model catalog (what resolves offline).",
     "lock": "Resolve a spec's model over the network and write <spec>.lock.",
     "gpus": "List the GPU catalog.",
     "detect": "Detect this host's GPUs through NVML.",

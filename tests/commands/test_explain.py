@@ -81,3 +81,41 @@ def test_bad_input_exits_2(ws):
     assert result.exit_code == 2
     assert result.stderr.startswith("missing.yaml: error: spec file not found")
     assert "Traceback" not in result.output
+
+
+def test_explain_json_is_plan_json_plus_the_chart_and_stages(ws):
+    spec = (ws / "llama-70b.yaml").read_text().replace(
+        'version: "0.33.0"', 'version: "0.33.0"\n  tensor_parallel_size: 2\n  pipeline_parallel_size: 2')
+    (ws / "pp.yaml").write_text(spec)
+    result = invoke("explain", "pp.yaml", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    plan = json.loads(invoke("plan", "pp.yaml", "--format", "json").stdout)
+    assert {k: data[k] for k in plan} == plan            # every plan field, unchanged
+    assert data["gpus"] == 4 and f"on 4 x {data['gpu']}," in invoke("explain", "pp.yaml").stdout
+    led = plan["per_gpu"]
+    assert data["memory_shares"]["weights"] == round(led["weights_bytes"] / led["total_bytes"], 4)
+    assert data["memory_shares"]["kv_cache"] == round(led["kv_cache_bytes"] / led["total_bytes"], 4)
+    assert data["requested_share"] == round(plan["gpu_memory_utilization"], 4)
+    assert [s["stage"] for s in data["stages"]] == [0, 1]
+    assert all(s["weights_bytes"] > 0 for s in data["stages"])
+    assert {c["knob"] for c in data["choices"]} >= set(KNOBS)
+
+
+def test_explain_json_of_a_failing_plan_exits_1_with_its_fixes(ws):
+    spec = (ws / "llama-70b.yaml").read_text().replace("gpu: A100-SXM4-80GB", "gpu: L4").replace("count: 4", "count: 1")
+    (ws / "small.yaml").write_text(spec)
+    result = invoke("explain", "small.yaml", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["verdict"] == "weights_do_not_fit" and data["stages"] == []
+    assert data["fixes"] == json.loads(invoke("plan", "small.yaml", "--format", "json").stdout)["fixes"]
+
+
+def test_explain_json_of_a_multi_deployment_file_is_keyed_by_name(workdir):
+    shutil.copy(SPECS / "host-multi.yaml", workdir / "host-multi.yaml")
+    data = json.loads(invoke("explain", "host-multi.yaml", "--format", "json").stdout)
+    plan = json.loads(invoke("plan", "host-multi.yaml", "--format", "json").stdout)
+    assert sorted(data) == sorted(plan) and len(data) >= 2
+    for name in plan:
+        assert data[name]["verdict"] == plan[name]["verdict"] and "memory_shares" in data[name]

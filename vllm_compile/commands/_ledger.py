@@ -91,3 +91,20 @@ def explain_text(name: str, plan, gpu_name: str, width: int = 50) -> str:
         tag = "pinned" if choice.pinned else "chosen"
         out.append(f"    {choice.knob:<24} {str(choice.value):<10} {tag}: {choice.reason}")
     return "\n".join(out)
+
+
+def explain_json(plan, gpu_name: str) -> dict:
+    """`explain --format json`: the plan's own JSON (as `plan --format json`) plus what the text
+    explanation adds: the GPU, each ledger row as a share of the GPU's memory (the bar chart),
+    whether CUDA graphs count inside vLLM's budget, and the ledger of every pipeline stage."""
+    led = plan.per_gpu
+    total = led.total_bytes or 1
+    out = plan.as_json()
+    out["gpu"] = gpu_name
+    out["gpus"] = plan.gpus
+    out["cuda_graphs_in_budget"] = _budgeted(plan)
+    out["memory_shares"] = {attr.removesuffix("_bytes"): round(max(0, getattr(led, attr)) / total, 4)
+                            for _, attr in ROWS}
+    out["requested_share"] = round(led.requested_bytes / total, 4)
+    out["stages"] = [{"stage": r.stage, **r.as_json()} for r in plan.ranks] if len(plan.ranks) > 1 else []
+    return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 from models_support import load
@@ -114,6 +115,44 @@ def test_unknown_model_says_where_it_looked():
     assert "vllm-compile lock" in d.fix and "model.path" in d.fix
 
 
+def test_unknown_model_lists_every_place_it_looked_the_nearest_names_and_three_ways_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(CompileError) as err:
+        resolve(ModelSpec(id="meta-llama/Llama-3.1-8B-Instruc"), spec_dir=tmp_path, lock={"models": []})
+    d = err.value.diagnostics[0]
+    looked = d.message.split("looked in: ", 1)[1]
+    assert f"a local folder {tmp_path / 'meta-llama/Llama-3.1-8B-Instruc'} (none)" in looked
+    assert f"{tmp_path / 'hub' / 'models--meta-llama--Llama-3.1-8B-Instruc'} (revision main: not cached)" in looked
+    assert "the lock file app.vllm.yaml.lock (no entry for this model)" in looked
+    assert f"the bundled catalog ({len(catalog_ids())} models" in looked
+    nearest = d.message.split("Nearest catalog names: ", 1)[1].split(", ")
+    assert nearest[0] == "meta-llama/Llama-3.1-8B-Instruct" and len(nearest) <= 3
+    assert "(1) `vllm-compile lock app.vllm.yaml`" in d.fix and "(2) download the checkpoint and set model.path" in d.fix
+    assert "(3) state the architecture by hand under model.facts" in d.fix and "#/$defs/ModelFactsSpec" in d.fix
+    # The schema pointer is real: `vllm-compile schema` defines it.
+    schema = json.loads((Path(__file__).resolve().parents[3] / "schemas" / "deployment.vllm.schema.json").read_text())
+    assert "num_hidden_layers" in schema["$defs"]["ModelFactsSpec"]["properties"]
+
+
+def test_a_folder_named_like_the_repo_is_pointed_out_not_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    (tmp_path / "acme" / "Tiny-1B").mkdir(parents=True)
+    (tmp_path / "acme" / "Tiny-1B" / "config.json").write_text("{}")
+    with pytest.raises(CompileError) as err:
+        resolve(ModelSpec(id="acme/Tiny-1B"), spec_dir=tmp_path)
+    d = err.value.diagnostics[0]
+    assert "(it holds a config.json: a repo id is never read from disk)" in d.message
+    assert "the lock file app.vllm.yaml.lock (none)" in d.message
+    assert "(model.path: acme/Tiny-1B)" in d.fix
+
+
+def test_a_name_under_another_organisation_finds_the_catalog_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(CompileError) as err:
+        resolve(ModelSpec(id="someone-else/gpt-oss-20b"), spec_dir=tmp_path)
+    assert "Nearest catalog names: openai/gpt-oss-20b" in err.value.diagnostics[0].message
+
+
 def test_catalog_variants_are_the_same_architecture_with_lighter_weights():
     from vllm_compile.resolve.models.sources import _catalog
 
@@ -136,3 +175,15 @@ def test_catalog_variants_are_the_same_architecture_with_lighter_weights():
 def test_variants_are_not_offered_for_an_already_quantized_model():
     assert resolve(ModelSpec(id="Qwen/Qwen3-32B", quantization="fp8")).lighter_variants == ()
     assert resolve(ModelSpec(id="Qwen/Qwen3-8B")).lighter_variants == ()
+
+
+def test_without_a_spec_the_ways_on_say_so(tmp_path, monkeypatch):
+    # `inspect` and `predict` resolve a bare repo id: no lock file is read, and MODEL may be a folder.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(CompileError) as err:
+        resolve_model(ModelSpec(id="acme/Tiny-1B"), spec_dir=str(tmp_path), source=SourceMap("<command line>"),
+                      key_prefix="")
+    d = err.value.diagnostics[0]
+    assert "no lock file (none is read without a spec)" in d.message
+    assert "`vllm-compile lock SPEC`" in d.fix and "a spec whose model.id is acme/Tiny-1B" in d.fix
+    assert "or pass the folder as MODEL" in d.fix

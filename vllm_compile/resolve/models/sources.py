@@ -233,14 +233,42 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
                                         f"revision {model.revision!r} was not checked (run `vllm-compile lock`)")
         return facts
 
+    raise CompileError([_not_found(model, ids, spec_dir=spec_dir, source=source, key_id=key_id, lock=lock)])
+
+
+def _not_found(model: ModelSpec, ids: list[str], *, spec_dir: str, source: SourceMap, key_id: str,
+               lock: dict | None):
+    """No config anywhere offline: where it looked, the nearest catalog names, and the three ways on."""
+    assert model.id, "only a model named by id is looked up"
+    folder = Path(spec_dir) / model.id
+    local = folder.is_dir() and (folder / "config.json").is_file()
+    is_spec = source.file.endswith((".yaml", ".yml"))
+    looked = [
+        f"a local folder {folder}" + (" (it holds a config.json: a repo id is never read from disk)" if local
+                                      else " (none)"),
+        f"the Hugging Face cache {hub_cache_dir() / ('models--' + model.id.replace('/', '--'))} (revision "
+        f"{requested_revision(model)}: not cached)",
+        (f"the lock file {source.file}.lock (" + ("no entry for this model" if lock else "none") + ")") if is_spec
+        else "no lock file (none is read without a spec)",
+        f"the bundled catalog ({len(ids)} models, `vllm-compile models` lists them: not there)",
+    ]
     suggestions = did_you_mean(model.id, ids)
-    looked = (f"looked in: the lock file (none{' for this model' if lock else ''}), the Hugging Face cache "
-              f"({hub_cache_dir() / ('models--' + model.id.replace('/', '--'))}, revision "
-              f"{requested_revision(model)}), the bundled catalog")
-    hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
-    raise CompileError([source.error(
-        key_id, f"no config.json found for {model.id}{hint}; {looked}",
-        fix="run `vllm-compile lock SPEC` once with network access, or download the model and set model.path")])
+    if not suggestions:
+        # The same model under another organisation, or a longer name that contains this one.
+        name = model.id.rsplit("/", 1)[-1].lower()
+        suggestions = [i for i in ids if name and (name in i.lower() or i.rsplit("/", 1)[-1].lower() in name)][:3]
+    message = f"no config.json found for {model.id} offline; looked in: " + "; ".join(looked)
+    if suggestions:
+        message += f". Nearest catalog names: {', '.join(suggestions)}"
+    spec = source.file if is_spec else "SPEC"
+    fix = (f"one of: (1) `vllm-compile lock {spec}` once with network access (pins its config in the lock file"
+           + ("" if is_spec else f" of a spec whose model.id is {model.id}") + "); "
+           + "(2) download the checkpoint and set model.path to its folder"
+           + (f" (model.path: {model.id})" if local else "" if is_spec else ", or pass the folder as MODEL")
+           + "; (3) state the architecture by hand under model.facts (keys as in config.json: model_type, "
+           "num_hidden_layers, hidden_size, num_attention_heads, intermediate_size, vocab_size, "
+           "max_position_embeddings; schema: `vllm-compile schema`, #/$defs/ModelFactsSpec)")
+    return source.error(key_id, message, fix=fix)
 
 
 def _from_lock(build, entry: dict, model: ModelSpec, key_id: str, gated: bool) -> ModelFacts:
