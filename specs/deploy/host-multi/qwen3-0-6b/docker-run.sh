@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:56518760dff60ffa5ff2714a0f8beee61ccaba912e35928bdf990b4cebfee772
-# check-digest: sha256:b9c7f7f56a51d961a5b3dfdaf1724664e97cf87ecbd29a1d379b8f9786d39faa
+# check-digest: sha256:401d5b515ac4ac7ec4d86792671558e58855a02df85cd3399d865f0104a6b4e8
 set -euo pipefail
 
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.

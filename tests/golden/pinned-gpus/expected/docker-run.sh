@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75843bc5eddc0626dcc6d379dd55676ab70fc29251be042552829639f16e5ced
-# check-digest: sha256:8b8472a59d1694f1c9449f9517cce6a6718d3d3e3365056a3e86982108c3a77e
+# check-digest: sha256:8c800b59a9eab4eaebb98246860b079aa951b2cf522e94d8df550b66a6a0347d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75843bc5eddc0626dcc6d379dd55676ab70fc29251be042552829639f16e5ced
-# check-digest: sha256:65f0615f39c8167f32d2783eb77ecaceed0e3fb9de63b99f260cc03468c56187
+# check-digest: sha256:f95f1488e10ddc73e4561ae30cbb4e8b2311322d8ad9695dd30abad2143f0c8b
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7003324e6ff5a8a6c94cd150e2ee74256b4edc4150ac2b92fe0b98250f82563
-# check-digest: sha256:cf10856ef3081a2feabdaa60e862dd02b76df1e4ab0334660de9839702d00741
+# check-digest: sha256:3e31c0d1eb639fa7ca310808a36aedf67793b55a92d7077d1312ec8fdc5d0ab5
 set -euo pipefail
 
 exec docker run \

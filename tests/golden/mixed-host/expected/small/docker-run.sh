@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:acb7e01da33fade626be7b63713d16baaa688db019a2f79e8bf2b86c40fc5342
-# check-digest: sha256:4a4b36873688ac1fb75b5733c847e397f25d1843d2bfa86c1778e563292e2bf0
+# check-digest: sha256:634c99e8ec5e1d6097e221e3864334a2f68aedbb20eb08c27d6d364f36805c79
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:4d77db2186a2d838b641cd266b54ad13a1a1ab996cc32df3ab528ff2adb535f2
+# check-digest: sha256:f20e514ddc7a49d179798e18d152ea14754ce131a633d1c89fead26db04598a5
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:84b9ef2c6ed01ad74233255b54ee741f01400f73e163bd35b6aa2b71eff5c8a0
-# check-digest: sha256:b1e4aee183f5a05cda049988092950ba7ce370dfd05518f3358011c611a61267
+# check-digest: sha256:74d75773c1ddda879e86900c1667b8041198898fd903b8401cdc786d3132a5d9
 set -euo pipefail
 
 exec docker run \
