@@ -47,8 +47,10 @@ deploy-artifacts: $(STAMP)  ## compile every spec under specs/ and fail if the r
 goldens: $(TEST_STAMP)  ## regenerate tests/golden/*/expected (then read and validate every changed file)
 	VLLM_COMPILE_REGEN=1 HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests/test_golden.py
 
-schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json from the pydantic model
+schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json (and its packaged copy) from the pydantic model
 	$(BIN)/vllm-compile schema > schemas/deployment.vllm.schema.json
+	$(PY) -m vllm_compile.ir.records
+	$(PY) -m vllm_compile.data_digest
 
 data-digest: $(STAMP)  ## after changing vllm_compile/data: record its digest (an input of `check`'s fast path)
 	$(PY) -m vllm_compile.data_digest

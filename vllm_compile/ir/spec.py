@@ -291,26 +291,6 @@ def _close_objects(node) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# What the parse stage hands on: the validated file, normalised to a list of deployments.
+# What the parse stage hands on (defined without pydantic in ir/document.py).
 
-from dataclasses import dataclass as _dataclass  # noqa: E402
-
-from vllm_compile.diagnostics import SourceMap  # noqa: E402
-
-
-@_dataclass(frozen=True, slots=True)
-class Deployment:
-    key_prefix: str          # "" for a single-deployment file, "deployments[2]." otherwise
-    spec: DeploymentSpec
-
-
-@_dataclass(frozen=True, slots=True)
-class Spec:
-    path: str                # as the user named it (POSIX separators); goes into headers
-    directory: str           # absolute folder of the spec; used to resolve relative paths, never emitted
-    source: SourceMap
-    hardware: HardwareSpec
-    deployments: tuple[Deployment, ...]
-    output: OutputSpec       # host-level output (multi-deployment files); single files: the deployment's
-    digest: str              # sha256 of the spec file's bytes
-    multi: bool = False
+from vllm_compile.ir.document import Deployment, Spec  # noqa: E402,F401

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4be4ca2d575426e56f6b3e815198df4632f0108476251a6372b22614cd93351d
-# check-digest: sha256:02a83b6dad53a8259fd4570ca3efc59e91355983a2a6c83fe05d420a3e0c194d
+# check-digest: sha256:1d71412c1847bb485508a2f4fb1109a5ba7e266776116901b5c253b94678ce1f
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

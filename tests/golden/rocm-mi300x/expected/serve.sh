@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
-# check-digest: sha256:2b72b7328fa83d050c6ac082c6df4bf8e3c4a64b8dded436f71e37a3257ec221
+# check-digest: sha256:4fc682aec5a3833a300c874a73b0817ca622306e611fcd55fecd3245e0e01d02
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:35605d73b313f22dacf8fb0108d0e8c6b471d2d22313d315001bfed4c3fa9d82
-# check-digest: sha256:1e48508cfa618fde2cdb958599fb0d53a20c2fab6b4025863ac584b3e15dbf08
+# check-digest: sha256:1063debf3462ed39c0130485a809cb09376ab95ffbe47029c19b2c3089155d26
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6c5c0e554898cbb09d2bcec5a6e9e778a338cf900c12b5cbfdbe206505bd8c7a
-# check-digest: sha256:0287b13f36e535a49ef859d7830e7abbc32c1d7a8e2c6ebc5d11aae28e7f1310
+# check-digest: sha256:7f6e097d2c97eff64f141765e29183e310438867abfb7a51c3070e3b87d8f9a0
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f02ce35dcf6fbf1214c27991cb7ecfa7c832bf178e96ff4d80a8a23cb045f70d
-# check-digest: sha256:afe4cd4b9d55571e1b1fa35ac75046743796fbba615ef38c1a7bd5bb027ecd96
+# check-digest: sha256:d571abb32b881938ad8f1ac29c524f01912a5c3d9e9cbf5c2e457de5d8afb329
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:b4eea1dcd90ad5ef5d88025aa748c95fc662e830d3adfb73b37eeff3ece2ff57
+# check-digest: sha256:7ae0af2563796a1ddc7777a9fe44f45a8700313e81bca6c8db3cc0f6524865dc
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"
