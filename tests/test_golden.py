@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from validators import check_compose, check_kubernetes, check_script, command_words
+from validators import check_compose, check_kubernetes, check_lws, check_script, command_words
 from vllm_compile.cli import cli
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -80,9 +80,12 @@ def test_expected_passes_validators(case):
     composes = list(expected.rglob("compose.yaml"))
     scripts = list(expected.rglob("*.sh"))
     manifests = list(expected.rglob("kubernetes.yaml"))
-    assert composes or scripts or manifests
+    groups = list(expected.rglob("lws.yaml"))
+    assert composes or scripts or manifests or groups
     for manifest in manifests:
         _check_manifest(manifest, composes)
+    for group in groups:
+        _check_lws(group)
     for compose in composes:
         config = check_compose(compose, env={"HF_TOKEN": "dummy", "VLLM_API_KEY": "dummy"})
         for service in config["services"].values():
@@ -127,3 +130,38 @@ def _check_manifest(manifest: Path, composes: list[Path]) -> None:
         service = config["services"].get(deployment["metadata"]["name"])
         if service is not None:
             assert [a.replace("$$", "$") for a in service["command"]] == args
+
+
+LWS_SAMPLES = {"$(LWS_LEADER_ADDRESS)": "10.0.0.1", "$(LWS_WORKER_INDEX)": "1"}
+
+
+def serve_argv(container: dict) -> list[str]:
+    """The `vllm serve` argv a LeaderWorkerSet container runs (directly, or at the end of a shell
+    line), with the LWS variables given sample values and Kubernetes' `$$` read as `$`."""
+    import shlex
+
+    if container.get("command") == ["vllm", "serve"]:
+        words = container["args"]
+    else:
+        [line] = container["args"]
+        words = shlex.split(line.split("exec vllm serve ", 1)[1])
+    return [LWS_SAMPLES.get(w, w).replace("$$", "$") for w in words]
+
+
+def _check_lws(path: Path) -> None:
+    """Validators on every document; each `vllm serve` argv parses for the pinned release."""
+    from vllm_compile.lower.flags import load_manifest, parse_serve_args
+
+    documents = check_lws(path)
+    [group] = [d for d in documents if d["kind"] == "LeaderWorkerSet"]
+    template = group["spec"]["leaderWorkerTemplate"]
+    [leader] = template["leaderTemplate"]["spec"]["containers"]
+    version = leader["image"].rsplit(":v", 1)[1]
+    for role in ("leaderTemplate", "workerTemplate"):
+        [container] = template[role]["spec"]["containers"]
+        if role == "workerTemplate" and container.get("command") != ["vllm", "serve"]:
+            continue   # a Ray worker runs no server
+        args = serve_argv(container)
+        assert args[0] == "--model"
+        _, _, problems = parse_serve_args(["vllm", "serve", *args], load_manifest(version))
+        assert problems == (), problems

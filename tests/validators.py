@@ -144,3 +144,67 @@ def check_kubernetes(path: Path) -> list[dict]:
     for document in documents:
         check_kubernetes_document(document)
     return documents
+
+
+# LeaderWorkerSet: kubernetes-validate has no schema for it; the CRD's own OpenAPI schema (vendored,
+# see tests/data/README.md) validates it, closed against unknown fields, plus the webhook's rules.
+LWS_CRD = Path(__file__).resolve().parent / "data" / "leaderworkerset-crd.yaml"
+DNS_1035 = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+
+def _closed(node):
+    if isinstance(node, dict):
+        node = {k: _closed(v) for k, v in node.items()}
+        if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+            node.setdefault("additionalProperties", False)
+        return node
+    if isinstance(node, list):
+        return [_closed(v) for v in node]
+    return node
+
+
+def leaderworkerset_schema() -> dict:
+    from ruamel.yaml import YAML
+
+    crd = YAML(typ="safe", pure=True).load(LWS_CRD.read_text(encoding="utf-8"))
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return _closed(version["schema"]["openAPIV3Schema"])
+
+
+def check_leaderworkerset(document: dict) -> None:
+    """The CRD's schema (Draft 7, unknown fields refused) and the admission webhook's rules."""
+    import re
+
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft7Validator(leaderworkerset_schema()).iter_errors(document), key=str)
+    assert not errors, "LeaderWorkerSet schema: " + "; ".join(
+        f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors[:5])
+    name = document["metadata"]["name"]
+    assert re.match(DNS_1035, name) and len(name) <= 63, f"LeaderWorkerSet name {name!r} is not a DNS-1035 label"
+    spec = document["spec"]
+    assert spec["leaderWorkerTemplate"].get("size", 1) >= 1, "size must be at least 1"
+    assert 0 <= spec.get("replicas", 1) <= 1_000_000, "replicas out of range"
+
+
+def check_lws(path: Path) -> list[dict]:
+    """lws.yaml: the LeaderWorkerSet against its CRD, each pod template wrapped as a Pod and the
+    Service through strict kubernetes-validate."""
+    documents = kubernetes_documents(path)
+    kinds = sorted(d["kind"] for d in documents)
+    assert kinds == ["LeaderWorkerSet", "Service"], kinds
+    for document in documents:
+        if document["kind"] == "LeaderWorkerSet":
+            check_leaderworkerset(document)
+            template = document["spec"]["leaderWorkerTemplate"]
+            for role in ("leaderTemplate", "workerTemplate"):
+                pod = {"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": f"{document['metadata']['name']}-{role.lower()}",
+                                    **template[role].get("metadata", {})},
+                       "spec": template[role]["spec"]}
+                check_kubernetes_document(pod)
+            for claim in template.get("volumeClaimTemplates", []):
+                check_kubernetes_document({"apiVersion": "v1", "kind": "PersistentVolumeClaim", **claim})
+        else:
+            check_kubernetes_document(document)
+    return documents

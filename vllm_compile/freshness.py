@@ -28,13 +28,15 @@ SCHEME = "vllm-compile-check/1"
 # Model sources whose content R covers (ModelFacts.source): the spec's facts, the lock, the catalog.
 SEALABLE_SOURCES = ("spec", "lock", "catalog")
 
-# (file name, scope, executable) of each output format, as the emit targets declare them
-# (tests/test_freshness.py keeps this equal to emit/registry.py), so that `check` need not import
-# the renderers. A stale copy only costs speed: the placement of each artifact is part of R.
+# (file name, scope, executable) of each single-file output format, as the emit targets declare
+# them (tests/test_freshness.py keeps this equal to emit/registry.py), so that `check` need not
+# import the renderers. A stale copy only costs speed: the placement of each artifact is part of R.
+# A format missing here (ray writes a script per node) is always checked by compiling.
 LAYOUT = {
     "compose": ("compose.yaml", "host", False),
     "docker-run": ("docker-run.sh", "deployment", True),
     "kubernetes": ("kubernetes.yaml", "deployment", False),
+    "lws": ("lws.yaml", "deployment", False),
     "serve": ("serve.sh", "deployment", True),
 }
 DEFAULT_FORMATS = ("compose", "docker-run")   # output.formats when unset (a test holds it to the spec model)

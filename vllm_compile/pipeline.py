@@ -92,7 +92,7 @@ def plan(c: Compilation) -> Compilation:
 
     # The catalog goes in as data: a fix that names another GPU type is planned on its facts.
     plans, devices, notes = plan_host(c.spec, c.models, c.hardware, allow_failure=c.options.allow_plan_failure,
-                                      catalog=catalog())
+                                      catalog=catalog(), release_flags=_release_flags)
     return dataclasses.replace(c, plans=plans, devices=devices, warnings=c.warnings + notes)
 
 
@@ -154,6 +154,14 @@ def run(path: str, options: Options = Options(), until=None) -> Compilation:
         if step is until:
             break
     return compilation
+
+
+def _release_flags(version: str) -> frozenset[str]:
+    """The flags vLLM `version` accepts (its flag manifest): multi-node planning chooses a launch
+    the release has. Handed to the planner as data, like the GPU catalog."""
+    from vllm_compile.lower.flags import load_manifest
+
+    return frozenset(load_manifest(version).flags)
 
 
 def _shares_gpu(a, b) -> bool:

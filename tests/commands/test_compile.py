@@ -179,7 +179,7 @@ def test_unknown_emit_format_is_refused(ws, formats, hint):
     assert result.exit_code == 2
     bad = formats.split(",")[-1]
     assert f"unknown output format '{bad}'" in result.stderr
-    assert "compose, docker-run, kubernetes, serve" in result.stderr
+    assert "compose, docker-run, kubernetes, lws, ray, serve" in result.stderr
     if hint:
         assert hint in result.stderr
     assert "Traceback" not in result.output

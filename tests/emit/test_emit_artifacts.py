@@ -16,10 +16,11 @@ from vllm_compile.emit import TARGETS, check_formats, emit_artifacts
 
 
 def test_targets_are_same_shaped_and_ordered():
-    assert list(TARGETS) == ["compose", "docker-run", "kubernetes", "serve"]
+    assert list(TARGETS) == ["compose", "docker-run", "kubernetes", "lws", "ray", "serve"]
     assert [(t.FILENAME, t.KIND, t.SCOPE, t.RUNTIME) for t in TARGETS.values()] == [
         ("compose.yaml", "yaml", "host", "docker"), ("docker-run.sh", "shell", "deployment", "docker"),
-        ("kubernetes.yaml", "yaml", "deployment", "kubernetes"), ("serve.sh", "shell", "deployment", "host")]
+        ("kubernetes.yaml", "yaml", "deployment", "kubernetes"), ("lws.yaml", "yaml", "deployment", "kubernetes"),
+        ("ray/node-0.sh", "shell", "deployment", "docker"), ("serve.sh", "shell", "deployment", "host")]
     assert all(callable(t.render) and t.DESCRIPTION for t in TARGETS.values())
 
 
@@ -48,7 +49,7 @@ def test_unknown_format_lists_the_known_ones():
         check_formats(["compose", "docker_run", "helm"])
     first, second = caught.value.diagnostics
     assert first.found == "docker_run" and "docker-run" in first.fix
-    assert "compose, docker-run, kubernetes, serve" in first.expected and second.found == "helm"
+    assert "compose, docker-run, kubernetes, lws, ray, serve" in first.expected and second.found == "helm"
     with pytest.raises(CompileError):
         check_formats([])
     assert check_formats(["serve", "compose", "serve"]) == ("compose", "serve")

@@ -33,7 +33,9 @@ def summary_line(name: str, plan) -> str:
 
 def ledger_text(name: str, plan, gpu_name: str) -> str:
     led = plan.per_gpu
-    lines = [f"{name}: vLLM {plan.vllm_version} ({plan.engine}) on {plan.gpus} x {gpu_name}, "
+    where = (f"{plan.nodes} nodes x {plan.gpus // plan.nodes} x {gpu_name}" if plan.nodes > 1
+             else f"{plan.gpus} x {gpu_name}")
+    lines = [f"{name}: vLLM {plan.vllm_version} ({plan.engine}) on {where}, "
              f"tensor_parallel_size {plan.tensor_parallel_size}, pipeline_parallel_size {plan.pipeline_parallel_size}",
              f"  total memory          {_gib(led.total_bytes)}",
              f"  requested ({plan.gpu_memory_utilization:.2f})     {_gib(led.requested_bytes)}"]

@@ -11,12 +11,13 @@ from vllm_compile.doctor.base import DEFAULT_FORMATS, Context, Deploy, Finding, 
 from vllm_compile.doctor.docker import check_docker, check_toolkit
 from vllm_compile.doctor.gpu import check_driver, check_gpus
 from vllm_compile.doctor.host import check_cache, check_port, check_shm, check_tokens
+from vllm_compile.doctor.nodes import check_nodes
 from vllm_compile.doctor.rocm import check_rocm
 
 Check = Callable[[Context], "Finding | None"]
 
 CHECKS: tuple[Check, ...] = (check_docker, check_toolkit, check_driver, check_gpus, check_rocm, check_port,
-                             check_tokens, check_cache, check_shm)
+                             check_tokens, check_cache, check_shm, check_nodes)
 
 
 def run_checks(ctx: Context, checks: tuple[Check, ...] = CHECKS) -> tuple[Finding, ...]:
@@ -35,7 +36,7 @@ def context_for(compilation=None, formats: tuple[str, ...] | None = None, **boun
                device_ids=devices)
         for dep, model, plan, devices in zip(spec.deployments, compilation.models, compilation.plans,
                                              compilation.devices or (None,) * len(spec.deployments)))
-    return Context(deployments=deployments, hardware=compilation.hardware, has_spec=True,
+    return Context(deployments=deployments, hardware=compilation.hardware, has_spec=True, hardware_spec=spec.hardware,
                    formats=formats or tuple(spec.output.formats), **boundaries)
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from vllm_compile.doctor.docker import DockerState
     from vllm_compile.ir.facts import HardwareFacts, ModelFacts
     from vllm_compile.ir.plan import Plan
-    from vllm_compile.ir.spec import DeploymentSpec
+    from vllm_compile.ir.spec import DeploymentSpec, HardwareSpec
     from vllm_compile.resolve.hardware.nvml import NvmlSnapshot
 
 Status = Literal["ok", "warn", "fail"]
@@ -68,6 +68,8 @@ class Context:
     shm_path: str = "/dev/shm"
     dev_root: str = "/dev"                      # where /dev/kfd and /dev/dri of ROCm hosts are
     home: str | None = None                     # None = the user's home
+    hardware_spec: HardwareSpec | None = None   # the spec's hardware block (nodes, network, addresses)
+    sys_root: str = "/sys"                      # network interfaces (/sys/class/net)
 
     # What runs each format comes from the emit targets' registry (a kubernetes artifact runs
     # on a cluster: this host's Docker and GPUs are not its business).

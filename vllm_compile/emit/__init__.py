@@ -74,10 +74,13 @@ def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[s
             folder = host_output_dir if target.SCOPE == "host" and host_output_dir is not None else group[0].output_dir
             header = Header(tool_version, spec_reference(group[0].spec_path, folder), _digest(group),
                             sealed=seal_inputs is not None)
-            artifacts.append(Artifact(path=posixpath.normpath(posixpath.join(folder, target.FILENAME)),
-                                      content=target.render(group, header),
-                                      executable=target.KIND == "shell", kind=target.KIND))
-            references.append(header.spec_path)
+            # A target may write several files (one script per node): `files` names each.
+            files = target.files(group, header) if hasattr(target, "files") else [
+                (target.FILENAME, target.render(group, header))]
+            for filename, content in files:
+                artifacts.append(Artifact(path=posixpath.normpath(posixpath.join(folder, filename)),
+                                          content=content, executable=target.KIND == "shell", kind=target.KIND))
+                references.append(header.spec_path)
     if seal_inputs is not None and artifacts:
         artifacts = _sealed(artifacts, references, seal_inputs, host_output_dir or deployments[0].output_dir)
     return tuple(artifacts)

@@ -9,9 +9,9 @@ it in MODULES; the spec schema, the CLI and `doctor` read their lists from here.
 """
 from __future__ import annotations
 
-from vllm_compile.emit import compose, docker_run, kubernetes, serve
+from vllm_compile.emit import compose, docker_run, kubernetes, lws, ray, serve
 
-MODULES = (compose, docker_run, kubernetes, serve)
+MODULES = (compose, docker_run, kubernetes, lws, ray, serve)
 TARGETS = {module.NAME: module for module in sorted(MODULES, key=lambda m: m.NAME)}
 FORMATS = tuple(TARGETS)
 

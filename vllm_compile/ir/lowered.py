@@ -108,3 +108,36 @@ class LoweredDeployment:
     # The node's part in a deployment: "server" for one node; multi-node adds leader/worker roles.
     role: str = "server"
     engine_version: str = ""             # the vLLM release the argv was checked against
+    multinode: "MultiNode | None" = None  # set when the deployment spans several nodes
+
+
+# Placeholders in a multi-node argv, replaced by each target with how it learns the value at run
+# time (LeaderWorkerSet: $(LWS_LEADER_ADDRESS), $(LWS_WORKER_INDEX)).
+LEADER_ADDRESS = "{leader_address}"
+NODE_RANK = "{node_rank}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLaunch:
+    """How the ranks on several nodes find each other, with each node's `vllm serve` argv.
+
+    backend "ray": the nodes form a Ray cluster and only the head runs `vllm serve`
+    (`worker_args` is empty). backend "mp": vLLM's own multi-node mode; every node runs
+    `vllm serve`, the others `--headless`. Both argvs were checked against the release's flags."""
+
+    backend: str
+    leader_args: tuple[str, ...]
+    worker_args: tuple[str, ...] = ()
+    rendezvous_port: int = 0          # what the leader listens on first (Ray GCS, torch's master port)
+
+
+@dataclass(frozen=True, slots=True)
+class MultiNode:
+    nodes: int
+    gpus_per_node: int
+    network: str                                  # "ethernet" | "infiniband"
+    addresses: tuple[str, ...] | None             # each node's address, head first (hardware.node_addresses)
+    ray: NodeLaunch | None                        # None when the release cannot launch this layout on Ray
+    mp: NodeLaunch | None                         # None when the release lacks vLLM's own multi-node mode
+    preferred: str = "ray"                        # the plan's multi_node_backend
+    ray_port: int = 6379

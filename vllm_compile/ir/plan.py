@@ -123,6 +123,10 @@ class Plan:
     gpu_name: str = ""
     # workload.concurrency (compile mode; 1 for a command line): what `goal_met` is measured against.
     concurrency_goal: int = 1
+    # Across nodes: how many, and how vLLM's ranks find each other ("ray" or "mp", vLLM's own
+    # multiprocessing multi-node mode), as the pinned release supports.
+    nodes: int = 1
+    multi_node_backend: str = ""
 
     @property
     def gpus(self) -> int:
@@ -154,6 +158,7 @@ class Plan:
             "choices": [{"knob": c.knob, "value": c.value, "reason": c.reason, "pinned": c.pinned}
                         for c in self.choices],
             "warnings": list(self.warnings),
+            **({"nodes": self.nodes, "multi_node_backend": self.multi_node_backend} if self.nodes > 1 else {}),
         }
 
 
@@ -200,3 +205,13 @@ class PlanRequest:
     hardware_fixes: bool = True
     # False while re-planning a patched request to check a fix (a fix is never checked with fixes).
     propose_fixes: bool = True
+    # Several nodes (hardware.nodes): gpu_count is then nodes x gpus_per_node.
+    nodes: int = 1
+    gpus_per_node: int = 0
+    interconnect: str = "nvlink"          # within a node: "nvlink" | "pcie" | "infinity-fabric"
+    network: str = "ethernet"             # between nodes: "ethernet" | "infiniband"
+    # Whether engine.pipeline_parallel_size / --data-parallel-size were set (else the planner chooses them).
+    pipeline_parallel_pinned: bool = False
+    data_parallel_pinned: bool = False
+    # The pinned release's multi-node flags (from its flag manifest, handed in by the pipeline).
+    release_flags: frozenset[str] = frozenset()

@@ -16,6 +16,7 @@ import os
 from functools import cache
 
 ROOT = "SpecFile"
+OMIT = "x-omit-at-default"   # per model: the keys its dumps leave out while at their defaults
 
 
 PACKAGED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "spec.schema.json")
@@ -32,9 +33,15 @@ def schema() -> dict:
 def packaged_text() -> str:
     """What data/spec.schema.json must hold: the schema generated from the pydantic model, keys in
     the model's order (`make schema` writes it; a test compares)."""
-    from vllm_compile.ir.spec import json_schema
+    from pydantic import BaseModel
 
-    return json.dumps(json_schema(), indent=1, ensure_ascii=False) + "\n"
+    from vllm_compile.ir import spec as models
+
+    packaged = models.json_schema()
+    omitted = {name: list(getattr(model, "OMIT_AT_DEFAULT", [])) for name, model in sorted(vars(models).items())
+               if isinstance(model, type) and issubclass(model, BaseModel)}
+    packaged[OMIT] = {name: keys for name, keys in omitted.items() if keys}
+    return json.dumps(packaged, indent=1, ensure_ascii=False) + "\n"
 
 
 def definition(name: str) -> dict:
@@ -99,11 +106,11 @@ class Record:
             if exclude_none and value is None:
                 continue
             out[name] = _dump(value, mode, exclude_none, exclude_unset)
-        # The models' own serializers (ir/spec.py): fields left out while off, so old digests hold.
-        if self._name == "HardwareSpec" and not self._values["share_gpus"]:
-            out.pop("share_gpus", None)
-        if self._name == "DeploymentSpec" and self._values["kubernetes"] is None:
-            out.pop("kubernetes", None)
+        # The models' OMIT_AT_DEFAULT keys (ir/spec.py), packaged with the schema.
+        properties = definition(self._name).get("properties", {})
+        for key in schema().get(OMIT, {}).get(self._name, ()):
+            if self._values[key] == default(properties[key]):
+                out.pop(key, None)
         return out
 
     def as_pydantic(self):

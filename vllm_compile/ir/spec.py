@@ -6,7 +6,7 @@ the generated one. Every model is frozen and forbids unknown keys.
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
 
@@ -22,10 +22,22 @@ LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi)$"
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
 LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
+# A node's address: an IPv4/IPv6 address or a host name (nothing a shell or YAML would read twice).
+NodeAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$", max_length=253)]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+def _omit_defaults(model: BaseModel, data: dict) -> dict:
+    """A dump without the model's OMIT_AT_DEFAULT keys that hold their defaults (ir/records.py
+    leaves the same keys out: the list is packaged with the schema)."""
+    fields = type(model).model_fields
+    for key in getattr(model, "OMIT_AT_DEFAULT", ()):
+        if getattr(model, key) == fields[key].default:
+            data.pop(key, None)
+    return data
 
 
 class ModelFactsSpec(_Frozen):
@@ -93,6 +105,21 @@ class HardwareSpec(_Frozen):
         default=None, min_length=1,
         description="Pin these GPUs (indexes like '0' or UUIDs like 'GPU-…'); default: any `count` GPUs. "
                     "With several deployments: the host's usable GPUs, in the order they are handed out.")
+    nodes: int = Field(
+        default=1, ge=1, le=1024,
+        description="Identical nodes the deployment spans (count is GPUs per node); more than one needs the "
+                    "lws or ray output format.")
+    interconnect: Optional[Literal["nvlink", "pcie"]] = Field(
+        default=None,
+        description="How the GPUs of one node talk to each other; default: the GPU catalog's (nvlink for SXM "
+                    "boards). Without NVLink the planner prefers pipeline parallelism within a node.")
+    network: Literal["infiniband", "ethernet"] = Field(
+        default="ethernet",
+        description="The network between nodes: infiniband adds the IB device settings and IPC_LOCK.")
+    node_addresses: Optional[tuple[NodeAddress, ...]] = Field(
+        default=None, min_length=1,
+        description="The address (IP or host name) of each node, head first, one per node (the ray scripts' "
+                    "VLLM_HOST_IP); default: each node's script reads it from an environment variable.")
     share_gpus: bool = Field(
         default=False,
         description="Allow several deployments on one GPU; each gets a fraction of its memory "
@@ -106,14 +133,14 @@ class HardwareSpec(_Frozen):
             return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
         return value
 
+    # Left out of dumps while at their defaults, so specs written before they existed keep their
+    # input digests (lowering hashes this dump): share_gpus while off (on, it changes the plans
+    # anyway), the multi-node keys while at one node.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("share_gpus", "nodes", "interconnect", "network", "node_addresses")
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # Leave share_gpus out while it is off, so specs written before it existed keep their
-        # input digests (lowering hashes this dump); when on, it changes the plans anyway.
-        data = handler(self)
-        if not self.share_gpus:
-            data.pop("share_gpus", None)
-        return data
+        return _omit_defaults(self, handler(self))
 
 
 class WorkloadSpec(_Frozen):
@@ -232,14 +259,12 @@ class DeploymentSpec(_Frozen):
     kubernetes: Optional[KubernetesSpec] = Field(
         default=None, description="Settings of the kubernetes output format.")
 
+    # Left out while unset, so specs written before it existed keep their input digests.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("kubernetes",)
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # Leave kubernetes out while unset, so specs written before it existed keep their input
-        # digests (lowering hashes this dump).
-        data = handler(self)
-        if self.kubernetes is None:
-            data.pop("kubernetes", None)
-        return data
+        return _omit_defaults(self, handler(self))
 
 
 class SpecFile(_Frozen):

@@ -64,6 +64,9 @@ def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref:
     if plan.pipeline_parallel_size > 1:
         out.append(Arg("--pipeline-parallel-size", (str(plan.pipeline_parallel_size),),
                        "engine.pipeline_parallel_size"))
+    if plan.data_parallel_size > 1 and not _sets_data_parallel(engine.extra_args):
+        # Chosen by the planner (replicas over nodes); a size pinned in extra_args stays there.
+        out.append(Arg("--data-parallel-size", (str(plan.data_parallel_size),), "hardware.nodes"))
     if plan.enable_expert_parallel:
         out.append(Arg("--enable-expert-parallel", (), "engine.enable_expert_parallel"))
     out.append(Arg("--max-model-len", (str(plan.max_model_len),), "workload.max_model_len"))
@@ -78,6 +81,10 @@ def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref:
     if plan.enforce_eager:
         out.append(Arg("--enforce-eager", (), "engine.enforce_eager"))
     return tuple(out)
+
+
+def _sets_data_parallel(extra_args) -> bool:
+    return any(token.split("=", 1)[0].replace("_", "-") in ("--data-parallel-size", "-dp") for token in extra_args)
 
 
 def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Manifest, *,

@@ -203,6 +203,10 @@ def _kubernetes(dep: DeploymentSpec, model: ModelFacts, plan: Plan) -> Kubernete
         annotations=tuple(sorted(k8s.annotations.items())))
 
 
+# Targets that start a deployment across several nodes.
+MULTI_NODE_FORMATS = ("lws", "ray")
+
+
 def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tuple[str, ...]) -> None:
     """What a chosen target cannot express, refused at the spec key that asks for it."""
     source = spec.source
@@ -211,13 +215,33 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
             "hardware.share_gpus", "Kubernetes hands each pod whole GPUs: deployments cannot share one",
             found="share_gpus: true", expected="share_gpus: false with the kubernetes format",
             fix="drop share_gpus (each deployment gets GPUs of its own), or drop kubernetes from output.formats")])
-    if "kubernetes" in formats and not dep.name[:1].isalpha():
+    nodes = spec.hardware.nodes
+    single = [f for f in formats if f not in MULTI_NODE_FORMATS]
+    if nodes > 1 and single:
+        raise CompileError([source.error(
+            key_prefix + "output.formats", f"{', '.join(single)} run(s) the server on one host, but hardware.nodes is "
+                                           f"{nodes}", found=", ".join(formats),
+            expected="lws (Kubernetes) or ray (Docker hosts) for a deployment across nodes",
+            fix="use output.formats [lws] and/or [ray], or set hardware.nodes: 1")])
+    multi = [f for f in formats if f in MULTI_NODE_FORMATS]
+    if nodes == 1 and multi:
+        raise CompileError([source.error(
+            "hardware.nodes", f"{', '.join(multi)} start(s) a deployment across nodes, but hardware.nodes is 1",
+            found="nodes: 1", expected="hardware.nodes 2 or more for lws and ray",
+            fix="set hardware.nodes to the number of nodes, or use kubernetes / docker-run for one node")])
+    if any(f in formats for f in ("kubernetes", "lws")) and not dep.name[:1].isalpha():
         # The name is a DNS-1123 label; a Service name must also be a DNS-1035 one.
         raise CompileError([source.error(
             key_prefix + "name", "a Kubernetes Service name must start with a letter",
             found=dep.name, expected="a DNS-1035 label: a lowercase letter first",
             fix=f"rename, e.g. 'vllm-{dep.name}'")])
-    if "kubernetes" in formats and dep.model.path:
+    if "ray" in formats and dep.model.path:
+        raise CompileError([source.error(
+            key_prefix + "model.path", "the ray target starts the model on every node from the Hugging Face cache",
+            found=dep.model.path, expected="model.id (each node downloads it, or finds it in its HF_HOME)",
+            fix="serve the model by its Hugging Face id (pre-download it into HF_HOME on every node), or drop ray "
+                "from output.formats")])
+    if any(f in formats for f in ("kubernetes", "lws")) and dep.model.path:
         raise CompileError([source.error(
             key_prefix + "model.path", "a local model folder cannot be mounted into a Kubernetes pod",
             found=dep.model.path, expected="model.id (the pod downloads it into the model-cache volume)",
@@ -238,6 +262,14 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
     out_dir = _output_dir(dep, source, key_prefix, output_dir)
     model_ref, model_volume = _model_mount(dep, spec, out_dir)
     args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref)
+    wanted = tuple(formats if formats is not None else dep.output.formats)
+    multinode = None
+    if spec.hardware.nodes > 1:
+        from vllm_compile.lower.nodes import lower_nodes
+
+        multinode = lower_nodes(dep, spec.hardware, plan, args, manifest, source=source, key_prefix=key_prefix,
+                                formats=wanted)
+    per_node = plan.gpus // spec.hardware.nodes
     devices, device_notes = _devices(spec, key_prefix, plan.gpus, device_ids, gpu.vendor)
     volumes = [Volume(kind="model-cache", container=HF_CACHE_CONTAINER)]
     if model_volume:
@@ -246,14 +278,16 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
                          interval_s=HEALTH_INTERVAL_S, timeout_s=HEALTH_TIMEOUT_S, retries=HEALTH_RETRIES)
     digest = _digest(dep, spec, plan, model, hardware, manifest.version, {
         "device_ids": devices, "depends_on_healthy": list(depends_on_healthy),
-        "image": image, "args": list(args)})
+        "image": image, "args": list(args),
+        **({"multinode": asdict(multinode)} if multinode else {})})
     warnings = tuple(w for w in (manifest.warning, *device_notes) if w)
     return LoweredDeployment(
         name=dep.name, image=image, args=args, model=model_ref, env=_environment(dep, model),
         port=dep.server.port, container_port=CONTAINER_PORT,
-        accelerators=Accelerators(vendor=gpu.vendor, count=plan.gpus, device_ids=devices,
+        accelerators=Accelerators(vendor=gpu.vendor, count=per_node, device_ids=devices,
                                   product_names=gpu.nvidia_smi_names),
-        shm_bytes=SHM_BYTES_PER_GPU * plan.gpus, volumes=tuple(volumes), healthcheck=health,
+        shm_bytes=SHM_BYTES_PER_GPU * per_node, volumes=tuple(volumes), healthcheck=health,
         depends_on_healthy=tuple(depends_on_healthy), depends_on_ports=tuple(depends_on_ports), output_dir=out_dir,
         spec_path=posixpath.basename(spec.path), input_digest=digest, formats=tuple(dep.output.formats),
-        warnings=warnings, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested)
+        warnings=warnings, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested,
+        multinode=multinode)

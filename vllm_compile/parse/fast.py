@@ -15,7 +15,7 @@ from functools import cache
 from vllm_compile.ir.records import ROOT, NoDefault, Record, build, default, definition
 
 # Keywords that only document a node.
-NOTES = frozenset({"title", "description", "default", "examples", "$schema", "$id", "$defs"})
+NOTES = frozenset({"title", "description", "default", "examples", "$schema", "$id", "$defs", "x-omit-at-default"})
 
 
 class Unsure(Exception):

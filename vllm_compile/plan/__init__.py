@@ -36,6 +36,10 @@ def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
 
 
 def plan_deployment(req: PlanRequest) -> Plan:
+    if req.nodes > 1 and req.mode == "compile":
+        from vllm_compile.plan.nodes import plan_across_nodes
+
+        return plan_across_nodes(req, plan_deployment, valid_tensor_parallel)
     rules = rules_for(req.vllm_version)
     facts, gpu = req.model, req.gpu
     total = gpu.memory_bytes

@@ -55,12 +55,15 @@ def _number(values: dict, flag: str, default: float) -> float:
         return default  # lowering reports the bad value against the release's parser
 
 
-def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_fixes: bool = True) -> PlanRequest:
+def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_fixes: bool = True,
+                hardware=None, release_flags: frozenset[str] = frozenset()) -> PlanRequest:
+    """The plan request of one deployment; `hardware` (the spec's hardware block) adds the
+    multi-node facts when it spans several nodes."""
     engine, workload = dep.engine, dep.workload
     extra = extra_flag_values(engine.extra_args)
     lora = "--enable-lora" in extra and (extra["--enable-lora"] or "true").lower() not in ("false", "0")
     memory_bytes = extra.get("--kv-cache-memory-bytes")
-    return PlanRequest(
+    request = PlanRequest(
         vllm_version=engine.version, model=facts, gpu=gpu, gpu_count=gpu_count, mode="compile",
         max_model_len=workload.max_model_len, concurrency=workload.concurrency,
         tensor_parallel_size=engine.tensor_parallel_size, pipeline_parallel_size=engine.pipeline_parallel_size,
@@ -74,8 +77,19 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         max_loras=int(_number(extra, "--max-loras", 1)) if lora else 0,
         max_lora_rank=int(_number(extra, "--max-lora-rank", 16)),
         kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None,
-        data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", 1))),
+        data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", _number(extra, "-dp", 1)))),
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
+    return dataclasses.replace(request, **_node_fields(dep, gpu, gpu_count, hardware, extra, release_flags))
+
+
+def _node_fields(dep, gpu, gpu_count: int, hardware, extra: dict, release_flags: frozenset[str]) -> dict:
+    if hardware is None or hardware.nodes <= 1:
+        return {}
+    return {"nodes": hardware.nodes, "gpus_per_node": gpu_count, "gpu_count": gpu_count * hardware.nodes,
+            "interconnect": hardware.interconnect or gpu.interconnect, "network": hardware.network,
+            "pipeline_parallel_pinned": "pipeline_parallel_size" in dep.engine.model_fields_set,
+            "data_parallel_pinned": "--data-parallel-size" in extra or "-dp" in extra,
+            "release_flags": release_flags}
 
 
 def _byte_count(text: str) -> int | None:
@@ -113,10 +127,13 @@ class _Slot:
         return self.host.gpu.memory_bytes - sum(held_bytes(p) for _, p in self.tenants)
 
 
-def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
+def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=(), release_flags=None):
     """(plans, device ids per deployment or None for "any `count` GPUs", warning diagnostics);
     raises CompileError when a deployment would not start or the host cannot hold them all.
-    `catalog`: the GPU types a fix may move to. Fix keys are the spec file's own paths."""
+    `catalog`: the GPU types a fix may move to. Fix keys are the spec file's own paths.
+    `release_flags(version)`: the flags a vLLM release accepts (multi-node launches need them)."""
+    if spec.hardware.nodes > 1:
+        return _plan_nodes(spec, models, hardware, allow_failure, release_flags)
     source, deps = spec.source, spec.deployments
     share = spec.hardware.share_gpus
     slots = [_Slot(h) for h in hardware.gpus]
@@ -175,6 +192,45 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=()):
     if idle and pinned:
         notes.append(source.warning("hardware", f"no deployment uses GPU(s) {', '.join(idle)}"))
     return tuple(plans), devices, tuple(notes)
+
+
+def _plan_nodes(spec, models, hardware, allow_failure: bool, release_flags):
+    """One deployment over hardware.nodes identical nodes, each giving it all its `count` GPUs."""
+    source, hw = spec.source, spec.hardware
+    errors = []
+    if spec.multi:
+        errors.append(source.error("hardware.nodes", "a deployments: file shares one host; only a single "
+                                   "deployment spans several nodes", found=f"nodes: {hw.nodes}",
+                                   expected="one deployment at the top level", fix="one spec per multi-node deployment"))
+    if hw.share_gpus:
+        errors.append(source.error("hardware.share_gpus", "a deployment across nodes holds every GPU of every node",
+                                   found="share_gpus: true", expected="share_gpus: false with hardware.nodes > 1",
+                                   fix="drop share_gpus"))
+    if hw.device_ids is not None:
+        errors.append(source.error("hardware.device_ids", "across nodes each node gives the deployment all its GPUs",
+                                   found=", ".join(hw.device_ids), expected="no device_ids with hardware.nodes > 1",
+                                   fix="drop device_ids and set hardware.count to the GPUs of one node"))
+    if hw.node_addresses is not None and len(hw.node_addresses) != hw.nodes:
+        errors.append(source.error("hardware.node_addresses", f"{len(hw.node_addresses)} address(es) for "
+                                   f"{hw.nodes} nodes", found=", ".join(hw.node_addresses),
+                                   expected=f"one address per node ({hw.nodes}), the head first",
+                                   fix="list every node's address, or drop node_addresses (each node's script then "
+                                       "reads VLLM_HOST_IP)"))
+    if len(_groups([_Slot(h) for h in hardware.gpus])) > 1:
+        errors.append(source.error("hardware.gpu", "the nodes of a multi-node deployment are identical: one GPU type",
+                                   found=", ".join(sorted({h.gpu.name for h in hardware.gpus})),
+                                   expected="one GPU type", fix="name one GPU type in hardware.gpu"))
+    if errors:
+        raise CompileError(errors)
+    dep = spec.deployments[0]
+    gpu = hardware.gpu
+    flags = frozenset(release_flags(dep.spec.engine.version)) if release_flags else frozenset()
+    plan = _named(plan_deployment(request_for(dep.spec, models[0], gpu, len(hardware.gpus), hardware_fixes=False,
+                                              hardware=hw, release_flags=flags)), [_Slot(hardware.gpus[0])])
+    if not _starts(plan) and not allow_failure:
+        raise CompileError([_failure(source, dep.key_prefix, dep.spec, plan)])
+    notes = tuple(source.warning(dep.key_prefix + "engine", w) for w in plan.warnings)
+    return (plan,), (None,), notes
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,7 +424,8 @@ def _mixed_tp(source, dep, plan: Plan, groups) -> Diagnostic:
 def _failure(source, prefix: str, dep, plan: Plan) -> Diagnostic:
     if plan.verdict == "invalid":
         text = " ".join(plan.reasons)
-        key = ("engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
+        key = ("hardware.nodes" if "multi-node mode" in text else
+               "engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
                "workload.max_model_len" if "max_model_len" in text else
                "engine.kv_cache_dtype" if "kv_cache_dtype" in text else
                "model.dtype" if "float16" in text or "Bfloat16" in text else "hardware.gpu")

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ff353fa0e4fa4ebe86d4cd776bc3b9fa486c333c58357c9ae900eaa23342c9ea
-# check-digest: sha256:41f2d06133ff6695ceabe2c809b8e2f7a141cc410141ea8c3e8c225194f590e9
+# check-digest: sha256:18ec8028c2b06f22b55d97b8316d371beb7b1da4e043ca9f53aec3345866fb34
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f204b28ec003ca062b2d223b5c9cc5e48178e05e7d2c523e9022a709ea0e1dda
-# check-digest: sha256:5b730dcfee28419f260dfe5612038659e0c4247f4fe1030ff840b9ec56fe1438
+# check-digest: sha256:4d0584c1ba45b0ee8f1819b920e6586eeabf23bd42480302cf9ef508c66b5f0d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

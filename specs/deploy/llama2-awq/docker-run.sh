@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:47cb138a2a8752319117a444ed73f1e3de099dcfa9a90af617cd56ad4e5d53c2
-# check-digest: sha256:42c9b27b3bee01515a16c9da9538bc8fd287f5042dbb170b14562d00166169bd
+# check-digest: sha256:9016e8265e8146d788539423b6f0ab17abbb2a8d955e9b3d49bf780ed6a75a52
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:92b8d2ebd6a75faa917473f0520d896a45ce87809c0b010242563de71784c52c
-# check-digest: sha256:34dd3f77a5054d0a7ab792940dfc6b5b05ba9d370bccde7b3d85fb78dcae52e2
+# check-digest: sha256:6b7c59c54809f8ff912cee369f91a1e2bfadbc400be3d0cbf41fbf1010e08392
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:43e42b27431b4787a2f394cae11600037ca90d63605ce227b2fdf56b32bdc1d6
-# check-digest: sha256:6ac51b1c94adca4ea6ecf383932ea09058ce61d85a367180de478edb606d28df
+# check-digest: sha256:a63d75839da82d419689f3320d7e40c76cecaf76e6e2aabd1967c5ac03d320ca
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:44d0f47e54718a2b89f9b4ed4f1668e1a54bc67fd84f7e0499ecd901ae31f3ce
-# check-digest: sha256:6434702327c360c20d6e9f1d7ae841a28a80b0598ec5a4e2f3e57881354fc643
+# check-digest: sha256:59027b6a17bc617493ca203b07316f9e9832c8112763f09f7c7ebeb614bc1c67
 set -euo pipefail
 
 # llama-8b shares a GPU with this deployment: start after it is healthy.

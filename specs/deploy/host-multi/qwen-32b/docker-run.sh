@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4be4ca2d575426e56f6b3e815198df4632f0108476251a6372b22614cd93351d
-# check-digest: sha256:1d71412c1847bb485508a2f4fb1109a5ba7e266776116901b5c253b94678ce1f
+# check-digest: sha256:f1852f3e6b72719443187a849df3378ea5881e37d58af2116ce82436e82a50b0
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

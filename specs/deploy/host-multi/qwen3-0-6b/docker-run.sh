@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:56518760dff60ffa5ff2714a0f8beee61ccaba912e35928bdf990b4cebfee772
-# check-digest: sha256:0b1d3b5dbe4649a3e114196a96dbb5c9cef8c17496605f8df425fb8e047c2855
+# check-digest: sha256:45adb9670d0479f423cd354a04b709106379d0d5b81bfabe26db98d4ae6e92b2
 set -euo pipefail
 
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75843bc5eddc0626dcc6d379dd55676ab70fc29251be042552829639f16e5ced
-# check-digest: sha256:e3a7e2b555c68b8f38af095d823b6f96a9101d12690c0830645c78d6077ef299
+# check-digest: sha256:d6d32a5cb3315dfa811b8e92269783a813d24a37968663d3963cd13f98f4fb5a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

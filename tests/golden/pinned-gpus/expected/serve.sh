@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75843bc5eddc0626dcc6d379dd55676ab70fc29251be042552829639f16e5ced
-# check-digest: sha256:a5d8fcd071a0bda81ddd87ece8c4c07e033ee919065f5cf2e06d0c0773a3197b
+# check-digest: sha256:c7b776f14a05e40f6993b5218d426bd8edda6145f11ba0691b074c05cb7e6879
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

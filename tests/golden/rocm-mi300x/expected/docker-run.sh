@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
-# check-digest: sha256:abf0f5536edd4103b5491dac09054e0b90a19150b8bd71923fd3eaa46212d59d
+# check-digest: sha256:9c714db89e0fa3962f6ebcac1b40e57e6c2b6290e79fcefde02a6a205f8cb4e4
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
-# check-digest: sha256:4fc682aec5a3833a300c874a73b0817ca622306e611fcd55fecd3245e0e01d02
+# check-digest: sha256:abc067dc7c6c99f3b8ac473f026470259f176d99b3996b0cfdbae0fb68bd776e
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7003324e6ff5a8a6c94cd150e2ee74256b4edc4150ac2b92fe0b98250f82563
-# check-digest: sha256:a6da6a9e20d036f6fe4ed7955dd5812b973c90a26a5854314f1b452f3ab61d99
+# check-digest: sha256:09f1cbcf48874455476bfdcd58d33e8da7291edf75a5e46b41388acfedc6cccc
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f64141eccd88f3723b6fc48efa6559de1c3fbcd576ae528eebe19440af6cbe0b
-# check-digest: sha256:c7e3ca81e580819a0d04c56fcf9b2354bead0cecfcfd6d6e5a72ef68633c2198
+# check-digest: sha256:e4e03219ce92ed73e324c4148ba622af5cd6a05b52b217ecb51b7ba4eeb15f79
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:13ce8056da672f9b8f9eb161b6dfac4210fc7e6c99746a634de82f23830b643c
-# check-digest: sha256:2d3ef78deb485b1028cccc15a812cd75c37eca61b2211bc1c036198715c865d1
+# check-digest: sha256:cca737c5089e2d2aa22e99dd72dcd80de6bd7919e9f23b79e0d27cf3ebad7f3a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

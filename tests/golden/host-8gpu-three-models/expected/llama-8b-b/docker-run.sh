@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bde2b363dd31c6d50cc9dfeceb4ab16ab543d15ad500a01fd1abb8c326f86de8
-# check-digest: sha256:b18876469515111c84a702d77087c525ab3b872b60f7ce19894bf6e4c4d2e23a
+# check-digest: sha256:a8e78bdd3381e10fdf314a806477700eba9929fcf09969bb1d588c16c5f09415
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f8a7aa74b98746e8ca33d204a788ce58c0c600382e1cb4bdf8ae80bf000b4b81
-# check-digest: sha256:2e18bdae30644b5db9270767207200550c2dcf1b569fc449f9314e5c5ab9f6c0
+# check-digest: sha256:7efa43f8b05ce84d35642f123a9266fe010673ab77d859de460e1646df57a041
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:109df59d2d151a358ab1218db6bc199242af2698eb248b353faca568833dc3f7
-# check-digest: sha256:9fe1e4cccb32f02d7285c0463d2b64c4d9133c5aef32444fbee0a8ebdb5a8ba4
+# check-digest: sha256:10becb3c4766c9ef7a5a752dafd67d5237d49ca5fee095a328b481b686c7790a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:35605d73b313f22dacf8fb0108d0e8c6b471d2d22313d315001bfed4c3fa9d82
-# check-digest: sha256:1063debf3462ed39c0130485a809cb09376ab95ffbe47029c19b2c3089155d26
+# check-digest: sha256:f95a764db82e57aad306c1c2675a5884e9291097ea60c979c8c487bf1ad3316a
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:acb7e01da33fade626be7b63713d16baaa688db019a2f79e8bf2b86c40fc5342
-# check-digest: sha256:093b0b661bcd48d194625ab801e582735de43f0c0e7f292c6c2f89431b5cfc3d
+# check-digest: sha256:71627e51722abb98e6ae05ec9bb2444f9b1b785d3d427366e895466fbbdc7146
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6c5c0e554898cbb09d2bcec5a6e9e778a338cf900c12b5cbfdbe206505bd8c7a
-# check-digest: sha256:7f6e097d2c97eff64f141765e29183e310438867abfb7a51c3070e3b87d8f9a0
+# check-digest: sha256:43c6c3254c2ec5e169adb7bd2412343400a7ca8daf00c2ecf763b04472702765
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f02ce35dcf6fbf1214c27991cb7ecfa7c832bf178e96ff4d80a8a23cb045f70d
-# check-digest: sha256:d571abb32b881938ad8f1ac29c524f01912a5c3d9e9cbf5c2e457de5d8afb329
+# check-digest: sha256:79a2210d477522c9e85fb4a75c2ffc84e962426330db1e07de1f1929280dea23
 set -euo pipefail
 
 exec docker run \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f02ce35dcf6fbf1214c27991cb7ecfa7c832bf178e96ff4d80a8a23cb045f70d
-# check-digest: sha256:e727c49020453778b947e0773410961afddd9d5761eaa829676203b90df56e89
+# check-digest: sha256:ff3c0fe89ee58b572052c491b96233e0055564bc80e4e259f9d89f60eb206365
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

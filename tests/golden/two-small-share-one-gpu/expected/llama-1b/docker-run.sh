@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:7ae0af2563796a1ddc7777a9fe44f45a8700313e81bca6c8db3cc0f6524865dc
+# check-digest: sha256:fbfce5fae8b8d550ca8b6bbf34dcd1dd31c857ae3db59f2b18dd431d08ad5485
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

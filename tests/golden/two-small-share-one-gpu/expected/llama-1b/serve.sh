@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:1c3b4bbb0f4e381afaeacd1db4152c72d1ddfeebe1473856af1685e18276ca50
+# check-digest: sha256:0f0e4b7ad900f2fc4e09f7731bf361ae348daf9f5644ce8e943d82d983ff8b39
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:84b9ef2c6ed01ad74233255b54ee741f01400f73e163bd35b6aa2b71eff5c8a0
-# check-digest: sha256:52ebb7a5408b0bc03462fe4dca5bc8dcd777f86362f1aed78c749ed471d93681
+# check-digest: sha256:a5f4234d2d8ea7f7c67e3daf63a777be8c280d024b7f72ce86951b0573396e36
 set -euo pipefail
 
 exec docker run \

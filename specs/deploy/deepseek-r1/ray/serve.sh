@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Made by vllm-compile 0.1.0 from ../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
+# change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
+# input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
+# check-digest: sha256:5ac80035eaa9e73506e77b6d6ab4daeaab395ce966c97eafd61cb8d0e4acb33c
+set -euo pipefail
+
+# On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.
+until docker exec deepseek-r1-node-0 python3 -c "import ray, sys; ray.init(address='auto', logging_level='ERROR'); sys.exit(0 if ray.cluster_resources().get('GPU', 0) >= 16 else 1)" >/dev/null 2>&1; do echo 'waiting for 16 GPUs in the Ray cluster (port 6379)...'; sleep 10; done
+
+exec docker exec \
+  deepseek-r1-node-0 \
+  vllm serve \
+  --model deepseek-ai/DeepSeek-R1 \
+  --trust-remote-code \
+  --tensor-parallel-size 8 \
+  --data-parallel-size 2 \
+  --enable-expert-parallel \
+  --max-model-len 16384 \
+  --gpu-memory-utilization 0.92 \
+  --max-num-seqs 1024 \
+  --max-num-batched-tokens 8192 \
+  --data-parallel-size-local 1 \
+  --data-parallel-backend ray
