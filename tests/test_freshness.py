@@ -28,8 +28,13 @@ def test_data_digest_covers_every_data_file(tmp_path):
 def test_layout_is_the_emit_targets():
     from vllm_compile.emit.registry import TARGETS
 
-    single = {name: t for name, t in TARGETS.items() if not hasattr(t, "files")}  # one file per target
-    assert freshness.LAYOUT == {name: (t.FILENAME, t.SCOPE, t.KIND == "shell") for name, t in single.items()}
+    assert sorted(freshness.LAYOUT) == sorted(TARGETS)
+    for name, target in TARGETS.items():
+        filenames, scope, executable = freshness.LAYOUT[name]
+        assert (scope, executable) == (target.SCOPE, target.KIND == "shell")
+        # A target writing one file names it; one writing several (ray) lists its first as FILENAME.
+        assert filenames[0].format(node=0) == target.FILENAME
+        assert hasattr(target, "files") == (len(filenames) > 1 or "{node}" in filenames[0])
 
 
 def test_default_formats_are_the_spec_models():

@@ -28,16 +28,17 @@ SCHEME = "vllm-compile-check/1"
 # Model sources whose content R covers (ModelFacts.source): the spec's facts, the lock, the catalog.
 SEALABLE_SOURCES = ("spec", "lock", "catalog")
 
-# (file name, scope, executable) of each single-file output format, as the emit targets declare
-# them (tests/test_freshness.py keeps this equal to emit/registry.py), so that `check` need not
-# import the renderers. A stale copy only costs speed: the placement of each artifact is part of R.
-# A format missing here (ray writes a script per node) is always checked by compiling.
+# (file names, scope, executable) of each output format, as the emit targets declare them
+# (tests/test_freshness.py keeps this equal to emit/registry.py), so that `check` need not import
+# the renderers; "{node}" in a name stands for each node's index (ray: a script per node). A stale
+# copy only costs speed: the placement of each artifact is part of R.
 LAYOUT = {
-    "compose": ("compose.yaml", "host", False),
-    "docker-run": ("docker-run.sh", "deployment", True),
-    "kubernetes": ("kubernetes.yaml", "deployment", False),
-    "lws": ("lws.yaml", "deployment", False),
-    "serve": ("serve.sh", "deployment", True),
+    "compose": (("compose.yaml",), "host", False),
+    "docker-run": (("docker-run.sh",), "deployment", True),
+    "kubernetes": (("kubernetes.yaml",), "deployment", False),
+    "lws": (("lws.yaml",), "deployment", False),
+    "ray": (("ray/node-{node}.sh", "ray/serve.sh"), "deployment", True),
+    "serve": (("serve.sh",), "deployment", True),
 }
 DEFAULT_FORMATS = ("compose", "docker-run")   # output.formats when unset (a test holds it to the spec model)
 
@@ -220,12 +221,16 @@ def _layout(spec_path: str, data: dict, deployments: list, multi: bool, options)
               else tuple((dep.get("output") or {}).get("formats") or DEFAULT_FORMATS) for dep in deployments]
     if any(f not in LAYOUT for formats in chosen for f in formats):
         return None
+    nodes = data["hardware"].get("nodes", 1)
+    if type(nodes) is not int:
+        return None
     artifacts = []
     for name in sorted(LAYOUT):
-        filename, scope, executable = LAYOUT[name]
+        filenames, scope, executable = LAYOUT[name]
         members = [i for i, formats in enumerate(chosen) if name in formats]
         if not members:
             continue
+        names = [f.format(node=i) for f in filenames for i in (range(nodes) if "{node}" in f else (0,))]
         for folder in ([host] if scope == "host" else [folders[i] for i in members]):
-            artifacts.append((posixpath.normpath(posixpath.join(folder, filename)), executable))
+            artifacts += [(posixpath.normpath(posixpath.join(folder, f)), executable) for f in names]
     return host, artifacts

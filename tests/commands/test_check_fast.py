@@ -58,18 +58,21 @@ def ws(workdir):
     return workdir
 
 
-def _multi_file(name: str) -> bool:
-    """A spec asking for a format that writes several files (ray): always compiled by check."""
-    text = (REPO / "specs" / name).read_text()
-    return any(f"{word}" in text for word in ("- ray", "[ray", ", ray", "ray]"))
-
-
 def test_every_example_is_proven_without_planning(ws, planned):
-    proven = {name: freshness.up_to_date(name, Options()) for name in EXAMPLES}
-    assert proven == {name: not _multi_file(name) for name in EXAMPLES}
+    assert {name: freshness.up_to_date(name, Options()) for name in EXAMPLES} == dict.fromkeys(EXAMPLES, True)
     check = invoke("check", *EXAMPLES)
     assert (check.exit_code, check.stdout, check.stderr) == (0, "", "")
-    assert planned == [name for name in EXAMPLES if _multi_file(name)]
+    assert planned == []
+
+
+def test_a_node_script_of_a_multi_node_spec_is_checked(ws):
+    spec, script = "llama-405b-2x8.yaml", ws / "deploy" / "llama-405b" / "ray" / "node-1.sh"
+    assert freshness.up_to_date(spec, Options())
+    script.write_text(script.read_text().replace("docker run", "docker  run", 1))
+    assert not freshness.up_to_date(spec, Options())
+    assert invoke("check", spec).exit_code == 1
+    script.unlink()
+    assert not freshness.up_to_date(spec, Options())
 
 
 def test_spelling_of_the_spec_path_does_not_matter(ws, planned, monkeypatch):
@@ -105,8 +108,7 @@ def test_hand_edit_of_an_artifact_is_caught(ws, planned):
     check = invoke("check", *EXAMPLES)
     assert check.exit_code == 1
     assert "deploy/llama-chat/compose.yaml: 1 structural change(s)" in check.stderr
-    # Only the specs not proven are compiled: the edited one and those with a multi-file format.
-    assert planned == sorted(["llama.yaml", *(name for name in EXAMPLES if _multi_file(name))])
+    assert planned == ["llama.yaml"]  # only the spec not proven is compiled
 
 
 def test_edited_seal_only_costs_the_fast_path(ws, planned):
@@ -219,3 +221,19 @@ def test_local_model_folder_is_never_sealed(workdir):
     assert b"# check-digest:" not in (workdir / OUT / "compose.yaml").read_bytes()
     assert not freshness.up_to_date("llama.yaml", Options())
     assert invoke("check", "llama.yaml").exit_code == 0   # the full path still says it is clean
+
+
+def test_every_header_names_its_spec_from_the_files_own_folder(ws):
+    # ray's scripts sit in ray/: their header must count that folder too.
+    import re
+
+    seen = 0
+    for artifact in (ws / "deploy").rglob("*"):
+        if not artifact.is_file():
+            continue
+        found = re.search(r"# Made by vllm-compile \S+ from (.+) \(relative to this file\)\.", artifact.read_text())
+        assert found, artifact
+        target = (artifact.parent / found.group(1)).resolve()
+        assert target.parent == ws.resolve() and target.name in EXAMPLES, (artifact, found.group(1))
+        seen += 1
+    assert seen >= 20

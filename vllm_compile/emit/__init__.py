@@ -72,7 +72,9 @@ def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[s
         groups = [members] if target.SCOPE == "host" else [(d,) for d in members]
         for group in groups:
             folder = host_output_dir if target.SCOPE == "host" and host_output_dir is not None else group[0].output_dir
-            header = Header(tool_version, spec_reference(group[0].spec_path, folder), _digest(group),
+            # The header names the spec relative to the file's own folder (ray's scripts sit in ray/).
+            here = posixpath.join(folder, posixpath.dirname(target.FILENAME))
+            header = Header(tool_version, spec_reference(group[0].spec_path, here), _digest(group),
                             sealed=seal_inputs is not None)
             # A target may write several files (one script per node): `files` names each.
             files = target.files(group, header) if hasattr(target, "files") else [

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from ../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
+# Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:a28792ebc416538084acc841419fa4e9f0629120b9941354231f7fc2acd849cb
+# check-digest: sha256:193781fe86694783492923645cef5173a20d4ce8dbf3258553b2cf80326839ae
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from ../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
+# Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:11c82170999e28b828b4d8d409706112ec221c6e5491d70d873f0f8a993aaedb
+# check-digest: sha256:cba1310a84120af67fbfb7fd7b012ff4c3bf618c97997058f2138600fcbf9958
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from ../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
+# Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:5ac80035eaa9e73506e77b6d6ab4daeaab395ce966c97eafd61cb8d0e4acb33c
+# check-digest: sha256:f606ee404f7f0abb9e424f6eae06d3d1f00738cd61d3e5e7c4e1f0c2f2c9f640
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from ../../llama-405b-2x8.yaml (relative to this file). Do not edit:
+# Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:34163f9f5e22a82ae6be2281d560c9513acb5d0c72ae32188e6d55afd15f5475
-# check-digest: sha256:5c4cad5e7da9c3e4e746368979bc53104810bf3bc800c25be663fae3b638e463
+# check-digest: sha256:6f52f157f68ab987d2a811aa75c0cafd0f317d25e0f369af2dd34a1c13276feb
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Made by vllm-compile 0.1.0 from ../../llama-405b-2x8.yaml (relative to this file). Do not edit:
+# Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:34163f9f5e22a82ae6be2281d560c9513acb5d0c72ae32188e6d55afd15f5475
-# check-digest: sha256:e5c6533c1f7f93972501585aa05a9bb4dada04853d7d8024aa71292770e77dc0
+# check-digest: sha256:6b08311d4e7340f9dda988ae34858c1d7b2ddb11b2354378e28343e7e3741818
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.
