@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench deploy-artifacts goldens schema data-digest clean
+.PHONY: run test lint fuzz bench deploy-artifacts goldens schema data-digest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ lint: $(TEST_STAMP)  ## ruff and mypy, with the settings in pyproject.toml
 # pytest's -q comes from pyproject.toml; a second -q would hide the closing "N passed" line.
 test: lint  ## lint and type checks, then the whole test suite, with the real validators
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
+
+# Long fuzz runs before a release: each suite under tests/fuzz reads its example count from an
+# env var (bounded defaults keep `make test` quick). Add a suite's variable here to extend it.
+FUZZ_PREDICT ?= 10000
+fuzz: $(TEST_STAMP)  ## the fuzz suites at release strength (predict: $(FUZZ_PREDICT) command lines)
+	VLLM_COMPILE_FUZZ_PREDICT=$(FUZZ_PREDICT) HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider tests/fuzz
 
 bench: $(STAMP)  ## start-up and compile wall times, and the planner against real vLLM start-ups
 	$(PY) bench/speed.py

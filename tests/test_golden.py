@@ -115,7 +115,8 @@ def test_expected_passes_validators(case):
 def _check_manifest(manifest: Path, composes: list[Path]) -> None:
     """Strict kubernetes-validate on every document; the container's argv parses for its release
     and is the compose service's command when both were emitted."""
-    from vllm_compile.lower.flags import load_manifest, parse_serve_args
+    from vllm_compile.engine_args import parse_serve_args
+    from vllm_compile.flags import load_manifest
 
     documents = check_kubernetes(manifest)
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]
@@ -150,7 +151,8 @@ def serve_argv(container: dict) -> list[str]:
 
 def _check_lws(path: Path) -> None:
     """Validators on every document; each `vllm serve` argv parses for the pinned release."""
-    from vllm_compile.lower.flags import load_manifest, parse_serve_args
+    from vllm_compile.engine_args import parse_serve_args
+    from vllm_compile.flags import load_manifest
 
     documents = check_lws(path)
     [group] = [d for d in documents if d["kind"] == "LeaderWorkerSet"]

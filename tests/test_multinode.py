@@ -172,13 +172,17 @@ def test_ray_scripts_run_each_node_with_its_own_address(tmp_path):
         result, entries = run_with_fakes(script, tmp_path, env, watch=("HF_TOKEN", "VLLM_HOST_IP"))
         assert result.returncode == 0, result.stderr
         runs[name] = entries
-    [head] = runs["node-0.sh"]
-    [worker] = runs["node-1.sh"]
+    # Each node script first looks for a container of its name to replace (none here).
+    inspect, head = runs["node-0.sh"]
+    assert inspect["argv"] == ["container", "inspect", "big-node-0"]
+    _, worker = runs["node-1.sh"]
     for entry, index, address in ((head, 0, "10.1.0.1"), (worker, 1, "10.1.0.2")):
         argv = entry["argv"]
         assert entry["prog"] == "docker" and argv[:3] == ["run", "--name", f"big-node-{index}"]
         assert argv[argv.index("--network") + 1] == "host" and argv[argv.index("--gpus") + 1] == "all"
         assert argv[argv.index("--shm-size") + 1] == "16g"
+        assert ["--ulimit", "memlock=-1"] == argv[argv.index("memlock=-1") - 1:argv.index("memlock=-1") + 1]
+        assert argv[argv.index("--log-driver") + 1] == "json-file"
         assert f"RAY_NODE_IP_ADDRESS={address}" in argv and "IPC_LOCK" in argv
         assert entry["env"]["VLLM_HOST_IP"] == address
         assert argv[-3:-1] == ["vllm/vllm-openai:v0.33.0", "-c"]
@@ -190,7 +194,8 @@ def test_ray_scripts_run_each_node_with_its_own_address(tmp_path):
     assert argv[:4] == ["exec", "big-node-0", "vllm", "serve"]
     assert argv[argv.index("--tensor-parallel-size") + 1] == "8"
     assert argv[argv.index("--pipeline-parallel-size") + 1] == "2"
-    assert argv[-2:] == ["--distributed-executor-backend", "ray"]
+    # No API key: the server (on the head's host network) listens on the loopback address only.
+    assert argv[-4:] == ["--distributed-executor-backend", "ray", "--host", "127.0.0.1"]
 
 
 def test_a_worker_script_refuses_the_head_address(tmp_path):
@@ -314,8 +319,8 @@ def test_ray_on_amd_nodes_passes_the_rocm_devices(tmp_path):
     script = out / "ray" / "node-1.sh"
     check_script(script)
     env = {"HF_TOKEN": "t", "NCCL_SOCKET_IFNAME": "eth0", "GLOO_SOCKET_IFNAME": "eth0"}
-    result, [entry] = run_with_fakes(script, tmp_path, env)
+    result, [_, entry] = run_with_fakes(script, tmp_path, env)
     assert result.returncode == 0, result.stderr
     argv = entry["argv"]
-    assert "--gpus" not in argv and ["--device", "/dev/kfd"] == argv[argv.index("/dev/kfd") - 1:argv.index("/dev/kfd") + 1]
+    assert "--gpus" not in argv and "--ulimit" not in argv and ["--device", "/dev/kfd"] == argv[argv.index("/dev/kfd") - 1:argv.index("/dev/kfd") + 1]
     assert "vllm/vllm-openai-rocm:v0.33.0" in argv

@@ -92,6 +92,9 @@ import json, os, sys
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({{"prog": os.path.basename(sys.argv[0]), "argv": sys.argv[1:],
                           "env": {{k: v for k, v in os.environ.items() if k in {names!r}}}}}) + "\\n")
+# `docker container inspect NAME` finds only the containers named in FAKE_CONTAINERS.
+if sys.argv[1:3] == ["container", "inspect"]:
+    sys.exit(0 if sys.argv[3] in os.environ.get("FAKE_CONTAINERS", "").split(",") else 1)
 """
 
 

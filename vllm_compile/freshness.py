@@ -9,9 +9,10 @@ compile depends on changed and no artifact was edited, so planning again would g
 bytes. Any doubt (a missing or unsealed file, an input that changed, a spec this reader cannot
 follow) sends the spec down the full path: compile it and compare, as before.
 
-A compile is sealed only when its inputs are all named above: models from the spec's own facts,
-the lock or the bundled catalog (a model read from a local folder or the Hugging Face cache, or
-GPUs detected live, depend on files R does not cover). `check` also refuses the fast path when a
+A compile is sealed only when its inputs are all named above: models (and LoRA adapters) from the
+spec's own facts, the lock or the bundled catalog (a model read from a local folder or the Hugging
+Face cache, or GPUs detected live, depend on files R does not cover). Whatever new a compile comes
+to read must be covered by R or make it unsealable (`sealable`). `check` also refuses the fast path when a
 catalog model would now be found in the Hugging Face cache, or when the lock no longer matches.
 
 This module imports nothing heavy at its top: `check` loads it before (and often instead of) the
@@ -189,6 +190,8 @@ def _sources_unchanged(deployments: list, hardware_gpu: str, lock: dict | None) 
     locked = (lock or {}).get("models") or {}
     for dep in deployments:
         model = dep["model"]
+        if model.get("lora_adapters"):
+            return False  # adapters may come from folders or the HF cache: a compile decides
         model_id, revision = model.get("id"), model.get("revision")
         entry = locked.get(model_id) if model_id else None
         if locked and not (isinstance(entry, dict) and entry.get("revision") == (revision or "main")):

@@ -23,8 +23,8 @@ def hub_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
-def cached_snapshot(model_id: str, revision: str | None) -> tuple[Path, str] | None:
-    """(snapshot folder, commit) of a cached repo at `revision`, without any network access."""
+def cached_snapshot(model_id: str, revision: str | None, marker: str = "config.json") -> tuple[Path, str] | None:
+    """(snapshot folder, commit) of a cached repo at `revision` holding `marker`, without any network access."""
     repo = hub_cache_dir() / ("models--" + model_id.replace("/", "--"))
     revision = revision or "main"
     if COMMIT.match(revision):
@@ -35,4 +35,4 @@ def cached_snapshot(model_id: str, revision: str | None) -> tuple[Path, str] | N
             return None
         commit = ref.read_text(encoding="utf-8").strip()
     snapshot = repo / "snapshots" / commit
-    return (snapshot, commit) if (snapshot / "config.json").is_file() else None
+    return (snapshot, commit) if (snapshot / marker).is_file() else None

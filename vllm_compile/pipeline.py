@@ -108,7 +108,7 @@ def lower(c: Compilation) -> Compilation:
                 dep.spec, c.plans[index], c.models[index], c.hardware, spec=spec, key_prefix=dep.key_prefix,
                 device_ids=c.devices[index], depends_on_healthy=tuple(w.name for w in waits[-1:]),
                 depends_on_ports=tuple(w.server.port for w in waits[-1:]),
-                output_dir=_output_dir(c, dep), formats=c.options.formats))
+                output_dir=_output_dir(c, dep), formats=c.options.formats, engine_args=dep.engine_args))
         except CompileError as exc:
             errors += exc.diagnostics
     if errors:
@@ -116,6 +116,8 @@ def lower(c: Compilation) -> Compilation:
         raise CompileError(list(dict.fromkeys(errors)))
     notes = tuple(spec.source.warning(dep.key_prefix + "engine.version", w)
                   for dep, low in zip(spec.deployments, lowered) for w in low.warnings)
+    notes += tuple(spec.source.warning(dep.key_prefix + key, w)
+                   for dep, low in zip(spec.deployments, lowered) for key, w in low.notes)
     return dataclasses.replace(c, lowered=tuple(lowered), warnings=c.warnings + notes)
 
 
@@ -132,7 +134,8 @@ def _seal_inputs(c: Compilation) -> str | None:
     compile read nothing else; None leaves the artifacts unsealed (check then always compiles)."""
     from vllm_compile.freshness import inputs_digest, sealable
 
-    if not sealable([m.source for m in c.models], c.spec.hardware.gpu, c.lock):
+    sources = [m.source for m in c.models] + [a.source.split(":")[0] for m in c.models for a in m.lora_adapters]
+    if not sealable(sources, c.spec.hardware.gpu, c.lock):
         return None
     return inputs_digest(os.path.basename(c.spec.path), c.spec.digest, c.lock_digest, c.options.formats)
 
@@ -159,7 +162,7 @@ def run(path: str, options: Options = Options(), until=None) -> Compilation:
 def _release_flags(version: str) -> frozenset[str]:
     """The flags vLLM `version` accepts (its flag manifest): multi-node planning chooses a launch
     the release has. Handed to the planner as data, like the GPU catalog."""
-    from vllm_compile.lower.flags import load_manifest
+    from vllm_compile.flags import load_manifest
 
     return frozenset(load_manifest(version).flags)
 

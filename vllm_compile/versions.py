@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import re
 
+# The newest vLLM release the bundled data covers (flag history, memory rules): what an omitted
+# engine.version means. tests/test_engine_version_default.py holds it to the flag history's last release.
+NEWEST_RELEASE = "0.33.0"
+
 _RELEASE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?(?:\.?post(\d+))?$")
 
 

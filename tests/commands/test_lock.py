@@ -226,3 +226,41 @@ def test_lock_real_config_with_modelopt_quant_file(tmp_path):
     assert entry["files"]["hf_quant_config.json"] == "sha256:" + hashlib.sha256(
         files["hf_quant_config.json"]).hexdigest()
     assert "safetensors_dtypes" not in entry  # the fake repo has no weights to read headers from
+
+
+ADAPTERS = """  lora_adapters:
+    - name: sql
+      id: acme/sql-lora
+    - name: notes
+      id: acme/not-an-adapter
+"""
+
+
+def test_lock_records_lora_adapters_by_id_and_compile_reads_them_offline(tmp_path):
+    adapter = json.dumps({"peft_type": "LORA", "r": 48}).encode()
+    repos = {"acme/tiny": {"files": {"config.json": json.dumps(tiny_llama_config()).encode()}},
+             "acme/sql-lora": {"files": {"adapter_config.json": adapter, "adapter_model.safetensors": b"x"}},
+             "acme/not-an-adapter": {"files": {"config.json": b"{}"}}}
+    spec = write_spec(tmp_path, "acme/tiny", extra=ADAPTERS)
+    with FakeHub(repos) as hub:
+        refused = run_lock(spec, hub, tmp_path)
+        assert refused.returncode == 2 and not Path(str(spec) + ".lock").exists()
+        assert "model.lora_adapters[1].id: acme/not-an-adapter has no adapter_config.json" in refused.stderr
+        spec.write_text(spec.read_text().replace("    - name: notes\n      id: acme/not-an-adapter\n", ""))
+        result = run_lock(spec, hub, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 LoRA adapter(s)" in result.stderr
+    # Only the adapter's config is fetched, never its weights.
+    assert not any("adapter_model" in r for r in hub.requests)
+    entry = json.loads(Path(str(spec) + ".lock").read_text())["adapters"]["acme/sql-lora"]
+    assert entry["commit"] == COMMIT and entry["adapter_config"] == {"peft_type": "LORA", "r": 48}
+    assert entry["files"]["adapter_config.json"] == "sha256:" + hashlib.sha256(adapter).hexdigest()
+
+    # compile takes the rank from the lock, with an empty Hugging Face cache and no network.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    environment |= {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    compiled = subprocess.run([sys.executable, "-m", "vllm_compile", "compile", str(spec)], capture_output=True,
+                              text=True, env=environment, cwd=tmp_path, timeout=120)
+    assert compiled.returncode == 0, compiled.stderr
+    script = (tmp_path / "deploy" / "app" / "docker-run.sh").read_text()
+    assert "--max-lora-rank 64" in script and "--lora-modules sql=acme/sql-lora" in script

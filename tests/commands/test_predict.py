@@ -121,12 +121,26 @@ def test_flag_of_a_later_release_exits_2_on_an_old_one():
 
 
 def test_release_without_manifest_warns_about_the_nearest():
-    # Bundled manifests include 0.18.1 and 0.21.0 and nothing in between: 0.19.0 uses 0.18.1.
-    result = predict("--gpu", "L4", "--vllm-version", "0.19.0", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"])
+    # The vendored manifests end at 0.33.0: a newer release is checked against it, with a warning.
+    result = predict("--gpu", "L4", "--vllm-version", "0.34.0", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"])
     assert result.exit_code == 0, result.output
-    assert "warning: no flag manifest for vLLM 0.19.0" in result.stderr
-    assert "0.18.1" in result.stderr
+    assert "warning: no flag manifest for vLLM 0.34.0" in result.stderr
+    assert "0.33.0" in result.stderr
     assert "warning" not in result.stdout
+
+
+def test_every_vendored_release_is_checked_against_its_own_flags():
+    # 0.19.0 and 0.8.4 have manifests of their own now: no warning, and 0.8.4 accepts the
+    # --speculative-config it introduced (refused before, checked against 0.7.3).
+    quiet = predict("--gpu", "L4", "--vllm-version", "0.19.0", serve=["Qwen/Qwen3-8B", "--max-model-len", "4096"])
+    assert quiet.exit_code == 0 and "warning" not in quiet.stderr, quiet.output
+    spec = predict("--gpu", "H100", "--vllm-version", "0.8.4",
+                   serve=["Qwen/Qwen3-8B", "--max-model-len", "4096", "--speculative-config",
+                          '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}'])
+    assert spec.exit_code in (0, 1) and "has no flag" not in spec.stderr, spec.output
+    later = predict("--gpu", "H100", "--vllm-version", "0.8.4",
+                    serve=["Qwen/Qwen3-8B", "--max-model-len", "4096", "--async-scheduling"])
+    assert later.exit_code == 2 and "vLLM 0.8.4 has no flag --async-scheduling" in later.stderr
 
 
 @pytest.mark.parametrize("args, serve, fragment", [

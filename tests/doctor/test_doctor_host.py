@@ -61,6 +61,19 @@ def test_free_port_passes():
     assert (finding.status, finding.found) == ("ok", f"port {port} is free")
 
 
+def test_port_is_checked_on_the_address_it_is_published_on():
+    """A server on another address of the host (here 127.0.0.2) does not hold the port on
+    127.0.0.1, where a deployment without an API key publishes it; one with a key publishes
+    on every interface, which that server does block."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert check_port(context(deploy(port=port))).status == "ok"
+        keyed = check_port(context(deploy(port=port, api_key_env="KEY")))
+        assert keyed.status == "fail" and f"port {port} is in use" in keyed.found
+
+
 def test_without_spec_port_8000_is_checked():
     assert "port 8000" in check_port(Context()).found
 

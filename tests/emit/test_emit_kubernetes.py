@@ -10,7 +10,8 @@ import validators as v
 from emit_cases import CASES
 from vllm_compile.emit import compose, kubernetes
 from vllm_compile.emit.header import Header
-from vllm_compile.lower.flags import load_manifest, parse_serve_args
+from vllm_compile.engine_args import parse_serve_args
+from vllm_compile.flags import load_manifest
 
 HEADER = Header("9.9.9", "specs/llama.yaml", "ab" * 32)
 

@@ -71,13 +71,17 @@ def test_compose_passes_the_real_loader(tmp_path):
 def test_docker_run_executes_with_rocm_devices(tmp_path):
     path = write(tmp_path, "docker-run.sh", docker_run.render((pinned(),), HEADER), executable=True)
     v.check_script(path)
-    result, [call] = v.run_with_fakes(path, tmp_path, {"HOME": "/home/u", "HF_TOKEN": "hf", "KEY": "k"},
-                                      watch=("HF_TOKEN", "VLLM_API_KEY", "HIP_VISIBLE_DEVICES"))
+    result, [inspect, call] = v.run_with_fakes(path, tmp_path, {"HOME": "/home/u", "HF_TOKEN": "hf", "KEY": "k"},
+                                               watch=("HF_TOKEN", "VLLM_API_KEY", "HIP_VISIBLE_DEVICES"))
     assert result.returncode == 0, result.stderr
+    assert inspect["argv"] == ["container", "inspect", "llama-chat"]
     argv = call["argv"]
-    assert argv[:14] == ["run", "--name", "llama-chat", "--detach", "--restart", "unless-stopped",
-                         "--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "video",
-                         "--security-opt", "seccomp=unconfined"]
+    assert argv[:6] == ["run", "--name", "llama-chat", "--detach", "--restart", "unless-stopped"]
+    devices = argv.index("--device")
+    assert argv[devices:devices + 8] == ["--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "video",
+                                         "--security-opt", "seccomp=unconfined"]
+    # NVIDIA's NCCL ulimits are for NVIDIA containers; vLLM's ROCm guide runs its image without them.
+    assert "--ulimit" not in argv
     assert "--gpus" not in argv and "--ipc=host" in argv
     passed = [argv[i + 1] for i, word in enumerate(argv) if word == "-e"]
     assert passed == ["HF_TOKEN", "HIP_VISIBLE_DEVICES", "VLLM_API_KEY"]

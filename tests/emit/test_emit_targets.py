@@ -51,7 +51,11 @@ def test_compose_layout_by_hand(tmp_path):
     for line in ("    command:\n      - --model\n      - meta-llama/Llama-3.1-8B-Instruct\n",
                  "      HF_TOKEN: ${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to "
                  "meta-llama/Llama-3.1-8B-Instruct}\n",
-                 '      - "8000:8000"\n',
+                 # no API key: published on the loopback address only
+                 '      - "127.0.0.1:8000:8000"\n',
+                 "    ulimits:\n      memlock: -1\n      stack: 67108864\n",
+                 "    stop_grace_period: 30s\n",
+                 '    logging:\n      driver: json-file\n      options:\n        max-size: "100m"\n        max-file: "5"\n',
                  "      - ${HF_HOME:-~/.cache/huggingface}:/root/.cache/huggingface\n",
                  "    ipc: host\n", "      start_period: 480s\n", "    restart: unless-stopped\n",
                  "              count: 1\n"):
@@ -117,11 +121,16 @@ def test_docker_run_executes_with_expected_argv(tmp_path):
     path = write(tmp_path / "deploy", "docker-run.sh", docker_run.render((dep,), HEADER), executable=True)
     result, calls = v.run_with_fakes(path, tmp_path, {"HOME": "/home/u", "MY_HF": "hf_x", "LLAMA_KEY": "key1"})
     assert result.returncode == 0, result.stderr
-    [call] = calls
+    # No container of that name yet: nothing is stopped, nothing said.
+    inspect, call = calls
+    assert inspect["argv"] == ["container", "inspect", "llama-chat"] and "replacing" not in result.stderr
     assert call["prog"] == "docker"
     assert call["argv"] == [
-        "run", "--name", "llama-chat", "--detach", "--restart", "unless-stopped",
-        "--gpus", '"device=0,1"', "--ipc=host", "-p", "9001:8000",
+        "run", "--name", "llama-chat", "--detach", "--restart", "unless-stopped", "--stop-timeout", "30",
+        "--log-driver", "json-file", "--log-opt", "max-size=100m", "--log-opt", "max-file=5",
+        "--gpus", '"device=0,1"', "--ipc=host", "--ulimit", "memlock=-1", "--ulimit", "stack=67108864",
+        # an API key is configured: published on every interface
+        "-p", "9001:8000",
         "-v", "/home/u/.cache/huggingface:/root/.cache/huggingface",
         "-e", "HF_TOKEN", "-e", "VLLM_API_KEY",
         "--health-cmd", "curl -fsS http://localhost:8000/health", "--health-start-period", "480s",
@@ -137,8 +146,8 @@ def test_docker_run_executes_with_expected_argv(tmp_path):
 def test_docker_run_hf_home_and_relative_model_mount(tmp_path):
     dep = CASES["local-dollar"]
     path = write(tmp_path / "deploy" / "llama-chat", "docker-run.sh", docker_run.render((dep,), HEADER))
-    result, [call] = v.run_with_fakes(path, tmp_path, {"HOME": "/home/u", "HF_HOME": "/data/hf",
-                                                       "END": "X", "cheap": "X"})
+    result, [_, call] = v.run_with_fakes(path, tmp_path, {"HOME": "/home/u", "HF_HOME": "/data/hf",
+                                                          "END": "X", "cheap": "X"})
     assert result.returncode == 0, result.stderr
     mounts = [call["argv"][i + 1] for i, w in enumerate(call["argv"]) if w == "-v"]
     assert mounts == ["/data/hf:/root/.cache/huggingface",
@@ -187,7 +196,8 @@ def test_serve_local_model_uses_the_host_path(tmp_path):
 
 
 def test_serve_flags_valid_for_release():
-    from vllm_compile.lower.flags import load_manifest, parse_serve_args
+    from vllm_compile.engine_args import parse_serve_args
+    from vllm_compile.flags import load_manifest
 
     for dep in CASES.values():
         words = [as_text(w) for w in serve.argv(dep)]
@@ -232,6 +242,7 @@ def test_docker_run_waits_for_the_deployment_it_shares_a_gpu_with(tmp_path):
     fake.parent.mkdir()
     fake.write_text("#!/usr/bin/env bash\n"
                     "echo \"$*\" >> \"$LOG\"\n"
+                    "if [ \"$1\" = container ]; then exit 1; fi\n"
                     "if [ \"$1\" = inspect ]; then\n"
                     "  n=$(grep -c '^inspect' \"$LOG\"); [ \"$n\" -ge 2 ] && echo healthy || echo starting\n"
                     "fi\n")
@@ -244,5 +255,5 @@ def test_docker_run_waits_for_the_deployment_it_shares_a_gpu_with(tmp_path):
     result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / "log").read_text().splitlines()
-    assert [c.split()[0] for c in calls] == ["inspect", "inspect", "run"]
-    assert "first-model" in calls[0]
+    assert [c.split()[0] for c in calls] == ["container", "inspect", "inspect", "run"]
+    assert "first-model" in calls[1]

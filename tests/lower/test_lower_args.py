@@ -78,15 +78,15 @@ def test_flag_missing_from_release_is_reported_at_its_extra_args_position():
     [diag] = error_of(dep=dep)
     assert (diag.file, diag.line, diag.column) == ("specs/llama.yaml", 20, 7)
     assert diag.key == "engine.extra_args[1]"
-    assert "--swap-space" in diag.message and "0.15.1" in diag.fix
+    assert "--swap-space" in diag.message and "0.17.1" in diag.fix
 
 
 def test_compiler_flag_missing_from_release_points_at_engine_key():
-    # --enable-expert-parallel first appears in the 0.8.5.post1 manifest.
+    # --enable-expert-parallel first appears in the 0.8.4 manifest.
     dep = b.deployment(engine={"version": "0.7.3", "enable_expert_parallel": True})
     [diag] = error_of(dep=dep, the_plan=b.plan(vllm_version="0.7.3", enable_expert_parallel=True))
     assert diag.key == "engine.enable_expert_parallel" and diag.line == 17
-    assert "0.8.5.post1" in diag.fix
+    assert "present from vLLM 0.8.4" in diag.fix
 
 
 def test_bad_choice_from_the_spec_points_at_the_knob():

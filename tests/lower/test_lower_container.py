@@ -112,10 +112,16 @@ def test_start_period_formula():
 
 
 def test_release_without_manifest_warns():
+    dep = b.deployment(engine={"version": "0.34.0"})
+    low = b.lowered(dep=dep, the_plan=b.plan(vllm_version="0.34.0"))
+    assert low.image == "vllm/vllm-openai:v0.34.0"
+    assert any("0.33.0" in w for w in low.warnings)
+
+
+def test_release_inside_the_vendored_range_is_its_own():
     dep = b.deployment(engine={"version": "0.19.0"})
     low = b.lowered(dep=dep, the_plan=b.plan(vllm_version="0.19.0"))
-    assert low.image == "vllm/vllm-openai:v0.19.0"
-    assert any("0.18.1" in w for w in low.warnings)
+    assert not low.warnings
 
 
 def test_digest_tracks_inputs_not_machine_paths():

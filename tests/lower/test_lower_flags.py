@@ -2,12 +2,11 @@
 README (argparse semantics of each release) and the flag history it documents."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from vllm_compile.lower import flags
-from vllm_compile.lower.flags import load_manifest, parse_args, parse_serve_args, validate_args
+from vllm_compile import flags
+from vllm_compile.engine_args import parse_serve_args
+from vllm_compile.flags import load_manifest, parse_args, validate_args
 from vllm_compile.versions import release_key
 
 def errors(argv, version):
@@ -25,25 +24,52 @@ def test_version_order():
     assert release_key("0.9.2") < release_key("0.10.1.1") < release_key("0.33.0")
     bundled = flags.versions()
     assert bundled[0] == "0.6.6.post1" and bundled[-1] == "0.33.0"
-    assert len(bundled) == 14
+    assert list(bundled) == sorted(bundled, key=release_key)
+    assert len(bundled) >= 48
 
 
 def test_every_vendored_manifest_describes_its_release():
     for version in flags.versions():
-        raw = json.loads((flags.DATA_DIR / f"{version}.json").read_text())
+        raw = flags.release_manifest(version)
         assert raw["vllm_version"] == version and "model_tag" in raw["positionals"]
 
 
-@pytest.mark.parametrize("version", ["0.8.5.post1", "0.10.1.1", "0.18.1", "0.33.0"])
+def test_history_rebuilds_a_release_from_its_ranges():
+    # 0.8.4 lies inside a range of --block-size's first variant and is the first with
+    # --speculative-config: both must come back exactly as that release's parser had them.
+    raw = flags.release_manifest("0.8.4")
+    assert raw["flags"]["--speculative-config"]["type"] == "loads"
+    assert "--speculative-model" not in raw["flags"]
+    assert "--speculative-model" in flags.release_manifest("0.7.3")["flags"]
+    assert raw["flags"]["--block-size"]["choices"] != flags.release_manifest("0.8.5")["flags"]["--block-size"]["choices"]
+    # Flags are the release's own, not the union over releases.
+    assert set(raw["flags"]) != set(flags.release_manifest("0.33.0")["flags"])
+
+
+@pytest.mark.parametrize("version", ["0.8.5.post1", "0.10.1.1", "0.18.1", "0.19.0", "0.8.4", "0.33.0"])
 def test_exact_release_has_no_warning(version):
     manifest = load_manifest(version)
     assert manifest.version == version and manifest.warning is None
 
 
-def test_release_without_manifest_uses_nearest_older_with_warning():
-    manifest = load_manifest("0.19.0")
-    assert manifest.version == "0.18.1" and manifest.requested == "0.19.0"
-    assert "0.19.0" in manifest.warning and "0.18.1" in manifest.warning and "older" in manifest.warning
+def test_speculative_config_accepted_on_0_8_4():
+    assert values(["--speculative-config", '{"method": "ngram", "num_speculative_tokens": 3}'], "0.8.4") == {
+        "speculative_config": {"method": "ngram", "num_speculative_tokens": 3}}
+    # ... and refused on 0.7.3, the release before it, which had --speculative-model instead.
+    [problem] = errors(["--speculative-config", "{}"], "0.7.3")
+    assert "added" in problem.fix and "0.8.4" in problem.fix
+
+
+def test_release_inside_the_range_without_manifest_uses_nearest_older_silently():
+    manifest = load_manifest("0.8.0")
+    assert manifest.version == "0.7.3" and manifest.requested == "0.8.0" and manifest.warning is None
+    assert load_manifest("0.8.5.post2").version == "0.8.5.post1"
+
+
+def test_release_newer_than_all_uses_newest_with_warning():
+    manifest = load_manifest("0.34.0")
+    assert manifest.version == "0.33.0"
+    assert "0.34.0" in manifest.warning and "0.33.0" in manifest.warning and "older" in manifest.warning
 
 
 def test_release_older_than_all_uses_oldest_with_warning():
@@ -52,11 +78,11 @@ def test_release_older_than_all_uses_oldest_with_warning():
     assert "0.5.0" in manifest.warning and "0.6.6.post1" in manifest.warning
 
 
-def test_swap_space_exists_until_0_15_1_and_is_gone_in_0_18_1():
+def test_swap_space_exists_until_0_17_1_and_is_gone_in_0_18_1():
     assert values(["--swap-space", "4"], "0.15.1") == {"swap_space": 4.0}
     [problem] = errors(["--swap-space", "4"], "0.18.1")
     assert "--swap-space" in problem.message and "0.18.1" in problem.message
-    assert "removed" in problem.fix and "0.15.1" in problem.fix
+    assert "removed" in problem.fix and "0.17.1" in problem.fix and "0.18.0" in problem.fix
 
 
 def test_disable_log_requests_refused_on_0_18_1():
@@ -66,9 +92,9 @@ def test_disable_log_requests_refused_on_0_18_1():
 
 
 def test_flag_added_later_says_where_it_appears():
-    # --kv-cache-memory-bytes is listed as added between 0.10.1.1 and 0.11.2.
+    # --kv-cache-memory-bytes came with 0.10.2 (the manifests' changelog: 0.10.1.1 -> 0.10.2).
     [problem] = errors(["--kv-cache-memory-bytes", "8G"], "0.10.1.1")
-    assert "added" in problem.fix and "0.11.2" in problem.fix
+    assert "added" in problem.fix and "0.10.2" in problem.fix
 
 
 def test_unknown_flag_gets_did_you_mean():

@@ -155,3 +155,18 @@ def test_compile_does_not_import_pydantic(tmp_path):
              "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pydantic_core', 'jsonschema'}))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_fields_with_validators_of_their_own_are_left_to_pydantic():
+    base = DOCUMENTS["specs/llama.yaml"]
+    for path, value in ((("server", "host"), "127.0.0.1"), (("server", "host"), "not-an-address"),
+                        (("model", "lora_adapters"), [{"name": "a", "id": "org/a", "path": "./a"}])):
+        document = copy.deepcopy(base)
+        document[path[0]][path[1]] = value
+        assert validate_fast(document) is None, path
+    document = copy.deepcopy(base)
+    document["hardware"]["device_ids"] = ["0", "1"]   # its validator keeps schema-valid input as it is
+    record = validate_fast(document)
+    assert record is not None and record.hardware.device_ids == ("0", "1")
+    document["hardware"]["device_ids"] = [0, 1]       # ints: pydantic turns them into text
+    assert validate_fast(document) is None

@@ -301,7 +301,7 @@ def test_memory_flags_in_extra_args_change_the_plan(tmp_path, extra, weights_del
         workload:
           max_model_len: 8192
         engine:
-          version: "0.10.1"
+          version: "0.10.2"
           extra_args: {extra}
     """
     plain = run(tmp_path, spec.format(extra="[]")).plans[0]

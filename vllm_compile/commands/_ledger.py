@@ -23,12 +23,15 @@ def kv_dtype_text(plan) -> str:
     return plan.kv_cache_dtype if plan.kv_cache_dtype != "auto" else f"auto ({plan.dtype})"
 
 
-def summary_line(name: str, plan) -> str:
-    """One line per deployment for `compile`: the knobs a reader checks first."""
+def summary_line(name: str, plan, defaulted_version: str | None = None) -> str:
+    """One line per deployment for `compile`: the knobs a reader checks first, and the release
+    used when the spec leaves engine.version unset."""
     kv = kv_dtype_text(plan)
+    note = (f"; engine.version not set: using {defaulted_version}, the newest bundled release"
+            if defaulted_version else "")
     return (f"{name}: tensor_parallel_size {plan.tensor_parallel_size}, max_model_len {plan.max_model_len}, "
             f"kv_cache_dtype {kv}, max concurrency {plan.max_concurrency:.2f}x "
-            f"(workload.concurrency {plan.concurrency_goal})")
+            f"(workload.concurrency {plan.concurrency_goal}){note}")
 
 
 def ledger_text(name: str, plan, gpu_name: str) -> str:

@@ -45,4 +45,6 @@ def command(specs, output, emit):
 
     for result in results:
         for dep, plan in zip(result.spec.deployments, result.plans):
-            click.echo(summary_line(dep.spec.name, plan), err=True)
+            engine = dep.spec.engine
+            defaulted = engine.version if "version" not in engine.model_fields_set else None
+            click.echo(summary_line(dep.spec.name, plan, defaulted), err=True)

@@ -20,6 +20,14 @@ def _models(spec):
             yield dep.key_prefix, model, dep.spec.server.hf_token_env
 
 
+def _adapters(spec):
+    """(key of the adapter's id, repo id, token env) of every LoRA adapter served by repo id."""
+    for dep in spec.deployments:
+        for i, adapter in enumerate(dep.spec.model.lora_adapters):
+            if adapter.id is not None:
+                yield f"{dep.key_prefix}model.lora_adapters[{i}].id", adapter.id, dep.spec.server.hf_token_env
+
+
 def _hardware(spec) -> dict | None:
     """The lock's hardware section for `gpu: auto` (None for declared hardware, which needs no
     driver); CompileError when NVML cannot see any GPU."""
@@ -57,14 +65,16 @@ def _record_hardware(lock_file: str, section: dict) -> None:
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def command(specs):
     """Resolve each spec's model revision to a commit, fetch config.json (and a separate
-    quantization config) and the safetensors headers (never the weights), and write
-    SPEC.lock beside the spec. `compile` then needs no network for the model. For
+    quantization config) and the safetensors headers (never the weights), and the
+    adapter_config.json of each LoRA adapter served by repo id, and write SPEC.lock beside the
+    spec. `compile` then needs no network for the model. For
     `hardware.gpu: auto`, the GPUs of this machine (through NVML) are recorded too."""
     from vllm_compile.diagnostics import CompileError
     from vllm_compile.parse import parse_spec
     from vllm_compile.resolve.models import facts_from_config
     from vllm_compile.resolve.models.config import FactsError
-    from vllm_compile.resolve.models.hub import HubError, fetch
+    from vllm_compile.resolve.models.hub import HubError, fetch, fetch_adapter
+    from vllm_compile.resolve.models.sources import SourceError, adapter_rank
     from vllm_compile.resolve.models.lockfile import write_lock
 
     failed = False
@@ -106,16 +116,32 @@ def command(specs):
                                                 fix=exc.fix or "state the architecture under model.facts"))
                 continue
             entries[model.id] = entry
+        adapters: dict[str, dict] = {}
+        for key, repo_id, token_env in _adapters(spec):
+            if repo_id in adapters:
+                continue
+            try:
+                adapter = fetch_adapter(repo_id, token_env=token_env,
+                                        progress=lambda msg: click.echo(f"lock: {msg}", err=True))
+                adapter_rank(adapter["adapter_config"])   # refuse to lock what compile could not read
+            except HubError as exc:
+                errors.append(spec.source.error(key, exc.message, fix=exc.fix))
+                continue
+            except SourceError as exc:
+                errors.append(spec.source.error(key, f"{repo_id}: {exc}", fix="check the adapter's id"))
+                continue
+            adapters[repo_id] = adapter
         if errors:
             for d in errors:
                 click.echo(d.format(), err=True)
             failed = True
             continue
-        written = write_lock(path, entries)
+        written = write_lock(path, entries, adapters)
         gpus = ""
         if hardware is not None:
             _record_hardware(written, hardware)
             gpus = f", {len(hardware['gpus'])} GPU(s), driver {hardware['driver_version']}"
-        click.echo(f"lock: wrote {written} ({len(entries)} model(s){gpus})", err=True)
+        lora = f", {len(adapters)} LoRA adapter(s)" if adapters else ""
+        click.echo(f"lock: wrote {written} ({len(entries)} model(s){lora}{gpus})", err=True)
     if failed:
         sys.exit(2)

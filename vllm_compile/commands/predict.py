@@ -14,7 +14,7 @@ AUTO_FIT_SINCE = "0.14.0"  # PR #29431 (Nov 2025): after 0.13.0, whose parser ta
 
 @click.command("predict", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--gpu", "gpu_name", default="H100-80GB", show_default=True, help="GPU type (catalog name or nvidia-smi name).")
-@click.option("--gpu-memory-gib", type=float, default=None, help="Total memory per GPU as the driver reports it.")
+@click.option("--gpu-memory-gib", default=None, help="Total memory per GPU as the driver reports it.")
 @click.option("--vllm-version", default="0.33.0", show_default=True, help="The vLLM release that runs the command.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.argument("command_line", nargs=-1, type=click.UNPROCESSED)
@@ -47,13 +47,20 @@ def _bad(message: str, fix: str, found: str | None = None) -> CompileError:
 
 def _request(gpu_name, gpu_memory_gib, version, argv):
     import dataclasses
+    import math
     import os
 
+    from vllm_compile.engine_args import parse_serve_command
+    from vllm_compile.flags import load_manifest
     from vllm_compile.ir.plan import PlanRequest
-    from vllm_compile.lower.flags import load_manifest, parse_serve_args
     from vllm_compile.resolve.hardware import UnknownGpuError, catalog, lookup_gpu
-    from vllm_compile.versions import at_least
+    from vllm_compile.versions import at_least, release_key
 
+    try:
+        release_key(version)
+    except ValueError:
+        raise _bad(f"--vllm-version {version!r} is not a vLLM release", "give a release such as 0.33.0 "
+                   "(or 0.8.5.post1)", found=repr(version)) from None
     if not argv:
         raise _bad("no vLLM command line given", "append: -- vllm serve MODEL [FLAGS...]")
     try:
@@ -61,47 +68,70 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     except UnknownGpuError as exc:
         near = ", ".join(exc.suggestions) or "see `vllm-compile gpus`"
         raise _bad(f"unknown GPU {gpu_name!r}", f"did you mean {near}?") from None
-    if gpu_memory_gib:
+    if gpu_memory_gib is not None:
+        text = gpu_memory_gib
+        try:
+            gpu_memory_gib = float(text)
+        except ValueError:
+            raise _bad(f"--gpu-memory-gib {text!r}: expected a memory size in GiB", "give the GPU's total memory "
+                       "as the driver reports it, e.g. --gpu-memory-gib 79.6", found=repr(text)) from None
+        if not math.isfinite(gpu_memory_gib) or not 0 < gpu_memory_gib <= 1 << 20:
+            raise _bad(f"--gpu-memory-gib {gpu_memory_gib}: expected a finite memory size above 0 GiB",
+                       "give the GPU's total memory as the driver reports it, e.g. --gpu-memory-gib 79.6",
+                       found=str(gpu_memory_gib))
         gpu = dataclasses.replace(gpu, memory_bytes=int(gpu_memory_gib * GIB))
     manifest = load_manifest(version)
-    model_ref, values, problems = parse_serve_args(argv, manifest)
+    engine, problems = parse_serve_command(argv, manifest)
     diagnostics = [Diagnostic(p.message, file="<command line>", column=p.index + 1, found=p.found,
-                              expected=p.expected, fix=p.fix) for p in problems]
+                              expected=p.expected, fix=p.fix,
+                              severity="warning" if p.severity == "warning" else "error") for p in problems]
+    model_ref = engine.model
     if model_ref is None:
         diagnostics.append(Diagnostic("no model in the command line", file="<command line>",
                                       fix="vllm serve MODEL (a repo id or a local folder)"))
-    if diagnostics or model_ref is None:
-        raise CompileError(diagnostics)
+    elif engine.revision is None and engine.given("revision"):
+        arg = engine.find("revision")
+        diagnostics.append(Diagnostic("--revision is empty", file="<command line>", column=(arg.index + 1 if arg else None),
+                                      found='""', expected="a branch, tag or commit", fix="give a revision or leave --revision out"))
+    errors = [d for d in diagnostics if d.severity == "error"]
+    for warning in (d for d in diagnostics if d.severity != "error"):
+        click.echo(warning.format(), err=True)
+    if errors or model_ref is None:
+        raise CompileError(errors)
     if manifest.warning:
         click.echo(f"warning: {manifest.warning}", err=True)
-    facts = _facts(model_ref, values)
-    tp = int(values.get("tensor_parallel_size") or 1)
-    pp = int(values.get("pipeline_parallel_size") or 1)
-    dp = int(values.get("data_parallel_size") or 1)
-    max_len = values.get("max_model_len")
+    facts = _facts(model_ref, engine)
+    tp = engine.tensor_parallel_size or 1
+    pp = engine.pipeline_parallel_size or 1
+    dp = engine.data_parallel_size or 1
+    if pp > facts.num_layers:
+        arg = engine.find("pipeline_parallel_size")
+        raise CompileError([Diagnostic(
+            f"pipeline_parallel_size {pp} is larger than the model's {facts.num_layers} layers",
+            file="<command line>", column=(arg.index + 1 if arg else None), found=str(pp),
+            expected=f"at most {facts.num_layers} pipeline stages", fix="lower --pipeline-parallel-size")])
     # `auto` / -1 ask the release to fit the length (auto-fit came with the `..._or_auto` type;
-    # the flag check above already refused `auto` where the release's parser does).
-    auto_fit = max_len in (-1, "-1", "auto") and at_least(version, AUTO_FIT_SINCE)
+    # the flag check already refused `auto` where the release's parser does).
+    auto_fit = engine.max_model_len_auto and at_least(version, AUTO_FIT_SINCE)
     return PlanRequest(
         vllm_version=version, model=facts, gpu=gpu, gpu_count=tp * pp * dp, mode="predict",
-        data_parallel_size=dp,
-        max_model_len=int(max_len) if max_len not in (None, -1, "auto", "-1") else None,
+        data_parallel_size=dp, max_model_len=engine.max_model_len,
         tensor_parallel_size=tp, pipeline_parallel_size=pp,
-        gpu_memory_utilization=values.get("gpu_memory_utilization"),
-        kv_cache_dtype=values.get("kv_cache_dtype") or "auto", max_num_seqs=values.get("max_num_seqs"),
-        max_num_batched_tokens=values.get("max_num_batched_tokens"), block_size=values.get("block_size"),
-        enforce_eager=bool(values.get("enforce_eager")), enable_expert_parallel=bool(values.get("enable_expert_parallel")),
-        dtype=str(values.get("dtype") or "auto"), quantization=values.get("quantization"),
-        disable_hybrid_kv_cache_manager=bool(values.get("disable_hybrid_kv_cache_manager")),
-        kv_cache_memory_bytes=values.get("kv_cache_memory_bytes"),
+        gpu_memory_utilization=engine.gpu_memory_utilization,
+        kv_cache_dtype=engine.kv_cache_dtype or "auto", max_num_seqs=engine.max_num_seqs,
+        max_num_batched_tokens=engine.max_num_batched_tokens, block_size=engine.block_size,
+        enforce_eager=engine.enforce_eager, enable_expert_parallel=engine.enable_expert_parallel,
+        dtype=engine.dtype or "auto", quantization=engine.quantization,
+        disable_hybrid_kv_cache_manager=engine.disable_hybrid_kv_cache_manager,
+        kv_cache_memory_bytes=engine.kv_cache_memory_bytes,
         allow_long_max_model_len=os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1",
         auto_fit_max_model_len=auto_fit,
-        cpu_offload_bytes=int(float(values.get("cpu_offload_gb") or 0) * GIB),
-        max_loras=int(values.get("max_loras") or 1) if values.get("enable_lora") else 0,
-        max_lora_rank=int(values.get("max_lora_rank") or 16), alternative_gpus=catalog())
+        cpu_offload_bytes=int((engine.cpu_offload_gb or 0) * GIB),
+        max_loras=(engine.max_loras or 1) if engine.enable_lora else 0,
+        max_lora_rank=engine.max_lora_rank or 16, alternative_gpus=catalog())
 
 
-def _facts(model_ref: str, values: dict):
+def _facts(model_ref: str, engine):
     import os
 
     from vllm_compile.diagnostics import SourceMap
@@ -109,6 +139,11 @@ def _facts(model_ref: str, values: dict):
     from vllm_compile.resolve.models import resolve_model
 
     is_dir = os.path.isdir(model_ref)
-    spec = ModelSpec(id=None if is_dir else model_ref, path=model_ref if is_dir else None,
-                     revision=values.get("revision"), quantization=values.get("quantization"))
+    try:
+        spec = ModelSpec(id=None if is_dir else model_ref, path=model_ref if is_dir else None,
+                         revision=engine.revision, quantization=engine.quantization)
+    except ValueError as exc:  # pydantic's ValidationError: the model argument is not a repo id or folder
+        reason = "; ".join(e.get("msg", "") for e in getattr(exc, "errors", lambda: [])()) or str(exc).splitlines()[0]
+        raise _bad(f"model {model_ref!r} is neither a Hugging Face repo id nor a local model folder ({reason})",
+                   "vllm serve ORG/NAME (a repo id) or a folder holding config.json", found=model_ref) from None
     return resolve_model(spec, spec_dir=os.getcwd(), source=SourceMap("<command line>"), key_prefix="")

@@ -11,13 +11,14 @@ from vllm_compile.doctor.base import DEFAULT_FORMATS, Context, Deploy, Finding, 
 from vllm_compile.doctor.docker import check_docker, check_toolkit
 from vllm_compile.doctor.gpu import check_driver, check_gpus
 from vllm_compile.doctor.host import check_cache, check_port, check_shm, check_tokens
+from vllm_compile.doctor.weights import check_model_files
 from vllm_compile.doctor.nodes import check_nodes
 from vllm_compile.doctor.rocm import check_rocm
 
 Check = Callable[[Context], "Finding | None"]
 
 CHECKS: tuple[Check, ...] = (check_docker, check_toolkit, check_driver, check_gpus, check_rocm, check_port,
-                             check_tokens, check_cache, check_shm, check_nodes)
+                             check_tokens, check_cache, check_model_files, check_shm, check_nodes)
 
 
 def run_checks(ctx: Context, checks: tuple[Check, ...] = CHECKS) -> tuple[Finding, ...]:
@@ -33,11 +34,17 @@ def context_for(compilation=None, formats: tuple[str, ...] | None = None, **boun
     spec = compilation.spec
     deployments = tuple(
         Deploy(name=dep.spec.name, spec=dep.spec, model=model, plan=plan,
-               device_ids=devices)
+               device_ids=devices, model_dir=_model_dir(spec.directory, dep.spec.model.path))
         for dep, model, plan, devices in zip(spec.deployments, compilation.models, compilation.plans,
                                              compilation.devices or (None,) * len(spec.deployments)))
     return Context(deployments=deployments, hardware=compilation.hardware, has_spec=True, hardware_spec=spec.hardware,
                    formats=formats or tuple(spec.output.formats), **boundaries)
+
+
+def _model_dir(spec_dir: str, path: str | None) -> str | None:
+    import os
+
+    return None if path is None else os.path.normpath(os.path.join(spec_dir, path))
 
 
 __all__ = ["CHECKS", "Check", "Context", "Deploy", "Finding", "context_for", "run_checks", "worst"]

@@ -52,6 +52,7 @@ class Deploy:
     model: ModelFacts
     plan: Plan
     device_ids: tuple[str, ...] | None = None   # pinned GPUs (index or UUID); None = the first plan.gpus
+    model_dir: str | None = None                # a local model.path, resolved against the spec's folder
 
 
 @dataclass(frozen=True)

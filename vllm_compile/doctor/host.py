@@ -20,13 +20,14 @@ LISTEN = "0A"   # TCP_LISTEN in /proc/net/tcp{,6}
 # 5. Port
 
 
-def bind_error(port: int) -> OSError | None:
-    """Try to bind the port on every interface, as Docker's port publishing and `vllm serve` do."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def bind_error(port: int, host: str = "0.0.0.0") -> OSError | None:
+    """Try to bind the port on `host` (default every interface), as Docker's port publishing and
+    `vllm serve` do."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
         # Like the servers themselves: TIME_WAIT leftovers must not count as "in use".
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("0.0.0.0", port))
+            sock.bind((host, port))
         except OSError as exc:
             return exc
     return None
@@ -74,8 +75,14 @@ def port_holders(port: int, proc_root: str = "/proc") -> list[tuple[int, str]]:
     return holders
 
 
-def _port_part(ctx: Context, port: int, owner: str) -> tuple[Status, str, str]:
-    error = bind_error(port)
+def bind_host(server) -> str:
+    """Where the artifacts publish the port: server.host, else the loopback address without an
+    API key, every interface with one."""
+    return server.host or ("0.0.0.0" if server.api_key_env else "127.0.0.1")
+
+
+def _port_part(ctx: Context, port: int, owner: str, host: str = "0.0.0.0") -> tuple[Status, str, str]:
+    error = bind_error(port, host)
     if error is None:
         return "ok", f"port {port} is free{owner}", ""
     if error.errno == errno.EACCES:
@@ -96,11 +103,12 @@ def _port_part(ctx: Context, port: int, owner: str) -> tuple[Status, str, str]:
 
 
 def check_port(ctx: Context) -> Finding:
-    """5. Each deployment's host port can be bound now (8000 without a spec)."""
+    """5. Each deployment's host port can be bound now on the address it is published on (8000 on
+    every interface without a spec)."""
     if not ctx.deployments:
         return combine("port", [_port_part(ctx, DEFAULT_PORT, " (vLLM's default)")])
     many = len(ctx.deployments) > 1
-    return combine("port", [_port_part(ctx, d.spec.server.port, f" ({d.name})" if many else "")
+    return combine("port", [_port_part(ctx, d.spec.server.port, f" ({d.name})" if many else "", bind_host(d.spec.server))
                             for d in ctx.deployments])
 
 

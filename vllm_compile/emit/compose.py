@@ -50,11 +50,14 @@ def service(dep: LoweredDeployment) -> dict:
         "command": [escape(arg) for arg in dep.args],
         "environment": _environment(dep),
         # Quoted: an unquoted a:b of small numbers is a base-60 integer to YAML 1.1 readers.
-        "ports": [DoubleQuotedScalarString(f"{dep.port}:{dep.container_port}")],
+        "ports": [DoubleQuotedScalarString(host.published_port(dep))],
         "volumes": [_volume(v) for v in dep.volumes],
     }
     # The host's IPC namespace gives the workers all the shared memory they need (dep.shm_bytes).
     out["ipc"] = "host"
+    if dep.ulimits:
+        out["ulimits"] = {u.name: u.soft if u.soft == u.hard else {"soft": u.soft, "hard": u.hard}
+                          for u in dep.ulimits}
     acc = dep.accelerators
     if acc.vendor == "amd":
         out["devices"] = list(host.ROCM_DEVICES)
@@ -76,6 +79,9 @@ def service(dep: LoweredDeployment) -> dict:
         "start_period": f"{check.start_period_s}s",
     }
     out["restart"] = host.RESTART
+    out["stop_grace_period"] = f"{host.STOP_GRACE_S}s"
+    out["logging"] = {"driver": host.LOG_DRIVER,
+                      "options": {key: DoubleQuotedScalarString(value) for key, value in host.log_options()}}
     if dep.depends_on_healthy:
         out["depends_on"] = {name: {"condition": "service_healthy"} for name in sorted(dep.depends_on_healthy)}
     return out

@@ -17,7 +17,7 @@ DESCRIPTION = "docker-run.sh"
 
 def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
     """docker's own options (what goes between `docker run` and the image)."""
-    words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", host.RESTART]
+    words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", host.RESTART, *stop_and_logs()]
     acc = dep.accelerators
     if acc.vendor == "amd":
         for device in host.ROCM_DEVICES:
@@ -33,7 +33,8 @@ def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
         words += ["--gpus", str(acc.count)]
     # The host's IPC namespace gives the workers all the shared memory they need (dep.shm_bytes).
     words.append("--ipc=host")
-    words += ["-p", f"{dep.port}:{dep.container_port}"]
+    words += ulimits(dep)
+    words += ["-p", host.published_port(dep)]
     for volume in dep.volumes:
         side = shell.host_path(volume)
         suffix = f":{volume.container}" + (":ro" if volume.read_only else "")
@@ -48,6 +49,22 @@ def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
     return words
 
 
+def stop_and_logs() -> list[shell.Word]:
+    """The grace period of `docker stop` and the log rotation, as `docker run` options."""
+    words: list[shell.Word] = ["--stop-timeout", str(host.STOP_GRACE_S), "--log-driver", host.LOG_DRIVER]
+    for key, value in host.log_options():
+        words += ["--log-opt", f"{key}={value}"]
+    return words
+
+
+def ulimits(dep: LoweredDeployment) -> list[shell.Word]:
+    words: list[shell.Word] = []
+    for limit in dep.ulimits:
+        words += ["--ulimit", f"{limit.name}={limit.soft}" if limit.soft == limit.hard
+                  else f"{limit.name}={limit.soft}:{limit.hard}"]
+    return words
+
+
 def argv(dep: LoweredDeployment) -> list[shell.Word]:
     """Every word after `docker run`."""
     return [*docker_options(dep), dep.image, *dep.args]
@@ -57,10 +74,26 @@ def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
     dep = shell.single(deployments, NAME)
     setup = [shell.script_dir_line()] if shell.needs_script_dir(dep.volumes) else []
     setup += shell.env_setup(host.container_env(dep))
+    setup += replace_existing(dep.name)
     setup += wait_for_healthy(dep.depends_on_healthy)
     groups: list[list[shell.Word]] = [*shell.flag_groups(docker_options(dep)), [dep.image],
                                       *shell.flag_groups(dep.args)]
     return shell.script(header, setup, shell.command_lines(["exec", "docker", "run"], groups))
+
+
+def replace_existing(name: str) -> list[str]:
+    """The script can be run again: a container of the same name (an earlier run, running or not)
+    is stopped with a grace period and removed, saying so. The model cache is a host folder
+    mounted into the container, so it outlives the container."""
+    quoted = shell.quote(name)
+    grace = host.STOP_GRACE_S
+    return [f"# Run again to replace the deployment: the container {name} is stopped (up to {grace} s to shut "
+            "down) and removed; the model cache is a host folder and is kept.",
+            f"if docker container inspect {quoted} >/dev/null 2>&1; then",
+            f"  echo {shell.quote(f'replacing the existing container {name}: stopping it (up to {grace} s) and removing it; the model cache is kept')} >&2",
+            f"  docker stop -t {grace} {quoted} >/dev/null",
+            f"  docker rm {quoted} >/dev/null",
+            "fi"]
 
 
 def wait_for_healthy(names: Sequence[str]) -> list[str]:

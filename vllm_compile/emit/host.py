@@ -8,6 +8,14 @@ from vllm_compile.ir.lowered import EnvVar, LoweredDeployment, Volume
 HF_HOME_VAR = "HF_HOME"
 HF_CACHE_DEFAULT = "~/.cache/huggingface"
 RESTART = "unless-stopped"
+# Log rotation of the container's output (Docker's default json-file driver keeps everything):
+# at most LOG_MAX_FILES files of LOG_MAX_SIZE each, about 500 MB per deployment.
+LOG_DRIVER = "json-file"
+LOG_MAX_SIZE = "100m"
+LOG_MAX_FILES = 5
+# Re-running docker-run.sh replaces a container of the same name: `docker stop` gives vLLM this
+# long to finish in-flight requests and free its GPUs before it is killed (Docker's default: 10 s).
+STOP_GRACE_S = 30
 # ROCm GPUs reach a container as vLLM's ROCm guide runs its image: the KFD compute interface
 # and the DRI render nodes, the `video` group that owns them, and seccomp unconfined (the guide
 # also adds SYS_PTRACE, which only debuggers need; it is left out).
@@ -23,6 +31,19 @@ def host_source(volume: Volume) -> tuple[str | None, str]:
     if volume.source is None:
         raise ValueError(f"volume {volume.container} of kind {volume.kind} has no host folder")
     return None, volume.source
+
+
+def log_options() -> tuple[tuple[str, str], ...]:
+    return (("max-size", LOG_MAX_SIZE), ("max-file", str(LOG_MAX_FILES)))
+
+
+def published_port(dep: LoweredDeployment) -> str:
+    """`[HOST:]PORT:CONTAINER_PORT` as `docker run -p` and compose's short syntax take it
+    (an IPv6 address in brackets); no host address publishes on every interface."""
+    ports = f"{dep.port}:{dep.container_port}"
+    if dep.bind_host is None:
+        return ports
+    return f"[{dep.bind_host}]:{ports}" if ":" in dep.bind_host else f"{dep.bind_host}:{ports}"
 
 
 def visible_devices_var(dep: LoweredDeployment) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from vllm_compile.emit import host, shell
+from vllm_compile.emit import docker_run, host, shell
 from vllm_compile.emit.header import Header
 from vllm_compile.emit.lws import IB_HCA, ray_wait
 from vllm_compile.ir.lowered import EnvVar, LoweredDeployment, MultiNode
@@ -77,7 +77,8 @@ def node_options(dep: LoweredDeployment, index: int) -> list[shell.Word]:
     """docker's options for node `index`, as run_cluster.sh starts a Ray node."""
     multi = _multi(dep)
     words: list[shell.Word] = ["--name", container_name(dep, index), "--detach", "--restart", host.RESTART,
-                               "--network", "host", "--shm-size", _size(dep.shm_bytes)]
+                               *docker_run.stop_and_logs(), "--network", "host", "--shm-size", _size(dep.shm_bytes),
+                               *docker_run.ulimits(dep)]
     if dep.accelerators.vendor == "amd":
         # Every GPU of the node, the way vLLM's ROCm guide runs its image.
         for device in host.ROCM_DEVICES:
@@ -121,6 +122,7 @@ def node_script(dep: LoweredDeployment, index: int, header: Header) -> bytes:
     setup = [f"# Node {index} of {multi.nodes} ({role}): a Ray node in a container of the pinned image."]
     setup += _address_lines(multi, index)
     setup += shell.env_setup(_env(dep, index))
+    setup += docker_run.replace_existing(container_name(dep, index))
     groups: list[list[shell.Word]] = [*shell.flag_groups(node_options(dep, index)), [dep.image],
                                       ["-c", ray_command(dep, index)]]
     return shell.script(header, setup, shell.command_lines(["exec", "docker", "run"], groups))
@@ -129,9 +131,10 @@ def node_script(dep: LoweredDeployment, index: int, header: Header) -> bytes:
 def serve_args(dep: LoweredDeployment) -> list[str]:
     launch = _multi(dep).ray
     assert launch is not None
-    # The host network: the server listens on the host's port itself.
+    # The host network: the server listens on the host's address and port itself.
+    listen = ["--host", dep.bind_host] if dep.bind_host is not None else []
     port = [] if dep.port == dep.container_port else ["--port", str(dep.port)]
-    return [*launch.leader_args, *port]
+    return [*launch.leader_args, *listen, *port]
 
 
 def serve_script(dep: LoweredDeployment, header: Header) -> bytes:

@@ -17,7 +17,14 @@ DESCRIPTION = "serve.sh, bare metal"
 
 
 def _on_host(dep: LoweredDeployment, word: str) -> shell.Word:
-    """A container path (a mounted local model) as the same place on the host."""
+    """A container path (a mounted local model or adapter, also as the value of `name=path`) as
+    the same place on the host."""
+    name, eq, value = word.partition("=")
+    if eq and value.startswith("/") and not word.startswith("/"):
+        side = _on_host(dep, value)
+        if side != value:
+            return (shell.Expand(shell.Expand.literal(name + eq) + side.text) if isinstance(side, shell.Expand)
+                    else name + eq + side)
     for volume in dep.volumes:
         if word == volume.container or word.startswith(volume.container + "/"):
             side = shell.host_path(volume)
@@ -30,11 +37,12 @@ def _on_host(dep: LoweredDeployment, word: str) -> shell.Word:
 
 def argv(dep: LoweredDeployment) -> list[shell.Word]:
     """Every word after `vllm serve`: the model positionally (every release's `vllm serve`
-    takes `model_tag`; the oldest require it), the container's flags, and the host port."""
+    takes `model_tag`; the oldest require it), the container's flags, and the host address and port."""
     if dep.args[:1] != ("--model",):
         raise ValueError(f"lowered args must start with --model, got {dep.args[:1]}")
     rest = [_on_host(dep, word) for word in dep.args[2:]]
-    return [_on_host(dep, dep.args[1]), *rest, "--port", str(dep.port)]
+    listen = ["--host", dep.bind_host] if dep.bind_host is not None else []
+    return [_on_host(dep, dep.args[1]), *rest, *listen, "--port", str(dep.port)]
 
 
 def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import SourceMap
+from vllm_compile.ir.engine_args import EngineArgs
 
 if TYPE_CHECKING:
     from vllm_compile.ir.spec import DeploymentSpec, HardwareSpec, OutputSpec
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 class Deployment:
     key_prefix: str          # "" for a single-deployment file, "deployments[2]." otherwise
     spec: DeploymentSpec
+    # engine.extra_args parsed once against the pinned release (the parse stage fills it in).
+    engine_args: EngineArgs | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,12 +108,24 @@ class ModelFacts:
     # The same model's quantized checkpoints the catalog knows (fewer bytes per weight): the
     # planner offers one that starts when these weights do not fit.
     lighter_variants: tuple[ModelFacts, ...] = ()
+    # LoRA adapters served on top of the model (model.lora_adapters), in the spec's order.
+    lora_adapters: tuple[LoraAdapterFacts, ...] = ()
 
     def attention_kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for layer in self.layers:
             counts[layer.attention] = counts.get(layer.attention, 0) + 1
         return dict(sorted(counts.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class LoraAdapterFacts:
+    """One LoRA adapter, as its adapter_config.json describes it."""
+
+    name: str                      # the model name clients request it by
+    rank: int                      # `r` of adapter_config.json
+    source: str                    # "path:<spec path>" | "hf-cache:<repo id>@<commit>"
+    repo_id: str | None = None     # served by repo id (vLLM downloads it at start-up)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class Volume:
     chooses its backing store (the host's HF_HOME, a PersistentVolumeClaim).
     kind "local-model": a model folder of the deploying machine, `source` relative to the artifact
     folder (or absolute), mounted read-only.
+    kind "local-adapter": a LoRA adapter folder of the deploying machine, like "local-model".
     """
 
     kind: str
@@ -51,6 +52,15 @@ class Accelerators:
     count: int
     device_ids: tuple[str, ...] | None     # pinned GPUs (index or UUID); None = any `count`
     product_names: tuple[str, ...] = ()    # names the driver reports (nvidia-smi), for node selection
+
+
+@dataclass(frozen=True, slots=True)
+class Ulimit:
+    """A resource limit of the server's processes (-1: unlimited)."""
+
+    name: str
+    soft: int
+    hard: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,11 @@ class LoweredDeployment:
     # The node's part in a deployment: "server" for one node; multi-node adds leader/worker roles.
     role: str = "server"
     engine_version: str = ""             # the vLLM release the argv was checked against
+    # Host address the published port binds to; None = every interface.
+    bind_host: str | None = None
+    ulimits: tuple[Ulimit, ...] = ()
+    # Warnings with the spec key (without the deployment's prefix) they are about.
+    notes: tuple[tuple[str, str], ...] = ()
     multinode: "MultiNode | None" = None  # set when the deployment spans several nodes
 
 

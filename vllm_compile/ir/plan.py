@@ -123,6 +123,10 @@ class Plan:
     gpu_name: str = ""
     # workload.concurrency (compile mode; 1 for a command line): what `goal_met` is measured against.
     concurrency_goal: int = 1
+    # LoRA adapter slots and the largest rank the plan counted (`--max-loras`, `--max-lora-rank`;
+    # 0 slots: LoRA off). Not part of as_json: the ledger's weights already hold their memory.
+    max_loras: int = 0
+    max_lora_rank: int = 0
     # Across nodes: how many, and how vLLM's ranks find each other ("ray" or "mp", vLLM's own
     # multiprocessing multi-node mode), as the pinned release supports.
     nodes: int = 1

@@ -17,6 +17,7 @@ from functools import cache
 
 ROOT = "SpecFile"
 OMIT = "x-omit-at-default"   # per model: the keys its dumps leave out while at their defaults
+VALIDATED = "x-validated"     # per model: fields with validators of their own ("*": the whole model)
 
 
 PACKAGED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "spec.schema.json")
@@ -38,9 +39,24 @@ def packaged_text() -> str:
     from vllm_compile.ir import spec as models
 
     packaged = models.json_schema()
-    omitted = {name: list(getattr(model, "OMIT_AT_DEFAULT", [])) for name, model in sorted(vars(models).items())
-               if isinstance(model, type) and issubclass(model, BaseModel)}
-    packaged[OMIT] = {name: keys for name, keys in omitted.items() if keys}
+    classes = {name: model for name, model in sorted(vars(models).items())
+               if isinstance(model, type) and issubclass(model, BaseModel) and model is not BaseModel}
+    packaged[OMIT] = {name: list(model.OMIT_AT_DEFAULT) for name, model in classes.items()  # type: ignore[attr-defined]
+                      if getattr(model, "OMIT_AT_DEFAULT", ())}
+    # Validators the schema cannot state: a field with one is left to pydantic whenever given,
+    # a model with a model validator ("*") whenever it appears.
+    validated = {}
+    for name, model in classes.items():
+        decorators = model.__pydantic_decorators__
+        if decorators.field_serializers or (decorators.model_serializers and not getattr(model, "OMIT_AT_DEFAULT", ())):
+            raise ValueError(f"{name}: a serializer ir/records.py cannot follow; leave keys out with OMIT_AT_DEFAULT")
+        kept = getattr(model, "SCHEMA_VALID_KEPT", ())
+        fields = sorted({field for d in decorators.field_validators.values() for field in d.info.fields} - set(kept))
+        if decorators.model_validators:
+            fields = ["*"]
+        if fields:
+            validated[name] = fields
+    packaged[VALIDATED] = validated
     return json.dumps(packaged, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -88,6 +104,10 @@ class Record:
 
     def __repr__(self) -> str:
         return f"{self._name}({', '.join(f'{k}={self._values[k]!r}' for k in self._fields)})"
+
+    def replaced(self, **update) -> Record:
+        """A copy with `update` set, as pydantic's model_copy(update=...) makes it."""
+        return build(self._name, {**{k: self._values[k] for k in self._set}, **update})
 
     @property
     def model_fields_set(self) -> set[str]:

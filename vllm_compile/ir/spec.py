@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer,
+                      model_validator)
 
 from vllm_compile.emit.registry import FORMATS, describe_formats
+from vllm_compile.versions import NEWEST_RELEASE
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -20,6 +22,11 @@ VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?(\.?post[0-9]+)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi)$"
+# An IPv4 address, or (loosely: checked in full by the validator) an IPv6 one.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IP_ADDRESS = rf"^({_OCTET}\.){{3}}{_OCTET}$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$"
+# What `server.host` is when unset: the loopback address without an API key, every interface with one.
+LOOPBACK = "127.0.0.1"
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
 LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
 # A node's address: an IPv4/IPv6 address or a host name (nothing a shell or YAML would read twice).
@@ -67,6 +74,31 @@ class ModelFactsSpec(_Frozen):
         default=None, ge=1, description="Inner width of one expert (MoE); default: intermediate_size.")
 
 
+class LoraAdapterSpec(_Frozen):
+    """A LoRA adapter served on top of the model: clients request it by `name`."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=128,
+        description="The model name clients send to use the adapter (no spaces or '=').")
+    path: Optional[str] = Field(
+        default=None, min_length=1,
+        description="Local adapter folder holding adapter_config.json, relative to this file (mounted read-only).")
+    id: Optional[str] = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Hugging Face repo id of the adapter; its adapter_config.json is read offline from the "
+                    "Hugging Face cache, and vLLM downloads the adapter at start-up.")
+    revision: Optional[str] = Field(
+        default=None, min_length=1,
+        description="Branch, tag or commit of the adapter repo. vLLM's --lora-modules takes none (it downloads "
+                    "the default branch), so a revision is refused: download it and give its folder as path.")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.id is None):
+            raise ValueError("give exactly one of path (a local adapter folder) or id (a Hugging Face repo id)")
+        return self
+
+
 class ModelSpec(_Frozen):
     """Which model to serve."""
 
@@ -91,6 +123,18 @@ class ModelSpec(_Frozen):
         description="The repo needs an access token; default: known from the catalog, else false.")
     facts: Optional[ModelFactsSpec] = Field(
         default=None, description="Architecture facts stated by hand (for models vllm-compile cannot read).")
+    lora_adapters: tuple[LoraAdapterSpec, ...] = Field(
+        default=(),
+        description="LoRA adapters served beside the model: vLLM runs with --enable-lora, one adapter slot per "
+                    "adapter (unless --max-loras is in engine.extra_args) and --max-lora-rank from the largest "
+                    "adapter rank, rounded up to a rank the release accepts.")
+
+    # Left out while empty, so specs written before it existed keep their input digests.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("lora_adapters",)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _omit_defaults(self, handler(self))
 
 
 class HardwareSpec(_Frozen):
@@ -126,6 +170,10 @@ class HardwareSpec(_Frozen):
                     "(deployments needing one GPU are packed, each with the smallest gpu_memory_utilization "
                     "that serves its workload, and start one after another).")
 
+    # Validators that leave what the JSON Schema accepts unchanged (device_ids only turns ints, which
+    # the schema refuses, into text): parse/fast.py may decide these fields from the schema alone.
+    SCHEMA_VALID_KEPT: ClassVar[tuple[str, ...]] = ("device_ids",)
+
     @field_validator("device_ids", mode="before")
     @classmethod
     def _ids_as_text(cls, value):
@@ -158,7 +206,9 @@ class WorkloadSpec(_Frozen):
 class EngineSpec(_Frozen):
     """The vLLM release and engine knobs; null means the planner chooses."""
 
-    version: str = Field(pattern=VERSION, description="vLLM release, e.g. '0.33.0': picks the image, flags and memory rules.")
+    version: str = Field(default=NEWEST_RELEASE, pattern=VERSION,
+                         description="vLLM release, e.g. '0.33.0': picks the image, flags and memory rules; "
+                                     "default: the newest bundled release.")
     image: Optional[str] = Field(
         default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$",
         description="Container image; default vllm/vllm-openai:v<version>. May pin a digest (…@sha256:…).")
@@ -181,10 +231,34 @@ class ServerSpec(_Frozen):
     """How clients reach the server."""
 
     port: int = Field(default=8000, ge=1, le=65535, description="Host port.")
+    host: Optional[str] = Field(
+        default=None, pattern=IP_ADDRESS,
+        description="Host address the published port binds to, e.g. 127.0.0.1 (this host only) or 0.0.0.0 "
+                    "(every IPv4 interface); default: 127.0.0.1 without an API key (api_key_env), every interface "
+                    "with one. Not used by the kubernetes format (its Service is cluster-internal).")
     api_key_env: Optional[str] = Field(
         default=None, pattern=ENV_NAME, description="Name of an env var holding the API key (never the key itself).")
     hf_token_env: str = Field(
         default="HF_TOKEN", pattern=ENV_NAME, description="Name of the env var holding the Hugging Face token.")
+
+    @field_validator("host")
+    @classmethod
+    def _an_address(cls, value):
+        import ipaddress
+
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address (like 127.0.0.1, 0.0.0.0 or ::1)") from None
+        return value
+
+    # Left out while unset, so specs written before it existed keep their input digests.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("host",)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _omit_defaults(self, handler(self))
 
 
 class OutputSpec(_Frozen):
@@ -253,8 +327,11 @@ class DeploymentSpec(_Frozen):
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="DNS-1123 label: names the service and the output folder.")
     model: ModelSpec = Field(description="Which model to serve.")
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec, description="What the deployment must serve.")
-    engine: EngineSpec = Field(description="The vLLM release and engine knobs.")
-    server: ServerSpec = Field(default_factory=ServerSpec, description="How clients reach the server.")
+    engine: EngineSpec = Field(default_factory=EngineSpec,
+                               description="The vLLM release and engine knobs; default: the newest bundled release.")
+    server: ServerSpec = Field(default_factory=ServerSpec,
+                               description="How clients reach the server (in a deployments: list, an unset port "
+                                           "takes the next free one from 8000, in listing order).")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Where artifacts go.")
     kubernetes: Optional[KubernetesSpec] = Field(
         default=None, description="Settings of the kubernetes output format.")
@@ -273,7 +350,7 @@ class SpecFile(_Frozen):
     model_config = ConfigDict(
         frozen=True, extra="forbid", defer_build=True,
         title="vllm-compile deployment spec",
-        json_schema_extra={"oneOf": [{"required": ["name", "model", "engine"]}, {"required": ["deployments"]}]},
+        json_schema_extra={"oneOf": [{"required": ["name", "model"]}, {"required": ["deployments"]}]},
     )
 
     version: Literal[1] = Field(description="Spec format version.")

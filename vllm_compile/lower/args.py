@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
-from vllm_compile.lower.flags import Manifest, parse_args
+from vllm_compile.flags import Manifest, parse_args
 
 if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to import
+    from vllm_compile.ir.engine_args import EngineArgs
     from vllm_compile.ir.facts import ModelFacts
     from vllm_compile.ir.plan import Plan
     from vllm_compile.ir.spec import DeploymentSpec
@@ -44,7 +45,8 @@ def _number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref: str) -> tuple[Arg, ...]:
+def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref: str,
+                  engine_args: EngineArgs | None = None, adapter_refs: tuple[str, ...] = ()) -> tuple[Arg, ...]:
     """The flags the plan and spec call for, in a fixed order."""
     spec_model, engine = dep.model, dep.engine
     out = [Arg("--model", (model_ref,), "model.path" if spec_model.path else "model.id")]
@@ -64,7 +66,7 @@ def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref:
     if plan.pipeline_parallel_size > 1:
         out.append(Arg("--pipeline-parallel-size", (str(plan.pipeline_parallel_size),),
                        "engine.pipeline_parallel_size"))
-    if plan.data_parallel_size > 1 and not _sets_data_parallel(engine.extra_args):
+    if plan.data_parallel_size > 1 and not (engine_args is not None and engine_args.given("data_parallel_size")):
         # Chosen by the planner (replicas over nodes); a size pinned in extra_args stays there.
         out.append(Arg("--data-parallel-size", (str(plan.data_parallel_size),), "hardware.nodes"))
     if plan.enable_expert_parallel:
@@ -80,61 +82,78 @@ def compiler_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, model_ref:
     out.append(Arg("--max-num-batched-tokens", (str(plan.max_num_batched_tokens),), "engine.max_num_batched_tokens"))
     if plan.enforce_eager:
         out.append(Arg("--enforce-eager", (), "engine.enforce_eager"))
+    if spec_model.lora_adapters:
+        # What the planner counted: a slot per adapter and the largest rank (unless extra_args set them).
+        key = "model.lora_adapters"
+        out.append(Arg("--enable-lora", (), key))
+        given = engine_args.given if engine_args is not None else (lambda dest: False)
+        if not given("max_loras"):
+            out.append(Arg("--max-loras", (str(plan.max_loras),), key))
+        if not given("max_lora_rank"):
+            out.append(Arg("--max-lora-rank", (str(plan.max_lora_rank),), key))
+        # name=path, the form every release's --lora-modules accepts (JSON came later).
+        out.append(Arg("--lora-modules", tuple(f"{a.name}={ref}" for a, ref in
+                                               zip(spec_model.lora_adapters, adapter_refs)), key))
     return tuple(out)
 
 
-def _sets_data_parallel(extra_args) -> bool:
-    return any(token.split("=", 1)[0].replace("_", "-") in ("--data-parallel-size", "-dp") for token in extra_args)
-
-
 def lower_args(dep: DeploymentSpec, plan: Plan, model: ModelFacts, manifest: Manifest, *,
-               source: SourceMap, key_prefix: str, model_ref: str) -> tuple[str, ...]:
-    """The full argv after the image (or after `vllm serve`); raises CompileError on any problem."""
-    emitted = compiler_args(dep, plan, model, model_ref)
+               source: SourceMap, key_prefix: str, model_ref: str,
+               engine_args: EngineArgs | None = None, adapter_refs: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The full argv after the image (or after `vllm serve`); raises CompileError on any problem.
+    The flags the compiler emits are checked against the release here; `engine.extra_args` come
+    parsed once (the parse stage's `EngineArgs`), and are checked against what the compiler emits."""
+    from vllm_compile.engine_args import parse_extra_args
+
+    extra = engine_args or parse_extra_args(dep.engine.version, tuple(dep.engine.extra_args))[0]
+    emitted = compiler_args(dep, plan, model, model_ref, extra, adapter_refs)
     argv: list[str] = []
     keys: list[str] = []
     for emitted_arg in emitted:
         argv += [emitted_arg.flag, *emitted_arg.values]
         keys += [emitted_arg.key] * (1 + len(emitted_arg.values))
-    first_extra = len(argv)
-    argv += dep.engine.extra_args
-    keys += [f"engine.extra_args[{i}]" for i in range(len(dep.engine.extra_args))]
-
     result = parse_args(argv, manifest)
+    extra_problems = () if engine_args is not None else parse_extra_args(dep.engine.version,
+                                                                          tuple(dep.engine.extra_args))[1]
     errors: list[Diagnostic] = []
 
-    def report(index: int, message: str, **kw) -> None:
-        errors.append(source.error(key_prefix + keys[index], message, **kw))
+    def report(key: str, message: str, **kw) -> None:
+        errors.append(source.error(key_prefix + key, message, **kw))
+
+    def extra_key(index: int) -> str:
+        return f"engine.extra_args[{index}]"
 
     for problem in result.problems:
-        report(problem.index, problem.message, found=problem.found, expected=problem.expected, fix=problem.fix)
-    for index, token in result.positionals:
-        report(index, f"extra argument {token!r} is not a flag", found=token,
+        report(keys[problem.index], problem.message, found=problem.found, expected=problem.expected, fix=problem.fix)
+    for problem in extra_problems:
+        if problem.severity == "error":
+            report(extra_key(problem.index), problem.message, found=problem.found, expected=problem.expected,
+                   fix=problem.fix)
+    for index, token in extra.positionals:
+        report(extra_key(index), f"extra argument {token!r} is not a flag", found=token,
                expected="--flag or --flag=value",
                fix="extra_args holds flags only: put a value right after its flag (or write --flag=value); "
                    + OWNED_FLAGS["model"])
 
-    owners = {arg.dest: arg for arg in result.args if arg.index < first_extra}
+    owners = {arg.dest: arg for arg in result.args}
     seen: dict[str, object] = {}
-    for arg in result.args:
-        if arg.index < first_extra:
-            continue
+    for arg in extra.args:
         if arg.dest in SECRET_FLAGS and (arg.dest != "hf_token" or arg.raw):
-            report(arg.index, f"{arg.option} would write a secret into the artifacts", found=arg.option,
+            report(extra_key(arg.index), f"{arg.option} would write a secret into the artifacts", found=arg.option,
                    expected="the secret passed by environment variable",
                    fix=f"remove it and set {SECRET_FLAGS[arg.dest]} to the name of the variable holding it")
         elif arg.dest in OWNED_FLAGS:
-            report(arg.index, f"{arg.option} cannot be set in engine.extra_args", found=arg.option,
+            report(extra_key(arg.index), f"{arg.option} cannot be set in engine.extra_args", found=arg.option,
                    expected="a flag vllm-compile does not manage", fix=OWNED_FLAGS[arg.dest])
         elif arg.dest in owners:
             own = owners[arg.dest]
             origin = keys[own.index]
-            report(arg.index, f"{arg.option} duplicates {own.option}, which vllm-compile emits from {origin}",
+            report(extra_key(arg.index), f"{arg.option} duplicates {own.option}, which vllm-compile emits from {origin}",
                    found=arg.option, expected="each flag once", fix=f"remove it and set {origin} instead")
         elif arg.dest in seen and arg.action != "_AppendAction":
-            report(arg.index, f"{arg.option} is given twice in engine.extra_args (vLLM would keep the last)",
+            report(extra_key(arg.index), f"{arg.option} is given twice in engine.extra_args (vLLM would keep the last)",
                    found=arg.option, expected="each flag once", fix=f"keep one {arg.option}")
         seen[arg.dest] = arg
     if errors:
         raise CompileError(sorted(errors, key=lambda d: (d.line or 0, d.column or 0)))
-    return tuple(argv)
+    return tuple(argv) + tuple(extra.tokens)

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 from vllm_compile import __version__
 from vllm_compile.diagnostics import CompileError, SourceMap
 from vllm_compile.ir.lowered import (
-    Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Volume)
+    Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Ulimit, Volume)
 from vllm_compile.lower.args import lower_args
-from vllm_compile.lower.flags import load_manifest
+from vllm_compile.flags import load_manifest
 from vllm_compile.versions import release_key
 
 if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to import
+    from vllm_compile.ir.engine_args import EngineArgs
     from vllm_compile.ir.facts import HardwareFacts, ModelFacts
     from vllm_compile.ir.plan import Plan
     from vllm_compile.ir.spec import DeploymentSpec, Spec
@@ -39,6 +40,7 @@ ROCM_IMAGE_SINCE = "0.14.0"
 CONTAINER_PORT = 8000
 HF_CACHE_CONTAINER = "/root/.cache/huggingface"
 MODELS_DIR = "/models"
+ADAPTERS_DIR = "/adapters"
 # Shared memory per GPU: vLLM's Kubernetes guide gives one GPU a 2 GiB /dev/shm, and its
 # LeaderWorkerSet example 15 GiB to eight GPUs (NCCL/RCCL buffers and the workers' shm broadcast
 # queue grow with the number of ranks).
@@ -57,6 +59,13 @@ SECONDS_PER_GIB = 10
 HEALTH_INTERVAL_S = 30
 HEALTH_TIMEOUT_S = 10
 HEALTH_RETRIES = 5
+# The limits NVIDIA's container guides give GPU containers running NCCL (`--ulimit memlock=-1
+# --ulimit stack=67108864`): NCCL pins (mlocks) its host buffers, and its proxy threads want large
+# stacks. Docker's defaults (memlock 8 MiB on many hosts) break multi-GPU communication at scale.
+NVIDIA_ULIMITS = (Ulimit("memlock", -1, -1), Ulimit("stack", 64 * 2**20, 64 * 2**20))
+# Formats whose artifacts publish the server's port on the deploying host.
+HOST_PUBLISHED = ("compose", "docker-run", "ray", "serve")
+LOOPBACK = "127.0.0.1"
 
 
 def start_period_seconds(weight_bytes: int) -> int:
@@ -104,21 +113,41 @@ def _output_dir(dep: DeploymentSpec, source: SourceMap, key_prefix: str, given: 
     return out
 
 
+def _host_folder(spec: Spec, output_dir: str, given: str) -> str:
+    """A folder of the spec as the artifacts name it: relative to the artifact folder, or absolute."""
+    path = given.replace("\\", "/")
+    if posixpath.isabs(path):
+        return posixpath.normpath(path)
+    root = spec.directory.replace("\\", "/")
+    host = posixpath.relpath(posixpath.join(root, path), posixpath.join(root, output_dir))
+    return host if host.startswith(".") else f"./{host}"
+
+
 def _model_mount(dep: DeploymentSpec, spec: Spec, output_dir: str) -> tuple[str, Volume | None]:
     """(the model as vLLM sees it, the read-only mount of a local model folder)."""
     if not dep.model.path:
         return dep.model.id or "", None
-    path = dep.model.path.replace("\\", "/")
-    base = posixpath.basename(posixpath.normpath(path))
+    base = posixpath.basename(posixpath.normpath(dep.model.path.replace("\\", "/")))
     name = re.sub(r"[^A-Za-z0-9._-]", "-", base).strip(".-") or dep.name
-    if posixpath.isabs(path):
-        host = posixpath.normpath(path)
-    else:
-        root = spec.directory.replace("\\", "/")
-        host = posixpath.relpath(posixpath.join(root, path), posixpath.join(root, output_dir))
-        host = host if host.startswith(".") else f"./{host}"
     container = f"{MODELS_DIR}/{name}"
-    return container, Volume(kind="local-model", container=container, source=host, read_only=True)
+    return container, Volume(kind="local-model", container=container,
+                             source=_host_folder(spec, output_dir, dep.model.path), read_only=True)
+
+
+def _adapter_mounts(dep: DeploymentSpec, spec: Spec, output_dir: str) -> tuple[tuple[str, ...], tuple[Volume, ...]]:
+    """(each LoRA adapter as vLLM loads it: its read-only mount, or its repo id; the mounts)."""
+    refs, volumes, taken = [], [], set()
+    for i, adapter in enumerate(dep.model.lora_adapters):
+        if adapter.path is None:
+            refs.append(adapter.id or "")
+            continue
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", adapter.name).strip(".-") or f"adapter-{i}"
+        container = f"{ADAPTERS_DIR}/{name}" if name not in taken else f"{ADAPTERS_DIR}/{name}-{i}"
+        taken.add(name)
+        refs.append(container)
+        volumes.append(Volume(kind="local-adapter", container=container,
+                              source=_host_folder(spec, output_dir, adapter.path), read_only=True))
+    return tuple(refs), tuple(volumes)
 
 
 def _environment(dep: DeploymentSpec, model: ModelFacts) -> tuple[EnvVar, ...]:
@@ -132,6 +161,30 @@ def _environment(dep: DeploymentSpec, model: ModelFacts) -> tuple[EnvVar, ...]:
         env.append(EnvVar("VLLM_API_KEY", from_env=server.api_key_env, secret="api_key", required=True,
                           required_message=f"set {server.api_key_env} to the API key clients must send"))
     return tuple(sorted(env, key=lambda e: e.name))
+
+
+def _bind_address(dep: DeploymentSpec, formats: tuple[str, ...]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """(the host address the port binds to, None = every interface; warnings keyed by spec key).
+    Secure by default: without an API key the port is published on the loopback address only,
+    and every interface needs `server.host` written out."""
+    import ipaddress
+
+    server = dep.server
+    if server.host is not None:
+        host: str | None = server.host
+    else:
+        host = None if server.api_key_env else LOOPBACK
+    if server.api_key_env or not any(f in HOST_PUBLISHED for f in formats):
+        return host, ()
+    if host is not None and ipaddress.ip_address(host).is_loopback:
+        return host, (("server.api_key_env",
+                       f"no API key (server.api_key_env is unset): port {server.port} is published on {host} only, "
+                       "so only this host reaches the server; to serve other hosts, set server.api_key_env to the "
+                       "name of a variable holding a key"),)
+    where = "every interface" if host is None or ipaddress.ip_address(host).is_unspecified else host
+    return host, (("server.host",
+                   f"port {server.port} is published on {where} without an API key: anyone who reaches this host "
+                   "can use the server; set server.api_key_env to the name of a variable holding a key"),)
 
 
 def _devices(spec: Spec, key_prefix: str, count: int, given: tuple[str, ...] | None,
@@ -163,6 +216,10 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
     facts = asdict(model)
     facts.pop("source", None)
     facts.pop("warnings", None)
+    # Without adapters, the digests stay what they were before adapters existed.
+    for entry in (facts, *facts.get("lighter_variants", ())):
+        if not entry.get("lora_adapters"):
+            entry.pop("lora_adapters", None)
     hw = asdict(hardware)
     hw.pop("warnings", None)
     payload = {
@@ -235,6 +292,15 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
             key_prefix + "name", "a Kubernetes Service name must start with a letter",
             found=dep.name, expected="a DNS-1035 label: a lowercase letter first",
             fix=f"rename, e.g. 'vllm-{dep.name}'")])
+    local_adapters = [i for i, a in enumerate(dep.model.lora_adapters) if a.path is not None]
+    remote = [f for f in ("kubernetes", "lws", "ray") if f in formats]
+    if remote and local_adapters:
+        i = local_adapters[0]
+        raise CompileError([source.error(
+            f"{key_prefix}model.lora_adapters[{i}].path",
+            "a local adapter folder cannot be mounted into a Kubernetes pod or onto other nodes",
+            found=dep.model.lora_adapters[i].path, expected="an adapter by Hugging Face id (vLLM downloads it)",
+            fix=f"serve the adapter by its Hugging Face id, or drop {remote[0]} from output.formats")])
     if "ray" in formats and dep.model.path:
         raise CompileError([source.error(
             key_prefix + "model.path", "the ray target starts the model on every node from the Hugging Face cache",
@@ -251,7 +317,8 @@ def _target_checks(dep: DeploymentSpec, spec: Spec, key_prefix: str, formats: tu
 def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardware: HardwareFacts, *,
                      spec: Spec, key_prefix: str, device_ids: tuple[str, ...] | None = None,
                      depends_on_healthy: tuple[str, ...] = (), output_dir: str | None = None,
-                     depends_on_ports: tuple[int, ...] = (), formats: tuple[str, ...] | None = None) -> LoweredDeployment:
+                     depends_on_ports: tuple[int, ...] = (), formats: tuple[str, ...] | None = None,
+                     engine_args: EngineArgs | None = None) -> LoweredDeployment:
     """Lower one planned deployment for its pinned vLLM release; raises CompileError on user errors.
     `formats` (from --emit) overrides the deployment's output.formats for target-specific checks."""
     source = spec.source
@@ -261,19 +328,22 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
     image = container_image(dep, source, key_prefix, gpu.vendor)
     out_dir = _output_dir(dep, source, key_prefix, output_dir)
     model_ref, model_volume = _model_mount(dep, spec, out_dir)
-    args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref)
+    adapter_refs, adapter_volumes = _adapter_mounts(dep, spec, out_dir)
+    args = lower_args(dep, plan, model, manifest, source=source, key_prefix=key_prefix, model_ref=model_ref,
+                      engine_args=engine_args, adapter_refs=adapter_refs)
     wanted = tuple(formats if formats is not None else dep.output.formats)
     multinode = None
     if spec.hardware.nodes > 1:
         from vllm_compile.lower.nodes import lower_nodes
 
         multinode = lower_nodes(dep, spec.hardware, plan, args, manifest, source=source, key_prefix=key_prefix,
-                                formats=wanted)
+                                formats=wanted, engine_args=engine_args)
     per_node = plan.gpus // spec.hardware.nodes
     devices, device_notes = _devices(spec, key_prefix, plan.gpus, device_ids, gpu.vendor)
     volumes = [Volume(kind="model-cache", container=HF_CACHE_CONTAINER)]
     if model_volume:
         volumes.append(model_volume)
+    volumes += adapter_volumes
     health = Healthcheck(path="/health", start_period_s=start_period_seconds(model.weight_bytes),
                          interval_s=HEALTH_INTERVAL_S, timeout_s=HEALTH_TIMEOUT_S, retries=HEALTH_RETRIES)
     digest = _digest(dep, spec, plan, model, hardware, manifest.version, {
@@ -281,6 +351,7 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
         "image": image, "args": list(args),
         **({"multinode": asdict(multinode)} if multinode else {})})
     warnings = tuple(w for w in (manifest.warning, *device_notes) if w)
+    bind_host, notes = _bind_address(dep, tuple(formats if formats is not None else dep.output.formats))
     return LoweredDeployment(
         name=dep.name, image=image, args=args, model=model_ref, env=_environment(dep, model),
         port=dep.server.port, container_port=CONTAINER_PORT,
@@ -290,4 +361,5 @@ def lower_deployment(dep: DeploymentSpec, plan: Plan, model: ModelFacts, hardwar
         depends_on_healthy=tuple(depends_on_healthy), depends_on_ports=tuple(depends_on_ports), output_dir=out_dir,
         spec_path=posixpath.basename(spec.path), input_digest=digest, formats=tuple(dep.output.formats),
         warnings=warnings, kubernetes=_kubernetes(dep, model, plan), engine_version=manifest.requested,
+        bind_host=bind_host, ulimits=NVIDIA_ULIMITS if gpu.vendor == "nvidia" else (), notes=notes,
         multinode=multinode)

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.ir.lowered import LEADER_ADDRESS, NODE_RANK, MultiNode, NodeLaunch
-from vllm_compile.lower.flags import Manifest, flag_history, parse_args
+from vllm_compile.flags import Manifest, flag_history, parse_args
 
 if TYPE_CHECKING:
+    from vllm_compile.ir.engine_args import EngineArgs
     from vllm_compile.ir.plan import Plan
     from vllm_compile.ir.spec import DeploymentSpec, HardwareSpec
 
@@ -61,16 +62,21 @@ def _missing(flags: list[str], manifest: Manifest) -> list[str]:
 
 
 def lower_nodes(dep: DeploymentSpec, hardware: HardwareSpec, plan: Plan, args: tuple[str, ...], manifest: Manifest,
-                *, source: SourceMap, key_prefix: str, formats: tuple[str, ...]) -> MultiNode:
+                *, source: SourceMap, key_prefix: str, formats: tuple[str, ...],
+                engine_args: EngineArgs | None = None) -> MultiNode:
     """The launches of a deployment over hardware.nodes nodes; raises CompileError when a chosen
     target needs a launch the release's parser refuses, or extra_args set a launch flag."""
+    from vllm_compile.engine_args import parse_extra_args
+
     errors: list[Diagnostic] = []
-    for index, token in enumerate(dep.engine.extra_args):
-        flag = token.split("=", 1)[0].replace("_", "-")
-        if flag in LAUNCH_FLAGS:
+    given = engine_args or parse_extra_args(dep.engine.version, tuple(dep.engine.extra_args))[0]
+    launch_dests = {flag[2:].replace("-", "_") for flag in LAUNCH_FLAGS}
+    for arg in given.args:
+        if arg.dest in launch_dests:
             errors.append(source.error(
-                f"{key_prefix}engine.extra_args[{index}]", f"{flag} is set by vllm-compile for the multi-node launch",
-                found=token, expected="no multi-node launch flag in extra_args",
+                f"{key_prefix}engine.extra_args[{arg.index}]",
+                f"{arg.option} is set by vllm-compile for the multi-node launch",
+                found=given.tokens[arg.index], expected="no multi-node launch flag in extra_args",
                 fix="remove it: hardware.nodes and the output format (lws, ray) decide how the nodes start"))
     built: dict[str, NodeLaunch | None] = {}
     refusals: dict[str, str] = {}

@@ -41,17 +41,18 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
             spec_file = spec_file.as_pydantic()  # defaults merged key by key: pydantic's exclude_unset
             model = _models
         deployments = tuple(Deployment(f"deployments[{i}].", _kubernetes_defaults(d, spec_file.kubernetes))
-                            for i, d in enumerate(spec_file.deployments))
+                            for i, d in enumerate(_free_ports(spec_file.deployments, model)))
         output = spec_file.output or model("OutputSpec", dir="deploy")
         multi = True
     else:
         single = model(
-            "DeploymentSpec", name=spec_file.name, model=spec_file.model, engine=spec_file.engine,
+            "DeploymentSpec", name=spec_file.name, model=spec_file.model, engine=spec_file.engine or model("EngineSpec"),
             workload=spec_file.workload or model("WorkloadSpec"), server=spec_file.server or model("ServerSpec"),
             output=spec_file.output or model("OutputSpec"), kubernetes=spec_file.kubernetes)
         deployments = (Deployment("", single),)
         output = single.output
         multi = False
+    deployments = _engine_args(deployments, source)
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hashlib.sha256(data).hexdigest(), multi=multi)
@@ -67,6 +68,30 @@ def _models(model_name: str, /, **values):
     return getattr(models, model_name)(**values)
 
 
+FIRST_PORT = 8000
+
+
+def _free_ports(deployments, model=_models):
+    """A deployment without server.port gets the next port from 8000 that no deployment holds, in
+    listing order; explicit ports never move (a clash between them is refused in validation)."""
+    taken = {d.server.port for d in deployments if "port" in d.server.model_fields_set}
+    out, port = [], FIRST_PORT
+    for dep in deployments:
+        if "port" not in dep.server.model_fields_set:
+            while port in taken:
+                port += 1
+            taken.add(port)
+            if isinstance(dep, Record):
+                dep = dep.replaced(server=dep.server.replaced(port=port))
+            else:
+                from vllm_compile.ir.spec import ServerSpec
+
+                server = ServerSpec.model_validate({**dep.server.model_dump(exclude_unset=True), "port": port})
+                dep = dep.model_copy(update={"server": server})
+        out.append(dep)
+    return out
+
+
 def _kubernetes_defaults(dep, shared):
     """A `kubernetes:` block beside `deployments:` holds the defaults of every deployment's own
     block: the keys a deployment sets win, one by one."""
@@ -77,3 +102,41 @@ def _kubernetes_defaults(dep, shared):
     own = dep.kubernetes.model_dump(exclude_unset=True) if dep.kubernetes else {}
     merged = KubernetesSpec.model_validate({**shared.model_dump(exclude_unset=True), **own})
     return dep.model_copy(update={"kubernetes": merged})
+
+
+def _engine_args(deployments, source: SourceMap):
+    """Parse each deployment's engine.extra_args once, against its pinned release; every problem
+    (unknown flag, bad value, a value vLLM refuses, a flag a spec key owns) at its list item."""
+    import dataclasses
+
+    from vllm_compile.engine_args import SPEC_KEYS, parse_extra_args
+
+    errors: list[Diagnostic] = []
+    out = []
+    for dep in deployments:
+        engine = dep.spec.engine
+        args, problems = parse_extra_args(engine.version, tuple(engine.extra_args))
+        prefix = dep.key_prefix + "engine.extra_args"
+        for problem in problems:
+            if problem.severity == "error":
+                errors.append(source.error(f"{prefix}[{problem.index}]", problem.message, found=problem.found,
+                                           expected=problem.expected, fix=problem.fix))
+        for arg in args.args:
+            key = SPEC_KEYS.get(arg.dest)
+            if key is None:
+                continue
+            section, name = key.split(".")
+            block = getattr(dep.spec, section)
+            given = " ".join((arg.option, *arg.raw))
+            if name in block.model_fields_set:
+                message = (f"{given} clashes with {dep.key_prefix}{key}: {getattr(block, name)!r} "
+                           f"(both set --{arg.dest.replace('_', '-')})")
+            else:
+                message = f"{given} sets what {dep.key_prefix}{key} sets; the spec key is the one place for it"
+            errors.append(source.error(f"{prefix}[{arg.index}]", message, found=given,
+                                       expected=f"{dep.key_prefix}{key} in the spec",
+                                       fix=f"remove it from engine.extra_args and set {dep.key_prefix}{key}"))
+        out.append(dataclasses.replace(dep, engine_args=args))
+    if errors:
+        raise CompileError(sorted(errors, key=lambda d: (d.line or 0, d.column or 0)))
+    return tuple(out)

@@ -12,10 +12,11 @@ import math
 import re
 from functools import cache
 
-from vllm_compile.ir.records import ROOT, NoDefault, Record, build, default, definition
+from vllm_compile.ir.records import ROOT, VALIDATED, NoDefault, Record, build, default, definition, schema
 
 # Keywords that only document a node.
-NOTES = frozenset({"title", "description", "default", "examples", "$schema", "$id", "$defs", "x-omit-at-default"})
+NOTES = frozenset({"title", "description", "default", "examples", "$schema", "$id", "$defs", "x-omit-at-default",
+                   "x-validated"})
 
 
 class Unsure(Exception):
@@ -47,6 +48,9 @@ def _model(name: str, value) -> Record:
         raise Unsure
     if any(key not in value for key in node.get("required", ())):
         raise Unsure
+    validated = schema().get(VALIDATED, {}).get(name, ())
+    if "*" in validated or any(key in value for key in validated):
+        raise Unsure  # a validator of the model's own: pydantic runs it
     if "oneOf" in node:  # alternatives of required keys: exactly one must hold
         holds = [all(k in value for k in option.get("required", ())) for option in node["oneOf"]]
         if any(set(option) - {"required"} for option in node["oneOf"]) or holds.count(True) != 1:

@@ -178,6 +178,8 @@ PATTERN_HELP = {
                      "name the environment variable, e.g. HF_TOKEN"),
     "image": ("an image reference like vllm/vllm-openai:v0.33.0, optionally @sha256:<digest>",
               "e.g. vllm/vllm-openai:v0.33.0"),
+    "host": ("an IP address of this host, like 127.0.0.1, 0.0.0.0 or ::1",
+             "write 127.0.0.1 (this host only) or 0.0.0.0 (every interface; set server.api_key_env too)"),
     "cache_size": ("a Kubernetes size in binary units, like 200Gi", "write e.g. 200Gi (Ki, Mi, Gi, Ti, Pi)"),
     "labels": ("a Kubernetes label value: at most 63 of A-Z a-z 0-9 - _ . (alphanumeric at both ends)",
                "e.g. team: search"),
@@ -236,7 +238,7 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     single_keys = [k for k in ("name", "model", "workload", "engine", "server") if k in document]
     if "deployments" not in document:
-        for required in ("name", "model", "engine"):
+        for required in ("name", "model"):
             if required not in document:
                 out.append(source.error(None, f"missing required key '{required}'",
                                         fix=f"add `{required}:` at the top level (or list deployments under `deployments:`)"))
@@ -268,7 +270,8 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
                 out.append(source.error(f"{prefix}name", f"deployment name '{name}' is used twice",
                                         fix="give every deployment its own name"))
             names[name] = prefix
-        port = mapping(dep.get("server")).get("port", 8000)
+        # Only explicit ports can clash: an unset one takes the next free port (parse_spec).
+        port = mapping(dep.get("server")).get("port")
         if prefix and isinstance(port, int):
             if port in ports:
                 out.append(source.error(f"{prefix}server.port", f"host port {port} is already used by deployment "

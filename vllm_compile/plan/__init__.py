@@ -14,7 +14,7 @@ from vllm_compile.ir.plan import Choice, Fix, Plan, PlanRequest
 from vllm_compile.plan import attention, fixes, overheads
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
-from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, rules_for
+from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, lora_ranks, rules_for
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
 FP8_WEIGHT_METHODS = {"fp8", "modelopt", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel"}
@@ -67,6 +67,10 @@ def plan_deployment(req: PlanRequest) -> Plan:
                                       COST_WORKLOAD)]))
 
     pp = req.pipeline_parallel_size
+    if pp > facts.num_layers:
+        invalid.append((f"pipeline_parallel_size {pp} is larger than the {facts.num_layers} layers of "
+                        f"{facts.model_id}: every pipeline stage needs at least one layer",
+                        [Candidate.of({"engine.pipeline_parallel_size": facts.num_layers}, "one layer per stage")]))
     candidates = _tp_candidates(req, facts, pp, invalid)
     length = req.max_model_len or model_max
     base = _base_layout(req, rules, facts, gpu, dtype_bytes, length, candidates[0] if candidates else 1, pp)
@@ -300,6 +304,22 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
     if req.max_num_batched_tokens is None:
         choices.append(Choice("max_num_batched_tokens", lay.max_num_batched_tokens,
                               "vLLM's default for this GPU and release (drives the activation peak)"))
+    adapters = req.model.lora_adapters
+    if adapters and req.max_loras:
+        # A value other than the adapters' own comes from engine.extra_args.
+        count, largest = len(adapters), max(a.rank for a in adapters)
+        rounded = next((r for r in lora_ranks(rules.version) if r >= largest), largest)
+        from vllm_compile.plan.weights import lora_slot_bytes
+
+        slots = lora_slot_bytes(req.model, lay.tp, lay.pp, lay.max_loras, lay.max_lora_rank, lay.dtype_bytes)
+        held = f"; the slots add {slots / GIB:.2f} GiB to each GPU's weights"
+        choices.append(Choice("max_loras", req.max_loras, (f"one slot per LoRA adapter ({count})" if
+                                                           req.max_loras == count else "engine.extra_args") + held,
+                              pinned=req.max_loras != count))
+        choices.append(Choice("max_lora_rank", req.max_lora_rank,
+                              f"the largest adapter rank ({largest}), rounded up to one vLLM {rules.version} accepts"
+                              if req.max_lora_rank == rounded else "engine.extra_args",
+                              pinned=req.max_lora_rank != rounded))
 
 
 def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, quant) -> Plan:
@@ -343,4 +363,5 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         num_gpu_blocks=ev.capacity.num_blocks, choices=tuple(choices), warnings=tuple(warnings), ranks=ev.ranks,
         data_parallel_size=req.data_parallel_size,
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
-        concurrency_goal=req.concurrency if req.mode == "compile" else 1)
+        concurrency_goal=req.concurrency if req.mode == "compile" else 1,
+        max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0)

@@ -18,7 +18,7 @@ from vllm_compile.ir.facts import HostGpu
 from vllm_compile.ir.plan import Choice, Plan, PlanRequest
 from vllm_compile.plan import plan_deployment
 from vllm_compile.plan.memory import GIB
-from vllm_compile.units import human_readable_int
+from vllm_compile.plan.releases import lora_rank_for, lora_ranks
 
 VERDICT_KEYS = {
     "weights_do_not_fit": "engine.tensor_parallel_size",
@@ -33,36 +33,27 @@ MIXED_TP = ("tensor parallelism across different GPU types is not supported: vLL
             "gpu_memory_utilization, a fraction of each GPU's own total memory, to every rank")
 
 
-def extra_flag_values(extra_args) -> dict[str, str | None]:
-    """`engine.extra_args` as {flag: value or None}: the memory-relevant ones change the plan.
-    (Lowering checks every token against the release's own parser; this only reads them.)"""
-    values: dict[str, str | None] = {}
-    tokens = list(extra_args)
-    for i, token in enumerate(tokens):
-        if not token.startswith("--"):
-            continue
-        flag, eq, value = token.partition("=")
-        if not eq and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
-            value, eq = tokens[i + 1], "="
-        values[flag.replace("_", "-")] = value if eq else None
-    return values
+def _engine_args(dep, engine_args=None):
+    """The deployment's engine.extra_args as the parse stage read them (parsed here, by the same
+    one parser, only for a DeploymentSpec built without the parse stage)."""
+    if engine_args is not None:
+        return engine_args
+    from vllm_compile.engine_args import parse_extra_args
 
-
-def _number(values: dict, flag: str, default: float) -> float:
-    try:
-        return float(values[flag]) if values.get(flag) is not None else default
-    except ValueError:
-        return default  # lowering reports the bad value against the release's parser
+    return parse_extra_args(dep.engine.version, tuple(dep.engine.extra_args))[0]
 
 
 def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_fixes: bool = True,
-                hardware=None, release_flags: frozenset[str] = frozenset()) -> PlanRequest:
+                hardware=None, release_flags: frozenset[str] = frozenset(), engine_args=None) -> PlanRequest:
     """The plan request of one deployment; `hardware` (the spec's hardware block) adds the
-    multi-node facts when it spans several nodes."""
+    multi-node facts when it spans several nodes. `engine_args`: the parse stage's EngineArgs."""
     engine, workload = dep.engine, dep.workload
-    extra = extra_flag_values(engine.extra_args)
-    lora = "--enable-lora" in extra and (extra["--enable-lora"] or "true").lower() not in ("false", "0")
-    memory_bytes = extra.get("--kv-cache-memory-bytes")
+    extra = _engine_args(dep, engine_args)
+    adapters = getattr(facts, "lora_adapters", ())
+    # Served adapters: one slot each unless --max-loras says otherwise, and the largest adapter
+    # rank rounded up to one the release accepts (an unacceptable one is refused by lora_problems).
+    largest = max((a.rank for a in adapters), default=0)
+    rank = (lora_rank_for(engine.version, largest) or largest) if adapters else 16
     request = PlanRequest(
         vllm_version=engine.version, model=facts, gpu=gpu, gpu_count=gpu_count, mode="compile",
         max_model_len=workload.max_model_len, concurrency=workload.concurrency,
@@ -72,31 +63,59 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         block_size=engine.block_size, enforce_eager=engine.enforce_eager,
         enable_expert_parallel=engine.enable_expert_parallel, dtype=dep.model.dtype,
         quantization=dep.model.quantization,
-        disable_hybrid_kv_cache_manager="--disable-hybrid-kv-cache-manager" in extra,
-        cpu_offload_bytes=int(_number(extra, "--cpu-offload-gb", 0) * GIB),
-        max_loras=int(_number(extra, "--max-loras", 1)) if lora else 0,
-        max_lora_rank=int(_number(extra, "--max-lora-rank", 16)),
-        kv_cache_memory_bytes=_byte_count(memory_bytes) if memory_bytes else None,
-        data_parallel_size=max(1, int(_number(extra, "--data-parallel-size", _number(extra, "-dp", 1)))),
+        disable_hybrid_kv_cache_manager=extra.disable_hybrid_kv_cache_manager,
+        cpu_offload_bytes=int((extra.cpu_offload_gb or 0) * GIB),
+        max_loras=(extra.max_loras or len(adapters) or 1) if (extra.enable_lora or adapters) else 0,
+        max_lora_rank=extra.max_lora_rank or rank,
+        kv_cache_memory_bytes=extra.kv_cache_memory_bytes,
+        data_parallel_size=extra.data_parallel_size or 1,
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
     return dataclasses.replace(request, **_node_fields(dep, gpu, gpu_count, hardware, extra, release_flags))
 
 
-def _node_fields(dep, gpu, gpu_count: int, hardware, extra: dict, release_flags: frozenset[str]) -> dict:
+def _node_fields(dep, gpu, gpu_count: int, hardware, extra, release_flags: frozenset[str]) -> dict:
     if hardware is None or hardware.nodes <= 1:
         return {}
     return {"nodes": hardware.nodes, "gpus_per_node": gpu_count, "gpu_count": gpu_count * hardware.nodes,
             "interconnect": hardware.interconnect or gpu.interconnect, "network": hardware.network,
             "pipeline_parallel_pinned": "pipeline_parallel_size" in dep.engine.model_fields_set,
-            "data_parallel_pinned": "--data-parallel-size" in extra or "-dp" in extra,
+            "data_parallel_pinned": extra.given("data_parallel_size"),
             "release_flags": release_flags}
 
 
-def _byte_count(text: str) -> int | None:
-    try:
-        return human_readable_int(text)
-    except ValueError:
-        return None  # lowering reports the bad value against the release's parser
+def lora_problems(source, dep, facts) -> list[Diagnostic]:
+    """What vLLM would refuse about LoRA: a --max-lora-rank in extra_args the release does not
+    accept, an adapter rank above every one it accepts, or a --max-lora-rank below an adapter's rank."""
+    adapters = getattr(facts, "lora_adapters", ())
+    spec, prefix = dep.spec, dep.key_prefix
+    version = spec.engine.version
+    accepted = ", ".join(str(r) for r in lora_ranks(version))
+    given = _engine_args(spec, getattr(dep, "engine_args", None)).find("max_lora_rank")
+    value = given.value if given is not None and isinstance(given.value, int) else None
+    where = f"{prefix}engine.extra_args[{given.index}]" if given is not None else ""
+    if value is not None and value not in lora_ranks(version):
+        # Releases whose parser lists the choices refuse it there (lowering reports that);
+        # older ones in LoRAConfig at start-up.
+        return [source.error(
+            where, f"vLLM {version} refuses --max-lora-rank {value}: max_lora_rank must be one of {accepted}",
+            found=f"--max-lora-rank {value}", expected=f"one of {accepted}",
+            fix=f"use {lora_rank_for(version, value) or lora_ranks(version)[-1]}")]
+    if not adapters:
+        return []
+    index, widest = max(enumerate(adapters), key=lambda item: item[1].rank)
+    if lora_rank_for(version, widest.rank) is None:
+        return [source.error(
+            f"{prefix}model.lora_adapters[{index}]",
+            f"adapter '{widest.name}' has LoRA rank {widest.rank}, above what vLLM {version} accepts: "
+            f"--max-lora-rank must be one of {accepted}",
+            found=f"rank {widest.rank}", expected=f"a rank of at most {lora_ranks(version)[-1]}",
+            fix="serve an adapter trained with a smaller rank (r in adapter_config.json)")]
+    if value is not None and value < widest.rank:
+        return [source.error(
+            where, f"--max-lora-rank {value} is below the rank {widest.rank} of adapter '{widest.name}': vLLM "
+            "refuses to load it", found=f"--max-lora-rank {value}", expected=f"at least {widest.rank}, one of {accepted}",
+            fix=f"remove it (vllm-compile emits {lora_rank_for(version, widest.rank)} from the adapters) or raise it")]
+    return []
 
 
 def device_id(host: HostGpu) -> str:
@@ -149,9 +168,14 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=(), r
     if spec.hardware.memory_gib is not None:
         catalog = ()
     for i, dep in enumerate(deps):
+        problems = lora_problems(source, dep, models[i])
+        if problems:
+            errors += problems
+            continue
         held = sum(len(w) for w in where)
         options = [(g, _named(_keyed(dep, plan_deployment(request_for(dep.spec, models[i], g[0].host.gpu, host_size,
-                                                                      catalog, resizable)), held, host_size), g))
+                                                                      catalog, resizable, engine_args=dep.engine_args)),
+                                           held, host_size), g))
                    for g in groups]
         starting = [(g, p) for g, p in options if _starts(p)]
         fitting = sorted(((g, p) for g, p in starting if p.gpus <= len(g)),
@@ -162,7 +186,7 @@ def plan_host(spec, models, hardware, allow_failure: bool = False, catalog=(), r
                 errors.append(_mixed_tp(source, dep, min((p for _, p in starting), key=lambda p: p.gpus), groups))
                 continue
             if not allow_failure:
-                errors.append(_failure(source, dep.key_prefix, dep.spec, plan))
+                errors.append(_failure(source, dep.key_prefix, dep.spec, plan, dep.engine_args))
                 continue
             fitting = [(group, plan)]
         attempts = [(g, p, _smallest_utilization(dep.spec, models[i], g[0].host.gpu, p) if share and p.gpus == 1
@@ -220,15 +244,17 @@ def _plan_nodes(spec, models, hardware, allow_failure: bool, release_flags):
         errors.append(source.error("hardware.gpu", "the nodes of a multi-node deployment are identical: one GPU type",
                                    found=", ".join(sorted({h.gpu.name for h in hardware.gpus})),
                                    expected="one GPU type", fix="name one GPU type in hardware.gpu"))
+    errors += lora_problems(source, spec.deployments[0], models[0])
     if errors:
         raise CompileError(errors)
     dep = spec.deployments[0]
     gpu = hardware.gpu
     flags = frozenset(release_flags(dep.spec.engine.version)) if release_flags else frozenset()
     plan = _named(plan_deployment(request_for(dep.spec, models[0], gpu, len(hardware.gpus), hardware_fixes=False,
-                                              hardware=hw, release_flags=flags)), [_Slot(hardware.gpus[0])])
+                                              hardware=hw, release_flags=flags, engine_args=dep.engine_args)),
+                  [_Slot(hardware.gpus[0])])
     if not _starts(plan) and not allow_failure:
-        raise CompileError([_failure(source, dep.key_prefix, dep.spec, plan)])
+        raise CompileError([_failure(source, dep.key_prefix, dep.spec, plan, dep.engine_args)])
     notes = tuple(source.warning(dep.key_prefix + "engine", w) for w in plan.warnings)
     return (plan,), (None,), notes
 
@@ -421,10 +447,13 @@ def _mixed_tp(source, dep, plan: Plan, groups) -> Diagnostic:
             f"{plan.gpus} GPUs of one type")
 
 
-def _failure(source, prefix: str, dep, plan: Plan) -> Diagnostic:
+def _failure(source, prefix: str, dep, plan: Plan, engine_args=None) -> Diagnostic:
+    dp_arg = _engine_args(dep, engine_args).find("data_parallel_size")
     if plan.verdict == "invalid":
         text = " ".join(plan.reasons)
         key = ("hardware.nodes" if "multi-node mode" in text else
+               f"engine.extra_args[{dp_arg.index}]" if dp_arg is not None and "data_parallel_size" in text else
+               "engine.pipeline_parallel_size" if "every pipeline stage needs" in text else
                "engine.tensor_parallel_size" if "tensor parallel" in text or "GPUs" in text else
                "workload.max_model_len" if "max_model_len" in text else
                "engine.kv_cache_dtype" if "kv_cache_dtype" in text else

@@ -89,3 +89,25 @@ def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int],
         if compute_capability >= (9, 0):
             return 64, "the FlashMLA backend forces 64-token blocks on Hopper"
     return 16, "vLLM's default block size on CUDA"
+
+
+# The ranks `--max-lora-rank` accepts. Up to 0.10 vLLM's LoRAConfig.__post_init__ checked the
+# rank against `possible_max_ranks = (8, 16, 32, 64, 128, 256, 320, 512)`; vllm/config/lora.py
+# then typed it `MaxLoRARanks = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]`, which the CLI
+# turns into argparse choices: the bundled flag manifests carry them from 0.11.1 on (a test holds
+# this table to them), and none before.
+_LORA_RANKS = (
+    ("0.0.0", (8, 16, 32, 64, 128, 256, 320, 512)),
+    ("0.11.1", (1, 8, 16, 32, 64, 128, 256, 320, 512)),
+)
+
+
+def lora_ranks(version: str) -> tuple[int, ...]:
+    """The `--max-lora-rank` values vLLM `version` accepts."""
+    key = release_key(version)
+    return [ranks for first, ranks in _LORA_RANKS if key >= release_key(first)][-1]
+
+
+def lora_rank_for(version: str, rank: int) -> int | None:
+    """The smallest accepted `--max-lora-rank` that holds an adapter of `rank`; None above the largest."""
+    return next((r for r in lora_ranks(version) if r >= rank), None)

@@ -3,6 +3,8 @@ plus what vLLM's kernels reshape or add while loading (counted in "Model loading
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
@@ -50,10 +52,12 @@ def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
                        bnb_absmax_fp32=at_least(version, "0.9.2"))
 
 
-def stage_layers(num_layers: int, pp: int) -> list[range]:
+@functools.lru_cache(maxsize=64)
+def stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
     """Layer ranges per pipeline stage as vLLM partitions them: even split, with the remainder
     given one each to the stages counted back from the second-to-last (the last stage also
-    holds the final norm and lm_head)."""
+    holds the final norm and lm_head). Cached: every rank of a plan asks for the same split, so
+    a plan's weight accounting stays linear in the number of stages."""
     sizes = [num_layers // pp] * pp
     for i in range(num_layers % pp):
         sizes[(pp - 2 - i) % pp] += 1
@@ -61,7 +65,7 @@ def stage_layers(num_layers: int, pp: int) -> list[range]:
     for size in sizes:
         ranges.append(range(start, start + size))
         start += size
-    return ranges
+    return tuple(ranges)
 
 
 def _cdiv(a: int, b: int) -> int:

@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ff353fa0e4fa4ebe86d4cd776bc3b9fa486c333c58357c9ae900eaa23342c9ea
-# check-digest: sha256:18ec8028c2b06f22b55d97b8316d371beb7b1da4e043ca9f53aec3345866fb34
+# check-digest: sha256:7568a9bc35def2853fd3d120c7859267fe685854504ce198f4e8db8f216931ad
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"
+# Run again to replace the deployment: the container llama-70b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-70b >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-70b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-70b >/dev/null
+  docker rm llama-70b >/dev/null
+fi
 
 exec docker run \
   --name llama-70b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus 4 \
   --ipc=host \
-  -p 8001:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8001:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f204b28ec003ca062b2d223b5c9cc5e48178e05e7d2c523e9022a709ea0e1dda
-# check-digest: sha256:4d0584c1ba45b0ee8f1819b920e6586eeabf23bd42480302cf9ef508c66b5f0d
+# check-digest: sha256:e4b0c83a0ea920a0a249e3e2e52a7ffa82fafdf932e179a4c1066a969e8dd5f6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container llama-chat is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-chat >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-chat: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-chat >/dev/null
+  docker rm llama-chat >/dev/null
+fi
 
 exec docker run \
   --name llama-chat \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus 1 \
   --ipc=host \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   -p 8000:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \

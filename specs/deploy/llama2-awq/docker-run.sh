@@ -2,16 +2,29 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:47cb138a2a8752319117a444ed73f1e3de099dcfa9a90af617cd56ad4e5d53c2
-# check-digest: sha256:9016e8265e8146d788539423b6f0ab17abbb2a8d955e9b3d49bf780ed6a75a52
+# check-digest: sha256:9259fa5e430468e05dedc38b68c9be3d4eeb81de600ab7c532ea1880e186bef1
 set -euo pipefail
+
+# Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama2-awq >/dev/null 2>&1; then
+  echo 'replacing the existing container llama2-awq: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama2-awq >/dev/null
+  docker rm llama2-awq >/dev/null
+fi
 
 exec docker run \
   --name llama2-awq \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus 1 \
   --ipc=host \
-  -p 8003:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8003:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -2,16 +2,29 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:92b8d2ebd6a75faa917473f0520d896a45ce87809c0b010242563de71784c52c
-# check-digest: sha256:6b7c59c54809f8ff912cee369f91a1e2bfadbc400be3d0cbf41fbf1010e08392
+# check-digest: sha256:db4049ad851bba41f7bf3d5f31d244f3dc6afc5fc70ea843d6112c2cdcd6d0e3
 set -euo pipefail
+
+# Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen3-moe >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen3-moe: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen3-moe >/dev/null
+  docker rm qwen3-moe >/dev/null
+fi
 
 exec docker run \
   --name qwen3-moe \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus 2 \
   --ipc=host \
-  -p 8002:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8002:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -101,3 +101,44 @@ def fetch(model_id: str, revision: str | None, *, token_env: str,
     if dtypes:
         entry["safetensors_dtypes"] = dtypes
     return entry
+
+
+def fetch_adapter(repo_id: str, *, token_env: str, progress: Callable[[str], None] = lambda _: None) -> dict:
+    """A lock entry for the LoRA adapter `repo_id` at its default branch (what vLLM downloads):
+    the commit and its adapter_config.json."""
+    from pathlib import Path
+
+    import huggingface_hub as hh
+    from huggingface_hub import errors
+
+    token = os.environ.get(token_env) or None
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    try:
+        progress(f"{repo_id}: resolving revision main")
+        commit = hh.HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision="main").sha
+        if not commit:
+            raise HubError(f"the Hub returned no commit for {repo_id}@main")
+        progress(f"{repo_id}: fetching adapter_config.json at {commit[:12]}")
+        path = hh.hf_hub_download(repo_id, "adapter_config.json", revision=commit, token=token, endpoint=endpoint,
+                                  cache_dir=str(hub_cache_dir()))
+    except HubError:
+        raise
+    except errors.EntryNotFoundError:
+        raise HubError(f"{repo_id} has no adapter_config.json: not a PEFT adapter",
+                       fix="check the adapter's id") from None
+    except errors.RepositoryNotFoundError:
+        raise HubError(f"{repo_id} was not found on the Hub (or is private and ${token_env} gives no access)",
+                       fix=f"check the adapter's id, or export {token_env}=<token>") from None
+    except errors.OfflineModeIsEnabled:
+        raise HubError("HF_HUB_OFFLINE is set, but `lock` needs the network",
+                       fix="unset HF_HUB_OFFLINE for this command") from None
+    except errors.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        raise HubError(f"the Hub answered HTTP {status} for {repo_id}", fix=f"check ${token_env} and retry") from None
+    except Exception as exc:  # network failures come as several httpx/OS exception types
+        if exc.__class__.__module__.startswith(("httpx", "httpcore", "socket", "ssl")) or isinstance(exc, OSError):
+            raise HubError(f"cannot reach the Hub for {repo_id}: {exc.__class__.__name__}: {exc}",
+                           fix="check the network (or HF_ENDPOINT) and retry") from None
+        raise
+    return {"revision": "main", "commit": commit, "files": {"adapter_config.json": _sha256(path)},
+            "adapter_config": read_json(Path(path), "adapter_config.json")}

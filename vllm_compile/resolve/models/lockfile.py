@@ -5,6 +5,8 @@ JSON with sorted keys and no timestamps. Layout:
      "models": {"<repo id>": {"revision": "main", "commit": "<sha>", "gated": false,
                               "files": {"config.json": "sha256:…"}, "config": {…},
                               "quant_config": {…}, "safetensors_dtypes": {"BF16": n}}},
+     "adapters": {"<repo id>": {"revision": "main", "commit": "<sha>",
+                                "files": {"adapter_config.json": "sha256:…"}, "adapter_config": {…}}},
      …other sections (e.g. "hardware") are kept as they are when `lock` rewrites the file}
 """
 from __future__ import annotations
@@ -65,9 +67,15 @@ def dump_lock(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_lock(spec_path: str, models: dict[str, dict]) -> str:
-    """Write the model entries of one spec into its lock, keeping other sections as they are.
-    Returns the lock's path."""
+def adapter_entry(lock: dict | None, repo_id: str) -> dict | None:
+    """The lock's entry of a LoRA adapter served by repo id."""
+    entry = ((lock or {}).get("adapters") or {}).get(repo_id)
+    return entry if isinstance(entry, dict) else None
+
+
+def write_lock(spec_path: str, models: dict[str, dict], adapters: dict[str, dict] | None = None) -> str:
+    """Write the model (and LoRA adapter) entries of one spec into its lock, keeping other
+    sections as they are. Returns the lock's path."""
     path = lock_path(spec_path)
     data: dict = {}
     if os.path.exists(path):
@@ -79,6 +87,10 @@ def write_lock(spec_path: str, models: dict[str, dict]) -> str:
             data = {}
     data["version"] = LOCK_VERSION
     data["models"] = dict(sorted(models.items()))
+    if adapters:
+        data["adapters"] = dict(sorted(adapters.items()))
+    else:
+        data.pop("adapters", None)
     text = dump_lock(data)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

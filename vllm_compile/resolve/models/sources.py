@@ -13,7 +13,7 @@ from pathlib import Path
 from vllm_compile.diagnostics import CompileError, SourceMap, did_you_mean
 # The HF cache lookup lives outside the stage so `check` can ask it without loading the resolver.
 from vllm_compile.hfcache import COMMIT, cached_snapshot, hub_cache_dir  # noqa: F401
-from vllm_compile.ir.facts import ModelFacts
+from vllm_compile.ir.facts import LoraAdapterFacts, ModelFacts
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 from .config import FactsError
 from .counting import loaded_dtype_counts
 from .facts import facts_from_config
-from .lockfile import lock_entry, requested_revision
+from .lockfile import adapter_entry, lock_entry, requested_revision
 
 MAX_CONFIG_BYTES = 16 << 20   # a config.json is a few KB; refuse to parse anything huge
 MAX_HEADER_BYTES = 256 << 20  # safetensors headers of the largest checkpoints stay far below this
@@ -140,11 +140,87 @@ def resolve_model(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_pre
                   lock: dict | None = None) -> ModelFacts:
     """Facts for one deployment's model; every failure is a `CompileError` at the spec key."""
     facts = _resolve(model, spec_dir=spec_dir, source=source, key_prefix=key_prefix, lock=lock)
+    if model.lora_adapters:
+        facts = dataclasses.replace(facts, lora_adapters=resolve_adapters(
+            model, spec_dir=spec_dir, source=source, key_prefix=key_prefix, lock=lock))
     if facts.quantization is None and model.quantization is None and model.facts is None:
         lighter = tuple(_catalog_facts(repo) for repo in variant_ids(model.id))
         if lighter:
             facts = dataclasses.replace(facts, lighter_variants=lighter)
     return facts
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def adapter_rank(config: dict) -> int:
+    """The largest LoRA rank of a PEFT adapter_config.json: `r`, or a larger per-module rank of
+    `rank_pattern` (vLLM refuses an adapter whose rank exceeds --max-lora-rank)."""
+    pattern = config.get("rank_pattern")
+    values = [config.get("r"), *(pattern.values() if isinstance(pattern, dict) else ())]
+    ranks = [r for r in values if isinstance(r, int) and not isinstance(r, bool) and r >= 1]
+    if len(ranks) != len(values):
+        raise SourceError("adapter_config.json has no LoRA rank `r` (a positive integer): not a LoRA adapter")
+    return max(ranks)
+
+
+def resolve_adapters(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: str,
+                     lock: dict | None = None) -> tuple[LoraAdapterFacts, ...]:
+    """Each adapter's rank from its adapter_config.json: a local folder, or by repo id the lock
+    file, else the Hugging Face cache (strictly offline). Every problem of every adapter is
+    reported at once."""
+    out, errors, seen = [], [], set()
+    for i, adapter in enumerate(model.lora_adapters):
+        key = f"{key_prefix}model.lora_adapters[{i}]"
+        if adapter.name in seen or adapter.name == model.served_model_name:
+            errors.append(source.error(key + ".name", f"adapter name {adapter.name!r} is already taken",
+                                       found=adapter.name, expected="a name no other adapter (nor the model) has",
+                                       fix="give each adapter its own name: clients pick it by this name"))
+        seen.add(adapter.name)
+        if adapter.revision is not None:
+            errors.append(source.error(
+                key + ".revision", "vLLM's --lora-modules takes no revision: it downloads the repo's default branch",
+                found=adapter.revision, expected="no revision for an adapter served by id",
+                fix=f"download that revision (`hf download {adapter.id or '<repo>'} --revision {adapter.revision} "
+                    "--local-dir adapters/NAME`) and give the folder as path"))
+            continue
+        try:
+            if adapter.path is not None:
+                folder = Path(spec_dir) / adapter.path
+                if not (folder / ADAPTER_CONFIG).is_file():
+                    errors.append(source.error(key + ".path", "no adapter_config.json in the adapter folder",
+                                               found=adapter.path,
+                                               fix="point path at the PEFT adapter folder (adapter_config.json "
+                                                   "and adapter_model.safetensors)"))
+                    continue
+                rank = adapter_rank(read_json(folder / ADAPTER_CONFIG, ADAPTER_CONFIG))
+                out.append(LoraAdapterFacts(adapter.name, rank, f"path:{adapter.path}"))
+                continue
+            assert adapter.id is not None
+            locked = adapter_entry(lock, adapter.id)
+            if locked is not None and isinstance(locked.get("adapter_config"), dict):
+                rank = adapter_rank(locked["adapter_config"])
+                out.append(LoraAdapterFacts(adapter.name, rank, f"lock:{adapter.id}@{locked.get('commit')}",
+                                            repo_id=adapter.id))
+                continue
+            cached = cached_snapshot(adapter.id, None, marker=ADAPTER_CONFIG)
+            if cached is None:
+                errors.append(source.error(
+                    key + ".id", f"adapter {adapter.id} is not in the Hugging Face cache ({hub_cache_dir()}); "
+                    "vllm-compile reads its rank offline", found=adapter.id,
+                    fix=f"run `vllm-compile lock SPEC` (or fetch its config: `hf download {adapter.id} "
+                        f"{ADAPTER_CONFIG}`), or download the adapter and give its folder as path"))
+                continue
+            folder, commit = cached
+            rank = adapter_rank(read_json(folder / ADAPTER_CONFIG, ADAPTER_CONFIG))
+            out.append(LoraAdapterFacts(adapter.name, rank, f"hf-cache:{adapter.id}@{commit}", repo_id=adapter.id))
+        except SourceError as exc:
+            errors.append(source.error(key + (".path" if adapter.path is not None else ".id"),
+                                       f"{adapter.path or adapter.id}: {exc}",
+                                       fix="point it at a PEFT LoRA adapter"))
+    if errors:
+        raise CompileError(errors)
+    return tuple(out)
 
 
 def _catalog_config(model_id: str) -> tuple[dict, dict | None]:

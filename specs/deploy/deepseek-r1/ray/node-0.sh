@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:193781fe86694783492923645cef5173a20d4ce8dbf3258553b2cf80326839ae
+# check-digest: sha256:290f2fbc9b5ca4a00a169185273252324ca13e2bb3cf20da689fb06c79be36ad
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.
@@ -14,13 +14,25 @@ if [ "$VLLM_HOST_IP" != "$head_address" ]; then
 fi
 : "${NCCL_SOCKET_IFNAME:?set NCCL_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${GLOO_SOCKET_IFNAME:?set GLOO_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
+# Run again to replace the deployment: the container deepseek-r1-node-0 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect deepseek-r1-node-0 >/dev/null 2>&1; then
+  echo 'replacing the existing container deepseek-r1-node-0: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 deepseek-r1-node-0 >/dev/null
+  docker rm deepseek-r1-node-0 >/dev/null
+fi
 
 exec docker run \
   --name deepseek-r1-node-0 \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --network host \
   --shm-size 16g \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   --gpus all \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e VLLM_HOST_IP \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:cba1310a84120af67fbfb7fd7b012ff4c3bf618c97997058f2138600fcbf9958
+# check-digest: sha256:d861c4869e523447a91dbe38a344eac8a79fb078a5861139e2ece1e4a46def2c
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.
@@ -14,13 +14,25 @@ if [ "$VLLM_HOST_IP" = "$head_address" ]; then
 fi
 : "${NCCL_SOCKET_IFNAME:?set NCCL_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${GLOO_SOCKET_IFNAME:?set GLOO_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
+# Run again to replace the deployment: the container deepseek-r1-node-1 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect deepseek-r1-node-1 >/dev/null 2>&1; then
+  echo 'replacing the existing container deepseek-r1-node-1: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 deepseek-r1-node-1 >/dev/null
+  docker rm deepseek-r1-node-1 >/dev/null
+fi
 
 exec docker run \
   --name deepseek-r1-node-1 \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --network host \
   --shm-size 16g \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   --gpus all \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e VLLM_HOST_IP \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:f606ee404f7f0abb9e424f6eae06d3d1f00738cd61d3e5e7c4e1f0c2f2c9f640
+# check-digest: sha256:775cee7dd0325b7d879c247896236eb7c807288024ea487046c44d4e2aa4f787
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.
@@ -21,4 +21,5 @@ exec docker exec \
   --max-num-seqs 1024 \
   --max-num-batched-tokens 8192 \
   --data-parallel-size-local 1 \
-  --data-parallel-backend ray
+  --data-parallel-backend ray \
+  --host 127.0.0.1

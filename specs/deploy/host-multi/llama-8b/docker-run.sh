@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:43e42b27431b4787a2f394cae11600037ca90d63605ce227b2fdf56b32bdc1d6
-# check-digest: sha256:a63d75839da82d419689f3320d7e40c76cecaf76e6e2aabd1967c5ac03d320ca
+# check-digest: sha256:ab951d811ef16f78622a0be0a2f96031440afc9c1de377c041945377768fcdf6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container llama-8b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-8b >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-8b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-8b >/dev/null
+  docker rm llama-8b >/dev/null
+fi
 
 exec docker run \
   --name llama-8b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=2"' \
   --ipc=host \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   -p 8001:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \

@@ -2,9 +2,15 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:44d0f47e54718a2b89f9b4ed4f1668e1a54bc67fd84f7e0499ecd901ae31f3ce
-# check-digest: sha256:59027b6a17bc617493ca203b07316f9e9832c8112763f09f7c7ebeb614bc1c67
+# check-digest: sha256:84463cc72d940636016bfa64bfae61fca77746a99a5a83d35b9ddd1438630ea3
 set -euo pipefail
 
+# Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen-1-5b >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen-1-5b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen-1-5b >/dev/null
+  docker rm qwen-1-5b >/dev/null
+fi
 # llama-8b shares a GPU with this deployment: start after it is healthy.
 until [ "$(docker inspect --format '{{.State.Health.Status}}' llama-8b 2>/dev/null)" = healthy ]; do
   echo 'waiting for llama-8b to be healthy...' >&2
@@ -15,9 +21,15 @@ exec docker run \
   --name qwen-1-5b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=2"' \
   --ipc=host \
-  -p 8002:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8002:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -2,17 +2,29 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4be4ca2d575426e56f6b3e815198df4632f0108476251a6372b22614cd93351d
-# check-digest: sha256:f1852f3e6b72719443187a849df3378ea5881e37d58af2116ce82436e82a50b0
+# check-digest: sha256:1b1e4e97c38ee161e0625bcc58691eb10b88937a08c007a3de50ecda876da33a
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen-32b >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen-32b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen-32b >/dev/null
+  docker rm qwen-32b >/dev/null
+fi
 
 exec docker run \
   --name qwen-32b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=0,1"' \
   --ipc=host \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   -p 8000:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \

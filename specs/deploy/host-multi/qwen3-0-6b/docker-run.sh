@@ -2,9 +2,15 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:56518760dff60ffa5ff2714a0f8beee61ccaba912e35928bdf990b4cebfee772
-# check-digest: sha256:45adb9670d0479f423cd354a04b709106379d0d5b81bfabe26db98d4ae6e92b2
+# check-digest: sha256:ecfdd30293a1007018a21e399c7594de1c1ef32fa9c52822f257d8fa4ef800c2
 set -euo pipefail
 
+# Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen3-0-6b >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen3-0-6b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen3-0-6b >/dev/null
+  docker rm qwen3-0-6b >/dev/null
+fi
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.
 until [ "$(docker inspect --format '{{.State.Health.Status}}' qwen-1-5b 2>/dev/null)" = healthy ]; do
   echo 'waiting for qwen-1-5b to be healthy...' >&2
@@ -15,9 +21,15 @@ exec docker run \
   --name qwen3-0-6b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=2"' \
   --ipc=host \
-  -p 8003:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8003:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

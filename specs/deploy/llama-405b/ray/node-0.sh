@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:34163f9f5e22a82ae6be2281d560c9513acb5d0c72ae32188e6d55afd15f5475
-# check-digest: sha256:6f52f157f68ab987d2a811aa75c0cafd0f317d25e0f369af2dd34a1c13276feb
+# check-digest: sha256:2abbe18b7dfd475db2e53290f8d7803b232263923c0824d4d5573711bb60ab30
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.
@@ -16,13 +16,25 @@ fi
 : "${GLOO_SOCKET_IFNAME:?set GLOO_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Meta-Llama-3.1-405B}"
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container llama-405b-node-0 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-405b-node-0 >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-405b-node-0: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-405b-node-0 >/dev/null
+  docker rm llama-405b-node-0 >/dev/null
+fi
 
 exec docker run \
   --name llama-405b-node-0 \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --network host \
   --shm-size 16g \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   --gpus all \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e VLLM_HOST_IP \

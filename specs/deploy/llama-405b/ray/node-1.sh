@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:34163f9f5e22a82ae6be2281d560c9513acb5d0c72ae32188e6d55afd15f5475
-# check-digest: sha256:6b08311d4e7340f9dda988ae34858c1d7b2ddb11b2354378e28343e7e3741818
+# check-digest: sha256:d8a08a56d13fb118177fb3984c2b3f03624acb9bbe8a49abf81b8b942fa7e666
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.
@@ -15,13 +15,25 @@ fi
 : "${NCCL_SOCKET_IFNAME:?set NCCL_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${GLOO_SOCKET_IFNAME:?set GLOO_SOCKET_IFNAME to the network interface the nodes reach each other on (ip -br addr)}"
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Meta-Llama-3.1-405B}"
+# Run again to replace the deployment: the container llama-405b-node-1 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-405b-node-1 >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-405b-node-1: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-405b-node-1 >/dev/null
+  docker rm llama-405b-node-1 >/dev/null
+fi
 
 exec docker run \
   --name llama-405b-node-1 \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --network host \
   --shm-size 16g \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
   --gpus all \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e VLLM_HOST_IP \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75843bc5eddc0626dcc6d379dd55676ab70fc29251be042552829639f16e5ced
-# check-digest: sha256:c7b776f14a05e40f6993b5218d426bd8edda6145f11ba0691b074c05cb7e6879
+# check-digest: sha256:652258ccbb99ae3bfdba259ffd281da151ffd6ce5f81449e5f747c15832e263e
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222
@@ -14,4 +14,5 @@ exec vllm serve mistralai/Mistral-7B-Instruct-v0.3 \
   --gpu-memory-utilization 0.92 \
   --max-num-seqs 256 \
   --max-num-batched-tokens 2048 \
+  --host 127.0.0.1 \
   --port 8010

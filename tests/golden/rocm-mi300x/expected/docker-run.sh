@@ -2,17 +2,27 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
-# check-digest: sha256:9c714db89e0fa3962f6ebcac1b40e57e6c2b6290e79fcefde02a6a205f8cb4e4
+# check-digest: sha256:7c913bc9f8764f8e06970e2abf5665aef103da0bd9f93f9b8325f4474c92569e
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"
 export HIP_VISIBLE_DEVICES=4,5
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"
+# Run again to replace the deployment: the container llama-70b-rocm is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-70b-rocm >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-70b-rocm: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-70b-rocm >/dev/null
+  docker rm llama-70b-rocm >/dev/null
+fi
 
 exec docker run \
   --name llama-70b-rocm \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --device /dev/kfd \
   --device /dev/dri \
   --group-add video \

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
-# check-digest: sha256:abc067dc7c6c99f3b8ac473f026470259f176d99b3996b0cfdbae0fb68bd776e
+# check-digest: sha256:04143058d79c9858486c5b9e408fb08071af0cfea400e6695a1f15bf18a7a60a
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

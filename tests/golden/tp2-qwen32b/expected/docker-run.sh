@@ -2,16 +2,29 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7003324e6ff5a8a6c94cd150e2ee74256b4edc4150ac2b92fe0b98250f82563
-# check-digest: sha256:09f1cbcf48874455476bfdcd58d33e8da7291edf75a5e46b41388acfedc6cccc
+# check-digest: sha256:c45d8516902ebfece0612e30d445fc13074f369960332dcdfe3a3986966a246e
 set -euo pipefail
+
+# Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen32b >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen32b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen32b >/dev/null
+  docker rm qwen32b >/dev/null
+fi
 
 exec docker run \
   --name qwen32b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus 2 \
   --ipc=host \
-  -p 8020:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8020:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

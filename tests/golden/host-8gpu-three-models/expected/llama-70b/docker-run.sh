@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f64141eccd88f3723b6fc48efa6559de1c3fbcd576ae528eebe19440af6cbe0b
-# check-digest: sha256:e4e03219ce92ed73e324c4148ba622af5cd6a05b52b217ecb51b7ba4eeb15f79
+# check-digest: sha256:0b511116d831eebb9ff1455231b3eb95480913494c092d2712c0cc45677f14b1
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"
+# Run again to replace the deployment: the container llama-70b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-70b >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-70b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-70b >/dev/null
+  docker rm llama-70b >/dev/null
+fi
 
 exec docker run \
   --name llama-70b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=0,1,2,3"' \
   --ipc=host \
-  -p 8000:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8000:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:13ce8056da672f9b8f9eb161b6dfac4210fc7e6c99746a634de82f23830b643c
-# check-digest: sha256:cca737c5089e2d2aa22e99dd72dcd80de6bd7919e9f23b79e0d27cf3ebad7f3a
+# check-digest: sha256:322e7965eee32bbbb6fee11b8ce255c938b84be4c71e3d86b9cdc32951c256bb
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
+# Run again to replace the deployment: the container llama-8b-a is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-8b-a >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-8b-a: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-8b-a >/dev/null
+  docker rm llama-8b-a >/dev/null
+fi
 
 exec docker run \
   --name llama-8b-a \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=6"' \
   --ipc=host \
-  -p 8002:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8002:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bde2b363dd31c6d50cc9dfeceb4ab16ab543d15ad500a01fd1abb8c326f86de8
-# check-digest: sha256:a8e78bdd3381e10fdf314a806477700eba9929fcf09969bb1d588c16c5f09415
+# check-digest: sha256:73385cb2ac2dd2466fc0cdec2024fa27d5685fed5d6ec3158e139c68d08bedc3
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
+# Run again to replace the deployment: the container llama-8b-b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-8b-b >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-8b-b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-8b-b >/dev/null
+  docker rm llama-8b-b >/dev/null
+fi
 
 exec docker run \
   --name llama-8b-b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=7"' \
   --ipc=host \
-  -p 8003:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8003:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

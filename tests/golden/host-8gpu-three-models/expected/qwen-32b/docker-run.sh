@@ -2,16 +2,29 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f8a7aa74b98746e8ca33d204a788ce58c0c600382e1cb4bdf8ae80bf000b4b81
-# check-digest: sha256:7efa43f8b05ce84d35642f123a9266fe010673ab77d859de460e1646df57a041
+# check-digest: sha256:ab78c2995da91400bb4eb898f68422a9ebda5040eae42bd295939bbbd585972c
 set -euo pipefail
+
+# Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen-32b >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen-32b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen-32b >/dev/null
+  docker rm qwen-32b >/dev/null
+fi
 
 exec docker run \
   --name qwen-32b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=4,5"' \
   --ipc=host \
-  -p 8001:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8001:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

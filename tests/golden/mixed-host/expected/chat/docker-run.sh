@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:109df59d2d151a358ab1218db6bc199242af2698eb248b353faca568833dc3f7
-# check-digest: sha256:10becb3c4766c9ef7a5a752dafd67d5237d49ca5fee095a328b481b686c7790a
+# check-digest: sha256:0416382300534f6b2192a4b7c56528b6f334a5b7c7db6719e256b5a3714c4444
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
+# Run again to replace the deployment: the container chat is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect chat >/dev/null 2>&1; then
+  echo 'replacing the existing container chat: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 chat >/dev/null
+  docker rm chat >/dev/null
+fi
 
 exec docker run \
   --name chat \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=GPU-6a3d9e10-2c4f-7b85-d1e0-93a7c5f2b864"' \
   --ipc=host \
-  -p 8000:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8000:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

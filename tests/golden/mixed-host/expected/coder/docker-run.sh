@@ -2,16 +2,29 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:35605d73b313f22dacf8fb0108d0e8c6b471d2d22313d315001bfed4c3fa9d82
-# check-digest: sha256:f95a764db82e57aad306c1c2675a5884e9291097ea60c979c8c487bf1ad3316a
+# check-digest: sha256:827984e8845cba31a0ef53c403837f7c498562e9bd08f914f0f98140d87af97e
 set -euo pipefail
+
+# Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect coder >/dev/null 2>&1; then
+  echo 'replacing the existing container coder: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 coder >/dev/null
+  docker rm coder >/dev/null
+fi
 
 exec docker run \
   --name coder \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=GPU-1f0c5a2e-8b7d-4e31-a9c6-0d2e7f4b3a91,GPU-c27e4b93-5f18-0a6d-b3e2-8e91d0c47f25"' \
   --ipc=host \
-  -p 8001:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8001:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

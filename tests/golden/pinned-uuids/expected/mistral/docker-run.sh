@@ -2,18 +2,30 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6c5c0e554898cbb09d2bcec5a6e9e778a338cf900c12b5cbfdbe206505bd8c7a
-# check-digest: sha256:43c6c3254c2ec5e169adb7bd2412343400a7ca8daf00c2ecf763b04472702765
+# check-digest: sha256:89948871219050adc6f9cf0ea08b1712e7fa2f2a25898b928e60c03266427f54
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"
+# Run again to replace the deployment: the container mistral is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect mistral >/dev/null 2>&1; then
+  echo 'replacing the existing container mistral: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 mistral >/dev/null
+  docker rm mistral >/dev/null
+fi
 
 exec docker run \
   --name mistral \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=GPU-4b9e2f7a-31c6-8d05-e2a1-7f60c9d3b418"' \
   --ipc=host \
-  -p 8100:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8100:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -2,16 +2,29 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f02ce35dcf6fbf1214c27991cb7ecfa7c832bf178e96ff4d80a8a23cb045f70d
-# check-digest: sha256:79a2210d477522c9e85fb4a75c2ffc84e962426330db1e07de1f1929280dea23
+# check-digest: sha256:5964d08ba30a4a18e4257434228e005cb86665a65058cf52b127164f2958d1d4
 set -euo pipefail
+
+# Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen >/dev/null
+  docker rm qwen >/dev/null
+fi
 
 exec docker run \
   --name qwen \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927"' \
   --ipc=host \
-  -p 8101:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8101:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -2,10 +2,16 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:fbfce5fae8b8d550ca8b6bbf34dcd1dd31c857ae3db59f2b18dd431d08ad5485
+# check-digest: sha256:cef02f3a029ce564d5d8ecdc1ebc503b551362926f9bc27839dff81aa4955c06
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"
+# Run again to replace the deployment: the container llama-1b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect llama-1b >/dev/null 2>&1; then
+  echo 'replacing the existing container llama-1b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 llama-1b >/dev/null
+  docker rm llama-1b >/dev/null
+fi
 # qwen-1-5b shares a GPU with this deployment: start after it is healthy.
 until [ "$(docker inspect --format '{{.State.Health.Status}}' qwen-1-5b 2>/dev/null)" = healthy ]; do
   echo 'waiting for qwen-1-5b to be healthy...' >&2
@@ -16,9 +22,15 @@ exec docker run \
   --name llama-1b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=0"' \
   --ipc=host \
-  -p 8001:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8001:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

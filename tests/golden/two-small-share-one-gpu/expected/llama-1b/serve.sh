@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:0f0e4b7ad900f2fc4e09f7731bf361ae348daf9f5644ce8e943d82d983ff8b39
+# check-digest: sha256:87a38bad3117888007c5e5ea7e07adf52d6ac2c1edba68dfc7a707040a90c258
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
@@ -19,4 +19,5 @@ exec vllm serve meta-llama/Llama-3.2-1B-Instruct \
   --gpu-memory-utilization 0.1 \
   --max-num-seqs 256 \
   --max-num-batched-tokens 2048 \
+  --host 127.0.0.1 \
   --port 8001

@@ -2,16 +2,29 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:84b9ef2c6ed01ad74233255b54ee741f01400f73e163bd35b6aa2b71eff5c8a0
-# check-digest: sha256:a5f4234d2d8ea7f7c67e3daf63a777be8c280d024b7f72ce86951b0573396e36
+# check-digest: sha256:bf6371ea0550857cee0d66b2123ef994149ba067ee6de8fc1e381900fe8885f9
 set -euo pipefail
+
+# Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
+if docker container inspect qwen-1-5b >/dev/null 2>&1; then
+  echo 'replacing the existing container qwen-1-5b: stopping it (up to 30 s) and removing it; the model cache is kept' >&2
+  docker stop -t 30 qwen-1-5b >/dev/null
+  docker rm qwen-1-5b >/dev/null
+fi
 
 exec docker run \
   --name qwen-1-5b \
   --detach \
   --restart unless-stopped \
+  --stop-timeout 30 \
+  --log-driver json-file \
+  --log-opt max-size=100m \
+  --log-opt max-file=5 \
   --gpus '"device=0"' \
   --ipc=host \
-  -p 8000:8000 \
+  --ulimit memlock=-1 \
+  --ulimit stack=67108864 \
+  -p 127.0.0.1:8000:8000 \
   -v "${HF_HOME:-$HOME/.cache/huggingface}:/root/.cache/huggingface" \
   -e HF_TOKEN \
   --health-cmd 'curl -fsS http://localhost:8000/health' \

@@ -1,7 +1,8 @@
 """`vllm serve` flag manifests: which flags a vLLM release accepts, and an argv checker/parser.
 
-The manifests (package data under `vllm_compile/data/vllm-flags/`) were produced by importing
-each vLLM wheel and dumping its real `serve` argument parser. This module reads them and
+The manifests were produced by importing each vLLM wheel and dumping its real `serve` argument
+parser; `tools/vendor_vllm_flags.py` folds all of them into one flag-history file (package data
+`vllm_compile/data/vllm-flags/history.json`) that loses nothing. This module reads it and
 interprets an argv the way that parser would: `--a_b` is `--a-b`, `--flag=value` is split,
 nargs/type/choices are applied, and the values vLLM only checks at engine start
 (`--quantization`, `--kv-cache-dtype`, tool/reasoning parsers) are checked against the
@@ -9,19 +10,19 @@ release's own value tables. Nothing here knows about specs; callers map problems
 """
 from __future__ import annotations
 
-from vllm_compile.versions import release_key
-
 import functools
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from vllm_compile.diagnostics import did_you_mean
 from vllm_compile.units import human_readable_int
+from vllm_compile.versions import release_key
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "vllm-flags"
+DATA_DIR = Path(__file__).resolve().parent / "data" / "vllm-flags"
+HISTORY = DATA_DIR / "history.json"   # every vendored release's manifest: tools/vendor_vllm_flags.py
 
 # argparse treats these as values, not options (the parser has no negative-number options).
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
@@ -36,9 +37,14 @@ _VALUE_TABLES = {
 
 
 @functools.lru_cache(maxsize=1)
+def _history() -> dict:
+    return json.loads(HISTORY.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
 def versions() -> tuple[str, ...]:
-    """Releases with a bundled manifest, oldest first."""
-    return tuple(sorted((p.stem for p in DATA_DIR.glob("*.json")), key=release_key))
+    """Releases with a vendored manifest, oldest first."""
+    return tuple(_history()["releases"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +54,11 @@ class Manifest:
     flags: Mapping[str, dict]                     # every option string -> argparse facts
     positionals: Mapping[str, dict]
     value_tables: Mapping[str, tuple[str, ...]]
-    warning: str | None = None                    # set when `version` != `requested`
+    warning: str | None = None                    # set when `requested` is outside the vendored range
 
 
 def nearest_version(version: str) -> str:
-    """The bundled release to use for `version`: itself, else the nearest older, else the oldest."""
+    """The vendored release to use for `version`: itself, else the nearest older, else the oldest."""
     known = versions()
     if version in known:
         return version
@@ -61,37 +67,71 @@ def nearest_version(version: str) -> str:
     return older[-1] if older else known[0]
 
 
+def _covers(ranges: Sequence[Sequence[str]], release: str) -> bool:
+    order = _order()
+    return any(order[first] <= order[release] <= order[last] for first, last in ranges)
+
+
+@functools.lru_cache(maxsize=1)
+def _order() -> dict[str, int]:
+    return {release: i for i, release in enumerate(versions())}
+
+
+@functools.lru_cache(maxsize=None)
+def release_manifest(release: str) -> dict:
+    """The manifest of one vendored release, exactly as its source JSON had it."""
+    history = _history()
+    out: dict = {}
+    for key, variants in history["fields"].items():
+        for variant in variants:
+            if _covers(variant["in"], release):
+                out[key] = variant["value"]
+    for section, names in history["sections"].items():
+        if _covers(history["sections_present"][section], release):
+            out[section] = {name: v["value"] for name, variants in names.items()
+                            for v in variants if _covers(v["in"], release)}
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def load_manifest(version: str) -> Manifest:
-    """The manifest of `version`, or of the nearest bundled release with a warning saying so."""
+    """The manifest of `version`. A release inside the vendored range without a manifest of its
+    own (a .post, a release not dumped) uses the nearest older one; outside the range, the
+    nearest vendored release, with a warning saying so."""
     chosen = nearest_version(version)
-    raw = json.loads((DATA_DIR / f"{chosen}.json").read_text(encoding="utf-8"))
+    raw = release_manifest(chosen)
     warning = None
-    if chosen != version:
-        side = "older" if release_key(chosen) < release_key(version) else "newer"
+    known = versions()
+    key = release_key(version)
+    if key < release_key(known[0]) or key > release_key(known[-1]):
+        side = "older" if release_key(chosen) < key else "newer"
         warning = (f"no flag manifest for vLLM {version}; checking flags against the nearest {side} "
-                   f"release with one, {chosen} (bundled: {', '.join(versions())})")
+                   f"release with one, {chosen} (vendored: {known[0]} to {known[-1]})")
     tables = {name: tuple(values) for name, values in raw.get("value_tables", {}).items()}
     return Manifest(version=chosen, requested=version, flags=raw["flags"],
                     positionals=raw.get("positionals", {}), value_tables=tables, warning=warning)
 
 
 def flag_history(flag: str, version: str) -> str | None:
-    """When a flag the release lacks exists in other bundled releases: where it appears."""
-    here = release_key(version)
-    present = [v for v in versions() if flag in load_manifest(v).flags]
-    if not present:
+    """When a flag the release lacks exists in other vendored releases: where it appears."""
+    variants = _history()["sections"]["flags"].get(flag)
+    if not variants:
         return None
+    known = versions()
+    order = _order()
+    present = sorted({known[i] for v in variants for first, last in v["in"]
+                      for i in range(order[first], order[last] + 1)}, key=release_key)
+    here = release_key(version)
     notes = []
     newer = [v for v in present if release_key(v) > here]
     older = [v for v in present if release_key(v) < here]
     if older:
         last = older[-1]
-        gone = next(v for v in versions() if release_key(v) > release_key(last))
+        gone = next(v for v in known if release_key(v) > release_key(last))
         notes.append(f"{flag} was removed: present up to vLLM {last}, absent from {gone} on")
     if newer:
         first = newer[0]
-        before = [v for v in versions() if release_key(v) < release_key(first)]
+        before = [v for v in known if release_key(v) < release_key(first)]
         since = f" (absent from {before[-1]})" if before else ""
         notes.append(f"{flag} was added: present from vLLM {first}{since}")
     return "; ".join(notes)
@@ -399,38 +439,3 @@ def validate_args(argv: Sequence[str], manifest: Manifest) -> tuple[Problem, ...
     """Problems vLLM's parser (or its engine-start value checks) would raise for `argv`."""
     result = parse_args(argv, manifest)
     return result.problems
-
-
-def parse_serve_args(argv: Sequence[str], manifest: Manifest) -> tuple[str | None, dict[str, Any], tuple[Problem, ...]]:
-    """Read an existing `vllm serve MODEL --flag ...` line: (model, {dest: value}, problems).
-
-    A leading `vllm serve` (or `serve`) is skipped. The model is the positional `model_tag`, else
-    `--model`. Unique abbreviations are resolved as argparse would, with a warning. Later
-    occurrences win, as in argparse, except append actions which collect every value.
-    """
-    argv = list(argv)
-    skip = 0
-    for word in ("vllm", "serve"):
-        if argv[skip:skip + 1] == [word]:
-            skip += 1
-    result = parse_args(argv[skip:], manifest, allow_abbrev=True)
-    # Report positions in the argv as given, `vllm serve` included.
-    problems = [replace(p, index=p.index + skip) for p in result.problems]
-    values: dict[str, Any] = {}   # flag dest -> its parsed value, whatever type the flag takes
-    for arg in result.args:
-        if arg.action == "_AppendAction":
-            values.setdefault(arg.dest, []).append(arg.value)
-        else:
-            values[arg.dest] = arg.value
-    model = values.get("model") if isinstance(values.get("model"), str) else None
-    if result.positionals:
-        model = result.positionals[0][1]
-        for index, extra in result.positionals[1:]:
-            problems.append(Problem(index + skip, f"unrecognized argument {extra!r}", found=extra,
-                                    expected="flags after the model", fix="remove it or give it its flag"))
-    spec = manifest.positionals.get("model_tag", {})
-    if not result.positionals and spec.get("nargs") is None and spec:
-        problems.append(Problem(skip, f"vLLM {manifest.version} requires the model as `vllm serve MODEL`",
-                                found="no positional model", expected="vllm serve MODEL [flags]",
-                                fix="put the model right after `vllm serve`"))
-    return model, values, tuple(problems)
