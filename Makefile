@@ -38,8 +38,12 @@ test: lint  ## lint and type checks, then the whole test suite, with the real va
 # Long fuzz runs before a release: each suite under tests/fuzz reads its example count from an
 # env var (bounded defaults keep `make test` quick). Add a suite's variable here to extend it.
 FUZZ_PREDICT ?= 10000
-fuzz: $(TEST_STAMP)  ## the fuzz suites at release strength (predict: $(FUZZ_PREDICT) command lines)
-	VLLM_COMPILE_FUZZ_PREDICT=$(FUZZ_PREDICT) HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider tests/fuzz
+FUZZ_COMPILE ?= 20000
+FUZZ_DRIFT   ?= 5000
+fuzz: $(TEST_STAMP)  ## the fuzz suites at release strength (predict, compile, check/diff)
+	VLLM_COMPILE_FUZZ_PREDICT=$(FUZZ_PREDICT) VLLM_COMPILE_FUZZ_COMPILE=$(FUZZ_COMPILE) \
+		VLLM_COMPILE_FUZZ_DRIFT=$(FUZZ_DRIFT) HF_HUB_OFFLINE=1 \
+		$(BIN)/pytest -p no:cacheprovider --hypothesis-show-statistics tests/fuzz
 
 bench: $(STAMP)  ## start-up and compile wall times, and the planner against real vLLM start-ups
 	$(PY) bench/speed.py

@@ -7,8 +7,11 @@ Each case becomes a command line: `vllm-compile predict --gpu G [--gpu-memory-gi
 (a repo id the catalog knows, or a folder holding that config plus the case's standard
 quantization block) and FLAGS are the knobs the user set.
 
-Run: python bench/calibrate.py [--json] [--ledger]   (also part of `make bench`)
+Run: python bench/calibrate.py [--json] [--ledger] [--leave-one-out]   (also part of `make bench`)
 `--ledger` adds each case's predicted per-GPU ledger and the headroom outside vLLM's budget.
+`--leave-one-out` also scores every case with the fitted constants of
+vllm_compile/data/planner-rules.json refitted on the other cases only (each constant on its own
+`fitted_on` cases minus the held-out one), and reports that figure next to the in-sample one.
 """
 from __future__ import annotations
 
@@ -96,6 +99,15 @@ def predict_case(case, workdir: Path) -> dict:
     return plan
 
 
+def kind_of(case) -> str:
+    """The model kind a case exercises, from its config: vision-language, hybrid, or text."""
+    config = json.loads((CONFIGS / case["config_ref"] / "config.json").read_text())
+    text = config.get("text_config") or config
+    if any("linear" in str(t) or "mamba" in str(t) for t in text.get("layer_types") or []):
+        return "hybrid"
+    return "vision-language" if config.get("vision_config") else "text"
+
+
 def ledger(plan: dict) -> str:
     g = plan["per_gpu"]
     parts = [("total", g["total_bytes"]), ("requested", g["requested_bytes"]), ("weights", g["weights_bytes"]),
@@ -107,26 +119,135 @@ def ledger(plan: dict) -> str:
         " ".join(plan["argv"])
 
 
+def kv_residual(case, plan: dict) -> float | None:
+    """The relative KV error a fit minimises: tokens when logged, else the KV-cache GiB (positive
+    only: a negative logged KV memory says the start-up failed, which the verdict scores)."""
+    measured = case["measured"]
+    if measured.get("kv_cache_tokens") and measured["outcome"] in (SUCCESS, "kv_too_small_error"):
+        return plan["kv_cache_tokens"] / measured["kv_cache_tokens"] - 1
+    if measured.get("kv_cache_gib") and measured["kv_cache_gib"] > 0:
+        return plan["per_gpu"]["kv_cache_bytes"] / GIB / measured["kv_cache_gib"] - 1
+    return None
+
+
+def verdict_right(case, plan: dict) -> bool:
+    return (plan["verdict"] == "ok") == (case["measured"]["outcome"] == SUCCESS)
+
+
+def _requests(cases, workdir: Path) -> dict:
+    """Each case's predict request, built once (in-process: a refit plans every case many times)."""
+    import contextlib
+    import io
+
+    from vllm_compile.commands.predict import _request
+    from vllm_compile.resolve.hardware import lookup_gpu
+
+    saved = os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN")
+    os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = "1"   # as predict_case's subprocesses run (read at request time)
+    out = {}
+    try:
+        for case in cases:
+            argv = command_line(case, model_argument(case, workdir), not lookup_gpu(case["gpu"]).bf16)
+            with contextlib.redirect_stderr(io.StringIO()):   # the flag-manifest notes, once per case
+                out[case["id"]] = _request(case["gpu"], case.get("memory_gib"), case["vllm_version"],
+                                           argv[argv.index("--") + 1:])
+    finally:
+        if saved is None:
+            del os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"]
+        else:
+            os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = saved
+    return out
+
+
+def _loss(names: set[str], held_out: str, by_id: dict, requests: dict, fitted: dict) -> float:
+    from vllm_compile.plan import plan_deployment
+
+    ids = {i for name in names for i in fitted[name]["fitted_on"]} - {held_out}
+    total = 0.0
+    for case_id in sorted(ids):
+        plan = plan_deployment(requests[case_id]).as_json()
+        r = kv_residual(by_id[case_id], plan)
+        total += (r if r is not None else 0.0) ** 2 + (0.0 if verdict_right(by_id[case_id], plan) else 1.0)
+    return total
+
+
+def refit(held_out: str, by_id: dict, requests: dict) -> tuple[dict[str, float], list[str]]:
+    """Coordinate descent over the constants fitted on `held_out`, on their other cases: a coarse
+    grid over each constant's range, then a finer one around the best point. A constant with no
+    other case keeps its value (returned in the second list)."""
+    from vllm_compile.plan import rules_data
+
+    fitted = rules_data.fitted_constants()
+    touched = sorted(n for n, c in fitted.items() if held_out in c["fitted_on"])
+    values = {n: float(fitted[n]["value"]) for n in touched}
+    alone = [n for n in touched if set(fitted[n]["fitted_on"]) == {held_out}]
+    free = [n for n in touched if n not in alone]
+    for name in free:
+        lo, hi = fitted[name]["range"]
+        best = (float("inf"), values[name])
+        for grid in (9, 9):
+            step = (hi - lo) / (grid - 1)
+            for k in range(grid):
+                trial = dict(values, **{name: lo + k * step})
+                with rules_data.overridden(trial):
+                    loss = _loss(set(free), held_out, by_id, requests, fitted)
+                best = min(best, (loss, lo + k * step))
+            lo, hi = max(fitted[name]["range"][0], best[1] - step), min(fitted[name]["range"][1], best[1] + step)
+        values[name] = best[1]
+    return values, alone
+
+
+def leave_one_out(cases) -> dict:
+    """Per case: the plan with the constants refitted without it."""
+    from vllm_compile.plan import plan_deployment, rules_data
+
+    by_id = {case["id"]: case for case in cases}
+    with tempfile.TemporaryDirectory() as workdir:
+        requests = _requests(cases, Path(workdir))
+        out = {}
+        for case in cases:
+            values, alone = refit(case["id"], by_id, requests)
+            with rules_data.overridden(values):
+                plan = plan_deployment(requests[case["id"]]).as_json()
+            out[case["id"]] = {"plan": plan, "refit": values, "kept": alone}
+    return out
+
+
 def main(argv):
     rows, weights_ok, weights_n, kv_ok, kv_n, kv_v1_ok, kv_v1_n = [], 0, 0, 0, 0, 0, 0
     failures_caught = failures = false_alarms = started = 0
+    loo_kv_ok = loo_failures_caught = loo_false_alarms = 0
+    by_kind: dict[str, dict[str, list[int]]] = {}
     with tempfile.TemporaryDirectory() as workdir:
         plans = [(case, predict_case(case, Path(workdir))) for case in load_cases()]
+    loo = leave_one_out([case for case, _ in plans]) if "--leave-one-out" in argv else None
     for case, plan in plans:
         measured = case["measured"]
         row = {"id": case["id"], "vllm": case["vllm_version"], "verdict": plan["verdict"],
-               "outcome": measured["outcome"], "ledger": ledger(plan)}
+               "outcome": measured["outcome"], "ledger": ledger(plan), "kind": kind_of(case)}
+        tally = by_kind.setdefault(row["kind"], {"weights": [0, 0], "kv": [0, 0], "kv_loo": [0, 0]})
         if measured.get("weights_gib"):
             predicted = plan["per_gpu"]["weights_bytes"] / GIB
             err = predicted / measured["weights_gib"] - 1
             row["weights"] = f"{predicted:.2f} vs {measured['weights_gib']:.2f} GiB ({err:+.1%})"
             weights_n += 1
             weights_ok += abs(err) <= 0.03
+            tally["weights"][0] += abs(err) <= 0.03
+            tally["weights"][1] += 1
         if measured.get("kv_cache_tokens") and measured["outcome"] in (SUCCESS, "kv_too_small_error"):
             err = plan["kv_cache_tokens"] / measured["kv_cache_tokens"] - 1
             row["kv_tokens"] = f"{plan['kv_cache_tokens']:,} vs {measured['kv_cache_tokens']:,} ({err:+.1%})"
             kv_n += 1
             kv_ok += abs(err) <= 0.10
+            tally["kv"][0] += abs(err) <= 0.10
+            tally["kv"][1] += 1
+            if loo is not None:
+                held = loo[case["id"]]["plan"]
+                loo_err = held["kv_cache_tokens"] / measured["kv_cache_tokens"] - 1
+                row["kv_tokens_loo"] = f"{held['kv_cache_tokens']:,} ({loo_err:+.1%})"
+                loo_kv_ok += abs(loo_err) <= 0.10
+                tally["kv_loo"][0] += abs(loo_err) <= 0.10
+                tally["kv_loo"][1] += 1
             if case["engine"] == "v1":
                 kv_v1_n += 1
                 kv_v1_ok += abs(err) <= 0.10
@@ -136,6 +257,16 @@ def main(argv):
         else:
             failures += 1
             failures_caught += plan["verdict"] != "ok"
+        if loo is not None:
+            held = loo[case["id"]]
+            row["verdict_loo"] = held["plan"]["verdict"]
+            row["refit"] = {name: round(value, 4) for name, value in held["refit"].items()}
+            if held["kept"]:
+                row["refit_kept"] = held["kept"]
+            if measured["outcome"] == SUCCESS:
+                loo_false_alarms += held["plan"]["verdict"] != "ok"
+            else:
+                loo_failures_caught += held["plan"]["verdict"] != "ok"
         rows.append(row)
     summary = {
         "cases": len(rows),
@@ -145,6 +276,17 @@ def main(argv):
         "failures_predicted": f"{failures_caught}/{failures}",
         "working_predicted_to_fail": f"{false_alarms}/{started}",
     }
+    for kind, tally in sorted(by_kind.items()):
+        summary[f"{kind}: weights_within_3pct"] = "{}/{}".format(*tally["weights"])
+        summary[f"{kind}: kv_tokens_within_10pct"] = "{}/{}".format(*tally["kv"])
+        if loo is not None:
+            summary[f"{kind}: kv_tokens_within_10pct_loo"] = "{}/{}".format(*tally["kv_loo"])
+    if loo is not None:
+        summary |= {
+            "kv_tokens_within_10pct_loo": f"{loo_kv_ok}/{kv_n}",
+            "failures_predicted_loo": f"{loo_failures_caught}/{failures}",
+            "working_predicted_to_fail_loo": f"{loo_false_alarms}/{started}",
+        }
     if "--json" in argv:
         print(json.dumps({"cases": rows, "summary": summary}, indent=2))
         return 0
@@ -153,9 +295,13 @@ def main(argv):
               f"weights={row.get('weights', '-'):<34} kv={row.get('kv_tokens', '-')}")
         if "--ledger" in argv:
             print("    " + row["ledger"])
+        if loo is not None:
+            kept = f"; kept (no other case): {', '.join(row['refit_kept'])}" if row.get("refit_kept") else ""
+            print(f"    leave-one-out: {row['verdict_loo']:<14} kv={row.get('kv_tokens_loo', '-'):<22} "
+                  f"refit {row['refit']}{kept}")
     print()
     for key, value in summary.items():
-        print(f"{key:<28} {value}")
+        print(f"{key:<44} {value}")
     return 0
 
 

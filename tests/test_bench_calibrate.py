@@ -36,3 +36,25 @@ def test_every_calibration_case_runs_through_predict_and_keeps_its_accuracy():
     # 7 of 8: the miss is a bitsandbytes checkpoint the calibration maps to its standard block
     # (no double quantization) while the logged load matches double quantization (see the note).
     assert weights_ok >= weights_n - 1
+
+
+def test_leave_one_out_refits_only_the_constants_fitted_on_the_held_out_case():
+    # bench/calibrate.py --leave-one-out: a held-out case's refit touches exactly the constants
+    # whose `fitted_on` lists it (planner-rules.json); one fitted on that case alone keeps its value.
+    import importlib.util
+    import tempfile
+
+    from vllm_compile.plan import rules_data
+
+    spec = importlib.util.spec_from_file_location("calibrate", REPO / "bench" / "calibrate.py")
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    cases = calibrate.load_cases()
+    by_id = {c["id"]: c for c in cases}
+    held = "vllm17469-4xa10-qwen3-30b-a3b-tp4"
+    touched = {n for n, c in rules_data.fitted_constants().items() if held in c["fitted_on"]}
+    with tempfile.TemporaryDirectory() as workdir:
+        requests = calibrate._requests([by_id[held]], Path(workdir))
+        values, alone = calibrate.refit(held, by_id, requests)
+    assert set(values) == touched == {"cuda_context_gib"} and alone == ["cuda_context_gib"]
+    assert values["cuda_context_gib"] == rules_data.constant("cuda_context_gib")

@@ -46,19 +46,26 @@ class Diagnostic:
             head += " (" + "; ".join(details) + ")"
         if self.fix:
             head += f"\n  fix: {self.fix}"
-        return head
+        from vllm_compile.secret_scan import redact
+
+        return redact(head)  # a value echoed back never shows a secret
 
     def as_json(self) -> dict:
+        from vllm_compile.secret_scan import redact
+
+        def shown(text: str | None) -> str | None:
+            return None if text is None else redact(text)
+
         return {
             "severity": self.severity,
             "file": self.file,
             "line": self.line,
             "column": self.column,
             "key": self.key,
-            "message": self.message,
-            "found": self.found,
-            "expected": self.expected,
-            "fix": self.fix,
+            "message": shown(self.message),
+            "found": shown(self.found),
+            "expected": shown(self.expected),
+            "fix": shown(self.fix),
         }
 
 

@@ -17,15 +17,20 @@ class Drift:
 
 
 def drifts(result) -> list[Drift]:
+    from vllm_compile.inputs import InputError, read_bytes
+
     out = []
     for artifact in result.artifacts:
         path = artifact_path(result.spec.directory, artifact.path)
         shown = os.path.relpath(path)
         try:
-            with open(path, "rb") as handle:
-                current = handle.read()
-        except FileNotFoundError:
-            out.append(Drift(shown, "missing (run `vllm-compile compile` to create it)"))
+            # Artifacts are small: anything much larger than what we would write is drift already.
+            current = read_bytes(path, max(len(artifact.content) * 4, 1 << 20))
+        except InputError as exc:
+            if exc.missing:
+                out.append(Drift(shown, "missing (run `vllm-compile compile` to create it)"))
+            else:
+                out.append(Drift(shown, f"{exc.reason}: not what vllm-compile writes (remove it and recompile)"))
             continue
         if current == artifact.content or without_seal(current) == without_seal(artifact.content):
             if artifact.executable and not os.access(path, os.X_OK):
@@ -43,9 +48,21 @@ def _yaml_drift(shown: str, current: bytes, wanted: bytes) -> Drift:
     from deepdiff import DeepDiff
     from ruamel.yaml import YAML
 
+    from vllm_compile.diagnostics import CompileError
+    from vllm_compile.parse.yaml_source import refuse_unsafe_yaml
+
     yaml = YAML(typ="safe", pure=True)
     try:
-        old = _by_kind_and_name(list(yaml.load_all(current.decode("utf-8", "replace"))))
+        text = current.decode("utf-8")
+    except UnicodeDecodeError:
+        return Drift(shown, "is not UTF-8 text any more (hand-edited?)", tuple(_unified(current, wanted, shown)))
+    try:
+        # The same refusals as for a spec: an alias bomb or a tag must not run the loader.
+        refuse_unsafe_yaml(text, shown, "an artifact")
+        old = _by_kind_and_name(list(yaml.load_all(text)))
+    except CompileError as exc:
+        first = exc.diagnostics[0]
+        return Drift(shown, f"holds what vllm-compile never writes (line {first.line}: {first.message})")
     except Exception:
         return Drift(shown, "is not valid YAML any more (hand-edited?)")
     new = _by_kind_and_name(list(yaml.load_all(wanted.decode())))

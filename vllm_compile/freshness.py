@@ -130,10 +130,13 @@ def up_to_date(spec_path: str, options) -> bool:
 
 
 def _read(path: str) -> bytes | None:
+    """A regular file's bytes through the one bounded reader (never a device, FIFO or huge file);
+    None for anything it refuses, missing included."""
+    from vllm_compile.inputs import InputError, read_bytes
+
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
+        return read_bytes(path)
+    except InputError:
         return None
 
 
@@ -149,6 +152,8 @@ def _up_to_date(spec_path: str, options) -> bool:
     if spec_bytes is None:
         return False
     lock_bytes = _read(spec_path + ".lock")
+    if lock_bytes is None and os.path.lexists(spec_path + ".lock"):
+        return False  # a lock that cannot be read: the compile reports it
     data = _load_yaml(spec_bytes)
     if not isinstance(data, dict):
         return False
@@ -192,6 +197,8 @@ def _sources_unchanged(deployments: list, hardware_gpu: str, lock: dict | None) 
         model = dep["model"]
         if model.get("lora_adapters"):
             return False  # adapters may come from folders or the HF cache: a compile decides
+        if any("speculative" in str(arg) for arg in (dep.get("engine") or {}).get("extra_args") or ()):
+            return False  # so may a speculative draft model (never sealed)
         model_id, revision = model.get("id"), model.get("revision")
         entry = locked.get(model_id) if model_id else None
         if locked and not (isinstance(entry, dict) and entry.get("revision") == (revision or "main")):

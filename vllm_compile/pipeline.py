@@ -61,15 +61,47 @@ def resolve_models(c: Compilation) -> Compilation:
     spec, models, errors = c.spec, [], list[Diagnostic]()
     for dep in spec.deployments:
         try:
-            models.append(resolve_model(dep.spec.model, spec_dir=spec.directory, source=spec.source,
-                                        key_prefix=dep.key_prefix, lock=c.lock))
+            facts = resolve_model(dep.spec.model, spec_dir=spec.directory, source=spec.source,
+                                  key_prefix=dep.key_prefix, lock=c.lock)
         except CompileError as exc:
             errors += exc.diagnostics
+            continue
+        draft, problem = _resolve_drafter(c, dep)
+        if problem is not None:
+            errors.append(problem)
+        models.append(dataclasses.replace(facts, speculative_draft=draft) if draft is not None else facts)
     if errors:
         return dataclasses.replace(c, errors=c.errors + tuple(errors))
     notes = tuple(spec.source.warning(dep.key_prefix + "model", w)
                   for dep, m in zip(spec.deployments, models) for w in m.warnings)
     return dataclasses.replace(c, models=tuple(models), warnings=c.warnings + notes)
+
+
+def _resolve_drafter(c: Compilation, dep):
+    """The EAGLE head or draft model `--speculative-config` names in engine.extra_args, resolved
+    like the target (lock, HF cache, catalog, or a folder beside the spec); (facts, None), or
+    (None, a diagnostic at engine.extra_args) when it cannot be found."""
+    from vllm_compile.plan.assign import _engine_args, speculative_request
+    from vllm_compile.resolve.models import resolve_model
+
+    values = _engine_args(dep.spec, getattr(dep, "engine_args", None)).values()
+    found = speculative_request(values.get("speculative_config"), values.get("speculative_model"),
+                                values.get("num_speculative_tokens"))
+    if found is None or found[3] is None:
+        return None, None
+    ref = found[3]
+    local = os.path.isdir(os.path.join(c.spec.directory, ref))
+    from vllm_compile.ir.spec import ModelSpec  # validates the reference (pydantic: only for a drafter)
+
+    try:
+        model = ModelSpec(id=None if local else ref, path=ref if local else None)
+        return resolve_model(model, spec_dir=c.spec.directory, source=c.spec.source, key_prefix=dep.key_prefix,
+                             lock=c.lock), None
+    except (CompileError, ValueError) as exc:
+        why = "; ".join(d.message for d in exc.diagnostics) if isinstance(exc, CompileError) else str(exc)
+        return None, c.spec.source.error(
+            dep.key_prefix + "engine.extra_args", f"speculative draft model {ref!r} cannot be resolved: {why}",
+            fix="name a model the lock file, the HF cache or the catalog has, or a folder holding its config.json")
 
 
 def resolve_hardware(c: Compilation) -> Compilation:
@@ -135,6 +167,7 @@ def _seal_inputs(c: Compilation) -> str | None:
     from vllm_compile.freshness import inputs_digest, sealable
 
     sources = [m.source for m in c.models] + [a.source.split(":")[0] for m in c.models for a in m.lora_adapters]
+    sources += ["speculative-draft" for m in c.models if m.speculative_draft is not None]  # resolved from extra_args
     if not sealable(sources, c.spec.hardware.gpu, c.lock):
         return None
     return inputs_digest(os.path.basename(c.spec.path), c.spec.digest, c.lock_digest, c.options.formats)

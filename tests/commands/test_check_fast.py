@@ -237,3 +237,10 @@ def test_every_header_names_its_spec_from_the_files_own_folder(ws):
         assert target.parent == ws.resolve() and target.name in EXAMPLES, (artifact, found.group(1))
         seen += 1
     assert seen >= 20
+
+
+def test_an_artifact_that_is_a_device_is_not_read(ws):
+    script = ws / OUT / "docker-run.sh"
+    script.unlink()
+    script.symlink_to("/dev/zero")  # an unbounded read would never end
+    assert not freshness.up_to_date("llama.yaml", Options())

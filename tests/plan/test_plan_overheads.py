@@ -47,7 +47,7 @@ def test_graph_capture_oom_on_four_pcie_a10s_is_predicted():
     assert p.verdict == "invalid"
     assert "CUDA out of memory" in p.reasons[0] and "CUDA graph" in p.reasons[0]
     spare = p.per_gpu.total_bytes - p.per_gpu.requested_bytes
-    assert spare < p.headroom_needed_bytes == overheads.CUDA_CONTEXT_BYTES + p.per_gpu.cuda_graph_bytes
+    assert spare < p.headroom_needed_bytes == overheads.cuda_context_bytes() + p.per_gpu.cuda_graph_bytes
     settings = [dict(f.settings) for f in p.fixes]
     assert {"engine.enforce_eager": True} in settings
     util_fix = next(s["engine.gpu_memory_utilization"] for s in settings if "engine.gpu_memory_utilization" in s)
@@ -60,7 +60,7 @@ def test_same_start_up_with_graphs_in_the_budget_or_on_nvlink_is_fine():
     # outside util x total but the CUDA context.
     p = plan(QWEN3_30B_A3B, "A10", 4, version="0.28.0", mode="predict", tensor_parallel_size=4,
              max_model_len=1024, max_num_seqs=1)
-    assert p.verdict == "ok" and p.headroom_needed_bytes == overheads.CUDA_CONTEXT_BYTES
+    assert p.verdict == "ok" and p.headroom_needed_bytes == overheads.cuda_context_bytes()
     # Custom all-reduce on NVLink keeps NCCL out of the graphs.
     nvlink = plan(QWEN3_30B_A3B, "A100-SXM-40GB", 4, version="0.8.5", mode="predict", tensor_parallel_size=4,
                   max_model_len=1024, max_num_seqs=1)

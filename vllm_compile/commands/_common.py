@@ -54,8 +54,17 @@ def emit_formats(value: str | None):
         sys.exit(2)
 
 
-spec_paths = click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-found_spec_paths = click.argument("specs", nargs=-1, required=False, type=click.Path(dir_okay=False))
+class PathText(click.Path):
+    """click.Path that refuses a NUL byte as a usage error (os.stat would raise ValueError)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\0" in value:
+            self.fail("a path cannot hold a NUL byte", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+spec_paths = click.argument("specs", nargs=-1, required=True, type=PathText(dir_okay=False))
+found_spec_paths = click.argument("specs", nargs=-1, required=False, type=PathText(dir_okay=False))
 
 SKIPPED_FOLDERS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache"}
 
@@ -79,7 +88,7 @@ def discover_specs(given) -> list[str]:
                            fix="name the spec files: vllm-compile check path/to/deployment.vllm.yaml")])
         sys.exit(2)
     return sorted(found)
-output_option = click.option("-o", "--output", "output", type=click.Path(file_okay=False),
+output_option = click.option("-o", "--output", "output", type=PathText(file_okay=False),
                              help="Write into DIR instead of each spec's output.dir (DIR/<name> for several specs).")
 def _emit_help() -> str:
     from vllm_compile.emit.registry import FORMATS

@@ -43,10 +43,15 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
              f"  total memory          {_gib(led.total_bytes)}",
              f"  requested ({plan.gpu_memory_utilization:.2f})     {_gib(led.requested_bytes)}"]
     outside = "" if _budgeted(plan) else "  (outside the budget)"
+    encoder = {"weights_bytes": led.encoder_weights_bytes, "activation_bytes": led.encoder_activation_bytes}
     for label, attr in ROWS:
         value = getattr(led, attr)
         note = outside if attr == "cuda_graph_bytes" else ""
         lines.append(f"  {label:<21} {_amount(value)}{note}")
+        if encoder.get(attr):
+            what = ("vision tower + projector" if attr == "weights_bytes" else
+                    "dummy image batch through the tower, embeddings cached")
+            lines.append(f"    of which encoder    {_gib(encoder[attr])}  ({what})")
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
               f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",

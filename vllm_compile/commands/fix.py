@@ -39,8 +39,9 @@ def command(spec, number, fmt):
         click.echo(json.dumps({"fixes": []}) if fmt == "json" else
                    f"{result.spec.path}: nothing to fix: every deployment plans ok")
         sys.exit(0)
-    with open(spec, "rb") as handle:
-        original = handle.read()
+    from vllm_compile.inputs import read_bytes
+
+    original = read_bytes(spec)  # parsed just above, so a regular file of bounded size
     offered = []
     for dep, plan in failing:
         for fix in plan.fixes:

@@ -39,7 +39,8 @@ def report(facts) -> dict:
         "mla": asdict(facts.mla) if facts.mla else None,
         "attention_kinds": facts.attention_kinds(),
         "sliding_window": next((l.window for l in facts.layers if l.attention == "sliding"), None),
-        "multimodal": facts.multimodal, "gated": facts.gated, "warnings": list(facts.warnings),
+        "multimodal": facts.multimodal, "encoder": asdict(facts.encoder) if facts.encoder else None,
+        "gated": facts.gated, "warnings": list(facts.warnings),
         "quantized_variants": [v.model_id for v in facts.lighter_variants],
     }
 
@@ -78,6 +79,12 @@ def render_text(r: dict) -> str:
          + (f", shared {e['shared_expert_intermediate_size']}" if e["shared_expert_intermediate_size"] else "")),
         ("gated", "yes" if r["gated"] else "no"),
     ]
+    if r["encoder"]:
+        enc = r["encoder"]
+        rows.insert(4, ("encoder", f"{enc['parameters']:,} parameters ({enc['kind']} vision tower + projector: "
+                        f"{enc['num_layers']} blocks of width {enc['hidden_size']}; "
+                        f"{enc['tokens_per_item']:,} tokens per {enc['modality']} at the maximum size); "
+                        f"language model {r['parameters'] - enc['parameters']:,}"))
     if r["quantized_variants"]:
         rows.append(("quantized_variants", ", ".join(r["quantized_variants"])))
     if r["mla"]:

@@ -47,13 +47,13 @@ def _hardware(spec) -> dict | None:
 
 
 def _record_hardware(lock_file: str, section: dict) -> None:
-    import json
     import os
 
     from vllm_compile.resolve.models.lockfile import dump_lock
 
-    with open(lock_file, encoding="utf-8") as f:
-        data = json.load(f)
+    from vllm_compile.inputs import read_json
+
+    data = read_json(lock_file)  # just written by `lock`
     data["hardware"] = section
     tmp = lock_file + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

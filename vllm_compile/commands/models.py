@@ -51,7 +51,7 @@ def command(pattern: str | None, fmt: str) -> None:
         if e.checkpoint_bytes is not None and e.checkpoint_bytes != e.weight_bytes:
             notes.append(f"{e.dtype} checkpoint: {e.checkpoint_bytes / GIB:.1f} GiB on disk, loaded 16-bit")
         if e.multimodal:
-            notes.append("language model only")
+            notes.append("vision encoder counted" if e.encoder_counted else "language model only")
         if e.modelled != "yes":
             notes.append(e.modelled)
         rows.append([e.model_id, e.model_type, _params(e.parameters), weights, dtype, _context(e.max_context),

@@ -53,6 +53,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     from vllm_compile.engine_args import parse_serve_command
     from vllm_compile.flags import load_manifest
     from vllm_compile.ir.plan import PlanRequest
+    from vllm_compile.plan.assign import mm_limits
     from vllm_compile.resolve.hardware import UnknownGpuError, catalog, lookup_gpu
     from vllm_compile.versions import at_least, release_key
 
@@ -101,6 +102,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     if manifest.warning:
         click.echo(f"warning: {manifest.warning}", err=True)
     facts = _facts(model_ref, engine)
+    values = engine.values()
     tp = engine.tensor_parallel_size or 1
     pp = engine.pipeline_parallel_size or 1
     dp = engine.data_parallel_size or 1
@@ -128,7 +130,44 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         auto_fit_max_model_len=auto_fit,
         cpu_offload_bytes=int((engine.cpu_offload_gb or 0) * GIB),
         max_loras=(engine.max_loras or 1) if engine.enable_lora else 0,
-        max_lora_rank=engine.max_lora_rank or 16, alternative_gpus=catalog())
+        max_lora_rank=engine.max_lora_rank or 16, alternative_gpus=catalog(),
+        mm_limits=mm_limits(values.get("limit_mm_per_prompt")),
+        mm_max_pixels=mm_max_pixels(values.get("mm_processor_kwargs")),
+        skip_mm_profiling=bool(values.get("skip_mm_profiling")),
+        language_model_only=bool(values.get("language_model_only")), speculative=_speculative(values))
+
+
+def _speculative(values: dict):
+    """The drafter of `--speculative-config` (or `--speculative-model`), resolved like the target."""
+    from vllm_compile.ir.facts import SpeculativeFacts
+    from vllm_compile.ir.engine_args import EngineArgs
+    from vllm_compile.plan.assign import speculative_request
+
+    found = speculative_request(values.get("speculative_config"), values.get("speculative_model"),
+                                values.get("num_speculative_tokens"))
+    if found is None:
+        return None
+    method, given, count, draft_ref = found
+    draft = None
+    if draft_ref is not None:
+        try:
+            draft = _facts(draft_ref, EngineArgs(version=""))
+        except CompileError as exc:
+            raise _bad(f"speculative draft model {draft_ref!r} cannot be resolved: "
+                       + "; ".join(d.message for d in exc.diagnostics),
+                       "give a local folder holding its config.json, or a model the catalog or HF cache has",
+                       found=draft_ref) from None
+    return SpeculativeFacts(method=method, num_speculative_tokens=count, draft=draft, given_method=given)
+
+
+def mm_max_pixels(value) -> int | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    pixels = value.get("max_pixels") if isinstance(value, dict) else None
+    return int(pixels) if isinstance(pixels, (int, float)) and pixels > 0 else None
 
 
 def _facts(model_ref: str, engine):

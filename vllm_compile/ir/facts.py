@@ -29,6 +29,11 @@ class LayerFacts:
     head_size_v: int = 0
     # Constant per-sequence state bytes for "mamba" layers (conv + ssm), else 0.
     state_bytes: int = 0
+    # "mamba" layers (Mamba, gated delta-net): state elements per sequence before the TP split,
+    # the conv state in the model dtype, the SSM / recurrent state in fp32 when the config says so.
+    conv_state: int = 0
+    ssm_state: int = 0
+    ssm_state_fp32: bool = False
     is_moe: bool = False
     # Bytes as loaded, before any parallel split.
     sharded_bytes: int = 0      # column/row-parallel linears: divided by TP
@@ -57,6 +62,24 @@ class MoeFacts:
     shared_expert_intermediate_size: int  # 0 when there is none
     first_dense_layers: int               # dense layers before the first MoE layer
     moe_layer_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderFacts:
+    """A multimodal model's vision tower and projector (counted from `vision_config`)."""
+
+    kind: str                      # row of the vision-tower table (resolve/models/vision.py)
+    modality: str                  # the modality vLLM profiles with: the one with the most tokens per item
+    parameters: int
+    sharded_bytes: int             # column/row-parallel linears and their column biases: divided by TP
+    replicated_bytes: int          # patch embedding, position table, norms, row-parallel biases: on every rank
+    hidden_size: int               # the tower's width
+    intermediate_size: int         # its MLP width
+    num_layers: int
+    patches_per_item: int          # tokens the tower runs for one item of the maximum size
+    tokens_per_item: int           # embeddings one such item places in the prompt (the encoder-cache unit)
+    pixels_per_token: int = 0      # pixels behind one embedding where the item size follows max_pixels (Qwen); else 0
+    patches_per_token: int = 1     # tower tokens merged into one embedding
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +123,9 @@ class ModelFacts:
     quantization: QuantFacts | None = None
     rope_scaling: tuple[tuple[str, str], ...] = ()
     multimodal: bool = False
+    # The vision tower + projector when the model has one the resolver counts (their bytes and
+    # parameters are included in `parameters` / `weight_bytes` above).
+    encoder: EncoderFacts | None = None
     gated: bool = False
     # True when weight_bytes came from safetensors headers rather than the computed layout.
     weights_from_headers: bool = False
@@ -108,6 +134,15 @@ class ModelFacts:
     # The same model's quantized checkpoints the catalog knows (fewer bytes per weight): the
     # planner offers one that starts when these weights do not fit.
     lighter_variants: tuple[ModelFacts, ...] = ()
+    # Multi-token-prediction layers of the checkpoint (DeepSeek `num_nextn_predict_layers`,
+    # Qwen3-Next/3.5 `mtp_num_hidden_layers`): loaded only for speculative decoding by MTP;
+    # not in `parameters` / `weight_bytes`.
+    mtp_layers: tuple[LayerFacts, ...] = ()
+    # EAGLE-3 heads: the size of their own output vocabulary (`draft_vocab_size`).
+    draft_vocab_size: int | None = None
+    # The EAGLE head or draft model that engine.extra_args' --speculative-config names, resolved
+    # by the resolve pass like the target (compile); None without one.
+    speculative_draft: ModelFacts | None = None
     # LoRA adapters served on top of the model (model.lora_adapters), in the spec's order.
     lora_adapters: tuple[LoraAdapterFacts, ...] = ()
 
@@ -116,6 +151,16 @@ class ModelFacts:
         for layer in self.layers:
             counts[layer.attention] = counts.get(layer.attention, 0) + 1
         return dict(sorted(counts.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class SpeculativeFacts:
+    """`--speculative-config` (or the older `--speculative-model` flags), resolved."""
+
+    method: str                     # eagle | eagle3 | mtp | draft_model | ngram | suffix, or what was given
+    num_speculative_tokens: int
+    draft: ModelFacts | None = None  # the EAGLE head or draft model, resolved like the target
+    given_method: str | None = None  # as written (e.g. deepseek_mtp, qwen3_next_mtp), for messages
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from vllm_compile.ir.facts import SpeculativeFacts
     from vllm_compile.ir.facts import GpuFacts, ModelFacts
 
 # `goal_not_met`: vLLM would start, but its KV cache holds fewer requests of max_model_len tokens
@@ -26,6 +27,10 @@ class Ledger:
     kv_bytes_per_token: int
     rank: int = 0
     stage: int = 0
+    # Multimodal models: the vision tower's share of `weights_bytes`, and of `activation_bytes`
+    # what the profile run's dummy image batch adds (encoder forward, cached embeddings).
+    encoder_weights_bytes: int = 0
+    encoder_activation_bytes: int = 0
 
     def as_json(self) -> dict:
         return {
@@ -39,7 +44,9 @@ class Ledger:
             "kv_cache_bytes": max(0, self.kv_cache_bytes),
             "kv_cache_short_bytes": max(0, -self.kv_cache_bytes),
             "kv_bytes_per_token": self.kv_bytes_per_token,
-        }
+        } | ({"encoder_weights_bytes": self.encoder_weights_bytes,
+              "encoder_activation_bytes": self.encoder_activation_bytes}
+             if self.encoder_weights_bytes or self.encoder_activation_bytes else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +208,14 @@ class PlanRequest:
     max_lora_rank: int = 16
     # `--data-parallel-size`: replicas of the TP x PP layout (experts split over TP x DP with EP).
     data_parallel_size: int = 1
+    # Multimodal profiling: `--limit-mm-per-prompt` as (modality, limit) pairs (empty: the release's
+    # default), `--mm-processor-kwargs`' max_pixels, `--skip-mm-profiling`, `--language-model-only`.
+    # `--speculative-config` / `--speculative-model`: the method, its tokens and the resolved drafter.
+    speculative: "SpeculativeFacts | None" = None
+    mm_limits: tuple[tuple[str, int], ...] = ()
+    mm_max_pixels: int | None = None
+    skip_mm_profiling: bool = False
+    language_model_only: bool = False
     # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
     other_tenants_bytes: int = 0
     # GPU types a fix may move the deployment to (the catalog, from the caller); empty: no GPU fix.

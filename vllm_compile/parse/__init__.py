@@ -19,18 +19,19 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     from vllm_compile.parse.yaml_source import load_yaml
 
     display = Path(path).as_posix()
+    _check_file_name(display)
     if data is None:
+        from vllm_compile.inputs import InputError, read_bytes
+        from vllm_compile.parse.yaml_source import MAX_BYTES
+
         try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise CompileError([Diagnostic("spec file not found", file=display,
-                                           fix="check the path; specs usually live under specs/")]) from None
-        except IsADirectoryError:
-            raise CompileError([Diagnostic("expected a spec file, found a folder", file=display,
-                                           fix="name the .yaml file itself")]) from None
-        except OSError as exc:
-            raise CompileError([Diagnostic(f"cannot read spec file: {exc.strerror}", file=display,
-                                           fix="check the file's permissions")]) from None
+            data = read_bytes(path, MAX_BYTES)
+        except InputError as exc:
+            raise CompileError([Diagnostic(
+                f"spec file {exc.reason}", file=display, line=None if exc.missing else 1,
+                column=None if exc.missing else 1,
+                fix="check the path; specs usually live under specs/" if exc.missing else
+                    "name a YAML spec file (a regular file of at most 1 MiB)")]) from None
     document, positions = load_yaml(data, display)
     source = SourceMap(display, positions)
     spec_file = validate_document(document, source)
@@ -66,6 +67,22 @@ def _models(model_name: str, /, **values):
     from vllm_compile.ir import spec as models
 
     return getattr(models, model_name)(**values)
+
+
+def _check_file_name(display: str) -> None:
+    """The spec's name goes into every artifact's header: it must be UTF-8 without control characters."""
+    from vllm_compile.parse.yaml_source import CONTROL
+
+    try:
+        display.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = display.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        raise CompileError([Diagnostic("the spec file's name is not UTF-8", file=shown, line=1, column=1,
+                                       fix="rename the file with UTF-8 characters only")]) from None
+    if CONTROL.search(display):
+        shown = display.encode("unicode_escape").decode("ascii")
+        raise CompileError([Diagnostic("the spec file's name holds a control character", file=shown, line=1,
+                                       column=1, fix="rename the file without control characters")])
 
 
 FIRST_PORT = 8000

@@ -192,9 +192,13 @@ PATTERN_HELP["node_selector[key]"] = PATTERN_HELP["annotations[key]"] = PATTERN_
 
 
 def _walk_strings(node, path=""):
+    """(key path, string) of every string of the document, mapping keys included."""
     if isinstance(node, dict):
         for k, v in node.items():
-            yield from _walk_strings(v, f"{path}.{k}" if path else str(k))
+            child = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str):
+                yield child, k
+            yield from _walk_strings(v, child)
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from _walk_strings(v, f"{path}[{i}]")
@@ -202,30 +206,55 @@ def _walk_strings(node, path=""):
         yield path, node
 
 
+# Names bash gives a meaning of its own: `$_` is the previous command's last argument.
+SHELL_SPECIAL_NAMES = {"_"}
+
+
 def _secret_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
+    """Every string of the spec goes through the one secret detector: a secret anywhere would be
+    copied into the artifacts (or echoed in a message), so it is refused and never shown."""
+    from vllm_compile.secret_scan import find_secret
+
+    from vllm_compile.parse.yaml_source import CONTROL
+
     out = []
     for key, value in _walk_strings(document):
         leaf = key.rsplit(".", 1)[-1]
+        control = CONTROL.search(value)
+        if control:  # written as an escape ("\0", "\e", "\N") in a quoted scalar
+            out.append(source.error(key, f"control character U+{ord(control.group()):04X} is not allowed",
+                                    fix="delete it: Compose, docker and the shell would each read it differently"))
+            continue
+        found = find_secret(value)
         if leaf.endswith("_env"):
-            for pattern, what in SECRET_PATTERNS:
-                if pattern.match(value) and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
-                    out.append(source.error(key, f"this looks like {what}, not the name of an environment variable",
-                                            found="a secret value (not shown)",
-                                            expected="an environment variable NAME such as HF_TOKEN",
-                                            fix="remove the secret from the file (and rotate it), export it as an "
-                                                "environment variable, and write that variable's name here"))
-                    break
-        elif re.search(r"\.extra_args\[\d+\]$", key):
+            env_like = re.fullmatch(r"[A-Z_][A-Z0-9_]*", value) is not None
+            if found or (not env_like and any(p.match(value) for p, _ in SECRET_PATTERNS)):
+                what = found or next(w for p, w in SECRET_PATTERNS if p.match(value))
+                out.append(source.error(key, f"this looks like {what}, not the name of an environment variable",
+                                        found="a secret value (not shown)",
+                                        expected="an environment variable NAME such as HF_TOKEN",
+                                        fix="remove the secret from the file (and rotate it), export it as an "
+                                            "environment variable, and write that variable's name here"))
+            elif env_like and (len(value) < 2 or value in SHELL_SPECIAL_NAMES):
+                out.append(source.error(key, f"'{value}' is a name the shell treats specially ($_ is the last "
+                                             "argument of the previous command), not a variable to hold a secret",
+                                        found=repr(value), expected="[A-Z_][A-Z0-9_]*, at least 2 characters",
+                                        fix="name an ordinary environment variable, e.g. VLLM_API_KEY"))
+            continue
+        if re.search(r"\.extra_args\[\d+\]$", key):
             flag = value.strip().split("=", 1)[0].split(None, 1)[0].replace("_", "-") if value.strip() else ""
             if flag in SECRET_FLAGS:
                 out.append(source.error(key, f"{flag} would write a secret into the artifacts",
                                         found=flag, expected="secrets passed by environment variable",
                                         fix="set server.api_key_env (for --api-key) or server.hf_token_env "
                                             "(for --hf-token) to the NAME of an environment variable"))
-            elif any(p.match(value) for p, _ in SECRET_PATTERNS[:3]):
-                out.append(source.error(key, "this argument looks like a secret token",
-                                        found="a secret value (not shown)",
-                                        fix="pass secrets through environment variables, never in extra_args"))
+                continue
+        if found:
+            out.append(source.error(key, f"this value holds what looks like {found}; it would be copied into "
+                                         "the artifacts", found="a secret value (not shown)",
+                                    expected="no secret in the spec",
+                                    fix="remove the secret from the file (and rotate it); pass secrets through "
+                                        "environment variables (server.hf_token_env, server.api_key_env)"))
     return out
 
 
@@ -239,8 +268,9 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
     single_keys = [k for k in ("name", "model", "workload", "engine", "server") if k in document]
     if "deployments" not in document:
         for required in ("name", "model"):
-            if required not in document:
-                out.append(source.error(None, f"missing required key '{required}'",
+            if document.get(required) is None:
+                out.append(source.error(required if required in document else None,
+                                        f"missing required key '{required}'",
                                         fix=f"add `{required}:` at the top level (or list deployments under `deployments:`)"))
         deployments = [("", document)]
     else:
@@ -248,6 +278,10 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
             out.append(source.error(k, f"'{k}' cannot stand at the top level next to 'deployments:'",
                                     fix=f"move '{k}' into each item of deployments:"))
         items = document["deployments"] if isinstance(document["deployments"], list) else []
+        if document["deployments"] is None:
+            out.append(source.error("deployments", "deployments is empty",
+                                    expected="a list of deployments (each with name, model, engine)",
+                                    fix="list the deployments under `deployments:`, or remove the key"))
         deployments = [(f"deployments[{i}].", mapping(d)) for i, d in enumerate(items)]
     names: dict[object, str] = {}
     ports: dict[int, object] = {}
@@ -256,9 +290,8 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
         if "model" in dep and "id" not in model and "path" not in model:
             out.append(source.error(f"{prefix}model", "model needs an `id` (Hugging Face repo) or a local `path`",
                                     fix="add e.g. `id: meta-llama/Llama-3.1-8B-Instruct`"))
-        if isinstance(model.get("path"), str) and model["path"].startswith("~"):
-            out.append(source.error(f"{prefix}model.path", "'~' is not expanded in model.path",
-                                    fix="write the path relative to this spec file"))
+        if isinstance(model.get("path"), str):
+            out += _model_path_checks(model["path"], f"{prefix}model.path", source)
         out_dir = mapping(dep.get("output")).get("dir")
         if isinstance(out_dir, str) and (outside := _outside_tree(out_dir)):
             out.append(source.error(f"{prefix}output.dir", outside, found=repr(out_dir),
@@ -282,6 +315,27 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
         out.append(source.error("output.dir", outside, found=repr(top_dir),
                                 expected="a folder inside the spec's folder tree", fix="use a relative path such as deploy"))
     return out
+
+
+def _model_path_checks(path: str, key: str, source: SourceMap) -> list[Diagnostic]:
+    """model.path is mounted into the container: it must mean the same to Compose, docker and
+    every machine the artifacts are used on."""
+    if path.startswith("~"):
+        return [source.error(key, "'~' is not expanded in model.path", fix="write the path relative to this spec file")]
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return [source.error(key, "model.path must be relative to the spec file: an absolute path would make the "
+                                  "artifacts differ from machine to machine", found=repr(path),
+                             expected="a path relative to the spec file (it may lead outside with ../)",
+                             fix="write the folder's path relative to this spec file")]
+    if "\\" in path:
+        return [source.error(key, "a backslash in model.path is read as a separator by some tools and as a "
+                                  "character by others", found=repr(path), expected="'/' as the separator",
+                             fix="write the path with '/' separators")]
+    if ":" in path:
+        return [source.error(key, "':' in model.path would be read as a separator of the volume mount",
+                             found=repr(path), expected="a folder path without ':'",
+                             fix="rename the folder (or link it) to a name without ':'")]
+    return []
 
 
 def _outside_tree(path: str) -> str | None:

@@ -6,6 +6,7 @@ node is built; duplicate keys, multi-document files and non-mapping documents ar
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vllm_compile.diagnostics import CompileError, Diagnostic
@@ -25,6 +26,10 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
         raise CompileError([Diagnostic(
             f"spec file is not UTF-8 text (byte {exc.start})", file=display_path, line=1, column=1,
             fix="save the file as UTF-8")]) from None
+
+    control = control_characters(text, display_path)
+    if control:
+        raise CompileError(control)
 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -62,27 +67,86 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
     return _plain(root, "", positions), positions
 
 
-def _refuse_aliases(yaml, text: str, display_path: str) -> None:
-    from ruamel.yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
+MAX_DEPTH = 24  # a spec nests five or six levels; refusing deeper documents early bounds the work
+# C0 controls but tab, newline and carriage return; DEL; C1 controls (U+0085 NEL among them).
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def control_characters(text: str, display_path: str, limit: int = 10) -> list[Diagnostic]:
+    """A located error for each control character in `text` (at most `limit`)."""
+    out = []
+    for match in CONTROL.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        out.append(Diagnostic(
+            f"control character U+{ord(match.group()):04X} is not allowed", file=display_path, line=line,
+            column=column, fix="delete it: Compose, docker and the shell would each read it differently"))
+        if len(out) == limit:
+            break
+    return out
+
+
+def refuse_unsafe_yaml(text: str, display_path: str, what_file: str) -> None:
+    """The checks of `load_yaml` for any YAML text (artifacts under `check`/`diff` too): control
+    characters, anchors, aliases, merge keys, tags and deep nesting are `CompileError`s."""
+    control = control_characters(text, display_path, limit=1)
+    if control:
+        raise CompileError(control)
+    from ruamel.yaml import YAML
+
+    _refuse_aliases(YAML(typ="rt"), text, display_path, what_file)
+
+
+def _refuse_aliases(yaml, text: str, display_path: str, what_file: str = "a spec") -> None:
+    """Walk the event stream before any node is built: refuse anchors, aliases, merge keys and
+    explicit tags, and stop at `MAX_DEPTH` levels of nesting (each a located error)."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
 
     problems = []
+    depth = 0
     for event in yaml.parse(text):
         anchor = getattr(event, "anchor", None)
+        mark = event.start_mark
+        where = dict(file=display_path, line=mark.line + 1, column=mark.column + 1)
         if isinstance(event, AliasEvent) or (anchor and isinstance(event, (ScalarEvent, CollectionStartEvent))):
-            mark = event.start_mark
             what = "alias" if isinstance(event, AliasEvent) else "anchor"
             problems.append(Diagnostic(
-                f"YAML {what} '{anchor}' is not allowed in a spec", file=display_path,
-                line=mark.line + 1, column=mark.column + 1,
+                f"YAML {what} '{anchor}' is not allowed in {what_file}", **where,
                 found=f"&{anchor}" if what == "anchor" else f"*{anchor}", expected="plain values",
                 fix="write the value out in full (anchors, aliases and merge keys are refused to rule out alias bombs)"))
         elif isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None:
-            mark = event.start_mark
+            problems.append(Diagnostic(f"YAML merge key '<<' is not allowed in {what_file}", **where,
+                                       fix="write the merged keys out in full"))
+        tag = getattr(event, "tag", None)
+        if tag is not None and isinstance(event, (ScalarEvent, CollectionStartEvent)) and not _implicit(event):
             problems.append(Diagnostic(
-                "YAML merge key '<<' is not allowed in a spec", file=display_path,
-                line=mark.line + 1, column=mark.column + 1, fix="write the merged keys out in full"))
+                f"YAML tag '{_short_tag(tag)}' is not allowed in {what_file}", **where,
+                expected="plain values", fix="remove the tag (a '!' or '!!' word before the value)"))
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                problems.append(Diagnostic(
+                    f"nesting deeper than {MAX_DEPTH} levels", **where,
+                    fix="a deployment spec nests a few levels; check that this is the right file"))
+                break
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
     if problems:
         raise CompileError(problems)
+
+
+def _short_tag(tag) -> str:
+    text = str(getattr(tag, "value", tag))
+    return "!!" + text[len("tag:yaml.org,2002:"):] if text.startswith("tag:yaml.org,2002:") else text
+
+
+def _implicit(event) -> bool:
+    from ruamel.yaml.events import ScalarEvent
+
+    if isinstance(event, ScalarEvent):
+        # Plain scalars resolved by their look carry the tag with implicit[0] set.
+        return bool(event.implicit and event.implicit[0])
+    return bool(getattr(event, "implicit", False))
 
 
 def _yaml_diagnostic(exc, display_path: str) -> Diagnostic:

@@ -11,7 +11,7 @@ import math
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Choice, Fix, Plan, PlanRequest
-from vllm_compile.plan import attention, fixes, overheads
+from vllm_compile.plan import attention, fixes, overheads, speculative
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, lora_ranks, rules_for
@@ -41,6 +41,12 @@ def plan_deployment(req: PlanRequest) -> Plan:
 
         return plan_across_nodes(req, plan_deployment, valid_tensor_parallel)
     rules = rules_for(req.vllm_version)
+    if req.language_model_only and req.model.encoder is not None:
+        # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
+        enc = req.model.encoder
+        req = dataclasses.replace(req, model=dataclasses.replace(
+            req.model, encoder=None, weight_bytes=req.model.weight_bytes - enc.sharded_bytes - enc.replicated_bytes,
+            parameters=req.model.parameters - enc.parameters))
     facts, gpu = req.model, req.gpu
     total = gpu.memory_bytes
     choices: list[Choice] = []
@@ -58,6 +64,13 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append((refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
                                                f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
+    if req.speculative is not None:
+        refused = speculative.refusal(req.speculative, facts)
+        if refused:
+            invalid.append((refused, []))
+        elif req.speculative.method in ("eagle", "eagle3", "draft_model") and req.speculative.draft is None:
+            warnings.append(f"the {req.speculative.method} drafter was not resolved: its weights and KV cache are "
+                            f"not counted")
     model_max = facts.max_position_embeddings
     if req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len:
         invalid.append((f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
@@ -198,7 +211,21 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   dtype_bytes=dtype_bytes, hybrid=rules.hybrid_kv_manager and not req.disable_hybrid_kv_cache_manager,
                   kv_cache_memory_bytes=req.kv_cache_memory_bytes, other_tenants_bytes=req.other_tenants_bytes,
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
-                  max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size)
+                  max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size,
+                  mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels,
+                  speculative=req.speculative)
+
+
+def mm_items_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
+    """Items per prompt of the modality vLLM profiles with (0: no multimodal profiling): the
+    image limit (default 1), 0 when `--skip-mm-profiling` is set or every modality the tower
+    takes is limited to 0 (video counts with images for the Qwen towers, which take both)."""
+    if facts.encoder is None or req.skip_mm_profiling:
+        return 0
+    limits = dict(req.mm_limits)
+    image = limits.get(facts.encoder.modality, 1)
+    video = limits.get("video", 1) if facts.encoder.pixels_per_token else 0
+    return image if image > 0 else (1 if video > 0 else 0)
 
 
 def _retarget(req, rules, facts, gpu, base: Layout, tp: int) -> Layout:

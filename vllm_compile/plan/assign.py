@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from vllm_compile.diagnostics import CompileError, Diagnostic
 from vllm_compile.ir.facts import HostGpu
@@ -49,6 +50,7 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
     multi-node facts when it spans several nodes. `engine_args`: the parse stage's EngineArgs."""
     engine, workload = dep.engine, dep.workload
     extra = _engine_args(dep, engine_args)
+    values = extra.values()
     adapters = getattr(facts, "lora_adapters", ())
     # Served adapters: one slot each unless --max-loras says otherwise, and the largest adapter
     # rank rounded up to one the release accepts (an unacceptable one is refused by lora_problems).
@@ -69,7 +71,11 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         max_lora_rank=extra.max_lora_rank or rank,
         kv_cache_memory_bytes=extra.kv_cache_memory_bytes,
         data_parallel_size=extra.data_parallel_size or 1,
-        alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes)
+        alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes,
+        mm_limits=mm_limits(values.get("limit_mm_per_prompt")),
+        speculative=_speculative(values, facts),
+        skip_mm_profiling=bool(values.get("skip_mm_profiling")),
+        language_model_only=bool(values.get("language_model_only")))
     return dataclasses.replace(request, **_node_fields(dep, gpu, gpu_count, hardware, extra, release_flags))
 
 
@@ -81,6 +87,77 @@ def _node_fields(dep, gpu, gpu_count: int, hardware, extra, release_flags: froze
             "pipeline_parallel_pinned": "pipeline_parallel_size" in dep.engine.model_fields_set,
             "data_parallel_pinned": extra.given("data_parallel_size"),
             "release_flags": release_flags}
+
+
+def speculative_request(value: object, model: object = None, tokens: object = None):
+    """`--speculative-config` (a JSON object or its text), or the older `--speculative-model` +
+    `--num-speculative-tokens`: (method as vLLM would resolve it, as given, tokens, draft model
+    reference or None). vLLM infers an unnamed method from the draft's name: "eagle3" / "eagle"
+    in it, "[ngram]" for n-gram (older flags), else a draft model."""
+    import json
+
+    from vllm_compile.plan.speculative import normalise
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    config: dict = dict(value) if isinstance(value, dict) else {}
+    if model is not None:
+        config.setdefault("model", model)
+    if tokens is not None:
+        config.setdefault("num_speculative_tokens", tokens)
+    if not config:
+        return None
+    draft = config.get("model")
+    given = config.get("method")
+    if given is None:
+        name = str(draft or "").lower()
+        given = ("ngram" if name in ("[ngram]", "ngram") else "eagle3" if "eagle3" in name
+                 else "eagle" if "eagle" in name else "draft_model" if draft else "")
+    try:
+        count = int(config.get("num_speculative_tokens") or 0)
+    except (TypeError, ValueError):
+        count = 0
+    method = normalise(str(given))
+    return method, str(given), count, (str(draft) if draft and method not in ("ngram", "suffix", "mtp") else None)
+
+
+def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
+    """`--limit-mm-per-prompt` as (modality, limit) pairs, from its text (JSON, or the older
+    `image=2,video=0`) or its parsed JSON object; newer releases also take {"count": N, ...}."""
+    import json
+
+    if isinstance(value, str):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in text.split(",") if "=" in p)}
+    if not isinstance(value, dict):
+        return ()
+    out = []
+    for modality, limit in sorted(value.items()):
+        count: Any = limit.get("count") if isinstance(limit, dict) else limit
+        try:
+            out.append((str(modality), int(count)))
+        except (TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
+def _speculative(values: dict, facts):
+    from vllm_compile.ir.facts import SpeculativeFacts
+
+    found = speculative_request(values.get("speculative_config"), values.get("speculative_model"),
+                                values.get("num_speculative_tokens"))
+    if found is None:
+        return None
+    method, given, count, draft_ref = found
+    # The resolve pass resolved the EAGLE head or draft model (ModelFacts.speculative_draft).
+    draft = facts.speculative_draft if draft_ref is not None else None
+    return SpeculativeFacts(method=method, num_speculative_tokens=count, draft=draft, given_method=given)
 
 
 def lora_problems(source, dep, facts) -> list[Diagnostic]:

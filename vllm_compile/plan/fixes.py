@@ -130,6 +130,15 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
         return COST_GPUS if tp * pp * lay.dp > max(req.gpu_count, lay.tp * lay.pp * lay.dp) else COST_KNOBS
 
     # Engine knobs that keep the model's outputs.
+    if verdict == "invalid" and any(layer.attention == "mamba" for layer in facts.layers):
+        # Hybrid models: every running sequence holds its own state blocks, so max_num_seqs is the
+        # lever on state memory ("max_num_seqs (N) exceeds available Mamba cache blocks (M)").
+        seqs = ev.capacity.num_blocks // max(1, rules.mamba_state_blocks)
+        while seqs >= 1 and not works(dataclasses.replace(lay, max_num_seqs=seqs)):
+            seqs = seqs * 9 // 10 if seqs > 10 else seqs - 1
+        if seqs >= 1:
+            out.append(Candidate.of({"engine.max_num_seqs": seqs},
+                                    "as many running sequences as the recurrent layers have state blocks for"))
     if verdict == "invalid":
         # Memory outside vLLM's budget (CUDA context, graphs, other tenants) does not fit next to
         # util x total: the largest lower utilization that still starts, or no CUDA graphs.

@@ -24,16 +24,19 @@ def _cdiv(a: int, b: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class LayerSpec:
-    kind: str            # "full" | "sliding" | "chunked" | "mla"
-    window: int          # 0 for full/mla
-    page_bytes: int      # one block of block_size tokens
-    token_bytes: int     # bytes per token (full-context equivalent)
+    kind: str            # "full" | "sliding" | "chunked" | "mla" | "mamba"
+    window: int          # 0 for full/mla/mamba
+    page_bytes: int      # one block of block_size tokens (mamba: the state, padded to the attention page)
+    token_bytes: int     # bytes per token (full-context equivalent; 0 for mamba)
+    state_blocks: int = 0  # mamba: blocks one running sequence holds, whatever its length
 
     def max_usage_bytes(self, max_model_len: int, block_size: int, batched_tokens: int) -> int:
         """Bytes one request of `max_model_len` tokens needs in this layer."""
         return self.blocks_per_request(max_model_len, block_size, batched_tokens) * self.page_bytes
 
     def blocks_per_request(self, max_model_len: int, block_size: int, batched_tokens: int) -> int:
+        if self.kind == "mamba":
+            return self.state_blocks
         if self.kind == "sliding":
             return _cdiv(min(self.window - 1 + batched_tokens, max_model_len), block_size) + 1
         if self.kind == "chunked":
@@ -41,11 +44,45 @@ class LayerSpec:
         return _cdiv(max_model_len, block_size)
 
 
+def state_page_bytes(layer: LayerFacts, tp: int, dtype_bytes: int) -> int:
+    """One sequence's state of a recurrent layer on one rank: the conv state in the model dtype
+    (`--mamba-cache-dtype auto`), the SSM / recurrent state in fp32 where the config asks."""
+    return (_cdiv(layer.conv_state, tp) * dtype_bytes
+            + _cdiv(layer.ssm_state, tp) * (4 if layer.ssm_state_fp32 else dtype_bytes))
+
+
+def attention_token_bytes(layer: LayerFacts, tp: int, kv_bytes: int) -> int:
+    heads = max(1, layer.kv_heads // tp)
+    return heads * (layer.head_size + layer.head_size_v) * kv_bytes
+
+
+def hybrid_block_size(layers: list[LayerFacts], tp: int, kv_bytes: int, dtype_bytes: int, block_size: int,
+                      alignment: int) -> int:
+    """vLLM's unified page for attention + Mamba hybrids (HybridAttentionMambaModelConfig): the
+    attention block grows to the smallest multiple of `alignment` tokens whose page holds one
+    layer's state ("Setting attention block size to N tokens to ensure that attention page size
+    is >= mamba page size"); a larger user block size stays."""
+    states = [state_page_bytes(layer, tp, dtype_bytes) for layer in layers if layer.attention == "mamba"]
+    tokens = [attention_token_bytes(layer, tp, kv_bytes) for layer in layers
+              if layer.attention not in ("none", "mamba", "mla") and layer.kv_heads]
+    if not states or not tokens:
+        return block_size
+    needed = alignment * _cdiv(max(states), alignment * max(tokens))
+    return max(block_size, needed)
+
+
 def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: int, *,
-                hybrid: bool, v0_mla_alignment: bool) -> list[LayerSpec]:
+                hybrid: bool, v0_mla_alignment: bool, dtype_bytes: int = 2, state_blocks: int = 1) -> list[LayerSpec]:
     specs = []
+    attention_page = max((attention_token_bytes(layer, tp, kv_bytes) * block_size for layer in layers
+                          if layer.attention not in ("none", "mamba", "mla") and layer.kv_heads), default=0)
     for layer in layers:
-        if layer.attention in ("none", "mamba") or layer.kv_heads == 0:
+        if layer.attention == "mamba":
+            # The state page is padded to exactly the attention page ("Padding mamba page size by ...").
+            page = max(state_page_bytes(layer, tp, dtype_bytes), attention_page)
+            specs.append(LayerSpec("mamba", 0, page, 0, state_blocks))
+            continue
+        if layer.attention == "none" or layer.kv_heads == 0:
             continue
         if layer.attention == "mla":
             token = layer.head_size * kv_bytes
@@ -53,8 +90,7 @@ def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: in
                 token = _cdiv(token, 256) * 256
             specs.append(LayerSpec("mla", 0, token * block_size, token))
             continue
-        heads = max(1, layer.kv_heads // tp)
-        token = heads * (layer.head_size + layer.head_size_v) * kv_bytes
+        token = attention_token_bytes(layer, tp, kv_bytes)
         # Without the hybrid manager, windowed layers are allocated as full attention.
         windowed = hybrid and layer.attention in ("sliding", "chunked")
         kind = layer.attention if windowed else "full"
@@ -108,7 +144,7 @@ def capacity(specs: list[LayerSpec], available_bytes: int, block_size: int, max_
     if tokens_from_concurrency:
         tokens = int(concurrency * max_model_len)
     else:
-        tokens = blocks // len(groups) * block_size
+        tokens = blocks // sum(groups.values()) * block_size
     return Capacity(blocks, per_request, concurrency, tokens)
 
 

@@ -6,12 +6,13 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
-from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.ir.facts import GpuFacts, ModelFacts, SpeculativeFacts
 from vllm_compile.ir.plan import Ledger
-from vllm_compile.plan import kv, overheads, weights
+from vllm_compile.plan import kv, overheads, rules_data, speculative, weights
 from vllm_compile.plan.releases import ReleaseRules
 
 GIB = 1 << 30
@@ -37,6 +38,9 @@ class Layout:
     max_loras: int = 0             # 0: LoRA off
     max_lora_rank: int = 16
     dp: int = 1
+    speculative: SpeculativeFacts | None = None
+    mm_items_per_prompt: int = 1   # the profiled modality's --limit-mm-per-prompt (0: its profiling skipped)
+    mm_max_pixels: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +69,33 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     replicas = layout.dp if layout.expert_parallel else 1
     activation = overheads.activation_bytes(facts, rules.era, tp, layout.max_num_batched_tokens, sampler_rows,
                                             layout.dtype_bytes, replicas)
+    activation += speculative.verify_bytes(layout.speculative, sampler_rows, facts.vocab_size)
     non_torch = overheads.non_torch_bytes(tp, pp, replicas)
     kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
+    alignment = rules_data.data()["defaults"]["hybrid_block_alignment"]
+    block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment)
+    if block != layout.block_size:
+        layout = dataclasses.replace(layout, block_size=block)
     ranks, stage_specs, capacities = [], [], []
     for stage, layer_range in enumerate(weights.stage_layers(facts.num_layers, pp)):
         layers = [facts.layers[i] for i in layer_range]
+        drafter = speculative.drafter_layers(layout.speculative, facts) if stage == pp - 1 else ()
         w = weights.rank_weight_bytes(facts, tp, pp, stage, layout.expert_parallel, kernels, layout.cpu_offload_bytes,
                                       layout.dp)
+        if stage == pp - 1:   # the drafter runs beside the last stage
+            w += speculative.drafter_weight_bytes(layout.speculative, facts, tp, layout.dtype_bytes)
         if layout.max_loras:
             w += weights.lora_slot_bytes(facts, tp, pp, layout.max_loras, layout.max_lora_rank, layout.dtype_bytes)
+        stage_activation, encoder_weights, encoder_activation = activation, 0, 0
+        if stage == 0:
+            encoder_weights = weights.encoder_rank_bytes(facts, tp)
+            profile = overheads.encoder_profile(facts, rules.era, tp, layout.max_num_batched_tokens, layout.max_num_seqs,
+                                                layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes)
+            if profile is not None:
+                # The tower's forward comes first; its embeddings stay cached through the text run.
+                stage_activation = max(profile.forward_bytes, activation + profile.cached_bytes)
+                encoder_activation = stage_activation - activation
         graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager, era=rules.era,
                                             max_num_batched_tokens=layout.max_num_batched_tokens,
                                             nccl_in_graphs=nccl_in_graphs)
@@ -84,15 +105,17 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         else:
             # Other tenants' memory present at the snapshot is outside vLLM's accounting: it does
             # not shrink the KV cache, it fails the start-up free-memory check instead (below).
-            available = requested - w - activation - non_torch - budget_graphs
-        specs = kv.layer_specs(layers, tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
-                               v0_mla_alignment=rules.v0_mla_alignment)
+            available = requested - w - stage_activation - non_torch - budget_graphs
+        specs = kv.layer_specs(layers + list(drafter), tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
+                               v0_mla_alignment=rules.v0_mla_alignment, dtype_bytes=layout.dtype_bytes,
+                               state_blocks=rules.mamba_state_blocks)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
                           engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency)
         ranks.append(Ledger(total_bytes=total_bytes, requested_bytes=requested, weights_bytes=w,
-                            activation_bytes=activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
+                            activation_bytes=stage_activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
                             kv_cache_bytes=available, kv_bytes_per_token=kv.token_bytes(specs), rank=stage * tp,
-                            stage=stage))
+                            stage=stage, encoder_weights_bytes=encoder_weights,
+                            encoder_activation_bytes=encoder_activation))
         stage_specs.append(specs)
         capacities.append(cap)
     # All ranks run with the smallest block count, so the stage with the fewest blocks is the
@@ -104,9 +127,9 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     headroom = overheads.outside_budget_bytes(heaviest_graphs, rules.cuda_graphs_in_budget)
     verdict, reasons, fitting = "ok", [], 0
     heaviest = max(r.weights_bytes for r in ranks)
-    if heaviest + overheads.CUDA_CONTEXT_BYTES + layout.other_tenants_bytes > total_bytes:
+    if heaviest + overheads.cuda_context_bytes() + layout.other_tenants_bytes > total_bytes:
         verdict = "weights_do_not_fit"
-        left = total_bytes - overheads.CUDA_CONTEXT_BYTES - layout.other_tenants_bytes
+        left = total_bytes - overheads.cuda_context_bytes() - layout.other_tenants_bytes
         reasons.append(f"the weights need {_gib(heaviest)} GiB per GPU at tensor_parallel_size {tp}"
                        f"{f' x pipeline_parallel_size {pp}' if pp > 1 else ''}, more than the "
                        f"{_gib(max(0, left))} GiB the {gpu.name} leaves after the CUDA context"
@@ -127,6 +150,13 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             + (f", CUDA graphs {_gib(worst.cuda_graph_bytes)}" if rules.cuda_graphs_in_budget else "")
             + (f" GiB leaves {_gib(worst.kv_cache_bytes)} GiB for the KV cache" if worst.kv_cache_bytes == 0 else
                f" GiB leaves nothing for the KV cache: short by {_gib(-worst.kv_cache_bytes)} GiB"))
+    elif (rules.mamba_seqs_must_fit and any(l.attention == "mamba" for l in facts.layers)
+          and cap.num_blocks < layout.max_num_seqs * rules.mamba_state_blocks):
+        verdict = "invalid"
+        reasons.append(f"max_num_seqs ({layout.max_num_seqs}) exceeds available Mamba cache blocks "
+                       f"({cap.num_blocks // rules.mamba_state_blocks}): every running sequence holds "
+                       f"{rules.mamba_state_blocks} state block(s) of {cap_page(stage_specs[limiting]) / (1 << 20):.2f} MiB "
+                       f"per layer of each recurrent layer group")
     else:
         for stage, specs in enumerate(stage_specs):
             available = ranks[stage].kv_cache_bytes
@@ -163,9 +193,13 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         reasons.append(
             f"CUDA out of memory at start-up (during CUDA graph capture): utilization {layout.utilization:.2f} leaves "
             f"{_gib(total_bytes - requested)} GiB outside vLLM's budget on the {gpu.name}, but it needs "
-            f"{_gib(overheads.CUDA_CONTEXT_BYTES)} GiB of CUDA context{graphs_note}"
+            f"{_gib(overheads.cuda_context_bytes())} GiB of CUDA context{graphs_note}"
             + (f" + {_gib(layout.other_tenants_bytes)} GiB held by other deployments" if layout.other_tenants_bytes else ""))
     return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom)
+
+
+def cap_page(specs: list[kv.LayerSpec]) -> int:
+    return max((s.page_bytes for s in specs), default=0)
 
 
 def _gib(n: int) -> str:

@@ -5,15 +5,16 @@ The shapes come from what drives each term (reference §1.2-1.3, §6A): the prof
 `max_num_batched_tokens` through one layer's widest tensors, the sampler holds fp32 logits for
 `min(max_num_seqs, batched tokens)` rows (V0: `max_num_seqs` rows) with several temporaries,
 fused-MoE kernels keep per-token expert intermediates, NCCL/custom all-reduce buffers grow with
-TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants were
-fitted once on bench/data/calibration (see bench/calibrate.py); no calibration entry is
-special-cased.
+TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants live in
+vllm_compile/data/planner-rules.json, each with the bench/data/calibration cases it was fitted on
+(bench/calibrate.py --leave-one-out refits them); no calibration entry is special-cased.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.plan import rules_data
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -28,33 +29,36 @@ class EraConstants:
     constant_bytes: int     # workspaces independent of the batch
 
 
-ERAS = {
-    "v0": EraConstants(1.12, 4.0, 4.0, 8.0, int(0.20 * GIB)),
-    "v1a": EraConstants(1.12, 1.5, 7.0, 8.0, int(0.08 * GIB)),
-    "v1b": EraConstants(1.12, 1.5, 7.0, 8.0, int(0.05 * GIB)),
-    "v1c": EraConstants(1.12, 1.5, 7.0, 8.0, int(0.05 * GIB)),
-}
+def era_constants(era: str) -> EraConstants:
+    """The fitted constants of a calibration era (planner-rules.json `eras` -> `constants`)."""
+    names = rules_data.data()["eras"][era]
+    value = rules_data.constant
+    return EraConstants(value(names["forward_factor"]), value(names["sampler_copies"]),
+                        value(names["sampler_copies_large"]), value(names["moe_factor"]),
+                        rules_data.gib(names["constant_gib"]))
+
+
 SMALL_BATCH_ROWS, LARGE_BATCH_ROWS = 256, 1024
 MOE_TOKEN_CAP = 8192  # fused-MoE workspaces stop growing once the kernel chunks the batch
-
-NON_TORCH_BASE = int(0.15 * GIB)     # cuBLAS/cuDNN handles and workspaces at TP 1
-NON_TORCH_PER_EXTRA_RANK = int(0.10 * GIB)  # NCCL/custom all-reduce buffers per additional TP peer
-CUDA_CONTEXT_BYTES = int(0.50 * GIB)  # outside vLLM's budget: CUDA context, allocated before the snapshot
-GRAPH_BASE = int(0.20 * GIB)
-GRAPH_PER_SIZE_PER_40_LAYERS = int(0.006 * GIB)
-# Every NCCL collective captured into a CUDA graph keeps its own device-side resources. vLLM's
-# custom all-reduce PR (#2192) measured 0.5-1.0 GB less graph memory once its kernels replaced
-# NCCL: 494 MB (7B, TP2, 35 graphs x 64 all-reduces) to 1006 MB (70B, TP4, 35 x 160), i.e.
-# 0.18-0.24 MB per captured all-reduce.
-NCCL_CAPTURE_BYTES = int(0.2 * MIB)
 ALL_REDUCES_PER_LAYER = 2  # after attention's o_proj and after the MLP / MoE
+
+
+def cuda_context_bytes() -> int:
+    """Outside vLLM's budget: the CUDA context, allocated before the memory snapshot."""
+    return rules_data.gib("cuda_context_gib")
+
+
+def nccl_capture_bytes() -> int:
+    """Every NCCL collective captured into a CUDA graph keeps its own device-side resources
+    (planner-rules.json `nccl_capture_mib`, from vLLM PR #2192's measurements)."""
+    return int(rules_data.constant("nccl_capture_mib") * MIB)
 
 
 def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, sampler_rows: int,
                      dtype_bytes: int, ep_replicas: int = 1) -> int:
     """`ep_replicas` > 1 (expert parallelism over data-parallel replicas): the MoE layers
     gather every replica's batch before dispatching it to the experts."""
-    k = ERAS[era]
+    k = era_constants(era)
     if facts.moe is None:
         dense_width = facts.intermediate_size
     else:
@@ -74,11 +78,46 @@ def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, 
     return int(forward + sampler + moe + k.constant_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class EncoderProfile:
+    """What vLLM's profile run adds for a multimodal model: the dummy batch of `items` items of
+    the maximum size through the vision tower, and their embeddings kept in the encoder cache
+    while the text dummy run follows."""
+
+    budget_tokens: int    # "Encoder cache will be initialized with a budget of N tokens"
+    items: int            # "... and profiled with K image items of the maximum feature size"
+    forward_bytes: int    # the tower's activation peak for that batch
+    cached_bytes: int     # the embeddings held through the text run
+
+
+def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
+                    items_per_prompt: int, max_pixels: int | None, dtype_bytes: int) -> EncoderProfile | None:
+    """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
+    compute budget and cache size default to max_num_batched_tokens, and are at least one item of
+    the maximum size; the batch holds cdiv(budget, tokens per item) items, at most max_num_seqs x
+    the per-prompt limit. The tower's forward is shaped like the decoder's (`forward_factor` x
+    dtype x (2 x MLP width per rank + width) per tower token); the cached embeddings are
+    items x tokens per item x the language model's hidden size."""
+    enc = facts.encoder
+    if enc is None or items_per_prompt <= 0:
+        return None
+    tokens = enc.tokens_per_item
+    if max_pixels and enc.pixels_per_token:
+        tokens = max(1, max_pixels // enc.pixels_per_token)
+    patches = tokens * enc.patches_per_token
+    budget = max(batched_tokens, tokens)
+    items = min(-(-budget // tokens), max_num_seqs * items_per_prompt)
+    k = era_constants(era)
+    forward = items * patches * dtype_bytes * (2 * enc.intermediate_size // tp + enc.hidden_size) * k.forward_factor
+    cached = items * tokens * facts.hidden_size * dtype_bytes
+    return EncoderProfile(budget, items, int(forward), cached)
+
+
 def non_torch_bytes(tp: int, pp: int, ep_replicas: int = 1) -> int:
     """`ep_replicas`: data-parallel replicas that exchange tokens with this rank (expert
     parallelism over TP x DP); each is one more all-to-all peer."""
     peers = tp * ep_replicas - 1 + (1 if pp > 1 else 0)
-    return NON_TORCH_BASE + NON_TORCH_PER_EXTRA_RANK * peers
+    return rules_data.gib("non_torch_base_gib") + rules_data.gib("non_torch_per_extra_rank_gib") * peers
 
 
 def capture_sizes(max_num_seqs: int, era: str = "v1c", max_num_batched_tokens: int | None = None) -> list[int]:
@@ -122,9 +161,9 @@ def cuda_graph_bytes(layers_on_rank: int, max_num_seqs: int, enforce_eager: bool
     if enforce_eager:
         return 0
     sizes = len(capture_sizes(max_num_seqs, era, max_num_batched_tokens))
-    graphs = GRAPH_BASE + GRAPH_PER_SIZE_PER_40_LAYERS * sizes * layers_on_rank / 40
+    graphs = rules_data.gib("graph_base_gib") + rules_data.gib("graph_per_size_per_40_layers_gib") * sizes * layers_on_rank / 40
     if nccl_in_graphs:
-        graphs += NCCL_CAPTURE_BYTES * ALL_REDUCES_PER_LAYER * layers_on_rank * sizes
+        graphs += nccl_capture_bytes() * ALL_REDUCES_PER_LAYER * layers_on_rank * sizes
     return int(graphs)
 
 
@@ -132,4 +171,4 @@ def outside_budget_bytes(cuda_graphs: int, graphs_in_budget: bool, other_tenants
     """What must fit in total x (1 - utilization): the CUDA context (created before vLLM's
     snapshot), other tenants' memory, and the CUDA graphs when the release captures them after
     sizing the KV cache (everything before 0.21)."""
-    return CUDA_CONTEXT_BYTES + other_tenants + (0 if graphs_in_budget else cuda_graphs)
+    return cuda_context_bytes() + other_tenants + (0 if graphs_in_budget else cuda_graphs)

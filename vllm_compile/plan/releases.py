@@ -1,5 +1,6 @@
 """What differs between vLLM releases for start-up memory: one table, keyed by release ranges.
 
+The rows and the defaults are data (vllm_compile/data/planner-rules.json); this module types them.
 Sources: the reference's §1.2-1.3 (accounting), §1.9 (V0), §4.3-4.4 (defaults and their history).
 Boundaries marked approximate there are approximate here too.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from vllm_compile.plan import rules_data
 from vllm_compile.versions import at_least, release_key
 
 GIB = 1 << 30
@@ -26,28 +28,18 @@ class ReleaseRules:
     bf16_auto_fallback: bool          # dtype auto picks float16 on GPUs without bf16 instead of failing
     v0_mla_alignment: bool            # V0 pads each MLA cache entry to a multiple of 256 bytes
     large_gpu_rule: Literal["none", "h100-h200", "70gib-not-a100"]
-
-
-# What changed at each release boundary, in ascending order: a release takes the V0 baseline
-# plus every row at or below it.
-_BASELINE = dict(engine="v0", era="v0", default_utilization=0.90, cuda_graphs_in_budget=False,
-                 hybrid_kv_manager=False, tokens_from_concurrency=False, bf16_auto_fallback=False,
-                 v0_mla_alignment=True, large_gpu_rule="none")
-_CHANGES = (
-    ("0.8.0", dict(engine="v1", era="v1a", v0_mla_alignment=False, large_gpu_rule="h100-h200")),  # V1 default
-    ("0.10.0", dict(hybrid_kv_manager=True, bf16_auto_fallback=True, large_gpu_rule="70gib-not-a100")),
-    ("0.11.0", dict(era="v1b")),  # V0 removed; new sampler warm-up in the profile run
-    ("0.21.0", dict(era="v1c", default_utilization=0.92, cuda_graphs_in_budget=True,
-                    tokens_from_concurrency=True)),  # CUDA-graph estimate on by default (PR #38284)
-)
+    mamba_state_blocks: int = 1       # state blocks a running sequence holds per Mamba group (align mode: 2)
+    mamba_seqs_must_fit: bool = False  # max_num_seqs above the Mamba blocks fails (else graph sizes are capped)
 
 
 def rules_for(version: str) -> ReleaseRules:
+    """The V0 baseline plus every change at or below `version` (planner-rules.json `releases`)."""
     key = release_key(version)
-    rules: dict[str, Any] = dict(_BASELINE)
-    for first, changes in _CHANGES:
-        if key >= release_key(first):
-            rules.update(changes)
+    table = rules_data.data()["releases"]
+    rules: dict[str, Any] = dict(table["baseline"])
+    for change in table["changes"]:
+        if key >= release_key(change["from"]):
+            rules.update(change["set"])
     return ReleaseRules(version=version, **rules)
 
 
@@ -62,24 +54,30 @@ class BatchDefaults:
 def batch_defaults(rules: ReleaseRules, gpu_name: str, memory_bytes: int, max_model_len: int,
                    is_mla: bool = False) -> BatchDefaults:
     """The `max_num_batched_tokens` / `max_num_seqs` vLLM resolves when the flags are not given."""
+    d = rules_data.data()["defaults"]
     if rules.engine == "v0":
         # V0: chunked prefill only for long-context models (and not for MLA, which lacked it);
         # without it one prefill must fit in a batch, so the batch spans the whole context.
-        chunked = max_model_len > 32768 and not is_mla
+        chunked = max_model_len > d["v0_chunked_prefill_above_len"] and not is_mla
         if chunked:
-            tokens = 2048 if at_least(rules.version, "0.6.0") else 512
-            return BatchDefaults(tokens, 256, True, "V0 enables chunked prefill above 32K context")
-        return BatchDefaults(max(max_model_len, 2048), 256, False,
+            per_era = d["v0_chunked_batched_tokens"]
+            tokens = per_era["from_0.6.0"] if at_least(rules.version, "0.6.0") else per_era["before_0.6.0"]
+            return BatchDefaults(tokens, d["v0_max_num_seqs"], True, "V0 enables chunked prefill above 32K context")
+        return BatchDefaults(max(max_model_len, d["v0_min_batched_tokens"]), d["v0_max_num_seqs"], False,
                              "V0 without chunked prefill batches a whole max_model_len prefill")
     name = gpu_name.lower().replace(" ", "")
     large = False
     if rules.large_gpu_rule == "h100-h200":
         large = "h100" in name or "h200" in name
     elif rules.large_gpu_rule == "70gib-not-a100":
-        large = memory_bytes >= 70 * GIB and "a100" not in name
+        large = memory_bytes >= d["large_gpu"]["min_memory_gib"] * GIB and "a100" not in name
     if large:
-        return BatchDefaults(8192, 1024, True, "vLLM's default for GPUs of 70 GiB or more (not A100)")
-    return BatchDefaults(2048, 256, True, "vLLM's default for GPUs under 70 GiB (and A100)")
+        big = d["large_gpu"]
+        return BatchDefaults(big["max_num_batched_tokens"], big["max_num_seqs"], True,
+                             "vLLM's default for GPUs of 70 GiB or more (not A100)")
+    small = d["small_gpu"]
+    return BatchDefaults(small["max_num_batched_tokens"], small["max_num_seqs"], True,
+                         "vLLM's default for GPUs under 70 GiB (and A100)")
 
 
 def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int], is_mla: bool) -> tuple[int, str]:
@@ -88,7 +86,7 @@ def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int],
             return 128, "the CUTLASS MLA backend forces 128-token blocks on Blackwell"
         if compute_capability >= (9, 0):
             return 64, "the FlashMLA backend forces 64-token blocks on Hopper"
-    return 16, "vLLM's default block size on CUDA"
+    return rules_data.data()["defaults"]["block_size"], "vLLM's default block size on CUDA"
 
 
 # The ranks `--max-lora-rank` accepts. Up to 0.10 vLLM's LoRAConfig.__post_init__ checked the

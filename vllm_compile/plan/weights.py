@@ -108,6 +108,7 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
     first, last = stage == 0, stage == pp - 1
     if first:
         total += rows_per_rank * facts.embedding_bytes_per_row
+        total += encoder_rank_bytes(facts, tp)
     if last:
         total += facts.final_norm_bytes
         # Tied embeddings share the matrix only when one stage holds both ends.
@@ -156,6 +157,14 @@ def mla_decode_bytes(facts: ModelFacts, tp: int, absorbed: bool) -> int:
     # W_Q_UK (Q x N·L), W_UV_O (N·L x hidden), and the 16-bit W_QR (Q x N·rope).
     return (total + stored(q_in, n * lora) + stored(n * lora, facts.hidden_size)
             + q_in * n * mla.qk_rope_head_dim * 2)
+
+
+def encoder_rank_bytes(facts: ModelFacts, tp: int) -> int:
+    """The vision tower and projector on one rank of the first pipeline stage: its parallel
+    linears split over TP (vLLM's default `mm_encoder_tp_mode` "weights"), the rest whole."""
+    if facts.encoder is None:
+        return 0
+    return _cdiv(facts.encoder.sharded_bytes, tp) + facts.encoder.replicated_bytes
 
 
 def rotary_cache_bytes(facts: ModelFacts) -> int:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ff353fa0e4fa4ebe86d4cd776bc3b9fa486c333c58357c9ae900eaa23342c9ea
-# check-digest: sha256:7568a9bc35def2853fd3d120c7859267fe685854504ce198f4e8db8f216931ad
+# input-digest: sha256:82253db3fb2ae46e2237a1a2c3f9f0354c767e09c8e63b73cb9fd45e6657f775
+# check-digest: sha256:d90350266b85688bbf6e7aea9cd7cdc2f2851aee1c5ddee2e1e35fc802bac5f0
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f204b28ec003ca062b2d223b5c9cc5e48178e05e7d2c523e9022a709ea0e1dda
-# check-digest: sha256:e4b0c83a0ea920a0a249e3e2e52a7ffa82fafdf932e179a4c1066a969e8dd5f6
+# input-digest: sha256:0b33c4b46797dc8848ac2c787300d5b7bdf72c48c44da1cfcc425fefbbdcb2e0
+# check-digest: sha256:bb0535d57f88321fa723ec50b348416679cd349668817ead09350f11b7cee92c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

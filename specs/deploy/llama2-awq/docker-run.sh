@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:47cb138a2a8752319117a444ed73f1e3de099dcfa9a90af617cd56ad4e5d53c2
-# check-digest: sha256:9259fa5e430468e05dedc38b68c9be3d4eeb81de600ab7c532ea1880e186bef1
+# input-digest: sha256:6ae18b317998598ab91dad32272ac416a79a01fc3a306f11987c803ac35c485e
+# check-digest: sha256:7bad58a2a102ed7af4e1a88de57be492db3e8689b4fef072dbada77af8a8e01d
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:92b8d2ebd6a75faa917473f0520d896a45ce87809c0b010242563de71784c52c
-# check-digest: sha256:db4049ad851bba41f7bf3d5f31d244f3dc6afc5fc70ea843d6112c2cdcd6d0e3
+# input-digest: sha256:758455dbaaa5ff851ac7bd5153850f867f5ba1b06054abf43f950bc908a6e8d0
+# check-digest: sha256:a11bcd07ed245f1dce2e155e29785967f86cb944d137d5799ee4badc3e28b233
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from . import quant
 from .config import Config, FactsError, text_config
-from .families import LLAMA_LIKE, SUPPORTED, _recurrent_layers
+from .families import _recurrent_layers, family_of
 from .sources import _catalog, _catalog_config, catalog_ids, is_gated, variant_ids
 
 
@@ -30,6 +30,7 @@ class CatalogEntry:
     variants: tuple[str, ...]     # quantized checkpoints of this model in the catalog
     variant_of: str | None        # the 16-bit model this checkpoint quantizes
     modelled: str                 # "yes", or "not modelled: <why>"
+    encoder_counted: bool = False  # multimodal: the vision tower's weights are in `parameters` / `weight_bytes`
 
     def as_json(self) -> dict:
         return {"model_id": self.model_id, "model_type": self.model_type, "architecture": self.architecture,
@@ -37,18 +38,18 @@ class CatalogEntry:
                 "checkpoint_bytes": self.checkpoint_bytes, "dtype": self.dtype,
                 "quantization": self.quantization, "max_context": self.max_context, "gated": self.gated,
                 "multimodal": self.multimodal, "quantized_variants": list(self.variants),
-                "variant_of": self.variant_of, "modelled": self.modelled}
+                "variant_of": self.variant_of, "modelled": self.modelled, "encoder_counted": self.encoder_counted}
 
 
 def modelling_gap(config: dict, quant_config: dict | None = None) -> str | None:
     """Why the planner cannot account for this architecture, or None when it can."""
     c, _ = text_config(config)
     model_type = c.str("model_type") or Config(config).str("model_type") or "?"
-    family = "yi" if model_type.lower() == "yi" else model_type
-    if _recurrent_layers(c):
+    found = family_of(model_type)
+    if _recurrent_layers(c) and (found is None or found[1].linear == "none"):
         return (f"{model_type} mixes attention with linear-attention or Mamba layers; their recurrent state "
                 "and the hybrid KV layout are not counted")
-    if family not in LLAMA_LIKE or family not in SUPPORTED:
+    if found is None:
         return (f"model_type {model_type!r} is not a family vllm-compile knows (its attention and expert "
                 "layout would be guessed as a Llama-style decoder)")
     layout, _ = quant.parse(c.dict("quantization_config"), quant_config)
@@ -83,6 +84,7 @@ def entry(model_id: str) -> CatalogEntry:
     gap = modelling_gap(config, quant_config)
     parameters = weight_bytes = checkpoint_bytes = max_context = None
     quantization = None
+    encoder_counted = False
     if gap is None:
         try:
             facts = facts_from_config(config, model_id=model_id, source="catalog", quant_config=quant_config)
@@ -90,6 +92,7 @@ def entry(model_id: str) -> CatalogEntry:
             gap = exc.message
         else:
             parameters, weight_bytes = facts.parameters, facts.weight_bytes
+            encoder_counted = facts.encoder is not None
             checkpoint_bytes = weight_bytes
             if dtype == "float32" and facts.quantization is None:
                 checkpoint_bytes = facts_from_config(config, model_id=model_id, source="catalog",
@@ -104,7 +107,8 @@ def entry(model_id: str) -> CatalogEntry:
         model_id=model_id, model_type=model_type, architecture=str(architectures[0]), parameters=parameters,
         weight_bytes=weight_bytes, checkpoint_bytes=checkpoint_bytes, dtype=dtype, quantization=quantization, max_context=max_context,
         gated=is_gated(model_id), multimodal=multimodal, variants=tuple(variant_ids(model_id)),
-        variant_of=owners[0] if owners else None, modelled="yes" if gap is None else f"not modelled: {gap}")
+        variant_of=owners[0] if owners else None, modelled="yes" if gap is None else f"not modelled: {gap}",
+        encoder_counted=encoder_counted)
 
 
 def matches(model_id: str, pattern: str | None) -> bool:

@@ -41,20 +41,27 @@ def absmax_growth(t: Tensor, layout: Layout) -> int:
     return 0
 
 
-def weigh(arch: Arch, layout: Layout, elem: int) -> Weights:
-    layers = []
-    for i, layer in enumerate(arch.layers):
+def layer_facts(layers, layout: Layout, elem: int, first_index: int = 0) -> tuple[LayerFacts, ...]:
+    out = []
+    for i, layer in enumerate(layers, first_index):
         parts = {"sharded": 0, "replicated": 0, "expert": 0}
         growth = {"sharded": 0, "replicated": 0, "expert": 0}
         for t in layer.tensors:
             parts[t.part] += tensor_bytes(t, layout, elem)
             growth[t.part] += absmax_growth(t, layout)
-        layers.append(LayerFacts(
+        out.append(LayerFacts(
             index=i, attention=layer.attention, window=layer.window, kv_heads=layer.kv_heads,
             head_size=layer.head_size, head_size_v=layer.head_size_v, is_moe=layer.is_moe,
             sharded_bytes=parts["sharded"], replicated_bytes=parts["replicated"], expert_bytes=parts["expert"],
             parameters=sum(t.parameters for t in layer.tensors),
-            absmax_growth=(growth["sharded"], growth["replicated"], growth["expert"])))
+            absmax_growth=(growth["sharded"], growth["replicated"], growth["expert"]),
+            conv_state=layer.conv_state, ssm_state=layer.ssm_state, ssm_state_fp32=layer.ssm_state_fp32,
+            state_bytes=layer.conv_state * elem + layer.ssm_state * (4 if layer.ssm_state_fp32 else elem)))
+    return tuple(out)
+
+
+def weigh(arch: Arch, layout: Layout, elem: int) -> Weights:
+    layers = layer_facts(arch.layers, layout, elem)
     embedding_row = arch.hidden * elem
     if layout.lm_head and layout.quantizes("lm_head", expert=False):
         lm_row = -(-layout.linear_bytes(arch.vocab, arch.hidden) // arch.vocab)

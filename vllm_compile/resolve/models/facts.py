@@ -6,9 +6,10 @@ import json
 from vllm_compile.ir.facts import ModelFacts
 
 from . import quant
-from .config import Config, FactsError, checkpoint_dtype, max_model_len, rope_parameters, text_config
-from .counting import header_bytes, weigh
+from .config import LIMITS, Config, FactsError, checkpoint_dtype, max_model_len, rope_parameters, text_config
+from .counting import header_bytes, layer_facts, weigh
 from .families import build
+from .vision import encoder_facts
 
 
 def facts_from_config(config: dict, *, model_id: str, source: str,
@@ -43,9 +44,17 @@ def facts_from_config(config: dict, *, model_id: str, source: str,
             weight_bytes, from_headers = header_bytes(safetensors_dtypes, ckpt_dtype, elem), True
         except ValueError as exc:
             raise FactsError(f"safetensors headers: {exc}", key="safetensors") from None
+    encoder = None
     if multimodal:
-        warnings.append("multimodal model: only the language model is counted; the vision/audio encoder "
-                        "weights come on top")
+        top = Config(config)
+        encoder, missing = encoder_facts(top, top.str("model_type") or model_type, arch.hidden, elem)
+        if missing:
+            warnings.append(missing)
+        elif encoder is None:   # a text_config without the vision_config beside it
+            warnings.append("multimodal model: only the language model is counted; the vision/audio encoder "
+                            "weights come on top (the config holds no vision_config to count them from)")
+        if encoder is not None and not from_headers:   # headers already hold the tower's tensors
+            weight_bytes += encoder.sharded_bytes + encoder.replicated_bytes
     architectures = Config(config).list("architectures") or [model_type]
     rope = rope_parameters(c) or {}
     return ModelFacts(
@@ -54,10 +63,12 @@ def facts_from_config(config: dict, *, model_id: str, source: str,
         num_kv_heads=arch.kv_heads, head_dim=arch.head_dim, intermediate_size=arch.intermediate,
         vocab_size=arch.vocab, tie_word_embeddings=arch.tie,
         max_position_embeddings=max_model_len(c, model_type), dtype=ckpt_dtype, layers=w.layers,
-        parameters=w.parameters, weight_bytes=weight_bytes,
+        parameters=w.parameters + (encoder.parameters if encoder else 0), weight_bytes=weight_bytes,
         embedding_bytes_per_row=w.embedding_bytes_per_row, lm_head_bytes_per_row=w.lm_head_bytes_per_row,
         final_norm_bytes=w.final_norm_bytes, mla=arch.mla, moe=arch.moe, quantization=layout.facts,
         rope_scaling=tuple(sorted((str(k), json.dumps(v, sort_keys=True) if not isinstance(v, str) else v)
                                   for k, v in rope.items())),
-        multimodal=multimodal, gated=gated, weights_from_headers=from_headers, revision=revision,
+        mtp_layers=layer_facts(arch.mtp_layers, layout, elem, arch.num_layers),
+        draft_vocab_size=c.opt_int("draft_vocab_size", limit=LIMITS["vocab_size"]),
+        multimodal=multimodal, encoder=encoder, gated=gated, weights_from_headers=from_headers, revision=revision,
         warnings=tuple(warnings))

@@ -7,6 +7,7 @@ biases/MLA down-projections are replicated, routed experts are their own part.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vllm_compile.ir.facts import AttentionKind, MlaFacts, MoeFacts
@@ -38,6 +39,10 @@ class Layer:
     head_size_v: int
     is_moe: bool
     tensors: tuple[Tensor, ...]
+    # Recurrent ("mamba") layers: state elements per sequence before the TP split.
+    conv_state: int = 0
+    ssm_state: int = 0
+    ssm_state_fp32: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +60,91 @@ class Arch:
     mla: MlaFacts | None
     moe: MoeFacts | None
     warnings: tuple[str, ...] = ()
+    # Multi-token-prediction layers the checkpoint carries after the decoder (vLLM loads them
+    # only for speculative decoding with method "mtp"): decoder layers + their own extras.
+    mtp_layers: tuple[Layer, ...] = ()
 
 
-LLAMA_LIKE = {"llama", "mistral", "yi", "granite", "internlm2", "olmo2", "exaone", "llama4_text",
-              "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "mixtral", "phi3", "gemma", "gemma2",
-              "gpt_oss", "deepseek_v2", "deepseek_v3", "kimi_k2"}
-SUPPORTED = tuple(sorted(LLAMA_LIKE - {"internlm2", "olmo2", "exaone"}))
-TIED_BY_DEFAULT = {"gemma", "gemma2"}
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One architecture family: what its decoder layers hold and how vLLM lays them out.
+
+    Every per-family difference lives in this row; `build` reads rows and never branches on a
+    family's name. `attention` and `moe` name rules in `ATTENTION_RULES` / `MOE_RULES`."""
+
+    qkv_bias: bool | None = None     # q/k/v biases: None = the config's `attention_bias`
+    o_bias: bool | None = None       # o_proj bias: None = the config's `attention_bias`
+    attention_bias: bool = False     # `attention_bias` when the config does not say
+    qk_norm: str = "none"            # none | head (per-head RMSNorm, Qwen3/Gemma3) | full (across heads, OLMo2)
+    fused_qkv: bool = False          # one qkv_proj tensor in the checkpoint (Phi-3, InternLM2)
+    fused_gate_up: bool = False      # one gate_up_proj tensor (Phi-3)
+    norms: int = 2                   # RMSNorm/LayerNorm vectors per decoder layer
+    tie: bool = False                # `tie_word_embeddings` when the config does not say
+    sinks: bool = False              # per-head attention sinks (gpt-oss)
+    attention: str = "window"        # key of ATTENTION_RULES
+    moe: str = "mixtral"             # key of MOE_RULES (used only when the config counts experts)
+    ffn_prefix: str = "mlp."         # checkpoint module of the FFN (Llama 4: feed_forward.)
+    linear: str = "none"             # the mixer of `linear_attention` layers: none | gated_delta_net
+    gated_q: bool = False            # q_proj also yields a per-head output gate (`attn_output_gate`)
+    intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
+    summary: str = ""                # one line for `inspect` and the docs
+
+
+FAMILIES: dict[str, Family] = {
+    "llama": Family(summary="GQA attention, gated MLP, two norms per layer"),
+    "mistral": Family(summary="Llama layers; sliding window when the config sets one"),
+    "yi": Family(summary="Llama layers"),
+    "granite": Family(summary="Llama layers with scaled residuals (no extra tensors)"),
+    "exaone": Family(summary="Llama layers"),
+    "internlm2": Family(fused_qkv=True, summary="Llama layers with one fused wqkv"),
+    "olmo2": Family(qk_norm="full", summary="Llama layers with q/k norms across all heads"),
+    "qwen2": Family(qkv_bias=True, o_bias=False, attention="qwen_window",
+                    summary="q/k/v biases, none on o_proj; sliding window above max_window_layers"),
+    "qwen2_moe": Family(qkv_bias=True, o_bias=False, attention="qwen_window", moe="qwen",
+                        summary="Qwen2 attention, routed experts + gated shared expert"),
+    "qwen3": Family(qk_norm="head", attention="qwen_window", summary="per-head q/k norms, no biases"),
+    "qwen3_moe": Family(qk_norm="head", attention="qwen_window", moe="qwen",
+                        summary="Qwen3 attention, routed experts"),
+    "mixtral": Family(summary="Llama attention, every layer routes over w1/w3/w2 experts"),
+    "phi3": Family(fused_qkv=True, fused_gate_up=True, summary="fused qkv_proj and gate_up_proj"),
+    "gemma": Family(tie=True, summary="tied embeddings, Llama-style layers"),
+    "gemma2": Family(tie=True, norms=4, attention="alternate",
+                     summary="four norms per layer, sliding and global layers alternating"),
+    "gemma3_text": Family(tie=True, norms=4, qk_norm="head", attention="gemma3",
+                          summary="Gemma 2 layers with per-head q/k norms; five local layers per global one"),
+    "gpt_oss": Family(attention_bias=True, sinks=True, moe="gpt_oss",
+                      summary="biased attention with sinks, biased fused MXFP4 experts"),
+    "deepseek_v2": Family(attention="mla", moe="deepseek", summary="multi-head latent attention, shared + routed experts"),
+    "deepseek_v3": Family(attention="mla", moe="deepseek", summary="MLA, routed experts with fp32 correction bias"),
+    "kimi_k2": Family(attention="mla", moe="deepseek", summary="DeepSeek-V3 layers"),
+    "llama4_text": Family(attention="chunked_nope", moe="llama4", ffn_prefix="feed_forward.",
+                          summary="chunked local attention with a global NoPE layer every fourth, MoE interleaved"),
+    "qwen3_next": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
+                         gated_q=True, summary="gated delta-net layers with a gated full-attention layer every "
+                                               "full_attention_interval, routed + shared experts"),
+    "qwen3_5_text": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
+                           gated_q=True, summary="Qwen3-Next layers, dense MLP"),
+    "qwen3_5_moe_text": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
+                               gated_q=True, intermediate_fallback="moe_intermediate_size",
+                               summary="Qwen3-Next layers with routed + shared experts"),
+}
+# model_type of a multimodal model's language part -> its text family (the config's own
+# text_config.model_type where there is one).
+TEXT_FAMILY = {"qwen2_vl": "qwen2", "qwen2_5_vl": "qwen2", "gemma3": "gemma3_text", "llama4": "llama4_text",
+               "mistral3": "mistral", "pixtral": "mistral", "llava": "llama", "qwen3_5": "qwen3_5_text",
+               "qwen3_5_moe": "qwen3_5_moe_text"}
+SUPPORTED = tuple(sorted(FAMILIES))
+GENERIC = "llama"   # the row an unknown model_type with the standard keys is read as (with a warning)
 REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
-LAYER_TYPES: dict[str, AttentionKind] = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked"}
+LAYER_TYPES: dict[str, AttentionKind] = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked",
+                                         "linear_attention": "mamba"}
+
+
+def family_of(model_type: str) -> tuple[str, Family] | None:
+    name = model_type.lower() if model_type.lower() == "yi" else model_type
+    name = TEXT_FAMILY.get(name, name)
+    row = FAMILIES.get(name)
+    return (name, row) if row else None
 
 
 def _v(name: str, n: int, part: str = "replicated", **kw) -> Tensor:
@@ -71,7 +152,7 @@ def _v(name: str, n: int, part: str = "replicated", **kw) -> Tensor:
 
 
 def _attention(p: str, hidden: int, heads: int, kv: int, hd: int, *, qkv_bias: bool, o_bias: bool,
-               qk_norm: bool = False, fused: bool = False, sinks: bool = False) -> list[Tensor]:
+               qk_norm: str = "none", fused: bool = False, sinks: bool = False) -> list[Tensor]:
     q, k = heads * hd, kv * hd
     out = [Tensor(p + "qkv_proj", q + 2 * k, hidden)] if fused else [
         Tensor(p + "q_proj", q, hidden), Tensor(p + "k_proj", k, hidden), Tensor(p + "v_proj", k, hidden)]
@@ -81,8 +162,10 @@ def _attention(p: str, hidden: int, heads: int, kv: int, hd: int, *, qkv_bias: b
     out.append(Tensor(p + "o_proj", hidden, q))
     if o_bias:     # row-parallel: added once after the all-reduce, so every rank keeps it whole
         out.append(_v(p + "o_proj.bias", hidden))
-    if qk_norm:
+    if qk_norm == "head":
         out += [_v(p + "q_norm", hd), _v(p + "k_norm", hd)]
+    elif qk_norm == "full":
+        out += [_v(p + "q_norm", q), _v(p + "k_norm", k)]
     if sinks:
         out.append(_v(p + "sinks", heads))
     return out
@@ -106,6 +189,25 @@ def _router(p: str, experts: int, hidden: int, bias: bool = False) -> list[Tenso
     return out + ([_v(p + ".bias", experts)] if bias else [])
 
 
+def _gated_delta_net(c: Config, p: str, hidden: int) -> tuple[list[Tensor], int, int]:
+    """One gated delta-net mixer as vLLM builds it (qwen3_next.py): the fused q/k/v/z and b/a
+    input projections and the depthwise conv are column-parallel, the out projection
+    row-parallel; A_log and dt_bias follow the value heads; the gated RMSNorm spans one value
+    head. Returns (tensors, conv state elements, recurrent state elements) per sequence:
+    conv (kernel - 1) x (2 x key dim + value dim); recurrent value heads x key head x value head."""
+    k_heads = c.int("linear_num_key_heads", limit=LIMITS["num_attention_heads"])
+    v_heads = c.int("linear_num_value_heads", limit=LIMITS["num_attention_heads"])
+    k_dim = c.int("linear_key_head_dim", limit=LIMITS["head_dim"])
+    v_dim = c.int("linear_value_head_dim", limit=LIMITS["head_dim"])
+    kernel = c.int("linear_conv_kernel_dim", 4, limit=64)
+    key, value = k_heads * k_dim, v_heads * v_dim
+    conv_dim = 2 * key + value
+    out = [Tensor(p + "in_proj_qkvz", 2 * key + 2 * value, hidden), Tensor(p + "in_proj_ba", 2 * v_heads, hidden),
+           Tensor(p + "conv1d", conv_dim, kernel, quantizable=False), _v(p + "A_log", v_heads, "sharded"),
+           _v(p + "dt_bias", v_heads, "sharded"), _v(p + "norm", v_dim), Tensor(p + "out_proj", hidden, value)]
+    return out, (kernel - 1) * conv_dim, v_heads * k_dim * v_dim
+
+
 def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaFacts]:
     mla = MlaFacts(kv_lora_rank=c.int("kv_lora_rank", limit=LIMITS["hidden_size"]),
                    qk_rope_head_dim=c.int("qk_rope_head_dim", limit=LIMITS["head_dim"]),
@@ -127,45 +229,92 @@ def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaF
     return out, mla
 
 
-def _attention_kinds(c: Config, family: str, n: int) -> list[tuple[AttentionKind, int | None]]:
-    """(kind, window) per layer, as vLLM builds its attention layers."""
+def _layer_types(c: Config, n: int) -> list[tuple[AttentionKind, int | None]] | None:
     window = c.opt_int("sliding_window", limit=LIMITS["positions"])
     layer_types = c.list("layer_types")
-    if layer_types is not None:
-        if len(layer_types) != n:
-            raise FactsError(f"`layer_types` has {len(layer_types)} entries for {n} layers", key="layer_types")
-        kinds: list[tuple[AttentionKind, int | None]] = []
-        for t in layer_types:
-            if t not in LAYER_TYPES:
-                raise FactsError(f"layer type {t!r} is not supported (known: {', '.join(LAYER_TYPES)})",
-                                 key="layer_types")
-            kind = LAYER_TYPES[t]
-            size = window if kind == "sliding" else c.opt_int("attention_chunk_size") if kind == "chunked" else None
-            if kind != "full" and size is None:
-                raise FactsError(f"`layer_types` names {t} but the config gives no window size", key="layer_types")
-            kinds.append((kind, size))
-        return kinds
-    if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
-        return [("mla", None) for _ in range(n)]
-    if family == "gemma2":
-        # Even layers are local (sliding), odd layers global.
-        return [("sliding", window) if window and i % 2 == 0 else ("full", None) for i in range(n)]
-    if family == "llama4_text":
-        chunk = c.opt_int("attention_chunk_size", limit=LIMITS["positions"])
-        nope = c.list("no_rope_layers")
-        if nope is not None and len(nope) != n:
-            raise FactsError(f"`no_rope_layers` has {len(nope)} entries for {n} layers", key="no_rope_layers")
-        # NoPE layers (every 4th by default) attend globally; RoPE layers use chunked local attention.
-        global_layer = [nope[i] == 0 if nope is not None else (i + 1) % 4 == 0 for i in range(n)]
-        return [("full", None) if g or not chunk else ("chunked", chunk) for g in global_layer]
-    if family in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"):
-        if c.bool("use_sliding_window", False) and window:
-            first = c.int("max_window_layers", n, minimum=0, limit=LIMITS["num_hidden_layers"])
-            return [("sliding", window) if i >= first else ("full", None) for i in range(n)]
-        return [("full", None) for _ in range(n)]
+    if layer_types is None:
+        return None
+    if len(layer_types) != n:
+        raise FactsError(f"`layer_types` has {len(layer_types)} entries for {n} layers", key="layer_types")
+    kinds: list[tuple[AttentionKind, int | None]] = []
+    for t in layer_types:
+        if t not in LAYER_TYPES:
+            raise FactsError(f"layer type {t!r} is not supported (known: {', '.join(LAYER_TYPES)})",
+                             key="layer_types")
+        kind = LAYER_TYPES[t]
+        size = window if kind == "sliding" else c.opt_int("attention_chunk_size") if kind == "chunked" else None
+        if kind in ("sliding", "chunked") and size is None:
+            raise FactsError(f"`layer_types` names {t} but the config gives no window size", key="layer_types")
+        kinds.append((kind, size))
+    return kinds
+
+
+def _window_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Every layer slides when the config gives a window (and does not switch it off)."""
+    window = c.opt_int("sliding_window", limit=LIMITS["positions"])
     if window and c.bool("use_sliding_window", True):
         return [("sliding", window) for _ in range(n)]
     return [("full", None) for _ in range(n)]
+
+
+def _qwen_window_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Qwen: the window applies only with `use_sliding_window`, from `max_window_layers` on."""
+    window = c.opt_int("sliding_window", limit=LIMITS["positions"])
+    if c.bool("use_sliding_window", False) and window:
+        first = c.int("max_window_layers", n, minimum=0, limit=LIMITS["num_hidden_layers"])
+        return [("sliding", window) if i >= first else ("full", None) for i in range(n)]
+    return [("full", None) for _ in range(n)]
+
+
+def _alternate_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Gemma 2: even layers are local (sliding), odd layers global."""
+    window = c.opt_int("sliding_window", limit=LIMITS["positions"])
+    return [("sliding", window) if window and i % 2 == 0 else ("full", None) for i in range(n)]
+
+
+def _gemma3_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Gemma 3 configs without `layer_types`: every `sliding_window_pattern`-th layer is global."""
+    window = c.opt_int("sliding_window", limit=LIMITS["positions"])
+    pattern = c.int("sliding_window_pattern", 6, limit=LIMITS["num_hidden_layers"])
+    return [("sliding", window) if window and (i + 1) % pattern else ("full", None) for i in range(n)]
+
+
+def _linear_interval_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Qwen3-Next configs without `layer_types`: every `full_attention_interval`-th layer is full
+    attention, the others gated delta-net."""
+    interval = c.int("full_attention_interval", 4, limit=LIMITS["num_hidden_layers"])
+    return [("full", None) if (i + 1) % interval == 0 else ("mamba", None) for i in range(n)]
+
+
+def _mla_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    return [("mla", None) for _ in range(n)]
+
+
+def _chunked_nope_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Llama 4: NoPE layers (every 4th by default) attend globally; RoPE layers use chunked
+    local attention."""
+    chunk = c.opt_int("attention_chunk_size", limit=LIMITS["positions"])
+    nope = c.list("no_rope_layers")
+    if nope is not None and len(nope) != n:
+        raise FactsError(f"`no_rope_layers` has {len(nope)} entries for {n} layers", key="no_rope_layers")
+    global_layer = [nope[i] == 0 if nope is not None else (i + 1) % 4 == 0 for i in range(n)]
+    return [("full", None) if g or not chunk else ("chunked", chunk) for g in global_layer]
+
+
+ATTENTION_RULES = {"window": _window_rule, "qwen_window": _qwen_window_rule, "alternate": _alternate_rule,
+                   "gemma3": _gemma3_rule, "mla": _mla_rule, "chunked_nope": _chunked_nope_rule,
+                   "linear_interval": _linear_interval_rule}
+
+
+def _attention_kinds(c: Config, family: Family, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """(kind, window) per layer, as vLLM builds its attention layers: the config's
+    `layer_types` when it lists them, else the family's rule."""
+    listed = _layer_types(c, n) if family.attention != "mla" else None
+    kinds = listed if listed is not None else ATTENTION_RULES[family.attention](c, n)
+    if family.linear == "none" and any(kind == "mamba" for kind, _ in kinds):
+        raise FactsError("`layer_types` names linear_attention layers, which this model family does not have",
+                         key="layer_types")
+    return kinds
 
 
 # Config keys that only hybrid attention/recurrent models carry (Qwen3-Next and Qwen3.5 GDN,
@@ -184,8 +333,8 @@ def _recurrent_layers(c: Config) -> bool:
 
 def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     warnings: list[str] = []
-    family = "yi" if model_type.lower() == "yi" else model_type
-    if family not in LLAMA_LIKE:
+    found = family_of(model_type)
+    if found is None:
         missing = [k for k in REQUIRED if not any(c.has(a) for a in ALIASES.get(k, (k,)))]
         if missing:
             raise FactsError(f"model_type {model_type!r} is not supported and its config lacks "
@@ -200,52 +349,93 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         elif not generic_ok:
             warnings.append(f"model_type {model_type!r} is not a known family: read as a Llama-style decoder "
                             "(GQA attention, gated MLP, two norms per layer); check the facts")
-        family = "llama"
+        found = GENERIC, FAMILIES[GENERIC]
+    _, fam = found
     n = c.int("num_hidden_layers", limit=LIMITS["num_hidden_layers"])
     hidden = c.int("hidden_size", limit=LIMITS["hidden_size"])
     heads = c.int("num_attention_heads", limit=LIMITS["num_attention_heads"])
     kv = kv_heads(c, heads)
     hd = head_dim(c, hidden, heads)
     vocab = c.int("vocab_size", limit=LIMITS["vocab_size"])
-    inter = c.int("intermediate_size", limit=LIMITS["intermediate_size"])
-    tie = c.bool("tie_word_embeddings", family in TIED_BY_DEFAULT)
+    fallback = (c.int(fam.intermediate_fallback, limit=LIMITS["intermediate_size"])
+                if fam.intermediate_fallback and not c.has("intermediate_size") else None)
+    inter = c.int("intermediate_size", fallback, limit=LIMITS["intermediate_size"])
+    tie = c.bool("tie_word_embeddings", fam.tie)
     if heads % kv:
         raise FactsError(f"num_attention_heads {heads} is not a multiple of the {kv} KV heads",
                          key="num_key_value_heads")
-    kinds = _attention_kinds(c, family, n)
-    attn_bias = c.bool("attention_bias", family == "gpt_oss")
-    norms = 4 if family == "gemma2" else 2
-    moe_of = _moe_rule(c, family, n, inter)
+    kinds = _attention_kinds(c, fam, n)
+    attn_bias = c.bool("attention_bias", fam.attention_bias)
+    qkv_bias = attn_bias if fam.qkv_bias is None else fam.qkv_bias
+    o_bias = attn_bias if fam.o_bias is None else fam.o_bias
+    moe = _moe_rule(c, fam, n, inter)
+    gated_q = c.bool("attn_output_gate", fam.gated_q)
+    ssm_fp32 = str(c.raw("mamba_ssm_dtype", "")).removeprefix("torch.") == "float32"
     mla = None
     layers: list[Layer] = []
     for i in range(n):
         p = f"model.layers.{i}."
-        t: list[Tensor] = [_v(f"{p}norm{j}", hidden) for j in range(norms)]
+        t: list[Tensor] = [_v(f"{p}norm{j}", hidden) for j in range(fam.norms)]
         a = p + "self_attn."
-        if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
-            attn, mla = _mla(c, a, hidden, heads)
-        elif family in ("qwen2", "qwen2_moe"):
-            attn = _attention(a, hidden, heads, kv, hd, qkv_bias=True, o_bias=False)
-        else:
-            attn = _attention(a, hidden, heads, kv, hd, qkv_bias=attn_bias, o_bias=attn_bias,
-                              qk_norm=family in ("qwen3", "qwen3_moe"), fused=family == "phi3",
-                              sinks=family == "gpt_oss")
-        t += attn
-        is_moe, ffn = moe_of(i, p + "mlp.", hidden)
-        t += ffn
         kind, window = kinds[i]
+        conv = ssm = 0
+        if kind == "mamba":
+            attn, conv, ssm = _gated_delta_net(c, p + "linear_attn.", hidden)
+        elif fam.attention == "mla":
+            attn, mla = _mla(c, a, hidden, heads)
+        else:
+            attn = _attention(a, hidden, heads, kv, hd, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm=fam.qk_norm,
+                              fused=fam.fused_qkv, sinks=fam.sinks)
+            if gated_q:   # the output gate doubles q_proj's rows
+                attn = [Tensor(x.name, 2 * heads * hd, x.cols) if x.name == a + "q_proj" else x for x in attn]
+        t += attn
+        is_moe, ffn = moe.layer(i, p + fam.ffn_prefix, hidden)
+        t += ffn
         if kind == "mla":
             assert mla is not None, "only the MLA families above give layers of kind mla"
             shape = (1, mla.kv_lora_rank + mla.qk_rope_head_dim, 0)
+        elif kind == "mamba":
+            shape = (0, 0, 0)
         else:
             shape = (kv, hd, hd)
-        layers.append(Layer(kind, window, *shape, is_moe, tuple(t)))
-    moe = _moe_facts(c, family, layers, inter)
+        layers.append(Layer(kind, window, *shape, is_moe, tuple(t), conv, ssm, ssm_fp32 and kind == "mamba"))
+    moe_facts = _moe_facts(c, moe, layers)
+    mtp: list[Layer] = []
+    for j in range(_mtp_count(c, n)):
+        # One MTP module: the decoder layer vLLM builds at index n + j (full attention, the
+        # family's FFN rule at that index), plus the input norms and the projection that fuses
+        # the previous hidden state with the next token's embedding. Embeddings and lm_head are
+        # the target's (vLLM's EAGLE/MTP proposer shares them).
+        p = f"mtp.layers.{n + j}."
+        t = [_v(f"{p}norm{k}", hidden) for k in range(fam.norms)]
+        if fam.attention == "mla":
+            attn, _ = _mla(c, p + "self_attn.", hidden, heads)
+            shape = (1, (mla.kv_lora_rank + mla.qk_rope_head_dim) if mla else hd, 0)
+            mtp_kind: AttentionKind = "mla"
+            fuse = [Tensor(p + "eh_proj", hidden, 2 * hidden, "replicated")]   # a plain nn.Linear in vLLM
+        else:
+            attn = _attention(p + "self_attn.", hidden, heads, kv, hd, qkv_bias=qkv_bias, o_bias=o_bias,
+                              qk_norm=fam.qk_norm, fused=fam.fused_qkv, sinks=fam.sinks)
+            if gated_q:
+                attn = [Tensor(x.name, 2 * heads * hd, x.cols) if x.name.endswith("q_proj") else x for x in attn]
+            shape, mtp_kind = (kv, hd, hd), "full"
+            fuse = [Tensor(p + "fc", hidden, 2 * hidden)]                      # column-parallel in vLLM
+        _, ffn = moe.layer(n + j, p + fam.ffn_prefix, hidden)
+        t += attn + ffn + fuse + [_v(p + "enorm", hidden), _v(p + "hnorm", hidden), _v(p + "final_norm", hidden)]
+        mtp.append(Layer(mtp_kind, None, *shape, any(x.part == "expert" for x in ffn), tuple(t)))
     if mla:
         kv, hd = 1, mla.kv_lora_rank + mla.qk_rope_head_dim
     return Arch(model_type=model_type, num_layers=n, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd,
-                intermediate=inter, vocab=vocab, tie=tie, layers=tuple(layers), mla=mla, moe=moe,
-                warnings=tuple(warnings))
+                intermediate=inter, vocab=vocab, tie=tie, layers=tuple(layers), mla=mla, moe=moe_facts,
+                warnings=tuple(warnings), mtp_layers=tuple(mtp))
+
+
+def _mtp_count(c: Config, n: int) -> int:
+    """DeepSeek / GLM `num_nextn_predict_layers`, Qwen3-Next / Qwen3.5 `mtp_num_hidden_layers`."""
+    for key in ("num_nextn_predict_layers", "mtp_num_hidden_layers"):
+        if c.has(key):
+            return c.int(key, minimum=0, limit=LIMITS["num_hidden_layers"])
+    return 0
 
 
 def _experts(c: Config, *keys: str) -> int | None:
@@ -255,86 +445,102 @@ def _experts(c: Config, *keys: str) -> int | None:
     return None
 
 
-def _moe_rule(c: Config, family: str, n: int, inter: int):
-    """A function (layer index, prefix, hidden) -> (is_moe, FFN tensors) for the family."""
-    dense_inter = inter
-    fused = family == "phi3"
+@dataclass(frozen=True, slots=True)
+class MoeRule:
+    """What a family's MoE rule yields: the FFN of each layer, and the sizes `MoeFacts` reports."""
+
+    layer: Callable[[int, str, int], tuple[bool, list[Tensor]]]   # (index, prefix, hidden) -> (is_moe, FFN)
+    experts: int | None = None
+    expert_intermediate: int = 0
+    shared_intermediate: int = 0
+
+
+def _dense_rule(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
     mlp_bias = c.bool("mlp_bias", False)
+    return MoeRule(lambda i, p, h: (False, _mlp(p, h, inter, bias=mlp_bias, fused=fam.fused_gate_up)))
+
+
+def _deepseek_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    first = c.int("first_k_dense_replace", 0, minimum=0, limit=n)
+    freq = c.int("moe_layer_freq", 1, limit=n)
+    e_inter = c.int("moe_intermediate_size", limit=LIMITS["intermediate_size"])
+    shared = c.int("n_shared_experts", 0, minimum=0, limit=LIMITS["experts"]) * e_inter
+    biased = c.str("topk_method", "") == "noaux_tc"
+
+    def rule(i, p, h):
+        if i < first or i % freq:
+            return False, _mlp(p, h, inter)
+        out = _router(p + "gate", experts, h)
+        if biased:  # routing correction bias, kept in fp32 by vLLM
+            out.append(_v(p + "gate.e_score_correction_bias", experts, elem_bytes=4))
+        out += _mlp(p + "experts.", h, e_inter, part="expert", copies=experts)
+        return True, out + (_mlp(p + "shared_experts.", h, shared) if shared else [])
+    return MoeRule(rule, experts, e_inter, shared)
+
+
+def _qwen_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    step = c.int("decoder_sparse_step", 1, limit=n)
+    dense_only = set(c.list("mlp_only_layers") or [])
+    e_inter = c.int("moe_intermediate_size", limit=LIMITS["intermediate_size"])
+    shared = c.int("shared_expert_intermediate_size", 0, minimum=0, limit=LIMITS["intermediate_size"])
+
+    def rule(i, p, h):
+        if i in dense_only or (i + 1) % step:
+            return False, _mlp(p, h, inter)
+        out = _router(p + "gate", experts, h) + _mlp(p + "experts.", h, e_inter, part="expert", copies=experts)
+        if shared:
+            out += _mlp(p + "shared_expert.", h, shared) + _router(p + "shared_expert_gate", 1, h)
+        return True, out
+    return MoeRule(rule, experts, e_inter, shared)
+
+
+def _llama4_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    step = c.int("interleave_moe_layer_step", 1, minimum=0, limit=n)
+    listed = c.list("moe_layers")
+    moe_layers = set(listed) if listed is not None else {i for i in range(n) if step and (i + 1) % step == 0}
+    dense = c.int("intermediate_size_mlp", inter, limit=LIMITS["intermediate_size"])
+
+    def rule(i, p, h):
+        if i not in moe_layers:
+            return False, _mlp(p, h, dense)
+        return True, (_router(p + "router", experts, h)
+                      + _mlp(p + "experts.", h, inter, part="expert", copies=experts)
+                      + _mlp(p + "shared_expert.", h, inter))
+    return MoeRule(rule, experts, inter, inter)
+
+
+def _gpt_oss_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    return MoeRule(lambda i, p, h: (True, _router(p + "router", experts, h, bias=True)
+                                    + _mlp(p + "experts.", h, inter, fused=True, bias=True, part="expert",
+                                           copies=experts)), experts, inter, 0)
+
+
+def _mixtral_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    """Mixtral and MoE configs of unknown families: every layer routes over `intermediate_size` experts."""
+    e_inter = c.int("moe_intermediate_size", inter, limit=LIMITS["intermediate_size"])
+    return MoeRule(lambda i, p, h: (True, _router(p + "block_sparse_moe.gate", experts, h)
+                                    + _mlp(p + "block_sparse_moe.experts.", h, e_inter, part="expert",
+                                           copies=experts, names=("w1", "w3", "w2"))), experts, e_inter, 0)
+
+
+MOE_RULES: dict[str, Callable[[Config, Family, int, int, int], MoeRule]] = {
+    "deepseek": _deepseek_moe, "qwen": _qwen_moe, "llama4": _llama4_moe, "gpt_oss": _gpt_oss_moe,
+    "mixtral": _mixtral_moe}
+
+
+def _moe_rule(c: Config, fam: Family, n: int, inter: int) -> MoeRule:
     experts = _experts(c, "n_routed_experts", "num_local_experts", "num_experts")
     if experts is None:
-        return lambda i, p, h: (False, _mlp(p, h, dense_inter, bias=mlp_bias, fused=fused))
-    if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
-        first = c.int("first_k_dense_replace", 0, minimum=0, limit=n)
-        freq = c.int("moe_layer_freq", 1, limit=n)
-        e_inter = c.int("moe_intermediate_size", limit=LIMITS["intermediate_size"])
-        shared = c.int("n_shared_experts", 0, minimum=0, limit=LIMITS["experts"]) * e_inter
-        biased = c.str("topk_method", "") == "noaux_tc"
-
-        def rule(i, p, h):
-            if i < first or i % freq:
-                return False, _mlp(p, h, dense_inter)
-            out = _router(p + "gate", experts, h)
-            if biased:  # routing correction bias, kept in fp32 by vLLM
-                out.append(_v(p + "gate.e_score_correction_bias", experts, elem_bytes=4))
-            out += _mlp(p + "experts.", h, e_inter, part="expert", copies=experts)
-            return True, out + (_mlp(p + "shared_experts.", h, shared) if shared else [])
-        return rule
-    if family in ("qwen2_moe", "qwen3_moe"):
-        step = c.int("decoder_sparse_step", 1, limit=n)
-        dense_only = set(c.list("mlp_only_layers") or [])
-        e_inter = c.int("moe_intermediate_size", limit=LIMITS["intermediate_size"])
-        shared = c.int("shared_expert_intermediate_size", 0, minimum=0, limit=LIMITS["intermediate_size"])
-
-        def rule(i, p, h):
-            if i in dense_only or (i + 1) % step:
-                return False, _mlp(p, h, dense_inter)
-            out = _router(p + "gate", experts, h) + _mlp(p + "experts.", h, e_inter, part="expert", copies=experts)
-            if shared:
-                out += _mlp(p + "shared_expert.", h, shared) + _router(p + "shared_expert_gate", 1, h)
-            return True, out
-        return rule
-    if family == "llama4_text":
-        step = c.int("interleave_moe_layer_step", 1, minimum=0, limit=n)
-        listed = c.list("moe_layers")
-        moe_layers = set(listed) if listed is not None else (
-            {i for i in range(n) if step and (i + 1) % step == 0})
-        dense = c.int("intermediate_size_mlp", inter, limit=LIMITS["intermediate_size"])
-
-        def rule(i, p, h):
-            p = p.replace(".mlp.", ".feed_forward.")
-            if i not in moe_layers:
-                return False, _mlp(p, h, dense)
-            return True, (_router(p + "router", experts, h)
-                          + _mlp(p + "experts.", h, inter, part="expert", copies=experts)
-                          + _mlp(p + "shared_expert.", h, inter))
-        return rule
-    if family == "gpt_oss":
-        return lambda i, p, h: (True, _router(p + "router", experts, h, bias=True)
-                                + _mlp(p + "experts.", h, inter, fused=True, bias=True, part="expert",
-                                       copies=experts))
-    # Mixtral and MoE configs of unknown families: every layer routes over `intermediate_size` experts.
-    e_inter = c.int("moe_intermediate_size", inter, limit=LIMITS["intermediate_size"])
-    return lambda i, p, h: (True, _router(p + "block_sparse_moe.gate", experts, h)
-                            + _mlp(p + "block_sparse_moe.experts.", h, e_inter, part="expert", copies=experts,
-                                   names=("w1", "w3", "w2")))
+        return _dense_rule(c, fam, n, inter, 0)
+    return MOE_RULES[fam.moe](c, fam, n, inter, experts)
 
 
-def _moe_facts(c: Config, family: str, layers: list[Layer], inter: int) -> MoeFacts | None:
+def _moe_facts(c: Config, rule: MoeRule, layers: list[Layer]) -> MoeFacts | None:
     moe_layers = [layer for layer in layers if layer.is_moe]
-    if not moe_layers:
+    if not moe_layers or rule.experts is None:
         return None
-    experts = _experts(c, "n_routed_experts", "num_local_experts", "num_experts")
-    top_k = c.int("num_experts_per_tok", limit=experts, aliases=("num_experts_per_tok", "experts_per_token"))
-    e_inter = inter if family in ("llama4_text", "gpt_oss") else c.int("moe_intermediate_size", inter)
-    shared = 0
-    if family in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
-        shared = c.int("n_shared_experts", 0, minimum=0) * e_inter
-    elif family == "qwen2_moe":
-        shared = c.int("shared_expert_intermediate_size", 0, minimum=0)
-    elif family == "llama4_text":
-        shared = inter
-    assert experts is not None, "_moe_rule makes MoE layers only when the config counts experts"
+    top_k = c.int("num_experts_per_tok", limit=rule.experts, aliases=("num_experts_per_tok", "experts_per_token"))
     first = next(i for i, layer in enumerate(layers) if layer.is_moe)
-    return MoeFacts(num_experts=experts, experts_per_token=top_k, expert_intermediate_size=e_inter,
-                    shared_expert_intermediate_size=shared, first_dense_layers=first,
+    return MoeFacts(num_experts=rule.experts, experts_per_token=top_k, expert_intermediate_size=rule.expert_intermediate,
+                    shared_expert_intermediate_size=rule.shared_intermediate, first_dense_layers=first,
                     moe_layer_count=len(moe_layers))

@@ -33,14 +33,15 @@ def load_lock(spec_path: str) -> dict | None:
     if not os.path.exists(path):
         return None
     name = os.path.basename(path)
+    from vllm_compile.inputs import InputError, read_json
+
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CompileError([Diagnostic(f"cannot read the lock file: {exc}", file=name,
+        data = read_json(path)
+    except InputError as exc:
+        raise CompileError([Diagnostic(f"the lock file {exc.reason}", file=name, line=1, column=1,
                                        fix="delete it and run `vllm-compile lock` again")]) from None
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
-        raise CompileError([Diagnostic("the lock file is not a vllm-compile lock", file=name,
+        raise CompileError([Diagnostic("the lock file is not a vllm-compile lock", file=name, line=1, column=1,
                                        fix="delete it and run `vllm-compile lock` again")])
     return data
 
@@ -79,11 +80,12 @@ def write_lock(spec_path: str, models: dict[str, dict], adapters: dict[str, dict
     path = lock_path(spec_path)
     data: dict = {}
     if os.path.exists(path):
+        from vllm_compile.inputs import InputError, read_json
+
         try:
-            with open(path, encoding="utf-8") as f:
-                loaded = json.load(f)
+            loaded = read_json(path)
             data = loaded if isinstance(loaded, dict) else {}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except InputError:
             data = {}
     data["version"] = LOCK_VERSION
     data["models"] = dict(sorted(models.items()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import os
 import struct
 from functools import lru_cache
 from importlib import resources
@@ -37,14 +38,13 @@ class SourceError(Exception):
 
 
 def read_json(path: Path, what: str) -> dict:
+    from vllm_compile.inputs import InputError
+    from vllm_compile.inputs import read_json as read_bounded
+
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise SourceError(f"{what} is larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read {what}: {exc.__class__.__name__}") from None
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+    except InputError as exc:
+        raise SourceError(f"{what} {exc.reason}") from None
     if not isinstance(data, dict):
         raise SourceError(f"{what} is not a JSON object")
     return data
@@ -52,12 +52,22 @@ def read_json(path: Path, what: str) -> dict:
 
 def safetensors_header(path: Path) -> list[tuple[str, str, list[int]]]:
     """(name, dtype, shape) of every tensor in one .safetensors file, read from its header only."""
+    import stat
+
+    from vllm_compile.inputs import InputError, check_json_depth
+
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SourceError(f"{path.name} is not a regular file")
             (size,) = struct.unpack("<Q", f.read(8))
             if size > MAX_HEADER_BYTES:
                 raise SourceError(f"{path.name}: header of {size} bytes is not a safetensors header")
-            header = json.loads(f.read(size))
+            text = f.read(size).decode("utf-8")
+            check_json_depth(text)
+            header = json.loads(text)
+    except InputError as exc:
+        raise SourceError(f"{path.name}: safetensors header {exc.reason}") from None
     except (OSError, struct.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SourceError(f"{path.name} is not a readable safetensors file ({exc.__class__.__name__})") from None
     if not isinstance(header, dict):
@@ -258,7 +268,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
 
     if model.path is not None:
         folder = Path(spec_dir) / model.path
-        if not (folder / "config.json").is_file():
+        if not (folder / "config.json").exists():
             raise CompileError([source.error(key_path, "no config.json in the model folder",
                                              found=model.path, fix="point model.path at a folder holding "
                                              "the checkpoint's config.json")])

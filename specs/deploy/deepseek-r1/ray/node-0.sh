@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:290f2fbc9b5ca4a00a169185273252324ca13e2bb3cf20da689fb06c79be36ad
+# input-digest: sha256:1612d482eaec150c5bf7f034cc7a24ede1b55b8cb4446307628a66839d6081c8
+# check-digest: sha256:ba1fbb763e7bcd31a5a8ed434626b6b7ec8c85a2ae453275952d08f76a48065d
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

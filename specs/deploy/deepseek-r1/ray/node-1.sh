@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:d861c4869e523447a91dbe38a344eac8a79fb078a5861139e2ece1e4a46def2c
+# input-digest: sha256:1612d482eaec150c5bf7f034cc7a24ede1b55b8cb4446307628a66839d6081c8
+# check-digest: sha256:3dcb48917c5788a2b72e0cae151631b954ffc843df72c69d2b6dce23cd076bd3
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2e65b48a1edb1e857a4439fcd6a4e8f6de0c816c1ca3cd181435598b3f64b239
-# check-digest: sha256:775cee7dd0325b7d879c247896236eb7c807288024ea487046c44d4e2aa4f787
+# input-digest: sha256:1612d482eaec150c5bf7f034cc7a24ede1b55b8cb4446307628a66839d6081c8
+# check-digest: sha256:d46151f4832b63e8fb6a2051ecf42288f0341bfb01029bd08ea547a68e0dad5e
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:43e42b27431b4787a2f394cae11600037ca90d63605ce227b2fdf56b32bdc1d6
-# check-digest: sha256:ab951d811ef16f78622a0be0a2f96031440afc9c1de377c041945377768fcdf6
+# input-digest: sha256:5477ec9e8d2356a250f1d9ca1c58d11afd60363b9ec6f5550470ac5e92bbcdd2
+# check-digest: sha256:8443b1379f27ecfef896e27166b5df42fdf2ac3f8a9ec7e9b95655d395e4dcdf
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

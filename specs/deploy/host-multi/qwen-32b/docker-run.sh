@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4be4ca2d575426e56f6b3e815198df4632f0108476251a6372b22614cd93351d
-# check-digest: sha256:1b1e4e97c38ee161e0625bcc58691eb10b88937a08c007a3de50ecda876da33a
+# input-digest: sha256:618dd5c750bca3c107aa7f94d55a55f6da40f433211ff04203f4682aedff8d3c
+# check-digest: sha256:09c2c3a3bf9ada79d5283638e6956160ce8af3370ace3a0211e5e9a7ccdd48a1
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:34163f9f5e22a82ae6be2281d560c9513acb5d0c72ae32188e6d55afd15f5475
-# check-digest: sha256:2abbe18b7dfd475db2e53290f8d7803b232263923c0824d4d5573711bb60ab30
+# input-digest: sha256:6c99be11674f36a2ffb324a40cfbcb50d5c2242b7981888c71324a3216a81079
+# check-digest: sha256:43e2a14060abaeabef0a32d1db440b994ea30c99936354f902bdc4d6e938e753
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:34163f9f5e22a82ae6be2281d560c9513acb5d0c72ae32188e6d55afd15f5475
-# check-digest: sha256:d8a08a56d13fb118177fb3984c2b3f03624acb9bbe8a49abf81b8b942fa7e666
+# input-digest: sha256:6c99be11674f36a2ffb324a40cfbcb50d5c2242b7981888c71324a3216a81079
+# check-digest: sha256:422ecc6e9df5f23b73ea63d4bb0856184d8a839479d9981610d2493316c93732
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:34163f9f5e22a82ae6be2281d560c9513acb5d0c72ae32188e6d55afd15f5475
-# check-digest: sha256:334ba328c0bbd0154a9cd170167e599ef51780ecd47e6b49cc962cbaf0aad59d
+# input-digest: sha256:6c99be11674f36a2ffb324a40cfbcb50d5c2242b7981888c71324a3216a81079
+# check-digest: sha256:2e2425961b04815b2f831c2d8a9428b4d8db4ee04b79229dc48fcc607b2a5cc0
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

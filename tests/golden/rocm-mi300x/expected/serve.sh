@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:691e6cfd8ad6148c8d2c5842feeeaea9ccfbd36751f11c86ebeb2467afaaa13f
-# check-digest: sha256:04143058d79c9858486c5b9e408fb08071af0cfea400e6695a1f15bf18a7a60a
+# input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
+# check-digest: sha256:958e376706f4920efd97eea066aa07f0ede469c0098c9ccfe7a0c470bc659a8c
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

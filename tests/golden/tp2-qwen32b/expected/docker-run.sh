@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d7003324e6ff5a8a6c94cd150e2ee74256b4edc4150ac2b92fe0b98250f82563
-# check-digest: sha256:c45d8516902ebfece0612e30d445fc13074f369960332dcdfe3a3986966a246e
+# input-digest: sha256:9047ffebcf5c349ee0991ddbbf96469f255f58e9b84dc8cd9be19bc57229bbf6
+# check-digest: sha256:8e861925561154ed0cba353f316c4362e72add6d2d4a59a55d9b2308eed719de
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f64141eccd88f3723b6fc48efa6559de1c3fbcd576ae528eebe19440af6cbe0b
-# check-digest: sha256:0b511116d831eebb9ff1455231b3eb95480913494c092d2712c0cc45677f14b1
+# input-digest: sha256:89d0e78c3730e034f3439dc15b43d52cced32dc15a322049190cc65ccd0db58e
+# check-digest: sha256:ad8a5fb21a1eba61107399e94750288bced66a261648822b2259803ad4fad2ba
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:13ce8056da672f9b8f9eb161b6dfac4210fc7e6c99746a634de82f23830b643c
-# check-digest: sha256:322e7965eee32bbbb6fee11b8ce255c938b84be4c71e3d86b9cdc32951c256bb
+# input-digest: sha256:5029e46cf625fe6b28b2fd4d4f8919018aa96f59142655f8bac9288e0a4da8a1
+# check-digest: sha256:e1ec61ec1271ed50886dd728474d7f8a6e0533204079370a6f124a16a5054445
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde2b363dd31c6d50cc9dfeceb4ab16ab543d15ad500a01fd1abb8c326f86de8
-# check-digest: sha256:73385cb2ac2dd2466fc0cdec2024fa27d5685fed5d6ec3158e139c68d08bedc3
+# input-digest: sha256:9605137500c646c3a20226250d07877d2fac365fa228d21a39f8cd0bf904f9a9
+# check-digest: sha256:d55fa5e52e0ce4e631bcbf3ae4492ee2d620d116598a4ab6f38a22d9240fcc57
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f8a7aa74b98746e8ca33d204a788ce58c0c600382e1cb4bdf8ae80bf000b4b81
-# check-digest: sha256:ab78c2995da91400bb4eb898f68422a9ebda5040eae42bd295939bbbd585972c
+# input-digest: sha256:3a0320a04ee06b1e836d863e9523f6afab3e63708dd0c5cbf9cba9851e37165c
+# check-digest: sha256:1014aa344debc93a355315d537314fed713358d979b9eb8c45b16c2cced115aa
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:109df59d2d151a358ab1218db6bc199242af2698eb248b353faca568833dc3f7
-# check-digest: sha256:0416382300534f6b2192a4b7c56528b6f334a5b7c7db6719e256b5a3714c4444
+# input-digest: sha256:cc35e9b392545b4e70fbc3cadea5d462bf22e8bb60aef48ce346fdeaf66bed41
+# check-digest: sha256:259b3aea2df485503cc7d20348e670e08c42701b0992c68db398a8ce816c0c55
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

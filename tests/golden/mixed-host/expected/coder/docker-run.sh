@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:35605d73b313f22dacf8fb0108d0e8c6b471d2d22313d315001bfed4c3fa9d82
-# check-digest: sha256:827984e8845cba31a0ef53c403837f7c498562e9bd08f914f0f98140d87af97e
+# input-digest: sha256:f88e5eafb55703912b832c2f505aee9d8047d8cd899f039c11e8bd754da40f59
+# check-digest: sha256:0f3b78b90846d7bceb6eea2aedb32c4059f9fe65c8ecbfe1e6d900a82ce65c24
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

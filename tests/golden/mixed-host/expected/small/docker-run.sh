@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:acb7e01da33fade626be7b63713d16baaa688db019a2f79e8bf2b86c40fc5342
-# check-digest: sha256:c2798b8ba376bf83eb33f736d42fb0a30f5515c69d287ee59c265ca4c9ce5257
+# input-digest: sha256:d50390f492797051c45aa47a95bfa2a96134659c96ef29cf89bdc52799b2e32b
+# check-digest: sha256:96756e8731c867f7ab2f112efe2cb6848fa56f995812ca0678a7d4b8f31f379a
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6c5c0e554898cbb09d2bcec5a6e9e778a338cf900c12b5cbfdbe206505bd8c7a
-# check-digest: sha256:89948871219050adc6f9cf0ea08b1712e7fa2f2a25898b928e60c03266427f54
+# input-digest: sha256:c136faaacefbfa98429e56dee21c47dc6ceeb33922169b8cc6793618102604ea
+# check-digest: sha256:40d9890b7cf147b9a1d980c94c683862ac76f00da330fcf3876a32a4e80e30ae
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f02ce35dcf6fbf1214c27991cb7ecfa7c832bf178e96ff4d80a8a23cb045f70d
-# check-digest: sha256:5964d08ba30a4a18e4257434228e005cb86665a65058cf52b127164f2958d1d4
+# input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
+# check-digest: sha256:31a20fdc1d4013d2f4f6ed741c889219c67831fa8d7c0dbe15b61028c752f130
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

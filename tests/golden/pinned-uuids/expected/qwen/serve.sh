@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f02ce35dcf6fbf1214c27991cb7ecfa7c832bf178e96ff4d80a8a23cb045f70d
-# check-digest: sha256:2a87f71c400265c45ba3053b08473d4fda1ce3927b3340bed851baf27e4a9de7
+# input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
+# check-digest: sha256:11dc8c5cab9f1b2bbd0c2be09aa3184a79005b29ea52a79713a343e8f28106ac
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

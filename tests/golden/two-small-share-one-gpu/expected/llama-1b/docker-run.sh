@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:cef02f3a029ce564d5d8ecdc1ebc503b551362926f9bc27839dff81aa4955c06
+# input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
+# check-digest: sha256:e6a92981f34a0d32bb7910394ffb5392265b04d06700dba8564a0ae76d79c944
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

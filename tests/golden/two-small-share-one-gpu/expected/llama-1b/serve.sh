@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:77a64ed1413a2d85808c65fd4840588b0db8f7e5ef38b7132b7900eed47c8a51
-# check-digest: sha256:87a38bad3117888007c5e5ea7e07adf52d6ac2c1edba68dfc7a707040a90c258
+# input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
+# check-digest: sha256:11922cdd956f47d014d899414c107cf35ddfe7a48153e26c5ab9781e6a3286a6
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:84b9ef2c6ed01ad74233255b54ee741f01400f73e163bd35b6aa2b71eff5c8a0
-# check-digest: sha256:bf6371ea0550857cee0d66b2123ef994149ba067ee6de8fc1e381900fe8885f9
+# input-digest: sha256:bc4a9a320bac4244dc5470df35db8288764b8aa3eafc39e1d9a79199c522c812
+# check-digest: sha256:cf4dc15edf3e4a3f27a443948ef94c4fda35db34a36c4a0de5c55162b2d50c7d
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,0 +1,128 @@
+"""Speculative decoding: the drafter's weights (MTP layers of the checkpoint, an EAGLE head or a
+draft model, none for n-gram), its KV-cache pages, the verification logits, and methods refused
+by name."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from plan_support import GIB, facts, plan
+
+from vllm_compile.ir.facts import SpeculativeFacts
+from vllm_compile.plan import speculative
+from vllm_compile.plan.assign import speculative_request
+
+DSV3 = "deepseek-ai/DeepSeek-V3"
+LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
+LLAMA_1B = "meta-llama/Llama-3.2-1B-Instruct"
+
+
+def test_mtp_layers_come_from_the_checkpoint_config():
+    f = facts(DSV3)
+    (layer,) = f.mtp_layers                       # num_nextn_predict_layers: 1, after the 61 decoder layers
+    assert layer.index == 61 and layer.attention == "mla" and layer.is_moe
+    # DeepSeek-V3 publishes 671B + "14B of the MTP module" (685B in all); the module's own
+    # embedding and head copies (2 x 129280 x 7168) are shared with the target in vLLM, the rest
+    # is this layer: 13.5B with them.
+    assert 13.0e9 < layer.parameters + 2 * 129280 * 7168 < 14.5e9
+    assert not facts(LLAMA_8B).mtp_layers
+    q = facts("Qwen/Qwen3.6-35B-A3B").mtp_layers
+    assert len(q) == 1 and q[0].attention == "full" and q[0].is_moe
+
+
+def test_each_method_adds_what_its_drafter_holds():
+    base = plan(DSV3, "H200-SXM-141GB", 8, mode="predict", tensor_parallel_size=8, max_model_len=32768)
+    mtp = plan(DSV3, "H200-SXM-141GB", 8, mode="predict", tensor_parallel_size=8, max_model_len=32768,
+               speculative=SpeculativeFacts("mtp", 1, given_method="deepseek_mtp"))
+    layer = facts(DSV3).mtp_layers[0]
+    assert mtp.per_gpu.weights_bytes - base.per_gpu.weights_bytes == (
+        -(-layer.sharded_bytes // 8) + layer.replicated_bytes + -(-layer.expert_bytes // 8))
+    assert mtp.per_gpu.kv_bytes_per_token > base.per_gpu.kv_bytes_per_token    # the MTP layer's own latent cache
+    ngram = plan(DSV3, "H200-SXM-141GB", 8, mode="predict", tensor_parallel_size=8, max_model_len=32768,
+                 speculative=SpeculativeFacts("ngram", 4))
+    assert ngram.per_gpu.weights_bytes == base.per_gpu.weights_bytes
+    assert ngram.per_gpu.kv_bytes_per_token == base.per_gpu.kv_bytes_per_token
+    rows = min(base.max_num_seqs, base.max_num_batched_tokens)
+    assert ngram.per_gpu.activation_bytes - base.per_gpu.activation_bytes == rows * 4 * 129280 * 4 * 2
+    draft = plan(LLAMA_8B, "L40S", mode="predict", max_model_len=8192,
+                 speculative=SpeculativeFacts("draft_model", 4, draft=facts(LLAMA_1B)))
+    alone = plan(LLAMA_8B, "L40S", mode="predict", max_model_len=8192)
+    from vllm_compile.plan import weights
+    assert draft.per_gpu.weights_bytes - alone.per_gpu.weights_bytes == weights.rank_weight_bytes(facts(LLAMA_1B), 1, 1, 0)
+    one_b = facts(LLAMA_1B)
+    assert draft.per_gpu.kv_bytes_per_token - alone.per_gpu.kv_bytes_per_token == 16 * 8 * 64 * 2 * 2 == \
+        sum(l.kv_heads * (l.head_size + l.head_size_v) * 2 for l in one_b.layers)
+
+
+def test_eagle_heads_share_the_targets_embeddings_and_eagle3_has_its_own_small_head():
+    head = facts(LLAMA_1B)   # stands in for a head's config: only its layers, fc and (EAGLE-3) lm_head count
+    eagle = speculative.drafter_weight_bytes(SpeculativeFacts("eagle", 3, draft=head), facts(LLAMA_8B), 1, 2)
+    layers = sum(l.sharded_bytes + l.replicated_bytes for l in head.layers)
+    assert eagle == layers + 2 * head.hidden_size * head.hidden_size * 2
+    eagle3 = speculative.drafter_weight_bytes(SpeculativeFacts("eagle3", 3, draft=head), facts(LLAMA_8B), 1, 2)
+    assert eagle3 == layers + 3 * head.hidden_size ** 2 * 2 + head.vocab_size * head.hidden_size * 2
+
+
+def test_flags_are_read_like_vllm_and_unknown_methods_are_refused_by_name():
+    assert speculative_request('{"method": "qwen3_next_mtp", "num_speculative_tokens": 2}') == \
+        ("mtp", "qwen3_next_mtp", 2, None)
+    assert speculative_request({"model": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B", "num_speculative_tokens": 3}) == \
+        ("eagle3", "eagle3", 3, "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B")
+    assert speculative_request(None, "[ngram]", 4) == ("ngram", "ngram", 4, None)       # the older flags
+    assert speculative_request(None, LLAMA_1B, 5) == ("draft_model", "draft_model", 5, LLAMA_1B)
+    assert speculative_request(None) is None
+    refused = plan(LLAMA_8B, "L40S", mode="predict", max_model_len=8192, speculative=SpeculativeFacts("banana", 2))
+    assert refused.verdict == "invalid" and "unknown speculative decoding method 'banana'" in refused.reasons[0]
+    no_mtp = plan(LLAMA_8B, "L40S", mode="predict", max_model_len=8192,
+                  speculative=SpeculativeFacts("mtp", 1, given_method="deepseek_mtp"))
+    assert no_mtp.verdict == "invalid" and "no num_nextn_predict_layers" in no_mtp.reasons[0]
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "vllm_compile", "predict", "--gpu", "L40S", "--format", "json",
+                               "--", "vllm", "serve", LLAMA_8B, "--max-model-len", "8192", *extra],
+                              capture_output=True, text=True)
+
+    done = run("--speculative-config", '{"method": "medusa", "num_speculative_tokens": 2}')
+    assert done.returncode == 1 and "'medusa' is not modelled" in json.loads(done.stdout)["reasons"][0]
+    missing = run("--speculative-config", '{"model": "nobody/none", "num_speculative_tokens": 2}')
+    assert missing.returncode == 2 and "speculative draft model 'nobody/none'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    ok = run("--speculative-config", json.dumps({"model": LLAMA_1B, "num_speculative_tokens": 4}))
+    assert ok.returncode == 0, ok.stdout
+    assert json.loads(ok.stdout)["per_gpu"]["weights_bytes"] > 16 * GIB
+
+
+def test_compile_resolves_the_draft_model_of_extra_args_and_reports_one_it_cannot_find(tmp_path):
+    spec = """version: 1
+name: draft-chat
+model:
+  id: meta-llama/Llama-3.1-8B-Instruct
+hardware:
+  gpu: L40S
+  count: 1
+workload:
+  max_model_len: 16384
+  concurrency: 4
+engine:
+  version: "0.10.1"
+  extra_args: ["--speculative-config", '{"model": "DRAFT", "num_speculative_tokens": 4}']
+output:
+  dir: out
+  formats: [compose]
+"""
+
+    def run(draft):
+        path = tmp_path / f"{draft.replace('/', '_')}.yaml"
+        path.write_text(spec.replace("DRAFT", draft))
+        return subprocess.run([sys.executable, "-m", "vllm_compile", "plan", str(path), "--format", "json"],
+                              capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+
+    with_draft, without = run(LLAMA_1B), plan(LLAMA_8B, "L40S", version="0.10.1", max_model_len=16384, concurrency=4)
+    assert with_draft.returncode == 0, with_draft.stderr
+    weights = json.loads(with_draft.stdout)["per_gpu"]["weights_bytes"]
+    from vllm_compile.plan import weights as w
+    assert weights - without.per_gpu.weights_bytes == w.rank_weight_bytes(facts(LLAMA_1B), 1, 1, 0)
+    missing = run("nobody/none")
+    assert missing.returncode == 2 and "error: engine.extra_args: speculative draft model 'nobody/none'" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -1,0 +1,153 @@
+"""Vision towers and projectors of multimodal models, counted from `vision_config`.
+
+Each tower family is a row of `TOWERS` (how its blocks are built, which linears TP shards, how
+large one item at the maximum size is); `encoder_facts` reads the row and the config. Tensors
+are tagged like the decoder's (families.Tensor): column-parallel linears and their biases are
+sharded, row-parallel biases, norms, patch embeddings and position tables replicated, as vLLM's
+vision modules build them with the default `mm_encoder_tp_mode` ("weights").
+
+Sources (structure, facts only): vLLM vllm/model_executor/models/qwen2_vl.py, qwen2_5_vl.py,
+qwen3_vl.py, siglip.py and gemma3_mm.py; the Hugging Face image processors' default maximum
+sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels),
+which vLLM's Qwen processors take as the largest dummy image of the profile run. Each merged
+token covers (patch x spatial_merge)^2 pixels: 16384 tokens per image for both, as vLLM logs
+("Encoder cache will be initialized with a budget of 16384 tokens, and profiled with 1 image
+items of the maximum feature size").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vllm_compile.ir.facts import EncoderFacts
+
+from .config import LIMITS, Config, FactsError
+from .families import Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class Tower:
+    width: str                 # config key of the tower's width
+    depth: str                 # config key of its block count
+    gated_mlp: bool            # gate/up/down (Qwen2.5-VL) or fc1/fc2
+    layer_norm: bool           # LayerNorm (weight + bias) rather than RMSNorm (weight)
+    patch_bias: bool           # the patch-embedding convolution has a bias
+    temporal: bool             # a Conv3d over `temporal_patch_size` frames (Qwen)
+    positions: str             # none | table (num_position_embeddings) | grid (image_size / patch_size)^2
+    post_norm: bool            # a norm after the last block (SigLIP post_layernorm)
+    projector: str             # qwen_merger | gemma3
+    max_pixels: int = 0        # largest image the processor makes (Qwen); 0: fixed image_size
+    default_patch: int = 14
+
+
+TOWERS: dict[str, Tower] = {
+    "qwen2_vl": Tower(width="embed_dim", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=False,
+                      temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056),
+    "qwen2_5_vl": Tower(width="hidden_size", depth="depth", gated_mlp=True, layer_norm=False, patch_bias=False,
+                        temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056),
+    "qwen3_vl": Tower(width="hidden_size", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=True,
+                      temporal=True, positions="table", post_norm=False, projector="qwen_merger",
+                      max_pixels=16777216, default_patch=16),
+    "gemma3": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=True,
+                    temporal=False, positions="grid", post_norm=True, projector="gemma3"),
+}
+# Top-level model_type -> tower row.
+TOWER_OF = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "qwen3_vl_moe": "qwen3_vl",
+            "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3"}
+
+
+def _v(name: str, n: int, part: str = "replicated") -> Tensor:
+    return Tensor(name, n, 0, part)
+
+
+def _norm(name: str, n: int, layer_norm: bool) -> list[Tensor]:
+    return [_v(name, n)] + ([_v(name + ".bias", n)] if layer_norm else [])
+
+
+def _linear(name: str, rows: int, cols: int, *, bias: bool, row_parallel: bool = False) -> list[Tensor]:
+    out = [Tensor(name, rows, cols)]
+    if bias:   # a column-parallel bias follows its rows; a row-parallel one is added whole on every rank
+        out.append(_v(name + ".bias", rows, "replicated" if row_parallel else "sharded"))
+    return out
+
+
+def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> tuple[EncoderFacts | None, str | None]:
+    """(facts, None) for a tower the table knows; (None, warning) for a vision/audio config it
+    does not; (None, None) for a text-only model."""
+    vision = top.dict("vision_config")
+    if vision is None:
+        return None, ("multimodal model: only the language model is counted; the audio encoder weights come on top"
+                      if top.has("audio_config") else None)
+    kind = TOWER_OF.get(model_type)
+    if kind is None:
+        return None, (f"multimodal model {model_type!r}: its vision tower is not in the table of towers, so only the "
+                      "language model is counted; the vision encoder weights and its profile run come on top")
+    row = TOWERS[kind]
+    v = Config(vision, where=".vision_config")
+    width = v.int(row.width, limit=LIMITS["hidden_size"], aliases=(row.width,))
+    depth = v.int(row.depth, limit=LIMITS["num_hidden_layers"], aliases=(row.depth,))
+    if v.has("intermediate_size"):
+        inter = v.int("intermediate_size", limit=LIMITS["intermediate_size"], aliases=("intermediate_size",))
+    else:
+        ratio = v.raw("mlp_ratio", 4)
+        inter = int(width * v.number("mlp_ratio", ratio))
+    patch = v.int("patch_size", row.default_patch, limit=4096, aliases=("patch_size", "spatial_patch_size"))
+    channels = v.int("in_channels", 3, limit=16, aliases=("in_channels", "num_channels"))
+    temporal = v.int("temporal_patch_size", 2, limit=64) if row.temporal else 1
+    layer_norm = row.layer_norm
+    tensors: list[Tensor] = [Tensor("visual.patch_embed", width, channels * temporal * patch * patch, "replicated",
+                                    quantizable=False)]
+    if row.patch_bias:
+        tensors.append(_v("visual.patch_embed.bias", width))
+    image = 0
+    if row.positions == "table":
+        tensors.append(Tensor("visual.pos_embed", v.int("num_position_embeddings", limit=LIMITS["positions"]), width,
+                              "replicated", quantizable=False))
+    elif row.positions == "grid":
+        image = v.int("image_size", limit=1 << 16)
+        tensors.append(Tensor("visual.position_embedding", (image // patch) ** 2, width, "replicated",
+                              quantizable=False))
+    for i in range(depth):
+        p = f"visual.blocks.{i}."
+        tensors += _norm(p + "norm1", width, layer_norm) + _norm(p + "norm2", width, layer_norm)
+        tensors += _linear(p + "attn.qkv", 3 * width, width, bias=True)
+        tensors += _linear(p + "attn.proj", width, width, bias=True, row_parallel=True)
+        if row.gated_mlp:
+            tensors += _linear(p + "mlp.gate_proj", inter, width, bias=True) + \
+                _linear(p + "mlp.up_proj", inter, width, bias=True)
+        else:
+            tensors += _linear(p + "mlp.fc1", inter, width, bias=True)
+        tensors += _linear(p + "mlp.down_proj", width, inter, bias=True, row_parallel=True)
+    if row.post_norm:
+        tensors += _norm("visual.post_layernorm", width, layer_norm)
+    merge = 1
+    if row.projector == "qwen_merger":
+        merge = v.int("spatial_merge_size", 2, limit=64)
+        out = v.int("out_hidden_size", text_hidden, limit=LIMITS["hidden_size"])
+        merged = width * merge * merge
+        tensors += _norm("visual.merger.ln_q", width, layer_norm)
+        tensors += _linear("visual.merger.mlp.0", merged, merged, bias=True)
+        tensors += _linear("visual.merger.mlp.2", out, merged, bias=True, row_parallel=True)
+        for j, _ in enumerate(v.list("deepstack_visual_indexes") or []):
+            q = f"visual.deepstack_merger_list.{j}."
+            tensors += _norm(q + "norm", merged, layer_norm)     # after the spatial shuffle: over the merged width
+            tensors += _linear(q + "linear_fc1", merged, merged, bias=True)
+            tensors += _linear(q + "linear_fc2", out, merged, bias=True, row_parallel=True)
+    else:   # Gemma 3: an RMSNorm and one projection matrix, both replicated
+        tensors += [_v("multi_modal_projector.mm_soft_emb_norm", width),
+                    Tensor("multi_modal_projector.mm_input_projection", text_hidden, width, "replicated",
+                           quantizable=False)]
+    if row.max_pixels:
+        tokens = row.max_pixels // (patch * merge) ** 2
+        patches = tokens * merge * merge
+    else:
+        patches = (image // patch) ** 2
+        tokens = top.int("mm_tokens_per_image", patches, limit=LIMITS["positions"])
+    if tokens <= 0:
+        raise FactsError("vision_config gives an image of no tokens", key="vision_config")
+    sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
+    replicated = sum(t.parameters * elem for t in tensors if t.part != "sharded")
+    return EncoderFacts(kind=kind, modality="image", parameters=sum(t.parameters for t in tensors),
+                        sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
+                        intermediate_size=inter, num_layers=depth, patches_per_item=patches,
+                        tokens_per_item=tokens, pixels_per_token=(patch * merge) ** 2 if row.max_pixels else 0,
+                        patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens)), None
