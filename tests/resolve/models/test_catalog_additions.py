@@ -17,7 +17,8 @@ from vllm_compile.resolve.models.catalog import entry
 ADDED = ["meta-llama/Llama-3.3-70B-Instruct", "deepseek-ai/DeepSeek-V3.1", "deepseek-ai/DeepSeek-V3.2",
          "Qwen/Qwen3-Coder-480B-A35B-Instruct", "mistralai/Magistral-Small-2509",
          "Qwen/Qwen3-235B-A22B-Instruct-2507", "microsoft/Phi-4-mini-instruct",
-         "Qwen/QwQ-32B", "Qwen/Qwen2.5-72B-Instruct", "meta-llama/Meta-Llama-3-8B-Instruct"]
+         "Qwen/QwQ-32B", "Qwen/Qwen2.5-72B-Instruct", "meta-llama/Meta-Llama-3-8B-Instruct",
+         "Qwen/Qwen3-30B-A3B-Instruct-2507", "Qwen/Qwen3-4B-Thinking-2507"]
 NOT_MODELLED = {"deepseek-ai/DeepSeek-V3.2"}
 
 
@@ -82,6 +83,17 @@ def test_qwen3_2507_is_the_235b_layout_with_a_256k_context():
                         key_prefix="")
     old = resolve_model(ModelSpec(id="Qwen/Qwen3-235B-A22B"), spec_dir=".", source=SourceMap("t"), key_prefix="")
     assert new.parameters == old.parameters and new.layers == old.layers
+    assert (old.max_position_embeddings, new.max_position_embeddings) == (40960, 262144)
+
+
+@pytest.mark.parametrize("new_id,old_id,params", [
+    ("Qwen/Qwen3-30B-A3B-Instruct-2507", "Qwen/Qwen3-30B-A3B", 30_532_122_624),
+    ("Qwen/Qwen3-4B-Thinking-2507", "Qwen/Qwen3-4B", 4_022_468_096),
+])
+def test_smaller_qwen3_2507_releases_keep_the_layout_and_grow_the_context(new_id, old_id, params):
+    new = resolve_model(ModelSpec(id=new_id), spec_dir=".", source=SourceMap("t"), key_prefix="")
+    old = resolve_model(ModelSpec(id=old_id), spec_dir=".", source=SourceMap("t"), key_prefix="")
+    assert new.parameters == old.parameters == params and new.weight_bytes == old.weight_bytes
     assert (old.max_position_embeddings, new.max_position_embeddings) == (40960, 262144)
 
 
