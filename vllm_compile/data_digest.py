@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "76a6252e3937541b7dcdf997e2a0e3d54ef96cc928f90bef6710cc664634e923"
+DATA_DIGEST = "1a7b12021ed3b0d3081e0b1882e7d3f0144d5bb3a045ab96865001f10b034c32"
 
 
 def compute(root=None) -> str:
