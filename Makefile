@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint fuzz bench deploy-artifacts goldens schema codes clean
+.PHONY: run test lint fuzz bench deploy-artifacts goldens schema codes data-digest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,13 @@ goldens: $(TEST_STAMP)  ## regenerate tests/golden/*/expected (then read and val
 codes: $(STAMP)  ## regenerate the README's table of diagnostic codes from vllm_compile/codes.py
 	$(BIN)/python -m vllm_compile.codes --readme README.md
 
-schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json from the pydantic model
+schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json (and its packaged copy) from the pydantic model
 	$(BIN)/vllm-compile schema > schemas/deployment.vllm.schema.json
+	$(PY) -m vllm_compile.ir.records
+	$(PY) -m vllm_compile.data_digest
+
+data-digest: $(STAMP)  ## after changing vllm_compile/data: record its digest (an input of `check`'s fast path)
+	$(PY) -m vllm_compile.data_digest
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

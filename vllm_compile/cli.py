@@ -3,13 +3,14 @@
 Each subcommand lives in `vllm_compile/commands/<name>.py` and exposes a click command named
 `command`; it is imported only when invoked so that `--version` and compiles stay fast.
 `vllm-compile SPEC...` is short for `vllm-compile compile SPEC...`.
+
+This module does not import click: `--version` and `--help` are answered here, from the same
+texts the click group (`vllm_compile.commands._group`, also reachable as `vllm_compile.cli.cli`)
+shows, because importing click costs more than Python's own start-up.
 """
 from __future__ import annotations
 
-import importlib
 import sys
-
-import click
 
 from vllm_compile import __version__
 
@@ -32,44 +33,19 @@ COMMANDS = {
 
 
 GROUP_OPTIONS = ("--version", "-h", "--help")
-
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx):
-        return sorted(name for name in COMMANDS if _available(name))
-
-    def get_command(self, ctx, name):
-        if name not in COMMANDS or not _available(name):
-            return None
-        module = importlib.import_module(f"vllm_compile.commands.{name.replace('-', '_')}")
-        return module.command
-
-    def format_commands(self, ctx, formatter):
-        rows = [(name, COMMANDS[name]) for name in self.list_commands(ctx)]
-        if not rows:
-            return
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-    def parse_args(self, ctx, args):
-        # `vllm-compile specs/a.yaml` (or `vllm-compile -o out specs/a.yaml`) means
-        # `vllm-compile compile ...`; a near miss of a command name is a typo, not a spec.
-        if args and args[0] not in COMMANDS and args[0] not in GROUP_OPTIONS:
-            word = args[0]
-            if not word.startswith("-") and "." not in word and "/" not in word:
-                from difflib import get_close_matches
-
-                near = get_close_matches(word, list(COMMANDS), n=1, cutoff=0.75)
-                if near:
-                    ctx.fail(f"no such command {word!r}; did you mean {near[0]!r}?")
-            args = ["compile", *args]
-        return super().parse_args(ctx, args)
+OPTIONS = (("--version", "Show the version and exit."), ("-h, --help", "Show this message and exit."))
+DESCRIPTION = """Compile a vLLM deployment intent (deployment.vllm.yaml) into docker-compose files and
+docker run scripts, with a planner that predicts vLLM's start-up memory."""
 
 
 def _available(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(f"vllm_compile.commands.{name.replace('-', '_')}") is not None
+
+
+def available_commands() -> list[str]:
+    return sorted(name for name in COMMANDS if _available(name))
 
 
 EPILOG = """\b
@@ -86,14 +62,77 @@ Exit codes: 0 success / up to date; 1 drift (diff, check) or predicted failure (
 """
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
-@click.version_option(__version__, "--version", prog_name="vllm-compile", message="%(prog)s %(version)s")
-def cli():
-    """Compile a vLLM deployment intent (deployment.vllm.yaml) into docker-compose files and
-    docker run scripts, with a planner that predicts vLLM's start-up memory."""
+def __getattr__(name: str) -> object:
+    if name == "cli":  # the click group, built on first use
+        from vllm_compile.commands._group import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def help_width() -> int:
+    """The width click's help formatter uses: the terminal's (COLUMNS first), at most 80, less 2."""
+    import os
+
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return max(min(columns, 80) - 2, 50)
+
+
+def render_help(width: int) -> str:
+    """`vllm-compile --help` laid out as click lays out the group's help (a test compares the two)."""
+    import textwrap
+
+    def fill(text: str, size: int, indent: str = "", first: str | None = None) -> list[str]:
+        wrapper = textwrap.TextWrapper(size, initial_indent=indent if first is None else first,
+                                       subsequent_indent=indent, replace_whitespace=False)
+        return wrapper.wrap(" ".join(text.splitlines())) or [""]
+
+    def definitions(rows) -> list[str]:
+        first = min(max(len(term) for term, _ in rows), 30) + 2
+        out = []
+        for term, text in rows:
+            lines = fill(text, max(width - first - 2, 10))
+            head = f"  {term}" + (" " * (first - len(term)) if len(term) <= first - 2 else "\n" + " " * (first + 2))
+            out.append(head + lines[0])
+            out += [" " * (first + 2) + line for line in lines[1:]]
+        return out
+
+    usage = "Usage: vllm-compile "
+    out = fill("[OPTIONS] COMMAND [ARGS]...", width, " " * len(usage), first=usage)
+    out += ["", *fill(DESCRIPTION, width, "  "), "", "Options:", *definitions(OPTIONS)]
+    commands = [(name, COMMANDS[name]) for name in available_commands()]
+    if commands:
+        out += ["", "Commands:", *definitions(commands)]
+    paragraphs = []
+    for block in EPILOG.strip("\n").split("\n\n"):
+        if block.startswith("\b\n"):
+            paragraphs.append(["  " + line for line in block[2:].splitlines()])
+        else:
+            paragraphs.append(fill(block, width, "  "))
+    for paragraph in paragraphs:
+        out += ["", *paragraph]
+    return "\n".join(out) + "\n"
 
 
 def main(argv=None):
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:
+        sys.stdout.write(f"vllm-compile {__version__}\n")
+        return
+    if len(args) == 1 and args[0] in ("-h", "--help"):
+        sys.stdout.write(render_help(help_width()))
+        return
+    from vllm_compile.commands._group import cli
+
     try:
         cli.main(args=argv, prog_name="vllm-compile", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from vllm_compile.codes import Code
+from vllm_compile.freshness import without_seal
 from vllm_compile.writer import artifact_path
 
 
@@ -37,7 +38,7 @@ def drifts(result) -> list[Drift]:
                 out.append(Drift(shown, f"{exc.reason}: not what vllm-compile writes (remove it and recompile)",
                                  code="VC705"))
             continue
-        if current == artifact.content:
+        if current == artifact.content or without_seal(current) == without_seal(artifact.content):
             if artifact.executable and not os.access(path, os.X_OK):
                 out.append(Drift(shown, "is not executable (chmod +x, or recompile)", code="VC703"))
             continue
@@ -134,8 +135,8 @@ def _unified(current: bytes, wanted: bytes, shown: str) -> list[str]:
 
 
 def _lock_drift(result) -> list[Drift]:
-    if not result.lock:
-        return []
+    if not (result.lock or {}).get("models"):
+        return []   # no lock, or one of the host's hardware only: no model can have moved away from it
     from vllm_compile.resolve.models import lock_matches
 
     lock_path = os.path.relpath(result.path + ".lock")

@@ -30,6 +30,7 @@ class Compilation:
     # Any, not the IR types: None until their pass has run, and every later pass reads them.
     spec: Any = None                      # ir.spec.Spec
     lock: dict | None = None
+    lock_digest: str | None = None        # sha256 of the lock file's bytes (None: no lock)
     models: tuple = ()                    # ir.facts.ModelFacts per deployment
     hardware: Any = None                  # ir.facts.HardwareFacts
     devices: tuple = ()                   # pinned device ids per deployment (None = any `count`)
@@ -50,7 +51,8 @@ def parse(c: Compilation) -> Compilation:
 def read_lock(c: Compilation) -> Compilation:
     from vllm_compile.resolve.models import load_lock
 
-    return dataclasses.replace(c, lock=load_lock(c.path))
+    lock = load_lock(c.path)
+    return dataclasses.replace(c, lock=lock, lock_digest=None if lock is None else _file_digest(c.path + ".lock"))
 
 
 def resolve_models(c: Compilation) -> Compilation:
@@ -79,7 +81,6 @@ def _resolve_drafter(c: Compilation, dep):
     """The EAGLE head or draft model `--speculative-config` names in engine.extra_args, resolved
     like the target (lock, HF cache, catalog, or a folder beside the spec); (facts, None), or
     (None, a diagnostic at engine.extra_args) when it cannot be found."""
-    from vllm_compile.ir.spec import ModelSpec
     from vllm_compile.plan import SPECULATIVE_KEY
     from vllm_compile.plan.assign import _engine_args, located_key, speculative_request
     from vllm_compile.resolve.models import resolve_model
@@ -91,6 +92,8 @@ def _resolve_drafter(c: Compilation, dep):
         return None, None
     ref = found[3]
     local = os.path.isdir(os.path.join(c.spec.directory, ref))
+    from vllm_compile.ir.spec import ModelSpec  # validates the reference (pydantic: only for a drafter)
+
     try:
         model = ModelSpec(id=None if local else ref, path=ref if local else None)
         return resolve_model(model, spec_dir=c.spec.directory, source=c.spec.source, key_prefix=dep.key_prefix,
@@ -158,8 +161,28 @@ def lower(c: Compilation) -> Compilation:
 def emit(c: Compilation) -> Compilation:
     from vllm_compile.emit import emit_artifacts
 
-    artifacts = emit_artifacts(c.lowered, c.options.formats, host_output_dir=_host_output_dir(c))
+    artifacts = emit_artifacts(c.lowered, c.options.formats, host_output_dir=_host_output_dir(c),
+                               seal_inputs=_seal_inputs(c))
     return dataclasses.replace(c, artifacts=tuple(artifacts))
+
+
+def _seal_inputs(c: Compilation) -> str | None:
+    """What `check` can recompute from the raw inputs (vllm_compile/freshness.py), when the
+    compile read nothing else; None leaves the artifacts unsealed (check then always compiles)."""
+    from vllm_compile.freshness import inputs_digest, sealable
+
+    sources = [m.source for m in c.models] + [a.source.split(":")[0] for m in c.models for a in m.lora_adapters]
+    sources += ["speculative-draft" for m in c.models if m.speculative_draft is not None]  # resolved from extra_args
+    if not sealable(sources, c.spec.hardware.gpu, c.lock):
+        return None
+    return inputs_digest(os.path.basename(c.spec.path), c.spec.digest, c.lock_digest, c.options.formats)
+
+
+def _file_digest(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 PASSES = (parse, read_lock, resolve_models, resolve_hardware, plan, lower, emit)

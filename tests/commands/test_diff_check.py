@@ -188,3 +188,15 @@ def test_kubernetes_manifest_compared_per_kind_and_name(workdir):
     assert "PersistentVolumeClaim/qwen-32b-model-cache.spec.resources.requests.storage: '50Gi' -> '130Gi'" in lines
     check = invoke("check", "qwen-k8s.yaml")
     assert check.exit_code == 1 and "deploy/qwen-32b/kubernetes.yaml" in check.stderr
+
+
+def test_hardware_only_lock_is_no_model_drift(ws):
+    # A lock holding only the host's hardware (no models section) says nothing about the model:
+    # check must not ask to re-lock it.
+    lock = json.loads((REPO / "tests" / "golden" / "mixed-host" / "spec.yaml.lock").read_text())
+    assert not lock["models"]
+    edit(ws / "llama.yaml", "gpu: H100-80GB", "gpu: auto")
+    (ws / "llama.yaml.lock").write_text(json.dumps({"version": 1, "hardware": lock["hardware"], "models": {}}))
+    assert invoke("compile", "llama.yaml").exit_code == 0
+    check = invoke("check", "llama.yaml")
+    assert check.exit_code == 0, check.stderr

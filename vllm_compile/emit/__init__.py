@@ -45,12 +45,15 @@ def _digest(deployments: Sequence[LoweredDeployment]) -> str:
 
 
 def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[str] | None = None, *,
-                   tool_version: str | None = None, host_output_dir: str | None = None) -> tuple[Artifact, ...]:
+                   tool_version: str | None = None, host_output_dir: str | None = None,
+                   seal_inputs: str | None = None) -> tuple[Artifact, ...]:
     """Render the selected targets.
 
     `formats` (e.g. from --emit) overrides each deployment's own `formats`. Host-scoped
     targets (compose) write one file for all deployments into `host_output_dir` (default: the
     first deployment's folder); per-deployment targets write into each deployment's folder.
+    With `seal_inputs` (the digest of the compile's raw inputs) every artifact is sealed for
+    `check`'s fast path (vllm_compile/freshness.py).
     """
     if tool_version is None:
         from vllm_compile import __version__
@@ -58,7 +61,7 @@ def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[s
         tool_version = __version__
     deployments = tuple(deployments)
     chosen = check_formats(formats) if formats is not None else None
-    artifacts = []
+    artifacts, references = [], []
     for name, target in TARGETS.items():
         if chosen is not None:
             members = deployments if name in chosen else ()
@@ -69,11 +72,27 @@ def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[s
         groups = [members] if target.SCOPE == "host" else [(d,) for d in members]
         for group in groups:
             folder = host_output_dir if target.SCOPE == "host" and host_output_dir is not None else group[0].output_dir
-            header = Header(tool_version, spec_reference(group[0].spec_path, folder), _digest(group))
+            # The header names the spec relative to the file's own folder (ray's scripts sit in ray/).
+            here = posixpath.join(folder, posixpath.dirname(target.FILENAME))
+            header = Header(tool_version, spec_reference(group[0].spec_path, here), _digest(group),
+                            sealed=seal_inputs is not None)
             # A target may write several files (one script per node): `files` names each.
             files = target.files(group, header) if hasattr(target, "files") else [
                 (target.FILENAME, target.render(group, header))]
             for filename, content in files:
                 artifacts.append(Artifact(path=posixpath.normpath(posixpath.join(folder, filename)),
                                           content=content, executable=target.KIND == "shell", kind=target.KIND))
+                references.append(header.spec_path)
+    if seal_inputs is not None and artifacts:
+        artifacts = _sealed(artifacts, references, seal_inputs, host_output_dir or deployments[0].output_dir)
     return tuple(artifacts)
+
+
+def _sealed(artifacts: list[Artifact], references: list[str], inputs: str, host_dir: str) -> list[Artifact]:
+    from dataclasses import replace
+
+    from vllm_compile.freshness import placement, seal, sealed_digest
+
+    host = posixpath.normpath(host_dir)
+    digest = sealed_digest(inputs, [(placement(ref, a.path, host), a.executable) for a, ref in zip(artifacts, references)])
+    return [replace(a, content=seal(a.content, digest)) for a in artifacts]

@@ -6,7 +6,7 @@ the generated one. Every model is frozen and forbids unknown keys.
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer,
                       model_validator)
@@ -35,6 +35,16 @@ NodeAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+def _omit_defaults(model: BaseModel, data: dict) -> dict:
+    """A dump without the model's OMIT_AT_DEFAULT keys that hold their defaults (ir/records.py
+    leaves the same keys out: the list is packaged with the schema)."""
+    fields = type(model).model_fields
+    for key in getattr(model, "OMIT_AT_DEFAULT", ()):
+        if getattr(model, key) == fields[key].default:
+            data.pop(key, None)
+    return data
 
 
 class ModelFactsSpec(_Frozen):
@@ -119,13 +129,12 @@ class ModelSpec(_Frozen):
                     "adapter (unless --max-loras is in engine.extra_args) and --max-lora-rank from the largest "
                     "adapter rank, rounded up to a rank the release accepts.")
 
+    # Left out while empty, so specs written before it existed keep their input digests.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("lora_adapters",)
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # Leave lora_adapters out while empty, so specs written before it existed keep their input digests.
-        data = handler(self)
-        if not self.lora_adapters:
-            data.pop("lora_adapters", None)
-        return data
+        return _omit_defaults(self, handler(self))
 
 
 class HardwareSpec(_Frozen):
@@ -161,6 +170,10 @@ class HardwareSpec(_Frozen):
                     "(deployments needing one GPU are packed, each with the smallest gpu_memory_utilization "
                     "that serves its workload, and start one after another).")
 
+    # Validators that leave what the JSON Schema accepts unchanged (device_ids only turns ints, which
+    # the schema refuses, into text): parse/fast.py may decide these fields from the schema alone.
+    SCHEMA_VALID_KEPT: ClassVar[tuple[str, ...]] = ("device_ids",)
+
     @field_validator("device_ids", mode="before")
     @classmethod
     def _ids_as_text(cls, value):
@@ -168,18 +181,14 @@ class HardwareSpec(_Frozen):
             return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
         return value
 
+    # Left out of dumps while at their defaults, so specs written before they existed keep their
+    # input digests (lowering hashes this dump): share_gpus while off (on, it changes the plans
+    # anyway), the multi-node keys while at one node.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("share_gpus", "nodes", "interconnect", "network", "node_addresses")
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # Leave share_gpus out while it is off, so specs written before it existed keep their
-        # input digests (lowering hashes this dump); when on, it changes the plans anyway.
-        data = handler(self)
-        if not self.share_gpus:
-            data.pop("share_gpus", None)
-        # Likewise the multi-node keys while at their defaults (one node).
-        for key, default in (("nodes", 1), ("interconnect", None), ("network", "ethernet"), ("node_addresses", None)):
-            if data.get(key, default) == default:
-                data.pop(key, None)
-        return data
+        return _omit_defaults(self, handler(self))
 
 
 class WorkloadSpec(_Frozen):
@@ -244,13 +253,12 @@ class ServerSpec(_Frozen):
                 raise ValueError(f"{value!r} is not an IP address (like 127.0.0.1, 0.0.0.0 or ::1)") from None
         return value
 
+    # Left out while unset, so specs written before it existed keep their input digests.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("host",)
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # Leave host out while unset, so specs written before it existed keep their input digests.
-        data = handler(self)
-        if self.host is None:
-            data.pop("host", None)
-        return data
+        return _omit_defaults(self, handler(self))
 
 
 class OutputSpec(_Frozen):
@@ -328,14 +336,12 @@ class DeploymentSpec(_Frozen):
     kubernetes: Optional[KubernetesSpec] = Field(
         default=None, description="Settings of the kubernetes output format.")
 
+    # Left out while unset, so specs written before it existed keep their input digests.
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("kubernetes",)
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # Leave kubernetes out while unset, so specs written before it existed keep their input
-        # digests (lowering hashes this dump).
-        data = handler(self)
-        if self.kubernetes is None:
-            data.pop("kubernetes", None)
-        return data
+        return _omit_defaults(self, handler(self))
 
 
 class SpecFile(_Frozen):
@@ -387,29 +393,6 @@ def _close_objects(node) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# What the parse stage hands on: the validated file, normalised to a list of deployments.
+# What the parse stage hands on (defined without pydantic in ir/document.py).
 
-from dataclasses import dataclass as _dataclass  # noqa: E402
-
-from vllm_compile.diagnostics import SourceMap  # noqa: E402
-from vllm_compile.ir.engine_args import EngineArgs  # noqa: E402
-
-
-@_dataclass(frozen=True, slots=True)
-class Deployment:
-    key_prefix: str          # "" for a single-deployment file, "deployments[2]." otherwise
-    spec: DeploymentSpec
-    # engine.extra_args parsed once against the pinned release (the parse stage fills it in).
-    engine_args: EngineArgs | None = None
-
-
-@_dataclass(frozen=True, slots=True)
-class Spec:
-    path: str                # as the user named it (POSIX separators); goes into headers
-    directory: str           # absolute folder of the spec; used to resolve relative paths, never emitted
-    source: SourceMap
-    hardware: HardwareSpec
-    deployments: tuple[Deployment, ...]
-    output: OutputSpec       # host-level output (multi-deployment files); single files: the deployment's
-    digest: str              # sha256 of the spec file's bytes
-    multi: bool = False
+from vllm_compile.ir.document import Deployment, Spec  # noqa: E402,F401

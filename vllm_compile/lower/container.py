@@ -245,9 +245,9 @@ def _cache_size(model: ModelFacts, plan: Plan) -> str:
 
 
 def _kubernetes(dep: DeploymentSpec, model: ModelFacts, plan: Plan) -> KubernetesOptions:
-    from vllm_compile.ir.spec import KubernetesSpec
+    from vllm_compile.ir.records import build
 
-    k8s = dep.kubernetes or KubernetesSpec()
+    k8s = dep.kubernetes or build("KubernetesSpec", {})  # the defaults, without loading pydantic
     tolerations = tuple(tuple((key, value) for key, value in t.model_dump(by_alias=True).items() if value is not None)
                         for t in k8s.tolerations)
     return KubernetesOptions(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
+from vllm_compile.ir.records import Record, build
 
 if TYPE_CHECKING:  # imported lazily at run time: pydantic models are slow to build
     from vllm_compile.codes import Code
@@ -14,7 +15,7 @@ if TYPE_CHECKING:  # imported lazily at run time: pydantic models are slow to bu
 
 
 def parse_spec(path: str, data: bytes | None = None) -> Spec:
-    from vllm_compile.ir.spec import Deployment, OutputSpec, Spec
+    from vllm_compile.ir.document import Deployment, Spec
     from vllm_compile.parse.validate import validate_document
     from vllm_compile.parse.yaml_source import load_yaml
 
@@ -38,18 +39,21 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     document, positions = load_yaml(data, display)
     source = SourceMap(display, positions)
     spec_file = validate_document(document, source)
+    # A record (validated without pydantic) is built into records; a pydantic model into models.
+    model = _records if isinstance(spec_file, Record) else _models
     if spec_file.deployments is not None:
+        if spec_file.kubernetes is not None and isinstance(spec_file, Record):
+            spec_file = spec_file.as_pydantic()  # defaults merged key by key: pydantic's exclude_unset
+            model = _models
         deployments = tuple(Deployment(f"deployments[{i}].", _kubernetes_defaults(d, spec_file.kubernetes))
-                            for i, d in enumerate(_free_ports(spec_file.deployments)))
-        output = spec_file.output or OutputSpec(dir="deploy")
+                            for i, d in enumerate(_free_ports(spec_file.deployments, model)))
+        output = spec_file.output or model("OutputSpec", dir="deploy")
         multi = True
     else:
-        from vllm_compile.ir.spec import DeploymentSpec, EngineSpec, ServerSpec, WorkloadSpec
-
-        single = DeploymentSpec(
-            name=spec_file.name, model=spec_file.model, engine=spec_file.engine or EngineSpec(),
-            workload=spec_file.workload or WorkloadSpec(), server=spec_file.server or ServerSpec(),
-            output=spec_file.output or OutputSpec(), kubernetes=spec_file.kubernetes)
+        single = model(
+            "DeploymentSpec", name=spec_file.name, model=spec_file.model, engine=spec_file.engine or model("EngineSpec"),
+            workload=spec_file.workload or model("WorkloadSpec"), server=spec_file.server or model("ServerSpec"),
+            output=spec_file.output or model("OutputSpec"), kubernetes=spec_file.kubernetes)
         deployments = (Deployment("", single),)
         output = single.output
         multi = False
@@ -57,6 +61,16 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hashlib.sha256(data).hexdigest(), multi=multi)
+
+
+def _records(model_name: str, /, **values):
+    return build(model_name, values)
+
+
+def _models(model_name: str, /, **values):
+    from vllm_compile.ir import spec as models
+
+    return getattr(models, model_name)(**values)
 
 
 def _check_file_name(display: str) -> None:
@@ -78,11 +92,9 @@ def _check_file_name(display: str) -> None:
 FIRST_PORT = 8000
 
 
-def _free_ports(deployments):
+def _free_ports(deployments, model=_models):
     """A deployment without server.port gets the next port from 8000 that no deployment holds, in
     listing order; explicit ports never move (a clash between them is refused in validation)."""
-    from vllm_compile.ir.spec import ServerSpec
-
     taken = {d.server.port for d in deployments if "port" in d.server.model_fields_set}
     out, port = [], FIRST_PORT
     for dep in deployments:
@@ -90,8 +102,13 @@ def _free_ports(deployments):
             while port in taken:
                 port += 1
             taken.add(port)
-            server = ServerSpec.model_validate({**dep.server.model_dump(exclude_unset=True), "port": port})
-            dep = dep.model_copy(update={"server": server})
+            if isinstance(dep, Record):
+                dep = dep.replaced(server=dep.server.replaced(port=port))
+            else:
+                from vllm_compile.ir.spec import ServerSpec
+
+                server = ServerSpec.model_validate({**dep.server.model_dump(exclude_unset=True), "port": port})
+                dep = dep.model_copy(update={"server": server})
         out.append(dep)
     return out
 

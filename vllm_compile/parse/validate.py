@@ -34,19 +34,26 @@ def key_path(loc: tuple) -> str:
 
 def validate_document(document: dict, source: SourceMap):
     """Return the validated `SpecFile`, or raise CompileError listing every problem."""
-    from pydantic import ValidationError
-
-    from vllm_compile.ir.spec import SpecFile
+    import json
 
     diagnostics: list[Diagnostic] = []
     diagnostics += _secret_checks(document, source)  # before schema: a pasted token must never be echoed back
     diagnostics += _semantic_checks(document, source)
-    try:
-        # Strict JSON-mode validation accepts exactly what the JSON Schema accepts: "8000" is not
-        # a port and "true" is not a boolean (YAML already typed unquoted scalars).
-        import json
+    # Strict JSON-mode validation accepts exactly what the JSON Schema accepts: "8000" is not
+    # a port and "true" is not a boolean (YAML already typed unquoted scalars).
+    text = json.dumps(document)
+    if not any(d.severity == "error" for d in diagnostics):
+        from vllm_compile.parse.fast import validate_fast
 
-        spec_file = SpecFile.model_validate_json(json.dumps(document), strict=True)
+        record = validate_fast(json.loads(text))  # pydantic-free; None when pydantic must decide
+        if record is not None:
+            return record
+    from pydantic import ValidationError
+
+    from vllm_compile.ir.spec import SpecFile
+
+    try:
+        spec_file = SpecFile.model_validate_json(text, strict=True)
     except ValidationError as exc:
         secret_keys = {d.key for d in diagnostics}
         diagnostics += [_from_pydantic(error, document, source) for error in exc.errors()

@@ -6,13 +6,14 @@ import dataclasses
 import fnmatch
 import json
 import os
-import re
 import struct
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from vllm_compile.diagnostics import CompileError, SourceMap, did_you_mean
+# The HF cache lookup lives outside the stage so `check` can ask it without loading the resolver.
+from vllm_compile.hfcache import COMMIT, cached_snapshot, hub_cache_dir  # noqa: F401
 from vllm_compile.ir.facts import LoraAdapterFacts, ModelFacts
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,6 @@ from .lockfile import adapter_entry, lock_entry, requested_revision
 
 MAX_CONFIG_BYTES = 16 << 20   # a config.json is a few KB; refuse to parse anything huge
 MAX_HEADER_BYTES = 256 << 20  # safetensors headers of the largest checkpoints stay far below this
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 class SourceError(Exception):
@@ -135,32 +135,6 @@ def variant_ids(model_id: str | None) -> list[str]:
 
 def is_gated(model_id: str | None) -> bool:
     return bool(model_id) and any(fnmatch.fnmatchcase(model_id, p) for p in _catalog()["gated"])
-
-
-def hub_cache_dir() -> Path:
-    """The HF hub cache as huggingface_hub resolves it, read from the environment now (the
-    library reads it once at import)."""
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def cached_snapshot(model_id: str, revision: str | None, marker: str = "config.json") -> tuple[Path, str] | None:
-    """(snapshot folder, commit) of a cached repo at `revision` holding `marker`, without any network access."""
-    repo = hub_cache_dir() / ("models--" + model_id.replace("/", "--"))
-    revision = revision or "main"
-    if COMMIT.match(revision):
-        commit = revision
-    else:
-        ref = repo / "refs" / revision
-        if not ref.is_file():
-            return None
-        commit = ref.read_text(encoding="utf-8").strip()
-    snapshot = repo / "snapshots" / commit
-    return (snapshot, commit) if (snapshot / marker).is_file() else None
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""`--version` and `--help` are answered without importing click or anything heavy, and say
+exactly what the click group says (issue 16: a pre-commit hook pays the start-up thousands of
+times a day)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import click
+import pytest
+
+from vllm_compile import __version__
+from vllm_compile.cli import cli, render_help
+
+HEAVY = ("click", "pydantic", "pydantic_core", "ruamel", "jsonschema", "yaml", "deepdiff", "huggingface_hub")
+PROBE = """
+import json, sys
+from vllm_compile.cli import main
+main({args!r})
+sys.stdout.flush()
+sys.stderr.write(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))
+"""
+
+
+def _run(args: list[str], columns: int | None = None) -> tuple[str, set[str]]:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    done = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True,
+                          env=env, check=True)
+    return done.stdout, set(json.loads(done.stderr))
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["-h"]])
+def test_version_and_help_import_nothing_heavy(args):
+    _, modules = _run(args)
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_version_text():
+    out, _ = _run(["--version"])
+    assert out == f"vllm-compile {__version__}\n"
+
+
+@pytest.mark.parametrize("width", [50, 61, 78, 100, 200])
+def test_help_is_what_click_renders(width):
+    ctx = click.Context(cli, info_name="vllm-compile", terminal_width=width, **cli.context_settings)
+    assert render_help(width) == cli.get_help(ctx) + "\n"
+
+
+@pytest.mark.parametrize("columns", [40, 64, 80, 300])
+def test_help_follows_the_terminal_width_as_click_does(columns):
+    fast, _ = _run(["--help"], columns)
+    env = {**os.environ, "COLUMNS": str(columns)}
+    slow = subprocess.run([sys.executable, "-c", "from vllm_compile.cli import cli; "
+                           "cli.main(['--help'], prog_name='vllm-compile')"],
+                          capture_output=True, text=True, env=env)
+    assert slow.returncode == 0
+    assert fast == slow.stdout
+
+
+def test_other_arguments_still_go_through_click():
+    done = subprocess.run([sys.executable, "-m", "vllm_compile", "--version", "--help"], capture_output=True,
+                          text=True)
+    # Not a lone --version/--help: click parses it (and --version, being eager, answers first).
+    assert done.returncode == 0 and done.stdout == f"vllm-compile {__version__}\n"
