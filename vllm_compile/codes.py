@@ -24,6 +24,7 @@ Code = Literal[
     "VC113", "VC114", "VC115", "VC116",
     "VC201", "VC202", "VC203", "VC204", "VC205", "VC206", "VC207", "VC208",
     "VC210", "VC211", "VC212", "VC213", "VC214", "VC215", "VC216", "VC217", "VC218", "VC219", "VC220",
+    "VC221",
     "VC301", "VC302", "VC303", "VC304", "VC305", "VC306", "VC307", "VC308", "VC309",
     "VC310", "VC311", "VC312", "VC313", "VC314", "VC315", "VC316", "VC317", "VC318", "VC319", "VC320",
     "VC321", "VC322", "VC323", "VC324", "VC325", "VC326",
@@ -109,6 +110,8 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
      "name an ordinary variable, e.g. VLLM_API_KEY"),
     ("VC220", "model-path-form", "model.path is absolute, or holds a backslash or ':'",
      "write it relative to the spec with '/' separators"),
+    ("VC221", "shared-secret-env", "server.api_key_env names the same variable as server.hf_token_env",
+     "give the API key a variable of its own, e.g. VLLM_API_KEY"),
     # VC3xx: model facts and hardware
     ("VC301", "model-facts", "the model's config cannot be turned into architecture facts",
      "state the architecture under model.facts"),

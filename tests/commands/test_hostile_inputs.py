@@ -165,6 +165,16 @@ def test_shell_special_env_names_refused(workdir, name):
     assert_refused(invoke("compile", "llama.yaml"), line=18)
 
 
+@pytest.mark.parametrize("extra", ["", "  hf_token_env: MY_TOKEN\n"])
+def test_api_key_env_that_is_the_hf_token_variable_is_refused(workdir, extra):
+    # The server would take the Hugging Face token as its API key.
+    name = "MY_TOKEN" if extra else "HF_TOKEN"
+    write("llama.yaml", spec_with("  api_key_env: VLLM_API_KEY\n", f"  api_key_env: {name}\n{extra}"))
+    result = invoke("compile", "llama.yaml")
+    assert_refused(result, line=18)
+    assert "error[VC221]" in result.output and "server.api_key_env" in result.output
+
+
 # 7. Deep nesting: early, located, bounded ------------------------------------------------------
 
 @pytest.mark.parametrize("depth", [300, 20000])

@@ -294,9 +294,9 @@ def test_secret_inside_a_deployment_item_refused():
 
 @pytest.mark.parametrize("name", ["VLLM_API_KEY", "HF_TOKEN", "MY_KEY_2", "_PRIVATE"])
 def test_env_var_names_are_accepted(name):
-    spec = parse_text(MINIMAL + f"server:\n  api_key_env: {name}\n  hf_token_env: {name}\n")
+    spec = parse_text(MINIMAL + f"server:\n  api_key_env: {name}\n  hf_token_env: {name}_HUB\n")
     server = spec.deployments[0].spec.server
-    assert server.api_key_env == name and server.hf_token_env == name
+    assert server.api_key_env == name and server.hf_token_env == f"{name}_HUB"
 
 
 def test_ordinary_extra_args_accepted():

@@ -292,6 +292,16 @@ def _semantic_checks(document: dict, source: SourceMap) -> list[Diagnostic]:
                                     fix="add e.g. `id: meta-llama/Llama-3.1-8B-Instruct`", code="VC214"))
         if isinstance(model.get("path"), str):
             out += _model_path_checks(model["path"], f"{prefix}model.path", source)
+        server = mapping(dep.get("server"))
+        api_env, hf_env = server.get("api_key_env"), server.get("hf_token_env", "HF_TOKEN")
+        if isinstance(api_env, str) and api_env == hf_env:
+            # The server would accept the Hugging Face token as its API key: every client of the
+            # API would then hold a credential to the model hub.
+            out.append(source.error(f"{prefix}server.api_key_env",
+                                    f"{api_env} is also server.hf_token_env: the server would take the "
+                                    "Hugging Face token as its API key and every API client would need it",
+                                    found=repr(api_env), expected="a variable of its own for the API key",
+                                    fix="name another variable, e.g. `api_key_env: VLLM_API_KEY`", code="VC221"))
         out_dir = mapping(dep.get("output")).get("dir")
         if isinstance(out_dir, str) and (outside := _outside_tree(out_dir)):
             out.append(source.error(f"{prefix}output.dir", outside, found=repr(out_dir),
