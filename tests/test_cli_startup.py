@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -66,3 +67,18 @@ def test_other_arguments_still_go_through_click():
                           text=True)
     # Not a lone --version/--help: click parses it (and --version, being eager, answers first).
     assert done.returncode == 0 and done.stdout == f"vllm-compile {__version__}\n"
+
+
+def test_successful_compile_reads_bundled_data_by_plain_paths(tmp_path):
+    # The bundled catalog, GPU list and planner rules are read by path beside the modules:
+    # importlib.resources (and the zipfile it brings) stay out of a successful compile.
+    spec = tmp_path / "llama.yaml"
+    spec.write_text((Path(__file__).parent.parent / "specs" / "llama.yaml").read_text())
+    probe = ("import json, sys\nfrom vllm_compile.cli import main\ntry:\n    main(['compile', %r])\n"
+             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+             "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n") % str(spec)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stderr.rpartition("\nMODULES ")[2]))
+    assert not loaded & {"importlib.resources", "zipfile"}, sorted(loaded & {"importlib.resources", "zipfile"})

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 GIB = 1 << 30
@@ -21,7 +21,7 @@ MIB = 1 << 20
 
 @cache
 def data() -> dict[str, Any]:
-    return json.loads(resources.files("vllm_compile").joinpath("data/planner-rules.json").read_text(encoding="utf-8"))
+    return json.loads((Path(__file__).resolve().parents[1] / "data" / "planner-rules.json").read_text(encoding="utf-8"))
 
 
 _overrides: dict[str, float] = {}

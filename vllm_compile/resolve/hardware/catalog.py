@@ -11,7 +11,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 from vllm_compile.ir.facts import GpuFacts
 
@@ -44,7 +44,7 @@ def normalize(name: str) -> str:
 
 @functools.cache
 def _load() -> tuple[dict[str, _Entry], dict[str, str], str]:
-    raw = json.loads(resources.files("vllm_compile").joinpath("data/gpus.json").read_text(encoding="utf-8"))
+    raw = json.loads((Path(__file__).resolve().parents[2] / "data" / "gpus.json").read_text(encoding="utf-8"))
     entries: dict[str, _Entry] = {}
     keys: dict[str, str] = {}
     for item in raw["gpus"]:

@@ -8,7 +8,6 @@ import json
 import os
 import struct
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from vllm_compile.diagnostics import CompileError, SourceMap, did_you_mean
@@ -111,8 +110,13 @@ def _optional(folder: Path, name: str) -> dict | None:
 # Catalog and HF cache
 
 
-def _catalog_root():
-    return resources.files("vllm_compile") / "data" / "model-configs"
+# The package's own folder (data/ is installed beside the modules, as flags.py reads it):
+# a plain path, so that importlib.resources and its zip support stay unimported.
+CATALOG_ROOT = Path(__file__).resolve().parents[2] / "data" / "model-configs"
+
+
+def _catalog_root() -> Path:
+    return CATALOG_ROOT
 
 
 @lru_cache(maxsize=1)
