@@ -9,7 +9,6 @@ folder write one complete set after the other.
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -107,6 +106,8 @@ class _locked:
 
 
 def _stage(target: Target) -> str:
+    import tempfile  # only when a file changes: an up-to-date compile (the usual hook run) skips it
+
     folder = os.path.dirname(os.path.abspath(target.path))
     try:
         fd, temp = tempfile.mkstemp(prefix=".vllm-compile-", dir=folder)
