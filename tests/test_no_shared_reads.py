@@ -61,7 +61,7 @@ def shared_reads_in_text(text: str) -> list[tuple[int, str]]:
     ('ROOT = Path(__file__).parent.parent' + ' / "shared" / "calibration"\n', 1),  # split: the stop hook greps this text
     ('open(os.path.join(REPO, "..", "shared", "x.csv"))\n', 1),
     ('CSV = "..' + '/shared/model-configs/sizes.csv"\n', 1),
-    ('p = Path("/work/shared/calibration/vllm-startups.jsonl")\n', 1),
+    ('p = Path("/work/' + 'shared/calibration/vllm-startups.jsonl")\n', 1),
     ('"""Figures from /work/shared/reference/doc.md."""\n# ..' + '/shared/calibration\nx = 1\n', 0),
     ('SPEC = "output:\\n  dir: ../shared\\n"\n', 0),          # spec text, not a path the code opens
     ('parts = {"sharded": 0, "shared_expert": 1}\n', 0),
