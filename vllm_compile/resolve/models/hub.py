@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from .counting import loaded_dtype_counts
 from .sources import hub_cache_dir, read_json
@@ -27,6 +28,48 @@ def _sha256(path: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+@contextmanager
+def _hub_errors(repo_id: str, token_env: str, *, revision: str, fix_id: str,
+                missing_file: str | None = None) -> Iterator[None]:
+    """The Hub's failures (gated, missing repo, revision or file, offline, HTTP, network) as
+    HubErrors that say what to do; shared by every fetch so they read the same."""
+    from huggingface_hub import errors
+
+    try:
+        yield
+    except HubError:
+        raise
+    except errors.GatedRepoError:
+        token = os.environ.get(token_env)
+        raise HubError(f"{repo_id} is gated and the token in ${token_env} "
+                       f"{'has no access to it' if token else 'is not set'}",
+                       fix=f"accept the licence on huggingface.co/{repo_id} and export {token_env}=<token>") from None
+    except errors.RevisionNotFoundError:
+        raise HubError(f"{repo_id} has no revision {revision!r}", fix="check model.revision") from None
+    except errors.EntryNotFoundError:
+        if missing_file is None:
+            raise
+        raise HubError(f"{repo_id} {missing_file}", fix=fix_id) from None
+    except errors.RepositoryNotFoundError:
+        raise HubError(f"{repo_id} was not found on the Hub (or is private and ${token_env} gives no access)",
+                       fix=f"{fix_id}, or export {token_env}=<token>") from None
+    except errors.OfflineModeIsEnabled:
+        raise HubError("HF_HUB_OFFLINE is set, but `lock` needs the network",
+                       fix="unset HF_HUB_OFFLINE for this command") from None
+    except errors.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status in (401, 403):
+            raise HubError(f"the Hub refused access to {repo_id} (HTTP {status}); the token is read from "
+                           f"${token_env}", fix=f"export {token_env}=<token with access to {repo_id}>") from None
+        raise HubError(f"the Hub answered HTTP {status} for {repo_id}: {exc}",
+                       fix=f"check ${token_env} and retry") from None
+    except Exception as exc:  # network failures come as several httpx/OS exception types
+        if exc.__class__.__module__.startswith(("httpx", "httpcore", "socket", "ssl")) or isinstance(exc, OSError):
+            raise HubError(f"cannot reach the Hub for {repo_id}: {exc.__class__.__name__}: {exc}",
+                           fix="check the network (or HF_ENDPOINT) and retry") from None
+        raise
+
+
 def fetch(model_id: str, revision: str | None, *, token_env: str,
           progress: Callable[[str], None] = lambda _: None) -> dict:
     """A lock entry for `model_id` at `revision` (default main), built from the Hub."""
@@ -42,7 +85,7 @@ def fetch(model_id: str, revision: str | None, *, token_env: str,
     cache_dir = str(hub_cache_dir())
     api = hh.HfApi(endpoint=endpoint, token=token)
     wanted = revision or "main"
-    try:
+    with _hub_errors(model_id, token_env, revision=wanted, fix_id="check model.id"):
         progress(f"{model_id}: resolving revision {wanted}")
         info = api.model_info(model_id, revision=wanted)
         commit = info.sha
@@ -69,31 +112,6 @@ def fetch(model_id: str, revision: str | None, *, token_env: str,
                 tensors = [(name, t.dtype, t.shape) for fm in meta.files_metadata.values()
                            for name, t in fm.tensors.items()]
                 dtypes = loaded_dtype_counts(tensors, contents["config.json"])
-    except HubError:
-        raise
-    except errors.GatedRepoError:
-        raise HubError(f"{model_id} is gated and the token in ${token_env} "
-                       f"{'has no access to it' if token else 'is not set'}",
-                       fix=f"accept the licence on huggingface.co/{model_id} and export {token_env}=<token>") from None
-    except errors.RevisionNotFoundError:
-        raise HubError(f"{model_id} has no revision {wanted!r}", fix="check model.revision") from None
-    except errors.RepositoryNotFoundError:
-        raise HubError(f"{model_id} was not found on the Hub (or is private and ${token_env} gives no access)",
-                       fix=f"check model.id, or export {token_env}=<token>") from None
-    except errors.OfflineModeIsEnabled:
-        raise HubError("HF_HUB_OFFLINE is set, but `lock` needs the network",
-                       fix="unset HF_HUB_OFFLINE for this command") from None
-    except errors.HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        if status in (401, 403):
-            raise HubError(f"the Hub refused access to {model_id} (HTTP {status}); the token is read from "
-                           f"${token_env}", fix=f"export {token_env}=<token with access to {model_id}>") from None
-        raise HubError(f"the Hub answered HTTP {status} for {model_id}: {exc}") from None
-    except Exception as exc:  # network failures come as several httpx/OS exception types
-        if exc.__class__.__module__.startswith(("httpx", "httpcore", "socket", "ssl")) or isinstance(exc, OSError):
-            raise HubError(f"cannot reach the Hub for {model_id}: {exc.__class__.__name__}: {exc}",
-                           fix="check the network (or HF_ENDPOINT) and retry") from None
-        raise
     entry = {"revision": wanted, "commit": commit, "files": files, "config": contents["config.json"],
              "gated": bool(getattr(info, "gated", False))}
     if "hf_quant_config.json" in contents:
@@ -109,11 +127,11 @@ def fetch_adapter(repo_id: str, *, token_env: str, progress: Callable[[str], Non
     from pathlib import Path
 
     import huggingface_hub as hh
-    from huggingface_hub import errors
 
     token = os.environ.get(token_env) or None
     endpoint = os.environ.get("HF_ENDPOINT") or None
-    try:
+    with _hub_errors(repo_id, token_env, revision="main", fix_id="check the adapter's id",
+                     missing_file="has no adapter_config.json: not a PEFT adapter"):
         progress(f"{repo_id}: resolving revision main")
         commit = hh.HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision="main").sha
         if not commit:
@@ -121,24 +139,5 @@ def fetch_adapter(repo_id: str, *, token_env: str, progress: Callable[[str], Non
         progress(f"{repo_id}: fetching adapter_config.json at {commit[:12]}")
         path = hh.hf_hub_download(repo_id, "adapter_config.json", revision=commit, token=token, endpoint=endpoint,
                                   cache_dir=str(hub_cache_dir()))
-    except HubError:
-        raise
-    except errors.EntryNotFoundError:
-        raise HubError(f"{repo_id} has no adapter_config.json: not a PEFT adapter",
-                       fix="check the adapter's id") from None
-    except errors.RepositoryNotFoundError:
-        raise HubError(f"{repo_id} was not found on the Hub (or is private and ${token_env} gives no access)",
-                       fix=f"check the adapter's id, or export {token_env}=<token>") from None
-    except errors.OfflineModeIsEnabled:
-        raise HubError("HF_HUB_OFFLINE is set, but `lock` needs the network",
-                       fix="unset HF_HUB_OFFLINE for this command") from None
-    except errors.HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        raise HubError(f"the Hub answered HTTP {status} for {repo_id}", fix=f"check ${token_env} and retry") from None
-    except Exception as exc:  # network failures come as several httpx/OS exception types
-        if exc.__class__.__module__.startswith(("httpx", "httpcore", "socket", "ssl")) or isinstance(exc, OSError):
-            raise HubError(f"cannot reach the Hub for {repo_id}: {exc.__class__.__name__}: {exc}",
-                           fix="check the network (or HF_ENDPOINT) and retry") from None
-        raise
     return {"revision": "main", "commit": commit, "files": {"adapter_config.json": _sha256(path)},
             "adapter_config": read_json(Path(path), "adapter_config.json")}
