@@ -15,17 +15,25 @@ RUNTIME = "docker"
 DESCRIPTION = "docker-run.sh"
 
 
+def rocm_options() -> list[shell.Word]:
+    """The devices, groups and security options vLLM's ROCm guide gives its container: every GPU
+    of the host (/dev/kfd, /dev/dri), the video group, seccomp unconfined."""
+    words: list[shell.Word] = []
+    for device in host.ROCM_DEVICES:
+        words += ["--device", device]
+    for group in host.ROCM_GROUPS:
+        words += ["--group-add", group]
+    for option in host.ROCM_SECURITY_OPTS:
+        words += ["--security-opt", option]
+    return words
+
+
 def docker_options(dep: LoweredDeployment) -> list[shell.Word]:
     """docker's own options (what goes between `docker run` and the image)."""
     words: list[shell.Word] = ["--name", dep.name, "--detach", "--restart", host.RESTART, *stop_and_logs()]
     acc = dep.accelerators
     if acc.vendor == "amd":
-        for device in host.ROCM_DEVICES:
-            words += ["--device", device]
-        for group in host.ROCM_GROUPS:
-            words += ["--group-add", group]
-        for option in host.ROCM_SECURITY_OPTS:
-            words += ["--security-opt", option]
+        words += rocm_options()
     elif acc.device_ids is not None:
         # The quotes are part of the value: docker splits --gpus on commas otherwise.
         words += ["--gpus", f'"device={",".join(acc.device_ids)}"']

@@ -80,13 +80,7 @@ def node_options(dep: LoweredDeployment, index: int) -> list[shell.Word]:
                                *docker_run.stop_and_logs(), "--network", "host", "--shm-size", _size(dep.shm_bytes),
                                *docker_run.ulimits(dep)]
     if dep.accelerators.vendor == "amd":
-        # Every GPU of the node, the way vLLM's ROCm guide runs its image.
-        for device in host.ROCM_DEVICES:
-            words += ["--device", device]
-        for group in host.ROCM_GROUPS:
-            words += ["--group-add", group]
-        for option in host.ROCM_SECURITY_OPTS:
-            words += ["--security-opt", option]
+        words += docker_run.rocm_options()  # every GPU of the node, as vLLM's ROCm guide runs its image
     else:
         words += ["--gpus", "all"]
     for volume in dep.volumes:
