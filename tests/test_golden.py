@@ -164,6 +164,6 @@ def _check_lws(path: Path) -> None:
         if role == "workerTemplate" and container.get("command") != ["vllm", "serve"]:
             continue   # a Ray worker runs no server
         args = serve_argv(container)
-        assert args[0] == "--model"
-        _, _, problems = parse_serve_args(["vllm", "serve", *args], load_manifest(version))
-        assert problems == (), problems
+        assert not args[0].startswith("-"), "the model goes first, positionally: 0.6/0.7 require it there"
+        model, _, problems = parse_serve_args(["vllm", "serve", *args], load_manifest(version))
+        assert problems == () and model == args[0], problems

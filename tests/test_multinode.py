@@ -143,6 +143,33 @@ def test_lws_on_a_release_without_its_own_mode_starts_ray(tmp_path):
                               '--node-ip-address="$VLLM_HOST_IP"']
 
 
+@pytest.mark.parametrize("version", ["0.6.6.post1", "0.7.3", "0.10.1.1", "0.33.0"])
+def test_every_vllm_serve_line_parses_for_its_release(tmp_path, version):
+    # 0.6 and 0.7 require the model as `vllm serve MODEL` (their model_tag has no default):
+    # `vllm serve --model X` would stop there with a usage error.
+    from test_golden import serve_argv
+
+    from vllm_compile.engine_args import parse_serve_args
+    from vllm_compile.flags import load_manifest
+
+    import shlex
+
+    out = compile_to(tmp_path, write(tmp_path, version=version))
+    manifest = load_manifest(version)
+    lines = [serve_argv(c) for c in _serving_containers(out / "lws.yaml")]
+    serve_sh = (out / "ray" / "serve.sh").read_text()
+    lines.append(shlex.split(serve_sh.split("vllm serve", 1)[1].replace("\\\n", " ")))
+    for words in lines:
+        model, _, problems = parse_serve_args(["vllm", "serve", *words], manifest)
+        assert problems == () and model == "meta-llama/Meta-Llama-3.1-405B", (words[:3], problems)
+
+
+def _serving_containers(lws: Path) -> list[dict]:
+    template = kubernetes_documents(lws)[0]["spec"]["leaderWorkerTemplate"]
+    containers = [c for role in ("leaderTemplate", "workerTemplate") for c in template[role]["spec"]["containers"]]
+    return [c for c in containers if c.get("command") == ["vllm", "serve"] or "exec vllm serve " in c["args"][0]]
+
+
 def test_leaderworkerset_schema_refuses_unknown_fields_and_bad_sizes(tmp_path):
     out = compile_to(tmp_path, write(tmp_path, formats="lws"))
     group = kubernetes_documents(out / "lws.yaml")[0]

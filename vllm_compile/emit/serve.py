@@ -6,7 +6,7 @@ from typing import Sequence
 
 from vllm_compile.emit import host, shell
 from vllm_compile.emit.header import Header
-from vllm_compile.ir.lowered import LoweredDeployment
+from vllm_compile.ir.lowered import LoweredDeployment, serve_words
 
 NAME = "serve"
 FILENAME = "serve.sh"
@@ -38,11 +38,8 @@ def _on_host(dep: LoweredDeployment, word: str) -> shell.Word:
 def argv(dep: LoweredDeployment) -> list[shell.Word]:
     """Every word after `vllm serve`: the model positionally (every release's `vllm serve`
     takes `model_tag`; the oldest require it), the container's flags, and the host address and port."""
-    if dep.args[:1] != ("--model",):
-        raise ValueError(f"lowered args must start with --model, got {dep.args[:1]}")
-    rest = [_on_host(dep, word) for word in dep.args[2:]]
     listen = ["--host", dep.bind_host] if dep.bind_host is not None else []
-    return [_on_host(dep, dep.args[1]), *rest, *listen, "--port", str(dep.port)]
+    return [*(_on_host(dep, word) for word in serve_words(dep.args)), *listen, "--port", str(dep.port)]
 
 
 def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:

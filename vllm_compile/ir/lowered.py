@@ -138,6 +138,7 @@ NODE_RANK = "{node_rank}"
 class NodeLaunch:
     """How the ranks on several nodes find each other, with each node's `vllm serve` argv.
 
+    The argvs are the words after `vllm serve`, the model first (`serve_words`).
     backend "ray": the nodes form a Ray cluster and only the head runs `vllm serve`
     (`worker_args` is empty). backend "mp": vLLM's own multi-node mode; every node runs
     `vllm serve`, the others `--headless`. Both argvs were checked against the release's flags."""
@@ -158,3 +159,12 @@ class MultiNode:
     mp: NodeLaunch | None                         # None when the release lacks vLLM's own multi-node mode
     preferred: str = "ray"                        # the plan's multi_node_backend
     ray_port: int = 6379
+
+
+def serve_words(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The words after `vllm serve` for a lowered argv (which starts `--model MODEL`, the form the
+    image's api_server entrypoint takes): the model positionally, because every release's
+    `vllm serve` takes it there and 0.6/0.7 require it there (their `model_tag` has no default)."""
+    if args[:1] != ("--model",) or len(args) < 2:
+        raise ValueError(f"lowered args must start with --model MODEL, got {args[:2]}")
+    return (args[1], *args[2:])

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
-from vllm_compile.ir.lowered import LEADER_ADDRESS, NODE_RANK, MultiNode, NodeLaunch
-from vllm_compile.flags import Manifest, flag_history, parse_args
+from vllm_compile.ir.lowered import LEADER_ADDRESS, NODE_RANK, MultiNode, NodeLaunch, serve_words
+from vllm_compile.flags import Manifest, flag_history
 
 if TYPE_CHECKING:
     from vllm_compile.ir.engine_args import EngineArgs
@@ -66,7 +66,7 @@ def lower_nodes(dep: DeploymentSpec, hardware: HardwareSpec, plan: Plan, args: t
                 engine_args: EngineArgs | None = None) -> MultiNode:
     """The launches of a deployment over hardware.nodes nodes; raises CompileError when a chosen
     target needs a launch the release's parser refuses, or extra_args set a launch flag."""
-    from vllm_compile.engine_args import parse_extra_args
+    from vllm_compile.engine_args import parse_extra_args, parse_serve_command
 
     errors: list[Diagnostic] = []
     given = engine_args or parse_extra_args(dep.engine.version, tuple(dep.engine.extra_args))[0]
@@ -87,16 +87,16 @@ def lower_nodes(dep: DeploymentSpec, hardware: HardwareSpec, plan: Plan, args: t
             refusals[backend] = (f"vLLM {manifest.requested} has no {missing[0]}" + (f" ({history})" if history else ""))
             built[backend] = None
             continue
+        serve = serve_words(args)  # every node runs `vllm serve MODEL ...`, read by the release's own rules
         for extra in (leader, worker):
             if extra is None:
                 continue
-            result = parse_args(_sample([*args, *extra]), manifest)
-            if result.problems:
-                problem = result.problems[0]
-                refusals[backend] = f"vLLM {manifest.requested} refuses the {backend} launch: {problem.message}"
+            _, problems = parse_serve_command(_sample([*serve, *extra]), manifest)
+            if problems:
+                refusals[backend] = f"vLLM {manifest.requested} refuses the {backend} launch: {problems[0].message}"
                 break
         built[backend] = None if backend in refusals else NodeLaunch(
-            backend=backend, leader_args=(*args, *leader), worker_args=(*args, *worker) if worker else (),
+            backend=backend, leader_args=(*serve, *leader), worker_args=(*serve, *worker) if worker else (),
             rendezvous_port=port)
     if "ray" in formats and built["ray"] is None:
         errors.append(source.error("hardware.nodes", f"the ray target cannot start this layout: {refusals['ray']}",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:1612d482eaec150c5bf7f034cc7a24ede1b55b8cb4446307628a66839d6081c8
-# check-digest: sha256:8084328022db92f300de3971677f84a4ba23e169999c9e1349587b0ce2595a6b
+# input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
+# check-digest: sha256:c889bb32cbf4acb2e8dadf74c961bb0527622eeb04d4a67e45c2a78d296c3c40
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:1612d482eaec150c5bf7f034cc7a24ede1b55b8cb4446307628a66839d6081c8
-# check-digest: sha256:444fc345e8d8f82046888cd417cf709200c2ddfe987e7b0ee4ab6c1111840a16
+# input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
+# check-digest: sha256:d20c34907cfb7243f0bb02cf5f35a2f711f24b04775777da6b713ef2165400d3
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.
@@ -11,7 +11,7 @@ until docker exec deepseek-r1-node-0 python3 -c "import ray, sys; ray.init(addre
 exec docker exec \
   deepseek-r1-node-0 \
   vllm serve \
-  --model deepseek-ai/DeepSeek-R1 \
+  deepseek-ai/DeepSeek-R1 \
   --trust-remote-code \
   --tensor-parallel-size 8 \
   --data-parallel-size 2 \

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6c99be11674f36a2ffb324a40cfbcb50d5c2242b7981888c71324a3216a81079
-# check-digest: sha256:03623d76f16767ce9e924b0d0a4ea5627fa072fa3e1aa34de87cf04f26492cdd
+# input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
+# check-digest: sha256:5beead5464f12cbbc73e0e3e9c7c3507b1ebd63173a317c7f59b2f9242ebb38d
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

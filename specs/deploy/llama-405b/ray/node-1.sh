@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6c99be11674f36a2ffb324a40cfbcb50d5c2242b7981888c71324a3216a81079
-# check-digest: sha256:3c576b74cef05b105fbc072cf5b40961a2a5c7d88eec4c174aa47ee9a25c36f3
+# input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
+# check-digest: sha256:2f310dc0688816ef6469320c88a0afdbed76ccc3c1a5ae6cf777f77823dfe7bb
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

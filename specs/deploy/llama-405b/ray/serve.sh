@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6c99be11674f36a2ffb324a40cfbcb50d5c2242b7981888c71324a3216a81079
-# check-digest: sha256:f58153b2827de0ac1681971d8d4c42c2f70c18b82f4bf770fa5f0e8c65ffbb06
+# input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
+# check-digest: sha256:ed400d49bfeeb90265fabd5c68d399776beafd2ff4bfb9da6dc9cc591d81d1b8
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.
@@ -11,7 +11,7 @@ until docker exec llama-405b-node-0 python3 -c "import ray, sys; ray.init(addres
 exec docker exec \
   llama-405b-node-0 \
   vllm serve \
-  --model meta-llama/Meta-Llama-3.1-405B \
+  meta-llama/Meta-Llama-3.1-405B \
   --served-model-name llama-405b \
   --tensor-parallel-size 8 \
   --pipeline-parallel-size 2 \
