@@ -74,7 +74,7 @@ def test_an_architecture_the_planner_cannot_count_is_said_so_not_guessed():
              "num_hidden_layers": 32, "num_attention_heads": 32, "intermediate_size": 11008, "vocab_size": 32000}
     assert modelling_gap(llama) is None
     assert "not a family" in modelling_gap({**llama, "model_type": "glm4_moe"})
-    assert "linear-attention or Mamba" in modelling_gap({**llama, "model_type": "nemotron_h",
+    assert "linear-attention or Mamba" in modelling_gap({**llama, "model_type": "zamba2",
                                                           "hybrid_override_pattern": "M-M*"})
     # Gated delta-net hybrids are rows of the family table (issue 15): modelled.
     assert modelling_gap({**llama, "model_type": "qwen3_next", "full_attention_interval": 4}) is None

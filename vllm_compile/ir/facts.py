@@ -27,13 +27,22 @@ class LayerFacts:
     kv_heads: int = 0
     head_size: int = 0
     head_size_v: int = 0
-    # Constant per-sequence state bytes for "mamba" layers (conv + ssm), else 0.
+    # Constant per-sequence state bytes of a layer with a recurrent mixer (conv + ssm), else 0.
     state_bytes: int = 0
     # "mamba" layers (Mamba, gated delta-net): state elements per sequence before the TP split,
     # the conv state in the model dtype, the SSM / recurrent state in fp32 when the config says so.
     conv_state: int = 0
     ssm_state: int = 0
     ssm_state_fp32: bool = False
+    # Mamba2 mixers: the B/C groups (`n_groups`), which vLLM replicates so that every TP rank
+    # holds the groups of its heads when `n_groups % tp` is not 0, and the conv-state elements
+    # one group adds ((conv kernel - 1) x 2 x d_state). 0 for gated delta-net and Mamba1.
+    ssm_groups: int = 0
+    conv_group_state: int = 0
+    # The recurrent mixer of a layer that holds a state: "gated_delta_net" | "mamba1" | "mamba2".
+    # A Falcon-H1 layer runs attention and a Mamba2 mixer side by side: `attention` is "full" and
+    # the state fields are set too.
+    mixer: str = ""
     is_moe: bool = False
     # Bytes as loaded, before any parallel split.
     sharded_bytes: int = 0      # column/row-parallel linears: divided by TP
@@ -145,6 +154,10 @@ class ModelFacts:
     speculative_draft: ModelFacts | None = None
     # LoRA adapters served on top of the model (model.lora_adapters), in the spec's order.
     lora_adapters: tuple[LoraAdapterFacts, ...] = ()
+
+    def recurrent_layers(self) -> int:
+        """Layers that keep a state per sequence (Mamba, gated delta-net, Falcon-H1's parallel mixer)."""
+        return sum(1 for layer in self.layers if layer.mixer)
 
     def attention_kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -14,7 +14,9 @@ from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, fixes, overheads, speculative
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
-from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, lora_ranks, rules_for
+from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults, default_block_size,
+                                        lora_ranks, rules_for)
+from vllm_compile.versions import at_least
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
 FP8_WEIGHT_METHODS = {"fp8", "modelopt", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel"}
@@ -79,6 +81,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append(("engine.kv_cache_dtype", refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
                                                f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
+    _architecture_release(req, facts, warnings, invalid)
     if req.speculative is not None:
         refused = speculative.refusal(req.speculative, facts)
         if refused:
@@ -165,6 +168,26 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
         invalid.append(("model.dtype", message, [Candidate.of({"model.dtype": "float16"}, "run the model in float16 (--dtype half)",
                                                 COST_OUTPUTS)]))
     return dtype
+
+
+def _architecture_release(req: PlanRequest, facts: ModelFacts, warnings: list, invalid: list) -> None:
+    """Hybrid Mamba architectures exist in vLLM from some release on, and run with the unified
+    hybrid page (what the planner models) from a later one: before the first, vLLM stops with
+    its unsupported-architecture error; in between it runs them on the V0 engine."""
+    support = architecture_support(facts.architecture)
+    if support is None:
+        return
+    if not at_least(req.vllm_version, support.first):
+        invalid.append(("engine.version", f"Model architectures ['{facts.architecture}'] are not supported for now "
+                        f"(vLLM {req.vllm_version}; the architecture is loaded from {support.first} on, and runs on "
+                        f"the V1 engine with the hybrid Mamba cache from {support.v1_from})",
+                        [Candidate.of({"engine.version": support.v1_from},
+                                      f"a release that runs {facts.architecture} with the hybrid Mamba cache")]))
+    elif not at_least(req.vllm_version, support.v1_from):
+        warnings.append(Note(f"vLLM {req.vllm_version} runs {facts.architecture} on the V0 engine, whose Mamba cache "
+                             f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
+                             f"plan follows the V1 hybrid cache of {support.v1_from} and later; pin engine.version "
+                             f"{support.v1_from} or newer for a prediction that holds", "engine.version"))
 
 
 def _prequantized_bnb(facts: ModelFacts) -> bool:

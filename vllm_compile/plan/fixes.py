@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from vllm_compile.ir.plan import Fix, Plan, PlanRequest
+from vllm_compile.plan import kv
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import ReleaseRules
 
@@ -38,6 +39,7 @@ REQUEST_FIELDS = {
     "engine.enforce_eager": "enforce_eager",
     "engine.max_num_batched_tokens": "max_num_batched_tokens",
     "engine.max_num_seqs": "max_num_seqs",
+    "engine.version": "vllm_version",
     "workload.max_model_len": "max_model_len",
     "workload.concurrency": "concurrency",
     "hardware.count": "gpu_count",
@@ -130,7 +132,7 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
         return COST_GPUS if tp * pp * lay.dp > max(req.gpu_count, lay.tp * lay.pp * lay.dp) else COST_KNOBS
 
     # Engine knobs that keep the model's outputs.
-    if verdict == "invalid" and any(layer.attention == "mamba" for layer in facts.layers):
+    if verdict == "invalid" and any(kv.holds_state(layer) for layer in facts.layers):
         # Hybrid models: every running sequence holds its own state blocks, so max_num_seqs is the
         # lever on state memory ("max_num_seqs (N) exceeds available Mamba cache blocks (M)").
         seqs = ev.capacity.num_blocks // max(1, rules.mamba_state_blocks)

@@ -44,11 +44,28 @@ class LayerSpec:
         return _cdiv(max_model_len, block_size)
 
 
+def extra_groups(groups: int, tp: int) -> int:
+    """Mamba2 B/C groups vLLM adds so that each rank holds the groups of its heads
+    (MambaStateShapeCalculator.extra_groups_for_head_shards): none when TP divides them."""
+    return 0 if not groups or groups % tp == 0 else tp - groups
+
+
 def state_page_bytes(layer: LayerFacts, tp: int, dtype_bytes: int) -> int:
     """One sequence's state of a recurrent layer on one rank: the conv state in the model dtype
-    (`--mamba-cache-dtype auto`), the SSM / recurrent state in fp32 where the config asks."""
-    return (_cdiv(layer.conv_state, tp) * dtype_bytes
-            + _cdiv(layer.ssm_state, tp) * (4 if layer.ssm_state_fp32 else dtype_bytes))
+    (`--mamba-cache-dtype auto`), the SSM / recurrent state in fp32 where the config asks. A
+    Mamba2 conv state is split after its groups are replicated up to the TP size."""
+    conv = layer.conv_state + extra_groups(layer.ssm_groups, tp) * layer.conv_group_state
+    return _cdiv(conv, tp) * dtype_bytes + _cdiv(layer.ssm_state, tp) * (4 if layer.ssm_state_fp32 else dtype_bytes)
+
+
+def holds_state(layer: LayerFacts) -> bool:
+    """The layer keeps a recurrent state per sequence (a Mamba / gated delta-net mixer, alone or
+    beside attention as in Falcon-H1)."""
+    return bool(layer.mixer or layer.attention == "mamba")
+
+
+def holds_kv(layer: LayerFacts) -> bool:
+    return layer.attention not in ("none", "mamba", "mla") and layer.kv_heads > 0
 
 
 def attention_token_bytes(layer: LayerFacts, tp: int, kv_bytes: int) -> int:
@@ -62,9 +79,8 @@ def hybrid_block_size(layers: list[LayerFacts], tp: int, kv_bytes: int, dtype_by
     attention block grows to the smallest multiple of `alignment` tokens whose page holds one
     layer's state ("Setting attention block size to N tokens to ensure that attention page size
     is >= mamba page size"); a larger user block size stays."""
-    states = [state_page_bytes(layer, tp, dtype_bytes) for layer in layers if layer.attention == "mamba"]
-    tokens = [attention_token_bytes(layer, tp, kv_bytes) for layer in layers
-              if layer.attention not in ("none", "mamba", "mla") and layer.kv_heads]
+    states = [state_page_bytes(layer, tp, dtype_bytes) for layer in layers if holds_state(layer)]
+    tokens = [attention_token_bytes(layer, tp, kv_bytes) for layer in layers if holds_kv(layer)]
     if not states or not tokens:
         return block_size
     needed = alignment * _cdiv(max(states), alignment * max(tokens))
@@ -75,12 +91,13 @@ def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: in
                 hybrid: bool, v0_mla_alignment: bool, dtype_bytes: int = 2, state_blocks: int = 1) -> list[LayerSpec]:
     specs = []
     attention_page = max((attention_token_bytes(layer, tp, kv_bytes) * block_size for layer in layers
-                          if layer.attention not in ("none", "mamba", "mla") and layer.kv_heads), default=0)
+                          if holds_kv(layer)), default=0)
     for layer in layers:
-        if layer.attention == "mamba":
+        if holds_state(layer):
             # The state page is padded to exactly the attention page ("Padding mamba page size by ...").
             page = max(state_page_bytes(layer, tp, dtype_bytes), attention_page)
             specs.append(LayerSpec("mamba", 0, page, 0, state_blocks))
+        if layer.attention == "mamba":
             continue
         if layer.attention == "none" or layer.kv_heads == 0:
             continue

@@ -154,7 +154,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             + (f", CUDA graphs {_gib(worst.cuda_graph_bytes)}" if rules.cuda_graphs_in_budget else "")
             + (f" GiB leaves {_gib(worst.kv_cache_bytes)} GiB for the KV cache" if worst.kv_cache_bytes == 0 else
                f" GiB leaves nothing for the KV cache: short by {_gib(-worst.kv_cache_bytes)} GiB"))
-    elif (rules.mamba_seqs_must_fit and any(l.attention == "mamba" for l in facts.layers)
+    elif (rules.mamba_seqs_must_fit and any(kv.holds_state(l) for l in facts.layers)
           and cap.num_blocks < layout.max_num_seqs * rules.mamba_state_blocks):
         verdict, failure_key = "invalid", "engine.max_num_seqs"
         reasons.append(f"max_num_seqs ({layout.max_num_seqs}) exceeds available Mamba cache blocks "

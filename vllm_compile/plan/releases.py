@@ -109,3 +109,15 @@ def lora_ranks(version: str) -> tuple[int, ...]:
 def lora_rank_for(version: str, rank: int) -> int | None:
     """The smallest accepted `--max-lora-rank` that holds an adapter of `rank`; None above the largest."""
     return next((r for r in lora_ranks(version) if r >= rank), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchitectureSupport:
+    first: str        # the first release that loads the architecture
+    v1_from: str      # the first release that runs it on V1 with the unified hybrid page
+
+
+def architecture_support(architecture: str) -> ArchitectureSupport | None:
+    """The release range of a hybrid Mamba architecture (planner-rules.json `architectures`)."""
+    row = rules_data.data().get("architectures", {}).get(architecture)
+    return ArchitectureSupport(row["from"], row["v1_from"]) if isinstance(row, dict) else None

@@ -288,8 +288,8 @@ def test_gated_flag_from_catalog():
 
 
 def test_a_hybrid_recurrent_model_is_read_with_a_warning_that_says_what_is_missing():
-    # Falcon-H1 (Mamba2 + attention in every layer) is not a family of the table yet.
-    config = {"architectures": ["FalconH1ForCausalLM"], "model_type": "falcon_h1", "hidden_size": 2048,
+    # Zamba2 (Mamba2 layers with a shared attention block) is not a family of the table.
+    config = {"architectures": ["Zamba2ForCausalLM"], "model_type": "zamba2", "hidden_size": 2048,
               "num_hidden_layers": 48, "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256,
               "intermediate_size": 5120, "vocab_size": 151936, "max_position_embeddings": 262144,
               "mamba_d_state": 256, "mamba_n_heads": 32, "torch_dtype": "bfloat16"}

@@ -148,6 +148,8 @@ def head_dim(c: Config, hidden: int, heads: int) -> int:
     """An explicit `head_dim` wins over hidden/heads (Qwen3, Gemma, Mistral-Nemo)."""
     if c.has("head_dim"):
         return c.int("head_dim", limit=LIMITS["head_dim"])
+    if c.has("attention_head_dim"):   # Nemotron-H
+        return c.int("attention_head_dim", limit=LIMITS["head_dim"])
     if hidden % heads:
         raise FactsError(f"config{c.where} hidden_size {hidden} is not divisible by num_attention_heads "
                          f"{heads} and no head_dim is given", key="head_dim")

@@ -56,6 +56,7 @@ def layer_facts(layers, layout: Layout, elem: int, first_index: int = 0) -> tupl
             parameters=sum(t.parameters for t in layer.tensors),
             absmax_growth=(growth["sharded"], growth["replicated"], growth["expert"]),
             conv_state=layer.conv_state, ssm_state=layer.ssm_state, ssm_state_fp32=layer.ssm_state_fp32,
+            ssm_groups=layer.ssm_groups, conv_group_state=layer.conv_group_state, mixer=layer.mixer,
             state_bytes=layer.conv_state * elem + layer.ssm_state * (4 if layer.ssm_state_fp32 else elem)))
     return tuple(out)
 

@@ -43,6 +43,20 @@ class Layer:
     conv_state: int = 0
     ssm_state: int = 0
     ssm_state_fp32: bool = False
+    ssm_groups: int = 0          # Mamba2: B/C groups, replicated up to the TP size (LayerFacts)
+    conv_group_state: int = 0    # Mamba2: conv-state elements one group adds
+    mixer: str = ""              # the recurrent mixer when the layer holds a state
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What one recurrent mixer keeps per sequence, before the TP split (vLLM's
+    MambaStateShapeCalculator): conv and SSM elements, and for Mamba2 the groups."""
+
+    conv: int
+    ssm: int
+    groups: int = 0
+    conv_per_group: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +98,11 @@ class Family:
     attention: str = "window"        # key of ATTENTION_RULES
     moe: str = "mixtral"             # key of MOE_RULES (used only when the config counts experts)
     ffn_prefix: str = "mlp."         # checkpoint module of the FFN (Llama 4: feed_forward.)
-    linear: str = "none"             # the mixer of `linear_attention` layers: none | gated_delta_net
+    linear: str = "none"             # the mixer of recurrent layers: none | gated_delta_net | mamba1 | mamba2
+    mixer_prefix: str = "linear_attn."  # checkpoint module of the recurrent mixer
+    parallel_mixer: bool = False     # every layer runs attention and the mixer side by side (Falcon-H1)
+    ffn_rule: str = "every"          # key of FFN_RULES: which layers carry an FFN
+    ssm_fp32: str = "config"         # SSM state dtype: config (`mamba_ssm_dtype`) | nemotron_h (fp32 unless the config says)
     gated_q: bool = False            # q_proj also yields a per-head output gate (`attn_output_gate`)
     intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
     summary: str = ""                # one line for `inspect` and the docs
@@ -127,6 +145,21 @@ FAMILIES: dict[str, Family] = {
     "qwen3_5_moe_text": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
                                gated_q=True, intermediate_fallback="moe_intermediate_size",
                                summary="Qwen3-Next layers with routed + shared experts"),
+    "granitemoehybrid": Family(attention="listed", moe="granite", linear="mamba2", mixer_prefix="mamba.",
+                               summary="Mamba2 layers with a NoPE attention layer where `layer_types` says, "
+                                       "every layer with routed experts + a shared MLP (or the shared MLP alone)"),
+    "nemotron_h": Family(attention="nemotron_pattern", moe="nemotron_h", linear="mamba2", mixer_prefix="mixer.",
+                         norms=1, ffn_rule="nemotron_pattern", ssm_fp32="nemotron_h",
+                         summary="one block per layer from `hybrid_override_pattern`: M Mamba2, * attention, "
+                                 "- squared-ReLU MLP, E routed + shared experts"),
+    "jamba": Family(attention="jamba_period", moe="jamba", linear="mamba1", mixer_prefix="mamba.",
+                    summary="Mamba1 layers with attention every `attn_layer_period`, experts every "
+                            "`expert_layer_period`"),
+    "bamba": Family(attention="indices", linear="mamba2", mixer_prefix="mamba.", ffn_prefix="feed_forward.",
+                    summary="Mamba2 layers with attention at `attn_layer_indices`, gated MLP"),
+    "falcon_h1": Family(attention="window", linear="mamba2", mixer_prefix="mamba.", parallel_mixer=True,
+                        ffn_prefix="feed_forward.",
+                        summary="attention and a Mamba2 mixer side by side in every layer, gated MLP"),
 }
 # model_type of a multimodal model's language part -> its text family (the config's own
 # text_config.model_type where there is one).
@@ -137,7 +170,7 @@ SUPPORTED = tuple(sorted(FAMILIES))
 GENERIC = "llama"   # the row an unknown model_type with the standard keys is read as (with a warning)
 REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
 LAYER_TYPES: dict[str, AttentionKind] = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked",
-                                         "linear_attention": "mamba"}
+                                         "linear_attention": "mamba", "mamba": "mamba", "attention": "full"}
 
 
 def family_of(model_type: str) -> tuple[str, Family] | None:
@@ -206,6 +239,89 @@ def _gated_delta_net(c: Config, p: str, hidden: int) -> tuple[list[Tensor], int,
            Tensor(p + "conv1d", conv_dim, kernel, quantizable=False), _v(p + "A_log", v_heads, "sharded"),
            _v(p + "dt_bias", v_heads, "sharded"), _v(p + "norm", v_dim), Tensor(p + "out_proj", hidden, value)]
     return out, (kernel - 1) * conv_dim, v_heads * k_dim * v_dim
+
+
+def _mamba2(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
+    """One Mamba2 mixer as vLLM builds it (MambaMixer2): in_proj yields the gate and x
+    (intermediate each), B and C (n_groups x d_state each) and dt (one per head); the depthwise
+    conv runs over x, B and C; A, D and dt_bias follow the heads; the gated RMSNorm spans the
+    intermediate width; out_proj is row-parallel. State per sequence: conv (kernel - 1) x conv
+    width, SSM heads x head dim x d_state."""
+    keys = MAMBA2_KEYS[fam.attention if fam.attention in MAMBA2_KEYS else "default"]
+    heads = c.int(keys["heads"], limit=LIMITS["intermediate_size"])
+    d_state = c.int(keys["state"], limit=LIMITS["head_dim"])
+    groups = c.int(keys["groups"], 1, limit=LIMITS["num_attention_heads"])
+    kernel = c.int(keys["kernel"], 4, limit=64)
+    if keys["inner"] and c.has(keys["inner"]):        # Falcon-H1's mamba_d_ssm
+        inner = c.int(keys["inner"], limit=LIMITS["intermediate_size"])
+    elif isinstance(c.raw(keys["head_dim"]), int):
+        inner = heads * c.int(keys["head_dim"], limit=LIMITS["head_dim"])
+    else:                                            # mamba_d_head "auto": expand x hidden over the heads
+        inner = c.int("mamba_expand", 2, limit=64) * hidden
+    if inner % heads:
+        raise FactsError(f"the Mamba2 width {inner} is not a multiple of the {heads} heads", key=keys["heads"])
+    head_dim = inner // heads
+    if heads % groups:
+        raise FactsError(f"{keys['heads']} {heads} is not a multiple of the {groups} groups", key=keys["groups"])
+    conv_dim = inner + 2 * groups * d_state
+    proj_bias = c.bool(keys["proj_bias"], False)
+    out = [Tensor(p + "in_proj", 2 * inner + 2 * groups * d_state + heads, hidden),
+           Tensor(p + "conv1d", conv_dim, kernel, quantizable=False)]
+    if c.bool(keys["conv_bias"], True):
+        out.append(_v(p + "conv1d.bias", conv_dim, "sharded"))
+    if proj_bias:
+        out.append(_v(p + "in_proj.bias", 2 * inner + 2 * groups * d_state + heads, "sharded"))
+    out += [_v(p + "A_log", heads, "sharded"), _v(p + "D", heads, "sharded"), _v(p + "dt_bias", heads, "sharded")]
+    if not keys["norm"] or c.bool(keys["norm"], False):   # Falcon-H1: the gated norm only with mamba_rms_norm
+        out.append(_v(p + "norm", inner, "sharded"))
+    out.append(Tensor(p + "out_proj", hidden, inner))
+    if proj_bias:
+        out.append(_v(p + "out_proj.bias", hidden))
+    return out, State((kernel - 1) * conv_dim, heads * head_dim * d_state, groups, (kernel - 1) * 2 * d_state)
+
+
+def _mamba1(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
+    """One Mamba1 mixer as vLLM builds it for Jamba (MambaMixer with RMS norms on dt, B and C):
+    in_proj yields x and the gate; x_proj (row-parallel) yields dt, B and C; dt_proj, A_log, D
+    and the conv follow the intermediate channels. State per sequence: conv (kernel - 1) x
+    intermediate, SSM intermediate x d_state."""
+    inner = c.int("mamba_expand", 2, limit=64) * hidden
+    d_state = c.int("mamba_d_state", 16, limit=LIMITS["head_dim"])
+    kernel = c.int("mamba_d_conv", 4, limit=64)
+    rank = c.raw("mamba_dt_rank", "auto")
+    dt_rank = -(-hidden // 16) if rank == "auto" else c.int("mamba_dt_rank", limit=LIMITS["hidden_size"])
+    proj_bias = c.bool("mamba_proj_bias", False)
+    out = [Tensor(p + "in_proj", 2 * inner, hidden), Tensor(p + "conv1d", inner, kernel, quantizable=False)]
+    if c.bool("mamba_conv_bias", True):
+        out.append(_v(p + "conv1d.bias", inner, "sharded"))
+    out += [Tensor(p + "x_proj", dt_rank + 2 * d_state, inner), Tensor(p + "dt_proj", inner, dt_rank),
+            _v(p + "dt_proj.bias", inner, "sharded"), Tensor(p + "A_log", inner, d_state, quantizable=False),
+            _v(p + "D", inner, "sharded"), _v(p + "dt_layernorm", dt_rank), _v(p + "b_layernorm", d_state),
+            _v(p + "c_layernorm", d_state), Tensor(p + "out_proj", hidden, inner)]
+    if proj_bias:
+        out += [_v(p + "in_proj.bias", 2 * inner, "sharded"), _v(p + "out_proj.bias", hidden)]
+    return out, State((kernel - 1) * inner, inner * d_state)
+
+
+def _gdn_mixer(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
+    tensors, conv, ssm = _gated_delta_net(c, p, hidden)
+    return tensors, State(conv, ssm)
+
+
+MIXERS: dict[str, Callable[[Config, Family, str, int], tuple[list[Tensor], State]]] = {
+    "gated_delta_net": _gdn_mixer, "mamba1": _mamba1, "mamba2": _mamba2}
+# Config keys of a Mamba2 mixer, per family (keyed by the family's attention rule; Granite-4.0-H
+# and Falcon-H1 share the `mamba_*` spelling, Nemotron-H has its own).
+_MAMBA_KEYS = {"heads": "mamba_n_heads", "head_dim": "mamba_d_head", "state": "mamba_d_state",
+               "groups": "mamba_n_groups", "kernel": "mamba_d_conv", "proj_bias": "mamba_proj_bias",
+               "conv_bias": "mamba_conv_bias", "inner": "mamba_d_ssm", "norm": "mamba_rms_norm"}
+MAMBA2_KEYS = {
+    "default": {**_MAMBA_KEYS, "norm": ""},
+    "window": _MAMBA_KEYS,   # Falcon-H1: the gated norm only with `mamba_rms_norm`
+    "nemotron_pattern": {"heads": "mamba_num_heads", "head_dim": "mamba_head_dim", "state": "ssm_state_size",
+                         "groups": "n_groups", "kernel": "conv_kernel", "proj_bias": "mamba_proj_bias",
+                         "conv_bias": "use_conv_bias", "inner": "", "norm": ""},
+}
 
 
 def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaFacts]:
@@ -286,6 +402,41 @@ def _linear_interval_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | 
     return [("full", None) if (i + 1) % interval == 0 else ("mamba", None) for i in range(n)]
 
 
+def _listed_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Granite-4.0-H: `layer_types` names each layer "mamba" or "attention" (read above); a
+    config without it is all attention."""
+    return [("full", None) for _ in range(n)]
+
+
+def _nemotron_pattern(c: Config, n: int) -> str:
+    pattern = c.raw("hybrid_override_pattern")
+    if not isinstance(pattern, str) or len(pattern) != n or set(pattern) - set("M*-E"):
+        raise FactsError(f"`hybrid_override_pattern` must be a string of {n} characters from M (Mamba2), * (attention), "
+                         "- (MLP) and E (experts)", key="hybrid_override_pattern")
+    return pattern
+
+
+def _nemotron_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Nemotron-H: one block per layer; only M layers keep a state and * layers a KV cache."""
+    kinds: dict[str, AttentionKind] = {"M": "mamba", "*": "full", "-": "none", "E": "none"}
+    return [(kinds[ch], None) for ch in _nemotron_pattern(c, n)]
+
+
+def _jamba_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Jamba: attention where (i - attn_layer_offset) % attn_layer_period == 0, Mamba elsewhere."""
+    period = c.int("attn_layer_period", 8, limit=LIMITS["num_hidden_layers"])
+    offset = c.int("attn_layer_offset", 4, minimum=0, limit=LIMITS["num_hidden_layers"])
+    return [("full", None) if i % period == offset % period else ("mamba", None) for i in range(n)]
+
+
+def _indices_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Bamba: attention at `attn_layer_indices`, Mamba2 elsewhere."""
+    listed = c.list("attn_layer_indices") or []
+    if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n for i in listed):
+        raise FactsError(f"`attn_layer_indices` must list layer indices below {n}", key="attn_layer_indices")
+    return [("full", None) if i in listed else ("mamba", None) for i in range(n)]
+
+
 def _mla_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
     return [("mla", None) for _ in range(n)]
 
@@ -303,7 +454,8 @@ def _chunked_nope_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | Non
 
 ATTENTION_RULES = {"window": _window_rule, "qwen_window": _qwen_window_rule, "alternate": _alternate_rule,
                    "gemma3": _gemma3_rule, "mla": _mla_rule, "chunked_nope": _chunked_nope_rule,
-                   "linear_interval": _linear_interval_rule}
+                   "linear_interval": _linear_interval_rule, "listed": _listed_rule,
+                   "nemotron_pattern": _nemotron_rule, "jamba_period": _jamba_rule, "indices": _indices_rule}
 
 
 def _attention_kinds(c: Config, family: Family, n: int) -> list[tuple[AttentionKind, int | None]]:
@@ -365,12 +517,13 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         raise FactsError(f"num_attention_heads {heads} is not a multiple of the {kv} KV heads",
                          key="num_key_value_heads")
     kinds = _attention_kinds(c, fam, n)
+    has_ffn = FFN_RULES[fam.ffn_rule](c, n)
     attn_bias = c.bool("attention_bias", fam.attention_bias)
     qkv_bias = attn_bias if fam.qkv_bias is None else fam.qkv_bias
     o_bias = attn_bias if fam.o_bias is None else fam.o_bias
     moe = _moe_rule(c, fam, n, inter)
     gated_q = c.bool("attn_output_gate", fam.gated_q)
-    ssm_fp32 = str(c.raw("mamba_ssm_dtype", "")).removeprefix("torch.") == "float32"
+    ssm_fp32 = _ssm_fp32(c, fam)
     mla = None
     layers: list[Layer] = []
     for i in range(n):
@@ -378,9 +531,11 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         t: list[Tensor] = [_v(f"{p}norm{j}", hidden) for j in range(fam.norms)]
         a = p + "self_attn."
         kind, window = kinds[i]
-        conv = ssm = 0
+        state = None
         if kind == "mamba":
-            attn, conv, ssm = _gated_delta_net(c, p + "linear_attn.", hidden)
+            attn, state = MIXERS[fam.linear](c, fam, p + fam.mixer_prefix, hidden)
+        elif kind == "none":
+            attn = []
         elif fam.attention == "mla":
             attn, mla = _mla(c, a, hidden, heads)
         else:
@@ -388,17 +543,24 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
                               fused=fam.fused_qkv, sinks=fam.sinks)
             if gated_q:   # the output gate doubles q_proj's rows
                 attn = [Tensor(x.name, 2 * heads * hd, x.cols) if x.name == a + "q_proj" else x for x in attn]
+            if fam.parallel_mixer:   # Falcon-H1: the Mamba2 mixer beside attention
+                mixed, state = MIXERS[fam.linear](c, fam, p + fam.mixer_prefix, hidden)
+                attn += mixed
         t += attn
-        is_moe, ffn = moe.layer(i, p + fam.ffn_prefix, hidden)
+        is_moe, ffn = moe.layer(i, p + fam.ffn_prefix, hidden) if has_ffn[i] else (False, [])
         t += ffn
         if kind == "mla":
             assert mla is not None, "only the MLA families above give layers of kind mla"
             shape = (1, mla.kv_lora_rank + mla.qk_rope_head_dim, 0)
-        elif kind == "mamba":
+        elif kind in ("mamba", "none"):
             shape = (0, 0, 0)
         else:
             shape = (kv, hd, hd)
-        layers.append(Layer(kind, window, *shape, is_moe, tuple(t), conv, ssm, ssm_fp32 and kind == "mamba"))
+        if state is None:
+            layers.append(Layer(kind, window, *shape, is_moe, tuple(t)))
+        else:
+            layers.append(Layer(kind, window, *shape, is_moe, tuple(t), state.conv, state.ssm, ssm_fp32, state.groups,
+                                state.conv_per_group, fam.linear))
     moe_facts = _moe_facts(c, moe, layers)
     mtp: list[Layer] = []
     for j in range(_mtp_count(c, n)):
@@ -428,6 +590,26 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     return Arch(model_type=model_type, num_layers=n, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd,
                 intermediate=inter, vocab=vocab, tie=tie, layers=tuple(layers), mla=mla, moe=moe_facts,
                 warnings=tuple(warnings), mtp_layers=tuple(mtp))
+
+
+def _ssm_fp32(c: Config, fam: Family) -> bool:
+    """Whether vLLM keeps the SSM / recurrent state in fp32 under `--mamba-ssm-cache-dtype auto`:
+    where the config's `mamba_ssm_dtype` says float32 (Qwen3.5); Nemotron-H takes its config's
+    `mamba_ssm_cache_dtype`, float32 when absent (NemotronHForCausalLMConfig)."""
+    if fam.ssm_fp32 == "nemotron_h":
+        return str(c.raw("mamba_ssm_cache_dtype", "float32")).removeprefix("torch.") == "float32"
+    return str(c.raw("mamba_ssm_dtype", "")).removeprefix("torch.") == "float32"
+
+
+def _every_ffn(c: Config, n: int) -> list[bool]:
+    return [True] * n
+
+
+def _nemotron_ffn(c: Config, n: int) -> list[bool]:
+    return [ch in "-E" for ch in _nemotron_pattern(c, n)]
+
+
+FFN_RULES: dict[str, Callable[[Config, int], list[bool]]] = {"every": _every_ffn, "nemotron_pattern": _nemotron_ffn}
 
 
 def _mtp_count(c: Config, n: int) -> int:
@@ -523,13 +705,76 @@ def _mixtral_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> Mo
                                            copies=experts, names=("w1", "w3", "w2"))), experts, e_inter, 0)
 
 
+def _granite_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    """Granite-4.0-H: routed experts with fused input_linear (gate + up) when the config counts
+    any, plus the shared MLP of `shared_intermediate_size` (the whole FFN of the dense H-Micro)."""
+    shared = c.int("shared_intermediate_size", 0, minimum=0, limit=LIMITS["intermediate_size"])
+
+    def rule(i, p, h):
+        base = p.removesuffix(fam.ffn_prefix)
+        out: list[Tensor] = []
+        if experts:
+            out += _router(base + "block_sparse_moe.router.layer", experts, h)
+            out += [Tensor(base + "block_sparse_moe.input_linear", 2 * inter, h, "expert", experts),
+                    Tensor(base + "block_sparse_moe.output_linear", h, inter, "expert", experts)]
+        if shared:
+            out += [Tensor(base + "shared_mlp.input_linear", 2 * shared, h),
+                    Tensor(base + "shared_mlp.output_linear", h, shared)]
+        return bool(experts), out
+    return MoeRule(rule, experts or None, inter if experts else 0, shared)
+
+
+def _nemotron_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    """Nemotron-H: "-" layers hold a squared-ReLU MLP (up, down); "E" layers route over
+    non-gated experts of `moe_intermediate_size` (fp32 correction bias) beside a shared expert."""
+    pattern = _nemotron_pattern(c, n)
+    mlp_bias = c.bool("mlp_bias", False)
+    if c.has("moe_latent_size"):
+        raise FactsError("Nemotron-H latent experts (`moe_latent_size`) are not modelled", key="moe_latent_size",
+                         fix="state the architecture by hand under model.facts")
+    e_inter = c.int("moe_intermediate_size", inter, limit=LIMITS["intermediate_size"]) if experts else 0
+    shared = c.int("moe_shared_expert_intermediate_size", 0, minimum=0, limit=LIMITS["intermediate_size"])
+
+    def plain(p, h, width, part="sharded", copies=1):
+        out = [Tensor(p + "up_proj", width, h, part, copies), Tensor(p + "down_proj", h, width, part, copies)]
+        if mlp_bias and part != "expert":
+            out += [_v(p + "up_proj.bias", width, "sharded"), _v(p + "down_proj.bias", h)]
+        return out
+
+    def rule(i, p, h):
+        p = p.removesuffix(fam.ffn_prefix) + "mixer."
+        if pattern[i] != "E" or not experts:
+            return False, plain(p, h, inter)
+        out = _router(p + "gate", experts, h) + [_v(p + "gate.e_score_correction_bias", experts, elem_bytes=4)]
+        out += plain(p + "experts.", h, e_inter, "expert", experts)
+        return True, out + (plain(p + "shared_experts.", h, shared) if shared else [])
+    return MoeRule(rule, experts or None, e_inter, shared)
+
+
+def _jamba_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    """Jamba: experts where (i - expert_layer_offset) % expert_layer_period == 0, a dense MLP elsewhere."""
+    period = c.int("expert_layer_period", 2, limit=n)
+    offset = c.int("expert_layer_offset", 1, minimum=0, limit=n)
+
+    def rule(i, p, h):
+        p = p.removesuffix(fam.ffn_prefix) + "feed_forward."
+        if experts <= 1 or i % period != offset % period:
+            return False, _mlp(p, h, inter)
+        return True, _router(p + "router", experts, h) + _mlp(p + "experts.", h, inter, part="expert", copies=experts)
+    return MoeRule(rule, experts, inter, 0)
+
+
 MOE_RULES: dict[str, Callable[[Config, Family, int, int, int], MoeRule]] = {
     "deepseek": _deepseek_moe, "qwen": _qwen_moe, "llama4": _llama4_moe, "gpt_oss": _gpt_oss_moe,
-    "mixtral": _mixtral_moe}
+    "mixtral": _mixtral_moe, "granite": _granite_moe, "nemotron_h": _nemotron_moe, "jamba": _jamba_moe}
+# Rules that also lay out the FFN of a config without routed experts.
+DENSE_AWARE = ("granite", "nemotron_h")
 
 
 def _moe_rule(c: Config, fam: Family, n: int, inter: int) -> MoeRule:
     experts = _experts(c, "n_routed_experts", "num_local_experts", "num_experts")
+    if experts is None and fam.moe in DENSE_AWARE:
+        return MOE_RULES[fam.moe](c, fam, n, inter, 0)
     if experts is None:
         return _dense_rule(c, fam, n, inter, 0)
     return MOE_RULES[fam.moe](c, fam, n, inter, experts)
