@@ -105,6 +105,8 @@ def kind_of(case) -> str:
     text = config.get("text_config") or config
     if any("linear" in str(t) or "mamba" in str(t) for t in text.get("layer_types") or []):
         return "hybrid"
+    if any(key in text for key in ("hybrid_override_pattern", "attn_layer_period", "mamba_d_ssm", "attn_layer_indices")):
+        return "hybrid"   # Nemotron-H, Jamba, Falcon-H1, Bamba: Mamba layers named by other keys
     return "vision-language" if config.get("vision_config") else "text"
 
 

@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "1a7b12021ed3b0d3081e0b1882e7d3f0144d5bb3a045ab96865001f10b034c32"
+DATA_DIGEST = "b69be0692e85804db4e61268bde6e14cd44ff170cb032dafd0757f70873962c5"
 
 
 def compute(root=None) -> str:

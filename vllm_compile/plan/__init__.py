@@ -15,7 +15,7 @@ from vllm_compile.plan import attention, fixes, overheads, speculative
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults, default_block_size,
-                                        lora_ranks, rules_for)
+                                        lora_ranks, rules_for_model)
 from vllm_compile.versions import at_least
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
@@ -56,7 +56,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
         from vllm_compile.plan.nodes import plan_across_nodes
 
         return plan_across_nodes(req, plan_deployment, valid_tensor_parallel)
-    rules = rules_for(req.vllm_version)
+    rules = rules_for_model(req.vllm_version, req.model.architecture)
     if req.language_model_only and req.model.encoder is not None:
         # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
         enc = req.model.encoder

@@ -6,6 +6,7 @@ Boundaries marked approximate there are approximate here too.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -113,11 +114,24 @@ def lora_rank_for(version: str, rank: int) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class ArchitectureSupport:
-    first: str        # the first release that loads the architecture
-    v1_from: str      # the first release that runs it on V1 with the unified hybrid page
+    first: str              # the first release that loads the architecture
+    v1_from: str            # the first release that runs it on V1 with the unified hybrid page
+    state_blocks: int | None = None  # state blocks per sequence and group under the default cache mode
 
 
 def architecture_support(architecture: str) -> ArchitectureSupport | None:
     """The release range of a hybrid Mamba architecture (planner-rules.json `architectures`)."""
     row = rules_data.data().get("architectures", {}).get(architecture)
-    return ArchitectureSupport(row["from"], row["v1_from"]) if isinstance(row, dict) else None
+    if not isinstance(row, dict):
+        return None
+    return ArchitectureSupport(row["from"], row["v1_from"], row.get("state_blocks"))
+
+
+def rules_for_model(version: str, architecture: str) -> ReleaseRules:
+    """The release's rules, with what the architecture's row changes (the Mamba hybrids keep
+    prefix caching off by default, so one state block per sequence and group)."""
+    rules = rules_for(version)
+    support = architecture_support(architecture)
+    if support is not None and support.state_blocks is not None:
+        rules = dataclasses.replace(rules, mamba_state_blocks=support.state_blocks)
+    return rules

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0b33c4b46797dc8848ac2c787300d5b7bdf72c48c44da1cfcc425fefbbdcb2e0
-# check-digest: sha256:79ef51fc95aad8c413479e2cf06df6a37555338fe626ce5f9fd1cb66f5ef3474
+# input-digest: sha256:d09112da6693e650a07efb5cc0bff1e0a66f47104e7bb676fc649117311f9bb5
+# check-digest: sha256:1578454f9ee736f322d20c1275322755dafca39ada613f8fbb4b069e5f6dc05f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

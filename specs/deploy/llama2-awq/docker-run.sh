@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6ae18b317998598ab91dad32272ac416a79a01fc3a306f11987c803ac35c485e
-# check-digest: sha256:1cb7e6b710c9b35b64d831ebb6e988ac37c127d3a4868b8c4c91e1abf31aa0ef
+# input-digest: sha256:24459a2c31947ce0583879b3800a188ab4929c123f956158d2a0299dadb2f335
+# check-digest: sha256:3d3c7f204be76285c88995ece8c558a48ab4ba06685ec22e24177fd84f837c6d
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -100,6 +100,8 @@ class Family:
     ffn_prefix: str = "mlp."         # checkpoint module of the FFN (Llama 4: feed_forward.)
     linear: str = "none"             # the mixer of recurrent layers: none | gated_delta_net | mamba1 | mamba2
     mixer_prefix: str = "linear_attn."  # checkpoint module of the recurrent mixer
+    layer_prefix: str = "model.layers."  # checkpoint module of the decoder layers (Nemotron-H: backbone.layers.)
+    attn_prefix: str = "self_attn."  # checkpoint module of the attention (Nemotron-H: mixer.)
     parallel_mixer: bool = False     # every layer runs attention and the mixer side by side (Falcon-H1)
     ffn_rule: str = "every"          # key of FFN_RULES: which layers carry an FFN
     ssm_fp32: str = "config"         # SSM state dtype: config (`mamba_ssm_dtype`) | nemotron_h (fp32 unless the config says)
@@ -149,7 +151,7 @@ FAMILIES: dict[str, Family] = {
                                summary="Mamba2 layers with a NoPE attention layer where `layer_types` says, "
                                        "every layer with routed experts + a shared MLP (or the shared MLP alone)"),
     "nemotron_h": Family(attention="nemotron_pattern", moe="nemotron_h", linear="mamba2", mixer_prefix="mixer.",
-                         norms=1, ffn_rule="nemotron_pattern", ssm_fp32="nemotron_h",
+                         layer_prefix="backbone.layers.", attn_prefix="mixer.", norms=1, ffn_rule="nemotron_pattern", ssm_fp32="nemotron_h",
                          summary="one block per layer from `hybrid_override_pattern`: M Mamba2, * attention, "
                                  "- squared-ReLU MLP, E routed + shared experts"),
     "jamba": Family(attention="jamba_period", moe="jamba", linear="mamba1", mixer_prefix="mamba.",
@@ -527,9 +529,9 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     mla = None
     layers: list[Layer] = []
     for i in range(n):
-        p = f"model.layers.{i}."
+        p = f"{fam.layer_prefix}{i}."
         t: list[Tensor] = [_v(f"{p}norm{j}", hidden) for j in range(fam.norms)]
-        a = p + "self_attn."
+        a = p + fam.attn_prefix
         kind, window = kinds[i]
         state = None
         if kind == "mamba":

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:c889bb32cbf4acb2e8dadf74c961bb0527622eeb04d4a67e45c2a78d296c3c40
+# input-digest: sha256:20c55153bcecbe5bde5d9be44a3c8cc1ff7a02729b7b5daa066f5ff8ec161be6
+# check-digest: sha256:f23bc862fb70274dc24893e716c9d73f526459431fb0fb46f7bca662eba0dddc
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:a866b1173a168d3c6f327dc25d368ca16e90b599daa3653df5bfd91b6491297a
+# input-digest: sha256:20c55153bcecbe5bde5d9be44a3c8cc1ff7a02729b7b5daa066f5ff8ec161be6
+# check-digest: sha256:fdb70106db6fd48e270dab80ba72fac8ce415b5d183c9dacf8ca39406f25e5e4
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:d20c34907cfb7243f0bb02cf5f35a2f711f24b04775777da6b713ef2165400d3
+# input-digest: sha256:20c55153bcecbe5bde5d9be44a3c8cc1ff7a02729b7b5daa066f5ff8ec161be6
+# check-digest: sha256:9413fc9677a87fcc048cca6e16c0f366547237bb0ff42fda212b894401f9cdc3
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5477ec9e8d2356a250f1d9ca1c58d11afd60363b9ec6f5550470ac5e92bbcdd2
-# check-digest: sha256:1cfbf39088ba2c1f364c7c95a3ce1b47bec9ab7f7fa49510d468532b155e1a86
+# input-digest: sha256:fe334d4dba08bce519dae2e9ed76989b30d74511bfedbd3115e1e33d967e1ea8
+# check-digest: sha256:6c1f45933ddc00a5a8a28f0ff51c834d6ce28c9b4513ec7f04270725dba44122
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

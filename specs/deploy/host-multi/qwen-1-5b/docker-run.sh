@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:754f7b9599c16977e483e410b5436c16f4b6ee20d233e1fc8836ffde70f68c68
-# check-digest: sha256:a292ef31daf72758f3fdb65771dc19623d1210e9f67ac97cbe735312b391ee6d
+# input-digest: sha256:34bb0fcfc4d66ab707d6c45aa815ea9a8e6a4cbe5674249f3a1a3a0c9ee08c89
+# check-digest: sha256:0aeee893976c639827da0f17d21df5fc11fa37e5060475bb5828f29b88573b5e
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

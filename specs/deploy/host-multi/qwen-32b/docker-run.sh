@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:618dd5c750bca3c107aa7f94d55a55f6da40f433211ff04203f4682aedff8d3c
-# check-digest: sha256:2cb202f3682e5668a20b63e738588722bb9ec0a2b96996e1ff7ef3249cd689f3
+# input-digest: sha256:92e90e7bd31d8f5bc0b261758911f0260e7a9951095897011be7f58b973d028f
+# check-digest: sha256:314733da0490d1c25c11d871efd7855a37eaa25e48f1638dbd02e2eb286e21fb
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
-# check-digest: sha256:5beead5464f12cbbc73e0e3e9c7c3507b1ebd63173a317c7f59b2f9242ebb38d
+# input-digest: sha256:bacf63ea69c296fb9a816200a70576549b1b20e411fb0fbcd8daa488e715afac
+# check-digest: sha256:741fac679b3730c2b05ffc49e1c255738c9ad516942c28a2c62b6f982187afc3
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
-# check-digest: sha256:2f310dc0688816ef6469320c88a0afdbed76ccc3c1a5ae6cf777f77823dfe7bb
+# input-digest: sha256:bacf63ea69c296fb9a816200a70576549b1b20e411fb0fbcd8daa488e715afac
+# check-digest: sha256:b6a90958019a8bc55685e8e4662d4686424e200d5d7d176f2fadb80e50fb623f
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
-# check-digest: sha256:ed400d49bfeeb90265fabd5c68d399776beafd2ff4bfb9da6dc9cc591d81d1b8
+# input-digest: sha256:bacf63ea69c296fb9a816200a70576549b1b20e411fb0fbcd8daa488e715afac
+# check-digest: sha256:fa589a57e05a7a97c3600f322a8e4ec723051fef64377815597a715cc589a96b
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

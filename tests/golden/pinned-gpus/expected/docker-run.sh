@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5e64556631354a540a233890ebe5777f66a11fef794627427161e3ac57e5c0d1
-# check-digest: sha256:f0542ac542173d1d1f8409daf3c839652864980bb319c3850fa00df3e22c4695
+# input-digest: sha256:d8fde0e04cf9df35f16d3169195c12749146dfb1232713c108550b9d793312f7
+# check-digest: sha256:54707b6659d4f8ceb67f297eef3fd4748a9e932ce2d8bb5fc677fcecdbd4dd13
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

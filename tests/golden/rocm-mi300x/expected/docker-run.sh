@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
-# check-digest: sha256:bbd1198bdfd4b36cf329f3ae0dae7f29317412e15e2ccfab681f29b266c28092
+# input-digest: sha256:183468bbebd0a276d67e3bb9e7b35d8940aadddd25a1fa024e2623558fb85433
+# check-digest: sha256:93b4bd40428b6dcd451db80eb0304c230e5ec7bbd93e49f9b8f2e20111808f8b
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

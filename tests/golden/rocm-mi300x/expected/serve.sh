@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
-# check-digest: sha256:8266e4f7e6fe925f25ed8915efe11eba57ff52c81b550c3893bac46c6e973c2a
+# input-digest: sha256:183468bbebd0a276d67e3bb9e7b35d8940aadddd25a1fa024e2623558fb85433
+# check-digest: sha256:08cc6ce79bd078efe49a7b53e6bf1a9c36e4a7c0aaa3f48193a567f797176c94
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:9047ffebcf5c349ee0991ddbbf96469f255f58e9b84dc8cd9be19bc57229bbf6
-# check-digest: sha256:012add4c2c63d793550f835c0ffb333fa1b070a860b149106634c3fa52695f23
+# input-digest: sha256:d2b8a0ed0b64548745b83d8cec18ae07cab07744b10db487f442afd57dfc9f42
+# check-digest: sha256:a00af2334a5d48dade408e3bd7bb572738e91f05febd4936d22e58018df10298
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

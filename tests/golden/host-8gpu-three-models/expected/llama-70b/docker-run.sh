@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:89d0e78c3730e034f3439dc15b43d52cced32dc15a322049190cc65ccd0db58e
-# check-digest: sha256:8207955544f47caad67fd6734592928821d4c988a7072587ea02581cc055fa77
+# input-digest: sha256:79dbb984e33365e8cd2bc411a65d52482419b2a7d5590fe51721ef5237ea462a
+# check-digest: sha256:8bea523e25a6637e8892638e92109f01743e2c8fbc9afd0f9cff19f086f7404d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:9605137500c646c3a20226250d07877d2fac365fa228d21a39f8cd0bf904f9a9
-# check-digest: sha256:a4c25ef926dc2fd9380b4669128e4fdbf1ebdfe2b0360863b85a7f35fec4076d
+# input-digest: sha256:e8e4b40055c457a740b736a1a7e8271a2fcea5a1fd1b63a530c3ef384a55b954
+# check-digest: sha256:65ef4edb29f919f7606ddc89ed60aca22ba3248e75c45a1798239e91424a459d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:3a0320a04ee06b1e836d863e9523f6afab3e63708dd0c5cbf9cba9851e37165c
-# check-digest: sha256:b63116bd1f037c52d75abeb40e3208f44e6e860068272c8dbb2031dd3b64b452
+# input-digest: sha256:60318664a1f99dba8f358cd1f94e1cd4b6ac70793e355f8b9bd380a2ed6d3fd3
+# check-digest: sha256:eaf8257ce7b1adb9a6e6b31a227be0bacaf5d8daa1acd5836cf0f4d966e2921c
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:cc35e9b392545b4e70fbc3cadea5d462bf22e8bb60aef48ce346fdeaf66bed41
-# check-digest: sha256:1423a2e0233b0b5d12bc6d5386f8dffcb49e0aec29d0b51140eb68eab9d2b7f5
+# input-digest: sha256:0a51f27545f18bf48df16d5a83c0e2e8dc88854949b80f22dd2f0dbe8a879fa1
+# check-digest: sha256:34704f93d541dc2647eae64ffc6c6f2761a014d66f06a59c203a852180db3932
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f88e5eafb55703912b832c2f505aee9d8047d8cd899f039c11e8bd754da40f59
-# check-digest: sha256:71bdf899ac04879428f76ee9a0b0ca3f7bb336f8e39ddadcf2115f3761d27740
+# input-digest: sha256:f6b30563bb7d5bc245284892f667c6c2eff3674b303055a6c4712c9d31b5051b
+# check-digest: sha256:fbae014bb3c32b74f0433359a17a4091835caef543cd02799b1c5fd3d64d1187
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

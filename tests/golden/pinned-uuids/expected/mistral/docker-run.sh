@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:c136faaacefbfa98429e56dee21c47dc6ceeb33922169b8cc6793618102604ea
-# check-digest: sha256:7ea4b3d151d68892ac9619ceac573744677a659e1b7946b27e26d88222fd03c0
+# input-digest: sha256:23ab96fd08bb1570f6f95444d14e9f240926f82273d964a527d26273a8aa118d
+# check-digest: sha256:4d8e81918a6e8a68e54d77660d8442667c09bb71c68fd96c60cea5395193ccde
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
-# check-digest: sha256:059d7779c3cfb724a0466c93209f170fbdf8696d6fdbd8c6fce7677704a7c4c7
+# input-digest: sha256:6f1daf1faccbf7f5d150a50980763f0648d4464af93f2af3c1f678e637b42a38
+# check-digest: sha256:cc5c91b8113caa87b3907359a261b36a332d65457d4a8e79c051b84301d528f0
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
-# check-digest: sha256:8516e1cded4ec47fc76d2cec38106ef4b916affc8f569f96d163d5199d167338
+# input-digest: sha256:6f1daf1faccbf7f5d150a50980763f0648d4464af93f2af3c1f678e637b42a38
+# check-digest: sha256:a8e6720b5c1266e677be8d8b3a0bc4df9d9f33e75b794d3e99297e1b54bdd0fe
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

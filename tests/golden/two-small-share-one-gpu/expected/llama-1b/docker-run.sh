@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
-# check-digest: sha256:4b005c889e6e7e7f439c7ee9dda1299495c25ff5b00d06424a84f6f149906695
+# input-digest: sha256:6302537b4afc6f21b34d5acbd38859ef32d4882951c08cc526dae119ae3ea71e
+# check-digest: sha256:6133691324707ba28a7ea7883a28d04de929ffa7f1597f0b7df9792b591dcf55
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

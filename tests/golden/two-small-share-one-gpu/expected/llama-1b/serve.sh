@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
-# check-digest: sha256:74ffe9b3efcaf0d9f01031b25a4c32f5f7c0fa61e721e5a37acdc57ea03c4bff
+# input-digest: sha256:6302537b4afc6f21b34d5acbd38859ef32d4882951c08cc526dae119ae3ea71e
+# check-digest: sha256:f2e722d6c23da5b37d39f805d3ed747d2728a78b1b0125b6caf85cae86d6dfec
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

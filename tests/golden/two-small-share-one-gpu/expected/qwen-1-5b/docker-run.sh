@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bc4a9a320bac4244dc5470df35db8288764b8aa3eafc39e1d9a79199c522c812
-# check-digest: sha256:d08af6434d5cf09a4c3d714222172ade340a4b6425788f25b0579b7a74e6589c
+# input-digest: sha256:7f8a2ba7f9e677d5b282ac12c1b1cf577842ce72238345e17d0ff0b59bed468f
+# check-digest: sha256:50d1e7553b5a495ed7eb70214ccfb5cc95c9053743c21ec2c9ae5ef804e58e34
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
