@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,9 +74,13 @@ def command_line(case, model: str, no_bf16: bool) -> list[str]:
     if case.get("enforce_eager"):
         argv.append("--enforce-eager")
     # Knobs the user passed that the case has no field for are read from its logged command line.
-    logged = " ".join(case.get("log_lines", [])).replace("=", " ").split()
+    text = " ".join(case.get("log_lines", []))
+    logged = text.replace("=", " ").split()
     for flag in ("--max-num-batched-tokens", "--dtype"):
         value = next((logged[i + 1] for i, w in enumerate(logged[:-1]) if w == flag), None)
+        if value is None:   # the engine's "non-default args: {...}" line spells it as a dict entry
+            found = re.search(rf"'{flag[2:].replace('-', '_')}': '?([\w.]+)'?", text)
+            value = found.group(1) if found else None
         if value is not None:
             argv += [flag, value]
     if "--dtype" not in argv and no_bf16:

@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "b69be0692e85804db4e61268bde6e14cd44ff170cb032dafd0757f70873962c5"
+DATA_DIGEST = "f1fd85f97934465fee06c08c754bd5eb19b098f5bd86efcc79562f03a8d4c94b"
 
 
 def compute(root=None) -> str:

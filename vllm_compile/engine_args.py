@@ -40,7 +40,7 @@ _AT_LEAST = {
 }
 _TYPED_INT = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "max_num_seqs",
               "max_num_batched_tokens", "block_size", "max_loras", "max_lora_rank", "kv_cache_memory_bytes")
-_TYPED_STR = ("revision", "kv_cache_dtype", "quantization", "dtype")
+_TYPED_STR = ("revision", "kv_cache_dtype", "quantization", "dtype", "mamba_cache_dtype", "mamba_ssm_cache_dtype")
 _TYPED_BOOL = ("enforce_eager", "enable_expert_parallel", "enable_lora", "disable_hybrid_kv_cache_manager")
 
 

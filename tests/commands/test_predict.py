@@ -226,3 +226,17 @@ def test_data_parallel_replicas_count_gpus_and_share_experts_only_with_expert_pa
     # Each replica keeps the whole attention (MLA is not split) and 1/8 of the experts.
     assert tp8["per_gpu"]["weights_bytes"] < ep["per_gpu"]["weights_bytes"] < replicas["per_gpu"]["weights_bytes"] / 4
     assert ep["per_gpu"]["kv_bytes_per_token"] == tp8["per_gpu"]["kv_bytes_per_token"]
+
+
+def test_mamba_state_dtype_flags_reach_the_hybrid_page():
+    # Nemotron-3-Nano keeps its SSM state in fp32 (config mamba_ssm_cache_dtype): with an fp8 KV
+    # cache vLLM sets 4176-token blocks; --mamba-ssm-cache-dtype bfloat16 halves the SSM state,
+    # so the block becomes 16 x cdiv(3 x 6144 x 2 + 64 x 64 x 128 x 2, 16 x 512) = 2128.
+    model = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"
+    base = [model, "--kv-cache-dtype", "fp8", "--max-model-len", "32768", "--max-num-seqs", "64"]
+    default = predict("--gpu", "H100", "--format", "json", serve=base)
+    assert default.exit_code == 0, default.output
+    assert as_json(default)["block_size"] == 4176
+    bf16 = predict("--gpu", "H100", "--format", "json", serve=[*base, "--mamba-ssm-cache-dtype", "bfloat16"])
+    assert bf16.exit_code == 0, bf16.output
+    assert as_json(bf16)["block_size"] == 2128

@@ -86,13 +86,44 @@ def test_the_state_of_one_sequence_and_its_tp_split_follow_vllms_shape_rules():
     assert kv.state_page_bytes(layer, 1, 2) == 3 * 6144 * 2 + 64 * 64 * 128 * 4 == 2_134_016
     # TP 2 splits both; TP 16 first replicates the 8 groups to 16 so each rank keeps its heads' groups.
     assert kv.state_page_bytes(layer, 2, 2) == 3 * 6144 // 2 * 2 + 64 * 64 * 128 // 2 * 4
-    assert kv.state_page_bytes(layer, 16, 2) == 3 * (4096 + 2 * 16 * 128) // 16 * 2 + 64 * 64 * 128 // 16 * 4
+    assert kv.state_page_bytes(layer, 8, 2) == 3 * 6144 // 8 * 2 + 64 * 64 * 128 // 8 * 4
     # One group (Granite-4.0-H): every rank above 1 holds its own copy of B and C.
     g = hand(GRANITE_TINY, "granite").layers[0]
     assert (g.conv_state, g.ssm_state, g.ssm_state_fp32) == (3 * (3072 + 2 * 128), 48 * 64 * 128, False)
     assert kv.state_page_bytes(g, 4, 2) == 3 * (3072 + 2 * 4 * 128) // 4 * 2 + 48 * 64 * 128 // 4 * 2
     # Nemotron-H without the key: vLLM's NemotronH hook makes the SSM state float32.
     assert facts(H56B).layers[0].ssm_state_fp32
+
+
+def test_mamba_cache_dtype_flags_set_the_state_dtypes():
+    layer = facts(NANO).layers[0]
+    # --mamba-ssm-cache-dtype wins over the model's float32; --mamba-cache-dtype sets the conv state
+    # and, with the SSM dtype left to auto, the model's own SSM dtype still applies.
+    assert kv.state_page_bytes(layer, 1, 2, ("auto", "bfloat16")) == 3 * 6144 * 2 + 64 * 64 * 128 * 2
+    assert kv.state_page_bytes(layer, 1, 2, ("float32", "auto")) == 3 * 6144 * 4 + 64 * 64 * 128 * 4
+    g = hand(GRANITE_TINY, "granite").layers[0]
+    assert kv.state_page_bytes(g, 1, 2, ("auto", "float32")) == 3 * 3328 * 2 + 48 * 64 * 128 * 4
+    # Through the plan: a bf16 SSM state halves the page, so the fp8-KV block shrinks to 2128 tokens.
+    half = plan(NANO, "H100-SXM-80GB", mode="predict", max_model_len=32768, kv_cache_dtype="fp8",
+                mamba_ssm_cache_dtype="bfloat16", max_num_seqs=64)
+    assert half.block_size == 16 * cdiv(3 * 6144 * 2 + 64 * 64 * 128 * 2, 16 * 512) == 2128
+    assert plan(NANO, "H100-SXM-80GB", mode="predict", max_model_len=32768, kv_cache_dtype="fp8",
+                max_num_seqs=64).block_size == 4176
+
+
+def test_tensor_parallel_must_divide_the_mamba_heads_and_groups():
+    from vllm_compile.plan import mamba_tp_refusal, valid_tensor_parallel
+
+    nano = facts(NANO)   # 64 Mamba2 heads, 8 groups, 32 attention heads, 2 KV heads
+    assert valid_tensor_parallel(nano, 2) and valid_tensor_parallel(nano, 8)
+    assert "then num_groups must equal 1" in mamba_tp_refusal(nano, 16)
+    assert not valid_tensor_parallel(nano, 16)
+    granite = hand(GRANITE_TINY, "granite")   # 48 heads, one group: any TP dividing the heads
+    assert mamba_tp_refusal(granite, 4) is None
+    assert "must divide num heads" in mamba_tp_refusal(granite, 32)
+    refused = plan(NANO, "H100-SXM-80GB", 16, mode="predict", tensor_parallel_size=16, max_model_len=8192)
+    assert refused.verdict == "invalid" and "num_groups must equal 1" in refused.reasons[0]
+    assert {"engine.tensor_parallel_size": 8} in [dict(f.settings) for f in refused.fixes]
 
 
 def test_mamba1_state_and_weights_for_jamba():
@@ -211,3 +242,21 @@ def test_catalog_rows_of_the_hybrids_are_modelled():
     # The NVFP4 release keeps its attention, six layers' Mamba projections, the convs and lm_head 16-bit.
     assert entry(NANO_FP4).quantization == "modelopt_fp4 4-bit"
     assert 17.9 < entry(NANO_FP4).weight_bytes / GIB < 18.1 < entry(NANO).weight_bytes / GIB
+
+
+def test_the_profile_run_holds_the_mamba_mixers_prefill_intermediates():
+    import dataclasses as dc
+
+    from vllm_compile.plan import overheads, rules_data
+
+    f = facts(NANO)
+    width = 2 * 4096 + 2 * 8 * 128 + 64      # Nemotron-3-Nano's Mamba2 in_proj output features
+    assert max(layer.mixer_width for layer in f.layers) == width
+    without = dc.replace(f, layers=tuple(dc.replace(layer, mixer_width=0) for layer in f.layers))
+    for tokens, tp in ((8192, 1), (32768, 2)):
+        extra = (overheads.activation_bytes(f, "v1c", tp, tokens, 256, 2)
+                 - overheads.activation_bytes(without, "v1c", tp, tokens, 256, 2))
+        assert extra == pytest.approx(tokens * 2 * width / tp * rules_data.constant("mamba_factor"), abs=2)
+    # Fitted on a real start-up (planner-rules.json names it); the bench refits it leave-one-out.
+    assert rules_data.fitted_constants()["mamba_factor"]["fitted_on"] == [
+        "localhost-rtx5090-nemotron-cascade2-30b-nvfp4-256k"]

@@ -50,6 +50,8 @@ class EngineArgs:
     cpu_offload_gb: float | None = None
     kv_cache_memory_bytes: int | None = None
     disable_hybrid_kv_cache_manager: bool = False
+    mamba_cache_dtype: str | None = None           # `--mamba-cache-dtype`: conv (and SSM) state dtype
+    mamba_ssm_cache_dtype: str | None = None       # `--mamba-ssm-cache-dtype`: SSM state dtype
     speculative_config: object = None
 
     def find(self, dest: str) -> EngineArg | None:

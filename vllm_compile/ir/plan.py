@@ -219,6 +219,10 @@ class PlanRequest:
     quantization: str | None = None
     disable_hybrid_kv_cache_manager: bool = False
     kv_cache_memory_bytes: int | None = None
+    # `--mamba-cache-dtype` / `--mamba-ssm-cache-dtype`: the recurrent state's dtypes ("auto": the
+    # model dtype, the SSM state fp32 where the model's config asks).
+    mamba_cache_dtype: str = "auto"
+    mamba_ssm_cache_dtype: str = "auto"
     allow_long_max_model_len: bool = False
     # `--max-model-len auto` / `-1` (releases with auto-fit): the largest length that fits.
     auto_fit_max_model_len: bool = False

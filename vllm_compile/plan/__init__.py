@@ -42,8 +42,19 @@ VERDICT_KEYS = {
 SPECULATIVE_KEY = "engine.speculative_config"
 
 
+def mamba_tp_refusal(facts: ModelFacts, tp: int) -> str | None:
+    """vLLM's Mamba2 mixer asserts that TP divides its heads, and its groups unless there is one."""
+    for layer in facts.layers:
+        if layer.ssm_heads and layer.ssm_heads % tp:
+            return f"Tensor parallel world size must divide num heads ({layer.ssm_heads} Mamba2 heads, tensor parallel size {tp})"
+        if layer.ssm_groups > 1 and layer.ssm_groups % tp:
+            return (f"If tensor parallel world size does not divide num_groups, then num_groups must equal 1 "
+                    f"({layer.ssm_groups} Mamba2 groups, tensor parallel size {tp})")
+    return None
+
+
 def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
-    if facts.num_attention_heads % tp:
+    if facts.num_attention_heads % tp or mamba_tp_refusal(facts, tp):
         return False
     if facts.mla is not None:
         return True
@@ -210,8 +221,11 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
         if not valid_tensor_parallel(facts, tp):
             valid = [t for t in range(1, max(2 * tp, 9)) if valid_tensor_parallel(facts, t)]
             nearest = sorted(valid, key=lambda t: (abs(t - tp), t))[:2]
+            mamba = mamba_tp_refusal(facts, tp)
             if heads % tp:
                 reason = f"Total number of attention heads ({heads}) must be divisible by tensor parallel size ({tp})"
+            elif mamba:
+                reason = mamba
             else:
                 reason = (f"tensor parallel size {tp} does not split the {facts.num_kv_heads} KV heads evenly "
                           f"(one must divide the other)")
@@ -256,6 +270,7 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
                   max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size,
                   mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels,
+                  state_dtypes=(req.mamba_cache_dtype, req.mamba_ssm_cache_dtype),
                   speculative=req.speculative)
 
 

@@ -69,6 +69,7 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         enable_expert_parallel=engine.enable_expert_parallel, dtype=dep.model.dtype,
         quantization=dep.model.quantization,
         disable_hybrid_kv_cache_manager=extra.disable_hybrid_kv_cache_manager,
+        mamba_cache_dtype=extra.mamba_cache_dtype or "auto", mamba_ssm_cache_dtype=extra.mamba_ssm_cache_dtype or "auto",
         cpu_offload_bytes=int((extra.cpu_offload_gb or 0) * GIB),
         max_loras=(extra.max_loras or len(adapters) or 1) if (extra.enable_lora or adapters) else 0,
         max_lora_rank=extra.max_lora_rank or rank,

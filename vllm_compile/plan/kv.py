@@ -50,12 +50,20 @@ def extra_groups(groups: int, tp: int) -> int:
     return 0 if not groups or groups % tp == 0 else tp - groups
 
 
-def state_page_bytes(layer: LayerFacts, tp: int, dtype_bytes: int) -> int:
-    """One sequence's state of a recurrent layer on one rank: the conv state in the model dtype
-    (`--mamba-cache-dtype auto`), the SSM / recurrent state in fp32 where the config asks. A
-    Mamba2 conv state is split after its groups are replicated up to the TP size."""
+def state_page_bytes(layer: LayerFacts, tp: int, dtype_bytes: int, state_dtypes: tuple[str, str] = ("auto", "auto")) -> int:
+    """One sequence's state of a recurrent layer on one rank (MambaStateDtypeCalculator): the conv
+    state in `--mamba-cache-dtype` (auto: the model dtype); the SSM / recurrent state in
+    `--mamba-ssm-cache-dtype`, which under auto is fp32 where the model's config asks and the conv
+    state's dtype otherwise. A Mamba2 conv state is split after its groups are replicated up to
+    the TP size."""
+    conv_dtype, ssm_dtype = state_dtypes
+    conv_bytes = dtype_bytes if conv_dtype == "auto" else KV_DTYPE_BYTES.get(conv_dtype, dtype_bytes)
+    if ssm_dtype != "auto":
+        ssm_bytes = KV_DTYPE_BYTES.get(ssm_dtype, conv_bytes)
+    else:
+        ssm_bytes = 4 if layer.ssm_state_fp32 else conv_bytes
     conv = layer.conv_state + extra_groups(layer.ssm_groups, tp) * layer.conv_group_state
-    return _cdiv(conv, tp) * dtype_bytes + _cdiv(layer.ssm_state, tp) * (4 if layer.ssm_state_fp32 else dtype_bytes)
+    return _cdiv(conv, tp) * conv_bytes + _cdiv(layer.ssm_state, tp) * ssm_bytes
 
 
 def holds_state(layer: LayerFacts) -> bool:
@@ -74,12 +82,12 @@ def attention_token_bytes(layer: LayerFacts, tp: int, kv_bytes: int) -> int:
 
 
 def hybrid_block_size(layers: list[LayerFacts], tp: int, kv_bytes: int, dtype_bytes: int, block_size: int,
-                      alignment: int) -> int:
+                      alignment: int, state_dtypes: tuple[str, str] = ("auto", "auto")) -> int:
     """vLLM's unified page for attention + Mamba hybrids (HybridAttentionMambaModelConfig): the
     attention block grows to the smallest multiple of `alignment` tokens whose page holds one
     layer's state ("Setting attention block size to N tokens to ensure that attention page size
     is >= mamba page size"); a larger user block size stays."""
-    states = [state_page_bytes(layer, tp, dtype_bytes) for layer in layers if holds_state(layer)]
+    states = [state_page_bytes(layer, tp, dtype_bytes, state_dtypes) for layer in layers if holds_state(layer)]
     tokens = [attention_token_bytes(layer, tp, kv_bytes) for layer in layers if holds_kv(layer)]
     if not states or not tokens:
         return block_size
@@ -88,14 +96,15 @@ def hybrid_block_size(layers: list[LayerFacts], tp: int, kv_bytes: int, dtype_by
 
 
 def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: int, *,
-                hybrid: bool, v0_mla_alignment: bool, dtype_bytes: int = 2, state_blocks: int = 1) -> list[LayerSpec]:
+                hybrid: bool, v0_mla_alignment: bool, dtype_bytes: int = 2, state_blocks: int = 1,
+                state_dtypes: tuple[str, str] = ("auto", "auto")) -> list[LayerSpec]:
     specs = []
     attention_page = max((attention_token_bytes(layer, tp, kv_bytes) * block_size for layer in layers
                           if holds_kv(layer)), default=0)
     for layer in layers:
         if holds_state(layer):
             # The state page is padded to exactly the attention page ("Padding mamba page size by ...").
-            page = max(state_page_bytes(layer, tp, dtype_bytes), attention_page)
+            page = max(state_page_bytes(layer, tp, dtype_bytes, state_dtypes), attention_page)
             specs.append(LayerSpec("mamba", 0, page, 0, state_blocks))
         if layer.attention == "mamba":
             continue

@@ -41,6 +41,7 @@ class Layout:
     speculative: SpeculativeFacts | None = None
     mm_items_per_prompt: int = 1   # the profiled modality's --limit-mm-per-prompt (0: its profiling skipped)
     mm_max_pixels: int | None = None
+    state_dtypes: tuple[str, str] = ("auto", "auto")   # --mamba-cache-dtype, --mamba-ssm-cache-dtype
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
     alignment = rules_data.data()["defaults"]["hybrid_block_alignment"]
-    block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment)
+    block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment,
+                                 layout.state_dtypes)
     if block != layout.block_size:
         layout = dataclasses.replace(layout, block_size=block)
     ranks, stage_specs, capacities = [], [], []
@@ -111,7 +113,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             available = requested - w - stage_activation - non_torch - budget_graphs
         specs = kv.layer_specs(layers + list(drafter), tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
                                v0_mla_alignment=rules.v0_mla_alignment, dtype_bytes=layout.dtype_bytes,
-                               state_blocks=rules.mamba_state_blocks)
+                               state_blocks=rules.mamba_state_blocks, state_dtypes=layout.state_dtypes)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
                           engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency)
         ranks.append(Ledger(total_bytes=total_bytes, requested_bytes=requested, weights_bytes=w,

@@ -27,6 +27,7 @@ class EraConstants:
     sampler_copies_large: float  # the same at 1024 rows and more (V1 samples large batches differently)
     moe_factor: float       # x topk x hidden x dtype bytes per batched token (up to MOE_TOKEN_CAP)
     constant_bytes: int     # workspaces independent of the batch
+    mamba_factor: float = 0.0  # x Mamba in_proj width per rank x dtype bytes per batched token
 
 
 def era_constants(era: str) -> EraConstants:
@@ -35,7 +36,7 @@ def era_constants(era: str) -> EraConstants:
     value = rules_data.constant
     return EraConstants(value(names["forward_factor"]), value(names["sampler_copies"]),
                         value(names["sampler_copies_large"]), value(names["moe_factor"]),
-                        rules_data.gib(names["constant_gib"]))
+                        rules_data.gib(names["constant_gib"]), value("mamba_factor"))
 
 
 SMALL_BATCH_ROWS, LARGE_BATCH_ROWS = 256, 1024
@@ -75,7 +76,11 @@ def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, 
             * k.moe_factor
     if facts.moe and ep_replicas > 1:
         moe += batched_tokens * ep_replicas * facts.hidden_size * dtype_bytes
-    return int(forward + sampler + moe + k.constant_bytes)
+    # Mamba mixers' prefill: the in_proj output and what the chunked scan derives from it (conv
+    # output, per-chunk states) live through one layer's forward, per batched token.
+    width = max((layer.mixer_width for layer in facts.layers), default=0)
+    mamba = batched_tokens * dtype_bytes * width / tp * k.mamba_factor
+    return int(forward + sampler + moe + mamba + k.constant_bytes)
 
 
 @dataclass(frozen=True, slots=True)

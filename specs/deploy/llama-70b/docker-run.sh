@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:94fdb975e5b1a0d7c4de516d7e09f967daa27ebf3238b0e95d46297e1501dfbb
-# check-digest: sha256:2ca4be3e1d39c946d9da69707ece64775332538bb79187449aaf4a97b1cf9d99
+# input-digest: sha256:7df29ba867280eb61c45d97255d1425bb7ccab4c6f00390bd176bc67127bf55c
+# check-digest: sha256:8f39fd78266a1aa179c8072cc3d36087883f45c8d99c96ae5858a6d9e7aac20d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

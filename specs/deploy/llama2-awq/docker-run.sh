@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:24459a2c31947ce0583879b3800a188ab4929c123f956158d2a0299dadb2f335
-# check-digest: sha256:3d3c7f204be76285c88995ece8c558a48ab4ba06685ec22e24177fd84f837c6d
+# input-digest: sha256:7a23d328bbddf279f7bdea5c450077b0a675b4d6ead701cd33ae31dc213b0a1a
+# check-digest: sha256:40ddf96a78231fce7953e2d39eb9cd358401c50c544e5b858c7c11a147de8db2
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

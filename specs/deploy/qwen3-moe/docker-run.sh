@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:7b2d752be4229a9176cc3cd79e385210318d5098d28df48926a42eb0ccfc76a0
-# check-digest: sha256:3c5b63ab6db0a41d06c1b73907f97c69c8c7634409448969b8c20f35c0994706
+# input-digest: sha256:83fdb593b820757ae98558334848b7e152ea5dcfb69e8d01964b76517515f73a
+# check-digest: sha256:10988bb006469bf43d17d91296ab5ebdae8f965d1950dac116fb85fefa3a2fcf
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

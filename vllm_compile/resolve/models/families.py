@@ -46,6 +46,8 @@ class Layer:
     ssm_groups: int = 0          # Mamba2: B/C groups, replicated up to the TP size (LayerFacts)
     conv_group_state: int = 0    # Mamba2: conv-state elements one group adds
     mixer: str = ""              # the recurrent mixer when the layer holds a state
+    ssm_heads: int = 0           # Mamba2 heads
+    mixer_width: int = 0         # Mamba: in_proj output features
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ class State:
     ssm: int
     groups: int = 0
     conv_per_group: int = 0
+    heads: int = 0
+    width: int = 0               # in_proj output features (Mamba mixers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +283,8 @@ def _mamba2(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], 
     out.append(Tensor(p + "out_proj", hidden, inner))
     if proj_bias:
         out.append(_v(p + "out_proj.bias", hidden))
-    return out, State((kernel - 1) * conv_dim, heads * head_dim * d_state, groups, (kernel - 1) * 2 * d_state)
+    return out, State((kernel - 1) * conv_dim, heads * head_dim * d_state, groups, (kernel - 1) * 2 * d_state, heads,
+                      2 * inner + 2 * groups * d_state + heads)
 
 
 def _mamba1(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
@@ -302,7 +307,7 @@ def _mamba1(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], 
             _v(p + "c_layernorm", d_state), Tensor(p + "out_proj", hidden, inner)]
     if proj_bias:
         out += [_v(p + "in_proj.bias", 2 * inner, "sharded"), _v(p + "out_proj.bias", hidden)]
-    return out, State((kernel - 1) * inner, inner * d_state)
+    return out, State((kernel - 1) * inner, inner * d_state, width=2 * inner)
 
 
 def _gdn_mixer(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
@@ -562,7 +567,7 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             layers.append(Layer(kind, window, *shape, is_moe, tuple(t)))
         else:
             layers.append(Layer(kind, window, *shape, is_moe, tuple(t), state.conv, state.ssm, ssm_fp32, state.groups,
-                                state.conv_per_group, fam.linear))
+                                state.conv_per_group, fam.linear, state.heads, state.width))
     moe_facts = _moe_facts(c, moe, layers)
     mtp: list[Layer] = []
     for j in range(_mtp_count(c, n)):

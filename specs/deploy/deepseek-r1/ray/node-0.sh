@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:20c55153bcecbe5bde5d9be44a3c8cc1ff7a02729b7b5daa066f5ff8ec161be6
-# check-digest: sha256:f23bc862fb70274dc24893e716c9d73f526459431fb0fb46f7bca662eba0dddc
+# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
+# check-digest: sha256:88c366606bc575cd04492710ee658d35c8820a5511b37e70d1161d315dceff7e
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:20c55153bcecbe5bde5d9be44a3c8cc1ff7a02729b7b5daa066f5ff8ec161be6
-# check-digest: sha256:fdb70106db6fd48e270dab80ba72fac8ce415b5d183c9dacf8ca39406f25e5e4
+# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
+# check-digest: sha256:b8ccc9778c8659fd74f1b0948e2e4d7215d00931de4fb0f34d99742ddca3a089
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

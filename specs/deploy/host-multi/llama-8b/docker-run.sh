@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:fe334d4dba08bce519dae2e9ed76989b30d74511bfedbd3115e1e33d967e1ea8
-# check-digest: sha256:6c1f45933ddc00a5a8a28f0ff51c834d6ce28c9b4513ec7f04270725dba44122
+# input-digest: sha256:b317ae487c92dc8beacfc47b737dc976cbc13aee4de513ad5748de9122d90517
+# check-digest: sha256:13c7d87084e35c5843d5eb101f6c5c43a306e962bafae7640b2e2e3dbd901264
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

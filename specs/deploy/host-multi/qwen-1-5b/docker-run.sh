@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:34bb0fcfc4d66ab707d6c45aa815ea9a8e6a4cbe5674249f3a1a3a0c9ee08c89
-# check-digest: sha256:0aeee893976c639827da0f17d21df5fc11fa37e5060475bb5828f29b88573b5e
+# input-digest: sha256:740be4acd08a5b5a6eff7da7c07abc7a22be12f3ee1b38b451f86692eb73971c
+# check-digest: sha256:99d0578cad95f0605bbf01c261e666dfef5d278443363895c9e040f87f7088da
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:92e90e7bd31d8f5bc0b261758911f0260e7a9951095897011be7f58b973d028f
-# check-digest: sha256:314733da0490d1c25c11d871efd7855a37eaa25e48f1638dbd02e2eb286e21fb
+# input-digest: sha256:a7742d4befdc5b26b100871911c8ec5e122d8cab78d99a24f9ae884259c41c5b
+# check-digest: sha256:e61327099a4e0c1315584dd94ad66a379e0ed70d6b319eaf892bc9e8f884ee16
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2aad2664ae7f25f35478ef2fc7ca8bc705b2b8e3e4c87750945c359a23b19dfb
-# check-digest: sha256:a89ec60e42746a7762028964032cc97705a1cd79290d4264f327576e02c1dc4f
+# input-digest: sha256:d6a1495747e8d6fa7037ca33d510890c2fcb579f38ec4c1c51afa15249ba30d9
+# check-digest: sha256:adafd278b560d2445be4fa29decf3ccaca4d72621a4c7b86bdecfff145827f1a
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bacf63ea69c296fb9a816200a70576549b1b20e411fb0fbcd8daa488e715afac
-# check-digest: sha256:741fac679b3730c2b05ffc49e1c255738c9ad516942c28a2c62b6f982187afc3
+# input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
+# check-digest: sha256:2edce8f770e950acd2c55b3b0fa19422e27dcca41f934f9582700a416e07978f
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

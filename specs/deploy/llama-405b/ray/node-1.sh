@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bacf63ea69c296fb9a816200a70576549b1b20e411fb0fbcd8daa488e715afac
-# check-digest: sha256:b6a90958019a8bc55685e8e4662d4686424e200d5d7d176f2fadb80e50fb623f
+# input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
+# check-digest: sha256:4764594807b02c34e333ce54c8ee751889bddc1ab8064023060473f6309288eb
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

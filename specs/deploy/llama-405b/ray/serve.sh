@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bacf63ea69c296fb9a816200a70576549b1b20e411fb0fbcd8daa488e715afac
-# check-digest: sha256:fa589a57e05a7a97c3600f322a8e4ec723051fef64377815597a715cc589a96b
+# input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
+# check-digest: sha256:3c4b818825f568a2f971c272b25d9eb82abdb5e3392eb87791546cd8d727c9db
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d8fde0e04cf9df35f16d3169195c12749146dfb1232713c108550b9d793312f7
-# check-digest: sha256:54707b6659d4f8ceb67f297eef3fd4748a9e932ce2d8bb5fc677fcecdbd4dd13
+# input-digest: sha256:f2540efe2870b98bee98905cd1e6542137760a3abe8e27bcd19811ca7eaa500f
+# check-digest: sha256:7364cc88e584bcae5f894efedc7ec37566f2938cf25601363fecb346bcc23b74
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

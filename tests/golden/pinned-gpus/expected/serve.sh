@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d8fde0e04cf9df35f16d3169195c12749146dfb1232713c108550b9d793312f7
-# check-digest: sha256:306e0a15b56725d12c34ca644b86d7e8f0afb0a77846586ff08977cafe2e04d2
+# input-digest: sha256:f2540efe2870b98bee98905cd1e6542137760a3abe8e27bcd19811ca7eaa500f
+# check-digest: sha256:8d855103c10198c038aee241aedc6fe385604cd8a5ae3087091523e2f80a16a1
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:183468bbebd0a276d67e3bb9e7b35d8940aadddd25a1fa024e2623558fb85433
-# check-digest: sha256:93b4bd40428b6dcd451db80eb0304c230e5ec7bbd93e49f9b8f2e20111808f8b
+# input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
+# check-digest: sha256:5846d629f5a65a60f87c136d4d038d8d89cea1ba2c8a3717b3dc0f78d7e27693
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:183468bbebd0a276d67e3bb9e7b35d8940aadddd25a1fa024e2623558fb85433
-# check-digest: sha256:08cc6ce79bd078efe49a7b53e6bf1a9c36e4a7c0aaa3f48193a567f797176c94
+# input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
+# check-digest: sha256:d2b5c8e7cc644d48e023a34540adb9ebe0c0cd85db0a258a1ca2be70693695cd
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

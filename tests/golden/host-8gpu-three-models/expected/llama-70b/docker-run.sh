@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:79dbb984e33365e8cd2bc411a65d52482419b2a7d5590fe51721ef5237ea462a
-# check-digest: sha256:8bea523e25a6637e8892638e92109f01743e2c8fbc9afd0f9cff19f086f7404d
+# input-digest: sha256:cc30f9025679721de1c13c472243b0f08431154d7de5ba550692b580a6b1b826
+# check-digest: sha256:cfdeb044532ec8dd4a596299c5b287ed8b32c645da8bdf8bee723d99b97d7840
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

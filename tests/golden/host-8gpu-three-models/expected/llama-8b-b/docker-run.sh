@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:e8e4b40055c457a740b736a1a7e8271a2fcea5a1fd1b63a530c3ef384a55b954
-# check-digest: sha256:65ef4edb29f919f7606ddc89ed60aca22ba3248e75c45a1798239e91424a459d
+# input-digest: sha256:53d074280f145e1421ba1fc337ad90e72624657db7c74c1e2ebd7e840e68982d
+# check-digest: sha256:894e3f30ae8a516ed81635bac027f89be008326006bdfb1200dfc381c28f6071
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:60318664a1f99dba8f358cd1f94e1cd4b6ac70793e355f8b9bd380a2ed6d3fd3
-# check-digest: sha256:eaf8257ce7b1adb9a6e6b31a227be0bacaf5d8daa1acd5836cf0f4d966e2921c
+# input-digest: sha256:5cc7a99e94410c3cf1047f0ddcce8061139a99342f200c87f74b08b631cd9c70
+# check-digest: sha256:94a276d9039a371ef5717010614329f55ed6e6c36f4a87356b188bd3270cb906
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0a51f27545f18bf48df16d5a83c0e2e8dc88854949b80f22dd2f0dbe8a879fa1
-# check-digest: sha256:34704f93d541dc2647eae64ffc6c6f2761a014d66f06a59c203a852180db3932
+# input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
+# check-digest: sha256:d24653dfe6ed83146a6c041d5bdd6a5f278d8230550bac54bfce29a045721eac
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f6b30563bb7d5bc245284892f667c6c2eff3674b303055a6c4712c9d31b5051b
-# check-digest: sha256:fbae014bb3c32b74f0433359a17a4091835caef543cd02799b1c5fd3d64d1187
+# input-digest: sha256:75483e5b9d63c8acff56de3687304780b612303b80eb75f33904b3c488795984
+# check-digest: sha256:c4562d7deede0d389702a8c0881d76371591b231ba9f6fe8191a622f20cc1432
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6b712789f886f191ee81f25dffdc878a9bfce641249b5ba82faded2e90e6838d
-# check-digest: sha256:6803b55610270c8c963aaa03cedf05583f5112137e6eba7b2217f426b440b21f
+# input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
+# check-digest: sha256:6cfa36afe9a8967e1a36c9167335d090f905e908de31e9d7ec3da3bca18e28bd
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

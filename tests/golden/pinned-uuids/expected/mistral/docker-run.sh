@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:23ab96fd08bb1570f6f95444d14e9f240926f82273d964a527d26273a8aa118d
-# check-digest: sha256:4d8e81918a6e8a68e54d77660d8442667c09bb71c68fd96c60cea5395193ccde
+# input-digest: sha256:9cc32e79a4968eb2ed2d0b3073536a1ad6086b8c7dd6645c09482c1871d00129
+# check-digest: sha256:9d5497fd5dcd8df3b557b3b40019ccb7c1e62589ba399cf30d9494c88b55e801
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6f1daf1faccbf7f5d150a50980763f0648d4464af93f2af3c1f678e637b42a38
-# check-digest: sha256:cc5c91b8113caa87b3907359a261b36a332d65457d4a8e79c051b84301d528f0
+# input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
+# check-digest: sha256:7c9ceeb5eeceaa8712c829401df26c26423840deb85aec6e8f141162bb2cbee3
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

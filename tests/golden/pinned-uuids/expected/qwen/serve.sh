@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6f1daf1faccbf7f5d150a50980763f0648d4464af93f2af3c1f678e637b42a38
-# check-digest: sha256:a8e6720b5c1266e677be8d8b3a0bc4df9d9f33e75b794d3e99297e1b54bdd0fe
+# input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
+# check-digest: sha256:e7e0a063abc3fcd7e4e28c98d7bea0b851dd6055df72eb82951a9f0e49add0fc
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6302537b4afc6f21b34d5acbd38859ef32d4882951c08cc526dae119ae3ea71e
-# check-digest: sha256:6133691324707ba28a7ea7883a28d04de929ffa7f1597f0b7df9792b591dcf55
+# input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
+# check-digest: sha256:9249949cdcd1e6cb50a58c4e0b6405d27dcb7185195b981aed55100ef8807f7d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

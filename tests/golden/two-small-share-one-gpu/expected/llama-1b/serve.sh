@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:6302537b4afc6f21b34d5acbd38859ef32d4882951c08cc526dae119ae3ea71e
-# check-digest: sha256:f2e722d6c23da5b37d39f805d3ed747d2728a78b1b0125b6caf85cae86d6dfec
+# input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
+# check-digest: sha256:2d107771a3e70ac11aef6cf97bb4b971ef2c4114c80ed53aa1bcad5fc584f8fe
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:7f8a2ba7f9e677d5b282ac12c1b1cf577842ce72238345e17d0ff0b59bed468f
-# check-digest: sha256:50d1e7553b5a495ed7eb70214ccfb5cc95c9053743c21ec2c9ae5ef804e58e34
+# input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
+# check-digest: sha256:332ab015ee5cc65783479183708681115aa0bd5ac6bd6248ee39e01ad5aa7537
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
