@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "f1fd85f97934465fee06c08c754bd5eb19b098f5bd86efcc79562f03a8d4c94b"
+DATA_DIGEST = "38a8c56f6a1d19fcacfa18ae1274d63a8e05e428b8b9b6a4e791d415400e218f"
 
 
 def compute(root=None) -> str:

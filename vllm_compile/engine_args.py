@@ -40,7 +40,8 @@ _AT_LEAST = {
 }
 _TYPED_INT = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "max_num_seqs",
               "max_num_batched_tokens", "block_size", "max_loras", "max_lora_rank", "kv_cache_memory_bytes")
-_TYPED_STR = ("revision", "kv_cache_dtype", "quantization", "dtype", "mamba_cache_dtype", "mamba_ssm_cache_dtype")
+_TYPED_STR = ("revision", "kv_cache_dtype", "quantization", "dtype", "mamba_cache_dtype", "mamba_ssm_cache_dtype",
+              "mamba_cache_mode")
 _TYPED_BOOL = ("enforce_eager", "enable_expert_parallel", "enable_lora", "disable_hybrid_kv_cache_manager")
 
 
@@ -113,6 +114,8 @@ def from_parsed(tokens: Sequence[str], manifest: Manifest, args: Sequence[Parsed
     for dest in ("gpu_memory_utilization", "cpu_offload_gb"):
         if isinstance(values.get(dest), (int, float)) and not isinstance(values.get(dest), bool):
             typed[dest] = float(values[dest])
+    if isinstance(values.get("enable_prefix_caching"), bool):   # tri-state: absent = the release's default
+        typed["enable_prefix_caching"] = values["enable_prefix_caching"]
     if values.get("speculative_config") is not None:
         typed["speculative_config"] = values["speculative_config"]
     if model is None and isinstance(values.get("model"), str):

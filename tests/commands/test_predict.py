@@ -240,3 +240,20 @@ def test_mamba_state_dtype_flags_reach_the_hybrid_page():
     bf16 = predict("--gpu", "H100", "--format", "json", serve=[*base, "--mamba-ssm-cache-dtype", "bfloat16"])
     assert bf16.exit_code == 0, bf16.output
     assert as_json(bf16)["block_size"] == 2128
+
+
+def test_prefix_caching_flags_reach_the_mamba_state_blocks():
+    # vLLM 0.25.1, Nemotron-3-Nano at 65536 tokens: without prefix caching a request holds 32
+    # attention blocks + 1 state block per Mamba group (4 groups); --enable-prefix-caching runs
+    # Mamba cache mode 'all', a state block per attention block in every group: 32 + 4 x 32.
+    model = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"
+    base = [model, "--max-model-len", "65536", "--max-num-seqs", "64"]
+    runs = {}
+    for extra in ((), ("--enable-prefix-caching",), ("--no-enable-prefix-caching",)):
+        result = predict("--gpu", "H100", "--vllm-version", "0.25.1", "--format", "json", serve=[*base, *extra])
+        assert result.exit_code == 0, result.output
+        runs[extra] = as_json(result)
+    blocks = runs[()]["num_gpu_blocks"]
+    assert runs[()]["max_concurrency"] == runs[("--no-enable-prefix-caching",)]["max_concurrency"]
+    assert abs(runs[()]["max_concurrency"] - blocks / (32 + 4)) < 0.01
+    assert abs(runs[("--enable-prefix-caching",)]["max_concurrency"] - blocks / (32 + 4 * 32)) < 0.01

@@ -260,3 +260,30 @@ def test_the_profile_run_holds_the_mamba_mixers_prefill_intermediates():
     # Fitted on a real start-up (planner-rules.json names it); the bench refits it leave-one-out.
     assert rules_data.fitted_constants()["mamba_factor"]["fitted_on"] == [
         "localhost-rtx5090-nemotron-cascade2-30b-nvfp4-256k"]
+
+
+def test_prefix_caching_flags_pick_the_mamba_cache_mode_and_its_state_blocks():
+    from vllm_compile.plan.releases import mamba_cache_mode
+
+    arch = facts(NANO).architecture
+    # Default: prefix caching stays off for Mamba hybrids -> mode none, one state block per group.
+    assert mamba_cache_mode("0.25.1", arch, None, None) is None
+    assert rules_for_model("0.25.1", arch).mamba_state_blocks == 1
+    # --enable-prefix-caching: 'all' where the architecture supports Mamba prefix caching (while the
+    # release has it, to 0.31), 'align' after; an explicit --mamba-cache-mode wins; before 0.15
+    # vLLM turned prefix caching off for hybrids.
+    assert mamba_cache_mode("0.25.1", arch, True, None) == "all"
+    assert mamba_cache_mode("0.33.0", arch, True, None) == "align"
+    assert mamba_cache_mode("0.25.1", arch, True, "align") == "align"
+    assert mamba_cache_mode("0.25.1", "JambaForCausalLM", True, None) == "align"
+    assert mamba_cache_mode("0.12.0", arch, True, None) == "none"
+    assert [rules_for_model("0.25.1", arch, True, m).mamba_state_blocks for m in (None, "align", "none")] == [0, 2, 1]
+    # Capacity per request: 32 attention blocks of 65536 tokens, plus per Mamba group (4 groups of
+    # 6 layers) 1 (none), 2 (align) or again 32 (all: a state snapshot per block).
+    runs = {mode: plan(NANO, "H100-SXM-80GB", version="0.25.1", mode="predict", max_model_len=65536, max_num_seqs=64,
+                       enable_prefix_caching=mode != "none", mamba_cache_mode=None if mode != "align" else "align")
+            for mode in ("none", "align", "all")}
+    blocks = runs["none"].num_gpu_blocks
+    assert all(p.num_gpu_blocks == blocks and p.block_size == 2096 for p in runs.values())
+    for mode, per_group in (("none", 1), ("align", 2), ("all", 32)):
+        assert runs[mode].max_concurrency == pytest.approx(blocks / (32 + 4 * per_group), abs=0.01), mode

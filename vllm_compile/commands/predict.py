@@ -128,6 +128,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         dtype=engine.dtype or "auto", quantization=engine.quantization,
         disable_hybrid_kv_cache_manager=engine.disable_hybrid_kv_cache_manager,
         mamba_cache_dtype=engine.mamba_cache_dtype or "auto", mamba_ssm_cache_dtype=engine.mamba_ssm_cache_dtype or "auto",
+        enable_prefix_caching=engine.enable_prefix_caching, mamba_cache_mode=engine.mamba_cache_mode,
         kv_cache_memory_bytes=engine.kv_cache_memory_bytes,
         allow_long_max_model_len=os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1",
         auto_fit_max_model_len=auto_fit,

@@ -52,6 +52,8 @@ class EngineArgs:
     disable_hybrid_kv_cache_manager: bool = False
     mamba_cache_dtype: str | None = None           # `--mamba-cache-dtype`: conv (and SSM) state dtype
     mamba_ssm_cache_dtype: str | None = None       # `--mamba-ssm-cache-dtype`: SSM state dtype
+    mamba_cache_mode: str | None = None            # `--mamba-cache-mode`
+    enable_prefix_caching: bool | None = None      # `--enable-prefix-caching` / `--no-enable-prefix-caching`
     speculative_config: object = None
 
     def find(self, dest: str) -> EngineArg | None:

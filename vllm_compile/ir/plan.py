@@ -223,6 +223,10 @@ class PlanRequest:
     # model dtype, the SSM state fp32 where the model's config asks).
     mamba_cache_dtype: str = "auto"
     mamba_ssm_cache_dtype: str = "auto"
+    # `--enable-prefix-caching` / `--no-enable-prefix-caching` (None: the release's default) and
+    # `--mamba-cache-mode`: how many state blocks a hybrid's running sequence holds.
+    enable_prefix_caching: bool | None = None
+    mamba_cache_mode: str | None = None
     allow_long_max_model_len: bool = False
     # `--max-model-len auto` / `-1` (releases with auto-fit): the largest length that fits.
     auto_fit_max_model_len: bool = False

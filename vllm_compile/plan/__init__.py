@@ -67,7 +67,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
         from vllm_compile.plan.nodes import plan_across_nodes
 
         return plan_across_nodes(req, plan_deployment, valid_tensor_parallel)
-    rules = rules_for_model(req.vllm_version, req.model.architecture)
+    rules = rules_for_model(req.vllm_version, req.model.architecture, req.enable_prefix_caching, req.mamba_cache_mode)
     if req.language_model_only and req.model.encoder is not None:
         # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
         enc = req.model.encoder

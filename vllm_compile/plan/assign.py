@@ -70,6 +70,7 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         quantization=dep.model.quantization,
         disable_hybrid_kv_cache_manager=extra.disable_hybrid_kv_cache_manager,
         mamba_cache_dtype=extra.mamba_cache_dtype or "auto", mamba_ssm_cache_dtype=extra.mamba_ssm_cache_dtype or "auto",
+        enable_prefix_caching=extra.enable_prefix_caching, mamba_cache_mode=extra.mamba_cache_mode,
         cpu_offload_bytes=int((extra.cpu_offload_gb or 0) * GIB),
         max_loras=(extra.max_loras or len(adapters) or 1) if (extra.enable_lora or adapters) else 0,
         max_lora_rank=extra.max_lora_rank or rank,

@@ -28,7 +28,7 @@ class LayerSpec:
     window: int          # 0 for full/mla/mamba
     page_bytes: int      # one block of block_size tokens (mamba: the state, padded to the attention page)
     token_bytes: int     # bytes per token (full-context equivalent; 0 for mamba)
-    state_blocks: int = 0  # mamba: blocks one running sequence holds, whatever its length
+    state_blocks: int = 0  # mamba: blocks one running sequence holds, whatever its length (0: one per block, mode 'all')
 
     def max_usage_bytes(self, max_model_len: int, block_size: int, batched_tokens: int) -> int:
         """Bytes one request of `max_model_len` tokens needs in this layer."""
@@ -36,7 +36,7 @@ class LayerSpec:
 
     def blocks_per_request(self, max_model_len: int, block_size: int, batched_tokens: int) -> int:
         if self.kind == "mamba":
-            return self.state_blocks
+            return self.state_blocks or _cdiv(max_model_len, block_size)
         if self.kind == "sliding":
             return _cdiv(min(self.window - 1 + batched_tokens, max_model_len), block_size) + 1
         if self.kind == "chunked":

@@ -117,6 +117,7 @@ class ArchitectureSupport:
     first: str              # the first release that loads the architecture
     v1_from: str            # the first release that runs it on V1 with the unified hybrid page
     state_blocks: int | None = None  # state blocks per sequence and group under the default cache mode
+    prefix_cache_mode: str = "align"  # the Mamba cache mode vLLM picks when prefix caching is asked for
 
 
 def architecture_support(architecture: str) -> ArchitectureSupport | None:
@@ -124,14 +125,40 @@ def architecture_support(architecture: str) -> ArchitectureSupport | None:
     row = rules_data.data().get("architectures", {}).get(architecture)
     if not isinstance(row, dict):
         return None
-    return ArchitectureSupport(row["from"], row["v1_from"], row.get("state_blocks"))
+    return ArchitectureSupport(row["from"], row["v1_from"], row.get("state_blocks"), row.get("prefix_cache_mode", "align"))
 
 
-def rules_for_model(version: str, architecture: str) -> ReleaseRules:
-    """The release's rules, with what the architecture's row changes (the Mamba hybrids keep
-    prefix caching off by default, so one state block per sequence and group)."""
+def mamba_cache_mode(version: str, architecture: str, prefix_caching: bool | None, mode: str | None) -> str | None:
+    """The Mamba cache mode vLLM runs a hybrid with: `--mamba-cache-mode` when given, else 'all'
+    or 'align' when `--enable-prefix-caching` asks for prefix caching, 'none' when it is turned
+    off; None: the release's default for the architecture. Before the modes existed vLLM turned
+    prefix caching off for hybrids."""
+    modes = rules_data.data()["defaults"]["mamba_cache_modes"]
+    if not at_least(version, modes["from"]):
+        return "none" if (prefix_caching is not None or mode is not None) else None
+    if mode is not None and mode != "none":
+        return mode
+    if prefix_caching is False or mode == "none":
+        return "none"
+    if prefix_caching:
+        support = architecture_support(architecture)
+        preferred = support.prefix_cache_mode if support else "align"
+        return "all" if preferred == "all" and release_key(version) <= release_key(modes["all_until"]) else "align"
+    return None
+
+
+def rules_for_model(version: str, architecture: str, prefix_caching: bool | None = None,
+                    cache_mode: str | None = None) -> ReleaseRules:
+    """The release's rules, with what the architecture's row and the prefix-caching flags change:
+    the Mamba hybrids keep prefix caching off by default (one state block per sequence and
+    group); `--enable-prefix-caching` / `--mamba-cache-mode` pick 'align' (two) or 'all' (one per
+    block of the request, 0 here)."""
     rules = rules_for(version)
     support = architecture_support(architecture)
     if support is not None and support.state_blocks is not None:
         rules = dataclasses.replace(rules, mamba_state_blocks=support.state_blocks)
+    mode = mamba_cache_mode(version, architecture, prefix_caching, cache_mode)
+    if mode is not None:
+        blocks = rules_data.data()["defaults"]["mamba_cache_modes"]["blocks"][mode]
+        rules = dataclasses.replace(rules, mamba_state_blocks=blocks)
     return rules

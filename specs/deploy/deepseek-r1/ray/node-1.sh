@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:b8ccc9778c8659fd74f1b0948e2e4d7215d00931de4fb0f34d99742ddca3a089
+# check-digest: sha256:2064ba2b4db3f9a00a6920e9d505975ed3ca8ccd1b33dcc11eff1aa63ce3dd4f
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
-# check-digest: sha256:2edce8f770e950acd2c55b3b0fa19422e27dcca41f934f9582700a416e07978f
+# check-digest: sha256:690f5786beb4e8ce5a98e5120bf0eb2cee51751b7544032b4ca9c255e2f80ee9
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

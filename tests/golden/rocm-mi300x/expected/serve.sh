@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
-# check-digest: sha256:d2b5c8e7cc644d48e023a34540adb9ebe0c0cd85db0a258a1ca2be70693695cd
+# check-digest: sha256:bdf6e8d2ee6554be906d3a5f2e59cde41b788c4b16553df15fdfc686b6d41120
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cc30f9025679721de1c13c472243b0f08431154d7de5ba550692b580a6b1b826
-# check-digest: sha256:cfdeb044532ec8dd4a596299c5b287ed8b32c645da8bdf8bee723d99b97d7840
+# check-digest: sha256:4116c60c054ab05b4c757058c688cebbfd0c4bdde785bbdd4e091893bba7d831
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

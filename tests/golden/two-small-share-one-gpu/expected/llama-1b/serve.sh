@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:2d107771a3e70ac11aef6cf97bb4b971ef2c4114c80ed53aa1bcad5fc584f8fe
+# check-digest: sha256:73579a2bce0070f56bf853b0474bc6056dae445a83efa50140311fa73c34e636
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
