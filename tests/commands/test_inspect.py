@@ -83,3 +83,16 @@ def test_quantization_option_applies_online_method():
     r = json.loads(inspect("meta-llama/Llama-3.1-8B-Instruct", "--quantization", "fp8", "--format", "json").stdout)
     assert r["quantization"]["method"] == "fp8" and r["quantization"]["prequantized"] is False
     assert r["weight_bytes"] < 10 * 2**30
+
+
+def test_a_mamba_hybrid_reports_its_state_per_sequence():
+    # Nemotron-3-Nano: 23 Mamba2 layers, each conv 3 x 6144 elements (bf16) + SSM 64 x 64 x 128 (fp32).
+    result = CliRunner().invoke(cli, ["inspect", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    state = json.loads(result.stdout)["recurrent_state"]
+    assert state == {"layers": {"mamba2": 23}, "conv_state_elements": 18432, "ssm_state_elements": 524288,
+                     "ssm_state_dtype": "float32", "bytes_per_sequence": 23 * (18432 * 2 + 524288 * 4)}
+    text = CliRunner().invoke(cli, ["inspect", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"]).stdout
+    assert "recurrent_state" in text and "23 mamba2 layers" in text
+    plain = CliRunner().invoke(cli, ["inspect", "Qwen/Qwen3-8B", "--format", "json"])
+    assert json.loads(plain.stdout)["recurrent_state"] is None

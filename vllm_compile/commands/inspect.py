@@ -19,6 +19,22 @@ def kv_bytes_per_token(facts) -> int:
                for layer in facts.layers if layer.attention not in ("mamba", "none"))
 
 
+def recurrent_state(facts) -> dict | None:
+    """What the recurrent layers keep per sequence (no parallelism, `--mamba-cache-dtype auto`):
+    layer count per mixer, conv and SSM state elements of one layer, its dtypes and the bytes of
+    one sequence over all of them."""
+    layers = [layer for layer in facts.layers if layer.mixer]
+    if not layers:
+        return None
+    mixers: dict[str, int] = {}
+    for layer in layers:
+        mixers[layer.mixer] = mixers.get(layer.mixer, 0) + 1
+    first = layers[0]
+    return {"layers": dict(sorted(mixers.items())), "conv_state_elements": first.conv_state,
+            "ssm_state_elements": first.ssm_state, "ssm_state_dtype": "float32" if first.ssm_state_fp32 else facts.dtype,
+            "bytes_per_sequence": sum(layer.state_bytes for layer in layers)}
+
+
 def report(facts) -> dict:
     quant = asdict(facts.quantization) if facts.quantization else None
     if quant:
@@ -34,6 +50,7 @@ def report(facts) -> dict:
         "head_dim": facts.head_dim, "intermediate_size": facts.intermediate_size,
         "vocab_size": facts.vocab_size, "tie_word_embeddings": facts.tie_word_embeddings,
         "kv_bytes_per_token": kv_bytes_per_token(facts),
+        "recurrent_state": recurrent_state(facts),
         "max_position_embeddings": facts.max_position_embeddings,
         "quantization": quant, "experts": asdict(facts.moe) if facts.moe else None,
         "mla": asdict(facts.mla) if facts.mla else None,
@@ -87,6 +104,13 @@ def render_text(r: dict) -> str:
                         f"language model {r['parameters'] - enc['parameters']:,}"))
     if r["quantized_variants"]:
         rows.append(("quantized_variants", ", ".join(r["quantized_variants"])))
+    if r["recurrent_state"]:
+        st = r["recurrent_state"]
+        rows.insert(rows.index(next(row for row in rows if row[0] == "kv_bytes_per_token")) + 1, (
+            "recurrent_state", f"{st['bytes_per_sequence']:,} bytes per sequence over "
+            + ", ".join(f"{n} {mixer}" for mixer, n in st["layers"].items()) + " layers (conv "
+            f"{st['conv_state_elements']:,} + SSM {st['ssm_state_elements']:,} ({st['ssm_state_dtype']}) elements "
+            "a layer; constant in the context length)"))
     if r["mla"]:
         rows.insert(11, ("mla", f"kv_lora_rank {r['mla']['kv_lora_rank']}, rope {r['mla']['qk_rope_head_dim']}"))
     width = max(len(k) for k, _ in rows)
