@@ -287,3 +287,20 @@ def test_prefix_caching_flags_pick_the_mamba_cache_mode_and_its_state_blocks():
     assert all(p.num_gpu_blocks == blocks and p.block_size == 2096 for p in runs.values())
     for mode, per_group in (("none", 1), ("align", 2), ("all", 32)):
         assert runs[mode].max_concurrency == pytest.approx(blocks / (32 + 4 * per_group), abs=0.01), mode
+
+
+def test_granite_4_h_small_page_matches_its_logged_block_and_padding():
+    # A vLLM 0.11.1 start-up of ibm-granite/granite-4.0-h-small (public log): "Setting attention
+    # block size to 528 tokens ..." and "Padding mamba page size by 0.69% ...". Its config was not
+    # found; the shapes below are the ones public copies of it print (32 heads, 8 KV heads, 128
+    # Mamba2 heads x 64, d_state 128, one group, attention at 5/15/25/35, 72 experts + shared MLP).
+    small = {**GRANITE_TINY, "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8,
+             "intermediate_size": 768, "shared_intermediate_size": 1536, "num_local_experts": 72,
+             "num_experts_per_tok": 10, "mamba_n_heads": 128}
+    f = hand(small, "granite-small")
+    state = kv.state_page_bytes(f.layers[0], 1, 2)
+    assert state == 3 * (8192 + 2 * 128) * 2 + 128 * 64 * 128 * 2      # bf16 state: no fp32 default
+    block = kv.hybrid_block_size(list(f.layers), 1, 2, 2, 16, 16)
+    assert block == 528 and f"{100 * (528 * 8 * 256 * 2 - state) / state:.2f}" == "0.69"
+    # Published as a 32B-parameter model.
+    assert round(f.parameters / 1e9) == 32
