@@ -46,7 +46,8 @@ def mamba_tp_refusal(facts: ModelFacts, tp: int) -> str | None:
     """vLLM's Mamba2 mixer asserts that TP divides its heads, and its groups unless there is one."""
     for layer in facts.layers:
         if layer.ssm_heads and layer.ssm_heads % tp:
-            return f"Tensor parallel world size must divide num heads ({layer.ssm_heads} Mamba2 heads, tensor parallel size {tp})"
+            return (f"Tensor parallel world size must divide num heads ({layer.ssm_heads} Mamba2 heads, "
+                    f"tensor parallel size {tp})")
         if layer.ssm_groups > 1 and layer.ssm_groups % tp:
             return (f"If tensor parallel world size does not divide num_groups, then num_groups must equal 1 "
                     f"({layer.ssm_groups} Mamba2 groups, tensor parallel size {tp})")

@@ -50,7 +50,8 @@ def extra_groups(groups: int, tp: int) -> int:
     return 0 if not groups or groups % tp == 0 else tp - groups
 
 
-def state_page_bytes(layer: LayerFacts, tp: int, dtype_bytes: int, state_dtypes: tuple[str, str] = ("auto", "auto")) -> int:
+def state_page_bytes(layer: LayerFacts, tp: int, dtype_bytes: int,
+                     state_dtypes: tuple[str, str] = ("auto", "auto")) -> int:
     """One sequence's state of a recurrent layer on one rank (MambaStateDtypeCalculator): the conv
     state in `--mamba-cache-dtype` (auto: the model dtype); the SSM / recurrent state in
     `--mamba-ssm-cache-dtype`, which under auto is fp32 where the model's config asks and the conv

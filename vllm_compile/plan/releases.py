@@ -125,7 +125,8 @@ def architecture_support(architecture: str) -> ArchitectureSupport | None:
     row = rules_data.data().get("architectures", {}).get(architecture)
     if not isinstance(row, dict):
         return None
-    return ArchitectureSupport(row["from"], row["v1_from"], row.get("state_blocks"), row.get("prefix_cache_mode", "align"))
+    return ArchitectureSupport(row["from"], row["v1_from"], row.get("state_blocks"),
+                               row.get("prefix_cache_mode", "align"))
 
 
 def mamba_cache_mode(version: str, architecture: str, prefix_caching: bool | None, mode: str | None) -> str | None:

@@ -108,7 +108,7 @@ class Family:
     attn_prefix: str = "self_attn."  # checkpoint module of the attention (Nemotron-H: mixer.)
     parallel_mixer: bool = False     # every layer runs attention and the mixer side by side (Falcon-H1)
     ffn_rule: str = "every"          # key of FFN_RULES: which layers carry an FFN
-    ssm_fp32: str = "config"         # SSM state dtype: config (`mamba_ssm_dtype`) | nemotron_h (fp32 unless the config says)
+    ssm_fp32: str = "config"         # SSM state fp32: config (`mamba_ssm_dtype`) | nemotron_h (unless the config says)
     gated_q: bool = False            # q_proj also yields a per-head output gate (`attn_output_gate`)
     intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
     summary: str = ""                # one line for `inspect` and the docs
@@ -152,13 +152,16 @@ FAMILIES: dict[str, Family] = {
                                gated_q=True, intermediate_fallback="moe_intermediate_size",
                                summary="Qwen3-Next layers with routed + shared experts"),
     "granitemoehybrid": Family(attention="listed", moe="granite", linear="mamba2", mixer_prefix="mamba.",
+                               ffn_prefix="",
                                summary="Mamba2 layers with a NoPE attention layer where `layer_types` says, "
                                        "every layer with routed experts + a shared MLP (or the shared MLP alone)"),
     "nemotron_h": Family(attention="nemotron_pattern", moe="nemotron_h", linear="mamba2", mixer_prefix="mixer.",
-                         layer_prefix="backbone.layers.", attn_prefix="mixer.", norms=1, ffn_rule="nemotron_pattern", ssm_fp32="nemotron_h",
+                         layer_prefix="backbone.layers.", attn_prefix="mixer.", ffn_prefix="mixer.", norms=1,
+                         ffn_rule="nemotron_pattern", ssm_fp32="nemotron_h",
                          summary="one block per layer from `hybrid_override_pattern`: M Mamba2, * attention, "
                                  "- squared-ReLU MLP, E routed + shared experts"),
     "jamba": Family(attention="jamba_period", moe="jamba", linear="mamba1", mixer_prefix="mamba.",
+                    ffn_prefix="feed_forward.",
                     summary="Mamba1 layers with attention every `attn_layer_period`, experts every "
                             "`expert_layer_period`"),
     "bamba": Family(attention="indices", linear="mamba2", mixer_prefix="mamba.", ffn_prefix="feed_forward.",
@@ -718,15 +721,14 @@ def _granite_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> Mo
     shared = c.int("shared_intermediate_size", 0, minimum=0, limit=LIMITS["intermediate_size"])
 
     def rule(i, p, h):
-        base = p.removesuffix(fam.ffn_prefix)
         out: list[Tensor] = []
         if experts:
-            out += _router(base + "block_sparse_moe.router.layer", experts, h)
-            out += [Tensor(base + "block_sparse_moe.input_linear", 2 * inter, h, "expert", experts),
-                    Tensor(base + "block_sparse_moe.output_linear", h, inter, "expert", experts)]
+            out += _router(p + "block_sparse_moe.router.layer", experts, h)
+            out += [Tensor(p + "block_sparse_moe.input_linear", 2 * inter, h, "expert", experts),
+                    Tensor(p + "block_sparse_moe.output_linear", h, inter, "expert", experts)]
         if shared:
-            out += [Tensor(base + "shared_mlp.input_linear", 2 * shared, h),
-                    Tensor(base + "shared_mlp.output_linear", h, shared)]
+            out += [Tensor(p + "shared_mlp.input_linear", 2 * shared, h),
+                    Tensor(p + "shared_mlp.output_linear", h, shared)]
         return bool(experts), out
     return MoeRule(rule, experts or None, inter if experts else 0, shared)
 
@@ -749,7 +751,6 @@ def _nemotron_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> M
         return out
 
     def rule(i, p, h):
-        p = p.removesuffix(fam.ffn_prefix) + "mixer."
         if pattern[i] != "E" or not experts:
             return False, plain(p, h, inter)
         out = _router(p + "gate", experts, h) + [_v(p + "gate.e_score_correction_bias", experts, elem_bytes=4)]
@@ -764,7 +765,6 @@ def _jamba_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeR
     offset = c.int("expert_layer_offset", 1, minimum=0, limit=n)
 
     def rule(i, p, h):
-        p = p.removesuffix(fam.ffn_prefix) + "feed_forward."
         if experts <= 1 or i % period != offset % period:
             return False, _mlp(p, h, inter)
         return True, _router(p + "router", experts, h) + _mlp(p + "experts.", h, inter, part="expert", copies=experts)
