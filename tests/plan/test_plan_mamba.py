@@ -95,6 +95,16 @@ def test_the_state_of_one_sequence_and_its_tp_split_follow_vllms_shape_rules():
     assert facts(H56B).layers[0].ssm_state_fp32
 
 
+def test_granite_and_falcon_h1_counts_match_their_published_sizes():
+    # llama.cpp loading Granite 4.0 H Tiny prints "model params = 6.94 B" (LostRuins/koboldcpp#1781).
+    granite = hand(GRANITE_TINY, "granite")
+    assert round(granite.parameters / 1e7) == 694
+    assert granite.moe.num_experts == 64 and granite.moe.shared_expert_intermediate_size == 1024
+    assert all(layer.is_moe for layer in granite.layers)   # every layer: experts + the shared MLP
+    # Falcon-H1-1.5B.
+    assert round(hand(FALCON_H1, "falcon").parameters / 1e8) == 16
+
+
 def test_mamba_cache_dtype_flags_set_the_state_dtypes():
     layer = facts(NANO).layers[0]
     # --mamba-ssm-cache-dtype wins over the model's float32; --mamba-cache-dtype sets the conv state
