@@ -314,3 +314,15 @@ def test_granite_4_h_small_page_matches_its_logged_block_and_padding():
     assert block == 528 and f"{100 * (528 * 8 * 256 * 2 - state) / state:.2f}" == "0.69"
     # Published as a 32B-parameter model.
     assert round(f.parameters / 1e9) == 32
+
+
+def test_the_plan_reports_the_hybrid_page_and_state_blocks():
+    p = plan(NANO, "H100-SXM-80GB", mode="predict", max_model_len=65536, max_num_seqs=64)
+    # The state page is padded to the 2096-token attention page: 2096 x 2 KV heads x 256 x 2 bytes.
+    assert (p.block_size, p.state_page_bytes, p.state_groups, p.state_blocks_per_sequence) == (2096, 2096 * 1024, 4, 1)
+    assert p.as_json()["recurrent_state"] == {"page_bytes": 2096 * 1024, "groups": 4, "blocks_per_sequence": 1}
+    allp = plan(NANO, "H100-SXM-80GB", version="0.25.1", mode="predict", max_model_len=65536, max_num_seqs=64,
+                enable_prefix_caching=True)
+    assert allp.state_blocks_per_sequence == 0     # mode 'all': one per attention block
+    dense = plan("Qwen/Qwen3-8B", "H100-SXM-80GB", mode="predict", max_model_len=8192)
+    assert dense.state_page_bytes == 0 and "recurrent_state" not in dense.as_json()

@@ -56,6 +56,11 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
               f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",
               f"  kv_cache_dtype        {kv_dtype_text(plan):>12}"]
+    if plan.state_page_bytes:
+        held = (f"{plan.state_blocks_per_sequence} state block(s)" if plan.state_blocks_per_sequence
+                else "a state block per attention block (Mamba cache mode all)")
+        lines.append(f"  recurrent state       {plan.block_size:>12,}-token blocks; each running sequence holds {held} of "
+                     f"{plan.state_page_bytes / (1 << 20):.2f} MiB per layer in each of {plan.state_groups} state group(s)")
     for choice in plan.choices:
         if choice.knob != "kv_cache_dtype":
             tag = "pinned" if choice.pinned else "chosen"

@@ -157,6 +157,12 @@ class Plan:
     # multiprocessing multi-node mode), as the pinned release supports.
     nodes: int = 1
     multi_node_backend: str = ""
+    # Hybrids (Mamba / gated delta-net): the state page per layer and GPU (padded to the attention
+    # page of `block_size` tokens), the recurrent layer groups, and the state blocks one running
+    # sequence holds per group (0 with Mamba cache mode 'all': one per attention block). 0: no state.
+    state_page_bytes: int = 0
+    state_groups: int = 0
+    state_blocks_per_sequence: int = 0
 
     @property
     def gpus(self) -> int:
@@ -191,6 +197,10 @@ class Plan:
                         for c in self.choices],
             "warnings": list(self.warnings),
             **({"nodes": self.nodes, "multi_node_backend": self.multi_node_backend} if self.nodes > 1 else {}),
+            # Only for hybrids (the JSON of an attention-only plan, and its artifacts' digest, is unchanged).
+            **({"recurrent_state": {"page_bytes": self.state_page_bytes, "groups": self.state_groups,
+                                    "blocks_per_sequence": self.state_blocks_per_sequence}}
+               if self.state_page_bytes else {}),
         }
 
 

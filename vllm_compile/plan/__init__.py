@@ -453,4 +453,5 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
         concurrency_goal=req.concurrency if req.mode == "compile" else 1,
         max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0,
-        failure_key=failure_key)
+        failure_key=failure_key, state_page_bytes=ev.state_page_bytes, state_groups=ev.state_groups,
+        state_blocks_per_sequence=ev.state_blocks)

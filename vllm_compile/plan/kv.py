@@ -152,6 +152,12 @@ def _groups(specs: list[LayerSpec]) -> tuple[int, dict[tuple, int]]:
     return group_size, {key: _cdiv(n, group_size) for key, n in sorted(counts.items())}
 
 
+def state_groups(specs: list[LayerSpec]) -> int:
+    """How many of vLLM's layer groups hold recurrent state (each keeps its own state blocks)."""
+    _, groups = _groups(specs)
+    return sum(n for (kind, _), n in groups.items() if kind == "mamba")
+
+
 def capacity(specs: list[LayerSpec], available_bytes: int, block_size: int, max_model_len: int,
              batched_tokens: int, *, engine: str, tokens_from_concurrency: bool) -> Capacity:
     if not specs or available_bytes <= 0:

@@ -57,6 +57,11 @@ class Evaluation:
     # The spec key a failing verdict is about when it is not the verdict's usual one
     # (plan.VERDICT_KEYS), e.g. engine.max_num_seqs for too few Mamba state blocks.
     failure_key: str | None = None
+    # Hybrids: the state page (padded to the attention page), the recurrent layer groups of the
+    # limiting rank, and the state blocks each running sequence holds per group (0: mode 'all').
+    state_page_bytes: int = 0
+    state_groups: int = 0
+    state_blocks: int = 0
 
 
 def kv_dtype_bytes(kv_cache_dtype: str, dtype_bytes: int) -> int:
@@ -201,7 +206,10 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             f"{_gib(total_bytes - requested)} GiB outside vLLM's budget on the {gpu.name}, but it needs "
             f"{_gib(overheads.cuda_context_bytes())} GiB of CUDA context{graphs_note}"
             + (f" + {_gib(layout.other_tenants_bytes)} GiB held by other deployments" if layout.other_tenants_bytes else ""))
-    return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom, failure_key)
+    state_page = max((s.page_bytes for s in stage_specs[limiting] if s.kind == "mamba"), default=0)
+    state_groups = kv.state_groups(stage_specs[limiting]) if state_page else 0
+    return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom, failure_key,
+                      state_page, state_groups, rules.mamba_state_blocks if state_page else 0)
 
 
 def cap_page(specs: list[kv.LayerSpec]) -> int:
