@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "1a7b12021ed3b0d3081e0b1882e7d3f0144d5bb3a045ab96865001f10b034c32"
+DATA_DIGEST = "0f8b1ce52248b7568125f134086068b39f6eb72c8d05e6fed393f674e9d5e012"
 
 
 def compute(root=None) -> str:

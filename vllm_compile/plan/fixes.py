@@ -42,6 +42,7 @@ REQUEST_FIELDS = {
     "workload.concurrency": "concurrency",
     "hardware.count": "gpu_count",
     "model.dtype": "dtype",
+    "engine.version": "vllm_version",
 }
 
 Replan = Callable[[PlanRequest], Plan]
@@ -209,7 +210,9 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
                                     "the requests of this length that fit", COST_WORKLOAD))
 
     # Knobs that change the model's outputs: offered, never chosen by the planner.
-    if verdict in ("kv_too_small", "goal_not_met", "no_kv_memory") and lay.kv_cache_dtype == "auto":
+    # (Sparse MLA's auto cache is fp8 already: an fp8 fix would change nothing.)
+    sparse = facts.mla is not None and facts.mla.sparse
+    if verdict in ("kv_too_small", "goal_not_met", "no_kv_memory") and lay.kv_cache_dtype == "auto" and not sparse:
         from vllm_compile.plan.attention import kv_dtype_refusal
 
         if kv_dtype_refusal("fp8", facts, gpu, rules.engine) is None:

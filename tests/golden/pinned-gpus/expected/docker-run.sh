@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5e64556631354a540a233890ebe5777f66a11fef794627427161e3ac57e5c0d1
-# check-digest: sha256:f0542ac542173d1d1f8409daf3c839652864980bb319c3850fa00df3e22c4695
+# check-digest: sha256:d92f791a072c6dab338d33fafc40a25a5c32a6388addf6700b43577266a58c86
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

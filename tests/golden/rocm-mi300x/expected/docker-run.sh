@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
-# check-digest: sha256:bbd1198bdfd4b36cf329f3ae0dae7f29317412e15e2ccfab681f29b266c28092
+# check-digest: sha256:e4b66628ccf6cf5b0add65bba6ef184f6633db360e61ddb1969138b5b2e2863d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"
