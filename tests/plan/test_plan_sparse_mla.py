@@ -18,16 +18,20 @@ def predict(gpu=H200, version="0.33.0", **kw):
     return plan(V32, gpu, 8, version, mode="predict", tensor_parallel_size=8, **kw)
 
 
-@pytest.mark.parametrize("kv_dtype,token", [
-    ("auto", 656 + 132), ("fp8", 656 + 132), ("fp8_e4m3", 656 + 132), ("fp8_ds_mla", 656 + 132),
-    ("bfloat16", 576 * 2 + 132)])
-def test_each_layer_holds_its_latent_and_its_indexer_keys(kv_dtype, token):
-    p = predict(kv_cache_dtype=kv_dtype, max_model_len=32768)
+PACKED, LATENT16 = 656 + 132, 576 * 2 + 132      # latent + the indexer's 128 fp8 keys and their fp32 scale
+
+
+@pytest.mark.parametrize("version,kv_dtype,token", [
+    # 0.11.0 packed auto as fp8_ds_mla too; from 0.11.1 (PR #27121) auto is the 16-bit latent.
+    ("0.11.0", "auto", PACKED), ("0.33.0", "auto", LATENT16), ("0.33.0", "fp8", PACKED),
+    ("0.11.0", "fp8_e4m3", PACKED), ("0.33.0", "fp8_ds_mla", PACKED), ("0.33.0", "bfloat16", LATENT16)])
+def test_each_layer_holds_its_latent_and_its_indexer_keys(version, kv_dtype, token):
+    p = predict(version=version, kv_cache_dtype=kv_dtype, max_model_len=32768)
     assert p.verdict == "ok" and p.block_size == 64
     assert p.per_gpu.kv_bytes_per_token == LAYERS * token
     # One group of 61 layers whose block is the sum of every layer's latent and indexer pages.
     assert p.num_gpu_blocks == p.per_gpu.kv_cache_bytes // (LAYERS * token * 64)
-    assert p.kv_cache_format == ("" if kv_dtype in ("bfloat16", "fp8_ds_mla") else "fp8_ds_mla")
+    assert p.kv_cache_format == ("fp8_ds_mla" if token == PACKED and kv_dtype != "fp8_ds_mla" else "")
 
 
 def test_layer_specs_add_the_indexer_page_to_the_latent_page():
@@ -36,8 +40,8 @@ def test_layer_specs_add_the_indexer_page_to_the_latent_page():
     assert {(s.kind, s.page_bytes, s.token_bytes) for s in packed} == {("mla", (656 + 132) * 64, 656 + 132)}
     dense = kv.layer_specs(list(facts(DEEPSEEK_V3).layers), 8, 1, 64, hybrid=True, v0_mla_alignment=False)
     assert {s.token_bytes for s in dense} == {576}          # V3's fp8 latent: no indexer, no packing
-    assert kv.sparse_mla_format("auto") == kv.sparse_mla_format("fp8_e5m2") == "fp8_ds_mla"
-    assert kv.sparse_mla_format("bfloat16") == "bfloat16"
+    assert kv.sparse_mla_format("auto", auto_fp8=True) == kv.sparse_mla_format("fp8_e5m2") == "fp8_ds_mla"
+    assert kv.sparse_mla_format("auto") == "auto" and kv.sparse_mla_format("bfloat16", auto_fp8=True) == "bfloat16"
 
 
 def test_flashmla_sparse_forces_64_token_blocks_on_blackwell_too():
@@ -57,7 +61,7 @@ def test_the_top_k_index_buffer_is_part_of_the_loaded_weights():
 def test_the_mtp_drafter_layer_caches_its_latent_and_indexer_keys_too():
     base = predict(max_model_len=32768)
     mtp = predict(max_model_len=32768, speculative=SpeculativeFacts("mtp", 1, given_method="deepseek_mtp"))
-    assert mtp.per_gpu.kv_bytes_per_token - base.per_gpu.kv_bytes_per_token == 656 + 132
+    assert mtp.per_gpu.kv_bytes_per_token - base.per_gpu.kv_bytes_per_token == LATENT16
 
 
 def test_releases_before_0_11_do_not_serve_it_and_the_fix_is_that_release():
@@ -91,9 +95,10 @@ def test_kv_dtypes_sparse_mla_does_not_store_are_refused_and_fp8_ds_mla_is_v32_o
     assert dense.verdict == "invalid" and "fp8_ds_mla" in dense.reasons[0]
 
 
-def test_no_fp8_kv_fix_is_offered_where_auto_is_fp8_already():
-    short = plan(V32, H200, 8, mode="compile", tensor_parallel_size=8, max_model_len=163840, concurrency=5)
-    assert short.verdict == "goal_not_met"
-    assert all("engine.kv_cache_dtype" not in s for s in sets(short))
-    v3 = plan(DEEPSEEK_V3, H200, 8, mode="compile", tensor_parallel_size=8, max_model_len=163840, concurrency=5)
-    assert {"engine.kv_cache_dtype": "fp8"} in sets(v3)
+def test_the_fp8_kv_fix_is_offered_only_where_auto_is_not_fp8_already():
+    packed = plan(V32, H200, 8, "0.11.0", mode="compile", tensor_parallel_size=8, max_model_len=163840, concurrency=5)
+    assert packed.verdict == "goal_not_met"
+    assert all("engine.kv_cache_dtype" not in s for s in sets(packed))
+    latent = plan(V32, H200, 8, mode="compile", tensor_parallel_size=8, max_model_len=163840, concurrency=4)
+    assert latent.verdict == "goal_not_met" and {"engine.kv_cache_dtype": "fp8"} in sets(latent)
+    assert "fp8_ds_mla" in next(f.summary for f in latent.fixes if dict(f.settings) == {"engine.kv_cache_dtype": "fp8"})

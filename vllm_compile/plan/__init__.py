@@ -349,7 +349,7 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
     else:
         choices.append(Choice("gpu_memory_utilization", lay.utilization, "pinned in the spec", pinned=True))
     sparse = req.model.mla is not None and req.model.mla.sparse
-    if lay.kv_cache_dtype == "auto" and sparse:
+    if lay.kv_cache_dtype == "auto" and sparse and rules.sparse_mla_auto_fp8:
         choices.append(Choice("kv_cache_dtype", "auto", "vLLM's auto for sparse MLA (DeepSeek-V3.2): the packed "
                                                         "fp8_ds_mla cache (656 bytes per token and layer); the planner "
                                                         "never changes it on its own"))
@@ -432,13 +432,14 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
         concurrency_goal=req.concurrency if req.mode == "compile" else 1,
         max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0,
-        failure_key=failure_key, kv_cache_format=_kv_cache_format(req.model, lay.kv_cache_dtype))
+        failure_key=failure_key, kv_cache_format=_kv_cache_format(req.model, rules, lay.kv_cache_dtype))
 
 
-def _kv_cache_format(facts: ModelFacts, kv_cache_dtype: str) -> str:
+def _kv_cache_format(facts: ModelFacts, rules: ReleaseRules, kv_cache_dtype: str) -> str:
+    """Sparse MLA's packed fp8_ds_mla where vLLM stores the cache so; "" otherwise."""
     if facts.mla is None or not facts.mla.sparse:
         return ""
     from vllm_compile.plan.kv import sparse_mla_format
 
-    stored = sparse_mla_format(kv_cache_dtype)
+    stored = sparse_mla_format(kv_cache_dtype, rules.sparse_mla_auto_fp8)
     return "" if stored == kv_cache_dtype else stored

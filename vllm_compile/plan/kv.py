@@ -18,11 +18,14 @@ KV_DTYPE_BYTES = {
 FP8_KV = {"fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc"}
 
 # Sparse MLA (DeepSeek-V3.2, FLASHMLA_SPARSE backend). vLLM's config hook for
-# DeepseekV32ForCausalLM (vllm/model_executor/models/config.py, PR #25988, in 0.11.0) turns
-# `auto` and every fp8 spelling into the packed `fp8_ds_mla` cache ("Using custom fp8 kv-cache
-# format for DeepSeekV3.2") and `bfloat16` into the model's 16-bit latent. The packed entry is
-# 656 bytes per token and layer (flashmla_sparse.py get_kv_cache_shape: (blocks, block_size,
-# 656)): 512 fp8 NoPE values, 4 fp32 scales (one per 128), 64 bf16 RoPE values.
+# DeepseekV32ForCausalLM (vllm/model_executor/models/config.py) turns every fp8 spelling into the
+# packed `fp8_ds_mla` cache ("Using custom fp8 kv-cache format for DeepSeekV3.2") and `bfloat16`
+# into the model's 16-bit latent. In 0.11.0 it did so for `auto` too (PR #25988); PR #27121
+# ("Disable fp8 kv-cache by default for DeepSeek V3.2", Oct 2025) left `auto` at the 16-bit
+# latent from 0.11.1 on (release rule `sparse_mla_auto_fp8`), though the --kv-cache-dtype help
+# still says V3.2 defaults to fp8. The packed entry is 656 bytes per token and layer
+# (flashmla_sparse.py get_kv_cache_shape: (blocks, block_size, 656)): 512 fp8 NoPE values, 4 fp32
+# scales (one per 128), 64 bf16 RoPE values.
 FP8_DS_MLA_TOKEN_BYTES = 656
 
 
@@ -52,9 +55,10 @@ class LayerSpec:
         return _cdiv(max_model_len, block_size)
 
 
-def sparse_mla_format(kv_cache_dtype: str) -> str:
-    """The cache format vLLM stores a sparse-MLA latent in for `--kv-cache-dtype`."""
-    if kv_cache_dtype == "auto" or kv_cache_dtype.startswith("fp8"):
+def sparse_mla_format(kv_cache_dtype: str, auto_fp8: bool = False) -> str:
+    """The cache format vLLM stores a sparse-MLA latent in for `--kv-cache-dtype` (`auto_fp8`:
+    the release packs `auto` too)."""
+    if kv_cache_dtype.startswith("fp8") or (auto_fp8 and kv_cache_dtype == "auto"):
         return "fp8_ds_mla"
     return kv_cache_dtype
 

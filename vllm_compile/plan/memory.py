@@ -77,7 +77,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
     alignment = rules_data.data()["defaults"]["hybrid_block_alignment"]
-    packed_mla = facts.mla is not None and facts.mla.sparse and kv.sparse_mla_format(layout.kv_cache_dtype) == "fp8_ds_mla"
+    packed_mla = (facts.mla is not None and facts.mla.sparse
+                  and kv.sparse_mla_format(layout.kv_cache_dtype, rules.sparse_mla_auto_fp8) == "fp8_ds_mla")
 
     block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment)
     if block != layout.block_size:

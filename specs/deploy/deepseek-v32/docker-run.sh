@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ac662f187cd9b581e7d4736ec89bd564adfe2195eea8bb3514d0c0305356288f
-# check-digest: sha256:cc0a27c81182fca45a40f7c3c86feb871e25e4d8da83330c2944e9a571fc495e
+# input-digest: sha256:c7bda9a824c6117be5f60ca51acca07136369e303a3bc79c68d12f07c6975b47
+# check-digest: sha256:6d162139cc05ef2e5530aef07c91bd7bc94e067b8110124ae3000992d267e20c
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
@@ -37,6 +37,7 @@ exec docker run \
   --tensor-parallel-size 8 \
   --max-model-len 163840 \
   --gpu-memory-utilization 0.92 \
+  --kv-cache-dtype fp8 \
   --max-num-seqs 256 \
   --max-num-batched-tokens 8192 \
   --tokenizer-mode deepseek_v32

@@ -239,7 +239,7 @@ def _indexer(c: Config, p: str, hidden: int, q_lora_rank: int | None) -> tuple[l
            Tensor(i + "wk", d, hidden, "replicated"),
            _v(i + "k_norm", d, elem_bytes=4), _v(i + "k_norm.bias", d, elem_bytes=4),
            Tensor(i + "weights_proj", n, hidden, "replicated", quantizable=False)]
-    return out, d + -(-d // INDEX_QUANT_BLOCK) * 4, n, d, topk
+    return out, d + d // INDEX_QUANT_BLOCK * 4, n, d, topk
 
 
 def _mla(c: Config, p: str, hidden: int, heads: int,
