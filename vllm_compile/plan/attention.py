@@ -18,8 +18,8 @@ table in vLLM's docs/design/attention_backends.md), reduced to what decides the 
   (v1/attention/backends/mla/flashmla_sparse.py): Hopper and Blackwell data-centre GPUs (9.x and
   10.x; vLLM's recipe: "Only Hopper and Blackwell data center GPUs are supported"), a bfloat16
   model, cache dtypes auto / bfloat16 / fp8_ds_mla, which the model's config hook reaches from
-  every fp8 spelling (plan/kv.py `sparse_mla_format`; auto is the 16-bit latent from 0.11.1). `fp8_ds_mla` is that packed format and
-  no dense backend stores it.
+  every fp8 spelling (plan/kv.py `sparse_mla_format`; auto is the 16-bit latent from 0.11.1).
+  `fp8_ds_mla` is that packed format and no dense backend stores it.
 `fp8_inc` is Intel Gaudi's and no CUDA backend takes it. Other cache formats are not judged here. The V0 engine (releases before 0.8)
 dequantized fp8 caches in its own CUDA kernels on any GPU, so this check is for V1 releases.
 """

@@ -439,7 +439,7 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         else:
             shape = (kv, hd, hd)
         layers.append(Layer(kind, window, *shape, is_moe, tuple(t), conv, ssm, ssm_fp32 and kind == "mamba",
-                            index_key))
+                            index_key_bytes=index_key))
     moe_facts = _moe_facts(c, moe, layers)
     mtp: list[Layer] = []
     for j in range(_mtp_count(c, n)):
