@@ -96,3 +96,13 @@ def test_a_mamba_hybrid_reports_its_state_per_sequence():
     assert "recurrent_state" in text and "23 mamba2 layers" in text
     plain = CliRunner().invoke(cli, ["inspect", "Qwen/Qwen3-8B", "--format", "json"])
     assert json.loads(plain.stdout)["recurrent_state"] is None
+
+
+def test_the_sparse_attention_indexer_is_reported_only_where_there_is_one():
+    v32 = json.loads(inspect("deepseek-ai/DeepSeek-V3.2", "--format", "json").stdout)
+    assert (v32["mla"]["index_topk"], v32["mla"]["index_n_heads"], v32["mla"]["index_head_dim"]) == (2048, 64, 128)
+    # 16-bit latent (576 x 2) + the indexer's 132 B of fp8 keys per token and layer
+    assert v32["kv_bytes_per_token"] == 61 * (576 * 2 + 132)
+    v3 = json.loads(inspect("deepseek-ai/DeepSeek-V3", "--format", "json").stdout)
+    assert "index_topk" not in v3["mla"] and v3["kv_bytes_per_token"] == 61 * 576 * 2
+    assert "indexer of 64 heads x 128 picks the top 2048 tokens" in inspect("deepseek-ai/DeepSeek-V3.2").stdout

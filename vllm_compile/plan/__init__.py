@@ -14,8 +14,8 @@ from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, fixes, overheads, speculative
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
-from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults, default_block_size,
-                                        lora_ranks, rules_for_model)
+from vllm_compile.plan.releases import (ReleaseRules, architecture_since, architecture_support, batch_defaults,
+                                        default_block_size, lora_ranks, rules_for_model)
 from vllm_compile.versions import at_least
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
@@ -88,6 +88,19 @@ def plan_deployment(req: PlanRequest) -> Plan:
     unsupported = _kernel_unsupported(quant, gpu)
     if unsupported:
         invalid.append(("hardware.gpu", unsupported, []))
+    since = architecture_since(facts.architecture)
+    if since is not None and not at_least(req.vllm_version, since[0]):
+        # A Mamba hybrid's fix is the first release that runs it on V1 with the hybrid page.
+        hybrid = architecture_support(facts.architecture)
+        target = hybrid.v1_from if hybrid else since[0]
+        invalid.append(("engine.version", f"vLLM {req.vllm_version} does not serve {facts.architecture} ({facts.model_id}): "
+                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
+                        f"support came in vLLM {since[0]} ({since[1]})",
+                        [Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
+                                      f"{facts.architecture}" + (" with the hybrid Mamba cache" if hybrid else ""))]))
+    sparse_gpu = attention.sparse_mla_gpu_refusal(facts, gpu, rules.engine)
+    if sparse_gpu:
+        invalid.append(("hardware.gpu", sparse_gpu, []))
     refusal = attention.kv_dtype_refusal(req.kv_cache_dtype, facts, gpu, rules.engine)
     if refusal:
         invalid.append(("engine.kv_cache_dtype", refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
@@ -122,7 +135,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
         ev = evaluate(facts, gpu, total, rules, base)
         reasons = [r for _, r, _ in invalid]
         offered = [c for _, _, cs in invalid for c in cs]
-        if unsupported or refusal:
+        if unsupported or refusal or sparse_gpu:
             # A GPU that runs the kernel or the KV dtype.
             offered += fixes.gpu_candidates(req, ev)
         found = fixes.verified(req, offered, plan_deployment) if req.propose_fixes else []
@@ -183,23 +196,16 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
 
 
 def _architecture_release(req: PlanRequest, facts: ModelFacts, warnings: list, invalid: list) -> None:
-    """Hybrid Mamba architectures exist in vLLM from some release on, and run with the unified
-    hybrid page (what the planner models) from a later one: before the first, vLLM stops with
-    its unsupported-architecture error; in between it runs them on the V0 engine."""
+    """Hybrid Mamba architectures run with the unified hybrid page (what the planner models) from
+    some release on; between the release that first serves them (refused before it, above) and
+    that one, vLLM runs them on the V0 engine."""
     support = architecture_support(facts.architecture)
-    if support is None:
+    if support is None or not at_least(req.vllm_version, support.first) or at_least(req.vllm_version, support.v1_from):
         return
-    if not at_least(req.vllm_version, support.first):
-        invalid.append(("engine.version", f"Model architectures ['{facts.architecture}'] are not supported for now "
-                        f"(vLLM {req.vllm_version}; the architecture is loaded from {support.first} on, and runs on "
-                        f"the V1 engine with the hybrid Mamba cache from {support.v1_from})",
-                        [Candidate.of({"engine.version": support.v1_from},
-                                      f"a release that runs {facts.architecture} with the hybrid Mamba cache")]))
-    elif not at_least(req.vllm_version, support.v1_from):
-        warnings.append(Note(f"vLLM {req.vllm_version} runs {facts.architecture} on the V0 engine, whose Mamba cache "
-                             f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
-                             f"plan follows the V1 hybrid cache of {support.v1_from} and later; pin engine.version "
-                             f"{support.v1_from} or newer for a prediction that holds", "engine.version"))
+    warnings.append(Note(f"vLLM {req.vllm_version} runs {facts.architecture} on the V0 engine, whose Mamba cache "
+                         f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
+                         f"plan follows the V1 hybrid cache of {support.v1_from} and later; pin engine.version "
+                         f"{support.v1_from} or newer for a prediction that holds", "engine.version"))
 
 
 def _prequantized_bnb(facts: ModelFacts) -> bool:
@@ -259,7 +265,8 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
 
 def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
     batch = batch_defaults(rules, gpu.name, gpu.memory_bytes, length, facts.mla is not None)
-    block, _ = default_block_size(rules, gpu.compute_capability, facts.mla is not None)
+    block, _ = default_block_size(rules, gpu.compute_capability, facts.mla is not None,
+                                  facts.mla is not None and facts.mla.sparse)
     seqs = req.max_num_seqs or (max(batch.max_num_seqs, req.concurrency) if req.mode == "compile" else batch.max_num_seqs)
     tokens = req.max_num_batched_tokens or batch.max_num_batched_tokens
     util = req.gpu_memory_utilization or rules.default_utilization
@@ -374,7 +381,12 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
         choices.append(Choice("gpu_memory_utilization", lay.utilization, why))
     else:
         choices.append(Choice("gpu_memory_utilization", lay.utilization, "pinned in the spec", pinned=True))
-    if lay.kv_cache_dtype == "auto":
+    sparse = req.model.mla is not None and req.model.mla.sparse
+    if lay.kv_cache_dtype == "auto" and sparse and rules.sparse_mla_auto_fp8:
+        choices.append(Choice("kv_cache_dtype", "auto", "vLLM's auto for sparse MLA (DeepSeek-V3.2): the packed "
+                                                        "fp8_ds_mla cache (656 bytes per token and layer); the planner "
+                                                        "never changes it on its own"))
+    elif lay.kv_cache_dtype == "auto":
         choices.append(Choice("kv_cache_dtype", "auto", f"vLLM's auto: the model's dtype ({dtype}); the planner never "
                                                         f"changes it on its own"))
     else:
@@ -453,5 +465,15 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
         concurrency_goal=req.concurrency if req.mode == "compile" else 1,
         max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0,
-        failure_key=failure_key, state_page_bytes=ev.state_page_bytes, state_groups=ev.state_groups,
-        state_blocks_per_sequence=ev.state_blocks)
+        failure_key=failure_key, kv_cache_format=_kv_cache_format(req.model, rules, lay.kv_cache_dtype),
+        state_page_bytes=ev.state_page_bytes, state_groups=ev.state_groups, state_blocks_per_sequence=ev.state_blocks)
+
+
+def _kv_cache_format(facts: ModelFacts, rules: ReleaseRules, kv_cache_dtype: str) -> str:
+    """Sparse MLA's packed fp8_ds_mla where vLLM stores the cache so; "" otherwise."""
+    if facts.mla is None or not facts.mla.sparse:
+        return ""
+    from vllm_compile.plan.kv import sparse_mla_format
+
+    stored = sparse_mla_format(kv_cache_dtype, rules.sparse_mla_auto_fp8)
+    return "" if stored == kv_cache_dtype else stored

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a7742d4befdc5b26b100871911c8ec5e122d8cab78d99a24f9ae884259c41c5b
-# check-digest: sha256:43bdca9026a38c97e9cf53ea034a22364afc1778223bc8537f313ce1c9e513c5
+# check-digest: sha256:55959d5a4c9556ad6f415ec7781a19141fd2f363cfe24bf472598178d48e3e97
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f2540efe2870b98bee98905cd1e6542137760a3abe8e27bcd19811ca7eaa500f
-# check-digest: sha256:211851b799a952db2140b2608305f7d6dbc2918652fa03f059a9316e7a2049f4
+# check-digest: sha256:f231868fa382345fb97e24de21a64207b54ed85fc9b93fde8d5351d44b53eb50
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

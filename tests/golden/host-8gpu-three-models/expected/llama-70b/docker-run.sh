@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cc30f9025679721de1c13c472243b0f08431154d7de5ba550692b580a6b1b826
-# check-digest: sha256:4116c60c054ab05b4c757058c688cebbfd0c4bdde785bbdd4e091893bba7d831
+# check-digest: sha256:efe87ad26a5976a5a18d3e8e8d0890e5632dfb7716fcbba694a1c5bf0b2ca65d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5cc7a99e94410c3cf1047f0ddcce8061139a99342f200c87f74b08b631cd9c70
-# check-digest: sha256:dd2c7b141a76cd3394f861f137813a8f37e857a7ca6cf0a9d78a0767ec583051
+# check-digest: sha256:bc6a0626e5bf3973d032d7dce3e8c32347de0e51a6a62e40d71ab649b32052ad
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

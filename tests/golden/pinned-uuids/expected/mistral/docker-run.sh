@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9cc32e79a4968eb2ed2d0b3073536a1ad6086b8c7dd6645c09482c1871d00129
-# check-digest: sha256:875f1752311611a7091f1c0aa1872e6abc66d4b34fce87eeff9857b2de85cb80
+# check-digest: sha256:3e5f672371fe46c53d83940653fed84bc9692bb6611f2501a72a38581f230512
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

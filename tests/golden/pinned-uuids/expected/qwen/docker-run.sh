@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:15c631845962990614485f956eb27e7be1b4511abad8d2584f4b76a6e8ac8b8a
+# check-digest: sha256:98d8fd1aae605a9a58003b6e9a52e7f8c024037b0d98c628e400ea4b9d79f59f
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:9ecfac8d12324c8d22c346d3953d084b5b46587d3031fbfdbf0990b1c94a5d2a
+# check-digest: sha256:8c47cc6807c2d208b6392546ab04a88ee20511ebacd8563db07e617d98d9f1ad
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

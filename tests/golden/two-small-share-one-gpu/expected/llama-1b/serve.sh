@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:73579a2bce0070f56bf853b0474bc6056dae445a83efa50140311fa73c34e636
+# check-digest: sha256:725fbe9ab281544164ad561881dce9fe353559b30c842d0864ef5914ff1f345f
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
