@@ -74,12 +74,70 @@ def _check(arg: ParsedArg, manifest: Manifest) -> Problem | None:
             what = "at least 1, or auto (-1)" if auto else "at least 1"
             return Problem(arg.index, f"{arg.option} {shown}: max_model_len must be {what}", found=shown,
                            expected=what, fix=f"give {arg.option} a token count such as 4096, or leave it out", code="VC522")
+    if arg.dest == "limit_mm_per_prompt" and isinstance(value, dict):
+        return _check_mm_limits(arg, value, manifest.version)
     if arg.dest in _AT_LEAST and isinstance(value, (int, float)) and not isinstance(value, bool):
         low, message = _AT_LEAST[arg.dest]
         if value < low:
             return Problem(arg.index, f"{arg.option} {shown}: {message}", found=shown,
                            expected=f"a number >= {low}", fix=f"give {arg.option} a value of at least {low}", code="VC522")
     return None
+
+
+# vLLM's configs became pydantic dataclasses in 0.9.1 (vllm/config.py): from then a count given
+# as text ("2", which `--limit-mm-per-prompt.image 2` gives on 0.9.0 to 0.9.1) is converted to an
+# integer; 0.9.0 and older keep the text, which its multimodal profiling cannot count with.
+_CONFIGS_CONVERT_SINCE = "0.9.1"
+
+
+def _check_mm_limits(arg: ParsedArg, value: dict, version: str) -> Problem | None:
+    """Each modality's limit must be a count (an integer, or {"count": N, ...} where the release
+    takes dummy-input options); text that reads as one counts from the release that converts it."""
+    from vllm_compile.versions import release_key
+
+    converts = release_key(version) >= release_key(_CONFIGS_CONVERT_SINCE)
+    for modality, limit in value.items():
+        count = limit.get("count") if isinstance(limit, dict) else limit
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            continue
+        text = str(count).strip()
+        if isinstance(count, str) and text.isdigit() and converts:
+            continue
+        if isinstance(count, str) and text.isdigit():
+            return Problem(arg.index, f"vLLM {version} keeps the {modality} limit as the text {count!r}: "
+                           "limit_mm_per_prompt takes integers and this release does not convert text",
+                           found=repr(count), expected="an integer count per modality",
+                           fix=f"write {arg.option} '{{\"{modality}\": {text}}}' (a JSON integer), or pin vLLM "
+                               f"{_CONFIGS_CONVERT_SINCE} or newer, where `{arg.option}.{modality} {text}` works",
+                           code="VC526")
+        return Problem(arg.index, f"{arg.option}: the {modality} limit {limit!r} is not a count of items",
+                       found=repr(limit), expected="a whole number of items, 0 or more",
+                       fix=f"give {modality} a count such as 1 (0 skips its profiling)", code="VC522")
+    return None
+
+
+def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
+    """`--limit-mm-per-prompt` as (modality, limit) pairs, from its parsed value (a JSON object,
+    the older `image=2,video=0` pairs, or the object the dotted `--limit-mm-per-prompt.image 2`
+    keys build); newer releases also take {"count": N, ...} per modality."""
+    import json
+
+    if isinstance(value, str):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in text.split(",") if "=" in p)}
+    if not isinstance(value, dict):
+        return ()
+    out = []
+    for modality, limit in sorted(value.items()):
+        count: Any = limit.get("count") if isinstance(limit, dict) else limit
+        try:
+            out.append((str(modality), int(count)))
+        except (TypeError, ValueError):
+            continue
+    return tuple(out)
 
 
 def from_parsed(tokens: Sequence[str], manifest: Manifest, args: Sequence[ParsedArg],
@@ -113,6 +171,9 @@ def from_parsed(tokens: Sequence[str], manifest: Manifest, args: Sequence[Parsed
     for dest in ("gpu_memory_utilization", "cpu_offload_gb"):
         if isinstance(values.get(dest), (int, float)) and not isinstance(values.get(dest), bool):
             typed[dest] = float(values[dest])
+    limits = mm_limits(values.get("limit_mm_per_prompt"))
+    if limits:
+        typed["limit_mm_per_prompt"] = limits
     if values.get("speculative_config") is not None:
         typed["speculative_config"] = values["speculative_config"]
     if model is None and isinstance(values.get("model"), str):

@@ -77,6 +77,9 @@ def test_predict_reads_the_multimodal_flags_and_inspect_and_explain_show_the_enc
     full = json.loads(run(*argv))["per_gpu"]
     limited = json.loads(run(*argv, "--limit-mm-per-prompt", '{"image": 0, "video": 0}'))["per_gpu"]
     assert full["encoder_activation_bytes"] > 0 and limited["encoder_activation_bytes"] == 0
+    # The dotted form (vLLM 0.9.0 on) is the same limit: the planner reads the typed value.
+    dotted = json.loads(run(*argv, "--limit-mm-per-prompt.image", "0", "--limit-mm-per-prompt.video=0"))["per_gpu"]
+    assert dotted == limited
     assert full["encoder_weights_bytes"] == limited["encoder_weights_bytes"] > 0
     report = json.loads(run("inspect", VL3, "--format", "json"))
     assert report["encoder"]["parameters"] == facts(VL3).encoder.parameters and report["parameters"] == 3_754_622_976
