@@ -217,3 +217,19 @@ def test_a_text_limit_on_0_9_0_is_located_at_its_item(tmp_path):
     open(path, "w").write(text)
     diags = _errors(path, until=pipeline.parse)
     assert any(d.code == "VC526" and d.key == "engine.extra_args[1]" for d in diags), [d.format() for d in diags]
+
+
+@pytest.mark.parametrize("version,value,code", [
+    ("0.10.1", '{"image": "2"}', None),               # pydantic dict[str, int] converts the text
+    ("0.11.1", '{"image": "2"}', "VC526"),            # the options validator unpacks a bare text
+    ("0.11.1", '{"image": {"count": "2"}}', None),    # ... but converts it inside an options object
+    ("0.10.1", '{"image": {"count": 2}}', "VC522"),   # options objects came in 0.11.1
+    ("0.33.0", '{"image": {"width": 512}}', None),    # no count: vLLM's default 999
+    ("0.10.1", '{"image": -1}', None),                # no lower bound before the options (count >= 0)
+    ("0.33.0", '{"image": -1}', "VC522"),
+])
+def test_limit_mm_per_prompt_values_follow_the_release_config(version, value, code):
+    engine, problems = _limits(["--limit-mm-per-prompt", value], version)
+    assert [p.code for p in problems] == ([code] if code else [])
+    if value == '{"image": {"width": 512}}':
+        assert engine.limit_mm_per_prompt == (("image", 999),)

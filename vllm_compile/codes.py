@@ -208,7 +208,7 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("VC523", "batch-limits", "max_num_batched_tokens below max_num_seqs", "raise it or lower max_num_seqs"),
     ("VC524", "extra-arg-spec-key", "an engine.extra_args flag that a spec key sets", "set the spec key instead"),
     ("VC525", "not-a-release", "`predict --vllm-version` is not a vLLM release", "give one such as 0.33.0"),
-    ("VC526", "text-mm-limit", "a `--limit-mm-per-prompt` count the release keeps as text",
+    ("VC526", "text-mm-limit", "a `--limit-mm-per-prompt` count as text that the release does not read as a count",
      "write it as a JSON integer"),
     # VC6xx: lowering, emit and targets
     ("VC601", "no-rocm-image", "vLLM publishes no ROCm image for the release", "pin a newer release or engine.image"),

@@ -84,34 +84,43 @@ def _check(arg: ParsedArg, manifest: Manifest) -> Problem | None:
     return None
 
 
-# vLLM's configs became pydantic dataclasses in 0.9.1 (vllm/config.py): from then a count given
-# as text ("2", which `--limit-mm-per-prompt.image 2` gives on 0.9.0 to 0.9.1) is converted to an
-# integer; 0.9.0 and older keep the text, which its multimodal profiling cannot count with.
+# How a release reads each modality's `--limit-mm-per-prompt` value (vllm/config.py, later
+# vllm/config/multimodal.py): before 0.9.1 the configs are plain dataclasses, which keep a text
+# "2" (what `--limit-mm-per-prompt.image 2` gives on 0.9.0) as text; from 0.9.1 pydantic converts
+# it to an integer (dict[str, int]); from 0.11.1 a value is an integer count or an options object
+# ({"count": N, "width": ...}, count >= 0), and a bare text is refused (the validator unpacks it).
 _CONFIGS_CONVERT_SINCE = "0.9.1"
+_DUMMY_OPTIONS_SINCE = "0.11.1"
 
 
 def _check_mm_limits(arg: ParsedArg, value: dict, version: str) -> Problem | None:
-    """Each modality's limit must be a count (an integer, or {"count": N, ...} where the release
-    takes dummy-input options); text that reads as one counts from the release that converts it."""
+    """Each modality's limit as the release's MultiModalConfig takes it, or the Problem vLLM
+    would raise for it."""
     from vllm_compile.versions import release_key
 
-    converts = release_key(version) >= release_key(_CONFIGS_CONVERT_SINCE)
+    key = release_key(version)
+    converts, options = key >= release_key(_CONFIGS_CONVERT_SINCE), key >= release_key(_DUMMY_OPTIONS_SINCE)
     for modality, limit in value.items():
-        count = limit.get("count") if isinstance(limit, dict) else limit
-        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        boxed = options and isinstance(limit, dict)   # {"count": N, ...}: a pydantic int field
+        count = limit.get("count", 0) if boxed else limit
+        number = isinstance(count, int) and not isinstance(count, bool)
+        digits = isinstance(count, str) and count.strip().isdigit()
+        if number and (count >= 0 or not options):
             continue
-        text = str(count).strip()
-        if isinstance(count, str) and text.isdigit() and converts:
+        if digits and (boxed or (converts and not options)):
             continue
-        if isinstance(count, str) and text.isdigit():
-            return Problem(arg.index, f"vLLM {version} keeps the {modality} limit as the text {count!r}: "
-                           "limit_mm_per_prompt takes integers and this release does not convert text",
-                           found=repr(count), expected="an integer count per modality",
-                           fix=f"write {arg.option} '{{\"{modality}\": {text}}}' (a JSON integer), or pin vLLM "
-                               f"{_CONFIGS_CONVERT_SINCE} or newer, where `{arg.option}.{modality} {text}` works",
-                           code="VC526")
-        return Problem(arg.index, f"{arg.option}: the {modality} limit {limit!r} is not a count of items",
-                       found=repr(limit), expected="a whole number of items, 0 or more",
+        if digits:
+            why = ("does not convert text" if not converts else
+                   "reads a bare count only as a JSON integer")
+            return Problem(arg.index, f"vLLM {version} {why}: the {modality} limit {count!r} of {arg.option} "
+                           "would not be a count", found=repr(count), expected="an integer count per modality",
+                           fix=f"write {arg.option} '{{\"{modality}\": {count.strip()}}}' (a JSON integer)"
+                               + ("" if converts else f", or pin vLLM {_CONFIGS_CONVERT_SINCE} or newer, where "
+                                  f"`{arg.option}.{modality} {count.strip()}` works"), code="VC526")
+        shape = "a whole number of items, 0 or more" + (', or {"count": N, ...}' if options else "")
+        since = "" if options or not isinstance(limit, dict) else f' ({{"count": N}} options came in {_DUMMY_OPTIONS_SINCE})'
+        return Problem(arg.index, f"{arg.option}: the {modality} limit {limit!r} is not a count of items{since}",
+                       found=repr(limit), expected=shape,
                        fix=f"give {modality} a count such as 1 (0 skips its profiling)", code="VC522")
     return None
 
@@ -132,7 +141,8 @@ def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
         return ()
     out = []
     for modality, limit in sorted(value.items()):
-        count: Any = limit.get("count") if isinstance(limit, dict) else limit
+        # An options object without a count means vLLM's default, 999 (BaseDummyOptions).
+        count: Any = limit.get("count", 999) if isinstance(limit, dict) else limit
         try:
             out.append((str(modality), int(count)))
         except (TypeError, ValueError):
