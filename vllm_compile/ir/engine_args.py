@@ -55,6 +55,8 @@ class EngineArgs:
     mamba_cache_mode: str | None = None            # `--mamba-cache-mode`
     enable_prefix_caching: bool | None = None      # `--enable-prefix-caching` / `--no-enable-prefix-caching`
     speculative_config: object = None
+    # `--limit-mm-per-prompt` (JSON, `image=2` pairs or dotted keys) as sorted (modality, count) pairs.
+    limit_mm_per_prompt: tuple[tuple[str, int], ...] = ()
 
     def find(self, dest: str) -> EngineArg | None:
         """The flag that set `dest` last (what argparse keeps), or None."""
