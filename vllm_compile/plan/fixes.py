@@ -41,11 +41,11 @@ REQUEST_FIELDS = {
     "engine.enforce_eager": "enforce_eager",
     "engine.max_num_batched_tokens": "max_num_batched_tokens",
     "engine.max_num_seqs": "max_num_seqs",
-    "engine.version": "vllm_version",
     "workload.max_model_len": "max_model_len",
     "workload.concurrency": "concurrency",
     "hardware.count": "gpu_count",
     "model.dtype": "dtype",
+    "engine.version": "vllm_version",
 }
 
 Replan = Callable[[PlanRequest], Plan]
