@@ -8,7 +8,8 @@ so a new call site without one fails mypy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
 from typing import Any, Iterable, Literal, Mapping
 
 from vllm_compile.codes import Code

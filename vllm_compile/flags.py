@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 

@@ -6,7 +6,7 @@ problem is reported at the spec key that produced the token.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import TYPE_CHECKING
 
 from vllm_compile.codes import Code

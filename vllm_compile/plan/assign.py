@@ -11,7 +11,8 @@ GPUs are named by UUID when the hardware facts know it, else by index.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
 from typing import Any
 
 from vllm_compile.codes import Code

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from pathlib import Path
 
 from vllm_compile.ir.facts import GpuFacts
