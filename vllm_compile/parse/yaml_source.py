@@ -38,8 +38,7 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
     yaml.allow_duplicate_keys = False
     try:
         _refuse_aliases(yaml, text, display_path)
-        _refuse_duplicate_keys(yaml, text, display_path)
-        documents = list(yaml.load_all(text))
+        documents = _load_checked(yaml, text, display_path)
     except CompileError:
         raise
     except MarkedYAMLError as exc:
@@ -136,9 +135,37 @@ def _refuse_aliases(yaml, text: str, display_path: str, what_file: str = "a spec
         raise CompileError(problems)
 
 
-def _refuse_duplicate_keys(yaml, text: str, display_path: str) -> None:
-    """Every key given twice in one mapping, found in the composed node tree: each at the
-    position of its repetition, named by its key path, with the line of its first occurrence."""
+def _load_checked(yaml, text: str, display_path: str) -> list:
+    """The documents of `text`, composed once: every node tree is checked for duplicate keys
+    (`_duplicate_keys`) before any is constructed, as `YAML.load_all` would construct them."""
+    from ruamel.yaml.docinfo import DocInfo, version
+
+    yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
+    yaml.tags = {}
+    constructor, parser = yaml.get_constructor_parser(text)
+    try:
+        nodes = []
+        while constructor.composer.check_node():
+            nodes.append(constructor.composer.get_node())
+        problems = [problem for node in nodes for problem in _duplicate_keys(node, display_path)]
+        if problems:
+            raise CompileError(problems)
+        documents = []
+        for node in nodes:
+            documents.append(constructor.construct_document(node))
+            yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
+        return documents
+    finally:
+        parser.dispose()
+        for part in ("reader", "scanner"):
+            reset = getattr(getattr(yaml, "_" + part, None), f"reset_{part}", None)
+            if reset is not None:
+                reset()
+
+
+def _duplicate_keys(document, display_path: str) -> list[Diagnostic]:
+    """Every key given twice in one mapping of a composed node tree: each at the position of its
+    repetition, named by its key path, with the line of its first occurrence."""
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
     problems = []
@@ -162,10 +189,8 @@ def _refuse_duplicate_keys(yaml, text: str, display_path: str) -> None:
             for index, item in enumerate(node.value):
                 walk(item, f"{path}[{index}]")
 
-    for document in yaml.compose_all(text):
-        walk(document, "")
-    if problems:
-        raise CompileError(problems)
+    walk(document, "")
+    return problems
 
 
 def _short_tag(tag) -> str:
