@@ -180,10 +180,10 @@ def _seal_inputs(c: Compilation) -> str | None:
 
 
 def _file_digest(path: str) -> str:
-    import hashlib
+    from vllm_compile.sha import hexdigest
 
     with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+        return hexdigest(handle.read())
 
 
 PASSES = (parse, read_lock, resolve_models, resolve_hardware, plan, lower, emit)

@@ -8,7 +8,6 @@ the output. How a runtime spells these needs is each emit target's business.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import posixpath
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from vllm_compile import __version__
 from vllm_compile.diagnostics import CompileError, SourceMap
+from vllm_compile.sha import hexdigest
 from vllm_compile.ir.lowered import (
     Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Ulimit, Volume)
 from vllm_compile.lower.args import lower_args
@@ -233,7 +233,7 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
         **extra,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hexdigest(text.encode())
 
 
 def _cache_size(model: ModelFacts, plan: Plan) -> str:

@@ -1,13 +1,13 @@
 """Stage 1, parse: spec file -> validated, normalised `Spec`."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.ir.records import Record, build
+from vllm_compile.sha import hexdigest
 
 if TYPE_CHECKING:  # imported lazily at run time: pydantic models are slow to build
     from vllm_compile.codes import Code
@@ -60,7 +60,7 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     deployments = _engine_args(deployments, source)
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
-                digest=hashlib.sha256(data).hexdigest(), multi=multi)
+                digest=hexdigest(data), multi=multi)
 
 
 def _records(model_name: str, /, **values):
