@@ -12,7 +12,7 @@ import json
 import math
 import posixpath
 import re
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
 from vllm_compile import __version__
@@ -213,14 +213,14 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
             manifest_version: str, extra: dict) -> str:
     """sha256 over every input the artifacts derive from (not the spec file's bytes, so that
     editing a comment in the spec is not drift). Machine-specific paths are left out."""
-    facts = asdict(model)
+    facts = _as_data(model)
     facts.pop("source", None)
     facts.pop("warnings", None)
     # Without adapters, the digests stay what they were before adapters existed.
     for entry in (facts, *facts.get("lighter_variants", ())):
         if not entry.get("lora_adapters"):
             entry.pop("lora_adapters", None)
-    hw = asdict(hardware)
+    hw = _as_data(hardware)
     hw.pop("warnings", None)
     payload = {
         "tool": __version__,
@@ -234,6 +234,19 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
     return hexdigest(text.encode())
+
+
+def _as_data(value):
+    """What json.dumps makes of `dataclasses.asdict(value)`, without asdict's deep copy of every
+    leaf (the digest only serializes it): dataclasses become dicts of their fields, sequences
+    lists, mappings dicts, recursively; any other value is kept as it is."""
+    if hasattr(type(value), "__dataclass_fields__"):
+        return {f.name: _as_data(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_as_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_data(item) for key, item in value.items()}
+    return value
 
 
 def _cache_size(model: ModelFacts, plan: Plan) -> str:

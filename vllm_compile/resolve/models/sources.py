@@ -133,6 +133,18 @@ def catalog_ids() -> list[str]:
     return sorted(ids)
 
 
+def in_catalog(model_id: str) -> bool:
+    """`model_id in catalog_ids()`, from the two folder listings it needs instead of all of them."""
+    org, _, repo = model_id.partition("/")
+    if not org or not repo or "/" in repo:
+        return False
+    root = _catalog_root()
+    try:
+        return org in os.listdir(root) and repo in os.listdir(root / org) and (root / org / repo / "config.json").is_file()
+    except (NotADirectoryError, FileNotFoundError):
+        return False
+
+
 def variant_ids(model_id: str | None) -> list[str]:
     return list(_catalog().get("variants", {}).get(model_id or "", []))
 
@@ -313,8 +325,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
         return build(config, key_id, f"{model.id} (HF cache)", model_id=model.id, source="hf-cache",
                      revision=commit, **extra)
 
-    ids = catalog_ids()
-    if model.id in ids:
+    if in_catalog(model.id):
         config, quant_config = _catalog_config(model.id)
         facts = build(config, key_id, f"{model.id} (catalog)", model_id=model.id, source="catalog",
                       quant_config=quant_config)
@@ -323,7 +334,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
                                         f"revision {model.revision!r} was not checked (run `vllm-compile lock`)")
         return facts
 
-    raise CompileError([_not_found(model, ids, spec_dir=spec_dir, source=source, key_id=key_id, lock=lock)])
+    raise CompileError([_not_found(model, catalog_ids(), spec_dir=spec_dir, source=source, key_id=key_id, lock=lock)])
 
 
 def _not_found(model: ModelSpec, ids: list[str], *, spec_dir: str, source: SourceMap, key_id: str,
