@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from dataclasses import field
 from vllm_compile.fastclass import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 from vllm_compile.codes import Code
@@ -23,8 +23,8 @@ from vllm_compile.diagnostics import did_you_mean
 from vllm_compile.units import human_readable_int
 from vllm_compile.versions import release_key
 
-DATA_DIR = Path(__file__).resolve().parent / "data" / "vllm-flags"
-HISTORY = DATA_DIR / "history.json"   # every vendored release's manifest: tools/vendor_vllm_flags.py
+DATA_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "data", "vllm-flags")
+HISTORY = os.path.join(DATA_DIR, "history.json")   # every vendored release's manifest: tools/vendor_vllm_flags.py
 
 # argparse treats these as values, not options (the parser has no negative-number options).
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
@@ -40,7 +40,8 @@ _VALUE_TABLES = {
 
 @functools.lru_cache(maxsize=1)
 def _history() -> dict:
-    return json.loads(HISTORY.read_text(encoding="utf-8"))
+    with open(HISTORY, encoding="utf-8") as handle:
+        return json.loads(handle.read())
 
 
 @functools.lru_cache(maxsize=1)

@@ -167,8 +167,6 @@ def _bind_address(dep: DeploymentSpec, formats: tuple[str, ...]) -> tuple[str | 
     """(the host address the port binds to, None = every interface; warnings keyed by spec key).
     Secure by default: without an API key the port is published on the loopback address only,
     and every interface needs `server.host` written out."""
-    import ipaddress
-
     server = dep.server
     if server.host is not None:
         host: str | None = server.host
@@ -176,15 +174,29 @@ def _bind_address(dep: DeploymentSpec, formats: tuple[str, ...]) -> tuple[str | 
         host = None if server.api_key_env else LOOPBACK
     if server.api_key_env or not any(f in HOST_PUBLISHED for f in formats):
         return host, ()
-    if host is not None and ipaddress.ip_address(host).is_loopback:
+    if host is not None and _loopback(host):
         return host, (("server.api_key_env",
                        f"no API key (server.api_key_env is unset): port {server.port} is published on {host} only, "
                        "so only this host reaches the server; to serve other hosts, set server.api_key_env to the "
                        "name of a variable holding a key"),)
-    where = "every interface" if host is None or ipaddress.ip_address(host).is_unspecified else host
+    where = "every interface" if host is None or _unspecified(host) else host
     return host, (("server.host",
                    f"port {server.port} is published on {where} without an API key: anyone who reaches this host "
                    "can use the server; set server.api_key_env to the name of a variable holding a key"),)
+
+
+def _loopback(host: str) -> bool:
+    if host == LOOPBACK:  # the default: no need to load ipaddress to know
+        return True
+    import ipaddress
+
+    return ipaddress.ip_address(host).is_loopback
+
+
+def _unspecified(host: str) -> bool:
+    import ipaddress
+
+    return ipaddress.ip_address(host).is_unspecified
 
 
 def _devices(spec: Spec, key_prefix: str, count: int, given: tuple[str, ...] | None,

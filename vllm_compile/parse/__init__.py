@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
@@ -19,7 +18,7 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     from vllm_compile.parse.validate import validate_document
     from vllm_compile.parse.yaml_source import load_yaml
 
-    display = Path(path).as_posix()
+    display = display_path(path)
     _check_file_name(display)
     if data is None:
         from vllm_compile.inputs import InputError, read_bytes
@@ -61,6 +60,19 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
                 digest=hexdigest(data), multi=multi)
+
+
+def display_path(path: str) -> str:
+    """`pathlib.Path(path).as_posix()`, the spec's name in diagnostics and headers, without
+    importing pathlib on POSIX: repeated and trailing slashes and `.` parts dropped, `..` kept,
+    a leading `//` kept as POSIX allows."""
+    if os.sep != "/":
+        from pathlib import Path
+
+        return Path(path).as_posix()
+    stripped = path.lstrip("/")
+    root = "//" if len(path) - len(stripped) == 2 else "/" if stripped != path else ""
+    return root + "/".join(part for part in stripped.split("/") if part and part != ".") or "."
 
 
 def _records(model_name: str, /, **values):
