@@ -137,6 +137,11 @@ def render(layouts: dict[str, list[str]]) -> str:
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
+    from vllm_compile.fastclass import SUPPORTED
+
+    if not SUPPORTED:
+        print("run this with CPython 3.11 (vllm_compile.fastclass is used there only)", file=sys.stderr)
+        return 2
     text = render(collect())
     if "--check" in argv:
         if not TARGET.exists() or TARGET.read_text() != text:

@@ -15,12 +15,17 @@ standard decorator, so a stale module can cost time but never behaviour; tests/t
 fails until the module is regenerated, and compares every class with what
 `dataclasses.dataclass` makes of the same class body.
 
+It reuses a few private helpers of CPython 3.11's dataclasses.py (Field kinds, the params record,
+the slots rebuild, the recursive-repr guard), so it is used on CPython 3.11 only; any other
+Python gets the standard decorator (the same classes, built the slow way).
+
 For type checkers this *is* `dataclasses.dataclass`.
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
+import sys
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 DECORATED: list[tuple[str, str, str]] = []
 # Set by the tests to build the reference classes with the standard decorator.
 USE_STANDARD = False
+SUPPORTED = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
 
 _MISSING = dataclasses.MISSING
 _FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
@@ -166,7 +172,7 @@ else:
                                          weakref_slot=weakref_slot)
 
         def wrap(cls):
-            if USE_STANDARD or order or unsafe_hash or weakref_slot:
+            if USE_STANDARD or not SUPPORTED or order or unsafe_hash or weakref_slot:
                 return standard(cls)
             return _process(cls, init, repr, eq, frozen, match_args, kw_only, slots) or standard(cls)
 
