@@ -16,9 +16,10 @@ import os
 import re
 from dataclasses import field
 from vllm_compile.fastclass import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-from vllm_compile.codes import Code
+if TYPE_CHECKING:  # annotations only: the code table stays unloaded unless printed
+    from vllm_compile.codes import Code
 from vllm_compile.diagnostics import did_you_mean
 from vllm_compile.units import human_readable_int
 from vllm_compile.versions import release_key

@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import field
 from vllm_compile.fastclass import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vllm_compile.codes import Code
+if TYPE_CHECKING:  # annotations only: the code table stays unloaded unless printed
+    from vllm_compile.codes import Code
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.ir.facts import HostGpu
 from vllm_compile.ir.plan import Choice, Note, Plan, PlanRequest
