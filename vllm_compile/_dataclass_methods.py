@@ -173,8 +173,8 @@ def _layout_5(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.resolve.models.families.Layer
-def _layout_6(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__):
-    def __init__(self, attention, window, kv_heads, head_size, head_size_v, is_moe, tensors, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__):
+def _layout_6(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_index_key_bytes__):
+    def __init__(self, attention, window, kv_heads, head_size, head_size_v, is_moe, tensors, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'attention', attention)
         __dataclass_builtins_object__.__setattr__(self, 'window', window)
         __dataclass_builtins_object__.__setattr__(self, 'kv_heads', kv_heads)
@@ -185,22 +185,23 @@ def _layout_6(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
         __dataclass_builtins_object__.__setattr__(self, 'conv_state', conv_state)
         __dataclass_builtins_object__.__setattr__(self, 'ssm_state', ssm_state)
         __dataclass_builtins_object__.__setattr__(self, 'ssm_state_fp32', ssm_state_fp32)
+        __dataclass_builtins_object__.__setattr__(self, 'index_key_bytes', index_key_bytes)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, is_moe={self.is_moe!r}, tensors={self.tensors!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r})"
+        return self.__class__.__qualname__ + f"(attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, is_moe={self.is_moe!r}, tensors={self.tensors!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r}, index_key_bytes={self.index_key_bytes!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,) == (other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.is_moe,other.tensors,other.conv_state,other.ssm_state,other.ssm_state_fp32,)
+            return (self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.index_key_bytes,) == (other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.is_moe,other.tensors,other.conv_state,other.ssm_state,other.ssm_state_fp32,other.index_key_bytes,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32',):
+        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32',):
+        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,))
+        return hash((self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.index_key_bytes,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -493,8 +494,8 @@ def _layout_17(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.LayerFacts
-def _layout_18(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_window__, __dataclass_dflt_kv_heads__, __dataclass_dflt_head_size__, __dataclass_dflt_head_size_v__, __dataclass_dflt_state_bytes__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_is_moe__, __dataclass_dflt_sharded_bytes__, __dataclass_dflt_replicated_bytes__, __dataclass_dflt_expert_bytes__, __dataclass_dflt_parameters__, __dataclass_dflt_absmax_growth__):
-    def __init__(self, index, attention, window=__dataclass_dflt_window__, kv_heads=__dataclass_dflt_kv_heads__, head_size=__dataclass_dflt_head_size__, head_size_v=__dataclass_dflt_head_size_v__, state_bytes=__dataclass_dflt_state_bytes__, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, is_moe=__dataclass_dflt_is_moe__, sharded_bytes=__dataclass_dflt_sharded_bytes__, replicated_bytes=__dataclass_dflt_replicated_bytes__, expert_bytes=__dataclass_dflt_expert_bytes__, parameters=__dataclass_dflt_parameters__, absmax_growth=__dataclass_dflt_absmax_growth__):
+def _layout_18(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_window__, __dataclass_dflt_kv_heads__, __dataclass_dflt_head_size__, __dataclass_dflt_head_size_v__, __dataclass_dflt_state_bytes__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_is_moe__, __dataclass_dflt_sharded_bytes__, __dataclass_dflt_replicated_bytes__, __dataclass_dflt_expert_bytes__, __dataclass_dflt_parameters__, __dataclass_dflt_absmax_growth__, __dataclass_dflt_index_key_bytes__):
+    def __init__(self, index, attention, window=__dataclass_dflt_window__, kv_heads=__dataclass_dflt_kv_heads__, head_size=__dataclass_dflt_head_size__, head_size_v=__dataclass_dflt_head_size_v__, state_bytes=__dataclass_dflt_state_bytes__, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, is_moe=__dataclass_dflt_is_moe__, sharded_bytes=__dataclass_dflt_sharded_bytes__, replicated_bytes=__dataclass_dflt_replicated_bytes__, expert_bytes=__dataclass_dflt_expert_bytes__, parameters=__dataclass_dflt_parameters__, absmax_growth=__dataclass_dflt_absmax_growth__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'index', index)
         __dataclass_builtins_object__.__setattr__(self, 'attention', attention)
         __dataclass_builtins_object__.__setattr__(self, 'window', window)
@@ -511,22 +512,23 @@ def _layout_18(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'expert_bytes', expert_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'parameters', parameters)
         __dataclass_builtins_object__.__setattr__(self, 'absmax_growth', absmax_growth)
+        __dataclass_builtins_object__.__setattr__(self, 'index_key_bytes', index_key_bytes)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(index={self.index!r}, attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, state_bytes={self.state_bytes!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r}, is_moe={self.is_moe!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, expert_bytes={self.expert_bytes!r}, parameters={self.parameters!r}, absmax_growth={self.absmax_growth!r})"
+        return self.__class__.__qualname__ + f"(index={self.index!r}, attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, state_bytes={self.state_bytes!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r}, is_moe={self.is_moe!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, expert_bytes={self.expert_bytes!r}, parameters={self.parameters!r}, absmax_growth={self.absmax_growth!r}, index_key_bytes={self.index_key_bytes!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,) == (other.index,other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.state_bytes,other.conv_state,other.ssm_state,other.ssm_state_fp32,other.is_moe,other.sharded_bytes,other.replicated_bytes,other.expert_bytes,other.parameters,other.absmax_growth,)
+            return (self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,self.index_key_bytes,) == (other.index,other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.state_bytes,other.conv_state,other.ssm_state,other.ssm_state_fp32,other.is_moe,other.sharded_bytes,other.replicated_bytes,other.expert_bytes,other.parameters,other.absmax_growth,other.index_key_bytes,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth',):
+        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth',):
+        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,))
+        return hash((self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,self.index_key_bytes,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -806,29 +808,32 @@ def _layout_28(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.MlaFacts
-def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
-    def __init__(self, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, q_lora_rank):
+def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_index_topk__, __dataclass_dflt_index_n_heads__, __dataclass_dflt_index_head_dim__):
+    def __init__(self, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, q_lora_rank, index_topk=__dataclass_dflt_index_topk__, index_n_heads=__dataclass_dflt_index_n_heads__, index_head_dim=__dataclass_dflt_index_head_dim__):
         __dataclass_builtins_object__.__setattr__(self, 'kv_lora_rank', kv_lora_rank)
         __dataclass_builtins_object__.__setattr__(self, 'qk_rope_head_dim', qk_rope_head_dim)
         __dataclass_builtins_object__.__setattr__(self, 'qk_nope_head_dim', qk_nope_head_dim)
         __dataclass_builtins_object__.__setattr__(self, 'v_head_dim', v_head_dim)
         __dataclass_builtins_object__.__setattr__(self, 'q_lora_rank', q_lora_rank)
+        __dataclass_builtins_object__.__setattr__(self, 'index_topk', index_topk)
+        __dataclass_builtins_object__.__setattr__(self, 'index_n_heads', index_n_heads)
+        __dataclass_builtins_object__.__setattr__(self, 'index_head_dim', index_head_dim)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(kv_lora_rank={self.kv_lora_rank!r}, qk_rope_head_dim={self.qk_rope_head_dim!r}, qk_nope_head_dim={self.qk_nope_head_dim!r}, v_head_dim={self.v_head_dim!r}, q_lora_rank={self.q_lora_rank!r})"
+        return self.__class__.__qualname__ + f"(kv_lora_rank={self.kv_lora_rank!r}, qk_rope_head_dim={self.qk_rope_head_dim!r}, qk_nope_head_dim={self.qk_nope_head_dim!r}, v_head_dim={self.v_head_dim!r}, q_lora_rank={self.q_lora_rank!r}, index_topk={self.index_topk!r}, index_n_heads={self.index_n_heads!r}, index_head_dim={self.index_head_dim!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.kv_lora_rank,self.qk_rope_head_dim,self.qk_nope_head_dim,self.v_head_dim,self.q_lora_rank,) == (other.kv_lora_rank,other.qk_rope_head_dim,other.qk_nope_head_dim,other.v_head_dim,other.q_lora_rank,)
+            return (self.kv_lora_rank,self.qk_rope_head_dim,self.qk_nope_head_dim,self.v_head_dim,self.q_lora_rank,self.index_topk,self.index_n_heads,self.index_head_dim,) == (other.kv_lora_rank,other.qk_rope_head_dim,other.qk_nope_head_dim,other.v_head_dim,other.q_lora_rank,other.index_topk,other.index_n_heads,other.index_head_dim,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('kv_lora_rank','qk_rope_head_dim','qk_nope_head_dim','v_head_dim','q_lora_rank',):
+        if type(self) is __dataclass_cls__ or name in ('kv_lora_rank','qk_rope_head_dim','qk_nope_head_dim','v_head_dim','q_lora_rank','index_topk','index_n_heads','index_head_dim',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('kv_lora_rank','qk_rope_head_dim','qk_nope_head_dim','v_head_dim','q_lora_rank',):
+        if type(self) is __dataclass_cls__ or name in ('kv_lora_rank','qk_rope_head_dim','qk_nope_head_dim','v_head_dim','q_lora_rank','index_topk','index_n_heads','index_head_dim',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.kv_lora_rank,self.qk_rope_head_dim,self.qk_nope_head_dim,self.v_head_dim,self.q_lora_rank,))
+        return hash((self.kv_lora_rank,self.qk_rope_head_dim,self.qk_nope_head_dim,self.v_head_dim,self.q_lora_rank,self.index_topk,self.index_n_heads,self.index_head_dim,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -1706,8 +1711,8 @@ def _layout_58(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.Family
-def _layout_59(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_summary__):
-    def __init__(self, qkv_bias=__dataclass_dflt_qkv_bias__, o_bias=__dataclass_dflt_o_bias__, attention_bias=__dataclass_dflt_attention_bias__, qk_norm=__dataclass_dflt_qk_norm__, fused_qkv=__dataclass_dflt_fused_qkv__, fused_gate_up=__dataclass_dflt_fused_gate_up__, norms=__dataclass_dflt_norms__, tie=__dataclass_dflt_tie__, sinks=__dataclass_dflt_sinks__, attention=__dataclass_dflt_attention__, moe=__dataclass_dflt_moe__, ffn_prefix=__dataclass_dflt_ffn_prefix__, linear=__dataclass_dflt_linear__, gated_q=__dataclass_dflt_gated_q__, intermediate_fallback=__dataclass_dflt_intermediate_fallback__, summary=__dataclass_dflt_summary__):
+def _layout_59(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_sparse_indexer__, __dataclass_dflt_summary__):
+    def __init__(self, qkv_bias=__dataclass_dflt_qkv_bias__, o_bias=__dataclass_dflt_o_bias__, attention_bias=__dataclass_dflt_attention_bias__, qk_norm=__dataclass_dflt_qk_norm__, fused_qkv=__dataclass_dflt_fused_qkv__, fused_gate_up=__dataclass_dflt_fused_gate_up__, norms=__dataclass_dflt_norms__, tie=__dataclass_dflt_tie__, sinks=__dataclass_dflt_sinks__, attention=__dataclass_dflt_attention__, moe=__dataclass_dflt_moe__, ffn_prefix=__dataclass_dflt_ffn_prefix__, linear=__dataclass_dflt_linear__, gated_q=__dataclass_dflt_gated_q__, intermediate_fallback=__dataclass_dflt_intermediate_fallback__, sparse_indexer=__dataclass_dflt_sparse_indexer__, summary=__dataclass_dflt_summary__):
         __dataclass_builtins_object__.__setattr__(self, 'qkv_bias', qkv_bias)
         __dataclass_builtins_object__.__setattr__(self, 'o_bias', o_bias)
         __dataclass_builtins_object__.__setattr__(self, 'attention_bias', attention_bias)
@@ -1723,23 +1728,24 @@ def _layout_59(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'linear', linear)
         __dataclass_builtins_object__.__setattr__(self, 'gated_q', gated_q)
         __dataclass_builtins_object__.__setattr__(self, 'intermediate_fallback', intermediate_fallback)
+        __dataclass_builtins_object__.__setattr__(self, 'sparse_indexer', sparse_indexer)
         __dataclass_builtins_object__.__setattr__(self, 'summary', summary)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(qkv_bias={self.qkv_bias!r}, o_bias={self.o_bias!r}, attention_bias={self.attention_bias!r}, qk_norm={self.qk_norm!r}, fused_qkv={self.fused_qkv!r}, fused_gate_up={self.fused_gate_up!r}, norms={self.norms!r}, tie={self.tie!r}, sinks={self.sinks!r}, attention={self.attention!r}, moe={self.moe!r}, ffn_prefix={self.ffn_prefix!r}, linear={self.linear!r}, gated_q={self.gated_q!r}, intermediate_fallback={self.intermediate_fallback!r}, summary={self.summary!r})"
+        return self.__class__.__qualname__ + f"(qkv_bias={self.qkv_bias!r}, o_bias={self.o_bias!r}, attention_bias={self.attention_bias!r}, qk_norm={self.qk_norm!r}, fused_qkv={self.fused_qkv!r}, fused_gate_up={self.fused_gate_up!r}, norms={self.norms!r}, tie={self.tie!r}, sinks={self.sinks!r}, attention={self.attention!r}, moe={self.moe!r}, ffn_prefix={self.ffn_prefix!r}, linear={self.linear!r}, gated_q={self.gated_q!r}, intermediate_fallback={self.intermediate_fallback!r}, sparse_indexer={self.sparse_indexer!r}, summary={self.summary!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.gated_q,self.intermediate_fallback,self.summary,) == (other.qkv_bias,other.o_bias,other.attention_bias,other.qk_norm,other.fused_qkv,other.fused_gate_up,other.norms,other.tie,other.sinks,other.attention,other.moe,other.ffn_prefix,other.linear,other.gated_q,other.intermediate_fallback,other.summary,)
+            return (self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.summary,) == (other.qkv_bias,other.o_bias,other.attention_bias,other.qk_norm,other.fused_qkv,other.fused_gate_up,other.norms,other.tie,other.sinks,other.attention,other.moe,other.ffn_prefix,other.linear,other.gated_q,other.intermediate_fallback,other.sparse_indexer,other.summary,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','gated_q','intermediate_fallback','summary',):
+        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','gated_q','intermediate_fallback','sparse_indexer','summary',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','gated_q','intermediate_fallback','summary',):
+        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','gated_q','intermediate_fallback','sparse_indexer','summary',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.gated_q,self.intermediate_fallback,self.summary,))
+        return hash((self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.summary,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -1975,8 +1981,8 @@ def _layout_67(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.releases.ReleaseRules
-def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__):
-    def __init__(self, version, engine, era, default_utilization, cuda_graphs_in_budget, hybrid_kv_manager, tokens_from_concurrency, bf16_auto_fallback, v0_mla_alignment, large_gpu_rule, mamba_state_blocks=__dataclass_dflt_mamba_state_blocks__, mamba_seqs_must_fit=__dataclass_dflt_mamba_seqs_must_fit__):
+def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__, __dataclass_dflt_sparse_mla_auto_fp8__):
+    def __init__(self, version, engine, era, default_utilization, cuda_graphs_in_budget, hybrid_kv_manager, tokens_from_concurrency, bf16_auto_fallback, v0_mla_alignment, large_gpu_rule, mamba_state_blocks=__dataclass_dflt_mamba_state_blocks__, mamba_seqs_must_fit=__dataclass_dflt_mamba_seqs_must_fit__, sparse_mla_auto_fp8=__dataclass_dflt_sparse_mla_auto_fp8__):
         __dataclass_builtins_object__.__setattr__(self, 'version', version)
         __dataclass_builtins_object__.__setattr__(self, 'engine', engine)
         __dataclass_builtins_object__.__setattr__(self, 'era', era)
@@ -1989,22 +1995,23 @@ def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'large_gpu_rule', large_gpu_rule)
         __dataclass_builtins_object__.__setattr__(self, 'mamba_state_blocks', mamba_state_blocks)
         __dataclass_builtins_object__.__setattr__(self, 'mamba_seqs_must_fit', mamba_seqs_must_fit)
+        __dataclass_builtins_object__.__setattr__(self, 'sparse_mla_auto_fp8', sparse_mla_auto_fp8)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(version={self.version!r}, engine={self.engine!r}, era={self.era!r}, default_utilization={self.default_utilization!r}, cuda_graphs_in_budget={self.cuda_graphs_in_budget!r}, hybrid_kv_manager={self.hybrid_kv_manager!r}, tokens_from_concurrency={self.tokens_from_concurrency!r}, bf16_auto_fallback={self.bf16_auto_fallback!r}, v0_mla_alignment={self.v0_mla_alignment!r}, large_gpu_rule={self.large_gpu_rule!r}, mamba_state_blocks={self.mamba_state_blocks!r}, mamba_seqs_must_fit={self.mamba_seqs_must_fit!r})"
+        return self.__class__.__qualname__ + f"(version={self.version!r}, engine={self.engine!r}, era={self.era!r}, default_utilization={self.default_utilization!r}, cuda_graphs_in_budget={self.cuda_graphs_in_budget!r}, hybrid_kv_manager={self.hybrid_kv_manager!r}, tokens_from_concurrency={self.tokens_from_concurrency!r}, bf16_auto_fallback={self.bf16_auto_fallback!r}, v0_mla_alignment={self.v0_mla_alignment!r}, large_gpu_rule={self.large_gpu_rule!r}, mamba_state_blocks={self.mamba_state_blocks!r}, mamba_seqs_must_fit={self.mamba_seqs_must_fit!r}, sparse_mla_auto_fp8={self.sparse_mla_auto_fp8!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,) == (other.version,other.engine,other.era,other.default_utilization,other.cuda_graphs_in_budget,other.hybrid_kv_manager,other.tokens_from_concurrency,other.bf16_auto_fallback,other.v0_mla_alignment,other.large_gpu_rule,other.mamba_state_blocks,other.mamba_seqs_must_fit,)
+            return (self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,) == (other.version,other.engine,other.era,other.default_utilization,other.cuda_graphs_in_budget,other.hybrid_kv_manager,other.tokens_from_concurrency,other.bf16_auto_fallback,other.v0_mla_alignment,other.large_gpu_rule,other.mamba_state_blocks,other.mamba_seqs_must_fit,other.sparse_mla_auto_fp8,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit',):
+        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit',):
+        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,))
+        return hash((self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2086,8 +2093,8 @@ def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.plan.Plan
-def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_quantization__, __dataclass_dflt_num_gpu_blocks__, __dataclass_dflt_choices__, __dataclass_dflt_warnings__, __dataclass_dflt_ranks__, __dataclass_dflt_headroom_needed_bytes__, __dataclass_dflt_goal_met__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_gpu_name__, __dataclass_dflt_concurrency_goal__, __dataclass_dflt_failure_key__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_nodes__, __dataclass_dflt_multi_node_backend__):
-    def __init__(self, vllm_version, engine, tensor_parallel_size, pipeline_parallel_size, max_model_len, gpu_memory_utilization, block_size, per_gpu, kv_cache_tokens, max_concurrency, verdict, reasons, fixes, dtype, kv_cache_dtype, max_num_seqs, max_num_batched_tokens, enforce_eager, enable_expert_parallel=__dataclass_dflt_enable_expert_parallel__, quantization=__dataclass_dflt_quantization__, num_gpu_blocks=__dataclass_dflt_num_gpu_blocks__, choices=__dataclass_dflt_choices__, warnings=__dataclass_dflt_warnings__, ranks=__dataclass_dflt_ranks__, headroom_needed_bytes=__dataclass_dflt_headroom_needed_bytes__, goal_met=__dataclass_dflt_goal_met__, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, data_parallel_size=__dataclass_dflt_data_parallel_size__, gpu_name=__dataclass_dflt_gpu_name__, concurrency_goal=__dataclass_dflt_concurrency_goal__, failure_key=__dataclass_dflt_failure_key__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, nodes=__dataclass_dflt_nodes__, multi_node_backend=__dataclass_dflt_multi_node_backend__):
+def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_quantization__, __dataclass_dflt_num_gpu_blocks__, __dataclass_dflt_choices__, __dataclass_dflt_warnings__, __dataclass_dflt_ranks__, __dataclass_dflt_headroom_needed_bytes__, __dataclass_dflt_goal_met__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_gpu_name__, __dataclass_dflt_concurrency_goal__, __dataclass_dflt_failure_key__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_nodes__, __dataclass_dflt_multi_node_backend__, __dataclass_dflt_kv_cache_format__):
+    def __init__(self, vllm_version, engine, tensor_parallel_size, pipeline_parallel_size, max_model_len, gpu_memory_utilization, block_size, per_gpu, kv_cache_tokens, max_concurrency, verdict, reasons, fixes, dtype, kv_cache_dtype, max_num_seqs, max_num_batched_tokens, enforce_eager, enable_expert_parallel=__dataclass_dflt_enable_expert_parallel__, quantization=__dataclass_dflt_quantization__, num_gpu_blocks=__dataclass_dflt_num_gpu_blocks__, choices=__dataclass_dflt_choices__, warnings=__dataclass_dflt_warnings__, ranks=__dataclass_dflt_ranks__, headroom_needed_bytes=__dataclass_dflt_headroom_needed_bytes__, goal_met=__dataclass_dflt_goal_met__, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, data_parallel_size=__dataclass_dflt_data_parallel_size__, gpu_name=__dataclass_dflt_gpu_name__, concurrency_goal=__dataclass_dflt_concurrency_goal__, failure_key=__dataclass_dflt_failure_key__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, nodes=__dataclass_dflt_nodes__, multi_node_backend=__dataclass_dflt_multi_node_backend__, kv_cache_format=__dataclass_dflt_kv_cache_format__):
         __dataclass_builtins_object__.__setattr__(self, 'vllm_version', vllm_version)
         __dataclass_builtins_object__.__setattr__(self, 'engine', engine)
         __dataclass_builtins_object__.__setattr__(self, 'tensor_parallel_size', tensor_parallel_size)
@@ -2123,22 +2130,23 @@ def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'max_lora_rank', max_lora_rank)
         __dataclass_builtins_object__.__setattr__(self, 'nodes', nodes)
         __dataclass_builtins_object__.__setattr__(self, 'multi_node_backend', multi_node_backend)
+        __dataclass_builtins_object__.__setattr__(self, 'kv_cache_format', kv_cache_format)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(vllm_version={self.vllm_version!r}, engine={self.engine!r}, tensor_parallel_size={self.tensor_parallel_size!r}, pipeline_parallel_size={self.pipeline_parallel_size!r}, max_model_len={self.max_model_len!r}, gpu_memory_utilization={self.gpu_memory_utilization!r}, block_size={self.block_size!r}, per_gpu={self.per_gpu!r}, kv_cache_tokens={self.kv_cache_tokens!r}, max_concurrency={self.max_concurrency!r}, verdict={self.verdict!r}, reasons={self.reasons!r}, fixes={self.fixes!r}, dtype={self.dtype!r}, kv_cache_dtype={self.kv_cache_dtype!r}, max_num_seqs={self.max_num_seqs!r}, max_num_batched_tokens={self.max_num_batched_tokens!r}, enforce_eager={self.enforce_eager!r}, enable_expert_parallel={self.enable_expert_parallel!r}, quantization={self.quantization!r}, num_gpu_blocks={self.num_gpu_blocks!r}, choices={self.choices!r}, warnings={self.warnings!r}, ranks={self.ranks!r}, headroom_needed_bytes={self.headroom_needed_bytes!r}, goal_met={self.goal_met!r}, kv_cache_memory_bytes={self.kv_cache_memory_bytes!r}, data_parallel_size={self.data_parallel_size!r}, gpu_name={self.gpu_name!r}, concurrency_goal={self.concurrency_goal!r}, failure_key={self.failure_key!r}, max_loras={self.max_loras!r}, max_lora_rank={self.max_lora_rank!r}, nodes={self.nodes!r}, multi_node_backend={self.multi_node_backend!r})"
+        return self.__class__.__qualname__ + f"(vllm_version={self.vllm_version!r}, engine={self.engine!r}, tensor_parallel_size={self.tensor_parallel_size!r}, pipeline_parallel_size={self.pipeline_parallel_size!r}, max_model_len={self.max_model_len!r}, gpu_memory_utilization={self.gpu_memory_utilization!r}, block_size={self.block_size!r}, per_gpu={self.per_gpu!r}, kv_cache_tokens={self.kv_cache_tokens!r}, max_concurrency={self.max_concurrency!r}, verdict={self.verdict!r}, reasons={self.reasons!r}, fixes={self.fixes!r}, dtype={self.dtype!r}, kv_cache_dtype={self.kv_cache_dtype!r}, max_num_seqs={self.max_num_seqs!r}, max_num_batched_tokens={self.max_num_batched_tokens!r}, enforce_eager={self.enforce_eager!r}, enable_expert_parallel={self.enable_expert_parallel!r}, quantization={self.quantization!r}, num_gpu_blocks={self.num_gpu_blocks!r}, choices={self.choices!r}, warnings={self.warnings!r}, ranks={self.ranks!r}, headroom_needed_bytes={self.headroom_needed_bytes!r}, goal_met={self.goal_met!r}, kv_cache_memory_bytes={self.kv_cache_memory_bytes!r}, data_parallel_size={self.data_parallel_size!r}, gpu_name={self.gpu_name!r}, concurrency_goal={self.concurrency_goal!r}, failure_key={self.failure_key!r}, max_loras={self.max_loras!r}, max_lora_rank={self.max_lora_rank!r}, nodes={self.nodes!r}, multi_node_backend={self.multi_node_backend!r}, kv_cache_format={self.kv_cache_format!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.vllm_version,self.engine,self.tensor_parallel_size,self.pipeline_parallel_size,self.max_model_len,self.gpu_memory_utilization,self.block_size,self.per_gpu,self.kv_cache_tokens,self.max_concurrency,self.verdict,self.reasons,self.fixes,self.dtype,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.enforce_eager,self.enable_expert_parallel,self.quantization,self.num_gpu_blocks,self.choices,self.warnings,self.ranks,self.headroom_needed_bytes,self.goal_met,self.kv_cache_memory_bytes,self.data_parallel_size,self.gpu_name,self.concurrency_goal,self.failure_key,self.max_loras,self.max_lora_rank,self.nodes,self.multi_node_backend,) == (other.vllm_version,other.engine,other.tensor_parallel_size,other.pipeline_parallel_size,other.max_model_len,other.gpu_memory_utilization,other.block_size,other.per_gpu,other.kv_cache_tokens,other.max_concurrency,other.verdict,other.reasons,other.fixes,other.dtype,other.kv_cache_dtype,other.max_num_seqs,other.max_num_batched_tokens,other.enforce_eager,other.enable_expert_parallel,other.quantization,other.num_gpu_blocks,other.choices,other.warnings,other.ranks,other.headroom_needed_bytes,other.goal_met,other.kv_cache_memory_bytes,other.data_parallel_size,other.gpu_name,other.concurrency_goal,other.failure_key,other.max_loras,other.max_lora_rank,other.nodes,other.multi_node_backend,)
+            return (self.vllm_version,self.engine,self.tensor_parallel_size,self.pipeline_parallel_size,self.max_model_len,self.gpu_memory_utilization,self.block_size,self.per_gpu,self.kv_cache_tokens,self.max_concurrency,self.verdict,self.reasons,self.fixes,self.dtype,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.enforce_eager,self.enable_expert_parallel,self.quantization,self.num_gpu_blocks,self.choices,self.warnings,self.ranks,self.headroom_needed_bytes,self.goal_met,self.kv_cache_memory_bytes,self.data_parallel_size,self.gpu_name,self.concurrency_goal,self.failure_key,self.max_loras,self.max_lora_rank,self.nodes,self.multi_node_backend,self.kv_cache_format,) == (other.vllm_version,other.engine,other.tensor_parallel_size,other.pipeline_parallel_size,other.max_model_len,other.gpu_memory_utilization,other.block_size,other.per_gpu,other.kv_cache_tokens,other.max_concurrency,other.verdict,other.reasons,other.fixes,other.dtype,other.kv_cache_dtype,other.max_num_seqs,other.max_num_batched_tokens,other.enforce_eager,other.enable_expert_parallel,other.quantization,other.num_gpu_blocks,other.choices,other.warnings,other.ranks,other.headroom_needed_bytes,other.goal_met,other.kv_cache_memory_bytes,other.data_parallel_size,other.gpu_name,other.concurrency_goal,other.failure_key,other.max_loras,other.max_lora_rank,other.nodes,other.multi_node_backend,other.kv_cache_format,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('vllm_version','engine','tensor_parallel_size','pipeline_parallel_size','max_model_len','gpu_memory_utilization','block_size','per_gpu','kv_cache_tokens','max_concurrency','verdict','reasons','fixes','dtype','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','enforce_eager','enable_expert_parallel','quantization','num_gpu_blocks','choices','warnings','ranks','headroom_needed_bytes','goal_met','kv_cache_memory_bytes','data_parallel_size','gpu_name','concurrency_goal','failure_key','max_loras','max_lora_rank','nodes','multi_node_backend',):
+        if type(self) is __dataclass_cls__ or name in ('vllm_version','engine','tensor_parallel_size','pipeline_parallel_size','max_model_len','gpu_memory_utilization','block_size','per_gpu','kv_cache_tokens','max_concurrency','verdict','reasons','fixes','dtype','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','enforce_eager','enable_expert_parallel','quantization','num_gpu_blocks','choices','warnings','ranks','headroom_needed_bytes','goal_met','kv_cache_memory_bytes','data_parallel_size','gpu_name','concurrency_goal','failure_key','max_loras','max_lora_rank','nodes','multi_node_backend','kv_cache_format',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('vllm_version','engine','tensor_parallel_size','pipeline_parallel_size','max_model_len','gpu_memory_utilization','block_size','per_gpu','kv_cache_tokens','max_concurrency','verdict','reasons','fixes','dtype','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','enforce_eager','enable_expert_parallel','quantization','num_gpu_blocks','choices','warnings','ranks','headroom_needed_bytes','goal_met','kv_cache_memory_bytes','data_parallel_size','gpu_name','concurrency_goal','failure_key','max_loras','max_lora_rank','nodes','multi_node_backend',):
+        if type(self) is __dataclass_cls__ or name in ('vllm_version','engine','tensor_parallel_size','pipeline_parallel_size','max_model_len','gpu_memory_utilization','block_size','per_gpu','kv_cache_tokens','max_concurrency','verdict','reasons','fixes','dtype','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','enforce_eager','enable_expert_parallel','quantization','num_gpu_blocks','choices','warnings','ranks','headroom_needed_bytes','goal_met','kv_cache_memory_bytes','data_parallel_size','gpu_name','concurrency_goal','failure_key','max_loras','max_lora_rank','nodes','multi_node_backend','kv_cache_format',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.vllm_version,self.engine,self.tensor_parallel_size,self.pipeline_parallel_size,self.max_model_len,self.gpu_memory_utilization,self.block_size,self.per_gpu,self.kv_cache_tokens,self.max_concurrency,self.verdict,self.reasons,self.fixes,self.dtype,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.enforce_eager,self.enable_expert_parallel,self.quantization,self.num_gpu_blocks,self.choices,self.warnings,self.ranks,self.headroom_needed_bytes,self.goal_met,self.kv_cache_memory_bytes,self.data_parallel_size,self.gpu_name,self.concurrency_goal,self.failure_key,self.max_loras,self.max_lora_rank,self.nodes,self.multi_node_backend,))
+        return hash((self.vllm_version,self.engine,self.tensor_parallel_size,self.pipeline_parallel_size,self.max_model_len,self.gpu_memory_utilization,self.block_size,self.per_gpu,self.kv_cache_tokens,self.max_concurrency,self.verdict,self.reasons,self.fixes,self.dtype,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.enforce_eager,self.enable_expert_parallel,self.quantization,self.num_gpu_blocks,self.choices,self.warnings,self.ranks,self.headroom_needed_bytes,self.goal_met,self.kv_cache_memory_bytes,self.data_parallel_size,self.gpu_name,self.concurrency_goal,self.failure_key,self.max_loras,self.max_lora_rank,self.nodes,self.multi_node_backend,self.kv_cache_format,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2246,7 +2254,7 @@ METHODS = {
     '111100 self path:-111n0 content:-111n0 executable:d111n0': _layout_3,
     '111100 self path:-111n0 options:d111n0 spec:d111n0 lock:d111n0 lock_digest:d111n0 models:d111n0 hardware:d111n0 devices:d111n0 plans:d111n0 lowered:d111n0 artifacts:d111n0 warnings:d111n0 errors:d111n0': _layout_4,
     '111100 self path:-111n0 summary:-111n0 details:d111n0 code:-111n1': _layout_5,
-    '111110 self attention:-111n0 window:-111n0 kv_heads:-111n0 head_size:-111n0 head_size_v:-111n0 is_moe:-111n0 tensors:-111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0': _layout_6,
+    '111110 self attention:-111n0 window:-111n0 kv_heads:-111n0 head_size:-111n0 head_size_v:-111n0 is_moe:-111n0 tensors:-111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 index_key_bytes:d111n0': _layout_6,
     '111110 self backend:-111n0 leader_args:-111n0 worker_args:d111n0 rendezvous_port:d111n0': _layout_7,
     '111110 self budget_tokens:-111n0 items:-111n0 forward_bytes:-111n0 cached_bytes:-111n0': _layout_8,
     '111110 self code:-111n0 name:-111n0 meaning:-111n0 fix:-111n0': _layout_9,
@@ -2258,7 +2266,7 @@ METHODS = {
     '111110 self forward_factor:-111n0 sampler_copies:-111n0 sampler_copies_large:-111n0 moe_factor:-111n0 constant_bytes:-111n0': _layout_15,
     '111110 self gpu:-111n0 memory_note:-111n0 memory_variant_of:-111n0 default_for:-111n0': _layout_16,
     '111110 self gpus:-111n0 detected:d111n0 driver_version:d111n0 warnings:d111n0': _layout_17,
-    '111110 self index:-111n0 attention:-111n0 window:d111n0 kv_heads:d111n0 head_size:d111n0 head_size_v:d111n0 state_bytes:d111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 is_moe:d111n0 sharded_bytes:d111n0 replicated_bytes:d111n0 expert_bytes:d111n0 parameters:d111n0 absmax_growth:d111n0': _layout_18,
+    '111110 self index:-111n0 attention:-111n0 window:d111n0 kv_heads:d111n0 head_size:d111n0 head_size_v:d111n0 state_bytes:d111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 is_moe:d111n0 sharded_bytes:d111n0 replicated_bytes:d111n0 expert_bytes:d111n0 parameters:d111n0 absmax_growth:d111n0 index_key_bytes:d111n0': _layout_18,
     '111110 self index:-111n0 gpu:-111n0 uuid:d111n0': _layout_19,
     '111110 self index:-111n0 message:-111n0 found:d111n0 expected:d111n0 fix:d111n0 severity:d111n0 code:-111n1': _layout_20,
     '111110 self index:-111n0 name:-111n0 uuid:-111n0 memory_total:-111n0 compute_capability:-111n0 memory_free:d111n0': _layout_21,
@@ -2269,7 +2277,7 @@ METHODS = {
     '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0': _layout_26,
     '111110 self kind:-111n0 window:-111n0 page_bytes:-111n0 token_bytes:-111n0 state_blocks:d111n0': _layout_27,
     '111110 self knob:-111n0 value:-111n0 reason:-111n0 pinned:d111n0': _layout_28,
-    '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0': _layout_29,
+    '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0 index_topk:d111n0 index_n_heads:d111n0 index_head_dim:d111n0': _layout_29,
     '111110 self layer:-111n0 experts:d111n0 expert_intermediate:d111n0 shared_intermediate:d111n0': _layout_30,
     '111110 self layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0': _layout_31,
     '111110 self layout:-111n0 ledger:-111n0 ranks:-111n0 capacity:-111n0 verdict:-111n0 reasons:-111n0 largest_fitting_len:d111n0 headroom_needed:d111n0 failure_key:d111n0': _layout_32,
@@ -2299,7 +2307,7 @@ METHODS = {
     '111110 self path:-111n0 directory:-111n0 source:-111n0 hardware:-111n0 deployments:-111n0 output:-111n0 digest:-111n0 multi:d111n0': _layout_56,
     '111110 self path:-111n0 start_period_s:-111n0 interval_s:-111n0 timeout_s:-111n0 retries:-111n0': _layout_57,
     '111110 self positionals:-111n0 args:-111n0 problems:d111n0': _layout_58,
-    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 summary:d111n0': _layout_59,
+    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 sparse_indexer:d111n0 summary:d111n0': _layout_59,
     '111110 self settings:-111n0 summary:-111n0 cost:d111n0': _layout_60,
     '111110 self settings:-111n0 summary:-111n0 verdict:-111n0 max_concurrency:-111n0': _layout_61,
     '111110 self text:-111n0': _layout_62,
@@ -2308,10 +2316,10 @@ METHODS = {
     '111110 self tp:-111n0 pp:-111n0 dp:-111n0 ep:-111n0 rule:-111n0 reason:-111n0': _layout_65,
     '111110 self tp:-111n0 pp:-111n0 utilization:-111n0 max_model_len:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 block_size:-111n0 enforce_eager:-111n0 expert_parallel:-111n0 dtype_bytes:-111n0 hybrid:-111n0 kv_cache_memory_bytes:d111n0 other_tenants_bytes:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 dp:d111n0 speculative:d111n0 mm_items_per_prompt:d111n0 mm_max_pixels:d111n0': _layout_66,
     '111110 self vendor:-111n0 count:-111n0 device_ids:-111n0 product_names:d111n0': _layout_67,
-    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0': _layout_68,
+    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0 sparse_mla_auto_fp8:d111n0': _layout_68,
     '111110 self version:-111n0 requested:-111n0 flags:-111n0 positionals:-111n0 value_tables:-111n0 warning:d111n0': _layout_69,
     '111110 self version:-111n0 tokens:d111n0 args:d111n0 positionals:d111n0 model:d111n0 revision:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 data_parallel_size:d111n0 max_model_len:d111n0 max_model_len_auto:d111n0 gpu_memory_utilization:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 kv_cache_dtype:d111n0 quantization:d111n0 dtype:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 enable_lora:d111n0 max_loras:d111n0 max_lora_rank:d111n0 cpu_offload_gb:d111n0 kv_cache_memory_bytes:d111n0 disable_hybrid_kv_cache_manager:d111n0 speculative_config:d111n0': _layout_70,
-    '111110 self vllm_version:-111n0 engine:-111n0 tensor_parallel_size:-111n0 pipeline_parallel_size:-111n0 max_model_len:-111n0 gpu_memory_utilization:-111n0 block_size:-111n0 per_gpu:-111n0 kv_cache_tokens:-111n0 max_concurrency:-111n0 verdict:-111n0 reasons:-111n0 fixes:-111n0 dtype:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 enforce_eager:-111n0 enable_expert_parallel:d111n0 quantization:d111n0 num_gpu_blocks:d111n0 choices:d111n0 warnings:d111n0 ranks:d111n0 headroom_needed_bytes:d111n0 goal_met:d111n0 kv_cache_memory_bytes:d111n0 data_parallel_size:d111n0 gpu_name:d111n0 concurrency_goal:d111n0 failure_key:d111n0 max_loras:d111n0 max_lora_rank:d111n0 nodes:d111n0 multi_node_backend:d111n0': _layout_71,
+    '111110 self vllm_version:-111n0 engine:-111n0 tensor_parallel_size:-111n0 pipeline_parallel_size:-111n0 max_model_len:-111n0 gpu_memory_utilization:-111n0 block_size:-111n0 per_gpu:-111n0 kv_cache_tokens:-111n0 max_concurrency:-111n0 verdict:-111n0 reasons:-111n0 fixes:-111n0 dtype:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 enforce_eager:-111n0 enable_expert_parallel:d111n0 quantization:d111n0 num_gpu_blocks:d111n0 choices:d111n0 warnings:d111n0 ranks:d111n0 headroom_needed_bytes:d111n0 goal_met:d111n0 kv_cache_memory_bytes:d111n0 data_parallel_size:d111n0 gpu_name:d111n0 concurrency_goal:d111n0 failure_key:d111n0 max_loras:d111n0 max_lora_rank:d111n0 nodes:d111n0 multi_node_backend:d111n0 kv_cache_format:d111n0': _layout_71,
     '111110 self vllm_version:-111n0 model:-111n0 gpu:-111n0 gpu_count:-111n0 mode:d111n0 max_model_len:d111n0 concurrency:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 gpu_memory_utilization:d111n0 kv_cache_dtype:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 dtype:d111n0 quantization:d111n0 disable_hybrid_kv_cache_manager:d111n0 kv_cache_memory_bytes:d111n0 allow_long_max_model_len:d111n0 auto_fit_max_model_len:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 data_parallel_size:d111n0 speculative:d111n0 mm_limits:d111n0 mm_max_pixels:d111n0 skip_mm_profiling:d111n0 language_model_only:d111n0 other_tenants_bytes:d111n0 alternative_gpus:d111n0 hardware_fixes:d111n0 propose_fixes:d111n0 nodes:d111n0 gpus_per_node:d111n0 interconnect:d111n0 network:d111n0 pipeline_parallel_pinned:d111n0 data_parallel_pinned:d111n0 release_flags:d111n0': _layout_72,
     '111110 self width:-111n0 depth:-111n0 gated_mlp:-111n0 layer_norm:-111n0 patch_bias:-111n0 temporal:-111n0 positions:-111n0 post_norm:-111n0 projector:-111n0 max_pixels:d111n0 default_patch:d111n0': _layout_73,
 }

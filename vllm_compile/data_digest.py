@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "1a7b12021ed3b0d3081e0b1882e7d3f0144d5bb3a045ab96865001f10b034c32"
+DATA_DIGEST = "ffefc17cf8a0320c6a56fb64980321677883e00d674f4ba6b0668ef7d7cd24a8"
 
 
 def compute(root=None) -> str:

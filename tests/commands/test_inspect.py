@@ -83,3 +83,13 @@ def test_quantization_option_applies_online_method():
     r = json.loads(inspect("meta-llama/Llama-3.1-8B-Instruct", "--quantization", "fp8", "--format", "json").stdout)
     assert r["quantization"]["method"] == "fp8" and r["quantization"]["prequantized"] is False
     assert r["weight_bytes"] < 10 * 2**30
+
+
+def test_the_sparse_attention_indexer_is_reported_only_where_there_is_one():
+    v32 = json.loads(inspect("deepseek-ai/DeepSeek-V3.2", "--format", "json").stdout)
+    assert (v32["mla"]["index_topk"], v32["mla"]["index_n_heads"], v32["mla"]["index_head_dim"]) == (2048, 64, 128)
+    # 16-bit latent (576 x 2) + the indexer's 132 B of fp8 keys per token and layer
+    assert v32["kv_bytes_per_token"] == 61 * (576 * 2 + 132)
+    v3 = json.loads(inspect("deepseek-ai/DeepSeek-V3", "--format", "json").stdout)
+    assert "index_topk" not in v3["mla"] and v3["kv_bytes_per_token"] == 61 * 576 * 2
+    assert "indexer of 64 heads x 128 picks the top 2048 tokens" in inspect("deepseek-ai/DeepSeek-V3.2").stdout

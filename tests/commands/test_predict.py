@@ -226,3 +226,18 @@ def test_data_parallel_replicas_count_gpus_and_share_experts_only_with_expert_pa
     # Each replica keeps the whole attention (MLA is not split) and 1/8 of the experts.
     assert tp8["per_gpu"]["weights_bytes"] < ep["per_gpu"]["weights_bytes"] < replicas["per_gpu"]["weights_bytes"] / 4
     assert ep["per_gpu"]["kv_bytes_per_token"] == tp8["per_gpu"]["kv_bytes_per_token"]
+
+
+def test_deepseek_v32_on_a_release_before_its_support_is_refused_with_that_release_as_the_fix():
+    serve = ["deepseek-ai/DeepSeek-V3.2", "-tp", "8", "--kv-cache-dtype", "fp8", "--max-model-len", "32768"]
+    old = predict("--gpu", "H200", "--vllm-version", "0.10.2", "--format", "json", serve=serve)
+    assert old.exit_code == 1, old.output
+    data = as_json(old)
+    assert data["verdict"] == "invalid" and data["failure_key"] == "engine.version"
+    assert {"engine.version": "0.11.0"} in [f["set"] for f in data["fixes"]]
+    new = predict("--gpu", "H200", "--format", "json", serve=serve)
+    assert new.exit_code == 0, new.output
+    # fp8 is stored packed: 61 layers x (656 B latent + 132 B of indexer keys), in 64-token blocks.
+    assert as_json(new)["kv_cache_format"] == "fp8_ds_mla" and as_json(new)["block_size"] == 64
+    assert as_json(new)["per_gpu"]["kv_bytes_per_token"] == 61 * (656 + 132)
+    assert "kv_cache_dtype        fp8 (fp8_ds_mla)" in predict("--gpu", "H200", serve=serve).stdout

@@ -20,6 +20,8 @@ def _amount(n: int) -> str:
 
 def kv_dtype_text(plan) -> str:
     """`auto (bfloat16)`: vLLM's auto is the model's dtype, said so."""
+    if plan.kv_cache_format:     # sparse MLA: stored as fp8_ds_mla
+        return f"{plan.kv_cache_dtype} ({plan.kv_cache_format})"
     return plan.kv_cache_dtype if plan.kv_cache_dtype != "auto" else f"auto ({plan.dtype})"
 
 

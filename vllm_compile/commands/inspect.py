@@ -15,7 +15,7 @@ def kv_bytes_per_token(facts) -> int:
     """KV bytes one token takes over the whole model (no parallelism): K and V heads per
     attention layer, one latent per MLA layer (head_size_v is 0 there); sliding/chunked layers
     count as full, Mamba/shared layers hold no per-token cache."""
-    return sum(layer.kv_heads * (layer.head_size + layer.head_size_v) * KV_DTYPE_BYTES
+    return sum(layer.kv_heads * (layer.head_size + layer.head_size_v) * KV_DTYPE_BYTES + layer.index_key_bytes
                for layer in facts.layers if layer.attention not in ("mamba", "none"))
 
 
@@ -36,13 +36,24 @@ def report(facts) -> dict:
         "kv_bytes_per_token": kv_bytes_per_token(facts),
         "max_position_embeddings": facts.max_position_embeddings,
         "quantization": quant, "experts": asdict(facts.moe) if facts.moe else None,
-        "mla": asdict(facts.mla) if facts.mla else None,
+        "mla": _mla(facts.mla),
         "attention_kinds": facts.attention_kinds(),
         "sliding_window": next((l.window for l in facts.layers if l.attention == "sliding"), None),
         "multimodal": facts.multimodal, "encoder": asdict(facts.encoder) if facts.encoder else None,
         "gated": facts.gated, "warnings": list(facts.warnings),
         "quantized_variants": [v.model_id for v in facts.lighter_variants],
     }
+
+
+def _mla(mla) -> dict | None:
+    """MLA facts; the sparse-attention indexer's only where the model has one."""
+    if mla is None:
+        return None
+    out = asdict(mla)
+    if not mla.sparse:
+        for key in ("index_topk", "index_n_heads", "index_head_dim"):
+            out.pop(key)
+    return out
 
 
 def _gib(n: int) -> str:
@@ -68,7 +79,8 @@ def render_text(r: dict) -> str:
         ("vocab_size", f"{r['vocab_size']}" + (" (tied lm_head)" if r["tie_word_embeddings"] else "")),
         ("attention_kinds", ", ".join(f"{k} {v}" for k, v in r["attention_kinds"].items())
          + (f" (window {r['sliding_window']})" if r["sliding_window"] else "")),
-        ("kv_bytes_per_token", f"{r['kv_bytes_per_token']:,} (bf16, all layers)"),
+        ("kv_bytes_per_token", f"{r['kv_bytes_per_token']:,} (bf16, all layers"
+         + (", with the indexer's fp8 key cache)" if r["mla"] and r["mla"].get("index_topk") else ")")),
         ("max_position_embeddings", f"{r['max_position_embeddings']:,}"),
         ("quantization", "none" if not q else q["method"] + (f" {q['bits']}-bit" if q["bits"] else "")
          + (f", group {q['group_size']}" if q["group_size"] else "")
@@ -88,7 +100,10 @@ def render_text(r: dict) -> str:
     if r["quantized_variants"]:
         rows.append(("quantized_variants", ", ".join(r["quantized_variants"])))
     if r["mla"]:
-        rows.insert(11, ("mla", f"kv_lora_rank {r['mla']['kv_lora_rank']}, rope {r['mla']['qk_rope_head_dim']}"))
+        m = r["mla"]
+        sparse = (f"; sparse: indexer of {m['index_n_heads']} heads x {m['index_head_dim']} picks the top "
+                  f"{m['index_topk']} tokens" if m.get("index_topk") else "")
+        rows.insert(11, ("mla", f"kv_lora_rank {m['kv_lora_rank']}, rope {m['qk_rope_head_dim']}{sparse}"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines += [f"warning: {w}" for w in r["warnings"]]

@@ -43,6 +43,9 @@ class LayerFacts:
     # bitsandbytes double quantization: the bytes the uint8 absmax grows by when vLLM
     # dequantizes it to fp32 at load (releases >= 0.9.2): (sharded, replicated, expert) parts.
     absmax_growth: tuple[int, int, int] = (0, 0, 0)
+    # Sparse MLA (DeepSeek-V3.2): bytes per token of the layer's lightning-indexer key cache,
+    # beside its latent (fp8 key of index_head_dim + one fp32 scale per 128); 0 without one.
+    index_key_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,15 @@ class MlaFacts:
     qk_nope_head_dim: int
     v_head_dim: int
     q_lora_rank: int | None
+    # DeepSeek Sparse Attention (`index_topk` in the config): each query attends to the top
+    # `index_topk` tokens a lightning indexer of `index_n_heads` x `index_head_dim` picks. 0: dense MLA.
+    index_topk: int = 0
+    index_n_heads: int = 0
+    index_head_dim: int = 0
+
+    @property
+    def sparse(self) -> bool:
+        return self.index_topk > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,9 @@ class Plan:
     # multiprocessing multi-node mode), as the pinned release supports.
     nodes: int = 1
     multi_node_backend: str = ""
+    # The format vLLM stores the KV cache in when it is not `kv_cache_dtype` itself (sparse MLA's
+    # auto and fp8 become "fp8_ds_mla"); "" otherwise.
+    kv_cache_format: str = ""
 
     @property
     def gpus(self) -> int:
@@ -184,6 +187,7 @@ class Plan:
             "engine": self.engine,
             "dtype": self.dtype,
             "kv_cache_dtype": self.kv_cache_dtype,
+            **({"kv_cache_format": self.kv_cache_format} if self.kv_cache_format else {}),
             "max_num_seqs": self.max_num_seqs,
             "max_num_batched_tokens": self.max_num_batched_tokens,
             "num_gpu_blocks": self.num_gpu_blocks,

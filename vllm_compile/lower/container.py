@@ -232,6 +232,13 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
     for entry in (facts, *facts.get("lighter_variants", ())):
         if not entry.get("lora_adapters"):
             entry.pop("lora_adapters", None)
+        # Likewise without sparse attention (the fields DeepSeek-V3.2's indexer added).
+        for layer in (*entry.get("layers", ()), *entry.get("mtp_layers", ())):
+            if not layer.get("index_key_bytes"):
+                layer.pop("index_key_bytes", None)
+        if entry.get("mla") and not entry["mla"].get("index_topk"):
+            for key in ("index_topk", "index_n_heads", "index_head_dim"):
+                entry["mla"].pop(key, None)
     hw = _as_data(hardware)
     hw.pop("warnings", None)
     payload = {

@@ -14,7 +14,9 @@ from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, fixes, overheads, speculative
 from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
-from vllm_compile.plan.releases import ReleaseRules, batch_defaults, default_block_size, lora_ranks, rules_for
+from vllm_compile.plan.releases import (ReleaseRules, architecture_since, batch_defaults, default_block_size, lora_ranks,
+                                        rules_for)
+from vllm_compile.versions import at_least
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
 FP8_WEIGHT_METHODS = {"fp8", "modelopt", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel"}
@@ -74,6 +76,16 @@ def plan_deployment(req: PlanRequest) -> Plan:
     unsupported = _kernel_unsupported(quant, gpu)
     if unsupported:
         invalid.append(("hardware.gpu", unsupported, []))
+    since = architecture_since(facts.architecture)
+    if since is not None and not at_least(req.vllm_version, since[0]):
+        invalid.append(("engine.version", f"vLLM {req.vllm_version} does not serve {facts.architecture} ({facts.model_id}): "
+                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
+                        f"support came in vLLM {since[0]} ({since[1]})",
+                        [Candidate.of({"engine.version": since[0]}, f"vLLM {since[0]}, the first release that serves "
+                                      f"{facts.architecture}")]))
+    sparse_gpu = attention.sparse_mla_gpu_refusal(facts, gpu, rules.engine)
+    if sparse_gpu:
+        invalid.append(("hardware.gpu", sparse_gpu, []))
     refusal = attention.kv_dtype_refusal(req.kv_cache_dtype, facts, gpu, rules.engine)
     if refusal:
         invalid.append(("engine.kv_cache_dtype", refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
@@ -107,7 +119,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
         ev = evaluate(facts, gpu, total, rules, base)
         reasons = [r for _, r, _ in invalid]
         offered = [c for _, _, cs in invalid for c in cs]
-        if unsupported or refusal:
+        if unsupported or refusal or sparse_gpu:
             # A GPU that runs the kernel or the KV dtype.
             offered += fixes.gpu_candidates(req, ev)
         found = fixes.verified(req, offered, plan_deployment) if req.propose_fixes else []
@@ -221,7 +233,8 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
 
 def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
     batch = batch_defaults(rules, gpu.name, gpu.memory_bytes, length, facts.mla is not None)
-    block, _ = default_block_size(rules, gpu.compute_capability, facts.mla is not None)
+    block, _ = default_block_size(rules, gpu.compute_capability, facts.mla is not None,
+                                  facts.mla is not None and facts.mla.sparse)
     seqs = req.max_num_seqs or (max(batch.max_num_seqs, req.concurrency) if req.mode == "compile" else batch.max_num_seqs)
     tokens = req.max_num_batched_tokens or batch.max_num_batched_tokens
     util = req.gpu_memory_utilization or rules.default_utilization
@@ -335,7 +348,12 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
         choices.append(Choice("gpu_memory_utilization", lay.utilization, why))
     else:
         choices.append(Choice("gpu_memory_utilization", lay.utilization, "pinned in the spec", pinned=True))
-    if lay.kv_cache_dtype == "auto":
+    sparse = req.model.mla is not None and req.model.mla.sparse
+    if lay.kv_cache_dtype == "auto" and sparse and rules.sparse_mla_auto_fp8:
+        choices.append(Choice("kv_cache_dtype", "auto", "vLLM's auto for sparse MLA (DeepSeek-V3.2): the packed "
+                                                        "fp8_ds_mla cache (656 bytes per token and layer); the planner "
+                                                        "never changes it on its own"))
+    elif lay.kv_cache_dtype == "auto":
         choices.append(Choice("kv_cache_dtype", "auto", f"vLLM's auto: the model's dtype ({dtype}); the planner never "
                                                         f"changes it on its own"))
     else:
@@ -414,4 +432,14 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         headroom_needed_bytes=ev.headroom_needed, goal_met=goal_met, kv_cache_memory_bytes=lay.kv_cache_memory_bytes,
         concurrency_goal=req.concurrency if req.mode == "compile" else 1,
         max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0,
-        failure_key=failure_key)
+        failure_key=failure_key, kv_cache_format=_kv_cache_format(req.model, rules, lay.kv_cache_dtype))
+
+
+def _kv_cache_format(facts: ModelFacts, rules: ReleaseRules, kv_cache_dtype: str) -> str:
+    """Sparse MLA's packed fp8_ds_mla where vLLM stores the cache so; "" otherwise."""
+    if facts.mla is None or not facts.mla.sparse:
+        return ""
+    from vllm_compile.plan.kv import sparse_mla_format
+
+    stored = sparse_mla_format(kv_cache_dtype, rules.sparse_mla_auto_fp8)
+    return "" if stored == kv_cache_dtype else stored

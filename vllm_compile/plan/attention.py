@@ -14,6 +14,12 @@ table in vLLM's docs/design/attention_backends.md), reduced to what decides the 
 - FLEX_ATTENTION: any GPU, 16-bit caches only.
 - MLA models use the MLA decode backends, none of which stores fp8_e5m2 (FLASHMLA 9.x-10.x,
   CUTLASS_MLA/FLASHINFER_MLA 10.x, TRITON_MLA any: fp8 and fp8_e4m3 only).
+- Sparse MLA (DeepSeek-V3.2, `index_topk` in the config) runs on FLASHMLA_SPARSE alone
+  (v1/attention/backends/mla/flashmla_sparse.py): Hopper and Blackwell data-centre GPUs (9.x and
+  10.x; vLLM's recipe: "Only Hopper and Blackwell data center GPUs are supported"), a bfloat16
+  model, cache dtypes auto / bfloat16 / fp8_ds_mla, which the model's config hook reaches from
+  every fp8 spelling (plan/kv.py `sparse_mla_format`; auto is the 16-bit latent from 0.11.1).
+  `fp8_ds_mla` is that packed format and no dense backend stores it.
 `fp8_inc` is Intel Gaudi's and no CUDA backend takes it. Other cache formats are not judged here. The V0 engine (releases before 0.8)
 dequantized fp8 caches in its own CUDA kernels on any GPU, so this check is for V1 releases.
 """
@@ -68,9 +74,37 @@ def _why_not(backend: _Backend, kv_dtype: str, cc: tuple[int, int], head_size: i
     return reasons
 
 
+SPARSE_MLA_KV = frozenset({"auto", "bfloat16", "fp8_ds_mla"})
+
+
+def sparse_mla_gpu_refusal(facts: ModelFacts, gpu: GpuFacts, engine: str) -> str | None:
+    """vLLM's start-up error when the GPU cannot run sparse MLA (DeepSeek-V3.2) at all, else None."""
+    if facts.mla is None or not facts.mla.sparse or engine != "v1" or gpu.vendor != "nvidia":
+        return None     # ROCm's sparse-MLA backends are not judged here
+    cc = gpu.compute_capability
+    if (9, 0) <= cc < (11, 0):
+        return None
+    return (f"No valid attention backend found for cuda with head_size={facts.head_dim}, use_mla=True, "
+            f"use_sparse=True on the {gpu.name} (compute capability {cc[0]}.{cc[1]}). Reasons: {{FLASHMLA_SPARSE: "
+            f"[compute capability not supported]}}: {facts.model_id}'s sparse attention runs only on Hopper or "
+            f"Blackwell data-centre GPUs (compute capability 9.x or 10.x)")
+
+
 def kv_dtype_refusal(kv_dtype: str, facts: ModelFacts, gpu: GpuFacts, engine: str) -> str | None:
     """vLLM's start-up error when no attention backend runs `kv_dtype` for this model on this
-    GPU, else None. AMD GPUs: an fp8 cache needs the GPU's fp8 support."""
+    GPU, else None. AMD GPUs: an fp8 cache needs the GPU's fp8 support. Sparse MLA's GPU check
+    is `sparse_mla_gpu_refusal`."""
+    if facts.mla is not None and facts.mla.sparse:
+        from vllm_compile.plan.kv import sparse_mla_format
+
+        if engine != "v1" or gpu.vendor != "nvidia" or sparse_mla_format(kv_dtype) in SPARSE_MLA_KV:
+            return None
+        return (f"No valid attention backend found for cuda with kv_cache_dtype={kv_dtype}, head_size="
+                f"{facts.head_dim}, use_mla=True, use_sparse=True. Reasons: {{FLASHMLA_SPARSE: [kv_cache_dtype "
+                f"not supported]}}: sparse MLA stores auto, bfloat16 or fp8 (as fp8_ds_mla) caches only")
+    if kv_dtype == "fp8_ds_mla" and engine == "v1":
+        return (f"kv_cache_dtype fp8_ds_mla is the packed cache of DeepSeek-V3.2's sparse MLA (FLASHMLA_SPARSE); "
+                f"{facts.model_id} has no sparse attention and none of its attention backends stores it")
     if kv_dtype == "auto" or kv_dtype not in SIXTEEN_BIT | FP8 | {"fp8_inc"}:
         # Newer cache formats (int8_per_token_head, nvfp4, turboquant_*, ...) belong to backends
         # this table does not model; the release's own list of accepted values checks them.

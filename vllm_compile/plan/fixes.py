@@ -25,6 +25,8 @@ from vllm_compile.plan.releases import ReleaseRules
 
 COST_KNOBS, COST_WORKLOAD, COST_OUTPUTS, COST_GPUS, COST_GPU_TYPE = range(5)
 FP8_KV_SUMMARY = "fp8 KV cache: halves KV memory; may change outputs slightly"
+SPARSE_FP8_KV_SUMMARY = ("fp8 KV cache, stored as fp8_ds_mla: 656 instead of 1,152 bytes per token and layer for "
+                         "the latent; may change outputs slightly")
 # GPU counts a GPU fix tries per catalog type; more than one node's worth is another conversation.
 GPU_FIX_COUNTS = (1, 2, 4, 8)
 GPU_FIXES_OFFERED = 3
@@ -42,6 +44,7 @@ REQUEST_FIELDS = {
     "workload.concurrency": "concurrency",
     "hardware.count": "gpu_count",
     "model.dtype": "dtype",
+    "engine.version": "vllm_version",
 }
 
 Replan = Callable[[PlanRequest], Plan]
@@ -209,11 +212,16 @@ def memory_candidates(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, ver
                                     "the requests of this length that fit", COST_WORKLOAD))
 
     # Knobs that change the model's outputs: offered, never chosen by the planner.
-    if verdict in ("kv_too_small", "goal_not_met", "no_kv_memory") and lay.kv_cache_dtype == "auto":
+    # Sparse MLA: fp8 is the packed fp8_ds_mla (656 bytes a token and layer instead of 1,152); where
+    # the release packs auto already, an fp8 fix would change nothing.
+    sparse = facts.mla is not None and facts.mla.sparse
+    if (verdict in ("kv_too_small", "goal_not_met", "no_kv_memory") and lay.kv_cache_dtype == "auto"
+            and not (sparse and rules.sparse_mla_auto_fp8)):
         from vllm_compile.plan.attention import kv_dtype_refusal
 
         if kv_dtype_refusal("fp8", facts, gpu, rules.engine) is None:
-            out.append(Candidate.of({"engine.kv_cache_dtype": "fp8"}, FP8_KV_SUMMARY, COST_OUTPUTS))
+            out.append(Candidate.of({"engine.kv_cache_dtype": "fp8"}, SPARSE_FP8_KV_SUMMARY if sparse else
+                                    FP8_KV_SUMMARY, COST_OUTPUTS))
     if verdict in ("weights_do_not_fit", "no_kv_memory", "kv_too_small", "goal_not_met"):
         for variant in facts.lighter_variants:
             q = variant.quantization

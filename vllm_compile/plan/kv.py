@@ -17,6 +17,17 @@ KV_DTYPE_BYTES = {
 }
 FP8_KV = {"fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc"}
 
+# Sparse MLA (DeepSeek-V3.2, FLASHMLA_SPARSE backend). vLLM's config hook for
+# DeepseekV32ForCausalLM (vllm/model_executor/models/config.py) turns every fp8 spelling into the
+# packed `fp8_ds_mla` cache ("Using custom fp8 kv-cache format for DeepSeekV3.2") and `bfloat16`
+# into the model's 16-bit latent. In 0.11.0 it did so for `auto` too (PR #25988); PR #27121
+# ("Disable fp8 kv-cache by default for DeepSeek V3.2", Oct 2025) left `auto` at the 16-bit
+# latent from 0.11.1 on (release rule `sparse_mla_auto_fp8`), though the --kv-cache-dtype help
+# still says V3.2 defaults to fp8. The packed entry is 656 bytes per token and layer
+# (flashmla_sparse.py get_kv_cache_shape: (blocks, block_size, 656)): 512 fp8 NoPE values, 4 fp32
+# scales (one per 128), 64 bf16 RoPE values.
+FP8_DS_MLA_TOKEN_BYTES = 656
+
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
@@ -42,6 +53,14 @@ class LayerSpec:
         if self.kind == "chunked":
             return _cdiv(min(self.window + batched_tokens, max_model_len), block_size)
         return _cdiv(max_model_len, block_size)
+
+
+def sparse_mla_format(kv_cache_dtype: str, auto_fp8: bool = False) -> str:
+    """The cache format vLLM stores a sparse-MLA latent in for `--kv-cache-dtype` (`auto_fp8`:
+    the release packs `auto` too)."""
+    if kv_cache_dtype.startswith("fp8") or (auto_fp8 and kv_cache_dtype == "auto"):
+        return "fp8_ds_mla"
+    return kv_cache_dtype
 
 
 def state_page_bytes(layer: LayerFacts, tp: int, dtype_bytes: int) -> int:
@@ -72,7 +91,8 @@ def hybrid_block_size(layers: list[LayerFacts], tp: int, kv_bytes: int, dtype_by
 
 
 def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: int, *,
-                hybrid: bool, v0_mla_alignment: bool, dtype_bytes: int = 2, state_blocks: int = 1) -> list[LayerSpec]:
+                hybrid: bool, v0_mla_alignment: bool, dtype_bytes: int = 2, state_blocks: int = 1,
+                packed_mla: bool = False) -> list[LayerSpec]:
     specs = []
     attention_page = max((attention_token_bytes(layer, tp, kv_bytes) * block_size for layer in layers
                           if layer.attention not in ("none", "mamba", "mla") and layer.kv_heads), default=0)
@@ -85,9 +105,14 @@ def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: in
         if layer.attention == "none" or layer.kv_heads == 0:
             continue
         if layer.attention == "mla":
-            token = layer.head_size * kv_bytes
+            token = FP8_DS_MLA_TOKEN_BYTES if packed_mla else layer.head_size * kv_bytes
             if v0_mla_alignment:
                 token = _cdiv(token, 256) * 256
+            # Sparse MLA: the layer's indexer keeps its own key cache, an MLAAttentionSpec of
+            # one uint8 head of `index_key_bytes` (deepseek_v2.py DeepseekV32IndexerCache) with
+            # the same block size. The manager puts both specs of a layer in one group and sizes
+            # each block as the sum of their pages, so the two add up per token.
+            token += layer.index_key_bytes
             specs.append(LayerSpec("mla", 0, token * block_size, token))
             continue
         token = attention_token_bytes(layer, tp, kv_bytes)

@@ -77,6 +77,9 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
     alignment = rules_data.data()["defaults"]["hybrid_block_alignment"]
+    packed_mla = (facts.mla is not None and facts.mla.sparse
+                  and kv.sparse_mla_format(layout.kv_cache_dtype, rules.sparse_mla_auto_fp8) == "fp8_ds_mla")
+
     block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment)
     if block != layout.block_size:
         layout = dataclasses.replace(layout, block_size=block)
@@ -88,6 +91,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                       layout.dp)
         if stage == pp - 1:   # the drafter runs beside the last stage
             w += speculative.drafter_weight_bytes(layout.speculative, facts, tp, layout.dtype_bytes)
+        w += weights.sparse_indexer_buffer_bytes(facts, layout.max_num_batched_tokens)
         if layout.max_loras:
             w += weights.lora_slot_bytes(facts, tp, pp, layout.max_loras, layout.max_lora_rank, layout.dtype_bytes)
         stage_activation, encoder_weights, encoder_activation = activation, 0, 0
@@ -111,7 +115,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             available = requested - w - stage_activation - non_torch - budget_graphs
         specs = kv.layer_specs(layers + list(drafter), tp, kv_bytes, layout.block_size, hybrid=layout.hybrid,
                                v0_mla_alignment=rules.v0_mla_alignment, dtype_bytes=layout.dtype_bytes,
-                               state_blocks=rules.mamba_state_blocks)
+                               state_blocks=rules.mamba_state_blocks, packed_mla=packed_mla)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
                           engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency)
         ranks.append(Ledger(total_bytes=total_bytes, requested_bytes=requested, weights_bytes=w,

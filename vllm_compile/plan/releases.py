@@ -30,6 +30,7 @@ class ReleaseRules:
     large_gpu_rule: Literal["none", "h100-h200", "70gib-not-a100"]
     mamba_state_blocks: int = 1       # state blocks a running sequence holds per Mamba group (align mode: 2)
     mamba_seqs_must_fit: bool = False  # max_num_seqs above the Mamba blocks fails (else graph sizes are capped)
+    sparse_mla_auto_fp8: bool = True   # sparse MLA (DeepSeek-V3.2) stores kv_cache_dtype auto as fp8_ds_mla (0.11.0)
 
 
 def rules_for(version: str) -> ReleaseRules:
@@ -80,7 +81,12 @@ def batch_defaults(rules: ReleaseRules, gpu_name: str, memory_bytes: int, max_mo
                          "vLLM's default for GPUs under 70 GiB (and A100)")
 
 
-def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int], is_mla: bool) -> tuple[int, str]:
+def default_block_size(rules: ReleaseRules, compute_capability: tuple[int, int], is_mla: bool,
+                       sparse: bool = False) -> tuple[int, str]:
+    if sparse and rules.engine == "v1":
+        # FLASHMLA_SPARSE (v1/attention/backends/mla/flashmla_sparse.py) lists one kernel block
+        # size, 64, on Hopper and Blackwell alike.
+        return 64, "the FlashMLA-sparse backend forces 64-token blocks"
     if is_mla and rules.engine == "v1":
         if compute_capability >= (10, 0):
             return 128, "the CUTLASS MLA backend forces 128-token blocks on Blackwell"
@@ -109,3 +115,10 @@ def lora_ranks(version: str) -> tuple[int, ...]:
 def lora_rank_for(version: str, rank: int) -> int | None:
     """The smallest accepted `--max-lora-rank` that holds an adapter of `rank`; None above the largest."""
     return next((r for r in lora_ranks(version) if r >= rank), None)
+
+
+def architecture_since(architecture: str) -> tuple[str, str] | None:
+    """(first release, why) for an architecture that older vLLM releases do not serve
+    (planner-rules.json `architectures`), or None when every bundled release serves it."""
+    row = rules_data.data().get("architectures", {}).get(architecture)
+    return (row["since"], row["why"]) if row else None

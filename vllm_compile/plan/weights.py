@@ -197,3 +197,12 @@ def lora_slot_bytes(facts: ModelFacts, tp: int, pp: int, max_loras: int, max_ran
     per_slot = layers * attention + dense * mlp
     return max_loras * max_rank * per_slot * dtype_bytes
 
+
+
+def sparse_indexer_buffer_bytes(facts: ModelFacts, max_num_batched_tokens: int) -> int:
+    """Sparse MLA (DeepSeek-V3.2): the top-k index buffer vLLM's DeepseekV2Model allocates when it
+    is built (`topk_indices_buffer`: max_num_batched_tokens x index_topk int32, shared by every
+    layer of the rank), so it is part of the memory "Model loading took"."""
+    if facts.mla is None or not facts.mla.sparse:
+        return 0
+    return max_num_batched_tokens * facts.mla.index_topk * 4

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:82253db3fb2ae46e2237a1a2c3f9f0354c767e09c8e63b73cb9fd45e6657f775
-# check-digest: sha256:f5c33a0ed3a9dd6d53a0eb673f6833cc418792949f9c354f8de586e0831732f1
+# check-digest: sha256:912ba7aa4b219afeed8334daa3ae74f075c69ca65b40aa0e5bce993b32967e7a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

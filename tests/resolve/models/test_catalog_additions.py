@@ -12,14 +12,13 @@ from models_support import PUBLISHED
 from vllm_compile.diagnostics import SourceMap
 from vllm_compile.ir.spec import ModelSpec
 from vllm_compile.resolve.models import resolve_model
-from vllm_compile.resolve.models.catalog import entry
+from vllm_compile.resolve.models.catalog import catalog_entries, entry
 
 ADDED = ["meta-llama/Llama-3.3-70B-Instruct", "deepseek-ai/DeepSeek-V3.1", "deepseek-ai/DeepSeek-V3.2",
          "Qwen/Qwen3-Coder-480B-A35B-Instruct", "mistralai/Magistral-Small-2509",
          "Qwen/Qwen3-235B-A22B-Instruct-2507", "microsoft/Phi-4-mini-instruct",
          "Qwen/QwQ-32B", "Qwen/Qwen2.5-72B-Instruct", "meta-llama/Meta-Llama-3-8B-Instruct",
          "Qwen/Qwen3-30B-A3B-Instruct-2507", "Qwen/Qwen3-4B-Thinking-2507"]
-NOT_MODELLED = {"deepseek-ai/DeepSeek-V3.2"}
 
 
 def published() -> dict[str, str]:
@@ -37,14 +36,17 @@ def test_resolves_offline_from_the_catalog(model_id):
     facts = resolve_model(ModelSpec(id=model_id), spec_dir=".", source=SourceMap("t.yaml"), key_prefix="")
     assert facts.source == "catalog" and facts.model_id == model_id
     row = entry(model_id)
-    if model_id in NOT_MODELLED:
-        assert row.modelled.startswith("not modelled: ") and row.parameters is None
-        assert any("not a known family" in w for w in facts.warnings)
-    else:
-        assert row.modelled == "yes" and row.parameters == facts.parameters
+    assert row.modelled == "yes" and row.parameters == facts.parameters
+    assert not any("not a known family" in w for w in facts.warnings)
 
 
-@pytest.mark.parametrize("model_id", sorted(set(ADDED) - NOT_MODELLED))
+def test_every_catalog_model_is_modelled():
+    # Issue 15's target: no bundled model is left to a guessed layout.
+    gaps = {row.model_id: row.modelled for row in catalog_entries() if row.modelled != "yes"}
+    assert not gaps, gaps
+
+
+@pytest.mark.parametrize("model_id", ADDED)
 def test_parameter_count_matches_the_published_size(model_id):
     sizes = published()
     if model_id not in sizes:
@@ -56,9 +58,13 @@ def test_parameter_count_matches_the_published_size(model_id):
         # Magistral's Pixtral encoder from vision_config to match it exactly).
         assert facts.parameters == int(value) if not facts.multimodal else facts.parameters < int(value)
         return
-    # A model card's "671B total", "480B in total": the count rounds to it.
+    # A model card's "671B total", "480B in total": the count rounds to it; a total that names
+    # the MTP module counts its layers and its own embedding and head copies too.
     billions = int(re.match(r"(\d+)B", value).group(1))
-    assert round(facts.parameters / 1e9) == billions, (facts.parameters, value)
+    count = facts.parameters
+    if "MTP" in value:
+        count += sum(layer.parameters for layer in facts.mtp_layers) + 2 * facts.vocab_size * facts.hidden_size
+    assert round(count / 1e9) == billions, (count, value)
 
 
 def test_llama_3_3_is_llama_3_1_70b_with_another_release():

@@ -56,7 +56,8 @@ def layer_facts(layers, layout: Layout, elem: int, first_index: int = 0) -> tupl
             parameters=sum(t.parameters for t in layer.tensors),
             absmax_growth=(growth["sharded"], growth["replicated"], growth["expert"]),
             conv_state=layer.conv_state, ssm_state=layer.ssm_state, ssm_state_fp32=layer.ssm_state_fp32,
-            state_bytes=layer.conv_state * elem + layer.ssm_state * (4 if layer.ssm_state_fp32 else elem)))
+            state_bytes=layer.conv_state * elem + layer.ssm_state * (4 if layer.ssm_state_fp32 else elem),
+            index_key_bytes=layer.index_key_bytes))
     return tuple(out)
 
 

@@ -43,6 +43,8 @@ class Layer:
     conv_state: int = 0
     ssm_state: int = 0
     ssm_state_fp32: bool = False
+    # Sparse MLA: bytes per token of the lightning indexer's key cache (0 without an indexer).
+    index_key_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class Family:
     linear: str = "none"             # the mixer of `linear_attention` layers: none | gated_delta_net
     gated_q: bool = False            # q_proj also yields a per-head output gate (`attn_output_gate`)
     intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
+    sparse_indexer: bool = False     # DeepSeek Sparse Attention: a lightning indexer beside every MLA layer
     summary: str = ""                # one line for `inspect` and the docs
 
 
@@ -117,6 +120,9 @@ FAMILIES: dict[str, Family] = {
     "deepseek_v2": Family(attention="mla", moe="deepseek", summary="multi-head latent attention, shared + routed experts"),
     "deepseek_v3": Family(attention="mla", moe="deepseek", summary="MLA, routed experts with fp32 correction bias"),
     "kimi_k2": Family(attention="mla", moe="deepseek", summary="DeepSeek-V3 layers"),
+    "deepseek_v32": Family(attention="mla", moe="deepseek", sparse_indexer=True,
+                           summary="DeepSeek-V3 layers with sparse MLA: a lightning indexer picks index_topk "
+                                   "tokens per query"),
     "llama4_text": Family(attention="chunked_nope", moe="llama4", ffn_prefix="feed_forward.",
                           summary="chunked local attention with a global NoPE layer every fourth, MoE interleaved"),
     "qwen3_next": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
@@ -208,7 +214,36 @@ def _gated_delta_net(c: Config, p: str, hidden: int) -> tuple[list[Tensor], int,
     return out, (kernel - 1) * conv_dim, v_heads * k_dim * v_dim
 
 
-def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaFacts]:
+# The lightning indexer's key cache (vLLM deepseek_v2.py `Indexer`, `DeepseekV32IndexerCache`):
+# keys quantized to fp8 in blocks of this many elements, each block with one fp32 scale, stored as
+# uint8 rows of index_head_dim + index_head_dim / 128 * 4 bytes (132 for DeepSeek-V3.2).
+INDEX_QUANT_BLOCK = 128
+
+
+def _indexer(c: Config, p: str, hidden: int, q_lora_rank: int | None) -> tuple[list[Tensor], int, int, int, int]:
+    """DeepSeek Sparse Attention's lightning indexer as vLLM builds it (deepseek_v2.py `Indexer`):
+    every projection is a ReplicatedLinear ("no tensor parallel, just replicated"); wq_b
+    (q_lora_rank -> index_n_heads x index_head_dim) and wk (hidden -> index_head_dim) take the
+    checkpoint's quantization (block-fp8 with weight_scale_inv in DeepSeek-V3.2), weights_proj
+    (hidden -> index_n_heads) is built with quant_config=None and stored bf16; k_norm is a
+    LayerNorm with weight and bias (fp32, as DeepSeek's reference model keeps it). Returns
+    (tensors, key-cache bytes per token, index_n_heads, index_head_dim, index_topk)."""
+    if not q_lora_rank:
+        raise FactsError("the sparse-attention indexer reads the query latent, but the config has no "
+                         "`q_lora_rank`", key="q_lora_rank")
+    n = c.int("index_n_heads", limit=LIMITS["num_attention_heads"])
+    d = c.int("index_head_dim", limit=LIMITS["head_dim"])
+    topk = c.int("index_topk", limit=LIMITS["positions"])
+    i = p + "indexer."
+    out = [Tensor(i + "wq_b", n * d, q_lora_rank, "replicated"),
+           Tensor(i + "wk", d, hidden, "replicated"),
+           _v(i + "k_norm", d, elem_bytes=4), _v(i + "k_norm.bias", d, elem_bytes=4),
+           Tensor(i + "weights_proj", n, hidden, "replicated", quantizable=False)]
+    return out, d + d // INDEX_QUANT_BLOCK * 4, n, d, topk
+
+
+def _mla(c: Config, p: str, hidden: int, heads: int,
+         sparse: bool = False) -> tuple[list[Tensor], MlaFacts, int]:
     mla = MlaFacts(kv_lora_rank=c.int("kv_lora_rank", limit=LIMITS["hidden_size"]),
                    qk_rope_head_dim=c.int("qk_rope_head_dim", limit=LIMITS["head_dim"]),
                    qk_nope_head_dim=c.int("qk_nope_head_dim", limit=LIMITS["head_dim"]),
@@ -226,7 +261,12 @@ def _mla(c: Config, p: str, hidden: int, heads: int) -> tuple[list[Tensor], MlaF
             _v(p + "kv_a_layernorm", mla.kv_lora_rank),
             Tensor(p + "kv_b_proj", heads * (mla.qk_nope_head_dim + mla.v_head_dim), mla.kv_lora_rank),
             Tensor(p + "o_proj", hidden, heads * mla.v_head_dim)]
-    return out, mla
+    if not sparse:
+        return out, mla, 0
+    indexer, key_bytes, n, d, topk = _indexer(c, p, hidden, mla.q_lora_rank)
+    mla = MlaFacts(mla.kv_lora_rank, mla.qk_rope_head_dim, mla.qk_nope_head_dim, mla.v_head_dim, mla.q_lora_rank,
+                   index_topk=topk, index_n_heads=n, index_head_dim=d)
+    return out + indexer, mla, key_bytes
 
 
 def _layer_types(c: Config, n: int) -> list[tuple[AttentionKind, int | None]] | None:
@@ -378,11 +418,11 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         t: list[Tensor] = [_v(f"{p}norm{j}", hidden) for j in range(fam.norms)]
         a = p + "self_attn."
         kind, window = kinds[i]
-        conv = ssm = 0
+        conv = ssm = index_key = 0
         if kind == "mamba":
             attn, conv, ssm = _gated_delta_net(c, p + "linear_attn.", hidden)
         elif fam.attention == "mla":
-            attn, mla = _mla(c, a, hidden, heads)
+            attn, mla, index_key = _mla(c, a, hidden, heads, fam.sparse_indexer)
         else:
             attn = _attention(a, hidden, heads, kv, hd, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm=fam.qk_norm,
                               fused=fam.fused_qkv, sinks=fam.sinks)
@@ -398,7 +438,8 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             shape = (0, 0, 0)
         else:
             shape = (kv, hd, hd)
-        layers.append(Layer(kind, window, *shape, is_moe, tuple(t), conv, ssm, ssm_fp32 and kind == "mamba"))
+        layers.append(Layer(kind, window, *shape, is_moe, tuple(t), conv, ssm, ssm_fp32 and kind == "mamba",
+                            index_key_bytes=index_key))
     moe_facts = _moe_facts(c, moe, layers)
     mtp: list[Layer] = []
     for j in range(_mtp_count(c, n)):
@@ -408,8 +449,11 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         # the target's (vLLM's EAGLE/MTP proposer shares them).
         p = f"mtp.layers.{n + j}."
         t = [_v(f"{p}norm{k}", hidden) for k in range(fam.norms)]
+        index_key = 0
         if fam.attention == "mla":
-            attn, _ = _mla(c, p + "self_attn.", hidden, heads)
+            # vLLM builds the MTP layer's indexer too (deepseek_v2.py: "MTP/nextn layers ...
+            # always build a full indexer").
+            attn, _, index_key = _mla(c, p + "self_attn.", hidden, heads, fam.sparse_indexer)
             shape = (1, (mla.kv_lora_rank + mla.qk_rope_head_dim) if mla else hd, 0)
             mtp_kind: AttentionKind = "mla"
             fuse = [Tensor(p + "eh_proj", hidden, 2 * hidden, "replicated")]   # a plain nn.Linear in vLLM
@@ -422,7 +466,8 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             fuse = [Tensor(p + "fc", hidden, 2 * hidden)]                      # column-parallel in vLLM
         _, ffn = moe.layer(n + j, p + fam.ffn_prefix, hidden)
         t += attn + ffn + fuse + [_v(p + "enorm", hidden), _v(p + "hnorm", hidden), _v(p + "final_norm", hidden)]
-        mtp.append(Layer(mtp_kind, None, *shape, any(x.part == "expert" for x in ffn), tuple(t)))
+        mtp.append(Layer(mtp_kind, None, *shape, any(x.part == "expert" for x in ffn), tuple(t),
+                         index_key_bytes=index_key))
     if mla:
         kv, hd = 1, mla.kv_lora_rank + mla.qk_rope_head_dim
     return Arch(model_type=model_type, num_layers=n, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd,

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:a866b1173a168d3c6f327dc25d368ca16e90b599daa3653df5bfd91b6491297a
+# check-digest: sha256:45e6da192b77ab44f6bf773e1f3cbad4a77be2e2be8756f5125bdddf5fb16613
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

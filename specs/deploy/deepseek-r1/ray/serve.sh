@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:d20c34907cfb7243f0bb02cf5f35a2f711f24b04775777da6b713ef2165400d3
+# check-digest: sha256:f64a63ca8595be8c329f282f6b3a3e97bd8236ec0fea31b0c196743cbcbebc9e
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

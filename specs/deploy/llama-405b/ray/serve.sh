@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
-# check-digest: sha256:ed400d49bfeeb90265fabd5c68d399776beafd2ff4bfb9da6dc9cc591d81d1b8
+# check-digest: sha256:81d2f18ba856b293106a34ba37734cd29180ffbf21c48fb963c2d310e0a97001
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5e64556631354a540a233890ebe5777f66a11fef794627427161e3ac57e5c0d1
-# check-digest: sha256:f0542ac542173d1d1f8409daf3c839652864980bb319c3850fa00df3e22c4695
+# check-digest: sha256:40e464a93c9b4b4607e76a608b557450bdf15fdbef5d96d11b10c63f1c01370c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

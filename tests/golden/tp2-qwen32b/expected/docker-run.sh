@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9047ffebcf5c349ee0991ddbbf96469f255f58e9b84dc8cd9be19bc57229bbf6
-# check-digest: sha256:012add4c2c63d793550f835c0ffb333fa1b070a860b149106634c3fa52695f23
+# check-digest: sha256:80155f7743f5bbca2cb74fddeb4596b748c9a85b077af27ec3c2abd3876520af
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
-# check-digest: sha256:8516e1cded4ec47fc76d2cec38106ef4b916affc8f569f96d163d5199d167338
+# check-digest: sha256:fae9f251b8fa938e0966ee58ed8a87346568e5f379b38b58cb5458db292dc71a
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
-# check-digest: sha256:4b005c889e6e7e7f439c7ee9dda1299495c25ff5b00d06424a84f6f149906695
+# check-digest: sha256:b31730033d82fe03ba72431ab7427070d39da6c56a5e434e2da648a41b788258
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

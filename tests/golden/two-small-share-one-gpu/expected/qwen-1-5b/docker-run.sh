@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bc4a9a320bac4244dc5470df35db8288764b8aa3eafc39e1d9a79199c522c812
-# check-digest: sha256:d08af6434d5cf09a4c3d714222172ade340a4b6425788f25b0579b7a74e6589c
+# check-digest: sha256:9d3183f7f66c5d8f301a69f5362d8f8cba41ab25dea078a18bcbd77f4567b30b
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
