@@ -38,52 +38,60 @@ SUPPORTED = sys.implementation.name == "cpython" and sys.version_info[:2] == (3,
 _MISSING = dataclasses.MISSING
 _FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
 _HAS_DEFAULT_FACTORY = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
-_UNSUPPORTED_ANNOTATIONS = ("ClassVar", "InitVar", "KW_ONLY")
 
 
 def layout(params: tuple[bool, bool, bool, bool, bool], fields: list[Any], self_name: str, post_init: bool) -> str:
     """The text the generated methods depend on: (init, repr, eq, frozen, slots), the name of
     `self` in __init__, whether __post_init__ is called, and each field's name, default kind
     ("-" none, "d" a value, "f" a factory), init, repr, compare, hash and kw_only."""
-    init, rep, eq, frozen, slots = params
-    flags = "".join("1" if p else "0" for p in (init, rep, eq, frozen, slots, post_init))
-    parts = [flags, self_name]
-    for f in fields:
-        kind = "f" if f.default_factory is not _MISSING else "-" if f.default is _MISSING else "d"
-        hashed = "n" if f.hash is None else "1" if f.hash else "0"
-        parts.append(f"{f.name}:{kind}{int(f.init)}{int(f.repr)}{int(f.compare)}{hashed}{int(f.kw_only)}")
-    return " ".join(parts)
+    flags = "".join("1" if p else "0" for p in (*params, post_init))
+    return " ".join([flags, self_name, *(_field_layout(f) for f in fields)])
+
+
+def _field_layout(f: Any) -> str:
+    kind = "f" if f.default_factory is not _MISSING else "-" if f.default is _MISSING else "d"
+    hashed = "n" if f.hash is None else "1" if f.hash else "0"
+    return f"{f.name}:{kind}{int(f.init)}{int(f.repr)}{int(f.compare)}{hashed}{int(f.kw_only)}"
+
+
+_METHODS: dict[str, Any] | None = None
 
 
 def _methods_table() -> dict[str, Any]:
-    try:
-        from vllm_compile._dataclass_methods import METHODS
-    except ImportError:  # not generated yet (the generator's first run)
-        return {}
-    return METHODS
+    global _METHODS
+    if _METHODS is None:
+        try:
+            from vllm_compile._dataclass_methods import METHODS
+        except ImportError:  # not generated yet (the generator's first run)
+            return {}
+        _METHODS = METHODS
+    return _METHODS
 
 
 def _process(cls: type, init: bool, rep: bool, eq: bool, frozen: bool, match_args: bool, kw_only: bool,
              slots: bool) -> type | None:
     """dataclasses._process_class for the supported options; None when this class needs the
     standard decorator (an annotation or base this does not handle, or a layout not generated)."""
-    if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
-        return None
-    annotations = cls.__dict__.get("__annotations__", {})
+    for base in cls.__mro__[1:]:
+        if hasattr(base, "__dataclass_fields__"):
+            return None
+    namespace = cls.__dict__
+    annotations = namespace.get("__annotations__", {})
     fields: dict[str, Any] = {}
+    Field: Any = dataclasses.Field
     for name, kind in annotations.items():
-        if not isinstance(kind, str) or any(word in kind for word in _UNSUPPORTED_ANNOTATIONS):
+        if kind.__class__ is not str or "ClassVar" in kind or "InitVar" in kind or "KW_ONLY" in kind:
             return None
         default: Any = getattr(cls, name, _MISSING)
-        if isinstance(default, dataclasses.Field):
+        if isinstance(default, Field):
             f = default
+            if f.kw_only is _MISSING:
+                f.kw_only = kw_only
         else:
             if isinstance(default, types.MemberDescriptorType):
                 default = _MISSING
-            f = dataclasses.field(default=default)
-        f.name, f.type, f._field_type = name, kind, _FIELD  # type: ignore[attr-defined]
-        if f.kw_only is _MISSING:
-            f.kw_only = kw_only
+            f = Field(default, _MISSING, True, True, None, True, None, kw_only)  # what field(default=...) makes
+        f.name, f.type, f._field_type = name, kind, _FIELD
         if f.default.__class__.__hash__ is None:
             raise ValueError(f"mutable default {type(f.default)} for field {f.name} is not allowed: "
                              "use default_factory")
@@ -99,30 +107,38 @@ def _process(cls: type, init: bool, rep: bool, eq: bool, frozen: bool, match_arg
 
     cls.__dataclass_params__ = dataclasses._DataclassParams(  # type: ignore[attr-defined]
         init, rep, eq, False, False, frozen)
+    defaults: list[Any] = []
+    std: list[Any] = []
+    keyword: list[Any] = []
     for f in field_list:
-        if isinstance(getattr(cls, f.name, None), dataclasses.Field):
+        if f.default_factory is not _MISSING:
+            defaults.append(f.default_factory)
+        elif f.default is not _MISSING:
+            defaults.append(f.default)
+        if isinstance(namespace.get(f.name), Field):
             if f.default is _MISSING:
                 delattr(cls, f.name)
             else:
                 setattr(cls, f.name, f.default)
-    for name, value in cls.__dict__.items():
-        if isinstance(value, dataclasses.Field) and name not in annotations:
+        if f.init:
+            (keyword if f.kw_only else std).append(f)
+    for name, value in namespace.items():
+        if isinstance(value, Field) and name not in annotations:
             raise TypeError(f"{name!r} is a field but has no type annotation")
     cls.__dataclass_fields__ = fields  # type: ignore[attr-defined]
-    class_hash = cls.__dict__.get("__hash__", _MISSING)
-    explicit_hash = not (class_hash is _MISSING or (class_hash is None and "__eq__" in cls.__dict__))
+    class_hash = namespace.get("__hash__", _MISSING)
+    explicit_hash = not (class_hash is _MISSING or (class_hash is None and "__eq__" in namespace))
 
-    defaults = [f.default_factory if f.default_factory is not _MISSING else f.default
-                for f in field_list if f.default_factory is not _MISSING or f.default is not _MISSING]
     methods = factory(cls, dataclasses.FrozenInstanceError, _HAS_DEFAULT_FACTORY, *defaults)
-    std = [f for f in field_list if f.init and not f.kw_only]
-    keyword = [f for f in field_list if f.init and f.kw_only]
-    qualname = cls.__qualname__
+    qualname, module = cls.__qualname__, cls.__module__
     for name, fn in methods.items():
-        fn.__module__ = cls.__module__
+        fn.__module__ = module
         if name == "__init__":
-            fn.__annotations__ = {f.name: f.type for f in std + keyword}
-            fn.__annotations__["return"] = None
+            annotated = {f.name: f.type for f in std}
+            for f in keyword:
+                annotated[f.name] = f.type
+            annotated["return"] = None
+            fn.__annotations__ = annotated
         elif name == "__repr__":
             fn = dataclasses._recursive_repr(fn)  # type: ignore[attr-defined]
         elif name == "__hash__":
@@ -130,7 +146,7 @@ def _process(cls: type, init: bool, rep: bool, eq: bool, frozen: bool, match_arg
                 fn.__qualname__ = f"{qualname}.__hash__"
                 cls.__hash__ = fn  # type: ignore[method-assign]
             continue
-        if name in cls.__dict__:
+        if name in namespace:
             if name in ("__setattr__", "__delattr__"):
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
             continue
@@ -140,7 +156,7 @@ def _process(cls: type, init: bool, rep: bool, eq: bool, frozen: bool, match_arg
         cls.__hash__ = None  # type: ignore[assignment]
     if not cls.__doc__:
         cls.__doc__ = cls.__name__ + _signature_text(std, keyword)
-    if match_args and "__match_args__" not in cls.__dict__:
+    if match_args and "__match_args__" not in namespace:
         setattr(cls, "__match_args__", tuple(f.name for f in std))  # noqa: B010 (mypy: a class attribute)
     if slots:
         cls = dataclasses._add_slots(cls, frozen, False)  # type: ignore[attr-defined]
