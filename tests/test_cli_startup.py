@@ -94,10 +94,11 @@ def test_compile_reads_bundled_data_by_plain_paths_and_stages_only_changed_files
 # Imported only when used (issue 16): the emit targets a compile does not emit; OpenSSL (hashlib's
 # _hashlib: vllm_compile.sha hashes without it); pathlib with the urllib.parse and ipaddress it
 # brings (bundled data and the HF cache are read through os.path; ipaddress only for a server.host
-# that is not the default loopback address); the table of diagnostic codes (annotations only).
+# that is not the default loopback address); the table of diagnostic codes (annotations only);
+# importlib.util (the subcommand is imported without a find_spec search first).
 LAZY_ON_COMPILE = ("vllm_compile.emit.kubernetes", "vllm_compile.emit.lws", "vllm_compile.emit.ray",
                    "vllm_compile.emit.serve", "hashlib", "_hashlib", "pathlib", "urllib.parse", "ipaddress",
-                   "vllm_compile.codes")
+                   "vllm_compile.codes", "importlib.util")
 
 
 def test_a_plain_compile_leaves_the_lazy_modules_unimported(tmp_path):
