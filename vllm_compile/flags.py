@@ -71,11 +71,6 @@ def nearest_version(version: str) -> str:
     return older[-1] if older else known[0]
 
 
-def _covers(ranges: Sequence[Sequence[str]], release: str) -> bool:
-    order = _order()
-    return any(order[first] <= order[release] <= order[last] for first, last in ranges)
-
-
 @functools.lru_cache(maxsize=1)
 def _order() -> dict[str, int]:
     return {release: i for i, release in enumerate(versions())}
@@ -85,15 +80,24 @@ def _order() -> dict[str, int]:
 def release_manifest(release: str) -> dict:
     """The manifest of one vendored release, exactly as its source JSON had it."""
     history = _history()
+    order = _order()
+    index = order[release]
+
+    def covers(ranges: Sequence[Sequence[str]]) -> bool:  # a (first, last) range holds the release
+        for first, last in ranges:
+            if order[first] <= index <= order[last]:
+                return True
+        return False
+
     out: dict = {}
     for key, variants in history["fields"].items():
         for variant in variants:
-            if _covers(variant["in"], release):
+            if covers(variant["in"]):
                 out[key] = variant["value"]
     for section, names in history["sections"].items():
-        if _covers(history["sections_present"][section], release):
+        if covers(history["sections_present"][section]):
             out[section] = {name: v["value"] for name, variants in names.items()
-                            for v in variants if _covers(v["in"], release)}
+                            for v in variants if covers(v["in"])}
     return out
 
 
