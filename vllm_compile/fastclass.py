@@ -115,7 +115,7 @@ def _process(cls: type, init: bool, rep: bool, eq: bool, frozen: bool, match_arg
             defaults.append(f.default_factory)
         elif f.default is not _MISSING:
             defaults.append(f.default)
-        if isinstance(namespace.get(f.name), Field):
+        if isinstance(getattr(cls, f.name, None), Field):
             if f.default is _MISSING:
                 delattr(cls, f.name)
             else:
