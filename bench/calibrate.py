@@ -34,6 +34,8 @@ QUANT_BLOCKS = {
     "fp8block": {"quant_method": "fp8", "activation_scheme": "dynamic", "fmt": "e4m3", "weight_block_size": [128, 128]},
     "bnb4": {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
              "bnb_4bit_compute_dtype": "bfloat16", "bnb_4bit_use_double_quant": False},
+    "bnb4dq": {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+               "bnb_4bit_compute_dtype": "bfloat16", "bnb_4bit_use_double_quant": True},
 }
 SUCCESS = "started"
 
@@ -66,7 +68,8 @@ def command_line(case, model: str, no_bf16: bool) -> list[str]:
     argv += ["--", "vllm", "serve", model]
     knobs = [("tensor_parallel_size", "--tensor-parallel-size"), ("pipeline_parallel_size", "--pipeline-parallel-size"),
              ("gpu_memory_utilization", "--gpu-memory-utilization"), ("max_model_len", "--max-model-len"),
-             ("kv_cache_dtype", "--kv-cache-dtype"), ("max_num_seqs", "--max-num-seqs"), ("block_size", "--block-size")]
+             ("kv_cache_dtype", "--kv-cache-dtype"), ("max_num_seqs", "--max-num-seqs"), ("block_size", "--block-size"),
+             ("max_num_batched_tokens", "--max-num-batched-tokens")]
     for field, flag in knobs:
         if case.get(field) is not None:
             argv += [flag, str(case[field])]
@@ -76,7 +79,7 @@ def command_line(case, model: str, no_bf16: bool) -> list[str]:
     logged = " ".join(case.get("log_lines", [])).replace("=", " ").split()
     for flag in ("--max-num-batched-tokens", "--dtype"):
         value = next((logged[i + 1] for i, w in enumerate(logged[:-1]) if w == flag), None)
-        if value is not None:
+        if value is not None and flag not in argv:
             argv += [flag, value]
     if "--dtype" not in argv and no_bf16:
         argv += ["--dtype", "half"]

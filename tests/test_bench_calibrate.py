@@ -33,9 +33,11 @@ def test_every_calibration_case_runs_through_predict_and_keeps_its_accuracy():
     v1_ok, v1_n = _ratio(summary["kv_tokens_within_10pct_v1"])
     assert v1_ok * 10 >= v1_n * 8
     weights_ok, weights_n = _ratio(summary["weights_within_3pct"])
-    # 7 of 8: the miss is a bitsandbytes checkpoint the calibration maps to its standard block
-    # (no double quantization) while the logged load matches double quantization (see the note).
-    assert weights_ok >= weights_n - 1
+    assert weights_ok == weights_n > 0
+    # The bitsandbytes start-up (vLLM 0.7.2 loading a double-quantized checkpoint, as its log
+    # says): the uint8 absmax with its second-level scales, not an fp32 one (+5.4 % before).
+    [bnb] = [row for row in report["cases"] if row["id"].startswith("file4484-")]
+    assert bnb["vllm"] == "0.7.2" and "(-0.2%)" in bnb["weights"]
 
 
 def test_leave_one_out_refits_only_the_constants_fitted_on_the_held_out_case():

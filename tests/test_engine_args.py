@@ -113,3 +113,123 @@ def test_multi_node_launch_flags_are_refused_in_any_spelling(tmp_path, flag):
     diags = _errors(str(path), until=pipeline.lower)
     assert any(d.key == "engine.extra_args[1]" and "multi-node launch" in d.message for d in diags), \
         [d.format() for d in diags]
+
+
+# --- `--flag.key value`: vLLM's parser folds dotted keys into the flag's JSON object -------------
+
+def _limits(argv, version="0.33.0"):
+    engine, problems = parse_engine_args(argv, load_manifest(version))
+    return engine, [p for p in problems if p.severity == "error"]
+
+
+@pytest.mark.parametrize("dotted", [
+    ["--limit-mm-per-prompt.image", "2", "--limit-mm-per-prompt.video", "0"],
+    ["--limit-mm-per-prompt.image=2", "--limit_mm_per_prompt.video=0"],
+    ["--limit-mm-per-prompt.video", "0", "--enforce-eager", "--limit-mm-per-prompt.image", "2"],
+    ["--limit-mm-per-prompt.image.count", "2", "--limit-mm-per-prompt.video", "0"],
+])
+def test_dotted_limit_mm_per_prompt_is_the_same_typed_value_as_the_json_form(dotted):
+    json_form, problems = _limits(["--limit-mm-per-prompt", '{"image": 2, "video": 0}'])
+    assert not problems and json_form.limit_mm_per_prompt == (("image", 2), ("video", 0))
+    engine, problems = _limits(dotted)
+    assert not problems
+    assert engine.limit_mm_per_prompt == json_form.limit_mm_per_prompt
+    # One flag, at the first dotted token, holding the merged object (what vLLM hands argparse).
+    [arg] = [a for a in engine.args if a.dest == "limit_mm_per_prompt"]
+    assert arg.index == 0 and arg.option == "--limit-mm-per-prompt"
+    assert arg.value in ({"image": 2, "video": 0}, {"video": 0, "image": 2}, {"image": {"count": 2}, "video": 0})
+
+
+def test_dotted_keys_come_last_and_replace_the_json_form_as_in_vllm():
+    # vLLM appends the object built from dotted keys after every other argument.
+    engine, problems = _limits(["--limit-mm-per-prompt.audio", "1", "--limit-mm-per-prompt", '{"image": 3}'])
+    assert not problems and engine.limit_mm_per_prompt == (("audio", 1),)
+
+
+def test_dotted_values_and_lists_follow_the_release():
+    engine, problems = _limits(["--compilation-config.cudagraph_capture_sizes+", "1,2",
+                                "--compilation-config.cudagraph_capture_sizes+=4", "--compilation-config.mode", "3"])
+    assert not problems
+    assert engine.values()["compilation_config"] == {"cudagraph_capture_sizes": ["1", "2", "4"], "mode": 3}
+    # A single-dash alias gathers its own object; the objects follow in the order their first keys
+    # came, and argparse keeps the last.
+    engine, problems = _limits(["-cc.mode", "3", "--compilation-config.mode", "2", "-cc.level", "1"])
+    assert not problems and engine.values()["compilation_config"] == {"mode": 2}
+    # 0.9.1 keeps the text and knows neither `+` lists nor single-dash keys.
+    engine, problems = _limits(["--compilation-config.level", "3"], "0.9.1")
+    assert not problems and engine.values()["compilation_config"] == {"level": "3"}
+    _, problems = _limits(["-O.level", "3"], "0.9.1")
+    assert problems
+
+
+def test_a_dotted_key_given_twice_warns_and_the_last_wins():
+    engine, problems = parse_engine_args(["--limit-mm-per-prompt.image", "2", "--limit-mm-per-prompt.image", "5"],
+                                         load_manifest("0.33.0"))
+    assert engine.limit_mm_per_prompt == (("image", 5),)
+    assert [(p.code, p.severity, p.index) for p in problems] == [("VC514", "warning", 2)]
+
+
+def test_dotted_keys_on_a_flag_that_is_not_an_object_are_refused_as_vllm_does():
+    _, problems = _limits(["--max-num-seqs.x", "3"])
+    assert [p.code for p in problems] == ["VC506"] and "--max-num-seqs" in problems[0].message
+    _, problems = _limits(["--enforce-eager.x", "1"])
+    assert [p.code for p in problems] == ["VC504"]
+    _, problems = _limits(["--no-such-flag.x", "1"])
+    assert [p.code for p in problems] == ["VC501"]
+    _, problems = _limits(["--limit-mm-per-prompt.image"])
+    assert [p.code for p in problems] == ["VC505"]
+
+
+@pytest.mark.parametrize("version,codes,limits", [
+    ("0.8.5", ["VC501"], ()),                    # no dotted keys before 0.9.0: an unknown flag
+    ("0.9.0", ["VC526"], ()),                    # kept as the text "2" by a release that converts nothing
+    ("0.9.1", [], (("image", 2),)),              # text, converted by the pydantic configs
+    ("0.9.2", [], (("image", 2),)),              # read as JSON
+])
+def test_dotted_limit_mm_per_prompt_is_release_gated(version, codes, limits):
+    engine, problems = _limits(["--limit-mm-per-prompt.image", "2"], version)
+    assert [p.code for p in problems] == codes
+    assert engine.limit_mm_per_prompt == limits
+    if version == "0.8.5":
+        assert "came in vLLM 0.9.0" in problems[0].fix and '{"image": ...}' in problems[0].fix
+
+
+def test_a_limit_that_is_not_a_count_is_an_input_error():
+    _, problems = _limits(["--limit-mm-per-prompt", '{"image": "two"}'])
+    assert [p.code for p in problems] == ["VC522"]
+    _, problems = _limits(["--limit-mm-per-prompt.image", "-1"])
+    assert [p.code for p in problems] == ["VC522"]
+
+
+def test_predict_and_extra_args_read_the_dotted_form(tmp_path):
+    serve, problems = parse_serve_command(["vllm", "serve", "m", "--limit-mm-per-prompt.image", "0",
+                                           "--limit-mm-per-prompt.video=0"], load_manifest("0.33.0"))
+    assert not problems and serve.limit_mm_per_prompt == (("image", 0), ("video", 0))
+    assert serve.find("limit_mm_per_prompt").index == 3
+    c = pipeline.run(_spec(tmp_path, '["--limit-mm-per-prompt.image", "0", "--limit-mm-per-prompt.video=0"]'),
+                     until=pipeline.plan)
+    assert c.spec.deployments[0].engine_args.limit_mm_per_prompt == (("image", 0), ("video", 0))
+
+
+def test_a_text_limit_on_0_9_0_is_located_at_its_item(tmp_path):
+    path = _spec(tmp_path, '["--enable-prefix-caching", "--limit-mm-per-prompt.image", "2"]')
+    text = open(path).read().replace('"0.33.0"', '"0.9.0"')
+    open(path, "w").write(text)
+    diags = _errors(path, until=pipeline.parse)
+    assert any(d.code == "VC526" and d.key == "engine.extra_args[1]" for d in diags), [d.format() for d in diags]
+
+
+@pytest.mark.parametrize("version,value,code", [
+    ("0.10.1", '{"image": "2"}', None),               # pydantic dict[str, int] converts the text
+    ("0.11.1", '{"image": "2"}', "VC526"),            # the options validator unpacks a bare text
+    ("0.11.1", '{"image": {"count": "2"}}', None),    # ... but converts it inside an options object
+    ("0.10.1", '{"image": {"count": 2}}', "VC522"),   # options objects came in 0.11.1
+    ("0.33.0", '{"image": {"width": 512}}', None),    # no count: vLLM's default 999
+    ("0.10.1", '{"image": -1}', None),                # no lower bound before the options (count >= 0)
+    ("0.33.0", '{"image": -1}', "VC522"),
+])
+def test_limit_mm_per_prompt_values_follow_the_release_config(version, value, code):
+    engine, problems = _limits(["--limit-mm-per-prompt", value], version)
+    assert [p.code for p in problems] == ([code] if code else [])
+    if value == '{"image": {"width": 512}}':
+        assert engine.limit_mm_per_prompt == (("image", 999),)

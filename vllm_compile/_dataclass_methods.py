@@ -23,8 +23,23 @@ def _layout_0(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__}
 
 
+# vllm_compile.flags._Dotted
+def _layout_1(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+    def __init__(self, index, option, value):
+        self.index = index
+        self.option = option
+        self.value = value
+    def __repr__(self):
+        return self.__class__.__qualname__ + f"(index={self.index!r}, option={self.option!r}, value={self.value!r})"
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.index,self.option,self.value,) == (other.index,other.option,other.value,)
+        return NotImplemented
+    return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__}
+
+
 # vllm_compile.doctor.base.Context
-def _layout_1(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_deployments__, __dataclass_dflt_hardware__, __dataclass_dflt_has_spec__, __dataclass_dflt_formats__, __dataclass_dflt_environ__, __dataclass_dflt_nvml__, __dataclass_dflt_which__, __dataclass_dflt_docker_socket__, __dataclass_dflt_proc_root__, __dataclass_dflt_shm_path__, __dataclass_dflt_dev_root__, __dataclass_dflt_home__, __dataclass_dflt_hardware_spec__, __dataclass_dflt_sys_root__):
+def _layout_2(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_deployments__, __dataclass_dflt_hardware__, __dataclass_dflt_has_spec__, __dataclass_dflt_formats__, __dataclass_dflt_environ__, __dataclass_dflt_nvml__, __dataclass_dflt_which__, __dataclass_dflt_docker_socket__, __dataclass_dflt_proc_root__, __dataclass_dflt_shm_path__, __dataclass_dflt_dev_root__, __dataclass_dflt_home__, __dataclass_dflt_hardware_spec__, __dataclass_dflt_sys_root__):
     def __init__(self, deployments=__dataclass_dflt_deployments__, hardware=__dataclass_dflt_hardware__, has_spec=__dataclass_dflt_has_spec__, formats=__dataclass_dflt_formats__, environ=__dataclass_HAS_DEFAULT_FACTORY__, nvml=__dataclass_dflt_nvml__, which=__dataclass_dflt_which__, docker_socket=__dataclass_dflt_docker_socket__, proc_root=__dataclass_dflt_proc_root__, shm_path=__dataclass_dflt_shm_path__, dev_root=__dataclass_dflt_dev_root__, home=__dataclass_dflt_home__, hardware_spec=__dataclass_dflt_hardware_spec__, sys_root=__dataclass_dflt_sys_root__):
         __dataclass_builtins_object__.__setattr__(self, 'deployments', deployments)
         __dataclass_builtins_object__.__setattr__(self, 'hardware', hardware)
@@ -60,7 +75,7 @@ def _layout_1(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.pipeline.Options
-def _layout_2(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_formats__, __dataclass_dflt_output_dir__, __dataclass_dflt_nest_output__, __dataclass_dflt_allow_plan_failure__, __dataclass_dflt_spec_bytes__):
+def _layout_3(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_formats__, __dataclass_dflt_output_dir__, __dataclass_dflt_nest_output__, __dataclass_dflt_allow_plan_failure__, __dataclass_dflt_spec_bytes__):
     def __init__(self, formats=__dataclass_dflt_formats__, output_dir=__dataclass_dflt_output_dir__, nest_output=__dataclass_dflt_nest_output__, allow_plan_failure=__dataclass_dflt_allow_plan_failure__, spec_bytes=__dataclass_dflt_spec_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'formats', formats)
         __dataclass_builtins_object__.__setattr__(self, 'output_dir', output_dir)
@@ -87,7 +102,7 @@ def _layout_2(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.writer.Target
-def _layout_3(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_executable__):
+def _layout_4(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_executable__):
     def __init__(self, path, content, executable=__dataclass_dflt_executable__):
         __dataclass_builtins_object__.__setattr__(self, 'path', path)
         __dataclass_builtins_object__.__setattr__(self, 'content', content)
@@ -112,7 +127,7 @@ def _layout_3(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.pipeline.Compilation
-def _layout_4(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_options__, __dataclass_dflt_spec__, __dataclass_dflt_lock__, __dataclass_dflt_lock_digest__, __dataclass_dflt_models__, __dataclass_dflt_hardware__, __dataclass_dflt_devices__, __dataclass_dflt_plans__, __dataclass_dflt_lowered__, __dataclass_dflt_artifacts__, __dataclass_dflt_warnings__, __dataclass_dflt_errors__):
+def _layout_5(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_options__, __dataclass_dflt_spec__, __dataclass_dflt_lock__, __dataclass_dflt_lock_digest__, __dataclass_dflt_models__, __dataclass_dflt_hardware__, __dataclass_dflt_devices__, __dataclass_dflt_plans__, __dataclass_dflt_lowered__, __dataclass_dflt_artifacts__, __dataclass_dflt_warnings__, __dataclass_dflt_errors__):
     def __init__(self, path, options=__dataclass_dflt_options__, spec=__dataclass_dflt_spec__, lock=__dataclass_dflt_lock__, lock_digest=__dataclass_dflt_lock_digest__, models=__dataclass_dflt_models__, hardware=__dataclass_dflt_hardware__, devices=__dataclass_dflt_devices__, plans=__dataclass_dflt_plans__, lowered=__dataclass_dflt_lowered__, artifacts=__dataclass_dflt_artifacts__, warnings=__dataclass_dflt_warnings__, errors=__dataclass_dflt_errors__):
         __dataclass_builtins_object__.__setattr__(self, 'path', path)
         __dataclass_builtins_object__.__setattr__(self, 'options', options)
@@ -147,7 +162,7 @@ def _layout_4(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.drift.Drift
-def _layout_5(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_details__):
+def _layout_6(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_details__):
     def __init__(self, path, summary, details=__dataclass_dflt_details__, *, code):
         __dataclass_builtins_object__.__setattr__(self, 'path', path)
         __dataclass_builtins_object__.__setattr__(self, 'summary', summary)
@@ -173,7 +188,7 @@ def _layout_5(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.resolve.models.families.Layer
-def _layout_6(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_index_key_bytes__):
+def _layout_7(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_index_key_bytes__):
     def __init__(self, attention, window, kv_heads, head_size, head_size_v, is_moe, tensors, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'attention', attention)
         __dataclass_builtins_object__.__setattr__(self, 'window', window)
@@ -206,7 +221,7 @@ def _layout_6(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.ir.lowered.NodeLaunch
-def _layout_7(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_worker_args__, __dataclass_dflt_rendezvous_port__):
+def _layout_8(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_worker_args__, __dataclass_dflt_rendezvous_port__):
     def __init__(self, backend, leader_args, worker_args=__dataclass_dflt_worker_args__, rendezvous_port=__dataclass_dflt_rendezvous_port__):
         __dataclass_builtins_object__.__setattr__(self, 'backend', backend)
         __dataclass_builtins_object__.__setattr__(self, 'leader_args', leader_args)
@@ -232,7 +247,7 @@ def _layout_7(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.plan.overheads.EncoderProfile
-def _layout_8(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_9(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, budget_tokens, items, forward_bytes, cached_bytes):
         __dataclass_builtins_object__.__setattr__(self, 'budget_tokens', budget_tokens)
         __dataclass_builtins_object__.__setattr__(self, 'items', items)
@@ -258,7 +273,7 @@ def _layout_8(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.codes.CodeInfo
-def _layout_9(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_10(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, code, name, meaning, fix):
         __dataclass_builtins_object__.__setattr__(self, 'code', code)
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
@@ -284,7 +299,7 @@ def _layout_9(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.resolve.hardware.nvml.NvmlSnapshot
-def _layout_10(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_11(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, driver_version, devices):
         __dataclass_builtins_object__.__setattr__(self, 'driver_version', driver_version)
         __dataclass_builtins_object__.__setattr__(self, 'devices', devices)
@@ -308,7 +323,7 @@ def _layout_10(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.doctor.docker.DockerState
-def _layout_11(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_info__, __dataclass_dflt_error__, __dataclass_dflt_fix__):
+def _layout_12(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_info__, __dataclass_dflt_error__, __dataclass_dflt_fix__):
     def __init__(self, endpoint, reachable, info=__dataclass_HAS_DEFAULT_FACTORY__, error=__dataclass_dflt_error__, fix=__dataclass_dflt_fix__):
         __dataclass_builtins_object__.__setattr__(self, 'endpoint', endpoint)
         __dataclass_builtins_object__.__setattr__(self, 'reachable', reachable)
@@ -335,7 +350,7 @@ def _layout_11(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.quant.Layout
-def _layout_12(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_kind__, __dataclass_dflt_zeros__, __dataclass_dflt_g_idx__, __dataclass_dflt_fp8_scales__, __dataclass_dflt_input_scale__, __dataclass_dflt_double_quant__, __dataclass_dflt_experts_only__, __dataclass_dflt_lm_head__):
+def _layout_13(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_kind__, __dataclass_dflt_zeros__, __dataclass_dflt_g_idx__, __dataclass_dflt_fp8_scales__, __dataclass_dflt_input_scale__, __dataclass_dflt_double_quant__, __dataclass_dflt_experts_only__, __dataclass_dflt_lm_head__):
     def __init__(self, facts, kind=__dataclass_dflt_kind__, zeros=__dataclass_dflt_zeros__, g_idx=__dataclass_dflt_g_idx__, fp8_scales=__dataclass_dflt_fp8_scales__, input_scale=__dataclass_dflt_input_scale__, double_quant=__dataclass_dflt_double_quant__, experts_only=__dataclass_dflt_experts_only__, lm_head=__dataclass_dflt_lm_head__):
         __dataclass_builtins_object__.__setattr__(self, 'facts', facts)
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
@@ -366,7 +381,7 @@ def _layout_12(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.diagnostics.SourceMap
-def _layout_13(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_positions__):
+def _layout_14(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_positions__):
     def __init__(self, file, positions=__dataclass_HAS_DEFAULT_FACTORY__):
         __dataclass_builtins_object__.__setattr__(self, 'file', file)
         __dataclass_builtins_object__.__setattr__(self, 'positions', __dataclass_dflt_positions__() if positions is __dataclass_HAS_DEFAULT_FACTORY__ else positions)
@@ -390,7 +405,7 @@ def _layout_13(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.lower.args.Arg
-def _layout_14(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_15(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, flag, values, key):
         __dataclass_builtins_object__.__setattr__(self, 'flag', flag)
         __dataclass_builtins_object__.__setattr__(self, 'values', values)
@@ -415,7 +430,7 @@ def _layout_14(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.overheads.EraConstants
-def _layout_15(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_16(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, forward_factor, sampler_copies, sampler_copies_large, moe_factor, constant_bytes):
         __dataclass_builtins_object__.__setattr__(self, 'forward_factor', forward_factor)
         __dataclass_builtins_object__.__setattr__(self, 'sampler_copies', sampler_copies)
@@ -442,7 +457,7 @@ def _layout_15(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.hardware.catalog._Entry
-def _layout_16(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_17(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, gpu, memory_note, memory_variant_of, default_for):
         __dataclass_builtins_object__.__setattr__(self, 'gpu', gpu)
         __dataclass_builtins_object__.__setattr__(self, 'memory_note', memory_note)
@@ -468,7 +483,7 @@ def _layout_16(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.HardwareFacts
-def _layout_17(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_detected__, __dataclass_dflt_driver_version__, __dataclass_dflt_warnings__):
+def _layout_18(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_detected__, __dataclass_dflt_driver_version__, __dataclass_dflt_warnings__):
     def __init__(self, gpus, detected=__dataclass_dflt_detected__, driver_version=__dataclass_dflt_driver_version__, warnings=__dataclass_dflt_warnings__):
         __dataclass_builtins_object__.__setattr__(self, 'gpus', gpus)
         __dataclass_builtins_object__.__setattr__(self, 'detected', detected)
@@ -494,7 +509,7 @@ def _layout_17(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.LayerFacts
-def _layout_18(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_window__, __dataclass_dflt_kv_heads__, __dataclass_dflt_head_size__, __dataclass_dflt_head_size_v__, __dataclass_dflt_state_bytes__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_is_moe__, __dataclass_dflt_sharded_bytes__, __dataclass_dflt_replicated_bytes__, __dataclass_dflt_expert_bytes__, __dataclass_dflt_parameters__, __dataclass_dflt_absmax_growth__, __dataclass_dflt_index_key_bytes__):
+def _layout_19(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_window__, __dataclass_dflt_kv_heads__, __dataclass_dflt_head_size__, __dataclass_dflt_head_size_v__, __dataclass_dflt_state_bytes__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_is_moe__, __dataclass_dflt_sharded_bytes__, __dataclass_dflt_replicated_bytes__, __dataclass_dflt_expert_bytes__, __dataclass_dflt_parameters__, __dataclass_dflt_absmax_growth__, __dataclass_dflt_index_key_bytes__):
     def __init__(self, index, attention, window=__dataclass_dflt_window__, kv_heads=__dataclass_dflt_kv_heads__, head_size=__dataclass_dflt_head_size__, head_size_v=__dataclass_dflt_head_size_v__, state_bytes=__dataclass_dflt_state_bytes__, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, is_moe=__dataclass_dflt_is_moe__, sharded_bytes=__dataclass_dflt_sharded_bytes__, replicated_bytes=__dataclass_dflt_replicated_bytes__, expert_bytes=__dataclass_dflt_expert_bytes__, parameters=__dataclass_dflt_parameters__, absmax_growth=__dataclass_dflt_absmax_growth__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'index', index)
         __dataclass_builtins_object__.__setattr__(self, 'attention', attention)
@@ -533,7 +548,7 @@ def _layout_18(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.HostGpu
-def _layout_19(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_uuid__):
+def _layout_20(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_uuid__):
     def __init__(self, index, gpu, uuid=__dataclass_dflt_uuid__):
         __dataclass_builtins_object__.__setattr__(self, 'index', index)
         __dataclass_builtins_object__.__setattr__(self, 'gpu', gpu)
@@ -558,7 +573,7 @@ def _layout_19(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.flags.Problem
-def _layout_20(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_found__, __dataclass_dflt_expected__, __dataclass_dflt_fix__, __dataclass_dflt_severity__):
+def _layout_21(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_found__, __dataclass_dflt_expected__, __dataclass_dflt_fix__, __dataclass_dflt_severity__):
     def __init__(self, index, message, found=__dataclass_dflt_found__, expected=__dataclass_dflt_expected__, fix=__dataclass_dflt_fix__, severity=__dataclass_dflt_severity__, *, code):
         __dataclass_builtins_object__.__setattr__(self, 'index', index)
         __dataclass_builtins_object__.__setattr__(self, 'message', message)
@@ -587,7 +602,7 @@ def _layout_20(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.hardware.nvml.NvmlDevice
-def _layout_21(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_memory_free__):
+def _layout_22(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_memory_free__):
     def __init__(self, index, name, uuid, memory_total, compute_capability, memory_free=__dataclass_dflt_memory_free__):
         __dataclass_builtins_object__.__setattr__(self, 'index', index)
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
@@ -616,7 +631,7 @@ def _layout_21(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 # vllm_compile.flags.ParsedArg
 # vllm_compile.ir.engine_args.EngineArg
-def _layout_22(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_action__):
+def _layout_23(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_action__):
     def __init__(self, index, option, dest, value, raw, action=__dataclass_dflt_action__):
         __dataclass_builtins_object__.__setattr__(self, 'index', index)
         __dataclass_builtins_object__.__setattr__(self, 'option', option)
@@ -644,7 +659,7 @@ def _layout_22(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.document.Deployment
-def _layout_23(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_engine_args__):
+def _layout_24(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_engine_args__):
     def __init__(self, key_prefix, spec, engine_args=__dataclass_dflt_engine_args__):
         __dataclass_builtins_object__.__setattr__(self, 'key_prefix', key_prefix)
         __dataclass_builtins_object__.__setattr__(self, 'spec', spec)
@@ -669,7 +684,7 @@ def _layout_23(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.doctor.docker.Endpoint
-def _layout_24(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_tls__):
+def _layout_25(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_tls__):
     def __init__(self, kind, address, label, tls=__dataclass_dflt_tls__):
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
         __dataclass_builtins_object__.__setattr__(self, 'address', address)
@@ -695,7 +710,7 @@ def _layout_24(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.Volume
-def _layout_25(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_source__, __dataclass_dflt_read_only__):
+def _layout_26(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_source__, __dataclass_dflt_read_only__):
     def __init__(self, kind, container, source=__dataclass_dflt_source__, read_only=__dataclass_dflt_read_only__):
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
         __dataclass_builtins_object__.__setattr__(self, 'container', container)
@@ -721,7 +736,7 @@ def _layout_25(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.EncoderFacts
-def _layout_26(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__):
+def _layout_27(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__):
     def __init__(self, kind, modality, parameters, sharded_bytes, replicated_bytes, hidden_size, intermediate_size, num_layers, patches_per_item, tokens_per_item, pixels_per_token=__dataclass_dflt_pixels_per_token__, patches_per_token=__dataclass_dflt_patches_per_token__):
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
         __dataclass_builtins_object__.__setattr__(self, 'modality', modality)
@@ -755,7 +770,7 @@ def _layout_26(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.kv.LayerSpec
-def _layout_27(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_state_blocks__):
+def _layout_28(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_state_blocks__):
     def __init__(self, kind, window, page_bytes, token_bytes, state_blocks=__dataclass_dflt_state_blocks__):
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
         __dataclass_builtins_object__.__setattr__(self, 'window', window)
@@ -782,7 +797,7 @@ def _layout_27(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.plan.Choice
-def _layout_28(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pinned__):
+def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pinned__):
     def __init__(self, knob, value, reason, pinned=__dataclass_dflt_pinned__):
         __dataclass_builtins_object__.__setattr__(self, 'knob', knob)
         __dataclass_builtins_object__.__setattr__(self, 'value', value)
@@ -808,7 +823,7 @@ def _layout_28(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.MlaFacts
-def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_index_topk__, __dataclass_dflt_index_n_heads__, __dataclass_dflt_index_head_dim__):
+def _layout_30(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_index_topk__, __dataclass_dflt_index_n_heads__, __dataclass_dflt_index_head_dim__):
     def __init__(self, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, q_lora_rank, index_topk=__dataclass_dflt_index_topk__, index_n_heads=__dataclass_dflt_index_n_heads__, index_head_dim=__dataclass_dflt_index_head_dim__):
         __dataclass_builtins_object__.__setattr__(self, 'kv_lora_rank', kv_lora_rank)
         __dataclass_builtins_object__.__setattr__(self, 'qk_rope_head_dim', qk_rope_head_dim)
@@ -838,7 +853,7 @@ def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.MoeRule
-def _layout_30(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_experts__, __dataclass_dflt_expert_intermediate__, __dataclass_dflt_shared_intermediate__):
+def _layout_31(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_experts__, __dataclass_dflt_expert_intermediate__, __dataclass_dflt_shared_intermediate__):
     def __init__(self, layer, experts=__dataclass_dflt_experts__, expert_intermediate=__dataclass_dflt_expert_intermediate__, shared_intermediate=__dataclass_dflt_shared_intermediate__):
         __dataclass_builtins_object__.__setattr__(self, 'layer', layer)
         __dataclass_builtins_object__.__setattr__(self, 'experts', experts)
@@ -864,7 +879,7 @@ def _layout_30(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.counting.Weights
-def _layout_31(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_32(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, layers, parameters, weight_bytes, embedding_bytes_per_row, lm_head_bytes_per_row, final_norm_bytes):
         __dataclass_builtins_object__.__setattr__(self, 'layers', layers)
         __dataclass_builtins_object__.__setattr__(self, 'parameters', parameters)
@@ -892,7 +907,7 @@ def _layout_31(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.memory.Evaluation
-def _layout_32(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_largest_fitting_len__, __dataclass_dflt_headroom_needed__, __dataclass_dflt_failure_key__):
+def _layout_33(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_largest_fitting_len__, __dataclass_dflt_headroom_needed__, __dataclass_dflt_failure_key__):
     def __init__(self, layout, ledger, ranks, capacity, verdict, reasons, largest_fitting_len=__dataclass_dflt_largest_fitting_len__, headroom_needed=__dataclass_dflt_headroom_needed__, failure_key=__dataclass_dflt_failure_key__):
         __dataclass_builtins_object__.__setattr__(self, 'layout', layout)
         __dataclass_builtins_object__.__setattr__(self, 'ledger', ledger)
@@ -923,7 +938,7 @@ def _layout_32(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.releases.BatchDefaults
-def _layout_33(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_34(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, max_num_batched_tokens, max_num_seqs, chunked_prefill, reason):
         __dataclass_builtins_object__.__setattr__(self, 'max_num_batched_tokens', max_num_batched_tokens)
         __dataclass_builtins_object__.__setattr__(self, 'max_num_seqs', max_num_seqs)
@@ -949,7 +964,7 @@ def _layout_33(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.diagnostics.Diagnostic
-def _layout_34(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_file__, __dataclass_dflt_line__, __dataclass_dflt_column__, __dataclass_dflt_key__, __dataclass_dflt_found__, __dataclass_dflt_expected__, __dataclass_dflt_fix__, __dataclass_dflt_severity__, __dataclass_dflt_fixes__):
+def _layout_35(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_file__, __dataclass_dflt_line__, __dataclass_dflt_column__, __dataclass_dflt_key__, __dataclass_dflt_found__, __dataclass_dflt_expected__, __dataclass_dflt_fix__, __dataclass_dflt_severity__, __dataclass_dflt_fixes__):
     def __init__(self, message, file=__dataclass_dflt_file__, line=__dataclass_dflt_line__, column=__dataclass_dflt_column__, key=__dataclass_dflt_key__, found=__dataclass_dflt_found__, expected=__dataclass_dflt_expected__, fix=__dataclass_dflt_fix__, severity=__dataclass_dflt_severity__, fixes=__dataclass_dflt_fixes__, *, code):
         __dataclass_builtins_object__.__setattr__(self, 'message', message)
         __dataclass_builtins_object__.__setattr__(self, 'file', file)
@@ -982,7 +997,7 @@ def _layout_34(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.QuantFacts
-def _layout_35(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_bits__, __dataclass_dflt_group_size__, __dataclass_dflt_desc_act__, __dataclass_dflt_weight_block_size__, __dataclass_dflt_activation_scheme__, __dataclass_dflt_excluded_modules__, __dataclass_dflt_prequantized__):
+def _layout_36(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_bits__, __dataclass_dflt_group_size__, __dataclass_dflt_desc_act__, __dataclass_dflt_weight_block_size__, __dataclass_dflt_activation_scheme__, __dataclass_dflt_excluded_modules__, __dataclass_dflt_prequantized__):
     def __init__(self, method, bits=__dataclass_dflt_bits__, group_size=__dataclass_dflt_group_size__, desc_act=__dataclass_dflt_desc_act__, weight_block_size=__dataclass_dflt_weight_block_size__, activation_scheme=__dataclass_dflt_activation_scheme__, excluded_modules=__dataclass_dflt_excluded_modules__, prequantized=__dataclass_dflt_prequantized__):
         __dataclass_builtins_object__.__setattr__(self, 'method', method)
         __dataclass_builtins_object__.__setattr__(self, 'bits', bits)
@@ -1012,7 +1027,7 @@ def _layout_35(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.SpeculativeFacts
-def _layout_36(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_draft__, __dataclass_dflt_given_method__):
+def _layout_37(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_draft__, __dataclass_dflt_given_method__):
     def __init__(self, method, num_speculative_tokens, draft=__dataclass_dflt_draft__, given_method=__dataclass_dflt_given_method__):
         __dataclass_builtins_object__.__setattr__(self, 'method', method)
         __dataclass_builtins_object__.__setattr__(self, 'num_speculative_tokens', num_speculative_tokens)
@@ -1038,7 +1053,7 @@ def _layout_36(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.catalog.CatalogEntry
-def _layout_37(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_encoder_counted__):
+def _layout_38(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_encoder_counted__):
     def __init__(self, model_id, model_type, architecture, parameters, weight_bytes, checkpoint_bytes, dtype, quantization, max_context, gated, multimodal, variants, variant_of, modelled, encoder_counted=__dataclass_dflt_encoder_counted__):
         __dataclass_builtins_object__.__setattr__(self, 'model_id', model_id)
         __dataclass_builtins_object__.__setattr__(self, 'model_type', model_type)
@@ -1075,7 +1090,7 @@ def _layout_37(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.ModelFacts
-def _layout_38(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mla__, __dataclass_dflt_moe__, __dataclass_dflt_quantization__, __dataclass_dflt_rope_scaling__, __dataclass_dflt_multimodal__, __dataclass_dflt_encoder__, __dataclass_dflt_gated__, __dataclass_dflt_weights_from_headers__, __dataclass_dflt_revision__, __dataclass_dflt_warnings__, __dataclass_dflt_lighter_variants__, __dataclass_dflt_mtp_layers__, __dataclass_dflt_draft_vocab_size__, __dataclass_dflt_speculative_draft__, __dataclass_dflt_lora_adapters__):
+def _layout_39(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mla__, __dataclass_dflt_moe__, __dataclass_dflt_quantization__, __dataclass_dflt_rope_scaling__, __dataclass_dflt_multimodal__, __dataclass_dflt_encoder__, __dataclass_dflt_gated__, __dataclass_dflt_weights_from_headers__, __dataclass_dflt_revision__, __dataclass_dflt_warnings__, __dataclass_dflt_lighter_variants__, __dataclass_dflt_mtp_layers__, __dataclass_dflt_draft_vocab_size__, __dataclass_dflt_speculative_draft__, __dataclass_dflt_lora_adapters__):
     def __init__(self, model_id, model_type, architecture, source, num_layers, hidden_size, num_attention_heads, num_kv_heads, head_dim, intermediate_size, vocab_size, tie_word_embeddings, max_position_embeddings, dtype, layers, parameters, weight_bytes, embedding_bytes_per_row, lm_head_bytes_per_row, final_norm_bytes, mla=__dataclass_dflt_mla__, moe=__dataclass_dflt_moe__, quantization=__dataclass_dflt_quantization__, rope_scaling=__dataclass_dflt_rope_scaling__, multimodal=__dataclass_dflt_multimodal__, encoder=__dataclass_dflt_encoder__, gated=__dataclass_dflt_gated__, weights_from_headers=__dataclass_dflt_weights_from_headers__, revision=__dataclass_dflt_revision__, warnings=__dataclass_dflt_warnings__, lighter_variants=__dataclass_dflt_lighter_variants__, mtp_layers=__dataclass_dflt_mtp_layers__, draft_vocab_size=__dataclass_dflt_draft_vocab_size__, speculative_draft=__dataclass_dflt_speculative_draft__, lora_adapters=__dataclass_dflt_lora_adapters__):
         __dataclass_builtins_object__.__setattr__(self, 'model_id', model_id)
         __dataclass_builtins_object__.__setattr__(self, 'model_type', model_type)
@@ -1132,7 +1147,7 @@ def _layout_38(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.Arch
-def _layout_39(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warnings__, __dataclass_dflt_mtp_layers__):
+def _layout_40(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warnings__, __dataclass_dflt_mtp_layers__):
     def __init__(self, model_type, num_layers, hidden, heads, kv_heads, head_dim, intermediate, vocab, tie, layers, mla, moe, warnings=__dataclass_dflt_warnings__, mtp_layers=__dataclass_dflt_mtp_layers__):
         __dataclass_builtins_object__.__setattr__(self, 'model_type', model_type)
         __dataclass_builtins_object__.__setattr__(self, 'num_layers', num_layers)
@@ -1168,32 +1183,33 @@ def _layout_39(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.weights.LoadKernels
-def _layout_40(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mxfp4_pad__, __dataclass_dflt_mla_absorbed__, __dataclass_dflt_bnb_absmax_fp32__):
-    def __init__(self, mxfp4_pad=__dataclass_dflt_mxfp4_pad__, mla_absorbed=__dataclass_dflt_mla_absorbed__, bnb_absmax_fp32=__dataclass_dflt_bnb_absmax_fp32__):
+def _layout_41(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mxfp4_pad__, __dataclass_dflt_mla_absorbed__, __dataclass_dflt_bnb_absmax_fp32__, __dataclass_dflt_mxfp4_bias_bytes__):
+    def __init__(self, mxfp4_pad=__dataclass_dflt_mxfp4_pad__, mla_absorbed=__dataclass_dflt_mla_absorbed__, bnb_absmax_fp32=__dataclass_dflt_bnb_absmax_fp32__, mxfp4_bias_bytes=__dataclass_dflt_mxfp4_bias_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'mxfp4_pad', mxfp4_pad)
         __dataclass_builtins_object__.__setattr__(self, 'mla_absorbed', mla_absorbed)
         __dataclass_builtins_object__.__setattr__(self, 'bnb_absmax_fp32', bnb_absmax_fp32)
+        __dataclass_builtins_object__.__setattr__(self, 'mxfp4_bias_bytes', mxfp4_bias_bytes)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(mxfp4_pad={self.mxfp4_pad!r}, mla_absorbed={self.mla_absorbed!r}, bnb_absmax_fp32={self.bnb_absmax_fp32!r})"
+        return self.__class__.__qualname__ + f"(mxfp4_pad={self.mxfp4_pad!r}, mla_absorbed={self.mla_absorbed!r}, bnb_absmax_fp32={self.bnb_absmax_fp32!r}, mxfp4_bias_bytes={self.mxfp4_bias_bytes!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,) == (other.mxfp4_pad,other.mla_absorbed,other.bnb_absmax_fp32,)
+            return (self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,self.mxfp4_bias_bytes,) == (other.mxfp4_pad,other.mla_absorbed,other.bnb_absmax_fp32,other.mxfp4_bias_bytes,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32',):
+        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32','mxfp4_bias_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32',):
+        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32','mxfp4_bias_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,))
+        return hash((self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,self.mxfp4_bias_bytes,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
 # vllm_compile.ir.lowered.LoweredDeployment
-def _layout_41(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warnings__, __dataclass_dflt_release_warning__, __dataclass_dflt_depends_on_ports__, __dataclass_dflt_kubernetes__, __dataclass_dflt_role__, __dataclass_dflt_engine_version__, __dataclass_dflt_bind_host__, __dataclass_dflt_ulimits__, __dataclass_dflt_notes__, __dataclass_dflt_multinode__):
+def _layout_42(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warnings__, __dataclass_dflt_release_warning__, __dataclass_dflt_depends_on_ports__, __dataclass_dflt_kubernetes__, __dataclass_dflt_role__, __dataclass_dflt_engine_version__, __dataclass_dflt_bind_host__, __dataclass_dflt_ulimits__, __dataclass_dflt_notes__, __dataclass_dflt_multinode__):
     def __init__(self, name, image, args, model, env, port, container_port, accelerators, shm_bytes, volumes, healthcheck, depends_on_healthy, output_dir, spec_path, input_digest, formats, warnings=__dataclass_dflt_warnings__, release_warning=__dataclass_dflt_release_warning__, depends_on_ports=__dataclass_dflt_depends_on_ports__, kubernetes=__dataclass_dflt_kubernetes__, role=__dataclass_dflt_role__, engine_version=__dataclass_dflt_engine_version__, bind_host=__dataclass_dflt_bind_host__, ulimits=__dataclass_dflt_ulimits__, notes=__dataclass_dflt_notes__, multinode=__dataclass_dflt_multinode__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'image', image)
@@ -1241,7 +1257,7 @@ def _layout_41(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.SecretKey
-def _layout_42(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_43(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, name, key):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'key', key)
@@ -1265,7 +1281,7 @@ def _layout_42(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.GpuFacts
-def _layout_43(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_vendor__, __dataclass_dflt_bandwidth_gbps__, __dataclass_dflt_interconnect__, __dataclass_dflt_aliases__, __dataclass_dflt_nvidia_smi_names__):
+def _layout_44(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_vendor__, __dataclass_dflt_bandwidth_gbps__, __dataclass_dflt_interconnect__, __dataclass_dflt_aliases__, __dataclass_dflt_nvidia_smi_names__):
     def __init__(self, name, memory_bytes, compute_capability, bf16, fp8, vendor=__dataclass_dflt_vendor__, bandwidth_gbps=__dataclass_dflt_bandwidth_gbps__, interconnect=__dataclass_dflt_interconnect__, aliases=__dataclass_dflt_aliases__, nvidia_smi_names=__dataclass_dflt_nvidia_smi_names__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'memory_bytes', memory_bytes)
@@ -1297,7 +1313,7 @@ def _layout_43(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.attention._Backend
-def _layout_44(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_head_sizes__, __dataclass_dflt_fp8_min_cc__, __dataclass_dflt_fp8_max_cc__, __dataclass_dflt_bf16_min_cc__):
+def _layout_45(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_head_sizes__, __dataclass_dflt_fp8_min_cc__, __dataclass_dflt_fp8_max_cc__, __dataclass_dflt_bf16_min_cc__):
     def __init__(self, name, min_cc, max_cc, kv_dtypes, head_sizes=__dataclass_dflt_head_sizes__, fp8_min_cc=__dataclass_dflt_fp8_min_cc__, fp8_max_cc=__dataclass_dflt_fp8_max_cc__, bf16_min_cc=__dataclass_dflt_bf16_min_cc__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'min_cc', min_cc)
@@ -1327,7 +1343,7 @@ def _layout_44(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.LoraAdapterFacts
-def _layout_45(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_repo_id__):
+def _layout_46(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_repo_id__):
     def __init__(self, name, rank, source, repo_id=__dataclass_dflt_repo_id__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'rank', rank)
@@ -1353,7 +1369,7 @@ def _layout_45(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.Tensor
-def _layout_46(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_cols__, __dataclass_dflt_part__, __dataclass_dflt_copies__, __dataclass_dflt_quantizable__, __dataclass_dflt_elem_bytes__):
+def _layout_47(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_cols__, __dataclass_dflt_part__, __dataclass_dflt_copies__, __dataclass_dflt_quantizable__, __dataclass_dflt_elem_bytes__):
     def __init__(self, name, rows, cols=__dataclass_dflt_cols__, part=__dataclass_dflt_part__, copies=__dataclass_dflt_copies__, quantizable=__dataclass_dflt_quantizable__, elem_bytes=__dataclass_dflt_elem_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'rows', rows)
@@ -1382,7 +1398,7 @@ def _layout_46(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.Ulimit
-def _layout_47(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_48(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, name, soft, hard):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'soft', soft)
@@ -1407,7 +1423,7 @@ def _layout_47(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.doctor.base.Deploy
-def _layout_48(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_device_ids__, __dataclass_dflt_model_dir__):
+def _layout_49(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_device_ids__, __dataclass_dflt_model_dir__):
     def __init__(self, name, spec, model, plan, device_ids=__dataclass_dflt_device_ids__, model_dir=__dataclass_dflt_model_dir__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'spec', spec)
@@ -1435,7 +1451,7 @@ def _layout_48(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.doctor.base.Finding
-def _layout_49(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_fix__):
+def _layout_50(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_fix__):
     def __init__(self, name, status, found, fix=__dataclass_dflt_fix__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'status', status)
@@ -1461,7 +1477,7 @@ def _layout_49(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.EnvVar
-def _layout_50(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_value__, __dataclass_dflt_from_env__, __dataclass_dflt_secret__, __dataclass_dflt_required__, __dataclass_dflt_required_message__):
+def _layout_51(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_value__, __dataclass_dflt_from_env__, __dataclass_dflt_secret__, __dataclass_dflt_required__, __dataclass_dflt_required_message__):
     def __init__(self, name, value=__dataclass_dflt_value__, from_env=__dataclass_dflt_from_env__, secret=__dataclass_dflt_secret__, required=__dataclass_dflt_required__, required_message=__dataclass_dflt_required_message__):
         __dataclass_builtins_object__.__setattr__(self, 'name', name)
         __dataclass_builtins_object__.__setattr__(self, 'value', value)
@@ -1489,7 +1505,7 @@ def _layout_50(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.KubernetesOptions
-def _layout_51(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_tolerations__, __dataclass_dflt_labels__, __dataclass_dflt_annotations__):
+def _layout_52(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_tolerations__, __dataclass_dflt_labels__, __dataclass_dflt_annotations__):
     def __init__(self, namespace, cache_size, storage_class, secrets, node_selector, tolerations=__dataclass_dflt_tolerations__, labels=__dataclass_dflt_labels__, annotations=__dataclass_dflt_annotations__):
         __dataclass_builtins_object__.__setattr__(self, 'namespace', namespace)
         __dataclass_builtins_object__.__setattr__(self, 'cache_size', cache_size)
@@ -1519,7 +1535,7 @@ def _layout_51(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.MultiNode
-def _layout_52(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_preferred__, __dataclass_dflt_ray_port__):
+def _layout_53(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_preferred__, __dataclass_dflt_ray_port__):
     def __init__(self, nodes, gpus_per_node, network, addresses, ray, mp, preferred=__dataclass_dflt_preferred__, ray_port=__dataclass_dflt_ray_port__):
         __dataclass_builtins_object__.__setattr__(self, 'nodes', nodes)
         __dataclass_builtins_object__.__setattr__(self, 'gpus_per_node', gpus_per_node)
@@ -1549,7 +1565,7 @@ def _layout_52(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.kv.Capacity
-def _layout_53(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_54(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, num_blocks, blocks_per_request, max_concurrency, tokens):
         __dataclass_builtins_object__.__setattr__(self, 'num_blocks', num_blocks)
         __dataclass_builtins_object__.__setattr__(self, 'blocks_per_request', blocks_per_request)
@@ -1575,7 +1591,7 @@ def _layout_53(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.MoeFacts
-def _layout_54(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_55(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, num_experts, experts_per_token, expert_intermediate_size, shared_expert_intermediate_size, first_dense_layers, moe_layer_count):
         __dataclass_builtins_object__.__setattr__(self, 'num_experts', num_experts)
         __dataclass_builtins_object__.__setattr__(self, 'experts_per_token', experts_per_token)
@@ -1603,7 +1619,7 @@ def _layout_54(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.artifact.Artifact
-def _layout_55(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_executable__, __dataclass_dflt_kind__):
+def _layout_56(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_executable__, __dataclass_dflt_kind__):
     def __init__(self, path, content, executable=__dataclass_dflt_executable__, kind=__dataclass_dflt_kind__):
         __dataclass_builtins_object__.__setattr__(self, 'path', path)
         __dataclass_builtins_object__.__setattr__(self, 'content', content)
@@ -1629,7 +1645,7 @@ def _layout_55(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.document.Spec
-def _layout_56(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_multi__):
+def _layout_57(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_multi__):
     def __init__(self, path, directory, source, hardware, deployments, output, digest, multi=__dataclass_dflt_multi__):
         __dataclass_builtins_object__.__setattr__(self, 'path', path)
         __dataclass_builtins_object__.__setattr__(self, 'directory', directory)
@@ -1659,7 +1675,7 @@ def _layout_56(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.Healthcheck
-def _layout_57(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_58(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, path, start_period_s, interval_s, timeout_s, retries):
         __dataclass_builtins_object__.__setattr__(self, 'path', path)
         __dataclass_builtins_object__.__setattr__(self, 'start_period_s', start_period_s)
@@ -1686,7 +1702,7 @@ def _layout_57(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.flags.ParseResult
-def _layout_58(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_problems__):
+def _layout_59(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_problems__):
     def __init__(self, positionals, args, problems=__dataclass_dflt_problems__):
         __dataclass_builtins_object__.__setattr__(self, 'positionals', positionals)
         __dataclass_builtins_object__.__setattr__(self, 'args', args)
@@ -1711,7 +1727,7 @@ def _layout_58(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.Family
-def _layout_59(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_sparse_indexer__, __dataclass_dflt_summary__):
+def _layout_60(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_sparse_indexer__, __dataclass_dflt_summary__):
     def __init__(self, qkv_bias=__dataclass_dflt_qkv_bias__, o_bias=__dataclass_dflt_o_bias__, attention_bias=__dataclass_dflt_attention_bias__, qk_norm=__dataclass_dflt_qk_norm__, fused_qkv=__dataclass_dflt_fused_qkv__, fused_gate_up=__dataclass_dflt_fused_gate_up__, norms=__dataclass_dflt_norms__, tie=__dataclass_dflt_tie__, sinks=__dataclass_dflt_sinks__, attention=__dataclass_dflt_attention__, moe=__dataclass_dflt_moe__, ffn_prefix=__dataclass_dflt_ffn_prefix__, linear=__dataclass_dflt_linear__, gated_q=__dataclass_dflt_gated_q__, intermediate_fallback=__dataclass_dflt_intermediate_fallback__, sparse_indexer=__dataclass_dflt_sparse_indexer__, summary=__dataclass_dflt_summary__):
         __dataclass_builtins_object__.__setattr__(self, 'qkv_bias', qkv_bias)
         __dataclass_builtins_object__.__setattr__(self, 'o_bias', o_bias)
@@ -1750,7 +1766,7 @@ def _layout_59(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.fixes.Candidate
-def _layout_60(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_cost__):
+def _layout_61(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_cost__):
     def __init__(self, settings, summary, cost=__dataclass_dflt_cost__):
         __dataclass_builtins_object__.__setattr__(self, 'settings', settings)
         __dataclass_builtins_object__.__setattr__(self, 'summary', summary)
@@ -1775,7 +1791,7 @@ def _layout_60(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.plan.Fix
-def _layout_61(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, settings, summary, verdict, max_concurrency):
         __dataclass_builtins_object__.__setattr__(self, 'settings', settings)
         __dataclass_builtins_object__.__setattr__(self, 'summary', summary)
@@ -1801,7 +1817,7 @@ def _layout_61(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.emit.shell.Expand
-def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_63(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, text):
         __dataclass_builtins_object__.__setattr__(self, 'text', text)
     def __repr__(self):
@@ -1824,7 +1840,7 @@ def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.emit.header.Header
-def _layout_63(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_sealed__):
+def _layout_64(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_sealed__):
     def __init__(self, tool_version, spec_path, input_digest, sealed=__dataclass_dflt_sealed__):
         __dataclass_builtins_object__.__setattr__(self, 'tool_version', tool_version)
         __dataclass_builtins_object__.__setattr__(self, 'spec_path', spec_path)
@@ -1850,7 +1866,7 @@ def _layout_63(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.plan.Ledger
-def _layout_64(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_rank__, __dataclass_dflt_stage__, __dataclass_dflt_encoder_weights_bytes__, __dataclass_dflt_encoder_activation_bytes__):
+def _layout_65(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_rank__, __dataclass_dflt_stage__, __dataclass_dflt_encoder_weights_bytes__, __dataclass_dflt_encoder_activation_bytes__):
     def __init__(self, total_bytes, requested_bytes, weights_bytes, activation_bytes, non_torch_bytes, cuda_graph_bytes, kv_cache_bytes, kv_bytes_per_token, rank=__dataclass_dflt_rank__, stage=__dataclass_dflt_stage__, encoder_weights_bytes=__dataclass_dflt_encoder_weights_bytes__, encoder_activation_bytes=__dataclass_dflt_encoder_activation_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'total_bytes', total_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'requested_bytes', requested_bytes)
@@ -1884,7 +1900,7 @@ def _layout_64(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.nodes.Option
-def _layout_65(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
+def _layout_66(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
     def __init__(self, tp, pp, dp, ep, rule, reason):
         __dataclass_builtins_object__.__setattr__(self, 'tp', tp)
         __dataclass_builtins_object__.__setattr__(self, 'pp', pp)
@@ -1912,7 +1928,7 @@ def _layout_65(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.memory.Layout
-def _layout_66(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_other_tenants_bytes__, __dataclass_dflt_cpu_offload_bytes__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_dp__, __dataclass_dflt_speculative__, __dataclass_dflt_mm_items_per_prompt__, __dataclass_dflt_mm_max_pixels__):
+def _layout_67(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_other_tenants_bytes__, __dataclass_dflt_cpu_offload_bytes__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_dp__, __dataclass_dflt_speculative__, __dataclass_dflt_mm_items_per_prompt__, __dataclass_dflt_mm_max_pixels__):
     def __init__(self, tp, pp, utilization, max_model_len, kv_cache_dtype, max_num_seqs, max_num_batched_tokens, block_size, enforce_eager, expert_parallel, dtype_bytes, hybrid, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, other_tenants_bytes=__dataclass_dflt_other_tenants_bytes__, cpu_offload_bytes=__dataclass_dflt_cpu_offload_bytes__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, dp=__dataclass_dflt_dp__, speculative=__dataclass_dflt_speculative__, mm_items_per_prompt=__dataclass_dflt_mm_items_per_prompt__, mm_max_pixels=__dataclass_dflt_mm_max_pixels__):
         __dataclass_builtins_object__.__setattr__(self, 'tp', tp)
         __dataclass_builtins_object__.__setattr__(self, 'pp', pp)
@@ -1955,7 +1971,7 @@ def _layout_66(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.lowered.Accelerators
-def _layout_67(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_product_names__):
+def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_product_names__):
     def __init__(self, vendor, count, device_ids, product_names=__dataclass_dflt_product_names__):
         __dataclass_builtins_object__.__setattr__(self, 'vendor', vendor)
         __dataclass_builtins_object__.__setattr__(self, 'count', count)
@@ -1981,7 +1997,7 @@ def _layout_67(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.releases.ReleaseRules
-def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__, __dataclass_dflt_sparse_mla_auto_fp8__):
+def _layout_69(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__, __dataclass_dflt_sparse_mla_auto_fp8__):
     def __init__(self, version, engine, era, default_utilization, cuda_graphs_in_budget, hybrid_kv_manager, tokens_from_concurrency, bf16_auto_fallback, v0_mla_alignment, large_gpu_rule, mamba_state_blocks=__dataclass_dflt_mamba_state_blocks__, mamba_seqs_must_fit=__dataclass_dflt_mamba_seqs_must_fit__, sparse_mla_auto_fp8=__dataclass_dflt_sparse_mla_auto_fp8__):
         __dataclass_builtins_object__.__setattr__(self, 'version', version)
         __dataclass_builtins_object__.__setattr__(self, 'engine', engine)
@@ -2016,7 +2032,7 @@ def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.flags.Manifest
-def _layout_69(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warning__):
+def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warning__):
     def __init__(self, version, requested, flags, positionals, value_tables, warning=__dataclass_dflt_warning__):
         __dataclass_builtins_object__.__setattr__(self, 'version', version)
         __dataclass_builtins_object__.__setattr__(self, 'requested', requested)
@@ -2044,8 +2060,8 @@ def _layout_69(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.engine_args.EngineArgs
-def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_tokens__, __dataclass_dflt_args__, __dataclass_dflt_positionals__, __dataclass_dflt_model__, __dataclass_dflt_revision__, __dataclass_dflt_tensor_parallel_size__, __dataclass_dflt_pipeline_parallel_size__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_max_model_len__, __dataclass_dflt_max_model_len_auto__, __dataclass_dflt_gpu_memory_utilization__, __dataclass_dflt_max_num_seqs__, __dataclass_dflt_max_num_batched_tokens__, __dataclass_dflt_block_size__, __dataclass_dflt_kv_cache_dtype__, __dataclass_dflt_quantization__, __dataclass_dflt_dtype__, __dataclass_dflt_enforce_eager__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_enable_lora__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_cpu_offload_gb__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_disable_hybrid_kv_cache_manager__, __dataclass_dflt_speculative_config__):
-    def __init__(self, version, tokens=__dataclass_dflt_tokens__, args=__dataclass_dflt_args__, positionals=__dataclass_dflt_positionals__, model=__dataclass_dflt_model__, revision=__dataclass_dflt_revision__, tensor_parallel_size=__dataclass_dflt_tensor_parallel_size__, pipeline_parallel_size=__dataclass_dflt_pipeline_parallel_size__, data_parallel_size=__dataclass_dflt_data_parallel_size__, max_model_len=__dataclass_dflt_max_model_len__, max_model_len_auto=__dataclass_dflt_max_model_len_auto__, gpu_memory_utilization=__dataclass_dflt_gpu_memory_utilization__, max_num_seqs=__dataclass_dflt_max_num_seqs__, max_num_batched_tokens=__dataclass_dflt_max_num_batched_tokens__, block_size=__dataclass_dflt_block_size__, kv_cache_dtype=__dataclass_dflt_kv_cache_dtype__, quantization=__dataclass_dflt_quantization__, dtype=__dataclass_dflt_dtype__, enforce_eager=__dataclass_dflt_enforce_eager__, enable_expert_parallel=__dataclass_dflt_enable_expert_parallel__, enable_lora=__dataclass_dflt_enable_lora__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, cpu_offload_gb=__dataclass_dflt_cpu_offload_gb__, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, disable_hybrid_kv_cache_manager=__dataclass_dflt_disable_hybrid_kv_cache_manager__, speculative_config=__dataclass_dflt_speculative_config__):
+def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_tokens__, __dataclass_dflt_args__, __dataclass_dflt_positionals__, __dataclass_dflt_model__, __dataclass_dflt_revision__, __dataclass_dflt_tensor_parallel_size__, __dataclass_dflt_pipeline_parallel_size__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_max_model_len__, __dataclass_dflt_max_model_len_auto__, __dataclass_dflt_gpu_memory_utilization__, __dataclass_dflt_max_num_seqs__, __dataclass_dflt_max_num_batched_tokens__, __dataclass_dflt_block_size__, __dataclass_dflt_kv_cache_dtype__, __dataclass_dflt_quantization__, __dataclass_dflt_dtype__, __dataclass_dflt_enforce_eager__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_enable_lora__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_cpu_offload_gb__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_disable_hybrid_kv_cache_manager__, __dataclass_dflt_speculative_config__, __dataclass_dflt_limit_mm_per_prompt__):
+    def __init__(self, version, tokens=__dataclass_dflt_tokens__, args=__dataclass_dflt_args__, positionals=__dataclass_dflt_positionals__, model=__dataclass_dflt_model__, revision=__dataclass_dflt_revision__, tensor_parallel_size=__dataclass_dflt_tensor_parallel_size__, pipeline_parallel_size=__dataclass_dflt_pipeline_parallel_size__, data_parallel_size=__dataclass_dflt_data_parallel_size__, max_model_len=__dataclass_dflt_max_model_len__, max_model_len_auto=__dataclass_dflt_max_model_len_auto__, gpu_memory_utilization=__dataclass_dflt_gpu_memory_utilization__, max_num_seqs=__dataclass_dflt_max_num_seqs__, max_num_batched_tokens=__dataclass_dflt_max_num_batched_tokens__, block_size=__dataclass_dflt_block_size__, kv_cache_dtype=__dataclass_dflt_kv_cache_dtype__, quantization=__dataclass_dflt_quantization__, dtype=__dataclass_dflt_dtype__, enforce_eager=__dataclass_dflt_enforce_eager__, enable_expert_parallel=__dataclass_dflt_enable_expert_parallel__, enable_lora=__dataclass_dflt_enable_lora__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, cpu_offload_gb=__dataclass_dflt_cpu_offload_gb__, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, disable_hybrid_kv_cache_manager=__dataclass_dflt_disable_hybrid_kv_cache_manager__, speculative_config=__dataclass_dflt_speculative_config__, limit_mm_per_prompt=__dataclass_dflt_limit_mm_per_prompt__):
         __dataclass_builtins_object__.__setattr__(self, 'version', version)
         __dataclass_builtins_object__.__setattr__(self, 'tokens', tokens)
         __dataclass_builtins_object__.__setattr__(self, 'args', args)
@@ -2073,27 +2089,28 @@ def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'kv_cache_memory_bytes', kv_cache_memory_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'disable_hybrid_kv_cache_manager', disable_hybrid_kv_cache_manager)
         __dataclass_builtins_object__.__setattr__(self, 'speculative_config', speculative_config)
+        __dataclass_builtins_object__.__setattr__(self, 'limit_mm_per_prompt', limit_mm_per_prompt)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(version={self.version!r}, tokens={self.tokens!r}, args={self.args!r}, positionals={self.positionals!r}, model={self.model!r}, revision={self.revision!r}, tensor_parallel_size={self.tensor_parallel_size!r}, pipeline_parallel_size={self.pipeline_parallel_size!r}, data_parallel_size={self.data_parallel_size!r}, max_model_len={self.max_model_len!r}, max_model_len_auto={self.max_model_len_auto!r}, gpu_memory_utilization={self.gpu_memory_utilization!r}, max_num_seqs={self.max_num_seqs!r}, max_num_batched_tokens={self.max_num_batched_tokens!r}, block_size={self.block_size!r}, kv_cache_dtype={self.kv_cache_dtype!r}, quantization={self.quantization!r}, dtype={self.dtype!r}, enforce_eager={self.enforce_eager!r}, enable_expert_parallel={self.enable_expert_parallel!r}, enable_lora={self.enable_lora!r}, max_loras={self.max_loras!r}, max_lora_rank={self.max_lora_rank!r}, cpu_offload_gb={self.cpu_offload_gb!r}, kv_cache_memory_bytes={self.kv_cache_memory_bytes!r}, disable_hybrid_kv_cache_manager={self.disable_hybrid_kv_cache_manager!r}, speculative_config={self.speculative_config!r})"
+        return self.__class__.__qualname__ + f"(version={self.version!r}, tokens={self.tokens!r}, args={self.args!r}, positionals={self.positionals!r}, model={self.model!r}, revision={self.revision!r}, tensor_parallel_size={self.tensor_parallel_size!r}, pipeline_parallel_size={self.pipeline_parallel_size!r}, data_parallel_size={self.data_parallel_size!r}, max_model_len={self.max_model_len!r}, max_model_len_auto={self.max_model_len_auto!r}, gpu_memory_utilization={self.gpu_memory_utilization!r}, max_num_seqs={self.max_num_seqs!r}, max_num_batched_tokens={self.max_num_batched_tokens!r}, block_size={self.block_size!r}, kv_cache_dtype={self.kv_cache_dtype!r}, quantization={self.quantization!r}, dtype={self.dtype!r}, enforce_eager={self.enforce_eager!r}, enable_expert_parallel={self.enable_expert_parallel!r}, enable_lora={self.enable_lora!r}, max_loras={self.max_loras!r}, max_lora_rank={self.max_lora_rank!r}, cpu_offload_gb={self.cpu_offload_gb!r}, kv_cache_memory_bytes={self.kv_cache_memory_bytes!r}, disable_hybrid_kv_cache_manager={self.disable_hybrid_kv_cache_manager!r}, speculative_config={self.speculative_config!r}, limit_mm_per_prompt={self.limit_mm_per_prompt!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.version,self.tokens,self.args,self.positionals,self.model,self.revision,self.tensor_parallel_size,self.pipeline_parallel_size,self.data_parallel_size,self.max_model_len,self.max_model_len_auto,self.gpu_memory_utilization,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.kv_cache_dtype,self.quantization,self.dtype,self.enforce_eager,self.enable_expert_parallel,self.enable_lora,self.max_loras,self.max_lora_rank,self.cpu_offload_gb,self.kv_cache_memory_bytes,self.disable_hybrid_kv_cache_manager,self.speculative_config,) == (other.version,other.tokens,other.args,other.positionals,other.model,other.revision,other.tensor_parallel_size,other.pipeline_parallel_size,other.data_parallel_size,other.max_model_len,other.max_model_len_auto,other.gpu_memory_utilization,other.max_num_seqs,other.max_num_batched_tokens,other.block_size,other.kv_cache_dtype,other.quantization,other.dtype,other.enforce_eager,other.enable_expert_parallel,other.enable_lora,other.max_loras,other.max_lora_rank,other.cpu_offload_gb,other.kv_cache_memory_bytes,other.disable_hybrid_kv_cache_manager,other.speculative_config,)
+            return (self.version,self.tokens,self.args,self.positionals,self.model,self.revision,self.tensor_parallel_size,self.pipeline_parallel_size,self.data_parallel_size,self.max_model_len,self.max_model_len_auto,self.gpu_memory_utilization,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.kv_cache_dtype,self.quantization,self.dtype,self.enforce_eager,self.enable_expert_parallel,self.enable_lora,self.max_loras,self.max_lora_rank,self.cpu_offload_gb,self.kv_cache_memory_bytes,self.disable_hybrid_kv_cache_manager,self.speculative_config,self.limit_mm_per_prompt,) == (other.version,other.tokens,other.args,other.positionals,other.model,other.revision,other.tensor_parallel_size,other.pipeline_parallel_size,other.data_parallel_size,other.max_model_len,other.max_model_len_auto,other.gpu_memory_utilization,other.max_num_seqs,other.max_num_batched_tokens,other.block_size,other.kv_cache_dtype,other.quantization,other.dtype,other.enforce_eager,other.enable_expert_parallel,other.enable_lora,other.max_loras,other.max_lora_rank,other.cpu_offload_gb,other.kv_cache_memory_bytes,other.disable_hybrid_kv_cache_manager,other.speculative_config,other.limit_mm_per_prompt,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('version','tokens','args','positionals','model','revision','tensor_parallel_size','pipeline_parallel_size','data_parallel_size','max_model_len','max_model_len_auto','gpu_memory_utilization','max_num_seqs','max_num_batched_tokens','block_size','kv_cache_dtype','quantization','dtype','enforce_eager','enable_expert_parallel','enable_lora','max_loras','max_lora_rank','cpu_offload_gb','kv_cache_memory_bytes','disable_hybrid_kv_cache_manager','speculative_config',):
+        if type(self) is __dataclass_cls__ or name in ('version','tokens','args','positionals','model','revision','tensor_parallel_size','pipeline_parallel_size','data_parallel_size','max_model_len','max_model_len_auto','gpu_memory_utilization','max_num_seqs','max_num_batched_tokens','block_size','kv_cache_dtype','quantization','dtype','enforce_eager','enable_expert_parallel','enable_lora','max_loras','max_lora_rank','cpu_offload_gb','kv_cache_memory_bytes','disable_hybrid_kv_cache_manager','speculative_config','limit_mm_per_prompt',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('version','tokens','args','positionals','model','revision','tensor_parallel_size','pipeline_parallel_size','data_parallel_size','max_model_len','max_model_len_auto','gpu_memory_utilization','max_num_seqs','max_num_batched_tokens','block_size','kv_cache_dtype','quantization','dtype','enforce_eager','enable_expert_parallel','enable_lora','max_loras','max_lora_rank','cpu_offload_gb','kv_cache_memory_bytes','disable_hybrid_kv_cache_manager','speculative_config',):
+        if type(self) is __dataclass_cls__ or name in ('version','tokens','args','positionals','model','revision','tensor_parallel_size','pipeline_parallel_size','data_parallel_size','max_model_len','max_model_len_auto','gpu_memory_utilization','max_num_seqs','max_num_batched_tokens','block_size','kv_cache_dtype','quantization','dtype','enforce_eager','enable_expert_parallel','enable_lora','max_loras','max_lora_rank','cpu_offload_gb','kv_cache_memory_bytes','disable_hybrid_kv_cache_manager','speculative_config','limit_mm_per_prompt',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.version,self.tokens,self.args,self.positionals,self.model,self.revision,self.tensor_parallel_size,self.pipeline_parallel_size,self.data_parallel_size,self.max_model_len,self.max_model_len_auto,self.gpu_memory_utilization,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.kv_cache_dtype,self.quantization,self.dtype,self.enforce_eager,self.enable_expert_parallel,self.enable_lora,self.max_loras,self.max_lora_rank,self.cpu_offload_gb,self.kv_cache_memory_bytes,self.disable_hybrid_kv_cache_manager,self.speculative_config,))
+        return hash((self.version,self.tokens,self.args,self.positionals,self.model,self.revision,self.tensor_parallel_size,self.pipeline_parallel_size,self.data_parallel_size,self.max_model_len,self.max_model_len_auto,self.gpu_memory_utilization,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.kv_cache_dtype,self.quantization,self.dtype,self.enforce_eager,self.enable_expert_parallel,self.enable_lora,self.max_loras,self.max_lora_rank,self.cpu_offload_gb,self.kv_cache_memory_bytes,self.disable_hybrid_kv_cache_manager,self.speculative_config,self.limit_mm_per_prompt,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
 # vllm_compile.ir.plan.Plan
-def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_quantization__, __dataclass_dflt_num_gpu_blocks__, __dataclass_dflt_choices__, __dataclass_dflt_warnings__, __dataclass_dflt_ranks__, __dataclass_dflt_headroom_needed_bytes__, __dataclass_dflt_goal_met__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_gpu_name__, __dataclass_dflt_concurrency_goal__, __dataclass_dflt_failure_key__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_nodes__, __dataclass_dflt_multi_node_backend__, __dataclass_dflt_kv_cache_format__):
+def _layout_72(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_quantization__, __dataclass_dflt_num_gpu_blocks__, __dataclass_dflt_choices__, __dataclass_dflt_warnings__, __dataclass_dflt_ranks__, __dataclass_dflt_headroom_needed_bytes__, __dataclass_dflt_goal_met__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_gpu_name__, __dataclass_dflt_concurrency_goal__, __dataclass_dflt_failure_key__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_nodes__, __dataclass_dflt_multi_node_backend__, __dataclass_dflt_kv_cache_format__):
     def __init__(self, vllm_version, engine, tensor_parallel_size, pipeline_parallel_size, max_model_len, gpu_memory_utilization, block_size, per_gpu, kv_cache_tokens, max_concurrency, verdict, reasons, fixes, dtype, kv_cache_dtype, max_num_seqs, max_num_batched_tokens, enforce_eager, enable_expert_parallel=__dataclass_dflt_enable_expert_parallel__, quantization=__dataclass_dflt_quantization__, num_gpu_blocks=__dataclass_dflt_num_gpu_blocks__, choices=__dataclass_dflt_choices__, warnings=__dataclass_dflt_warnings__, ranks=__dataclass_dflt_ranks__, headroom_needed_bytes=__dataclass_dflt_headroom_needed_bytes__, goal_met=__dataclass_dflt_goal_met__, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, data_parallel_size=__dataclass_dflt_data_parallel_size__, gpu_name=__dataclass_dflt_gpu_name__, concurrency_goal=__dataclass_dflt_concurrency_goal__, failure_key=__dataclass_dflt_failure_key__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, nodes=__dataclass_dflt_nodes__, multi_node_backend=__dataclass_dflt_multi_node_backend__, kv_cache_format=__dataclass_dflt_kv_cache_format__):
         __dataclass_builtins_object__.__setattr__(self, 'vllm_version', vllm_version)
         __dataclass_builtins_object__.__setattr__(self, 'engine', engine)
@@ -2151,7 +2168,7 @@ def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.plan.PlanRequest
-def _layout_72(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mode__, __dataclass_dflt_max_model_len__, __dataclass_dflt_concurrency__, __dataclass_dflt_tensor_parallel_size__, __dataclass_dflt_pipeline_parallel_size__, __dataclass_dflt_gpu_memory_utilization__, __dataclass_dflt_kv_cache_dtype__, __dataclass_dflt_max_num_seqs__, __dataclass_dflt_max_num_batched_tokens__, __dataclass_dflt_block_size__, __dataclass_dflt_enforce_eager__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_dtype__, __dataclass_dflt_quantization__, __dataclass_dflt_disable_hybrid_kv_cache_manager__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_allow_long_max_model_len__, __dataclass_dflt_auto_fit_max_model_len__, __dataclass_dflt_cpu_offload_bytes__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_speculative__, __dataclass_dflt_mm_limits__, __dataclass_dflt_mm_max_pixels__, __dataclass_dflt_skip_mm_profiling__, __dataclass_dflt_language_model_only__, __dataclass_dflt_other_tenants_bytes__, __dataclass_dflt_alternative_gpus__, __dataclass_dflt_hardware_fixes__, __dataclass_dflt_propose_fixes__, __dataclass_dflt_nodes__, __dataclass_dflt_gpus_per_node__, __dataclass_dflt_interconnect__, __dataclass_dflt_network__, __dataclass_dflt_pipeline_parallel_pinned__, __dataclass_dflt_data_parallel_pinned__, __dataclass_dflt_release_flags__):
+def _layout_73(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mode__, __dataclass_dflt_max_model_len__, __dataclass_dflt_concurrency__, __dataclass_dflt_tensor_parallel_size__, __dataclass_dflt_pipeline_parallel_size__, __dataclass_dflt_gpu_memory_utilization__, __dataclass_dflt_kv_cache_dtype__, __dataclass_dflt_max_num_seqs__, __dataclass_dflt_max_num_batched_tokens__, __dataclass_dflt_block_size__, __dataclass_dflt_enforce_eager__, __dataclass_dflt_enable_expert_parallel__, __dataclass_dflt_dtype__, __dataclass_dflt_quantization__, __dataclass_dflt_disable_hybrid_kv_cache_manager__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_allow_long_max_model_len__, __dataclass_dflt_auto_fit_max_model_len__, __dataclass_dflt_cpu_offload_bytes__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_data_parallel_size__, __dataclass_dflt_speculative__, __dataclass_dflt_mm_limits__, __dataclass_dflt_mm_max_pixels__, __dataclass_dflt_skip_mm_profiling__, __dataclass_dflt_language_model_only__, __dataclass_dflt_other_tenants_bytes__, __dataclass_dflt_alternative_gpus__, __dataclass_dflt_hardware_fixes__, __dataclass_dflt_propose_fixes__, __dataclass_dflt_nodes__, __dataclass_dflt_gpus_per_node__, __dataclass_dflt_interconnect__, __dataclass_dflt_network__, __dataclass_dflt_pipeline_parallel_pinned__, __dataclass_dflt_data_parallel_pinned__, __dataclass_dflt_release_flags__):
     def __init__(self, vllm_version, model, gpu, gpu_count, mode=__dataclass_dflt_mode__, max_model_len=__dataclass_dflt_max_model_len__, concurrency=__dataclass_dflt_concurrency__, tensor_parallel_size=__dataclass_dflt_tensor_parallel_size__, pipeline_parallel_size=__dataclass_dflt_pipeline_parallel_size__, gpu_memory_utilization=__dataclass_dflt_gpu_memory_utilization__, kv_cache_dtype=__dataclass_dflt_kv_cache_dtype__, max_num_seqs=__dataclass_dflt_max_num_seqs__, max_num_batched_tokens=__dataclass_dflt_max_num_batched_tokens__, block_size=__dataclass_dflt_block_size__, enforce_eager=__dataclass_dflt_enforce_eager__, enable_expert_parallel=__dataclass_dflt_enable_expert_parallel__, dtype=__dataclass_dflt_dtype__, quantization=__dataclass_dflt_quantization__, disable_hybrid_kv_cache_manager=__dataclass_dflt_disable_hybrid_kv_cache_manager__, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, allow_long_max_model_len=__dataclass_dflt_allow_long_max_model_len__, auto_fit_max_model_len=__dataclass_dflt_auto_fit_max_model_len__, cpu_offload_bytes=__dataclass_dflt_cpu_offload_bytes__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, data_parallel_size=__dataclass_dflt_data_parallel_size__, speculative=__dataclass_dflt_speculative__, mm_limits=__dataclass_dflt_mm_limits__, mm_max_pixels=__dataclass_dflt_mm_max_pixels__, skip_mm_profiling=__dataclass_dflt_skip_mm_profiling__, language_model_only=__dataclass_dflt_language_model_only__, other_tenants_bytes=__dataclass_dflt_other_tenants_bytes__, alternative_gpus=__dataclass_dflt_alternative_gpus__, hardware_fixes=__dataclass_dflt_hardware_fixes__, propose_fixes=__dataclass_dflt_propose_fixes__, nodes=__dataclass_dflt_nodes__, gpus_per_node=__dataclass_dflt_gpus_per_node__, interconnect=__dataclass_dflt_interconnect__, network=__dataclass_dflt_network__, pipeline_parallel_pinned=__dataclass_dflt_pipeline_parallel_pinned__, data_parallel_pinned=__dataclass_dflt_data_parallel_pinned__, release_flags=__dataclass_dflt_release_flags__):
         __dataclass_builtins_object__.__setattr__(self, 'vllm_version', vllm_version)
         __dataclass_builtins_object__.__setattr__(self, 'model', model)
@@ -2215,7 +2232,7 @@ def _layout_72(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.vision.Tower
-def _layout_73(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_max_pixels__, __dataclass_dflt_default_patch__):
+def _layout_74(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_max_pixels__, __dataclass_dflt_default_patch__):
     def __init__(self, width, depth, gated_mlp, layer_norm, patch_bias, temporal, positions, post_norm, projector, max_pixels=__dataclass_dflt_max_pixels__, default_patch=__dataclass_dflt_default_patch__):
         __dataclass_builtins_object__.__setattr__(self, 'width', width)
         __dataclass_builtins_object__.__setattr__(self, 'depth', depth)
@@ -2249,77 +2266,78 @@ def _layout_73(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 METHODS = {
     '111000 self host:-111n0 owner:d111n0 tenants:f111n0': _layout_0,
-    '111100 self deployments:d111n0 hardware:d111n0 has_spec:d111n0 formats:d111n0 environ:f111n0 nvml:d111n0 which:d111n0 docker_socket:d111n0 proc_root:d111n0 shm_path:d111n0 dev_root:d111n0 home:d111n0 hardware_spec:d111n0 sys_root:d111n0': _layout_1,
-    '111100 self formats:d111n0 output_dir:d111n0 nest_output:d111n0 allow_plan_failure:d111n0 spec_bytes:d111n0': _layout_2,
-    '111100 self path:-111n0 content:-111n0 executable:d111n0': _layout_3,
-    '111100 self path:-111n0 options:d111n0 spec:d111n0 lock:d111n0 lock_digest:d111n0 models:d111n0 hardware:d111n0 devices:d111n0 plans:d111n0 lowered:d111n0 artifacts:d111n0 warnings:d111n0 errors:d111n0': _layout_4,
-    '111100 self path:-111n0 summary:-111n0 details:d111n0 code:-111n1': _layout_5,
-    '111110 self attention:-111n0 window:-111n0 kv_heads:-111n0 head_size:-111n0 head_size_v:-111n0 is_moe:-111n0 tensors:-111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 index_key_bytes:d111n0': _layout_6,
-    '111110 self backend:-111n0 leader_args:-111n0 worker_args:d111n0 rendezvous_port:d111n0': _layout_7,
-    '111110 self budget_tokens:-111n0 items:-111n0 forward_bytes:-111n0 cached_bytes:-111n0': _layout_8,
-    '111110 self code:-111n0 name:-111n0 meaning:-111n0 fix:-111n0': _layout_9,
-    '111110 self driver_version:-111n0 devices:-111n0': _layout_10,
-    '111110 self endpoint:-111n0 reachable:-111n0 info:f111n0 error:d111n0 fix:d111n0': _layout_11,
-    '111110 self facts:-111n0 kind:d111n0 zeros:d111n0 g_idx:d111n0 fp8_scales:d111n0 input_scale:d111n0 double_quant:d111n0 experts_only:d111n0 lm_head:d111n0': _layout_12,
-    '111110 self file:-111n0 positions:f111n0': _layout_13,
-    '111110 self flag:-111n0 values:-111n0 key:-111n0': _layout_14,
-    '111110 self forward_factor:-111n0 sampler_copies:-111n0 sampler_copies_large:-111n0 moe_factor:-111n0 constant_bytes:-111n0': _layout_15,
-    '111110 self gpu:-111n0 memory_note:-111n0 memory_variant_of:-111n0 default_for:-111n0': _layout_16,
-    '111110 self gpus:-111n0 detected:d111n0 driver_version:d111n0 warnings:d111n0': _layout_17,
-    '111110 self index:-111n0 attention:-111n0 window:d111n0 kv_heads:d111n0 head_size:d111n0 head_size_v:d111n0 state_bytes:d111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 is_moe:d111n0 sharded_bytes:d111n0 replicated_bytes:d111n0 expert_bytes:d111n0 parameters:d111n0 absmax_growth:d111n0 index_key_bytes:d111n0': _layout_18,
-    '111110 self index:-111n0 gpu:-111n0 uuid:d111n0': _layout_19,
-    '111110 self index:-111n0 message:-111n0 found:d111n0 expected:d111n0 fix:d111n0 severity:d111n0 code:-111n1': _layout_20,
-    '111110 self index:-111n0 name:-111n0 uuid:-111n0 memory_total:-111n0 compute_capability:-111n0 memory_free:d111n0': _layout_21,
-    '111110 self index:-111n0 option:-111n0 dest:-111n0 value:-111n0 raw:-111n0 action:d111n0': _layout_22,
-    '111110 self key_prefix:-111n0 spec:-111n0 engine_args:d111n0': _layout_23,
-    '111110 self kind:-111n0 address:-111n0 label:-111n0 tls:d111n0': _layout_24,
-    '111110 self kind:-111n0 container:-111n0 source:d111n0 read_only:d111n0': _layout_25,
-    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0': _layout_26,
-    '111110 self kind:-111n0 window:-111n0 page_bytes:-111n0 token_bytes:-111n0 state_blocks:d111n0': _layout_27,
-    '111110 self knob:-111n0 value:-111n0 reason:-111n0 pinned:d111n0': _layout_28,
-    '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0 index_topk:d111n0 index_n_heads:d111n0 index_head_dim:d111n0': _layout_29,
-    '111110 self layer:-111n0 experts:d111n0 expert_intermediate:d111n0 shared_intermediate:d111n0': _layout_30,
-    '111110 self layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0': _layout_31,
-    '111110 self layout:-111n0 ledger:-111n0 ranks:-111n0 capacity:-111n0 verdict:-111n0 reasons:-111n0 largest_fitting_len:d111n0 headroom_needed:d111n0 failure_key:d111n0': _layout_32,
-    '111110 self max_num_batched_tokens:-111n0 max_num_seqs:-111n0 chunked_prefill:-111n0 reason:-111n0': _layout_33,
-    '111110 self message:-111n0 file:d111n0 line:d111n0 column:d111n0 key:d111n0 found:d111n0 expected:d111n0 fix:d111n0 severity:d111n0 fixes:d111n0 code:-111n1': _layout_34,
-    '111110 self method:-111n0 bits:d111n0 group_size:d111n0 desc_act:d111n0 weight_block_size:d111n0 activation_scheme:d111n0 excluded_modules:d111n0 prequantized:d111n0': _layout_35,
-    '111110 self method:-111n0 num_speculative_tokens:-111n0 draft:d111n0 given_method:d111n0': _layout_36,
-    '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 parameters:-111n0 weight_bytes:-111n0 checkpoint_bytes:-111n0 dtype:-111n0 quantization:-111n0 max_context:-111n0 gated:-111n0 multimodal:-111n0 variants:-111n0 variant_of:-111n0 modelled:-111n0 encoder_counted:d111n0': _layout_37,
-    '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 source:-111n0 num_layers:-111n0 hidden_size:-111n0 num_attention_heads:-111n0 num_kv_heads:-111n0 head_dim:-111n0 intermediate_size:-111n0 vocab_size:-111n0 tie_word_embeddings:-111n0 max_position_embeddings:-111n0 dtype:-111n0 layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0 mla:d111n0 moe:d111n0 quantization:d111n0 rope_scaling:d111n0 multimodal:d111n0 encoder:d111n0 gated:d111n0 weights_from_headers:d111n0 revision:d111n0 warnings:d111n0 lighter_variants:d111n0 mtp_layers:d111n0 draft_vocab_size:d111n0 speculative_draft:d111n0 lora_adapters:d111n0': _layout_38,
-    '111110 self model_type:-111n0 num_layers:-111n0 hidden:-111n0 heads:-111n0 kv_heads:-111n0 head_dim:-111n0 intermediate:-111n0 vocab:-111n0 tie:-111n0 layers:-111n0 mla:-111n0 moe:-111n0 warnings:d111n0 mtp_layers:d111n0': _layout_39,
-    '111110 self mxfp4_pad:d111n0 mla_absorbed:d111n0 bnb_absmax_fp32:d111n0': _layout_40,
-    '111110 self name:-111n0 image:-111n0 args:-111n0 model:-111n0 env:-111n0 port:-111n0 container_port:-111n0 accelerators:-111n0 shm_bytes:-111n0 volumes:-111n0 healthcheck:-111n0 depends_on_healthy:-111n0 output_dir:-111n0 spec_path:-111n0 input_digest:-111n0 formats:-111n0 warnings:d111n0 release_warning:d111n0 depends_on_ports:d111n0 kubernetes:d111n0 role:d111n0 engine_version:d111n0 bind_host:d111n0 ulimits:d111n0 notes:d111n0 multinode:d111n0': _layout_41,
-    '111110 self name:-111n0 key:-111n0': _layout_42,
-    '111110 self name:-111n0 memory_bytes:-111n0 compute_capability:-111n0 bf16:-111n0 fp8:-111n0 vendor:d111n0 bandwidth_gbps:d111n0 interconnect:d111n0 aliases:d111n0 nvidia_smi_names:d111n0': _layout_43,
-    '111110 self name:-111n0 min_cc:-111n0 max_cc:-111n0 kv_dtypes:-111n0 head_sizes:d111n0 fp8_min_cc:d111n0 fp8_max_cc:d111n0 bf16_min_cc:d111n0': _layout_44,
-    '111110 self name:-111n0 rank:-111n0 source:-111n0 repo_id:d111n0': _layout_45,
-    '111110 self name:-111n0 rows:-111n0 cols:d111n0 part:d111n0 copies:d111n0 quantizable:d111n0 elem_bytes:d111n0': _layout_46,
-    '111110 self name:-111n0 soft:-111n0 hard:-111n0': _layout_47,
-    '111110 self name:-111n0 spec:-111n0 model:-111n0 plan:-111n0 device_ids:d111n0 model_dir:d111n0': _layout_48,
-    '111110 self name:-111n0 status:-111n0 found:-111n0 fix:d111n0': _layout_49,
-    '111110 self name:-111n0 value:d111n0 from_env:d111n0 secret:d111n0 required:d111n0 required_message:d111n0': _layout_50,
-    '111110 self namespace:-111n0 cache_size:-111n0 storage_class:-111n0 secrets:-111n0 node_selector:-111n0 tolerations:d111n0 labels:d111n0 annotations:d111n0': _layout_51,
-    '111110 self nodes:-111n0 gpus_per_node:-111n0 network:-111n0 addresses:-111n0 ray:-111n0 mp:-111n0 preferred:d111n0 ray_port:d111n0': _layout_52,
-    '111110 self num_blocks:-111n0 blocks_per_request:-111n0 max_concurrency:-111n0 tokens:-111n0': _layout_53,
-    '111110 self num_experts:-111n0 experts_per_token:-111n0 expert_intermediate_size:-111n0 shared_expert_intermediate_size:-111n0 first_dense_layers:-111n0 moe_layer_count:-111n0': _layout_54,
-    '111110 self path:-111n0 content:-111n0 executable:d111n0 kind:d111n0': _layout_55,
-    '111110 self path:-111n0 directory:-111n0 source:-111n0 hardware:-111n0 deployments:-111n0 output:-111n0 digest:-111n0 multi:d111n0': _layout_56,
-    '111110 self path:-111n0 start_period_s:-111n0 interval_s:-111n0 timeout_s:-111n0 retries:-111n0': _layout_57,
-    '111110 self positionals:-111n0 args:-111n0 problems:d111n0': _layout_58,
-    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 sparse_indexer:d111n0 summary:d111n0': _layout_59,
-    '111110 self settings:-111n0 summary:-111n0 cost:d111n0': _layout_60,
-    '111110 self settings:-111n0 summary:-111n0 verdict:-111n0 max_concurrency:-111n0': _layout_61,
-    '111110 self text:-111n0': _layout_62,
-    '111110 self tool_version:-111n0 spec_path:-111n0 input_digest:-111n0 sealed:d111n0': _layout_63,
-    '111110 self total_bytes:-111n0 requested_bytes:-111n0 weights_bytes:-111n0 activation_bytes:-111n0 non_torch_bytes:-111n0 cuda_graph_bytes:-111n0 kv_cache_bytes:-111n0 kv_bytes_per_token:-111n0 rank:d111n0 stage:d111n0 encoder_weights_bytes:d111n0 encoder_activation_bytes:d111n0': _layout_64,
-    '111110 self tp:-111n0 pp:-111n0 dp:-111n0 ep:-111n0 rule:-111n0 reason:-111n0': _layout_65,
-    '111110 self tp:-111n0 pp:-111n0 utilization:-111n0 max_model_len:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 block_size:-111n0 enforce_eager:-111n0 expert_parallel:-111n0 dtype_bytes:-111n0 hybrid:-111n0 kv_cache_memory_bytes:d111n0 other_tenants_bytes:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 dp:d111n0 speculative:d111n0 mm_items_per_prompt:d111n0 mm_max_pixels:d111n0': _layout_66,
-    '111110 self vendor:-111n0 count:-111n0 device_ids:-111n0 product_names:d111n0': _layout_67,
-    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0 sparse_mla_auto_fp8:d111n0': _layout_68,
-    '111110 self version:-111n0 requested:-111n0 flags:-111n0 positionals:-111n0 value_tables:-111n0 warning:d111n0': _layout_69,
-    '111110 self version:-111n0 tokens:d111n0 args:d111n0 positionals:d111n0 model:d111n0 revision:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 data_parallel_size:d111n0 max_model_len:d111n0 max_model_len_auto:d111n0 gpu_memory_utilization:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 kv_cache_dtype:d111n0 quantization:d111n0 dtype:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 enable_lora:d111n0 max_loras:d111n0 max_lora_rank:d111n0 cpu_offload_gb:d111n0 kv_cache_memory_bytes:d111n0 disable_hybrid_kv_cache_manager:d111n0 speculative_config:d111n0': _layout_70,
-    '111110 self vllm_version:-111n0 engine:-111n0 tensor_parallel_size:-111n0 pipeline_parallel_size:-111n0 max_model_len:-111n0 gpu_memory_utilization:-111n0 block_size:-111n0 per_gpu:-111n0 kv_cache_tokens:-111n0 max_concurrency:-111n0 verdict:-111n0 reasons:-111n0 fixes:-111n0 dtype:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 enforce_eager:-111n0 enable_expert_parallel:d111n0 quantization:d111n0 num_gpu_blocks:d111n0 choices:d111n0 warnings:d111n0 ranks:d111n0 headroom_needed_bytes:d111n0 goal_met:d111n0 kv_cache_memory_bytes:d111n0 data_parallel_size:d111n0 gpu_name:d111n0 concurrency_goal:d111n0 failure_key:d111n0 max_loras:d111n0 max_lora_rank:d111n0 nodes:d111n0 multi_node_backend:d111n0 kv_cache_format:d111n0': _layout_71,
-    '111110 self vllm_version:-111n0 model:-111n0 gpu:-111n0 gpu_count:-111n0 mode:d111n0 max_model_len:d111n0 concurrency:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 gpu_memory_utilization:d111n0 kv_cache_dtype:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 dtype:d111n0 quantization:d111n0 disable_hybrid_kv_cache_manager:d111n0 kv_cache_memory_bytes:d111n0 allow_long_max_model_len:d111n0 auto_fit_max_model_len:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 data_parallel_size:d111n0 speculative:d111n0 mm_limits:d111n0 mm_max_pixels:d111n0 skip_mm_profiling:d111n0 language_model_only:d111n0 other_tenants_bytes:d111n0 alternative_gpus:d111n0 hardware_fixes:d111n0 propose_fixes:d111n0 nodes:d111n0 gpus_per_node:d111n0 interconnect:d111n0 network:d111n0 pipeline_parallel_pinned:d111n0 data_parallel_pinned:d111n0 release_flags:d111n0': _layout_72,
-    '111110 self width:-111n0 depth:-111n0 gated_mlp:-111n0 layer_norm:-111n0 patch_bias:-111n0 temporal:-111n0 positions:-111n0 post_norm:-111n0 projector:-111n0 max_pixels:d111n0 default_patch:d111n0': _layout_73,
+    '111010 self index:-111n0 option:-111n0 value:-111n0': _layout_1,
+    '111100 self deployments:d111n0 hardware:d111n0 has_spec:d111n0 formats:d111n0 environ:f111n0 nvml:d111n0 which:d111n0 docker_socket:d111n0 proc_root:d111n0 shm_path:d111n0 dev_root:d111n0 home:d111n0 hardware_spec:d111n0 sys_root:d111n0': _layout_2,
+    '111100 self formats:d111n0 output_dir:d111n0 nest_output:d111n0 allow_plan_failure:d111n0 spec_bytes:d111n0': _layout_3,
+    '111100 self path:-111n0 content:-111n0 executable:d111n0': _layout_4,
+    '111100 self path:-111n0 options:d111n0 spec:d111n0 lock:d111n0 lock_digest:d111n0 models:d111n0 hardware:d111n0 devices:d111n0 plans:d111n0 lowered:d111n0 artifacts:d111n0 warnings:d111n0 errors:d111n0': _layout_5,
+    '111100 self path:-111n0 summary:-111n0 details:d111n0 code:-111n1': _layout_6,
+    '111110 self attention:-111n0 window:-111n0 kv_heads:-111n0 head_size:-111n0 head_size_v:-111n0 is_moe:-111n0 tensors:-111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 index_key_bytes:d111n0': _layout_7,
+    '111110 self backend:-111n0 leader_args:-111n0 worker_args:d111n0 rendezvous_port:d111n0': _layout_8,
+    '111110 self budget_tokens:-111n0 items:-111n0 forward_bytes:-111n0 cached_bytes:-111n0': _layout_9,
+    '111110 self code:-111n0 name:-111n0 meaning:-111n0 fix:-111n0': _layout_10,
+    '111110 self driver_version:-111n0 devices:-111n0': _layout_11,
+    '111110 self endpoint:-111n0 reachable:-111n0 info:f111n0 error:d111n0 fix:d111n0': _layout_12,
+    '111110 self facts:-111n0 kind:d111n0 zeros:d111n0 g_idx:d111n0 fp8_scales:d111n0 input_scale:d111n0 double_quant:d111n0 experts_only:d111n0 lm_head:d111n0': _layout_13,
+    '111110 self file:-111n0 positions:f111n0': _layout_14,
+    '111110 self flag:-111n0 values:-111n0 key:-111n0': _layout_15,
+    '111110 self forward_factor:-111n0 sampler_copies:-111n0 sampler_copies_large:-111n0 moe_factor:-111n0 constant_bytes:-111n0': _layout_16,
+    '111110 self gpu:-111n0 memory_note:-111n0 memory_variant_of:-111n0 default_for:-111n0': _layout_17,
+    '111110 self gpus:-111n0 detected:d111n0 driver_version:d111n0 warnings:d111n0': _layout_18,
+    '111110 self index:-111n0 attention:-111n0 window:d111n0 kv_heads:d111n0 head_size:d111n0 head_size_v:d111n0 state_bytes:d111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 is_moe:d111n0 sharded_bytes:d111n0 replicated_bytes:d111n0 expert_bytes:d111n0 parameters:d111n0 absmax_growth:d111n0 index_key_bytes:d111n0': _layout_19,
+    '111110 self index:-111n0 gpu:-111n0 uuid:d111n0': _layout_20,
+    '111110 self index:-111n0 message:-111n0 found:d111n0 expected:d111n0 fix:d111n0 severity:d111n0 code:-111n1': _layout_21,
+    '111110 self index:-111n0 name:-111n0 uuid:-111n0 memory_total:-111n0 compute_capability:-111n0 memory_free:d111n0': _layout_22,
+    '111110 self index:-111n0 option:-111n0 dest:-111n0 value:-111n0 raw:-111n0 action:d111n0': _layout_23,
+    '111110 self key_prefix:-111n0 spec:-111n0 engine_args:d111n0': _layout_24,
+    '111110 self kind:-111n0 address:-111n0 label:-111n0 tls:d111n0': _layout_25,
+    '111110 self kind:-111n0 container:-111n0 source:d111n0 read_only:d111n0': _layout_26,
+    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0': _layout_27,
+    '111110 self kind:-111n0 window:-111n0 page_bytes:-111n0 token_bytes:-111n0 state_blocks:d111n0': _layout_28,
+    '111110 self knob:-111n0 value:-111n0 reason:-111n0 pinned:d111n0': _layout_29,
+    '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0 index_topk:d111n0 index_n_heads:d111n0 index_head_dim:d111n0': _layout_30,
+    '111110 self layer:-111n0 experts:d111n0 expert_intermediate:d111n0 shared_intermediate:d111n0': _layout_31,
+    '111110 self layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0': _layout_32,
+    '111110 self layout:-111n0 ledger:-111n0 ranks:-111n0 capacity:-111n0 verdict:-111n0 reasons:-111n0 largest_fitting_len:d111n0 headroom_needed:d111n0 failure_key:d111n0': _layout_33,
+    '111110 self max_num_batched_tokens:-111n0 max_num_seqs:-111n0 chunked_prefill:-111n0 reason:-111n0': _layout_34,
+    '111110 self message:-111n0 file:d111n0 line:d111n0 column:d111n0 key:d111n0 found:d111n0 expected:d111n0 fix:d111n0 severity:d111n0 fixes:d111n0 code:-111n1': _layout_35,
+    '111110 self method:-111n0 bits:d111n0 group_size:d111n0 desc_act:d111n0 weight_block_size:d111n0 activation_scheme:d111n0 excluded_modules:d111n0 prequantized:d111n0': _layout_36,
+    '111110 self method:-111n0 num_speculative_tokens:-111n0 draft:d111n0 given_method:d111n0': _layout_37,
+    '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 parameters:-111n0 weight_bytes:-111n0 checkpoint_bytes:-111n0 dtype:-111n0 quantization:-111n0 max_context:-111n0 gated:-111n0 multimodal:-111n0 variants:-111n0 variant_of:-111n0 modelled:-111n0 encoder_counted:d111n0': _layout_38,
+    '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 source:-111n0 num_layers:-111n0 hidden_size:-111n0 num_attention_heads:-111n0 num_kv_heads:-111n0 head_dim:-111n0 intermediate_size:-111n0 vocab_size:-111n0 tie_word_embeddings:-111n0 max_position_embeddings:-111n0 dtype:-111n0 layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0 mla:d111n0 moe:d111n0 quantization:d111n0 rope_scaling:d111n0 multimodal:d111n0 encoder:d111n0 gated:d111n0 weights_from_headers:d111n0 revision:d111n0 warnings:d111n0 lighter_variants:d111n0 mtp_layers:d111n0 draft_vocab_size:d111n0 speculative_draft:d111n0 lora_adapters:d111n0': _layout_39,
+    '111110 self model_type:-111n0 num_layers:-111n0 hidden:-111n0 heads:-111n0 kv_heads:-111n0 head_dim:-111n0 intermediate:-111n0 vocab:-111n0 tie:-111n0 layers:-111n0 mla:-111n0 moe:-111n0 warnings:d111n0 mtp_layers:d111n0': _layout_40,
+    '111110 self mxfp4_pad:d111n0 mla_absorbed:d111n0 bnb_absmax_fp32:d111n0 mxfp4_bias_bytes:d111n0': _layout_41,
+    '111110 self name:-111n0 image:-111n0 args:-111n0 model:-111n0 env:-111n0 port:-111n0 container_port:-111n0 accelerators:-111n0 shm_bytes:-111n0 volumes:-111n0 healthcheck:-111n0 depends_on_healthy:-111n0 output_dir:-111n0 spec_path:-111n0 input_digest:-111n0 formats:-111n0 warnings:d111n0 release_warning:d111n0 depends_on_ports:d111n0 kubernetes:d111n0 role:d111n0 engine_version:d111n0 bind_host:d111n0 ulimits:d111n0 notes:d111n0 multinode:d111n0': _layout_42,
+    '111110 self name:-111n0 key:-111n0': _layout_43,
+    '111110 self name:-111n0 memory_bytes:-111n0 compute_capability:-111n0 bf16:-111n0 fp8:-111n0 vendor:d111n0 bandwidth_gbps:d111n0 interconnect:d111n0 aliases:d111n0 nvidia_smi_names:d111n0': _layout_44,
+    '111110 self name:-111n0 min_cc:-111n0 max_cc:-111n0 kv_dtypes:-111n0 head_sizes:d111n0 fp8_min_cc:d111n0 fp8_max_cc:d111n0 bf16_min_cc:d111n0': _layout_45,
+    '111110 self name:-111n0 rank:-111n0 source:-111n0 repo_id:d111n0': _layout_46,
+    '111110 self name:-111n0 rows:-111n0 cols:d111n0 part:d111n0 copies:d111n0 quantizable:d111n0 elem_bytes:d111n0': _layout_47,
+    '111110 self name:-111n0 soft:-111n0 hard:-111n0': _layout_48,
+    '111110 self name:-111n0 spec:-111n0 model:-111n0 plan:-111n0 device_ids:d111n0 model_dir:d111n0': _layout_49,
+    '111110 self name:-111n0 status:-111n0 found:-111n0 fix:d111n0': _layout_50,
+    '111110 self name:-111n0 value:d111n0 from_env:d111n0 secret:d111n0 required:d111n0 required_message:d111n0': _layout_51,
+    '111110 self namespace:-111n0 cache_size:-111n0 storage_class:-111n0 secrets:-111n0 node_selector:-111n0 tolerations:d111n0 labels:d111n0 annotations:d111n0': _layout_52,
+    '111110 self nodes:-111n0 gpus_per_node:-111n0 network:-111n0 addresses:-111n0 ray:-111n0 mp:-111n0 preferred:d111n0 ray_port:d111n0': _layout_53,
+    '111110 self num_blocks:-111n0 blocks_per_request:-111n0 max_concurrency:-111n0 tokens:-111n0': _layout_54,
+    '111110 self num_experts:-111n0 experts_per_token:-111n0 expert_intermediate_size:-111n0 shared_expert_intermediate_size:-111n0 first_dense_layers:-111n0 moe_layer_count:-111n0': _layout_55,
+    '111110 self path:-111n0 content:-111n0 executable:d111n0 kind:d111n0': _layout_56,
+    '111110 self path:-111n0 directory:-111n0 source:-111n0 hardware:-111n0 deployments:-111n0 output:-111n0 digest:-111n0 multi:d111n0': _layout_57,
+    '111110 self path:-111n0 start_period_s:-111n0 interval_s:-111n0 timeout_s:-111n0 retries:-111n0': _layout_58,
+    '111110 self positionals:-111n0 args:-111n0 problems:d111n0': _layout_59,
+    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 sparse_indexer:d111n0 summary:d111n0': _layout_60,
+    '111110 self settings:-111n0 summary:-111n0 cost:d111n0': _layout_61,
+    '111110 self settings:-111n0 summary:-111n0 verdict:-111n0 max_concurrency:-111n0': _layout_62,
+    '111110 self text:-111n0': _layout_63,
+    '111110 self tool_version:-111n0 spec_path:-111n0 input_digest:-111n0 sealed:d111n0': _layout_64,
+    '111110 self total_bytes:-111n0 requested_bytes:-111n0 weights_bytes:-111n0 activation_bytes:-111n0 non_torch_bytes:-111n0 cuda_graph_bytes:-111n0 kv_cache_bytes:-111n0 kv_bytes_per_token:-111n0 rank:d111n0 stage:d111n0 encoder_weights_bytes:d111n0 encoder_activation_bytes:d111n0': _layout_65,
+    '111110 self tp:-111n0 pp:-111n0 dp:-111n0 ep:-111n0 rule:-111n0 reason:-111n0': _layout_66,
+    '111110 self tp:-111n0 pp:-111n0 utilization:-111n0 max_model_len:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 block_size:-111n0 enforce_eager:-111n0 expert_parallel:-111n0 dtype_bytes:-111n0 hybrid:-111n0 kv_cache_memory_bytes:d111n0 other_tenants_bytes:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 dp:d111n0 speculative:d111n0 mm_items_per_prompt:d111n0 mm_max_pixels:d111n0': _layout_67,
+    '111110 self vendor:-111n0 count:-111n0 device_ids:-111n0 product_names:d111n0': _layout_68,
+    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0 sparse_mla_auto_fp8:d111n0': _layout_69,
+    '111110 self version:-111n0 requested:-111n0 flags:-111n0 positionals:-111n0 value_tables:-111n0 warning:d111n0': _layout_70,
+    '111110 self version:-111n0 tokens:d111n0 args:d111n0 positionals:d111n0 model:d111n0 revision:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 data_parallel_size:d111n0 max_model_len:d111n0 max_model_len_auto:d111n0 gpu_memory_utilization:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 kv_cache_dtype:d111n0 quantization:d111n0 dtype:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 enable_lora:d111n0 max_loras:d111n0 max_lora_rank:d111n0 cpu_offload_gb:d111n0 kv_cache_memory_bytes:d111n0 disable_hybrid_kv_cache_manager:d111n0 speculative_config:d111n0 limit_mm_per_prompt:d111n0': _layout_71,
+    '111110 self vllm_version:-111n0 engine:-111n0 tensor_parallel_size:-111n0 pipeline_parallel_size:-111n0 max_model_len:-111n0 gpu_memory_utilization:-111n0 block_size:-111n0 per_gpu:-111n0 kv_cache_tokens:-111n0 max_concurrency:-111n0 verdict:-111n0 reasons:-111n0 fixes:-111n0 dtype:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 enforce_eager:-111n0 enable_expert_parallel:d111n0 quantization:d111n0 num_gpu_blocks:d111n0 choices:d111n0 warnings:d111n0 ranks:d111n0 headroom_needed_bytes:d111n0 goal_met:d111n0 kv_cache_memory_bytes:d111n0 data_parallel_size:d111n0 gpu_name:d111n0 concurrency_goal:d111n0 failure_key:d111n0 max_loras:d111n0 max_lora_rank:d111n0 nodes:d111n0 multi_node_backend:d111n0 kv_cache_format:d111n0': _layout_72,
+    '111110 self vllm_version:-111n0 model:-111n0 gpu:-111n0 gpu_count:-111n0 mode:d111n0 max_model_len:d111n0 concurrency:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 gpu_memory_utilization:d111n0 kv_cache_dtype:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 dtype:d111n0 quantization:d111n0 disable_hybrid_kv_cache_manager:d111n0 kv_cache_memory_bytes:d111n0 allow_long_max_model_len:d111n0 auto_fit_max_model_len:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 data_parallel_size:d111n0 speculative:d111n0 mm_limits:d111n0 mm_max_pixels:d111n0 skip_mm_profiling:d111n0 language_model_only:d111n0 other_tenants_bytes:d111n0 alternative_gpus:d111n0 hardware_fixes:d111n0 propose_fixes:d111n0 nodes:d111n0 gpus_per_node:d111n0 interconnect:d111n0 network:d111n0 pipeline_parallel_pinned:d111n0 data_parallel_pinned:d111n0 release_flags:d111n0': _layout_73,
+    '111110 self width:-111n0 depth:-111n0 gated_mlp:-111n0 layer_norm:-111n0 patch_bias:-111n0 temporal:-111n0 positions:-111n0 post_norm:-111n0 projector:-111n0 max_pixels:d111n0 default_patch:d111n0': _layout_74,
 }

@@ -33,7 +33,7 @@ Code = Literal[
     "VC420", "VC421", "VC422", "VC423", "VC424", "VC425", "VC426", "VC427",
     "VC501", "VC502", "VC503", "VC504", "VC505", "VC506", "VC507", "VC508", "VC509", "VC510",
     "VC511", "VC512", "VC513", "VC514", "VC515", "VC516", "VC517", "VC518", "VC519",
-    "VC520", "VC521", "VC522", "VC523", "VC524", "VC525",
+    "VC520", "VC521", "VC522", "VC523", "VC524", "VC525", "VC526",
     "VC601", "VC602", "VC603", "VC604", "VC605", "VC606", "VC607", "VC608", "VC609", "VC610",
     "VC611", "VC612", "VC613", "VC614", "VC615", "VC616", "VC617",
     "VC701", "VC702", "VC703", "VC704", "VC705",
@@ -208,6 +208,8 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("VC523", "batch-limits", "max_num_batched_tokens below max_num_seqs", "raise it or lower max_num_seqs"),
     ("VC524", "extra-arg-spec-key", "an engine.extra_args flag that a spec key sets", "set the spec key instead"),
     ("VC525", "not-a-release", "`predict --vllm-version` is not a vLLM release", "give one such as 0.33.0"),
+    ("VC526", "text-mm-limit", "a `--limit-mm-per-prompt` count as text that the release does not read as a count",
+     "write it as a JSON integer"),
     # VC6xx: lowering, emit and targets
     ("VC601", "no-rocm-image", "vLLM publishes no ROCm image for the release", "pin a newer release or engine.image"),
     ("VC602", "floating-image", "a `latest` image makes the deployment irreproducible", "pin a tag or digest"),

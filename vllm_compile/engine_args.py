@@ -74,12 +74,80 @@ def _check(arg: ParsedArg, manifest: Manifest) -> Problem | None:
             what = "at least 1, or auto (-1)" if auto else "at least 1"
             return Problem(arg.index, f"{arg.option} {shown}: max_model_len must be {what}", found=shown,
                            expected=what, fix=f"give {arg.option} a token count such as 4096, or leave it out", code="VC522")
+    if arg.dest == "limit_mm_per_prompt" and isinstance(value, dict):
+        return _check_mm_limits(arg, value, manifest.version)
     if arg.dest in _AT_LEAST and isinstance(value, (int, float)) and not isinstance(value, bool):
         low, message = _AT_LEAST[arg.dest]
         if value < low:
             return Problem(arg.index, f"{arg.option} {shown}: {message}", found=shown,
                            expected=f"a number >= {low}", fix=f"give {arg.option} a value of at least {low}", code="VC522")
     return None
+
+
+# How a release reads each modality's `--limit-mm-per-prompt` value (vllm/config.py, later
+# vllm/config/multimodal.py): before 0.9.1 the configs are plain dataclasses, which keep a text
+# "2" (what `--limit-mm-per-prompt.image 2` gives on 0.9.0) as text; from 0.9.1 pydantic converts
+# it to an integer (dict[str, int]); from 0.11.1 a value is an integer count or an options object
+# ({"count": N, "width": ...}, count >= 0), and a bare text is refused (the validator unpacks it).
+_CONFIGS_CONVERT_SINCE = "0.9.1"
+_DUMMY_OPTIONS_SINCE = "0.11.1"
+
+
+def _check_mm_limits(arg: ParsedArg, value: dict, version: str) -> Problem | None:
+    """Each modality's limit as the release's MultiModalConfig takes it, or the Problem vLLM
+    would raise for it."""
+    from vllm_compile.versions import release_key
+
+    key = release_key(version)
+    converts, options = key >= release_key(_CONFIGS_CONVERT_SINCE), key >= release_key(_DUMMY_OPTIONS_SINCE)
+    for modality, limit in value.items():
+        boxed = options and isinstance(limit, dict)   # {"count": N, ...}: a pydantic int field
+        count = limit.get("count", 0) if boxed else limit
+        number = isinstance(count, int) and not isinstance(count, bool)
+        digits = isinstance(count, str) and count.strip().isdigit()
+        if number and (count >= 0 or not options):
+            continue
+        if digits and (boxed or (converts and not options)):
+            continue
+        if digits:
+            why = ("does not convert text" if not converts else
+                   "reads a bare count only as a JSON integer")
+            return Problem(arg.index, f"vLLM {version} {why}: the {modality} limit {count!r} of {arg.option} "
+                           "would not be a count", found=repr(count), expected="an integer count per modality",
+                           fix=f"write {arg.option} '{{\"{modality}\": {count.strip()}}}' (a JSON integer)"
+                               + ("" if converts else f", or pin vLLM {_CONFIGS_CONVERT_SINCE} or newer, where "
+                                  f"`{arg.option}.{modality} {count.strip()}` works"), code="VC526")
+        shape = "a whole number of items, 0 or more" + (', or {"count": N, ...}' if options else "")
+        since = "" if options or not isinstance(limit, dict) else f' ({{"count": N}} options came in {_DUMMY_OPTIONS_SINCE})'
+        return Problem(arg.index, f"{arg.option}: the {modality} limit {limit!r} is not a count of items{since}",
+                       found=repr(limit), expected=shape,
+                       fix=f"give {modality} a count such as 1 (0 skips its profiling)", code="VC522")
+    return None
+
+
+def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
+    """`--limit-mm-per-prompt` as (modality, limit) pairs, from its parsed value (a JSON object,
+    the older `image=2,video=0` pairs, or the object the dotted `--limit-mm-per-prompt.image 2`
+    keys build); newer releases also take {"count": N, ...} per modality."""
+    import json
+
+    if isinstance(value, str):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in text.split(",") if "=" in p)}
+    if not isinstance(value, dict):
+        return ()
+    out = []
+    for modality, limit in sorted(value.items()):
+        # An options object without a count means vLLM's default, 999 (BaseDummyOptions).
+        count: Any = limit.get("count", 999) if isinstance(limit, dict) else limit
+        try:
+            out.append((str(modality), int(count)))
+        except (TypeError, ValueError):
+            continue
+    return tuple(out)
 
 
 def from_parsed(tokens: Sequence[str], manifest: Manifest, args: Sequence[ParsedArg],
@@ -113,6 +181,9 @@ def from_parsed(tokens: Sequence[str], manifest: Manifest, args: Sequence[Parsed
     for dest in ("gpu_memory_utilization", "cpu_offload_gb"):
         if isinstance(values.get(dest), (int, float)) and not isinstance(values.get(dest), bool):
             typed[dest] = float(values[dest])
+    limits = mm_limits(values.get("limit_mm_per_prompt"))
+    if limits:
+        typed["limit_mm_per_prompt"] = limits
     if values.get("speculative_config") is not None:
         typed["speculative_config"] = values["speculative_config"]
     if model is None and isinstance(values.get("model"), str):

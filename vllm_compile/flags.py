@@ -145,6 +145,21 @@ def flag_history(flag: str, version: str) -> str | None:
     return "; ".join(notes)
 
 
+# vLLM's FlexibleArgumentParser rewrites `--json-arg.key value` into `--json-arg '{"key": value}'`
+# before argparse sees it (vllm/utils.py, later vllm/utils/argparse_utils.py): from 0.9.0, with the
+# value kept as text (0.9.0 also turns `_` into `-` after the dot); from 0.9.2 the value is read as
+# JSON where it parses, `--json-arg.key+ a,b` appends to a list, and single-dash aliases take keys
+# too (`-cc.mode 3`). Every dotted key of one flag merges into one object, which is appended after
+# all other arguments: it replaces a JSON form of the same flag wherever that stands.
+DOTTED_SINCE = "0.9.0"
+DOTTED_JSON_SINCE = "0.9.2"
+
+
+def dotted_keys(version: str) -> bool:
+    """Whether the release's parser takes `--flag.key value`."""
+    return release_key(version) >= release_key(DOTTED_SINCE)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     index: int            # argv position of the offending token
@@ -307,14 +322,7 @@ def _lookup(manifest: Manifest, name: str, index: int, allow_abbrev: bool):
     """(entry, matched option, problems) for an option token's name."""
     if name in manifest.flags:
         return manifest.flags[name], name, []
-    # `--json-arg.key value` sets one key of a JSON/config-dataclass flag.
-    base = name.split(".", 1)[0]
-    if "." in name and base in manifest.flags:
-        entry = manifest.flags[base]
-        kind = entry.get("type") or ""
-        if "loads" in kind or "parse_dataclass" in kind or "from_cli" in kind:
-            return {**entry, "type": "str", "choices": None, "nargs": None}, name, []
-    if name.startswith("--") and len(name) > 3:
+    if name.startswith("--") and len(name) > 3 and "." not in name:
         hits = sorted({manifest.flags[f]["dest"]: f for f in manifest.flags if f.startswith(name)}.values())
         if len(hits) == 1:
             full = hits[0]
@@ -325,6 +333,13 @@ def _lookup(manifest: Manifest, name: str, index: int, allow_abbrev: bool):
     suggestions = did_you_mean(name, [f for f in manifest.flags if f.startswith("--")])
     history = flag_history(name, manifest.version)
     fix = f"did you mean {' or '.join(suggestions)}?" if suggestions else None
+    base = name.split(".", 1)[0]
+    if "." in name and base in manifest.flags:
+        key = name.split(".", 1)[1]
+        whole = (f"{base} {key}=N" if "nullable_kvs" in (manifest.flags[base].get("type") or "")
+                 else f"{base} '{{\"{key}\": ...}}'")
+        fix = (f"`--flag.key value` came in vLLM {DOTTED_SINCE}; vLLM {manifest.version} takes the whole "
+               f"value: write {whole}")
     if history:
         fix = f"{history}; " + (fix or "remove it or pin an engine.version that has it")
     return None, name, [Problem(index, f"vLLM {manifest.version} has no flag {name}", found=name,
@@ -337,6 +352,7 @@ def parse_args(argv: Sequence[str], manifest: Manifest, *, allow_abbrev: bool = 
     positionals: list[tuple[int, str]] = []
     parsed: list[ParsedArg] = []
     problems: list[Problem] = []
+    dotted: dict[str, _Dotted] = {}
     argv = list(argv)
     i = 0
     while i < len(argv):
@@ -347,6 +363,9 @@ def parse_args(argv: Sequence[str], manifest: Manifest, *, allow_abbrev: bool = 
         if not _is_option(token):
             positionals.append((i, token))
             i += 1
+            continue
+        if _is_dotted(token, manifest.version):
+            i = _take_dotted(argv, i, manifest.version, dotted, problems)
             continue
         name, inline = _normalise(token)
         level = _LEVEL.fullmatch(name)
@@ -383,8 +402,99 @@ def parse_args(argv: Sequence[str], manifest: Manifest, *, allow_abbrev: bool = 
             problems.append(problem)
         else:
             parsed.append(ParsedArg(start, option, entry["dest"], value, tuple(values), entry.get("action", "")))
+    for base, held in dotted.items():
+        # Appended after every other argument, as vLLM does: the last occurrence of the flag.
+        entry, option, found = _lookup(manifest, base, held.index, allow_abbrev)
+        problems += found
+        if entry is None:
+            continue
+        text = json.dumps(held.value)
+        if entry.get("nargs") == 0:
+            problems.append(Problem(held.index, f"{option} is a switch and takes no keys", found=held.option,
+                                    expected=option, fix=f"write {option} alone", code="VC504"))
+            continue
+        value, problem = _values(entry, option, held.option, [text], held.index, manifest.version)
+        if problem:
+            problems.append(problem)
+        else:
+            parsed.append(ParsedArg(held.index, option, entry["dest"], value, (text,), entry.get("action", "")))
     problems += _check_value_tables(parsed, manifest)
     return ParseResult(tuple(positionals), tuple(parsed), tuple(problems))
+
+
+@dataclass(slots=True)
+class _Dotted:
+    index: int          # the first `--flag.key` token of the flag
+    option: str         # as written there
+    value: dict
+
+
+def _is_dotted(token: str, version: str) -> bool:
+    name = token.partition("=")[0]
+    if "." not in name or not dotted_keys(version):
+        return False
+    return name.startswith("--") or (release_key(version) >= release_key(DOTTED_JSON_SINCE) and len(name) > 1)
+
+
+def _take_dotted(argv: Sequence[str], i: int, version: str, dotted: dict[str, _Dotted],
+                 problems: list[Problem]) -> int:
+    """Read one `--flag.key[.key...] value` (or `=value`) into `dotted`; the index after it.
+    vLLM takes the next token as the value whatever it looks like."""
+    token = argv[i]
+    name, sep, text = token.partition("=")
+    nxt = i + 1
+    if not sep:
+        if nxt >= len(argv):
+            problems.append(Problem(i, f"{name} expects a value", found=token, expected=f"{name} VALUE",
+                                    fix=f"give {name} a value", code="VC505"))
+            return nxt
+        text, nxt = argv[nxt], nxt + 1
+    base, _, rest = name.partition(".")
+    json_era = release_key(version) >= release_key(DOTTED_JSON_SINCE)
+    if base.startswith("--"):
+        base = "--" + base[2:].replace("_", "-")
+        if release_key(version) < release_key("0.9.1"):
+            rest = rest.replace("_", "-")   # 0.9.0 replaced `_` in the whole option
+    keys = rest.split(".")
+    value: object = text
+    if json_era and keys[-1].endswith("+"):
+        keys[-1] = keys[-1][:-1]
+        value = text.split(",")
+    elif json_era:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+    if any(not k for k in keys):
+        problems.append(Problem(i, f"{name}: empty key", found=token, expected=f"{base}.KEY VALUE",
+                                fix=f"name the key, e.g. {base}.image", code="VC506"))
+        return nxt
+    nested: object = value
+    for key in reversed(keys):
+        nested = {key: nested}
+    held = dotted.setdefault(base, _Dotted(i, name, {}))
+    assert isinstance(nested, dict)
+    for twice in _merge(held.value, nested):
+        problems.append(Problem(i, f"{base}.{twice} is given twice (vLLM keeps the last)", found=token,
+                                expected="each key once", fix=f"keep one {base}.{twice}", severity="warning",
+                                code="VC514"))
+    return nxt
+
+
+def _merge(into: dict, update: dict) -> list[str]:
+    """vLLM's merge of dotted keys: objects merge, lists extend, anything else replaces; the keys
+    given twice."""
+    twice = []
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            twice += [f"{key}.{k}" for k in _merge(into[key], value)]
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] += value
+        else:
+            if key in into:
+                twice.append(key)
+            into[key] = value
+    return twice
 
 
 def _values(entry: dict, option: str, token: str, values: list[str], index: int, version: str):

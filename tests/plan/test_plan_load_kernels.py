@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from plan_support import DEEPSEEK_V3, GIB, facts, gpu, plan
+from plan_support import DEEPSEEK_V3, GIB, GPT_OSS_20B, facts, gpu, plan
 from vllm_compile.plan import weights
 
 GPT_OSS_120B = "openai/gpt-oss-120b"
@@ -32,6 +32,14 @@ def test_backend_choice_by_gpu_and_release():
     assert weights.load_kernels("0.30.0", gpu("B200")).mxfp4_pad == flashinfer
     assert weights.load_kernels("0.7.3", None).mla_absorbed
     assert not weights.load_kernels("0.8.0", None).mla_absorbed
+    # Ampere and Ada: Marlin in every release that has MXFP4 (mxfp4.py from 0.10.1 on).
+    for version in ("0.10.1", "0.11.1", "0.18.0", "0.25.0", "0.33.0"):
+        for card in ("RTX 3090", "A100-SXM-80GB", "L40S"):
+            assert weights.load_kernels(version, gpu(card)).mxfp4_pad == marlin, (version, card)
+    # Only the Triton path keeps the expert biases in fp32.
+    assert weights.load_kernels("0.11.1", gpu("H100")).mxfp4_bias_bytes == 4
+    assert [weights.load_kernels(v, gpu(c)).mxfp4_bias_bytes for v, c in
+            (("0.10.1", "H100"), ("0.30.0", "A100-SXM-80GB"), ("0.30.0", "B200"))] == [2, 2, 2]
 
 
 def test_mxfp4_marlin_pads_gpt_oss_120b_experts():
@@ -53,10 +61,31 @@ def test_gpt_oss_120b_weights_match_the_logged_load_on_0_10_1():
     measured = _measured("vllm23278-h100-gpt-oss-120b-default")       # 65.9651 GiB, H100, 0.10.1
     p = plan(GPT_OSS_120B, "H100", 1, version="0.10.1", mode="predict", tensor_parallel_size=1)
     assert abs(p.per_gpu.weights_bytes / GIB / measured - 1) < 0.005
-    # The same checkpoint on the Triton backend loads 36 layers x the padding less.
+    # The same checkpoint on the Triton backend loads 36 layers x the padding less, and its
+    # expert biases in fp32: 128 x (2 x 2880 + 2880) x 2 more bytes per layer.
     later = plan(GPT_OSS_120B, "H100", 1, version="0.11.1", mode="predict", tensor_parallel_size=1)
     f = facts(GPT_OSS_120B)
-    assert p.per_gpu.weights_bytes - later.per_gpu.weights_bytes == 36 * (1_847_263_232 - f.layers[0].expert_bytes)
+    fp32_biases = 128 * (2 * 2880 + 2880) * 2
+    assert weights.mxfp4_expert_bytes(f, 1, False, (64, 1), 4) == f.layers[0].expert_bytes + fp32_biases
+    assert p.per_gpu.weights_bytes - later.per_gpu.weights_bytes == 36 * (
+        1_847_263_232 - f.layers[0].expert_bytes - fp32_biases)
+
+
+def test_gpt_oss_20b_on_the_triton_kernels_matches_the_gptoss_image_on_an_rtx_3090():
+    # vllm-project/vllm#22331 (comment of 2025-08-11): vllm/vllm-openai:gptoss, the pre-release
+    # image, on one RTX 3090: "Model loading took 12.8848 GiB". That image ran Ampere on the
+    # Triton kernels: experts as the checkpoint lays them out (intermediate 2880 is already
+    # 64-aligned, hidden untouched) with fp32 biases. Released vLLM pads them for Marlin instead.
+    measured = 12.8848
+    f = facts(GPT_OSS_20B)
+    triton = weights.rank_weight_bytes(f, 1, 1, 0, kernels=weights.LoadKernels(mxfp4_pad=(64, 1), mxfp4_bias_bytes=4))
+    assert abs(triton / GIB / measured - 1) < 0.005
+    # Every release picks Marlin there: intermediate 2880 -> 2944, hidden 2880 -> 3072 (+6 %).
+    marlin = plan(GPT_OSS_20B, "RTX 3090", 1, version="0.10.1", mode="predict", tensor_parallel_size=1,
+                  max_model_len=8192).per_gpu.weights_bytes
+    assert marlin - triton == 24 * (weights.mxfp4_expert_bytes(f, 1, False, (128, 256))
+                                    - weights.mxfp4_expert_bytes(f, 1, False, (64, 1), 4))
+    assert 1.05 < marlin / GIB / measured < 1.07
 
 
 def test_v0_mla_materialises_absorbed_fp8_matrices():

@@ -77,6 +77,9 @@ def test_predict_reads_the_multimodal_flags_and_inspect_and_explain_show_the_enc
     full = json.loads(run(*argv))["per_gpu"]
     limited = json.loads(run(*argv, "--limit-mm-per-prompt", '{"image": 0, "video": 0}'))["per_gpu"]
     assert full["encoder_activation_bytes"] > 0 and limited["encoder_activation_bytes"] == 0
+    # The dotted form (vLLM 0.9.0 on) is the same limit: the planner reads the typed value.
+    dotted = json.loads(run(*argv, "--limit-mm-per-prompt.image", "0", "--limit-mm-per-prompt.video=0"))["per_gpu"]
+    assert dotted == limited
     assert full["encoder_weights_bytes"] == limited["encoder_weights_bytes"] > 0
     report = json.loads(run("inspect", VL3, "--format", "json"))
     assert report["encoder"]["parameters"] == facts(VL3).encoder.parameters and report["parameters"] == 3_754_622_976
@@ -105,3 +108,62 @@ def test_gemma3_siglip_tower_and_text_rows_reproduce_the_published_4b_count():
     assert f.parameters == 4_300_079_472 and not f.warnings
     assert f.encoder.kind == "gemma3" and (f.encoder.tokens_per_item, f.encoder.patches_per_item) == (256, 4096)
     assert f.attention_kinds() == {"full": 5, "sliding": 29} and f.tie_word_embeddings
+    # On every rank (vLLM siglip.py, gemma3_mm.py): the patch Conv2d with its bias, per block two
+    # LayerNorms and the row-parallel biases, the post LayerNorm and the projector (its norm and
+    # plain weight matrix). SigLIP's 64 x 64 position table is vocabulary-parallel: split.
+    replicated = 1152 * 3 * 14 * 14 + 1152 + 27 * (4 * 1152 + 2 * 1152) + 2 * 1152 + 1152 + 2560 * 1152
+    assert f.encoder.replicated_bytes == 2 * replicated
+
+
+# Llama 4's vision_config as transformers prints it for meta-llama/Llama-4-Scout-17B-16E, with the
+# model's module table (a public markdown note found by the search tool, find_string id
+# 41112263523; repository not exposed). No full Instruct config.json with its vision_config was
+# found, so the catalog's Llama 4 configs stay text-only; a user's own config (model.path, lock)
+# gets the tower counted.
+LLAMA4_VISION = {"attention_dropout": 0.0, "hidden_act": "gelu", "hidden_size": 1408, "image_size": 336,
+                 "initializer_range": 0.02, "intermediate_size": 5632, "model_type": "llama4_vision_model",
+                 "multi_modal_projector_bias": False, "norm_eps": 1e-05, "num_attention_heads": 16, "num_channels": 3,
+                 "num_hidden_layers": 34, "patch_size": 14, "pixel_shuffle_ratio": 0.5, "projector_dropout": 0.0,
+                 "projector_input_dim": 4096, "projector_output_dim": 4096, "rope_theta": 10000,
+                 "vision_feature_layer": -1, "vision_feature_select_strategy": "default", "vision_output_dim": 4096}
+SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
+
+
+def _scout_with_tower():
+    from plan_support import CONFIGS
+
+    from vllm_compile.resolve.models import facts_from_config
+
+    config = json.loads((CONFIGS / SCOUT / "config.json").read_text())
+    return facts_from_config(config | {"vision_config": LLAMA4_VISION}, model_id=SCOUT, source="t")
+
+
+def test_llama4_vision_model_adapter_and_projector_match_the_printed_module_table():
+    f = _scout_with_tower()
+    enc = f.encoder
+    # The printed module table: class embedding 1408, positional_embedding_vlm 812416 (577 x 1408),
+    # patch_embedding.linear 827904 (588 x 1408), four LayerNorm vectors of 1408 around the
+    # encoder; per layer q/k/v/o 1982464 + bias 1408 each, fc1 7929856 + 5632, fc2 7929856 + 1408,
+    # two LayerNorms (weight + bias); vision_adapter fc1 23068672 and fc2 16777216 (no bias);
+    # multi_modal_projector.linear_1 20971520.
+    layer = 4 * (1982464 + 1408) + (7929856 + 5632) + (7929856 + 1408) + 4 * 1408
+    printed = 34 * layer + 1408 + 812416 + 827904 + 4 * 1408 + 23068672 + 16777216 + 20971520
+    assert enc.kind == "llama4" and enc.parameters == printed == 871_932_416
+    assert f.parameters == facts(SCOUT).parameters + printed and not f.warnings
+    # Per rank as vLLM builds it: the fused qkv and fc1 with their biases, o_proj, fc2, the
+    # patch linear, the adapter and the projector split over TP; the class token, position
+    # table, LayerNorms and the row-parallel biases on every rank.
+    replicated = 1408 + 812416 + 4 * 1408 + 34 * (2 * 1408 + 4 * 1408)
+    assert enc.replicated_bytes == 2 * replicated and enc.sharded_bytes == 2 * (printed - replicated)
+    assert weights.encoder_rank_bytes(f, 4) == -(-enc.sharded_bytes // 4) + enc.replicated_bytes
+    # The profile's image: 16 tiles plus the global one, 144 embeddings each after the 2x2 pixel
+    # shuffle of 24 x 24 patches; the tower runs 577 tokens (patches + class token) per tile.
+    assert (enc.tokens_per_item, enc.patches_per_item) == (17 * 144, 17 * 577)
+    profile = overheads.encoder_profile(f, "v1c", 4, 8192, 256, 1, None, 2)
+    assert (profile.budget_tokens, profile.items) == (8192, 4)
+    assert profile.cached_bytes == 4 * 2448 * 5120 * 2
+
+
+def test_llama4_without_vision_config_counts_the_language_model_and_says_so():
+    f = facts(SCOUT)
+    assert f.encoder is None and any("no vision_config" in w for w in f.warnings)

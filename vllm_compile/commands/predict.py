@@ -54,7 +54,6 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
     from vllm_compile.engine_args import parse_serve_command
     from vllm_compile.flags import load_manifest
     from vllm_compile.ir.plan import PlanRequest
-    from vllm_compile.plan.assign import mm_limits
     from vllm_compile.resolve.hardware import UnknownGpuError, catalog, lookup_gpu
     from vllm_compile.versions import at_least, release_key
 
@@ -133,7 +132,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         cpu_offload_bytes=int((engine.cpu_offload_gb or 0) * GIB),
         max_loras=(engine.max_loras or 1) if engine.enable_lora else 0,
         max_lora_rank=engine.max_lora_rank or 16, alternative_gpus=catalog(),
-        mm_limits=mm_limits(values.get("limit_mm_per_prompt")),
+        mm_limits=engine.limit_mm_per_prompt,
         mm_max_pixels=mm_max_pixels(values.get("mm_processor_kwargs")),
         skip_mm_profiling=bool(values.get("skip_mm_profiling")),
         language_model_only=bool(values.get("language_model_only")), speculative=_speculative(values))

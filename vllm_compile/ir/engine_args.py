@@ -51,6 +51,8 @@ class EngineArgs:
     kv_cache_memory_bytes: int | None = None
     disable_hybrid_kv_cache_manager: bool = False
     speculative_config: object = None
+    # `--limit-mm-per-prompt` (JSON, `image=2` pairs or dotted keys) as sorted (modality, count) pairs.
+    limit_mm_per_prompt: tuple[tuple[str, int], ...] = ()
 
     def find(self, dest: str) -> EngineArg | None:
         """The flag that set `dest` last (what argparse keeps), or None."""

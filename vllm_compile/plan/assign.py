@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import field
 from vllm_compile.fastclass import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: the code table stays unloaded unless printed
     from vllm_compile.codes import Code
@@ -77,7 +77,7 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         kv_cache_memory_bytes=extra.kv_cache_memory_bytes,
         data_parallel_size=extra.data_parallel_size or 1,
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes,
-        mm_limits=mm_limits(values.get("limit_mm_per_prompt")),
+        mm_limits=extra.limit_mm_per_prompt,
         speculative=_speculative(values, facts),
         skip_mm_profiling=bool(values.get("skip_mm_profiling")),
         language_model_only=bool(values.get("language_model_only")))
@@ -127,29 +127,6 @@ def speculative_request(value: object, model: object = None, tokens: object = No
         count = 0
     method = normalise(str(given))
     return method, str(given), count, (str(draft) if draft and method not in ("ngram", "suffix", "mtp") else None)
-
-
-def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
-    """`--limit-mm-per-prompt` as (modality, limit) pairs, from its text (JSON, or the older
-    `image=2,video=0`) or its parsed JSON object; newer releases also take {"count": N, ...}."""
-    import json
-
-    if isinstance(value, str):
-        text = value
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in text.split(",") if "=" in p)}
-    if not isinstance(value, dict):
-        return ()
-    out = []
-    for modality, limit in sorted(value.items()):
-        count: Any = limit.get("count") if isinstance(limit, dict) else limit
-        try:
-            out.append((str(modality), int(count)))
-        except (TypeError, ValueError):
-            continue
-    return tuple(out)
 
 
 def _speculative(values: dict, facts):

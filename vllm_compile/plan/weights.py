@@ -26,30 +26,37 @@ class LoadKernels:
     releases keep only a 16-bit copy of a quantized kv_b_proj (W_UK_T / W_UV views).
     `bnb_absmax_fp32`: bitsandbytes double quantization (every in-flight quantization, and
     checkpoints saved with it) has its uint8 absmax dequantized to fp32 at load, so a 4-bit
-    weight costs 0.5625 bytes per element instead of about 0.516."""
+    weight costs 0.5625 bytes per element instead of about 0.516. `mxfp4_bias_bytes`: the
+    Triton MoE path (triton_kernels matmul_ogs) converts the experts' w13/w2 biases to fp32
+    (Mxfp4MoEMethod.process_weights_after_loading); Marlin and FlashInfer keep them 16-bit."""
 
     mxfp4_pad: tuple[int, int] = (64, 1)
     mla_absorbed: bool = False
     bnb_absmax_fp32: bool = False
+    mxfp4_bias_bytes: int = 2
 
 
 def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
     """Which kernels vLLM picks at load (vllm/model_executor/layers/quantization/mxfp4.py,
     vllm/attention/backends/mla): MXFP4 MoE runs Marlin on CUDA below compute capability 9.0 and
     on consumer Blackwell (12.x), FlashInfer on datacenter Blackwell, and on Hopper Marlin until
-    the triton_kernels dependency made Triton the default [≈ 0.11.1]. Matrix absorption was
-    removed by PR #14770 before 0.8.0; releases before MLA existed (< 0.7.1) get the earliest MLA
-    behaviour, as the KV model does. The bnb absmax dequantization at load came with PR #19742
-    (June 2025, first in 0.9.2)."""
-    pad = (64, 1)
+    the triton_kernels dependency made Triton the default [≈ 0.11.1]. Below 9.0 every release
+    with MXFP4 (0.10.1 on; the wheels' mxfp4.py read up to 0.25.0) picks Marlin: Ampere and Ada
+    ran the Triton kernels only in the pre-release `vllm/vllm-openai:gptoss` image, which no
+    release number names (the wheels of 0.19 and 0.25 keep the Triton experts to 9.0 <= SM < 11.0).
+    Matrix absorption was removed by PR #14770 before 0.8.0; releases before MLA existed (< 0.7.1)
+    get the earliest MLA behaviour, as the KV model does. The bnb absmax dequantization at load
+    came with PR #19742 (June 2025, first in 0.9.2)."""
+    pad, triton = (64, 1), False
     if gpu is not None and gpu.vendor == "nvidia":
+        triton = True
         cc = gpu.compute_capability
         if (10, 0) <= cc < (11, 0):
-            pad = (256, 256)
+            pad, triton = (256, 256), False
         elif cc < (9, 0) or cc >= (11, 0) or not at_least(version, "0.11.1"):
-            pad = (128, 256)
+            pad, triton = (128, 256), False
     return LoadKernels(mxfp4_pad=pad, mla_absorbed=not at_least(version, "0.8.0"),
-                       bnb_absmax_fp32=at_least(version, "0.9.2"))
+                       bnb_absmax_fp32=at_least(version, "0.9.2"), mxfp4_bias_bytes=4 if triton else 2)
 
 
 @functools.lru_cache(maxsize=64)
@@ -94,7 +101,8 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
             sharded, replicated, expert = (a + b for a, b in zip((sharded, replicated, expert), layer.absmax_growth))
         total += _cdiv(sharded, tp) + replicated
         if expert and mxfp4:
-            total += mxfp4_expert_bytes(facts, ep if expert_parallel else tp, expert_parallel, kernels.mxfp4_pad)
+            total += mxfp4_expert_bytes(facts, ep if expert_parallel else tp, expert_parallel, kernels.mxfp4_pad,
+                                        kernels.mxfp4_bias_bytes)
         elif expert:
             if expert_parallel and facts.moe is not None:
                 experts = facts.moe.num_experts
@@ -118,18 +126,20 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
     return total
 
 
-def mxfp4_expert_bytes(facts: ModelFacts, tp: int, expert_parallel: bool, pad: tuple[int, int]) -> int:
+def mxfp4_expert_bytes(facts: ModelFacts, tp: int, expert_parallel: bool, pad: tuple[int, int],
+                       bias_bytes: int = 2) -> int:
     """One MoE layer's MXFP4 experts on one rank as vLLM's Mxfp4MoEMethod allocates them:
     w13 (2 x I' rows x H' cols) and w2 (H' x I') as e2m1 nibbles plus one e8m0 byte per 32,
-    and 16-bit w13/w2 biases, with I' = the rank's intermediate slice and H' = hidden, each
-    rounded up to the backend's alignment."""
+    and w13/w2 biases of `bias_bytes` each (16-bit as loaded; fp32 on the Triton path), with
+    I' = the rank's intermediate slice and H' = hidden, each rounded up to the backend's
+    alignment."""
     moe = facts.moe
     assert moe is not None, "called for MoE models only"
     experts = _cdiv(moe.num_experts, tp) if expert_parallel else moe.num_experts
     inter = moe.expert_intermediate_size if expert_parallel else _cdiv(moe.expert_intermediate_size, tp)
     inter, hidden = _round_up(inter, pad[0]), _round_up(facts.hidden_size, pad[1])
     elements = 3 * inter * hidden  # w13 (2 x I' x H') + w2 (H' x I')
-    return experts * (elements // 2 + elements // MXFP4_BLOCK + (2 * inter + hidden) * 2)
+    return experts * (elements // 2 + elements // MXFP4_BLOCK + (2 * inter + hidden) * bias_bytes)
 
 
 def mla_decode_bytes(facts: ModelFacts, tp: int, absorbed: bool) -> int:

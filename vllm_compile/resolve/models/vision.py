@@ -4,10 +4,11 @@ Each tower family is a row of `TOWERS` (how its blocks are built, which linears 
 large one item at the maximum size is); `encoder_facts` reads the row and the config. Tensors
 are tagged like the decoder's (families.Tensor): column-parallel linears and their biases are
 sharded, row-parallel biases, norms, patch embeddings and position tables replicated, as vLLM's
-vision modules build them with the default `mm_encoder_tp_mode` ("weights").
+vision modules build them with the default `mm_encoder_tp_mode` ("weights"); SigLIP's position
+table is vocabulary-parallel there, so it is split too.
 
 Sources (structure, facts only): vLLM vllm/model_executor/models/qwen2_vl.py, qwen2_5_vl.py,
-qwen3_vl.py, siglip.py and gemma3_mm.py; the Hugging Face image processors' default maximum
+qwen3_vl.py, siglip.py, gemma3_mm.py and mllama4.py; the Hugging Face image processors' default maximum
 sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels),
 which vLLM's Qwen processors take as the largest dummy image of the profile run. Each merged
 token covers (patch x spatial_merge)^2 pixels: 16384 tokens per image for both, as vLLM logs
@@ -49,10 +50,19 @@ TOWERS: dict[str, Tower] = {
                       max_pixels=16777216, default_patch=16),
     "gemma3": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=True,
                     temporal=False, positions="grid", post_norm=True, projector="gemma3"),
+    # Llama 4 (vLLM mllama4.py): an unfolding linear patch embedding without bias, a class token
+    # and (tiles + 1) positions, pre/post LayerNorms, pixel-shuffle adapter MLP, one projection.
+    "llama4": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=False,
+                    temporal=False, positions="grid", post_norm=True, projector="llama4"),
 }
 # Top-level model_type -> tower row.
 TOWER_OF = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "qwen3_vl_moe": "qwen3_vl",
-            "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3"}
+            "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3", "llama4": "llama4"}
+# Llama 4's image processor splits an image into at most `max_patches` tiles of image_size
+# (transformers Llama4ImageProcessor default and the released checkpoints' preprocessor_config:
+# 16); vLLM profiles with the image of the most features, 16 tiles high and one wide, which the
+# processor sends as those 16 tiles plus one global tile (Mllama4ProcessingInfo).
+LLAMA4_MAX_TILES = 16
 
 
 def _v(name: str, n: int, part: str = "replicated") -> Tensor:
@@ -83,6 +93,8 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                       "language model is counted; the vision encoder weights and its profile run come on top")
     row = TOWERS[kind]
     v = Config(vision, where=".vision_config")
+    if row.projector == "llama4":
+        return _llama4(v, text_hidden, elem), None
     width = v.int(row.width, limit=LIMITS["hidden_size"], aliases=(row.width,))
     depth = v.int(row.depth, limit=LIMITS["num_hidden_layers"], aliases=(row.depth,))
     if v.has("intermediate_size"):
@@ -104,8 +116,8 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                               "replicated", quantizable=False))
     elif row.positions == "grid":
         image = v.int("image_size", limit=1 << 16)
-        tensors.append(Tensor("visual.position_embedding", (image // patch) ** 2, width, "replicated",
-                              quantizable=False))
+        # SigLIP's position table is a VocabParallelEmbedding in vLLM (siglip.py): split over TP.
+        tensors.append(Tensor("visual.position_embedding", (image // patch) ** 2, width, quantizable=False))
     for i in range(depth):
         p = f"visual.blocks.{i}."
         tensors += _norm(p + "norm1", width, layer_norm) + _norm(p + "norm2", width, layer_norm)
@@ -151,3 +163,52 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                         intermediate_size=inter, num_layers=depth, patches_per_item=patches,
                         tokens_per_item=tokens, pixels_per_token=(patch * merge) ** 2 if row.max_pixels else 0,
                         patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens)), None
+
+
+def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
+    """Llama 4's vision model, adapter and projector as vLLM builds them (mllama4.py, the default
+    `mm_encoder_tp_mode`): the patch embedding, the fused qkv with its bias, fc1 with its bias,
+    the adapter's MLP and the projector are column/row-parallel (sharded); the class token,
+    position table, LayerNorms and the o_proj / fc2 / adapter fc2 biases are on every rank."""
+    width = v.int("hidden_size", limit=LIMITS["hidden_size"])
+    depth = v.int("num_hidden_layers", limit=LIMITS["num_hidden_layers"])
+    inter = v.int("intermediate_size", limit=LIMITS["intermediate_size"])
+    patch = v.int("patch_size", 14, limit=4096)
+    channels = v.int("num_channels", 3, limit=16)
+    image = v.int("image_size", limit=1 << 16)
+    project_in = v.int("projector_input_dim", limit=LIMITS["intermediate_size"])
+    project_out = v.int("projector_output_dim", limit=LIMITS["intermediate_size"])
+    out = v.int("vision_output_dim", limit=LIMITS["intermediate_size"])
+    adapter_bias = v.raw("multi_modal_projector_bias", False) is True
+    ratio = v.number("pixel_shuffle_ratio", v.raw("pixel_shuffle_ratio", 0.5))
+    if not 0 < ratio <= 1 or image % patch:
+        raise FactsError("vision_config: pixel_shuffle_ratio must be in (0, 1] and image_size a multiple of "
+                         "patch_size", key="vision_config")
+    grid = (image // patch) ** 2
+    tensors: list[Tensor] = [Tensor("vision_model.patch_embedding.linear", width, channels * patch * patch,
+                                    quantizable=False),
+                             _v("vision_model.class_embedding", width),
+                             Tensor("vision_model.positional_embedding_vlm", grid + 1, width, "replicated",
+                                    quantizable=False)]
+    tensors += _norm("vision_model.layernorm_pre", width, True) + _norm("vision_model.layernorm_post", width, True)
+    for i in range(depth):
+        p = f"vision_model.model.layers.{i}."
+        tensors += _linear(p + "self_attn.qkv_proj", 3 * width, width, bias=True)
+        tensors += _linear(p + "self_attn.o_proj", width, width, bias=True, row_parallel=True)
+        tensors += _linear(p + "mlp.fc1", inter, width, bias=True)
+        tensors += _linear(p + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+        tensors += _norm(p + "input_layernorm", width, True) + _norm(p + "post_attention_layernorm", width, True)
+    tensors += _linear("vision_model.vision_adapter.mlp.fc1", project_in, inter, bias=adapter_bias)
+    tensors += _linear("vision_model.vision_adapter.mlp.fc2", project_out, project_in, bias=adapter_bias,
+                       row_parallel=True)
+    tensors.append(Tensor("multi_modal_projector.linear_1", text_hidden, out, quantizable=False))
+    per_tile = grid // round(1 / ratio ** 2)
+    if per_tile <= 0:
+        raise FactsError("vision_config gives an image of no tokens", key="vision_config")
+    tiles = LLAMA4_MAX_TILES + 1
+    sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
+    replicated = sum(t.parameters * elem for t in tensors if t.part != "sharded")
+    return EncoderFacts(kind="llama4", modality="image", parameters=sum(t.parameters for t in tensors),
+                        sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
+                        intermediate_size=inter, num_layers=depth, patches_per_item=tiles * (grid + 1),
+                        tokens_per_item=tiles * per_tile, patches_per_token=max(1, (grid + 1) // per_tile))
