@@ -13,11 +13,11 @@ DATA_DIGEST = "4cf70009b5497d2505f0857f13ece9571baba0b0839751db25e1f1444921a11c"
 def compute(root=None) -> str:
     """sha256 over every file under `root` (default vllm_compile/data): its relative path and its
     bytes, in path order."""
-    import hashlib
+    from vllm_compile.sha import sha256
     from pathlib import Path
 
     root = Path(root) if root is not None else Path(__file__).resolve().parent / "data"
-    digest = hashlib.sha256()
+    digest = sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         name = path.relative_to(root).as_posix().encode()
         content = path.read_bytes()

@@ -7,7 +7,7 @@ Boundaries marked approximate there are approximate here too.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import Any, Literal
 
 from vllm_compile.plan import rules_data
