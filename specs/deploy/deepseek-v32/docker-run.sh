@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c7bda9a824c6117be5f60ca51acca07136369e303a3bc79c68d12f07c6975b47
-# check-digest: sha256:6d162139cc05ef2e5530aef07c91bd7bc94e067b8110124ae3000992d267e20c
+# check-digest: sha256:934ce56149033ef5cbc985b3eac8dbf43a4c4fa3e593aa483eb03bae24450cfa
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:82253db3fb2ae46e2237a1a2c3f9f0354c767e09c8e63b73cb9fd45e6657f775
-# check-digest: sha256:912ba7aa4b219afeed8334daa3ae74f075c69ca65b40aa0e5bce993b32967e7a
+# check-digest: sha256:91c86b6bd903259899b1942f26b40e91f66bdf29a9075f9a3a595cab12371f7c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0b33c4b46797dc8848ac2c787300d5b7bdf72c48c44da1cfcc425fefbbdcb2e0
-# check-digest: sha256:4867a3d55b4e13b8be006a603359ffd3c6ec3189bab7071eadf6764ad9127f5d
+# check-digest: sha256:abb45bed8e4a92bd9ada1c673483a9130f8c58836499dfb75bcd800a4e34be08
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

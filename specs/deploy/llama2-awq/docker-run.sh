@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6ae18b317998598ab91dad32272ac416a79a01fc3a306f11987c803ac35c485e
-# check-digest: sha256:38328525c570dc4dbb59d4f0fd6dbf69827b2629d803970165289a15ea159e67
+# check-digest: sha256:43f131468d372b49e85de338acc03f7b619609146579cbac1bee7ac9180d0b98
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:758455dbaaa5ff851ac7bd5153850f867f5ba1b06054abf43f950bc908a6e8d0
-# check-digest: sha256:19a5688ddc5952eb1ffd672fc3040ee5e2f3f953fa61ae33a4c5b20c3de88d89
+# check-digest: sha256:2a350b8d4915eb017bf6318721b8f4f80b93bfbd4ce805e93f0009cc7e0e5e58
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:dcd53d0eca52861f9a29c21467fb48663499bb073f8e20a81eebe038c95fd1be
+# check-digest: sha256:56be38cfd28a869439afeb3ae258142de46cd2d31469a1d9666d7a62cbf70105
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:45e6da192b77ab44f6bf773e1f3cbad4a77be2e2be8756f5125bdddf5fb16613
+# check-digest: sha256:008dfb18abad0d8466c4f0edc0a86cb03c6cde84893ec26bd2cca705ed509e59
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

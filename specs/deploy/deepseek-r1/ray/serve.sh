@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4909c16b7350ec2392c5e97072edeed87d696c46fd341d02f983109aba2077f8
-# check-digest: sha256:f64a63ca8595be8c329f282f6b3a3e97bd8236ec0fea31b0c196743cbcbebc9e
+# check-digest: sha256:44c2dec1219c808e6e3ac0c9c90dd8b0b5e23fbc1d2873333658d898b95878f7
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

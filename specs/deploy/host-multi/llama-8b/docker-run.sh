@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5477ec9e8d2356a250f1d9ca1c58d11afd60363b9ec6f5550470ac5e92bbcdd2
-# check-digest: sha256:f2375b0a59530701599501979f7c01009e81c920b3aeba6086050438f8d7b24f
+# check-digest: sha256:263c66b6824b34f29d74fa683f8b77dd1122d40bab0a33aa4f0de80c1d6fb937
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

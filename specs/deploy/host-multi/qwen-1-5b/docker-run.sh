@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:754f7b9599c16977e483e410b5436c16f4b6ee20d233e1fc8836ffde70f68c68
-# check-digest: sha256:d7a787ece1184f3e89aa8ec93a6734f220b4097bf8c75b3477acbc0f09947420
+# check-digest: sha256:c5ada8743979feb109e6d3af50042503745f48cc9e9fd53952a10b53d3e4f292
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

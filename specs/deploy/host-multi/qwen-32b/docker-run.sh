@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:618dd5c750bca3c107aa7f94d55a55f6da40f433211ff04203f4682aedff8d3c
-# check-digest: sha256:4ce3c2764c93eedf7e371898268d29182f3d3670c6b5a0026ea8bc05bd5da028
+# check-digest: sha256:db8cba8b49996f486b9152a25c93864874ad632a53d741ae5a5c7c881b274185
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1ebc7a2411cd7666ddede3634e8542fa44739b655c03dbd8c29f1c2ca4e43910
-# check-digest: sha256:843978c03cd6b419d42f458a2f540bb6e5d3c40d00c9068d2b5da78fc0101d80
+# check-digest: sha256:690c78b1fcffd689e21728ee6e5d7aa669b56cddad4c7606461a29eaf7d0cca6
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

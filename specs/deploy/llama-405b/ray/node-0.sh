@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
-# check-digest: sha256:23958759d1dab9ebc33825ef7266b0e814fdfbea2bd4ac7ee214d6aa2dff37bc
+# check-digest: sha256:1e5235ad4f32bf3d2f1c242cd668c07a0197d7b6a7c2ec47b70cd1fd8d7d6ae0
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

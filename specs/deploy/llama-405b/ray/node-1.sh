@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5708c429ac33dc7afe9af684a2643cb242b2495cd87307a41acc12563828e548
-# check-digest: sha256:7915e89eed8478484805409c2e50ed50cd9d34fd497ea0b84f6371e541455c48
+# check-digest: sha256:50ef51f43b1944f57c1e9b5ef8ec8a46450cbb12b56d424c3572b66e9b86ec46
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

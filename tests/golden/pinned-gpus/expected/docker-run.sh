@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5e64556631354a540a233890ebe5777f66a11fef794627427161e3ac57e5c0d1
-# check-digest: sha256:40e464a93c9b4b4607e76a608b557450bdf15fdbef5d96d11b10c63f1c01370c
+# check-digest: sha256:9277ccb346ff582354d9cfa70fe8d1bbba616143a261671e8ffc1a817923ecf2
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

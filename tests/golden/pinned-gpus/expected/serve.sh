@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5e64556631354a540a233890ebe5777f66a11fef794627427161e3ac57e5c0d1
-# check-digest: sha256:e73b3377ecf810663604cbcb23b006863c737521ae3880272af672ababfd33de
+# check-digest: sha256:e19935054252b2183c598113aef1876dea18e7e8c9a0d2486daa4cccc4333de7
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
-# check-digest: sha256:4b649ab903f24b2573d8aec6b9a7562e744a894c77e5a92e788a26d519e8928c
+# check-digest: sha256:a7b60d8fe9bbd166c243f91124f97d0df98e542328327f46ba34f5fbd50753ab
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

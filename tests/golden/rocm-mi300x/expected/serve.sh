@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:e974e2d0fdfdc658eec19049ce897f79b97a3f05a1ba7b0313a282118fbd8aa2
-# check-digest: sha256:77e74d506a98d4434cd05030d89089bdaa1cb743dfb04cea7a82572440d5af00
+# check-digest: sha256:d41c49e4b884514f20e111447643fcbc4e1c9c34183c55120062d36f06fc2475
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9047ffebcf5c349ee0991ddbbf96469f255f58e9b84dc8cd9be19bc57229bbf6
-# check-digest: sha256:80155f7743f5bbca2cb74fddeb4596b748c9a85b077af27ec3c2abd3876520af
+# check-digest: sha256:177ac8ebff86f0a66ba137bbf60a5608fa4e3643f83daaa0f69aa3e0b44c3614
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:89d0e78c3730e034f3439dc15b43d52cced32dc15a322049190cc65ccd0db58e
-# check-digest: sha256:5bd1618b7ba9868c9c9e22ec0d566047bb0b169cb393778d8880ab9b68bf1dff
+# check-digest: sha256:707707119d540deef35cf3beb474e1d3c95a91f21e23850bbf7ff547e438c22d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

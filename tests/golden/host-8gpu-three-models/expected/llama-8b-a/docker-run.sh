@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5029e46cf625fe6b28b2fd4d4f8919018aa96f59142655f8bac9288e0a4da8a1
-# check-digest: sha256:33958b51aa180c63cb9800e8b966a994b0e39ef7a58d084147b420fcab446a8d
+# check-digest: sha256:51e5c5cffbccc3edf4570d1860908d0189e94da8746d61fdf7a63c3f2f4ea472
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9605137500c646c3a20226250d07877d2fac365fa228d21a39f8cd0bf904f9a9
-# check-digest: sha256:91bb986639bcbfa929b4df5c2e42f328f0d01d057824b5b1550b82e171e56c43
+# check-digest: sha256:8982c307ce17935f17c77a423008d4584181383e8aa38b852bc7158076e6a340
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

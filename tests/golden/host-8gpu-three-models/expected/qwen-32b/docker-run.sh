@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:3a0320a04ee06b1e836d863e9523f6afab3e63708dd0c5cbf9cba9851e37165c
-# check-digest: sha256:45bf50341b48b7f7d45500b37c3e9e6969c9c4e5e6ed39eb703bafc925514a12
+# check-digest: sha256:e31b911b9787283fb85417b638b1f746b9023fea3cc365e16c76c6c49eade82b
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

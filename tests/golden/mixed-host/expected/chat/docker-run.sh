@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cc35e9b392545b4e70fbc3cadea5d462bf22e8bb60aef48ce346fdeaf66bed41
-# check-digest: sha256:931d8dc11d5baea97d74842b2807801c8296d0f29e15d630da5e3c5ddced0b46
+# check-digest: sha256:334e7aa9f2f536da9f07c3640464c75c60e5716f5ff0433413348e6a47c6b7b3
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

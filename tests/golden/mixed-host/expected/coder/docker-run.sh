@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f88e5eafb55703912b832c2f505aee9d8047d8cd899f039c11e8bd754da40f59
-# check-digest: sha256:599088ffb41ee2778011c4d86d1e7b9784e5d53d53377eb95c14e7eec9ef5efc
+# check-digest: sha256:74144fe9bf2d13681280382fbc650c2a9eb1007433c170b01c48ed1dff3e074d
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d50390f492797051c45aa47a95bfa2a96134659c96ef29cf89bdc52799b2e32b
-# check-digest: sha256:1b80501278e25618f960a91f157973df50877f84a66c207487fb8fb065d73f8f
+# check-digest: sha256:ba161b8368b72f3ec1fee4316430f093b6688de6e15b870ddf973b2fc556fd4b
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

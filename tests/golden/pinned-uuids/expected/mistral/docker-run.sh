@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c136faaacefbfa98429e56dee21c47dc6ceeb33922169b8cc6793618102604ea
-# check-digest: sha256:3121c5086311e1af01119f202ccc68b12f8f7fae5b16051596f96c842e3e46b2
+# check-digest: sha256:c30e44ef36d2ce3d80dacf28f8d47f78246d1bb9324951ac9e8b4df57d26b46e
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
-# check-digest: sha256:b288b65218ca31ae22de69f6baea9534254eb171736e7799f5e80342be5c4e39
+# check-digest: sha256:213d6061dbaf747eab34fd80ee8e21c9090a1f9b8264699cf85fe354488037b5
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:80432574e8d3eea40dbd4ad4e7d72fb6ffea3f32c855786368b86d4916a1826e
-# check-digest: sha256:fae9f251b8fa938e0966ee58ed8a87346568e5f379b38b58cb5458db292dc71a
+# check-digest: sha256:f1284f9813beddcae382c4f00285a7d6059e332538b79a22e0408d285790f0c7
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

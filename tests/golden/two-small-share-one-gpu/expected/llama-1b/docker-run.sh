@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
-# check-digest: sha256:b31730033d82fe03ba72431ab7427070d39da6c56a5e434e2da648a41b788258
+# check-digest: sha256:8df226e81e657498ab9e65c004c91de2d446693c69ec66ca548d337558d769ea
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a6aec2a610bfef20ccb0beff22b641b1f3427689bb0657efc9361c7704f48a89
-# check-digest: sha256:0ccfeefac7a702b8fa4d9698ec5ffbdfab501e495d3267e7a6418dbaa89effe4
+# check-digest: sha256:e7f79b39fc4116a212e725ae8830913e00487a2261a4fb114989596b114caad3
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

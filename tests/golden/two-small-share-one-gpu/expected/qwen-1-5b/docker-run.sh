@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bc4a9a320bac4244dc5470df35db8288764b8aa3eafc39e1d9a79199c522c812
-# check-digest: sha256:9d3183f7f66c5d8f301a69f5362d8f8cba41ab25dea078a18bcbd77f4567b30b
+# check-digest: sha256:064b4ef46a7acd58688293f30da877ba666b363d7ec9b4f1298c3b3941d33af4
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
