@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint fuzz bench deploy-artifacts goldens schema codes data-digest clean
+.PHONY: run test lint fuzz bench deploy-artifacts goldens schema codes data-digest dataclass-methods clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,9 @@ schema: $(STAMP)  ## regenerate schemas/deployment.vllm.schema.json (and its pac
 
 data-digest: $(STAMP)  ## after changing vllm_compile/data: record its digest (an input of `check`'s fast path)
 	$(PY) -m vllm_compile.data_digest
+
+dataclass-methods: $(STAMP)  ## after adding or changing a dataclass: regenerate vllm_compile/_dataclass_methods.py (fastclass.py)
+	$(PY) tools/gen_dataclass_methods.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -89,3 +89,27 @@ def test_compile_reads_bundled_data_by_plain_paths_and_stages_only_changed_files
     # pre-commit run, where nothing changed, does without it.
     assert again_out.startswith("unchanged ")
     assert not again & {"tempfile", "shutil"}, sorted(again & {"tempfile", "shutil"})
+
+
+# Imported only when used (issue 16): the emit targets a compile does not emit; OpenSSL (hashlib's
+# _hashlib: vllm_compile.sha hashes without it); pathlib with the urllib.parse and ipaddress it
+# brings (bundled data and the HF cache are read through os.path; ipaddress only for a server.host
+# that is not the default loopback address); the table of diagnostic codes (annotations only);
+# importlib.util (the subcommand is imported without a find_spec search first).
+LAZY_ON_COMPILE = ("vllm_compile.emit.kubernetes", "vllm_compile.emit.lws", "vllm_compile.emit.ray",
+                   "vllm_compile.emit.serve", "hashlib", "_hashlib", "pathlib", "urllib.parse", "ipaddress",
+                   "vllm_compile.codes", "importlib.util")
+
+
+def test_a_plain_compile_leaves_the_lazy_modules_unimported(tmp_path):
+    spec = tmp_path / "llama.yaml"  # formats: compose and docker-run
+    spec.write_text((Path(__file__).parent.parent / "specs" / "llama.yaml").read_text())
+    probe = ("import json, sys\nfrom vllm_compile.cli import main\ntry:\n    main(['compile', %r])\n"
+             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+             "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n") % str(spec)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stderr.rpartition("\nMODULES ")[2]))
+    assert {"vllm_compile.emit.compose", "vllm_compile.emit.docker_run"} <= modules  # the probe sees imports
+    assert not modules & set(LAZY_ON_COMPILE), sorted(modules & set(LAZY_ON_COMPILE))

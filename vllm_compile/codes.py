@@ -16,7 +16,7 @@ stage's hundred), pass `code="VCnnn"` where it is built, then `make codes` for t
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import Literal, get_args
 
 Code = Literal[

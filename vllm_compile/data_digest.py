@@ -13,11 +13,11 @@ DATA_DIGEST = "39473275f62ee754314d4da40c0ac8db458b7f1be38656825216bf0bc1a0ddfd"
 def compute(root=None) -> str:
     """sha256 over every file under `root` (default vllm_compile/data): its relative path and its
     bytes, in path order."""
-    import hashlib
+    from vllm_compile.sha import sha256
     from pathlib import Path
 
     root = Path(root) if root is not None else Path(__file__).resolve().parent / "data"
-    digest = hashlib.sha256()
+    digest = sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         name = path.relative_to(root).as_posix().encode()
         content = path.read_bytes()

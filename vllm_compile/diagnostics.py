@@ -8,10 +8,12 @@ so a new call site without one fails mypy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
-from vllm_compile.codes import Code
+if TYPE_CHECKING:  # annotations only: the code table stays unloaded unless printed
+    from vllm_compile.codes import Code
 
 Severity = Literal["error", "warning", "note"]
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.codes import Code
 from vllm_compile.freshness import without_seal

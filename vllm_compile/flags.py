@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Mapping, Sequence
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-from vllm_compile.codes import Code
+if TYPE_CHECKING:  # annotations only: the code table stays unloaded unless printed
+    from vllm_compile.codes import Code
 from vllm_compile.diagnostics import did_you_mean
 from vllm_compile.units import human_readable_int
 from vllm_compile.versions import release_key
 
-DATA_DIR = Path(__file__).resolve().parent / "data" / "vllm-flags"
-HISTORY = DATA_DIR / "history.json"   # every vendored release's manifest: tools/vendor_vllm_flags.py
+DATA_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "data", "vllm-flags")
+HISTORY = os.path.join(DATA_DIR, "history.json")   # every vendored release's manifest: tools/vendor_vllm_flags.py
 
 # argparse treats these as values, not options (the parser has no negative-number options).
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
@@ -39,7 +41,8 @@ _VALUE_TABLES = {
 
 @functools.lru_cache(maxsize=1)
 def _history() -> dict:
-    return json.loads(HISTORY.read_text(encoding="utf-8"))
+    with open(HISTORY, encoding="utf-8") as handle:
+        return json.loads(handle.read())
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,11 +71,6 @@ def nearest_version(version: str) -> str:
     return older[-1] if older else known[0]
 
 
-def _covers(ranges: Sequence[Sequence[str]], release: str) -> bool:
-    order = _order()
-    return any(order[first] <= order[release] <= order[last] for first, last in ranges)
-
-
 @functools.lru_cache(maxsize=1)
 def _order() -> dict[str, int]:
     return {release: i for i, release in enumerate(versions())}
@@ -82,15 +80,24 @@ def _order() -> dict[str, int]:
 def release_manifest(release: str) -> dict:
     """The manifest of one vendored release, exactly as its source JSON had it."""
     history = _history()
+    order = _order()
+    index = order[release]
+
+    def covers(ranges: Sequence[Sequence[str]]) -> bool:  # a (first, last) range holds the release
+        for first, last in ranges:
+            if order[first] <= index <= order[last]:
+                return True
+        return False
+
     out: dict = {}
     for key, variants in history["fields"].items():
         for variant in variants:
-            if _covers(variant["in"], release):
+            if covers(variant["in"]):
                 out[key] = variant["value"]
     for section, names in history["sections"].items():
-        if _covers(history["sections_present"][section], release):
+        if covers(history["sections_present"][section]):
             out[section] = {name: v["value"] for name, variants in names.items()
-                            for v in variants if _covers(v["in"], release)}
+                            for v in variants if covers(v["in"])}
     return out
 
 

@@ -45,9 +45,9 @@ DEFAULT_FORMATS = ("compose", "docker-run")   # output.formats when unset (a tes
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
+    from vllm_compile.sha import hexdigest
 
-    return hashlib.sha256(data).hexdigest()
+    return hexdigest(data)
 
 
 def inputs_digest(spec_name: str, spec_sha256: str, lock_sha256: str | None,

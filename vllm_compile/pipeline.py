@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
 from typing import Any
 
 from vllm_compile.diagnostics import CompileError, Diagnostic
@@ -179,10 +180,10 @@ def _seal_inputs(c: Compilation) -> str | None:
 
 
 def _file_digest(path: str) -> str:
-    import hashlib
+    from vllm_compile.sha import hexdigest
 
     with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+        return hexdigest(handle.read())
 
 
 PASSES = (parse, read_lock, resolve_models, resolve_hardware, plan, lower, emit)

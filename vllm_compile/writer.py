@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 
 def artifact_path(spec_dir: str, relative: str) -> str:

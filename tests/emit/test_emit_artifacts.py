@@ -22,6 +22,7 @@ def test_targets_are_same_shaped_and_ordered():
         ("kubernetes.yaml", "yaml", "deployment", "kubernetes"), ("lws.yaml", "yaml", "deployment", "kubernetes"),
         ("ray/node-0.sh", "shell", "deployment", "docker"), ("serve.sh", "shell", "deployment", "host")]
     assert all(callable(t.render) and t.DESCRIPTION for t in TARGETS.values())
+    assert [t.NAME for t in TARGETS.values()] == list(TARGETS)  # registry.MODULES names each module's format
 
 
 def test_default_formats_come_from_the_deployment():

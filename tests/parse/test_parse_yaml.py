@@ -185,3 +185,53 @@ def test_positions_recorded_for_nested_keys_and_list_items():
     assert pos["engine.version"] == (8, 3)
     assert pos["engine.extra_args"] == (9, 3)
     assert pos["engine.extra_args[1]"] == (11, 7)
+
+
+# One parse for a clean spec (issue 16): the refusals are checked as the composer takes the events;
+# only a refused event sends the text through the full event pass, which reports every refusal.
+REFUSED_TEXTS = [
+    "version: 1\nname: &a x\nmodel: {id: *a}\n",                       # anchor and alias
+    "version: 1\nbase: {a: 1}\nname: {<<: {b: 2}}\n",                  # merge key
+    "version: 1\nname: !!str a\nmodel: !custom {id: x}\n",             # explicit tags
+    "version: 1\nname: " + "[" * 30 + "]" * 30 + "\n",                 # too deep: flow sequences
+    "version: 1\n" + "".join("  " * i + f"k{i}:\n" for i in range(30)) + "  " * 30 + "x\n",  # block maps
+    "version: 1\nname: &a x\nmodel: x: y\n",                           # a refusal, then a syntax error
+    "name: *undefined\n",                                              # alias to no anchor
+    "---\nversion: 1\n---\nname: &b x\n",                              # a refusal in a later document
+]
+
+
+@pytest.mark.parametrize("text", REFUSED_TEXTS)
+def test_guarded_parse_reports_what_the_full_event_pass_reported(text):
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
+    from vllm_compile.diagnostics import CompileError
+    from vllm_compile.parse.yaml_source import _load_checked, _refuse_aliases, _yaml_diagnostic, load_yaml
+
+    def before():  # the event pass over the whole text, then composition (main before issue 16's change)
+        yaml = YAML(typ="rt")
+        yaml.allow_duplicate_keys = False
+        try:
+            _refuse_aliases(yaml, text, "spec.yaml")
+            _load_checked(yaml, text, "spec.yaml")
+        except CompileError as exc:
+            return [d.format() for d in exc.diagnostics]
+        except MarkedYAMLError as exc:
+            return [_yaml_diagnostic(exc, "spec.yaml").format()]
+        return None
+
+    with pytest.raises(CompileError) as raised:
+        load_yaml(text.encode(), "spec.yaml")
+    assert [d.format() for d in raised.value.diagnostics] == before()
+
+
+def test_a_clean_spec_is_parsed_once(monkeypatch):
+    from vllm_compile.parse import yaml_source
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("the full event pass ran for a clean spec")
+
+    monkeypatch.setattr(yaml_source, "_refuse_aliases", no_second_pass)
+    spec = parse_text(MINIMAL)
+    assert spec.deployments[0].spec.name == "llama-chat"

@@ -10,7 +10,7 @@ import importlib
 import click
 
 from vllm_compile import __version__
-from vllm_compile.cli import COMMANDS, DESCRIPTION, EPILOG, GROUP_OPTIONS, _available, available_commands
+from vllm_compile.cli import COMMANDS, DESCRIPTION, EPILOG, GROUP_OPTIONS, available_commands
 
 
 class LazyGroup(click.Group):
@@ -18,9 +18,15 @@ class LazyGroup(click.Group):
         return available_commands()
 
     def get_command(self, ctx, name):
-        if name not in COMMANDS or not _available(name):
+        if name not in COMMANDS:
             return None
-        module = importlib.import_module(f"vllm_compile.commands.{name.replace('-', '_')}")
+        path = f"vllm_compile.commands.{name.replace('-', '_')}"
+        try:  # what _available(name) tells, without importlib.util's search beforehand
+            module = importlib.import_module(path)
+        except ModuleNotFoundError as exc:
+            if exc.name == path:
+                return None
+            raise
         return module.command
 
     def format_commands(self, ctx, formatter):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Literal, Mapping, Protocol
 

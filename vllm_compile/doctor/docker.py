@@ -12,7 +12,8 @@ import json
 import os
 import socket
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
 from typing import Mapping
 
 from vllm_compile.doctor.base import Context, Finding

@@ -5,7 +5,6 @@ ordered by name. To add a target, write the module and list it in `registry.MODU
 """
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from typing import Iterable, Sequence
 
@@ -14,6 +13,7 @@ from vllm_compile.emit.header import Header, spec_reference
 from vllm_compile.emit.registry import TARGETS
 from vllm_compile.ir.artifact import Artifact
 from vllm_compile.ir.lowered import LoweredDeployment
+from vllm_compile.sha import hexdigest
 
 __all__ = ["TARGETS", "Header", "check_formats", "emit_artifacts"]
 
@@ -41,7 +41,7 @@ def _digest(deployments: Sequence[LoweredDeployment]) -> str:
     if len(deployments) == 1:
         return deployments[0].input_digest
     joined = "\n".join(f"{d.name}:{d.input_digest}" for d in deployments)
-    return hashlib.sha256(joined.encode()).hexdigest()
+    return hexdigest(joined.encode())
 
 
 def emit_artifacts(deployments: Sequence[LoweredDeployment], formats: Iterable[str] | None = None, *,

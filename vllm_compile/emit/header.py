@@ -1,7 +1,7 @@
 """The comment every artifact starts with: who made it, from what, and a digest of its inputs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 # How an artifact names its spec; defined beside the check digest, which records it.
 from vllm_compile.freshness import spec_reference  # noqa: F401

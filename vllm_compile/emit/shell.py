@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import Sequence
 
 from vllm_compile.emit.header import Header

@@ -1,7 +1,7 @@
 """An emitted file: bytes and where they go."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 
 @dataclass(frozen=True, slots=True)

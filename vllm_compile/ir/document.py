@@ -6,7 +6,7 @@ answer the same attributes and `model_dump` calls.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import SourceMap

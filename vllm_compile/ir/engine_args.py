@@ -6,7 +6,7 @@ and every parsed flag with the position of its token (so a diagnostic points at
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ planner only has to divide them by the parallel layout.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import Literal
 
 AttentionKind = Literal["full", "sliding", "chunked", "mla", "mamba", "none"]

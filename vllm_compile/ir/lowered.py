@@ -6,7 +6,7 @@ no restart policy): each emit target translates these needs into its own artifac
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 
 @dataclass(frozen=True, slots=True)

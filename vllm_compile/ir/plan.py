@@ -1,7 +1,7 @@
 """The planner's output: a per-GPU memory ledger, the chosen knobs with reasons, and a verdict."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:

@@ -6,14 +6,14 @@ problem is reported at the spec key that produced the token.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import TYPE_CHECKING
 
-from vllm_compile.codes import Code
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.flags import Manifest, parse_args
 
 if TYPE_CHECKING:  # annotations only: the pydantic spec model is costly to import
+    from vllm_compile.codes import Code
     from vllm_compile.ir.engine_args import EngineArgs
     from vllm_compile.ir.facts import ModelFacts
     from vllm_compile.ir.plan import Plan

@@ -8,16 +8,16 @@ the output. How a runtime spells these needs is each emit target's business.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import posixpath
 import re
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
 from vllm_compile import __version__
 from vllm_compile.diagnostics import CompileError, SourceMap
+from vllm_compile.sha import hexdigest
 from vllm_compile.ir.lowered import (
     Accelerators, EnvVar, Healthcheck, KubernetesOptions, LoweredDeployment, SecretKey, Ulimit, Volume)
 from vllm_compile.lower.args import lower_args
@@ -167,8 +167,6 @@ def _bind_address(dep: DeploymentSpec, formats: tuple[str, ...]) -> tuple[str | 
     """(the host address the port binds to, None = every interface; warnings keyed by spec key).
     Secure by default: without an API key the port is published on the loopback address only,
     and every interface needs `server.host` written out."""
-    import ipaddress
-
     server = dep.server
     if server.host is not None:
         host: str | None = server.host
@@ -176,15 +174,29 @@ def _bind_address(dep: DeploymentSpec, formats: tuple[str, ...]) -> tuple[str | 
         host = None if server.api_key_env else LOOPBACK
     if server.api_key_env or not any(f in HOST_PUBLISHED for f in formats):
         return host, ()
-    if host is not None and ipaddress.ip_address(host).is_loopback:
+    if host is not None and _loopback(host):
         return host, (("server.api_key_env",
                        f"no API key (server.api_key_env is unset): port {server.port} is published on {host} only, "
                        "so only this host reaches the server; to serve other hosts, set server.api_key_env to the "
                        "name of a variable holding a key"),)
-    where = "every interface" if host is None or ipaddress.ip_address(host).is_unspecified else host
+    where = "every interface" if host is None or _unspecified(host) else host
     return host, (("server.host",
                    f"port {server.port} is published on {where} without an API key: anyone who reaches this host "
                    "can use the server; set server.api_key_env to the name of a variable holding a key"),)
+
+
+def _loopback(host: str) -> bool:
+    if host == LOOPBACK:  # the default: no need to load ipaddress to know
+        return True
+    import ipaddress
+
+    return ipaddress.ip_address(host).is_loopback
+
+
+def _unspecified(host: str) -> bool:
+    import ipaddress
+
+    return ipaddress.ip_address(host).is_unspecified
 
 
 def _devices(spec: Spec, key_prefix: str, count: int, given: tuple[str, ...] | None,
@@ -213,7 +225,7 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
             manifest_version: str, extra: dict) -> str:
     """sha256 over every input the artifacts derive from (not the spec file's bytes, so that
     editing a comment in the spec is not drift). Machine-specific paths are left out."""
-    facts = asdict(model)
+    facts = _as_data(model)
     facts.pop("source", None)
     facts.pop("warnings", None)
     # Without adapters, the digests stay what they were before adapters existed.
@@ -227,7 +239,7 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
         if entry.get("mla") and not entry["mla"].get("index_topk"):
             for key in ("index_topk", "index_n_heads", "index_head_dim"):
                 entry["mla"].pop(key, None)
-    hw = asdict(hardware)
+    hw = _as_data(hardware)
     hw.pop("warnings", None)
     payload = {
         "tool": __version__,
@@ -240,7 +252,20 @@ def _digest(dep: DeploymentSpec, spec: Spec, plan: Plan, model: ModelFacts, hard
         **extra,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hexdigest(text.encode())
+
+
+def _as_data(value):
+    """What json.dumps makes of `dataclasses.asdict(value)`, without asdict's deep copy of every
+    leaf (the digest only serializes it): dataclasses become dicts of their fields, sequences
+    lists, mappings dicts, recursively; any other value is kept as it is."""
+    if hasattr(type(value), "__dataclass_fields__"):
+        return {f.name: _as_data(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_as_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_data(item) for key, item in value.items()}
+    return value
 
 
 def _cache_size(model: ModelFacts, plan: Plan) -> str:

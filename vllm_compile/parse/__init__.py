@@ -1,13 +1,12 @@
 """Stage 1, parse: spec file -> validated, normalised `Spec`."""
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.ir.records import Record, build
+from vllm_compile.sha import hexdigest
 
 if TYPE_CHECKING:  # imported lazily at run time: pydantic models are slow to build
     from vllm_compile.codes import Code
@@ -19,7 +18,7 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     from vllm_compile.parse.validate import validate_document
     from vllm_compile.parse.yaml_source import load_yaml
 
-    display = Path(path).as_posix()
+    display = display_path(path)
     _check_file_name(display)
     if data is None:
         from vllm_compile.inputs import InputError, read_bytes
@@ -60,7 +59,20 @@ def parse_spec(path: str, data: bytes | None = None) -> Spec:
     deployments = _engine_args(deployments, source)
     return Spec(path=display, directory=os.path.abspath(os.path.dirname(path) or "."), source=source,
                 hardware=spec_file.hardware, deployments=deployments, output=output,
-                digest=hashlib.sha256(data).hexdigest(), multi=multi)
+                digest=hexdigest(data), multi=multi)
+
+
+def display_path(path: str) -> str:
+    """`pathlib.Path(path).as_posix()`, the spec's name in diagnostics and headers, without
+    importing pathlib on POSIX: repeated and trailing slashes and `.` parts dropped, `..` kept,
+    a leading `//` kept as POSIX allows."""
+    if os.sep != "/":
+        from pathlib import Path
+
+        return Path(path).as_posix()
+    stripped = path.lstrip("/")
+    root = "//" if len(path) - len(stripped) == 2 else "/" if stripped != path else ""
+    return root + "/".join(part for part in stripped.split("/") if part and part != ".") or "."
 
 
 def _records(model_name: str, /, **values):

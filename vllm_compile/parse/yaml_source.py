@@ -6,6 +6,7 @@ node is built; duplicate keys, multi-document files and non-mapping documents ar
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -37,9 +38,15 @@ def load_yaml(data: bytes, display_path: str) -> tuple[dict, dict[str, tuple[int
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
-        _refuse_aliases(yaml, text, display_path)
-        _refuse_duplicate_keys(yaml, text, display_path)
-        documents = list(yaml.load_all(text))
+        try:
+            # One parse: the events are checked as the composer takes them (_GuardedParser).
+            documents = _load_checked(yaml, text, display_path, guarded=True)
+        except _Refused:
+            # Something is refused: the full event pass reports every refusal (before any node).
+            yaml = YAML(typ="rt")
+            yaml.allow_duplicate_keys = False
+            _refuse_aliases(yaml, text, display_path)
+            documents = _load_checked(yaml, text, display_path)  # pragma: no cover - the pass raised
     except CompileError:
         raise
     except MarkedYAMLError as exc:
@@ -98,6 +105,47 @@ def refuse_unsafe_yaml(text: str, display_path: str, what_file: str) -> None:
     _refuse_aliases(YAML(typ="rt"), text, display_path, what_file)
 
 
+class _Refused(Exception):
+    """An event `_refuse_aliases` refuses, met while composing: redo the checks as a full pass."""
+
+
+def _refused(event, depth: int) -> tuple[bool, int]:
+    """(whether `_refuse_aliases` refuses this event, the nesting depth after it)."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+
+    anchor = getattr(event, "anchor", None)
+    refused = isinstance(event, AliasEvent) or bool(anchor and isinstance(event, (ScalarEvent, CollectionStartEvent)))
+    refused = refused or (isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None)
+    tag = getattr(event, "tag", None)
+    refused = refused or (tag is not None and isinstance(event, (ScalarEvent, CollectionStartEvent))
+                          and not _implicit(event))
+    if isinstance(event, CollectionStartEvent):
+        depth += 1
+        refused = refused or depth > MAX_DEPTH
+    elif isinstance(event, CollectionEndEvent):
+        depth -= 1
+    return refused, depth
+
+
+@functools.cache
+def _guarded_parser() -> type:
+    """ruamel's round-trip parser, raising `_Refused` at the first event `_refuse_aliases` would
+    refuse: a clean spec is parsed once, by the composer, instead of once more beforehand."""
+    from ruamel.yaml.parser import RoundTripParser
+
+    class _GuardedParser(RoundTripParser):
+        _depth = 0
+
+        def get_event(self):
+            event = super().get_event()
+            refused, self._depth = _refused(event, self._depth)
+            if refused:
+                raise _Refused
+            return event
+
+    return _GuardedParser
+
+
 def _refuse_aliases(yaml, text: str, display_path: str, what_file: str = "a spec") -> None:
     """Walk the event stream before any node is built: refuse anchors, aliases, merge keys and
     explicit tags, and stop at `MAX_DEPTH` levels of nesting (each a located error)."""
@@ -136,9 +184,40 @@ def _refuse_aliases(yaml, text: str, display_path: str, what_file: str = "a spec
         raise CompileError(problems)
 
 
-def _refuse_duplicate_keys(yaml, text: str, display_path: str) -> None:
-    """Every key given twice in one mapping, found in the composed node tree: each at the
-    position of its repetition, named by its key path, with the line of its first occurrence."""
+def _load_checked(yaml, text: str, display_path: str, guarded: bool = False) -> list:
+    """The documents of `text`, composed once: every node tree is checked for duplicate keys
+    (`_duplicate_keys`) before any is constructed, as `YAML.load_all` would construct them.
+    `guarded`: raise `_Refused` at the first event `_refuse_aliases` refuses."""
+    from ruamel.yaml.docinfo import DocInfo, version
+
+    if guarded:
+        yaml.Parser = _guarded_parser()
+    yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
+    yaml.tags = {}
+    constructor, parser = yaml.get_constructor_parser(text)
+    try:
+        nodes = []
+        while constructor.composer.check_node():
+            nodes.append(constructor.composer.get_node())
+        problems = [problem for node in nodes for problem in _duplicate_keys(node, display_path)]
+        if problems:
+            raise CompileError(problems)
+        documents = []
+        for node in nodes:
+            documents.append(constructor.construct_document(node))
+            yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
+        return documents
+    finally:
+        parser.dispose()
+        for part in ("reader", "scanner"):
+            reset = getattr(getattr(yaml, "_" + part, None), f"reset_{part}", None)
+            if reset is not None:
+                reset()
+
+
+def _duplicate_keys(document, display_path: str) -> list[Diagnostic]:
+    """Every key given twice in one mapping of a composed node tree: each at the position of its
+    repetition, named by its key path, with the line of its first occurrence."""
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
     problems = []
@@ -162,10 +241,8 @@ def _refuse_duplicate_keys(yaml, text: str, display_path: str) -> None:
             for index, item in enumerate(node.value):
                 walk(item, f"{path}[{index}]")
 
-    for document in yaml.compose_all(text):
-        walk(document, "")
-    if problems:
-        raise CompileError(problems)
+    walk(document, "")
+    return problems
 
 
 def _short_tag(tag) -> str:

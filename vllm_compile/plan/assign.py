@@ -11,9 +11,12 @@ GPUs are named by UUID when the hardware facts know it, else by index.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
+from vllm_compile.fastclass import dataclass
+from typing import TYPE_CHECKING
 
-from vllm_compile.codes import Code
+if TYPE_CHECKING:  # annotations only: the code table stays unloaded unless printed
+    from vllm_compile.codes import Code
 from vllm_compile.diagnostics import CompileError, Diagnostic, SourceMap
 from vllm_compile.ir.facts import HostGpu
 from vllm_compile.ir.plan import Choice, Note, Plan, PlanRequest

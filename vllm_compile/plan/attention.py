@@ -25,7 +25,7 @@ dequantized fp8 caches in its own CUDA kernels on any GPU, so this check is for 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 

@@ -16,7 +16,7 @@ class, then by the GPUs the re-planned deployment takes (fewest first), then by 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import Callable
 
 from vllm_compile.ir.plan import Fix, Plan, PlanRequest

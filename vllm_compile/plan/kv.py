@@ -7,7 +7,7 @@ layers without KV hold nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import LayerFacts
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts, SpeculativeFacts
 from vllm_compile.ir.plan import Ledger

@@ -21,7 +21,7 @@ evaluated and the heaviest rank binds); the first that starts and meets the goal
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import Callable
 
 from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest

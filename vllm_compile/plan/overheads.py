@@ -13,7 +13,7 @@ vllm_compile/data/planner-rules.json, each with the bench/data/calibration cases
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.plan import rules_data

@@ -6,7 +6,7 @@ Boundaries marked approximate there are approximate here too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 from typing import Any, Literal
 
 from vllm_compile.plan import rules_data

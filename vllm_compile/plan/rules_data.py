@@ -9,10 +9,10 @@ fitted constants through `overridden`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 GIB = 1 << 30
@@ -21,7 +21,9 @@ MIB = 1 << 20
 
 @cache
 def data() -> dict[str, Any]:
-    return json.loads((Path(__file__).resolve().parents[1] / "data" / "planner-rules.json").read_text(encoding="utf-8"))
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "data", "planner-rules.json")
+    with open(path, encoding="utf-8") as handle:
+        return json.loads(handle.read())
 
 
 _overrides: dict[str, float] = {}

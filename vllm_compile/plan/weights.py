@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.versions import at_least

@@ -187,3 +187,14 @@ def test_without_a_spec_the_ways_on_say_so(tmp_path, monkeypatch):
     assert "no lock file (none is read without a spec)" in d.message
     assert "`vllm-compile lock SPEC`" in d.fix and "a spec whose model.id is acme/Tiny-1B" in d.fix
     assert "or pass the folder as MODEL" in d.fix
+
+
+def test_in_catalog_is_membership_of_catalog_ids():
+    from vllm_compile.resolve.models.sources import catalog_ids, in_catalog
+
+    ids = catalog_ids()
+    assert ids and all(in_catalog(model_id) for model_id in ids)
+    org, repo = ids[0].split("/")
+    near_misses = [org, f"{org}/", f"/{repo}", f"{org}/{repo}/", f"{org}/{repo}/config.json", f"./{ids[0]}",
+                   f"{org}/../{ids[0]}", f"{org}/{repo.upper()}", "catalog.json/x", f"{org}/{repo}x", ""]
+    assert [m for m in near_misses if in_catalog(m)] == [m for m in near_misses if m in ids] == []

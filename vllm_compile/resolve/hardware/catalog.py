@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
-from dataclasses import dataclass
-from pathlib import Path
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import GpuFacts
 
@@ -44,7 +44,9 @@ def normalize(name: str) -> str:
 
 @functools.cache
 def _load() -> tuple[dict[str, _Entry], dict[str, str], str]:
-    raw = json.loads((Path(__file__).resolve().parents[2] / "data" / "gpus.json").read_text(encoding="utf-8"))
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    with open(os.path.join(package, "data", "gpus.json"), encoding="utf-8") as handle:
+        raw = json.loads(handle.read())
     entries: dict[str, _Entry] = {}
     keys: dict[str, str] = {}
     for item in raw["gpus"]:

@@ -4,7 +4,7 @@ Everything else takes an object with a `query() -> NvmlSnapshot` method, so test
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 
 class NoGpuError(Exception):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from vllm_compile.ir.spec import HardwareSpec
 
 GIB = 1 << 30
-_UUID = re.compile(r"^(GPU|MIG)-[0-9a-z-]+$", re.IGNORECASE)
+_UUID = r"^(GPU|MIG)-[0-9a-z-]+$"   # compiled (by re's cache) only when device_ids are given
 _DECLARE = ("declare the GPU instead, e.g. `hardware: {gpu: H100, count: 8}` (names: `vllm-compile gpus`), "
             "or run `vllm-compile lock` on the GPU host and commit the lock file")
 
@@ -69,7 +69,7 @@ def _ids(hw: HardwareSpec, count_given: bool, source: SourceMap, key: str) -> tu
         return None
     errors = []
     for i, dev in enumerate(ids):
-        if not (dev.isdigit() or _UUID.match(dev)):
+        if not (dev.isdigit() or re.match(_UUID, dev, re.IGNORECASE)):
             errors.append(source.error(f"{key}.device_ids[{i}]", "not a GPU index or UUID", found=repr(dev),
                                        expected="an index like '0' or a UUID like 'GPU-5e1f…'",
                                        fix="copy the index or UUID from `nvidia-smi -L` or `vllm-compile detect`", code="VC313"))

@@ -6,7 +6,7 @@ quantization method), never by guessing from a name."""
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from . import quant
 from .config import Config, FactsError, text_config

@@ -6,7 +6,7 @@ holds after loading: quantized linears per `Layout`, everything else at the load
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import LayerFacts
 

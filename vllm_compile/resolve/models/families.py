@@ -8,7 +8,7 @@ biases/MLA down-projections are replicated, routed experts are their own part.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import AttentionKind, MlaFacts, MoeFacts
 

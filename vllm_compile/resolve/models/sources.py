@@ -8,7 +8,6 @@ import json
 import os
 import struct
 from functools import lru_cache
-from pathlib import Path
 
 from vllm_compile.diagnostics import CompileError, SourceMap, did_you_mean
 # The HF cache lookup lives outside the stage so `check` can ask it without loading the resolver.
@@ -17,6 +16,8 @@ from vllm_compile.ir.facts import LoraAdapterFacts, ModelFacts
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path  # imported where a local folder is read: a catalog compile does without it
+
     from vllm_compile.ir.spec import ModelFactsSpec, ModelSpec
 
 from .config import FactsError
@@ -112,25 +113,45 @@ def _optional(folder: Path, name: str) -> dict | None:
 
 # The package's own folder (data/ is installed beside the modules, as flags.py reads it):
 # a plain path, so that importlib.resources and its zip support stay unimported.
-CATALOG_ROOT = Path(__file__).resolve().parents[2] / "data" / "model-configs"
+CATALOG_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))),
+                            "data", "model-configs")
 
 
-def _catalog_root() -> Path:
+def _catalog_root() -> str:
     return CATALOG_ROOT
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 @lru_cache(maxsize=1)
 def _catalog() -> dict:
-    return json.loads((_catalog_root() / "catalog.json").read_text(encoding="utf-8"))
+    return json.loads(_read_text(os.path.join(_catalog_root(), "catalog.json")))
 
 
 def catalog_ids() -> list[str]:
     root = _catalog_root()
     ids = []
-    for org in root.iterdir():
-        if org.is_dir():
-            ids += [f"{org.name}/{repo.name}" for repo in org.iterdir() if (repo / "config.json").is_file()]
+    for org in os.listdir(root):
+        if os.path.isdir(os.path.join(root, org)):
+            ids += [f"{org}/{repo}" for repo in os.listdir(os.path.join(root, org))
+                    if os.path.isfile(os.path.join(root, org, repo, "config.json"))]
     return sorted(ids)
+
+
+def in_catalog(model_id: str) -> bool:
+    """`model_id in catalog_ids()`, from the two folder listings it needs instead of all of them."""
+    org, _, repo = model_id.partition("/")
+    if not org or not repo or "/" in repo:
+        return False
+    root = _catalog_root()
+    try:
+        return (org in os.listdir(root) and repo in os.listdir(os.path.join(root, org))
+                and os.path.isfile(os.path.join(root, org, repo, "config.json")))
+    except (NotADirectoryError, FileNotFoundError):
+        return False
 
 
 def variant_ids(model_id: str | None) -> list[str]:
@@ -200,6 +221,8 @@ def resolve_adapters(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_
             continue
         try:
             if adapter.path is not None:
+                from pathlib import Path
+
                 folder = Path(spec_dir) / adapter.path
                 if not (folder / ADAPTER_CONFIG).is_file():
                     errors.append(source.error(key + ".path", "no adapter_config.json in the adapter folder",
@@ -239,10 +262,10 @@ def resolve_adapters(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_
 
 def _catalog_config(model_id: str) -> tuple[dict, dict | None]:
     """A vendored config.json and its hf_quant_config.json, when there is one."""
-    folder = _catalog_root() / model_id
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    quant_file = folder / "hf_quant_config.json"
-    return config, json.loads(quant_file.read_text(encoding="utf-8")) if quant_file.is_file() else None
+    folder = os.path.join(_catalog_root(), model_id)
+    config = json.loads(_read_text(os.path.join(folder, "config.json")))
+    quant_file = os.path.join(folder, "hf_quant_config.json")
+    return config, json.loads(_read_text(quant_file)) if os.path.isfile(quant_file) else None
 
 
 def _catalog_facts(model_id: str) -> ModelFacts:
@@ -271,6 +294,8 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
                      model_id=model.id or "local", source="spec", generic_ok=True)
 
     if model.path is not None:
+        from pathlib import Path
+
         folder = Path(spec_dir) / model.path
         if not (folder / "config.json").exists():
             raise CompileError([source.error(key_path, "no config.json in the model folder",
@@ -313,8 +338,7 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
         return build(config, key_id, f"{model.id} (HF cache)", model_id=model.id, source="hf-cache",
                      revision=commit, **extra)
 
-    ids = catalog_ids()
-    if model.id in ids:
+    if in_catalog(model.id):
         config, quant_config = _catalog_config(model.id)
         facts = build(config, key_id, f"{model.id} (catalog)", model_id=model.id, source="catalog",
                       quant_config=quant_config)
@@ -323,13 +347,15 @@ def _resolve(model: ModelSpec, *, spec_dir: str, source: SourceMap, key_prefix: 
                                         f"revision {model.revision!r} was not checked (run `vllm-compile lock`)")
         return facts
 
-    raise CompileError([_not_found(model, ids, spec_dir=spec_dir, source=source, key_id=key_id, lock=lock)])
+    raise CompileError([_not_found(model, catalog_ids(), spec_dir=spec_dir, source=source, key_id=key_id, lock=lock)])
 
 
 def _not_found(model: ModelSpec, ids: list[str], *, spec_dir: str, source: SourceMap, key_id: str,
                lock: dict | None):
     """No config anywhere offline: where it looked, the nearest catalog names, and the three ways on."""
     assert model.id, "only a model named by id is looked up"
+    from pathlib import Path
+
     folder = Path(spec_dir) / model.id
     local = folder.is_dir() and (folder / "config.json").is_file()
     is_spec = source.file.endswith((".yaml", ".yml"))

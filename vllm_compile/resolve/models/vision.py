@@ -17,7 +17,7 @@ items of the maximum feature size").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import EncoderFacts
 
