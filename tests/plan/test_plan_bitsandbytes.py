@@ -1,13 +1,14 @@
-"""bitsandbytes 4-bit as vLLM loads it: the double-quantized absmax per release, and the
-refusal of tensor parallelism for pre-quantized checkpoints. Figures worked by hand from the
-tensor shapes (Llama-3.1-8B: 32 layers; per layer 2 x 4096x4096, 2 x 1024x4096, 3 x 14336x4096)."""
+"""bitsandbytes 4-bit as vLLM loads and runs it: the double-quantized absmax per release, the
+refusal of tensor parallelism for pre-quantized checkpoints, the shard the forward pass
+dequantizes. Figures worked by hand from the tensor shapes (Llama-3.1-8B: 32 layers; per layer
+2 x 4096x4096, 2 x 1024x4096, 3 x 14336x4096)."""
 from __future__ import annotations
 
 import json
 
 from plan_support import CONFIGS, LLAMA_8B, gpu
 from vllm_compile.ir.plan import PlanRequest
-from vllm_compile.plan import plan_deployment
+from vllm_compile.plan import overheads, plan_deployment
 from vllm_compile.resolve.models import facts_from_config
 
 BLOCKS_PER_LAYER = (2 * 4096 * 4096 + 2 * 1024 * 4096 + 3 * 14336 * 4096) // 64   # 3,407,872
@@ -72,3 +73,28 @@ def test_compile_keeps_a_prequantized_checkpoint_on_one_gpu_and_suggests_stages(
     settings = [dict(f.settings) for f in p.fixes]
     assert any("engine.pipeline_parallel_size" in s for s in settings)
     assert not any("engine.tensor_parallel_size" in s for s in settings)
+
+
+def _plain():
+    return facts_from_config(json.loads((CONFIGS / LLAMA_8B / "config.json").read_text()), model_id="t/plain", source="t")
+
+
+def _dequant(facts, version: str, tp: int = 1) -> int:
+    """The activation a bnb checkpoint adds over the same model unquantized (V1: additive)."""
+    return _predict(facts, version, tp).per_gpu.activation_bytes - _predict(_plain(), version, tp).per_gpu.activation_bytes
+
+
+def test_forward_dequantizes_the_largest_shard_to_16_bits():
+    # matmul_4bit on more than one token dequantizes each shard: gate_proj or up_proj, 14,336 x
+    # 4096 x 2 B (bf16 checkpoint); before 0.9.2 a double-quantized absmax is decoded to fp32 first,
+    # one per 64 weights (917,504 x 4 B).
+    assert _dequant(_facts(True), "0.9.1") == 117_440_512 + 3_670_016
+    assert _dequant(_facts(True), "0.9.2") == 117_440_512    # absmax dequantized at load
+    assert _dequant(_facts(False), "0.9.1") == 117_440_512   # the checkpoint's absmax is fp32 already
+    # Quantized at load (always double-quantized) over TP 2: half the shard's rows.
+    assert _dequant(_facts(None, prequantized=False), "0.9.1", tp=2) == 58_720_256 + 1_835_008
+    # A float16 checkpoint's dequantized shard is cast once more to the bfloat16 input.
+    config = json.loads((CONFIGS / LLAMA_8B / "config.json").read_text()) | {"torch_dtype": "float16"}
+    fp16 = facts_from_config(config, model_id="t/fp16", source="t", quantization="bitsandbytes")
+    assert overheads.bnb_dequant_bytes(fp16, 1, nested_absmax=False) == 2 * 117_440_512
+    assert overheads.bnb_dequant_bytes(_plain(), 1, nested_absmax=True) == 0

@@ -1,9 +1,10 @@
-"""CUDA-graph capture sizes per release era, NCCL all-reduces captured into graphs, and the
-start-up headroom check (memory vLLM allocates outside util x total)."""
+"""CUDA-graph capture sizes per release era, NCCL all-reduces captured into graphs, the
+start-up headroom check (memory vLLM allocates outside util x total), and the V0 profile run's
+activation peak (forward pass or sampler sort, whichever is larger)."""
 from __future__ import annotations
 
-from plan_support import GIB, gpu, plan
-from vllm_compile.plan import overheads
+from plan_support import GIB, LLAMA_8B, facts, gpu, plan
+from vllm_compile.plan import overheads, rules_data
 
 QWEN3_30B_A3B = "Qwen/Qwen3-30B-A3B"
 
@@ -75,3 +76,32 @@ def test_compile_mode_lowers_utilization_to_leave_room_for_graphs():
     assert spare >= p.headroom_needed_bytes and p.gpu_memory_utilization < 0.90
     choice = next(c for c in p.choices if c.knob == "gpu_memory_utilization")
     assert "lowered" in choice.reason
+
+
+def test_v0_sampler_sort_holds_the_logits_and_the_sort_buffers():
+    # Per logit while V0's dummy sampler sorts: fp16 logits 2 B + their fp32 copy 4 + sorted
+    # values 4 + int64 indices 8; from 128 rows (and for one) the int64 index input 8 and the
+    # radix sort's alternate fp32 keys 4 and int64 values 8 (38 B); for 2 to 127 rows the
+    # flat sort's int2 pairs and their copy 8 + 8, a keys output 4, alternate keys 4 and pairs 8 (50 B).
+    assert overheads.v0_sampler_sort_bytes(160, 128_256, 2) == 160 * 128_256 * 38 == 779_796_480
+    assert overheads.v0_sampler_sort_bytes(1, 128_256, 2) == 128_256 * 38
+    assert overheads.v0_sampler_sort_bytes(64, 128_256, 2) == 64 * 128_256 * 50
+    # A float32 model's logits are the fp32 tensor already: no copy (36 B).
+    assert overheads.v0_sampler_sort_bytes(256, 32_000, 4) == 256 * 32_000 * 36
+
+
+def test_v0_activation_peak_is_the_larger_of_forward_and_sampler():
+    llama = facts(LLAMA_8B)
+    const = rules_data.gib("constant_gib.v0")
+    # The file4484 start-up's shape (vLLM 0.7.2 on a T4: 512 batched tokens, 160 sequences,
+    # logged 'PyTorch activation peak memory takes 0.74GiB'): the sort, plus the 512 x 4096
+    # fp16 hidden states the runner still holds, is the peak (0.730 GiB).
+    small = overheads.activation_bytes(llama, "v0", 1, 512, 160, 2)
+    assert small == 779_796_480 + 512 * 4096 * 2 + const
+    # 20,000 batched tokens (vllm#10517): the forward pass's (2 x 14336 + 4096) x 2 B per token
+    # outweighs the sampler phase (256 x 128,256 x 38 + 20,000 x 4096 x 2 = 1,411,510,272 B).
+    ff = rules_data.constant("forward_factor.v0")
+    large = overheads.activation_bytes(llama, "v0", 1, 20_000, 256, 2)
+    assert large == int(20_000 * 2 * 32_768 * ff) + const > 1_411_510_272 + const
+    # V1 keeps its fitted additive form (the V0 sort does not apply).
+    assert overheads.activation_bytes(llama, "v1a", 1, 512, 160, 2) < small

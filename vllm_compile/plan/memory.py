@@ -76,11 +76,14 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     kv_bytes = kv_dtype_bytes(layout.kv_cache_dtype, layout.dtype_bytes)
     sampler_rows = layout.max_num_seqs if rules.engine == "v0" else min(layout.max_num_seqs, layout.max_num_batched_tokens)
     replicas = layout.dp if layout.expert_parallel else 1
+    kernels = weights.load_kernels(rules.version, gpu)
+    # A double-quantized bnb absmax stays nested until vLLM dequantizes it at load (>= 0.9.2).
+    nested_absmax = not kernels.bnb_absmax_fp32 and any(any(layer.absmax_growth) for layer in facts.layers)
     activation = overheads.activation_bytes(facts, rules.era, tp, layout.max_num_batched_tokens, sampler_rows,
-                                            layout.dtype_bytes, replicas)
+                                            layout.dtype_bytes, replicas,
+                                            overheads.bnb_dequant_bytes(facts, tp, nested_absmax))
     activation += speculative.verify_bytes(layout.speculative, sampler_rows, facts.vocab_size)
     non_torch = overheads.non_torch_bytes(tp, pp, replicas)
-    kernels = weights.load_kernels(rules.version, gpu)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
     alignment = rules_data.data()["defaults"]["hybrid_block_alignment"]
     packed_mla = (facts.mla is not None and facts.mla.sparse

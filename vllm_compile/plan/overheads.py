@@ -3,9 +3,11 @@ budget: vLLM measures the first three at start-up; the planner models them.
 
 The shapes come from what drives each term (reference §1.2-1.3, §6A): the profile run pushes
 `max_num_batched_tokens` through one layer's widest tensors, the sampler holds fp32 logits for
-`min(max_num_seqs, batched tokens)` rows (V0: `max_num_seqs` rows) with several temporaries,
-fused-MoE kernels keep per-token expert intermediates, NCCL/custom all-reduce buffers grow with
-TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants live in
+`min(max_num_seqs, batched tokens)` rows with several temporaries (V0: `max_num_seqs` rows, and
+the peak is the larger of the forward pass and the sampler's sort of the logits, counted from
+the buffers PyTorch's sort allocates), bitsandbytes 4-bit linears dequantize one weight shard
+at a time, fused-MoE kernels keep per-token expert intermediates, NCCL/custom all-reduce buffers
+grow with TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants live in
 vllm_compile/data/planner-rules.json, each with the bench/data/calibration cases it was fitted on
 (bench/calibrate.py --leave-one-out refits them); no calibration entry is special-cased.
 """
@@ -33,10 +35,13 @@ class EraConstants:
 def era_constants(era: str) -> EraConstants:
     """The fitted constants of a calibration era (planner-rules.json `eras` -> `constants`)."""
     names = rules_data.data()["eras"][era]
-    value = rules_data.constant
-    return EraConstants(value(names["forward_factor"]), value(names["sampler_copies"]),
-                        value(names["sampler_copies_large"]), value(names["moe_factor"]),
-                        rules_data.gib(names["constant_gib"]), value("mamba_factor"))
+
+    def value(key: str) -> float:   # V0 has no fitted sampler copies (v0_sampler_sort_bytes)
+        return rules_data.constant(names[key]) if key in names else 0.0
+
+    return EraConstants(value("forward_factor"), value("sampler_copies"), value("sampler_copies_large"),
+                        value("moe_factor"), rules_data.gib(names["constant_gib"]),
+                        rules_data.constant("mamba_factor"))
 
 
 SMALL_BATCH_ROWS, LARGE_BATCH_ROWS = 256, 1024
@@ -55,17 +60,21 @@ def nccl_capture_bytes() -> int:
     return int(rules_data.constant("nccl_capture_mib") * MIB)
 
 
-def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, sampler_rows: int,
-                     dtype_bytes: int, ep_replicas: int = 1) -> int:
-    """`ep_replicas` > 1 (expert parallelism over data-parallel replicas): the MoE layers
-    gather every replica's batch before dispatching it to the experts."""
-    k = era_constants(era)
+def _dense_width(facts: ModelFacts) -> int:
+    """The widest dense MLP: MoE layers run the shared expert densely; leading dense layers run
+    the plain MLP."""
     if facts.moe is None:
-        dense_width = facts.intermediate_size
-    else:
-        # MoE layers run the shared expert densely; leading dense layers run the plain MLP.
-        dense_width = max(facts.moe.shared_expert_intermediate_size,
-                          facts.intermediate_size if facts.moe.first_dense_layers else 0)
+        return facts.intermediate_size
+    return max(facts.moe.shared_expert_intermediate_size, facts.intermediate_size if facts.moe.first_dense_layers else 0)
+
+
+def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, sampler_rows: int,
+                     dtype_bytes: int, ep_replicas: int = 1, dequant_bytes: int = 0) -> int:
+    """`ep_replicas` > 1 (expert parallelism over data-parallel replicas): the MoE layers
+    gather every replica's batch before dispatching it to the experts. `dequant_bytes`: a
+    weight the forward pass dequantizes on the fly (bnb_dequant_bytes)."""
+    k = era_constants(era)
+    dense_width = _dense_width(facts)
     forward = batched_tokens * dtype_bytes * (2 * dense_width // tp + facts.hidden_size) * k.forward_factor
     share = min(1.0, max(0.0, (sampler_rows - SMALL_BATCH_ROWS) / (LARGE_BATCH_ROWS - SMALL_BATCH_ROWS)))
     copies = k.sampler_copies + share * (k.sampler_copies_large - k.sampler_copies)
@@ -79,8 +88,57 @@ def activation_bytes(facts: ModelFacts, era: str, tp: int, batched_tokens: int, 
     # Mamba mixers' prefill: the in_proj output and what the chunked scan derives from it (conv
     # output, per-chunk states) live through one layer's forward, per batched token.
     width = max((layer.mixer_width for layer in facts.layers), default=0)
-    mamba = batched_tokens * dtype_bytes * width / tp * k.mamba_factor
-    return int(forward + sampler + moe + mamba + k.constant_bytes)
+    forward += batched_tokens * dtype_bytes * width / tp * k.mamba_factor
+    forward += dequant_bytes
+    if era == "v0":
+        # V0's profile run (worker/model_runner.py _dummy_run) samples after the forward pass
+        # has freed its intermediates: the peak is the larger of the two phases. While the
+        # sampler sorts, the model's output hidden states are still held.
+        held = batched_tokens * facts.hidden_size * dtype_bytes
+        sort_phase = v0_sampler_sort_bytes(sampler_rows, facts.vocab_size, dtype_bytes) + held
+        return int(max(forward + moe, sort_phase) + k.constant_bytes)
+    return int(forward + sampler + moe + k.constant_bytes)
+
+
+FULL_SORT_BELOW_ROWS = 128   # PyTorch sorts fewer rows as one flat sort of (value, row, index)
+
+
+def v0_sampler_sort_bytes(rows: int, vocab: int, dtype_bytes: int) -> int:
+    """Bytes live while V0's dummy sampler sorts its logits, the peak of its profile run.
+
+    The dummy requests ask top_k = vocab - 1 and top_p 0.99, so the sampler
+    (model_executor/layers/sampler.py) casts the logits to fp32 and sorts them
+    (`_apply_top_k_top_p`: `logits.sort(dim=-1)`) while the model-dtype logits are still held
+    by the model runner. PyTorch's CUDA sort (aten SortStable.cu) of `rows` rows of `vocab`
+    fp32 values returns the sorted values and int64 indices and, per element, allocates:
+    from 128 rows (and for one row) an int64 index input plus the radix sort's alternate key
+    (fp32) and value (int64) buffers (cub's SortPairs without double buffering); for 2 to 127
+    rows one flat sort of int2 (row, index) pairs, its copy, a keys output and the alternate
+    key and int2 buffers."""
+    per_item = dtype_bytes + (0 if dtype_bytes == 4 else 4) + 4 + 8   # logits, fp32 copy, sorted values, indices
+    if 1 < rows < FULL_SORT_BELOW_ROWS:
+        per_item += 8 + 8 + 4 + 4 + 8
+    else:
+        per_item += 8 + 4 + 8
+    return rows * vocab * per_item
+
+
+def bnb_dequant_bytes(facts: ModelFacts, tp: int, nested_absmax: bool) -> int:
+    """bitsandbytes 4-bit linears on more than one token (every profile run): vLLM's
+    `_apply_4bit_weight` calls bitsandbytes' `matmul_4bit` once per output shard, which
+    dequantizes that shard to a 16-bit weight (`dequantize_4bit`) before the matmul; with a
+    double-quantized absmax still nested (vLLM < 0.9.2 keeps the checkpoint's) it first
+    decodes the fp32 absmax (one per 64 weights). A float16 checkpoint's shard is cast once
+    more to the bfloat16 of the input. The largest shard per rank: an MLP projection
+    (intermediate x hidden) or the query projection (heads x head_dim x hidden); the fused
+    MoE experts take another path and are not counted here."""
+    q = facts.quantization
+    if q is None or q.method != "bitsandbytes" or q.bits != 4:
+        return 0
+    query = facts.num_attention_heads * facts.head_dim if facts.mla is None else 0
+    elements = max(_dense_width(facts), query) * facts.hidden_size // tp
+    copies = 2 if facts.dtype == "float16" else 1
+    return elements * 2 * copies + (-(-elements // 64) * 4 if nested_absmax else 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:49f7b9fb099b97b2ee03665e5bd500d46f172360867278a82249b0c54c07dcb6
+# check-digest: sha256:4eb472ba5aa5e63a4883ee390331bf1b7168b5c1ca9f1eb2bc2a98c011b69378
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

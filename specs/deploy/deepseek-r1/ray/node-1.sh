@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:57c3f600f47bcbbed3af6977b4bab31eb15a3d3330688bf4ac01e3a6c235c38f
+# check-digest: sha256:5174ef3bc1741e741da7ed0b32412b89d2944f272ca2351074de145ff0cf8f30
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

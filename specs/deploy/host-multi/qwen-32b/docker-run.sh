@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a7742d4befdc5b26b100871911c8ec5e122d8cab78d99a24f9ae884259c41c5b
-# check-digest: sha256:55959d5a4c9556ad6f415ec7781a19141fd2f363cfe24bf472598178d48e3e97
+# check-digest: sha256:a40bd869e57cfe685cc69c719b408df3165cc86bb074c9879e17d83f8c9d1a8a
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
-# check-digest: sha256:a9aa5771296b8b1c0d1804d527dec6ab4278c87d8eb10eb73df092b1c7d229b7
+# check-digest: sha256:dba13756810f9d6ab427a6c12c94e076e0471b5e470ba96ad45ee678d8e0997f
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

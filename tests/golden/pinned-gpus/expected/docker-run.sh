@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f2540efe2870b98bee98905cd1e6542137760a3abe8e27bcd19811ca7eaa500f
-# check-digest: sha256:f231868fa382345fb97e24de21a64207b54ed85fc9b93fde8d5351d44b53eb50
+# check-digest: sha256:5043882f7e72010c674ea84ce9a63a944aeea74f73f231693747b04fce8e8164
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

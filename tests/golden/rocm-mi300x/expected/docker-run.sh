@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
-# check-digest: sha256:548f30c0145bceaf8327a842816d734145f4c5efe751ff8d01387b46da531fd2
+# check-digest: sha256:4a2063d5093112daedd5ea9b11287705f36029c5df41fd4253ae6cc1d104496c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:7683c51d0144c6bd2451413886e2b579ab5decfa4217fba99e530570fd567e48
+# check-digest: sha256:af1dca863730ed695bc09d6671a76e0cd8aa1f2dd8c8acf24a18df44cf62fd91
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

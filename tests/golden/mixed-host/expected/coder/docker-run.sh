@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75483e5b9d63c8acff56de3687304780b612303b80eb75f33904b3c488795984
-# check-digest: sha256:00359c123e028b8e793dffa4b3dd071fc1b212952919f63e69053abf1b04cf0e
+# check-digest: sha256:1500293f4240a203f5993a3dde8f745d4115826975fafab01e8078cf73c65a39
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
