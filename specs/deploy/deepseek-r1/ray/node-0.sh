@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:4eb472ba5aa5e63a4883ee390331bf1b7168b5c1ca9f1eb2bc2a98c011b69378
+# input-digest: sha256:39cb8ea702f521a087660befa61bf1edd9e60bcfc07a4c34bc9e186b85d93b0c
+# check-digest: sha256:be5fc2ef7cfc2a1ae29b85d8ddabfb2aa0cc94a988f17e227871017de740aa3b
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:5174ef3bc1741e741da7ed0b32412b89d2944f272ca2351074de145ff0cf8f30
+# input-digest: sha256:39cb8ea702f521a087660befa61bf1edd9e60bcfc07a4c34bc9e186b85d93b0c
+# check-digest: sha256:8137518e78a138fead3ece53603649e4ace21e568fb029059ffcd54dd9f867d5
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:98482036ceba55bbddcb89dc533492926c37a782c021e73f7205711069eca05a
+# input-digest: sha256:39cb8ea702f521a087660befa61bf1edd9e60bcfc07a4c34bc9e186b85d93b0c
+# check-digest: sha256:6008aa8b8b4cea43025d8c7e1626eea722200af570a62a0e2d5511d3ed65aaa5
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.
