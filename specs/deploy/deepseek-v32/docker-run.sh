@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:afc4b43e3a966fec9591b02178a1e771f398bbb37949e7e4c8bc72c02bc1154b
-# check-digest: sha256:121899438cd94333a720cdd984d9a7356e48c315c9b6fcf3a32ab16ad338f1fb
+# input-digest: sha256:29cdc147de3d2029af63cdde601f6a3dc3c5aa055380214389ec33b2c52b0416
+# check-digest: sha256:8b42638c6d1a28dbffcc8ee636b1eba20162b88006a575fedc6476e4f026fdd2
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

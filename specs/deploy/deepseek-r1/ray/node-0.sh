@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:4eb472ba5aa5e63a4883ee390331bf1b7168b5c1ca9f1eb2bc2a98c011b69378
+# input-digest: sha256:08e1921c95a9697fcba13013a6d50d988ba489a41b5b66c50e1bb0e9f26f46b8
+# check-digest: sha256:85c503b42e5472033adad7657d99b2e8715d4d6a88106e9c8ed79efd23eeb124
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

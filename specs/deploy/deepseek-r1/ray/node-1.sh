@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:5174ef3bc1741e741da7ed0b32412b89d2944f272ca2351074de145ff0cf8f30
+# input-digest: sha256:08e1921c95a9697fcba13013a6d50d988ba489a41b5b66c50e1bb0e9f26f46b8
+# check-digest: sha256:15b403c3242c6bb55c1c89576f992f231d4c9d08a9dfc6001c2744516e1add44
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

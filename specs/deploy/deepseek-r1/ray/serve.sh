@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:98482036ceba55bbddcb89dc533492926c37a782c021e73f7205711069eca05a
+# input-digest: sha256:08e1921c95a9697fcba13013a6d50d988ba489a41b5b66c50e1bb0e9f26f46b8
+# check-digest: sha256:bb8fdeb139461d34e24da0b38213ec58917780d6c3e00d706d10109610841948
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.
