@@ -7,7 +7,8 @@ The shapes come from what drives each term (reference §1.2-1.3, §6A): the prof
 the peak is the larger of the forward pass and the sampler's sort of the logits, counted from
 the buffers PyTorch's sort allocates), bitsandbytes 4-bit linears dequantize one weight shard
 at a time, fused-MoE kernels keep per-token expert intermediates, NCCL/custom all-reduce buffers
-grow with TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants live in
+grow with TP (and, with the NCCL of releases before 0.9.0, NVLink channel and NVLS buffers set up
+at start-up), and CUDA graphs cost a shared pool plus a little per captured graph. The constants live in
 vllm_compile/data/planner-rules.json, each with the bench/data/calibration cases it was fitted on
 (bench/calibrate.py --leave-one-out refits them); no calibration entry is special-cased.
 """
