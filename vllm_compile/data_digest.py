@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "337e1f7fe7d484efd75b83da56274dcb2b4f2d7e67872215bc329a36d040a4d9"
+DATA_DIGEST = "42a261b66ef11592bc8a80ec5f2f5e5507706e2095e2e40f0aa19107bb326455"
 
 
 def compute(root=None) -> str:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:70505bcb6a07d40989cf98003448560392b221cdba886a2b32447848c9681723
-# check-digest: sha256:125a2c9b759821651f16aa88b96409ddafc9f8fca52b83497215c88230dc25f1
+# input-digest: sha256:70e7938d4236a080f62ac4f3b0f597d25e603fcd4f29088e2f2c13b1995cd624
+# check-digest: sha256:2a037c3c4f60628190e9e7271519251b7647606bbf2d844a84c1205785fd6098
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

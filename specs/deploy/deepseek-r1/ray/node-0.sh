@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:39cb8ea702f521a087660befa61bf1edd9e60bcfc07a4c34bc9e186b85d93b0c
-# check-digest: sha256:be5fc2ef7cfc2a1ae29b85d8ddabfb2aa0cc94a988f17e227871017de740aa3b
+# input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
+# check-digest: sha256:b67e9925e2c75f9f063396cb67b8e0b1e18f4e63cd8d608817d0849425844745
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:39cb8ea702f521a087660befa61bf1edd9e60bcfc07a4c34bc9e186b85d93b0c
-# check-digest: sha256:6008aa8b8b4cea43025d8c7e1626eea722200af570a62a0e2d5511d3ed65aaa5
+# input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
+# check-digest: sha256:09c72545e25359e90bc40a90d87e296837ed51d91b85235a9be8d5c1bcfc1b3f
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

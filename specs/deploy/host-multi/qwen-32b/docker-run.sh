@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a7742d4befdc5b26b100871911c8ec5e122d8cab78d99a24f9ae884259c41c5b
-# check-digest: sha256:a40bd869e57cfe685cc69c719b408df3165cc86bb074c9879e17d83f8c9d1a8a
+# input-digest: sha256:ee02f890b93e7f36d29beb985c9a466d1c1c6e7809e67fa2192b9ba1c0fd76be
+# check-digest: sha256:de78d5eaec36ce8b910b27c85a7b299ca4dd7ad35de6593436601a07f38c061a
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
-# check-digest: sha256:dba13756810f9d6ab427a6c12c94e076e0471b5e470ba96ad45ee678d8e0997f
+# input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
+# check-digest: sha256:1267dd9534335cc212120a7fdbacd4774ad84eb70a21be5c08cf75bc4c900240
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

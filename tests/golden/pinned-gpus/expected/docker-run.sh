@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f2540efe2870b98bee98905cd1e6542137760a3abe8e27bcd19811ca7eaa500f
-# check-digest: sha256:5043882f7e72010c674ea84ce9a63a944aeea74f73f231693747b04fce8e8164
+# input-digest: sha256:364970c5032ed7186042b560b14e452b02f39140f23479cf8c445e0dd9e75c87
+# check-digest: sha256:1347fcec35e033b95ac5faac748df97e68166ee5732cc5856dbb4a04adffe5fd
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
-# check-digest: sha256:4a2063d5093112daedd5ea9b11287705f36029c5df41fd4253ae6cc1d104496c
+# input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
+# check-digest: sha256:ab05722e2864bea950c01854bdc6f7a0df331a2544d3be6bae2c7140332b5ed0
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
-# check-digest: sha256:f7b82dcf599c983723af50aefe278fdf6a589f49c14e7953175cd7327c971569
+# input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
+# check-digest: sha256:16c4f15558ed9cf5ba2be1fd92e2d5c39477e3a8dbcd97900790d47398dbff83
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

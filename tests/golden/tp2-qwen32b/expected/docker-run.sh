@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0979cb6a7555c7a7e5b9dde924d8fcc137037c2702aadf913c7929bc11b17811
-# check-digest: sha256:0d5da45d9b37cbeace5e8b6d946462b6e5d0677f76c98bbec5fffd8cc93565f8
+# input-digest: sha256:4b5c27f59ecf15cf4536081122fcfb09bde71c875681226e4dcec8c6915d7a92
+# check-digest: sha256:0be5d90563e8120c1ccb5ec206466f11561c502ae8f89e4ee3b4e1cc2f3cd376
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:cc30f9025679721de1c13c472243b0f08431154d7de5ba550692b580a6b1b826
-# check-digest: sha256:c9ccacc20c3c0213dc28f51aa97c6038c6bf23e378e398262a6bf2b445ef092b
+# input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
+# check-digest: sha256:41fb5750204e53ca1952588cb19ba7eddebc3247a4f344194c36ea2f8208e804
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:75483e5b9d63c8acff56de3687304780b612303b80eb75f33904b3c488795984
-# check-digest: sha256:1500293f4240a203f5993a3dde8f745d4115826975fafab01e8078cf73c65a39
+# input-digest: sha256:9000c706c44bfc4830d2db016ec770978ccb84fe68780ec98d04cae68533eb0b
+# check-digest: sha256:e82754d167c2466acc92c640db55caefe76fc2c1bbb0d4b21da46c235f14a0a2
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
