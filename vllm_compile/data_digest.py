@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "42a261b66ef11592bc8a80ec5f2f5e5507706e2095e2e40f0aa19107bb326455"
+DATA_DIGEST = "ae2b596d12c7d317be5fea2bf0ef4feae495fd3a62ca4f2a8232679660f0152a"
 
 
 def compute(root=None) -> str:

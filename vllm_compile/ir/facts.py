@@ -39,9 +39,9 @@ class LayerFacts:
     # one group adds ((conv kernel - 1) x 2 x d_state). 0 for gated delta-net and Mamba1.
     ssm_groups: int = 0
     conv_group_state: int = 0
-    ssm_heads: int = 0             # Mamba2 heads: vLLM's mixer needs TP to divide them
+    ssm_heads: int = 0             # Mamba2 / KDA heads: vLLM's mixer needs TP to divide them
     mixer_width: int = 0           # Mamba mixers: output features of in_proj (column-parallel), before TP
-    # The recurrent mixer of a layer that holds a state: "gated_delta_net" | "mamba1" | "mamba2".
+    # The recurrent mixer of a layer that holds a state: "gated_delta_net" | "mamba1" | "mamba2" | "kda".
     # A Falcon-H1 layer runs attention and a Mamba2 mixer side by side: `attention` is "full" and
     # the state fields are set too.
     mixer: str = ""

@@ -45,6 +45,9 @@ SPECULATIVE_KEY = "engine.speculative_config"
 def mamba_tp_refusal(facts: ModelFacts, tp: int) -> str | None:
     """vLLM's Mamba2 mixer asserts that TP divides its heads, and its groups unless there is one."""
     for layer in facts.layers:
+        if layer.ssm_heads and layer.ssm_heads % tp and layer.mixer == "kda":
+            # KimiDeltaAttention asserts num_heads % tp_size == 0 (a bare assertion, no message).
+            return f"the {layer.ssm_heads} KDA heads are not divisible by tensor parallel size {tp}"
         if layer.ssm_heads and layer.ssm_heads % tp:
             return (f"Tensor parallel world size must divide num heads ({layer.ssm_heads} Mamba2 heads, "
                     f"tensor parallel size {tp})")

@@ -102,13 +102,18 @@ def attention_token_bytes(layer: LayerFacts, tp: int, kv_bytes: int) -> int:
 
 
 def hybrid_block_size(layers: list[LayerFacts], tp: int, kv_bytes: int, dtype_bytes: int, block_size: int,
-                      alignment: int, state_dtypes: tuple[str, str] = ("auto", "auto")) -> int:
+                      alignment: int, state_dtypes: tuple[str, str] = ("auto", "auto"), mla_alignment: int = 64) -> int:
     """vLLM's unified page for attention + Mamba hybrids (HybridAttentionMambaModelConfig): the
     attention block grows to the smallest multiple of `alignment` tokens whose page holds one
     layer's state ("Setting attention block size to N tokens to ensure that attention page size
     is >= mamba page size"); a larger user block size stays."""
     states = [state_page_bytes(layer, tp, dtype_bytes, state_dtypes) for layer in layers if holds_state(layer)]
     tokens = [attention_token_bytes(layer, tp, kv_bytes) for layer in layers if holds_kv(layer)]
+    mla = [layer.head_size * kv_bytes for layer in layers if layer.attention == "mla" and layer.kv_heads > 0]
+    if mla:
+        # MLA + state hybrids (Kimi Linear): the page is one latent per token and the MLA
+        # backends' kernel block needs `mla_alignment` tokens (64; 128 under CUTLASS_MLA).
+        tokens, alignment = mla, mla_alignment
     if not states or not tokens:
         return block_size
     needed = alignment * _cdiv(max(states), alignment * max(tokens))
@@ -119,8 +124,10 @@ def layer_specs(layers: list[LayerFacts], tp: int, kv_bytes: int, block_size: in
                 hybrid: bool, v0_mla_alignment: bool, dtype_bytes: int = 2, state_blocks: int = 1,
                 state_dtypes: tuple[str, str] = ("auto", "auto"), packed_mla: bool = False) -> list[LayerSpec]:
     specs = []
-    attention_page = max((attention_token_bytes(layer, tp, kv_bytes) * block_size for layer in layers
-                          if holds_kv(layer)), default=0)
+    attention_page = max([attention_token_bytes(layer, tp, kv_bytes) * block_size for layer in layers
+                          if holds_kv(layer)]
+                         + [layer.head_size * kv_bytes * block_size for layer in layers
+                            if layer.attention == "mla" and layer.kv_heads > 0], default=0)
     for layer in layers:
         if holds_state(layer):
             # The state page is padded to exactly the attention page ("Padding mamba page size by ...").

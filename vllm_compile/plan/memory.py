@@ -90,7 +90,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                   and kv.sparse_mla_format(layout.kv_cache_dtype, rules.sparse_mla_auto_fp8) == "fp8_ds_mla")
 
     block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment,
-                                 layout.state_dtypes)
+                                 layout.state_dtypes, rules_data.data()["defaults"]["hybrid_block_alignment_mla"])
     if block != layout.block_size:
         layout = dataclasses.replace(layout, block_size=block)
     ranks, stage_specs, capacities = [], [], []

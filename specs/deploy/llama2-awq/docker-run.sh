@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:7a23d328bbddf279f7bdea5c450077b0a675b4d6ead701cd33ae31dc213b0a1a
-# check-digest: sha256:db45191504e66df42054d685320bad22a5d547f32106586aa278cf5e5e62f39a
+# check-digest: sha256:bdad037347deb5bbe82e651a1da4d298f6974fa4f413c7f0ef7a1a3cde678f7b
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -104,13 +104,13 @@ class Family:
     attention: str = "window"        # key of ATTENTION_RULES
     moe: str = "mixtral"             # key of MOE_RULES (used only when the config counts experts)
     ffn_prefix: str = "mlp."         # checkpoint module of the FFN (Llama 4: feed_forward.)
-    linear: str = "none"             # the mixer of recurrent layers: none | gated_delta_net | mamba1 | mamba2
+    linear: str = "none"             # the mixer of recurrent layers: none | gated_delta_net | mamba1 | mamba2 | kda
     mixer_prefix: str = "linear_attn."  # checkpoint module of the recurrent mixer
     layer_prefix: str = "model.layers."  # checkpoint module of the decoder layers (Nemotron-H: backbone.layers.)
     attn_prefix: str = "self_attn."  # checkpoint module of the attention (Nemotron-H: mixer.)
     parallel_mixer: bool = False     # every layer runs attention and the mixer side by side (Falcon-H1)
     ffn_rule: str = "every"          # key of FFN_RULES: which layers carry an FFN
-    ssm_fp32: str = "config"         # SSM state fp32: config (`mamba_ssm_dtype`) | nemotron_h (unless the config says)
+    ssm_fp32: str = "config"         # SSM state fp32: config (`mamba_ssm_dtype`) | nemotron_h (unless the config says) | always
     gated_q: bool = False            # q_proj also yields a per-head output gate (`attn_output_gate`)
     intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
     sparse_indexer: bool = False     # DeepSeek Sparse Attention: a lightning indexer beside every MLA layer
@@ -175,6 +175,10 @@ FAMILIES: dict[str, Family] = {
     "falcon_h1": Family(attention="window", linear="mamba2", mixer_prefix="mamba.", parallel_mixer=True,
                         ffn_prefix="feed_forward.",
                         summary="attention and a Mamba2 mixer side by side in every layer, gated MLP"),
+    "kimi_linear": Family(attention="kda_listed", moe="kimi", linear="kda", mixer_prefix="self_attn.", ssm_fp32="always",
+                          ffn_prefix="",
+                          summary="Kimi Delta Attention layers and MLA layers where `linear_attn_config` lists them, "
+                                  "routed experts + shared experts after `first_k_dense_replace`"),
 }
 # model_type of a multimodal model's language part -> its text family (the config's own
 # text_config.model_type where there is one).
@@ -324,8 +328,40 @@ def _gdn_mixer(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor
     return tensors, State(conv, ssm)
 
 
+def _kda_config(c: Config) -> Config:
+    """Kimi Linear's `linear_attn_config` block (KDA heads, head size, conv kernel, layer lists)."""
+    block = c.dict("linear_attn_config")
+    if block is None:
+        raise FactsError("a Kimi Linear config needs `linear_attn_config` (KDA heads, head_dim, kernel, layer lists)",
+                         key="linear_attn_config")
+    return Config(block, where=f"{c.where}.linear_attn_config")
+
+
+def _kda(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
+    """One Kimi Delta Attention mixer as vLLM builds it (KimiDeltaAttention, layers/kda.py): q, k
+    and v projections of num_heads x head_dim, each with its own short depthwise conv (fp32,
+    unquantized); the forget gate and the output gate are low-rank, a replicated down-projection
+    to head_dim and a column-parallel up-projection; dt_bias (fp32) per channel, A_log (fp32) and
+    the beta projection per head; the gated RMSNorm spans one head; o_proj is row-parallel.
+    State per sequence (MambaStateShapeCalculator.kda_state_shape): three conv states of
+    (kernel - 1) x projection, in the conv dtype, and a recurrent state of heads x head_dim x
+    head_dim that kda_state_dtype keeps in fp32 whatever the cache dtypes."""
+    k = _kda_config(c)
+    heads = k.int("num_heads", limit=LIMITS["num_attention_heads"])
+    hd = k.int("head_dim", limit=LIMITS["head_dim"])
+    kernel = k.int("short_conv_kernel_size", 4, limit=64)
+    proj = heads * hd
+    out = [Tensor(p + "q_proj", proj, hidden), Tensor(p + "k_proj", proj, hidden), Tensor(p + "v_proj", proj, hidden),
+           Tensor(p + "f_a_proj", hd, hidden, "replicated"), Tensor(p + "f_b_proj", proj, hd),
+           _v(p + "dt_bias", proj, "sharded", elem_bytes=4), Tensor(p + "b_proj", heads, hidden)]
+    out += [Tensor(p + f"{x}_conv1d", proj, kernel, quantizable=False, elem_bytes=4) for x in "qkv"]
+    out += [_v(p + "A_log", heads, "sharded", elem_bytes=4), Tensor(p + "g_a_proj", hd, hidden, "replicated"),
+            Tensor(p + "g_b_proj", proj, hd), _v(p + "o_norm", hd), Tensor(p + "o_proj", hidden, proj)]
+    return out, State((kernel - 1) * 3 * proj, heads * hd * hd, heads=heads)
+
+
 MIXERS: dict[str, Callable[[Config, Family, str, int], tuple[list[Tensor], State]]] = {
-    "gated_delta_net": _gdn_mixer, "mamba1": _mamba1, "mamba2": _mamba2}
+    "gated_delta_net": _gdn_mixer, "mamba1": _mamba1, "mamba2": _mamba2, "kda": _kda}
 # Config keys of a Mamba2 mixer, per family (keyed by the family's attention rule; Granite-4.0-H
 # and Falcon-H1 share the `mamba_*` spelling, Nemotron-H has its own).
 _MAMBA_KEYS = {"heads": "mamba_n_heads", "head_dim": "mamba_d_head", "state": "mamba_d_state",
@@ -502,10 +538,21 @@ def _chunked_nope_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | Non
     return [("full", None) if g or not chunk else ("chunked", chunk) for g in global_layer]
 
 
+def _kda_listed_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Kimi Linear: `linear_attn_config.kda_layers` lists the KDA layers 1-based (vLLM's
+    KimiLinearConfig.is_kda_layer tests layer_idx + 1); every other layer is MLA."""
+    listed = _kda_config(c).list("kda_layers")
+    if listed is None or any(not isinstance(i, int) or isinstance(i, bool) or not 1 <= i <= n for i in listed):
+        raise FactsError(f"`linear_attn_config.kda_layers` must list 1-based layer numbers from 1 to {n}",
+                         key="linear_attn_config")
+    return [("mamba", None) if i + 1 in listed else ("mla", None) for i in range(n)]
+
+
 ATTENTION_RULES = {"window": _window_rule, "qwen_window": _qwen_window_rule, "alternate": _alternate_rule,
                    "gemma3": _gemma3_rule, "mla": _mla_rule, "chunked_nope": _chunked_nope_rule,
                    "linear_interval": _linear_interval_rule, "listed": _listed_rule,
-                   "nemotron_pattern": _nemotron_rule, "jamba_period": _jamba_rule, "indices": _indices_rule}
+                   "nemotron_pattern": _nemotron_rule, "jamba_period": _jamba_rule, "indices": _indices_rule,
+                   "kda_listed": _kda_listed_rule}
 
 
 def _attention_kinds(c: Config, family: Family, n: int) -> list[tuple[AttentionKind, int | None]]:
@@ -523,7 +570,7 @@ def _attention_kinds(c: Config, family: Family, n: int) -> list[tuple[AttentionK
 # Jamba, Granite-4.0-H, Nemotron-H, Falcon-H1, Zamba2, Bamba).
 RECURRENT_KEYS = ("full_attention_interval", "linear_num_value_heads", "layers_block_type", "hybrid_override_pattern",
                   "attn_layer_indices", "attn_layer_period", "mamba_d_state", "mamba_expand", "ssm_state_size",
-                  "mamba_n_heads", "mamba_d_conv")
+                  "mamba_n_heads", "mamba_d_conv", "linear_attn_config")
 
 
 def _recurrent_layers(c: Config) -> bool:
@@ -587,7 +634,7 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             attn, state = MIXERS[fam.linear](c, fam, p + fam.mixer_prefix, hidden)
         elif kind == "none":
             attn = []
-        elif fam.attention == "mla":
+        elif kind == "mla":
             attn, mla, index_key = _mla(c, a, hidden, heads, fam.sparse_indexer)
         else:
             attn = _attention(a, hidden, heads, kv, hd, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm=fam.qk_norm,
@@ -651,6 +698,8 @@ def _ssm_fp32(c: Config, fam: Family) -> bool:
     """Whether vLLM keeps the SSM / recurrent state in fp32 under `--mamba-ssm-cache-dtype auto`:
     where the config's `mamba_ssm_dtype` says float32 (Qwen3.5); Nemotron-H takes its config's
     `mamba_ssm_cache_dtype`, float32 when absent (NemotronHForCausalLMConfig)."""
+    if fam.ssm_fp32 == "always":
+        return True
     if fam.ssm_fp32 == "nemotron_h":
         return str(c.raw("mamba_ssm_cache_dtype", "float32")).removeprefix("torch.") == "float32"
     return str(c.raw("mamba_ssm_dtype", "")).removeprefix("torch.") == "float32"
@@ -817,9 +866,29 @@ def _jamba_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeR
     return MoeRule(rule, experts, inter, 0)
 
 
+def _kimi_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    """Kimi Linear (KimiMoE): experts from `first_k_dense_replace` on, every `moe_layer_freq`-th
+    layer, behind a router whose correction bias is built in the model dtype; the shared
+    experts form one MLP of num_shared_experts x moe_intermediate_size."""
+    first = c.int("first_k_dense_replace", 0, minimum=0, limit=n)
+    freq = c.int("moe_layer_freq", 1, limit=n)
+    e_inter = c.int("moe_intermediate_size", limit=LIMITS["intermediate_size"])
+    shared = c.int("num_shared_experts", 0, minimum=0, limit=LIMITS["experts"]) * e_inter
+
+    def rule(i, p, h):
+        if i < first or i % freq:
+            return False, _mlp(p + "mlp.", h, inter)
+        out = _router(p + "block_sparse_moe.gate", experts, h) + [_v(p + "block_sparse_moe.gate.e_score_correction_bias",
+                                                                     experts)]
+        out += _mlp(p + "block_sparse_moe.experts.", h, e_inter, part="expert", copies=experts, names=("w1", "w3", "w2"))
+        return True, out + (_mlp(p + "block_sparse_moe.shared_experts.", h, shared) if shared else [])
+    return MoeRule(rule, experts, e_inter, shared)
+
+
 MOE_RULES: dict[str, Callable[[Config, Family, int, int, int], MoeRule]] = {
     "deepseek": _deepseek_moe, "qwen": _qwen_moe, "llama4": _llama4_moe, "gpt_oss": _gpt_oss_moe,
-    "mixtral": _mixtral_moe, "granite": _granite_moe, "nemotron_h": _nemotron_moe, "jamba": _jamba_moe}
+    "mixtral": _mixtral_moe, "granite": _granite_moe, "nemotron_h": _nemotron_moe, "jamba": _jamba_moe,
+    "kimi": _kimi_moe}
 # Rules that also lay out the FFN of a config without routed experts.
 DENSE_AWARE = ("granite", "nemotron_h")
 
@@ -837,7 +906,8 @@ def _moe_facts(c: Config, rule: MoeRule, layers: list[Layer]) -> MoeFacts | None
     moe_layers = [layer for layer in layers if layer.is_moe]
     if not moe_layers or rule.experts is None:
         return None
-    top_k = c.int("num_experts_per_tok", limit=rule.experts, aliases=("num_experts_per_tok", "experts_per_token"))
+    top_k = c.int("num_experts_per_tok", limit=rule.experts, aliases=("num_experts_per_tok", "experts_per_token",
+                                                                                 "num_experts_per_token"))
     first = next(i for i, layer in enumerate(layers) if layer.is_moe)
     return MoeFacts(num_experts=rule.experts, experts_per_token=top_k, expert_intermediate_size=rule.expert_intermediate,
                     shared_expert_intermediate_size=rule.shared_intermediate, first_dense_layers=first,

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b317ae487c92dc8beacfc47b737dc976cbc13aee4de513ad5748de9122d90517
-# check-digest: sha256:902936c572afa80219b30c16c010c2a6bdb52e9d116f7be97aa7fd8788c01b19
+# check-digest: sha256:53d6b4134b51102b8e8317bb5751828ca0f1a5d4803ff823ca8b78f88f890279
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
-# check-digest: sha256:41fb5750204e53ca1952588cb19ba7eddebc3247a4f344194c36ea2f8208e804
+# check-digest: sha256:7cbaffcc429c62400355cb2561e2acc40ed53ea15811004484de142991224b4f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"
