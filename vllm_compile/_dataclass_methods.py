@@ -1216,8 +1216,8 @@ def _layout_41(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.Arch
-def _layout_42(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warnings__, __dataclass_dflt_mtp_layers__):
-    def __init__(self, model_type, num_layers, hidden, heads, kv_heads, head_dim, intermediate, vocab, tie, layers, mla, moe, warnings=__dataclass_dflt_warnings__, mtp_layers=__dataclass_dflt_mtp_layers__):
+def _layout_42(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_warnings__, __dataclass_dflt_mtp_layers__, __dataclass_dflt_lm_head_fp32__):
+    def __init__(self, model_type, num_layers, hidden, heads, kv_heads, head_dim, intermediate, vocab, tie, layers, mla, moe, warnings=__dataclass_dflt_warnings__, mtp_layers=__dataclass_dflt_mtp_layers__, lm_head_fp32=__dataclass_dflt_lm_head_fp32__):
         __dataclass_builtins_object__.__setattr__(self, 'model_type', model_type)
         __dataclass_builtins_object__.__setattr__(self, 'num_layers', num_layers)
         __dataclass_builtins_object__.__setattr__(self, 'hidden', hidden)
@@ -1232,22 +1232,23 @@ def _layout_42(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'moe', moe)
         __dataclass_builtins_object__.__setattr__(self, 'warnings', warnings)
         __dataclass_builtins_object__.__setattr__(self, 'mtp_layers', mtp_layers)
+        __dataclass_builtins_object__.__setattr__(self, 'lm_head_fp32', lm_head_fp32)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(model_type={self.model_type!r}, num_layers={self.num_layers!r}, hidden={self.hidden!r}, heads={self.heads!r}, kv_heads={self.kv_heads!r}, head_dim={self.head_dim!r}, intermediate={self.intermediate!r}, vocab={self.vocab!r}, tie={self.tie!r}, layers={self.layers!r}, mla={self.mla!r}, moe={self.moe!r}, warnings={self.warnings!r}, mtp_layers={self.mtp_layers!r})"
+        return self.__class__.__qualname__ + f"(model_type={self.model_type!r}, num_layers={self.num_layers!r}, hidden={self.hidden!r}, heads={self.heads!r}, kv_heads={self.kv_heads!r}, head_dim={self.head_dim!r}, intermediate={self.intermediate!r}, vocab={self.vocab!r}, tie={self.tie!r}, layers={self.layers!r}, mla={self.mla!r}, moe={self.moe!r}, warnings={self.warnings!r}, mtp_layers={self.mtp_layers!r}, lm_head_fp32={self.lm_head_fp32!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.model_type,self.num_layers,self.hidden,self.heads,self.kv_heads,self.head_dim,self.intermediate,self.vocab,self.tie,self.layers,self.mla,self.moe,self.warnings,self.mtp_layers,) == (other.model_type,other.num_layers,other.hidden,other.heads,other.kv_heads,other.head_dim,other.intermediate,other.vocab,other.tie,other.layers,other.mla,other.moe,other.warnings,other.mtp_layers,)
+            return (self.model_type,self.num_layers,self.hidden,self.heads,self.kv_heads,self.head_dim,self.intermediate,self.vocab,self.tie,self.layers,self.mla,self.moe,self.warnings,self.mtp_layers,self.lm_head_fp32,) == (other.model_type,other.num_layers,other.hidden,other.heads,other.kv_heads,other.head_dim,other.intermediate,other.vocab,other.tie,other.layers,other.mla,other.moe,other.warnings,other.mtp_layers,other.lm_head_fp32,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('model_type','num_layers','hidden','heads','kv_heads','head_dim','intermediate','vocab','tie','layers','mla','moe','warnings','mtp_layers',):
+        if type(self) is __dataclass_cls__ or name in ('model_type','num_layers','hidden','heads','kv_heads','head_dim','intermediate','vocab','tie','layers','mla','moe','warnings','mtp_layers','lm_head_fp32',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('model_type','num_layers','hidden','heads','kv_heads','head_dim','intermediate','vocab','tie','layers','mla','moe','warnings','mtp_layers',):
+        if type(self) is __dataclass_cls__ or name in ('model_type','num_layers','hidden','heads','kv_heads','head_dim','intermediate','vocab','tie','layers','mla','moe','warnings','mtp_layers','lm_head_fp32',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.model_type,self.num_layers,self.hidden,self.heads,self.kv_heads,self.head_dim,self.intermediate,self.vocab,self.tie,self.layers,self.mla,self.moe,self.warnings,self.mtp_layers,))
+        return hash((self.model_type,self.num_layers,self.hidden,self.heads,self.kv_heads,self.head_dim,self.intermediate,self.vocab,self.tie,self.layers,self.mla,self.moe,self.warnings,self.mtp_layers,self.lm_head_fp32,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -1798,8 +1799,8 @@ def _layout_61(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.Family
-def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_mixer_prefix__, __dataclass_dflt_layer_prefix__, __dataclass_dflt_attn_prefix__, __dataclass_dflt_parallel_mixer__, __dataclass_dflt_ffn_rule__, __dataclass_dflt_ssm_fp32__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_sparse_indexer__, __dataclass_dflt_summary__):
-    def __init__(self, qkv_bias=__dataclass_dflt_qkv_bias__, o_bias=__dataclass_dflt_o_bias__, attention_bias=__dataclass_dflt_attention_bias__, qk_norm=__dataclass_dflt_qk_norm__, fused_qkv=__dataclass_dflt_fused_qkv__, fused_gate_up=__dataclass_dflt_fused_gate_up__, norms=__dataclass_dflt_norms__, tie=__dataclass_dflt_tie__, sinks=__dataclass_dflt_sinks__, attention=__dataclass_dflt_attention__, moe=__dataclass_dflt_moe__, ffn_prefix=__dataclass_dflt_ffn_prefix__, linear=__dataclass_dflt_linear__, mixer_prefix=__dataclass_dflt_mixer_prefix__, layer_prefix=__dataclass_dflt_layer_prefix__, attn_prefix=__dataclass_dflt_attn_prefix__, parallel_mixer=__dataclass_dflt_parallel_mixer__, ffn_rule=__dataclass_dflt_ffn_rule__, ssm_fp32=__dataclass_dflt_ssm_fp32__, gated_q=__dataclass_dflt_gated_q__, intermediate_fallback=__dataclass_dflt_intermediate_fallback__, sparse_indexer=__dataclass_dflt_sparse_indexer__, summary=__dataclass_dflt_summary__):
+def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_mixer_prefix__, __dataclass_dflt_layer_prefix__, __dataclass_dflt_attn_prefix__, __dataclass_dflt_parallel_mixer__, __dataclass_dflt_ffn_rule__, __dataclass_dflt_ssm_fp32__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_sparse_indexer__, __dataclass_dflt_lm_head_fp32__, __dataclass_dflt_summary__):
+    def __init__(self, qkv_bias=__dataclass_dflt_qkv_bias__, o_bias=__dataclass_dflt_o_bias__, attention_bias=__dataclass_dflt_attention_bias__, qk_norm=__dataclass_dflt_qk_norm__, fused_qkv=__dataclass_dflt_fused_qkv__, fused_gate_up=__dataclass_dflt_fused_gate_up__, norms=__dataclass_dflt_norms__, tie=__dataclass_dflt_tie__, sinks=__dataclass_dflt_sinks__, attention=__dataclass_dflt_attention__, moe=__dataclass_dflt_moe__, ffn_prefix=__dataclass_dflt_ffn_prefix__, linear=__dataclass_dflt_linear__, mixer_prefix=__dataclass_dflt_mixer_prefix__, layer_prefix=__dataclass_dflt_layer_prefix__, attn_prefix=__dataclass_dflt_attn_prefix__, parallel_mixer=__dataclass_dflt_parallel_mixer__, ffn_rule=__dataclass_dflt_ffn_rule__, ssm_fp32=__dataclass_dflt_ssm_fp32__, gated_q=__dataclass_dflt_gated_q__, intermediate_fallback=__dataclass_dflt_intermediate_fallback__, sparse_indexer=__dataclass_dflt_sparse_indexer__, lm_head_fp32=__dataclass_dflt_lm_head_fp32__, summary=__dataclass_dflt_summary__):
         __dataclass_builtins_object__.__setattr__(self, 'qkv_bias', qkv_bias)
         __dataclass_builtins_object__.__setattr__(self, 'o_bias', o_bias)
         __dataclass_builtins_object__.__setattr__(self, 'attention_bias', attention_bias)
@@ -1822,23 +1823,24 @@ def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'gated_q', gated_q)
         __dataclass_builtins_object__.__setattr__(self, 'intermediate_fallback', intermediate_fallback)
         __dataclass_builtins_object__.__setattr__(self, 'sparse_indexer', sparse_indexer)
+        __dataclass_builtins_object__.__setattr__(self, 'lm_head_fp32', lm_head_fp32)
         __dataclass_builtins_object__.__setattr__(self, 'summary', summary)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(qkv_bias={self.qkv_bias!r}, o_bias={self.o_bias!r}, attention_bias={self.attention_bias!r}, qk_norm={self.qk_norm!r}, fused_qkv={self.fused_qkv!r}, fused_gate_up={self.fused_gate_up!r}, norms={self.norms!r}, tie={self.tie!r}, sinks={self.sinks!r}, attention={self.attention!r}, moe={self.moe!r}, ffn_prefix={self.ffn_prefix!r}, linear={self.linear!r}, mixer_prefix={self.mixer_prefix!r}, layer_prefix={self.layer_prefix!r}, attn_prefix={self.attn_prefix!r}, parallel_mixer={self.parallel_mixer!r}, ffn_rule={self.ffn_rule!r}, ssm_fp32={self.ssm_fp32!r}, gated_q={self.gated_q!r}, intermediate_fallback={self.intermediate_fallback!r}, sparse_indexer={self.sparse_indexer!r}, summary={self.summary!r})"
+        return self.__class__.__qualname__ + f"(qkv_bias={self.qkv_bias!r}, o_bias={self.o_bias!r}, attention_bias={self.attention_bias!r}, qk_norm={self.qk_norm!r}, fused_qkv={self.fused_qkv!r}, fused_gate_up={self.fused_gate_up!r}, norms={self.norms!r}, tie={self.tie!r}, sinks={self.sinks!r}, attention={self.attention!r}, moe={self.moe!r}, ffn_prefix={self.ffn_prefix!r}, linear={self.linear!r}, mixer_prefix={self.mixer_prefix!r}, layer_prefix={self.layer_prefix!r}, attn_prefix={self.attn_prefix!r}, parallel_mixer={self.parallel_mixer!r}, ffn_rule={self.ffn_rule!r}, ssm_fp32={self.ssm_fp32!r}, gated_q={self.gated_q!r}, intermediate_fallback={self.intermediate_fallback!r}, sparse_indexer={self.sparse_indexer!r}, lm_head_fp32={self.lm_head_fp32!r}, summary={self.summary!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.summary,) == (other.qkv_bias,other.o_bias,other.attention_bias,other.qk_norm,other.fused_qkv,other.fused_gate_up,other.norms,other.tie,other.sinks,other.attention,other.moe,other.ffn_prefix,other.linear,other.mixer_prefix,other.layer_prefix,other.attn_prefix,other.parallel_mixer,other.ffn_rule,other.ssm_fp32,other.gated_q,other.intermediate_fallback,other.sparse_indexer,other.summary,)
+            return (self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.lm_head_fp32,self.summary,) == (other.qkv_bias,other.o_bias,other.attention_bias,other.qk_norm,other.fused_qkv,other.fused_gate_up,other.norms,other.tie,other.sinks,other.attention,other.moe,other.ffn_prefix,other.linear,other.mixer_prefix,other.layer_prefix,other.attn_prefix,other.parallel_mixer,other.ffn_rule,other.ssm_fp32,other.gated_q,other.intermediate_fallback,other.sparse_indexer,other.lm_head_fp32,other.summary,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','summary',):
+        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','lm_head_fp32','summary',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','summary',):
+        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','lm_head_fp32','summary',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.summary,))
+        return hash((self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.lm_head_fp32,self.summary,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2397,7 +2399,7 @@ METHODS = {
     '111110 self method:-111n0 num_speculative_tokens:-111n0 draft:d111n0 given_method:d111n0': _layout_39,
     '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 parameters:-111n0 weight_bytes:-111n0 checkpoint_bytes:-111n0 dtype:-111n0 quantization:-111n0 max_context:-111n0 gated:-111n0 multimodal:-111n0 variants:-111n0 variant_of:-111n0 modelled:-111n0 encoder_counted:d111n0': _layout_40,
     '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 source:-111n0 num_layers:-111n0 hidden_size:-111n0 num_attention_heads:-111n0 num_kv_heads:-111n0 head_dim:-111n0 intermediate_size:-111n0 vocab_size:-111n0 tie_word_embeddings:-111n0 max_position_embeddings:-111n0 dtype:-111n0 layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0 mla:d111n0 moe:d111n0 quantization:d111n0 rope_scaling:d111n0 multimodal:d111n0 encoder:d111n0 gated:d111n0 weights_from_headers:d111n0 revision:d111n0 warnings:d111n0 lighter_variants:d111n0 mtp_layers:d111n0 draft_vocab_size:d111n0 speculative_draft:d111n0 lora_adapters:d111n0': _layout_41,
-    '111110 self model_type:-111n0 num_layers:-111n0 hidden:-111n0 heads:-111n0 kv_heads:-111n0 head_dim:-111n0 intermediate:-111n0 vocab:-111n0 tie:-111n0 layers:-111n0 mla:-111n0 moe:-111n0 warnings:d111n0 mtp_layers:d111n0': _layout_42,
+    '111110 self model_type:-111n0 num_layers:-111n0 hidden:-111n0 heads:-111n0 kv_heads:-111n0 head_dim:-111n0 intermediate:-111n0 vocab:-111n0 tie:-111n0 layers:-111n0 mla:-111n0 moe:-111n0 warnings:d111n0 mtp_layers:d111n0 lm_head_fp32:d111n0': _layout_42,
     '111110 self mxfp4_pad:d111n0 mla_absorbed:d111n0 bnb_absmax_fp32:d111n0 mxfp4_bias_bytes:d111n0 nvfp4_moe_swizzle:d111n0': _layout_43,
     '111110 self name:-111n0 image:-111n0 args:-111n0 model:-111n0 env:-111n0 port:-111n0 container_port:-111n0 accelerators:-111n0 shm_bytes:-111n0 volumes:-111n0 healthcheck:-111n0 depends_on_healthy:-111n0 output_dir:-111n0 spec_path:-111n0 input_digest:-111n0 formats:-111n0 warnings:d111n0 release_warning:d111n0 depends_on_ports:d111n0 kubernetes:d111n0 role:d111n0 engine_version:d111n0 bind_host:d111n0 ulimits:d111n0 notes:d111n0 multinode:d111n0': _layout_44,
     '111110 self name:-111n0 key:-111n0': _layout_45,
@@ -2417,7 +2419,7 @@ METHODS = {
     '111110 self path:-111n0 directory:-111n0 source:-111n0 hardware:-111n0 deployments:-111n0 output:-111n0 digest:-111n0 multi:d111n0': _layout_59,
     '111110 self path:-111n0 start_period_s:-111n0 interval_s:-111n0 timeout_s:-111n0 retries:-111n0': _layout_60,
     '111110 self positionals:-111n0 args:-111n0 problems:d111n0': _layout_61,
-    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 mixer_prefix:d111n0 layer_prefix:d111n0 attn_prefix:d111n0 parallel_mixer:d111n0 ffn_rule:d111n0 ssm_fp32:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 sparse_indexer:d111n0 summary:d111n0': _layout_62,
+    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 mixer_prefix:d111n0 layer_prefix:d111n0 attn_prefix:d111n0 parallel_mixer:d111n0 ffn_rule:d111n0 ssm_fp32:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 sparse_indexer:d111n0 lm_head_fp32:d111n0 summary:d111n0': _layout_62,
     '111110 self settings:-111n0 summary:-111n0 cost:d111n0': _layout_63,
     '111110 self settings:-111n0 summary:-111n0 verdict:-111n0 max_concurrency:-111n0': _layout_64,
     '111110 self text:-111n0': _layout_65,

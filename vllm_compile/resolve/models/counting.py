@@ -69,7 +69,7 @@ def weigh(arch: Arch, layout: Layout, elem: int) -> Weights:
     if layout.lm_head and layout.quantizes("lm_head", expert=False):
         lm_row = -(-layout.linear_bytes(arch.vocab, arch.hidden) // arch.vocab)
     else:
-        lm_row = embedding_row
+        lm_row = arch.hidden * 4 if arch.lm_head_fp32 else embedding_row
     final_norm = arch.hidden * elem
     heads = 1 if arch.tie else 2
     parameters = sum(layer.parameters for layer in layers) + arch.vocab * arch.hidden * heads + arch.hidden

@@ -83,6 +83,7 @@ class Arch:
     # Multi-token-prediction layers the checkpoint carries after the decoder (vLLM loads them
     # only for speculative decoding with method "mtp"): decoder layers + their own extras.
     mtp_layers: tuple[Layer, ...] = ()
+    lm_head_fp32: bool = False   # vLLM casts lm_head to fp32 (MiniMax-Text-01)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ class Family:
     gated_q: bool = False            # q_proj also yields a per-head output gate (`attn_output_gate`)
     intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
     sparse_indexer: bool = False     # DeepSeek Sparse Attention: a lightning indexer beside every MLA layer
+    lm_head_fp32: bool = False       # vLLM keeps lm_head in fp32 (MiniMax-Text-01: `self.lm_head.float()`)
     summary: str = ""                # one line for `inspect` and the docs
 
 
@@ -179,12 +181,16 @@ FAMILIES: dict[str, Family] = {
                           ffn_prefix="",
                           summary="Kimi Delta Attention layers and MLA layers where `linear_attn_config` lists them, "
                                   "routed experts + shared experts after `first_k_dense_replace`"),
+    "minimax_text_01": Family(attention="minimax_types", moe="minimax", linear="lightning", mixer_prefix="self_attn.",
+                              ffn_prefix="", lm_head_fp32=True,
+                              summary="lightning (linear) attention layers with softmax attention where "
+                                      "`attn_type_list` says 1, routed experts (fp32 router), fp32 lm_head"),
 }
 # model_type of a multimodal model's language part -> its text family (the config's own
 # text_config.model_type where there is one).
 TEXT_FAMILY = {"qwen2_vl": "qwen2", "qwen2_5_vl": "qwen2", "gemma3": "gemma3_text", "llama4": "llama4_text",
                "mistral3": "mistral", "pixtral": "mistral", "llava": "llama", "qwen3_5": "qwen3_5_text",
-               "qwen3_5_moe": "qwen3_5_moe_text"}
+               "qwen3_5_moe": "qwen3_5_moe_text", "minimax_m1": "minimax_text_01"}
 SUPPORTED = tuple(sorted(FAMILIES))
 GENERIC = "llama"   # the row an unknown model_type with the standard keys is read as (with a warning)
 REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
@@ -360,8 +366,22 @@ def _kda(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], Sta
     return out, State((kernel - 1) * 3 * proj, heads * hd * hd, heads=heads)
 
 
+def _lightning(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
+    """One MiniMax lightning-attention mixer as vLLM builds it (MiniMaxText01LinearAttention,
+    layers/mamba/linear_attn.py): a fused column-parallel qkv_proj and output_gate over
+    heads x head_dim, a TP-split RMSNorm over that width, a row-parallel out_proj; the decay
+    slopes are a buffer, not weights. State per sequence (linear_attention_state_shape): heads x
+    head_dim x head_dim, in the cache dtype (linear_attention_state_dtype refuses fp32)."""
+    heads = c.int("num_attention_heads", limit=LIMITS["num_attention_heads"])
+    hd = head_dim(c, hidden, heads)
+    inner = heads * hd
+    out = [Tensor(p + "qkv_proj", 3 * inner, hidden), Tensor(p + "output_gate", inner, hidden),
+           _v(p + "norm", inner, "sharded"), Tensor(p + "out_proj", hidden, inner)]
+    return out, State(0, heads * hd * hd)
+
+
 MIXERS: dict[str, Callable[[Config, Family, str, int], tuple[list[Tensor], State]]] = {
-    "gated_delta_net": _gdn_mixer, "mamba1": _mamba1, "mamba2": _mamba2, "kda": _kda}
+    "gated_delta_net": _gdn_mixer, "mamba1": _mamba1, "mamba2": _mamba2, "kda": _kda, "lightning": _lightning}
 # Config keys of a Mamba2 mixer, per family (keyed by the family's attention rule; Granite-4.0-H
 # and Falcon-H1 share the `mamba_*` spelling, Nemotron-H has its own).
 _MAMBA_KEYS = {"heads": "mamba_n_heads", "head_dim": "mamba_d_head", "state": "mamba_d_state",
@@ -548,11 +568,23 @@ def _kda_listed_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]
     return [("mamba", None) if i + 1 in listed else ("mla", None) for i in range(n)]
 
 
+def _minimax_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """MiniMax-Text-01 / M1: `attn_type_list` (or `decoder_attention_types`) gives 0 for a
+    lightning-attention layer and 1 for softmax attention; without either every layer is softmax."""
+    key = "attn_type_list" if c.has("attn_type_list") else "decoder_attention_types"
+    listed = c.list(key)
+    if listed is None:
+        return [("full", None) for _ in range(n)]
+    if len(listed) != n or any(t not in (0, 1) or isinstance(t, bool) for t in listed):
+        raise FactsError(f"`{key}` must list 0 (linear) or 1 (softmax) for each of the {n} layers", key=key)
+    return [("full", None) if t == 1 else ("mamba", None) for t in listed]
+
+
 ATTENTION_RULES = {"window": _window_rule, "qwen_window": _qwen_window_rule, "alternate": _alternate_rule,
                    "gemma3": _gemma3_rule, "mla": _mla_rule, "chunked_nope": _chunked_nope_rule,
                    "linear_interval": _linear_interval_rule, "listed": _listed_rule,
                    "nemotron_pattern": _nemotron_rule, "jamba_period": _jamba_rule, "indices": _indices_rule,
-                   "kda_listed": _kda_listed_rule}
+                   "kda_listed": _kda_listed_rule, "minimax_types": _minimax_rule}
 
 
 def _attention_kinds(c: Config, family: Family, n: int) -> list[tuple[AttentionKind, int | None]]:
@@ -570,7 +602,7 @@ def _attention_kinds(c: Config, family: Family, n: int) -> list[tuple[AttentionK
 # Jamba, Granite-4.0-H, Nemotron-H, Falcon-H1, Zamba2, Bamba).
 RECURRENT_KEYS = ("full_attention_interval", "linear_num_value_heads", "layers_block_type", "hybrid_override_pattern",
                   "attn_layer_indices", "attn_layer_period", "mamba_d_state", "mamba_expand", "ssm_state_size",
-                  "mamba_n_heads", "mamba_d_conv", "linear_attn_config")
+                  "mamba_n_heads", "mamba_d_conv", "linear_attn_config", "attn_type_list")
 
 
 def _recurrent_layers(c: Config) -> bool:
@@ -691,7 +723,7 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         kv, hd = 1, mla.kv_lora_rank + mla.qk_rope_head_dim
     return Arch(model_type=model_type, num_layers=n, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd,
                 intermediate=inter, vocab=vocab, tie=tie, layers=tuple(layers), mla=mla, moe=moe_facts,
-                warnings=tuple(warnings), mtp_layers=tuple(mtp))
+                warnings=tuple(warnings), mtp_layers=tuple(mtp), lm_head_fp32=fam.lm_head_fp32)
 
 
 def _ssm_fp32(c: Config, fam: Family) -> bool:
@@ -885,10 +917,28 @@ def _kimi_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRu
     return MoeRule(rule, experts, e_inter, shared)
 
 
+def _minimax_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
+    """MiniMax-Text-01 (MiniMaxText01MoE): every layer routes over `num_local_experts` experts of
+    `intermediate_size` (w1/w3/w2) behind a router vLLM builds in fp32; with one expert a layer
+    holds a plain MLP. A `shared_intermediate_size` adds a shared MLP and its one-row coefficient."""
+    shared = c.int("shared_intermediate_size", 0, minimum=0, limit=LIMITS["intermediate_size"])
+
+    def rule(i, p, h):
+        if experts <= 1:
+            return False, _mlp(p + "mlp.", h, inter)
+        m = p + "block_sparse_moe."
+        out = [Tensor(m + "gate", experts, h, "replicated", quantizable=False, elem_bytes=4)]
+        out += _mlp(m + "experts.", h, inter, part="expert", copies=experts, names=("w1", "w3", "w2"))
+        if shared:
+            out += _mlp(p + "shared_mlp.", h, shared) + [Tensor(p + "coefficient", 1, h, "replicated")]
+        return True, out
+    return MoeRule(rule, experts, inter, shared)
+
+
 MOE_RULES: dict[str, Callable[[Config, Family, int, int, int], MoeRule]] = {
     "deepseek": _deepseek_moe, "qwen": _qwen_moe, "llama4": _llama4_moe, "gpt_oss": _gpt_oss_moe,
     "mixtral": _mixtral_moe, "granite": _granite_moe, "nemotron_h": _nemotron_moe, "jamba": _jamba_moe,
-    "kimi": _kimi_moe}
+    "kimi": _kimi_moe, "minimax": _minimax_moe}
 # Rules that also lay out the FFN of a config without routed experts.
 DENSE_AWARE = ("granite", "nemotron_h")
 

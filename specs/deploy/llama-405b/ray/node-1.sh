@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:ff3de348a6ae75f7793696b3c5528c23b5ccd18d54c0bca4d73687c1bfa554fb
+# check-digest: sha256:289cdd6e22e3778e9f88c23724240b70131a3515974bc897140ef1747e802e79
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
-# check-digest: sha256:d6ee9d6c764e165a0223ffdf2a79aac62dc1739c6e94031f3e6d81be497eb5e2
+# check-digest: sha256:f0f9fdf9379ef70c566cf247f96ddd0691deed3bf8fa1808af3d38526553df91
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

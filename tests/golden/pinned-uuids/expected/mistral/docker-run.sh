@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9cc32e79a4968eb2ed2d0b3073536a1ad6086b8c7dd6645c09482c1871d00129
-# check-digest: sha256:ebbcb09b22d1fbb42c33ca78513f0646efb1669b446fdb343614a4deacbcd726
+# check-digest: sha256:a1d44ecd118ada59d588ef21a82c7e3c97dd44cbe8824cc65db54bbe933b30af
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

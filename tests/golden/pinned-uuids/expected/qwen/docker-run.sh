@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:070a2265a2fec089fa3d73b6040a31d21a176a7e6627e10d593ee1618eff6073
+# check-digest: sha256:eb11ef8ac7c2fd6834f7c44e5074d1c5dbea7b413a37ab72e461ef2b567f060f
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
