@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "337e1f7fe7d484efd75b83da56274dcb2b4f2d7e67872215bc329a36d040a4d9"
+DATA_DIGEST = "413c90f3bcc207188faabf8b12e21e328e0eeca0bb78d600c3429f9187689d4b"
 
 
 def compute(root=None) -> str:

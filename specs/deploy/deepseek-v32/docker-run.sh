@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:afc4b43e3a966fec9591b02178a1e771f398bbb37949e7e4c8bc72c02bc1154b
-# check-digest: sha256:121899438cd94333a720cdd984d9a7356e48c315c9b6fcf3a32ab16ad338f1fb
+# check-digest: sha256:922026b13c54fd80c20324e1fb1d5c840431cadd8e4c072e8f577049c17e2590
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:7df29ba867280eb61c45d97255d1425bb7ccab4c6f00390bd176bc67127bf55c
-# check-digest: sha256:59a245c3828f7767315a8a9eb57d803bb25794c7f72bb160b23aff04f1666e1b
+# check-digest: sha256:d2d03228903b40390aa83e793c642ae58324036dadcc7c1235f58ffb52ca3275
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:7a23d328bbddf279f7bdea5c450077b0a675b4d6ead701cd33ae31dc213b0a1a
-# check-digest: sha256:f93b94eb510897e8c1bae0433e2dbfbf6a20105653dea0c4a2c634f6fb9aaa51
+# check-digest: sha256:e888ec79ece2e6600020529373177f81881a28b706c6527db80698064e47c65a
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:83fdb593b820757ae98558334848b7e152ea5dcfb69e8d01964b76517515f73a
-# check-digest: sha256:d8e97a676e354cabe4cda6b538aafb794c62830e3d97d7952684a9bd5950a95c
+# check-digest: sha256:24bc5f4385abcf334691b7b4cca2cbeeb38675474c994fc29cb785edd0ea18b1
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

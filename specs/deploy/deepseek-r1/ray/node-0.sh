@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:4eb472ba5aa5e63a4883ee390331bf1b7168b5c1ca9f1eb2bc2a98c011b69378
+# check-digest: sha256:a2eedf578e2c2e9a048940b4954db8eefa7760f7c51a865fb938dbf7c71edb88
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

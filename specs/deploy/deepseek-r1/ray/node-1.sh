@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:5174ef3bc1741e741da7ed0b32412b89d2944f272ca2351074de145ff0cf8f30
+# check-digest: sha256:ea266f7f2c0fc084d2b689632010ea8ec95695990313505520a8e9df8f6bce78
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

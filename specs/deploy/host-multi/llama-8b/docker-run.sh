@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b317ae487c92dc8beacfc47b737dc976cbc13aee4de513ad5748de9122d90517
-# check-digest: sha256:92fa4a2f4ec5567d3c50fac20c3cd9c7cd1853d5a0a0b9df91bb3fb9a8eced6c
+# check-digest: sha256:48a058bba3d1866a6eb22ecd3e9791f16011ed9c4415da57e640cac2158b2af5
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

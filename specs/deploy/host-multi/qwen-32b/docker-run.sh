@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a7742d4befdc5b26b100871911c8ec5e122d8cab78d99a24f9ae884259c41c5b
-# check-digest: sha256:a40bd869e57cfe685cc69c719b408df3165cc86bb074c9879e17d83f8c9d1a8a
+# check-digest: sha256:074fbc1e60c9a941fc01d8d77fb3b10c8355a819f4fb658b4f0442ab1214307c
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

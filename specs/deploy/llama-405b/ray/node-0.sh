@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
-# check-digest: sha256:f9748220c08d7b1ad09b0734c7b6af531c17ccbbdfce2c9a02021eeb73558745
+# check-digest: sha256:0673e37ed9df9db25a0c9d8caef694bbae587fb67e297d323b634ac217af9ca2
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

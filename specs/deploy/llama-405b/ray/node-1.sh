@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
-# check-digest: sha256:dba13756810f9d6ab427a6c12c94e076e0471b5e470ba96ad45ee678d8e0997f
+# check-digest: sha256:8ee6f007d5468c8f0364156ec8708a2ded3bc85a4245315d3de4fdee1c98debb
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
-# check-digest: sha256:9cf544ab9c6733ff49213eda67e663fbf7727d02631cf0d68f08cff5a23f3bf3
+# check-digest: sha256:d4e3e0809bfaf36dab2375fe18c43b33ead9fcc6052bf7d2497b2a3cba02d8da
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

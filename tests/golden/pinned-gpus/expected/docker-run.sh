@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f2540efe2870b98bee98905cd1e6542137760a3abe8e27bcd19811ca7eaa500f
-# check-digest: sha256:5043882f7e72010c674ea84ce9a63a944aeea74f73f231693747b04fce8e8164
+# check-digest: sha256:3ed80300155e2b89de2defe1c2af0bd584590c571ecc2d385e62a1c6dd965f67
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

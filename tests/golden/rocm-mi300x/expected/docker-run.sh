@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
-# check-digest: sha256:4a2063d5093112daedd5ea9b11287705f36029c5df41fd4253ae6cc1d104496c
+# check-digest: sha256:74cb86e64da7d9a6852846dcaf40045614d0014c2d9aaafc61847c6a80c12b08
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
-# check-digest: sha256:f7b82dcf599c983723af50aefe278fdf6a589f49c14e7953175cd7327c971569
+# check-digest: sha256:849121e488cf674405245531fc0e95bccbda81f7c2336b5c1ce7d5f59ff22e32
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

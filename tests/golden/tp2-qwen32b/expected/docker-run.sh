@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0979cb6a7555c7a7e5b9dde924d8fcc137037c2702aadf913c7929bc11b17811
-# check-digest: sha256:0d5da45d9b37cbeace5e8b6d946462b6e5d0677f76c98bbec5fffd8cc93565f8
+# check-digest: sha256:46948caa30564697c1af22638426db29200566dd4c6762db953136e349c25913
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

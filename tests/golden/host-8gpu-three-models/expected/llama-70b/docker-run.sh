@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cc30f9025679721de1c13c472243b0f08431154d7de5ba550692b580a6b1b826
-# check-digest: sha256:c9ccacc20c3c0213dc28f51aa97c6038c6bf23e378e398262a6bf2b445ef092b
+# check-digest: sha256:4642658528c3c5948289c0a6e8d7df74b340fe35b0a46fecb89eb6be6e4e0adb
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:30cf9604775be37add16dbf73f4e9e9a8ac4d92b3d79adff8a12572d698a63f7
-# check-digest: sha256:72836b3391eaf0b3f9e2196ffcfeab346bb31227ea1f79423d09649d909304c2
+# check-digest: sha256:51601ca50276e54e463d7ae0c8e14556238486a357c999b32846ac81a81f0bd5
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

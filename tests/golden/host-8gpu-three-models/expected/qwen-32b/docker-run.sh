@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5cc7a99e94410c3cf1047f0ddcce8061139a99342f200c87f74b08b631cd9c70
-# check-digest: sha256:c4631de6aba2322a6417f8b2606c825b7cf57b7bb1134fa019d8b728da4cf14e
+# check-digest: sha256:317f451c31e099631becfd15e70e4ab69f8e2511ff1387f4120ee9c9c229ba52
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

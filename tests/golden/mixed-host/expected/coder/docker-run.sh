@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75483e5b9d63c8acff56de3687304780b612303b80eb75f33904b3c488795984
-# check-digest: sha256:1500293f4240a203f5993a3dde8f745d4115826975fafab01e8078cf73c65a39
+# check-digest: sha256:8700eefcadf651981e8c78b4e89f635a544d113911f02260c3bb314f380e0b79
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

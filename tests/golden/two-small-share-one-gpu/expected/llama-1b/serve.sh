@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:70f38d092d41554bf1ea4d333971e5f5d5af3add686afbaafe2c1ae726624ca8
+# check-digest: sha256:f4a6546b77a3179da3acea3a1346aa03aea2f13d11b1fa43113617ef71c0a6ca
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

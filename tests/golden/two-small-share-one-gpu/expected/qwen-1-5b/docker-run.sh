@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
-# check-digest: sha256:e04592ac052e9474174c4afd21d6ae06814271baa246f01782f8208474129ff5
+# check-digest: sha256:f0c4f17d86c778e7350a5e259a2900adeb64e2b09152be6d6e6ad8ef2438a91c
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
