@@ -12,11 +12,14 @@ Run: python bench/calibrate.py [--json] [--ledger] [--leave-one-out]   (also par
 `--leave-one-out` also scores every case with the fitted constants of
 vllm_compile/data/planner-rules.json refitted on the other cases only (each constant on its own
 `fitted_on` cases minus the held-out one), and reports that figure next to the in-sample one.
+A constant marked `"fitted_against": "non_torch"` is refitted against the non-torch memory a
+case's log prints (where it prints one) rather than through the KV residual.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -135,6 +138,22 @@ def kv_residual(case, plan: dict) -> float | None:
     return None
 
 
+LOGGED_NON_TORCH = re.compile(r"non_torch_memory takes ([0-9.]+)GiB")
+
+
+def logged_non_torch(case) -> float | None:
+    """The non-torch GiB a V0 log prints as "non_torch_memory takes X GiB" (vLLM 0.7+, worker.py
+    memory_profiling: CUDA used minus torch's reserved memory, from before the distributed set-up
+    to after the profile run). The 0.6.4-0.6.6 lines ("non_torch_memory=X", "non_torch_memory X")
+    subtracted torch's allocated bytes instead (PR #11809), so PyTorch's cached free blocks
+    counted as non-torch there; those are not used."""
+    for line in case.get("log_lines", []):
+        found = LOGGED_NON_TORCH.search(line)
+        if found:
+            return float(found.group(1))
+    return None
+
+
 def verdict_right(case, plan: dict) -> bool:
     return (plan["verdict"] == "ok") == (case["measured"]["outcome"] == SUCCESS)
 
@@ -164,15 +183,21 @@ def _requests(cases, workdir: Path) -> dict:
     return out
 
 
-def _loss(names: set[str], held_out: str, by_id: dict, requests: dict, fitted: dict) -> float:
+def _loss(names: set[str], held_out: str, by_id: dict, requests: dict, fitted: dict,
+          against_non_torch: bool = False) -> float:
+    """Squared residuals over the cases of `names` (less the held-out one), plus 1 per wrong
+    verdict. `against_non_torch`: a case whose log prints its non-torch memory contributes that
+    error in GiB instead of its KV residual."""
     from vllm_compile.plan import plan_deployment
 
     ids = {i for name in names for i in fitted[name]["fitted_on"]} - {held_out}
     total = 0.0
     for case_id in sorted(ids):
+        case = by_id[case_id]
         plan = plan_deployment(requests[case_id]).as_json()
-        r = kv_residual(by_id[case_id], plan)
-        total += (r if r is not None else 0.0) ** 2 + (0.0 if verdict_right(by_id[case_id], plan) else 1.0)
+        logged = logged_non_torch(case) if against_non_torch else None
+        r = plan["per_gpu"]["non_torch_bytes"] / GIB - logged if logged is not None else kv_residual(case, plan)
+        total += (r if r is not None else 0.0) ** 2 + (0.0 if verdict_right(case, plan) else 1.0)
     return total
 
 
@@ -195,7 +220,8 @@ def refit(held_out: str, by_id: dict, requests: dict) -> tuple[dict[str, float],
             for k in range(grid):
                 trial = dict(values, **{name: lo + k * step})
                 with rules_data.overridden(trial):
-                    loss = _loss(set(free), held_out, by_id, requests, fitted)
+                    loss = _loss(set(free), held_out, by_id, requests, fitted,
+                                 fitted[name].get("fitted_against") == "non_torch")
                 best = min(best, (loss, lo + k * step))
             lo, hi = max(fitted[name]["range"][0], best[1] - step), min(fitted[name]["range"][1], best[1] + step)
         values[name] = best[1]

@@ -918,28 +918,29 @@ def _layout_32(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.MoeRule
-def _layout_33(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_experts__, __dataclass_dflt_expert_intermediate__, __dataclass_dflt_shared_intermediate__):
-    def __init__(self, layer, experts=__dataclass_dflt_experts__, expert_intermediate=__dataclass_dflt_expert_intermediate__, shared_intermediate=__dataclass_dflt_shared_intermediate__):
+def _layout_33(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_experts__, __dataclass_dflt_expert_intermediate__, __dataclass_dflt_shared_intermediate__, __dataclass_dflt_gated__):
+    def __init__(self, layer, experts=__dataclass_dflt_experts__, expert_intermediate=__dataclass_dflt_expert_intermediate__, shared_intermediate=__dataclass_dflt_shared_intermediate__, gated=__dataclass_dflt_gated__):
         __dataclass_builtins_object__.__setattr__(self, 'layer', layer)
         __dataclass_builtins_object__.__setattr__(self, 'experts', experts)
         __dataclass_builtins_object__.__setattr__(self, 'expert_intermediate', expert_intermediate)
         __dataclass_builtins_object__.__setattr__(self, 'shared_intermediate', shared_intermediate)
+        __dataclass_builtins_object__.__setattr__(self, 'gated', gated)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(layer={self.layer!r}, experts={self.experts!r}, expert_intermediate={self.expert_intermediate!r}, shared_intermediate={self.shared_intermediate!r})"
+        return self.__class__.__qualname__ + f"(layer={self.layer!r}, experts={self.experts!r}, expert_intermediate={self.expert_intermediate!r}, shared_intermediate={self.shared_intermediate!r}, gated={self.gated!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.layer,self.experts,self.expert_intermediate,self.shared_intermediate,) == (other.layer,other.experts,other.expert_intermediate,other.shared_intermediate,)
+            return (self.layer,self.experts,self.expert_intermediate,self.shared_intermediate,self.gated,) == (other.layer,other.experts,other.expert_intermediate,other.shared_intermediate,other.gated,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('layer','experts','expert_intermediate','shared_intermediate',):
+        if type(self) is __dataclass_cls__ or name in ('layer','experts','expert_intermediate','shared_intermediate','gated',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('layer','experts','expert_intermediate','shared_intermediate',):
+        if type(self) is __dataclass_cls__ or name in ('layer','experts','expert_intermediate','shared_intermediate','gated',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.layer,self.experts,self.expert_intermediate,self.shared_intermediate,))
+        return hash((self.layer,self.experts,self.expert_intermediate,self.shared_intermediate,self.gated,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -1251,28 +1252,29 @@ def _layout_42(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.weights.LoadKernels
-def _layout_43(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mxfp4_pad__, __dataclass_dflt_mla_absorbed__, __dataclass_dflt_bnb_absmax_fp32__, __dataclass_dflt_mxfp4_bias_bytes__):
-    def __init__(self, mxfp4_pad=__dataclass_dflt_mxfp4_pad__, mla_absorbed=__dataclass_dflt_mla_absorbed__, bnb_absmax_fp32=__dataclass_dflt_bnb_absmax_fp32__, mxfp4_bias_bytes=__dataclass_dflt_mxfp4_bias_bytes__):
+def _layout_43(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mxfp4_pad__, __dataclass_dflt_mla_absorbed__, __dataclass_dflt_bnb_absmax_fp32__, __dataclass_dflt_mxfp4_bias_bytes__, __dataclass_dflt_nvfp4_moe_swizzle__):
+    def __init__(self, mxfp4_pad=__dataclass_dflt_mxfp4_pad__, mla_absorbed=__dataclass_dflt_mla_absorbed__, bnb_absmax_fp32=__dataclass_dflt_bnb_absmax_fp32__, mxfp4_bias_bytes=__dataclass_dflt_mxfp4_bias_bytes__, nvfp4_moe_swizzle=__dataclass_dflt_nvfp4_moe_swizzle__):
         __dataclass_builtins_object__.__setattr__(self, 'mxfp4_pad', mxfp4_pad)
         __dataclass_builtins_object__.__setattr__(self, 'mla_absorbed', mla_absorbed)
         __dataclass_builtins_object__.__setattr__(self, 'bnb_absmax_fp32', bnb_absmax_fp32)
         __dataclass_builtins_object__.__setattr__(self, 'mxfp4_bias_bytes', mxfp4_bias_bytes)
+        __dataclass_builtins_object__.__setattr__(self, 'nvfp4_moe_swizzle', nvfp4_moe_swizzle)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(mxfp4_pad={self.mxfp4_pad!r}, mla_absorbed={self.mla_absorbed!r}, bnb_absmax_fp32={self.bnb_absmax_fp32!r}, mxfp4_bias_bytes={self.mxfp4_bias_bytes!r})"
+        return self.__class__.__qualname__ + f"(mxfp4_pad={self.mxfp4_pad!r}, mla_absorbed={self.mla_absorbed!r}, bnb_absmax_fp32={self.bnb_absmax_fp32!r}, mxfp4_bias_bytes={self.mxfp4_bias_bytes!r}, nvfp4_moe_swizzle={self.nvfp4_moe_swizzle!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,self.mxfp4_bias_bytes,) == (other.mxfp4_pad,other.mla_absorbed,other.bnb_absmax_fp32,other.mxfp4_bias_bytes,)
+            return (self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,self.mxfp4_bias_bytes,self.nvfp4_moe_swizzle,) == (other.mxfp4_pad,other.mla_absorbed,other.bnb_absmax_fp32,other.mxfp4_bias_bytes,other.nvfp4_moe_swizzle,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32','mxfp4_bias_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32','mxfp4_bias_bytes','nvfp4_moe_swizzle',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32','mxfp4_bias_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('mxfp4_pad','mla_absorbed','bnb_absmax_fp32','mxfp4_bias_bytes','nvfp4_moe_swizzle',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,self.mxfp4_bias_bytes,))
+        return hash((self.mxfp4_pad,self.mla_absorbed,self.bnb_absmax_fp32,self.mxfp4_bias_bytes,self.nvfp4_moe_swizzle,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -1659,30 +1661,31 @@ def _layout_56(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.MoeFacts
-def _layout_57(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
-    def __init__(self, num_experts, experts_per_token, expert_intermediate_size, shared_expert_intermediate_size, first_dense_layers, moe_layer_count):
+def _layout_57(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_gated__):
+    def __init__(self, num_experts, experts_per_token, expert_intermediate_size, shared_expert_intermediate_size, first_dense_layers, moe_layer_count, gated=__dataclass_dflt_gated__):
         __dataclass_builtins_object__.__setattr__(self, 'num_experts', num_experts)
         __dataclass_builtins_object__.__setattr__(self, 'experts_per_token', experts_per_token)
         __dataclass_builtins_object__.__setattr__(self, 'expert_intermediate_size', expert_intermediate_size)
         __dataclass_builtins_object__.__setattr__(self, 'shared_expert_intermediate_size', shared_expert_intermediate_size)
         __dataclass_builtins_object__.__setattr__(self, 'first_dense_layers', first_dense_layers)
         __dataclass_builtins_object__.__setattr__(self, 'moe_layer_count', moe_layer_count)
+        __dataclass_builtins_object__.__setattr__(self, 'gated', gated)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(num_experts={self.num_experts!r}, experts_per_token={self.experts_per_token!r}, expert_intermediate_size={self.expert_intermediate_size!r}, shared_expert_intermediate_size={self.shared_expert_intermediate_size!r}, first_dense_layers={self.first_dense_layers!r}, moe_layer_count={self.moe_layer_count!r})"
+        return self.__class__.__qualname__ + f"(num_experts={self.num_experts!r}, experts_per_token={self.experts_per_token!r}, expert_intermediate_size={self.expert_intermediate_size!r}, shared_expert_intermediate_size={self.shared_expert_intermediate_size!r}, first_dense_layers={self.first_dense_layers!r}, moe_layer_count={self.moe_layer_count!r}, gated={self.gated!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.num_experts,self.experts_per_token,self.expert_intermediate_size,self.shared_expert_intermediate_size,self.first_dense_layers,self.moe_layer_count,) == (other.num_experts,other.experts_per_token,other.expert_intermediate_size,other.shared_expert_intermediate_size,other.first_dense_layers,other.moe_layer_count,)
+            return (self.num_experts,self.experts_per_token,self.expert_intermediate_size,self.shared_expert_intermediate_size,self.first_dense_layers,self.moe_layer_count,self.gated,) == (other.num_experts,other.experts_per_token,other.expert_intermediate_size,other.shared_expert_intermediate_size,other.first_dense_layers,other.moe_layer_count,other.gated,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('num_experts','experts_per_token','expert_intermediate_size','shared_expert_intermediate_size','first_dense_layers','moe_layer_count',):
+        if type(self) is __dataclass_cls__ or name in ('num_experts','experts_per_token','expert_intermediate_size','shared_expert_intermediate_size','first_dense_layers','moe_layer_count','gated',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('num_experts','experts_per_token','expert_intermediate_size','shared_expert_intermediate_size','first_dense_layers','moe_layer_count',):
+        if type(self) is __dataclass_cls__ or name in ('num_experts','experts_per_token','expert_intermediate_size','shared_expert_intermediate_size','first_dense_layers','moe_layer_count','gated',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.num_experts,self.experts_per_token,self.expert_intermediate_size,self.shared_expert_intermediate_size,self.first_dense_layers,self.moe_layer_count,))
+        return hash((self.num_experts,self.experts_per_token,self.expert_intermediate_size,self.shared_expert_intermediate_size,self.first_dense_layers,self.moe_layer_count,self.gated,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2072,8 +2075,8 @@ def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.releases.ReleaseRules
-def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__, __dataclass_dflt_sparse_mla_auto_fp8__):
-    def __init__(self, version, engine, era, default_utilization, cuda_graphs_in_budget, hybrid_kv_manager, tokens_from_concurrency, bf16_auto_fallback, v0_mla_alignment, large_gpu_rule, mamba_state_blocks=__dataclass_dflt_mamba_state_blocks__, mamba_seqs_must_fit=__dataclass_dflt_mamba_seqs_must_fit__, sparse_mla_auto_fp8=__dataclass_dflt_sparse_mla_auto_fp8__):
+def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__, __dataclass_dflt_sparse_mla_auto_fp8__, __dataclass_dflt_nccl_eager_buffers__):
+    def __init__(self, version, engine, era, default_utilization, cuda_graphs_in_budget, hybrid_kv_manager, tokens_from_concurrency, bf16_auto_fallback, v0_mla_alignment, large_gpu_rule, mamba_state_blocks=__dataclass_dflt_mamba_state_blocks__, mamba_seqs_must_fit=__dataclass_dflt_mamba_seqs_must_fit__, sparse_mla_auto_fp8=__dataclass_dflt_sparse_mla_auto_fp8__, nccl_eager_buffers=__dataclass_dflt_nccl_eager_buffers__):
         __dataclass_builtins_object__.__setattr__(self, 'version', version)
         __dataclass_builtins_object__.__setattr__(self, 'engine', engine)
         __dataclass_builtins_object__.__setattr__(self, 'era', era)
@@ -2087,22 +2090,23 @@ def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'mamba_state_blocks', mamba_state_blocks)
         __dataclass_builtins_object__.__setattr__(self, 'mamba_seqs_must_fit', mamba_seqs_must_fit)
         __dataclass_builtins_object__.__setattr__(self, 'sparse_mla_auto_fp8', sparse_mla_auto_fp8)
+        __dataclass_builtins_object__.__setattr__(self, 'nccl_eager_buffers', nccl_eager_buffers)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(version={self.version!r}, engine={self.engine!r}, era={self.era!r}, default_utilization={self.default_utilization!r}, cuda_graphs_in_budget={self.cuda_graphs_in_budget!r}, hybrid_kv_manager={self.hybrid_kv_manager!r}, tokens_from_concurrency={self.tokens_from_concurrency!r}, bf16_auto_fallback={self.bf16_auto_fallback!r}, v0_mla_alignment={self.v0_mla_alignment!r}, large_gpu_rule={self.large_gpu_rule!r}, mamba_state_blocks={self.mamba_state_blocks!r}, mamba_seqs_must_fit={self.mamba_seqs_must_fit!r}, sparse_mla_auto_fp8={self.sparse_mla_auto_fp8!r})"
+        return self.__class__.__qualname__ + f"(version={self.version!r}, engine={self.engine!r}, era={self.era!r}, default_utilization={self.default_utilization!r}, cuda_graphs_in_budget={self.cuda_graphs_in_budget!r}, hybrid_kv_manager={self.hybrid_kv_manager!r}, tokens_from_concurrency={self.tokens_from_concurrency!r}, bf16_auto_fallback={self.bf16_auto_fallback!r}, v0_mla_alignment={self.v0_mla_alignment!r}, large_gpu_rule={self.large_gpu_rule!r}, mamba_state_blocks={self.mamba_state_blocks!r}, mamba_seqs_must_fit={self.mamba_seqs_must_fit!r}, sparse_mla_auto_fp8={self.sparse_mla_auto_fp8!r}, nccl_eager_buffers={self.nccl_eager_buffers!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,) == (other.version,other.engine,other.era,other.default_utilization,other.cuda_graphs_in_budget,other.hybrid_kv_manager,other.tokens_from_concurrency,other.bf16_auto_fallback,other.v0_mla_alignment,other.large_gpu_rule,other.mamba_state_blocks,other.mamba_seqs_must_fit,other.sparse_mla_auto_fp8,)
+            return (self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,self.nccl_eager_buffers,) == (other.version,other.engine,other.era,other.default_utilization,other.cuda_graphs_in_budget,other.hybrid_kv_manager,other.tokens_from_concurrency,other.bf16_auto_fallback,other.v0_mla_alignment,other.large_gpu_rule,other.mamba_state_blocks,other.mamba_seqs_must_fit,other.sparse_mla_auto_fp8,other.nccl_eager_buffers,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8',):
+        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8','nccl_eager_buffers',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8',):
+        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8','nccl_eager_buffers',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,))
+        return hash((self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,self.nccl_eager_buffers,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2384,7 +2388,7 @@ METHODS = {
     '111110 self kind:-111n0 window:-111n0 page_bytes:-111n0 token_bytes:-111n0 state_blocks:d111n0': _layout_30,
     '111110 self knob:-111n0 value:-111n0 reason:-111n0 pinned:d111n0': _layout_31,
     '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0 index_topk:d111n0 index_n_heads:d111n0 index_head_dim:d111n0': _layout_32,
-    '111110 self layer:-111n0 experts:d111n0 expert_intermediate:d111n0 shared_intermediate:d111n0': _layout_33,
+    '111110 self layer:-111n0 experts:d111n0 expert_intermediate:d111n0 shared_intermediate:d111n0 gated:d111n0': _layout_33,
     '111110 self layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0': _layout_34,
     '111110 self layout:-111n0 ledger:-111n0 ranks:-111n0 capacity:-111n0 verdict:-111n0 reasons:-111n0 largest_fitting_len:d111n0 headroom_needed:d111n0 failure_key:d111n0 state_page_bytes:d111n0 state_groups:d111n0 state_blocks:d111n0': _layout_35,
     '111110 self max_num_batched_tokens:-111n0 max_num_seqs:-111n0 chunked_prefill:-111n0 reason:-111n0': _layout_36,
@@ -2394,7 +2398,7 @@ METHODS = {
     '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 parameters:-111n0 weight_bytes:-111n0 checkpoint_bytes:-111n0 dtype:-111n0 quantization:-111n0 max_context:-111n0 gated:-111n0 multimodal:-111n0 variants:-111n0 variant_of:-111n0 modelled:-111n0 encoder_counted:d111n0': _layout_40,
     '111110 self model_id:-111n0 model_type:-111n0 architecture:-111n0 source:-111n0 num_layers:-111n0 hidden_size:-111n0 num_attention_heads:-111n0 num_kv_heads:-111n0 head_dim:-111n0 intermediate_size:-111n0 vocab_size:-111n0 tie_word_embeddings:-111n0 max_position_embeddings:-111n0 dtype:-111n0 layers:-111n0 parameters:-111n0 weight_bytes:-111n0 embedding_bytes_per_row:-111n0 lm_head_bytes_per_row:-111n0 final_norm_bytes:-111n0 mla:d111n0 moe:d111n0 quantization:d111n0 rope_scaling:d111n0 multimodal:d111n0 encoder:d111n0 gated:d111n0 weights_from_headers:d111n0 revision:d111n0 warnings:d111n0 lighter_variants:d111n0 mtp_layers:d111n0 draft_vocab_size:d111n0 speculative_draft:d111n0 lora_adapters:d111n0': _layout_41,
     '111110 self model_type:-111n0 num_layers:-111n0 hidden:-111n0 heads:-111n0 kv_heads:-111n0 head_dim:-111n0 intermediate:-111n0 vocab:-111n0 tie:-111n0 layers:-111n0 mla:-111n0 moe:-111n0 warnings:d111n0 mtp_layers:d111n0': _layout_42,
-    '111110 self mxfp4_pad:d111n0 mla_absorbed:d111n0 bnb_absmax_fp32:d111n0 mxfp4_bias_bytes:d111n0': _layout_43,
+    '111110 self mxfp4_pad:d111n0 mla_absorbed:d111n0 bnb_absmax_fp32:d111n0 mxfp4_bias_bytes:d111n0 nvfp4_moe_swizzle:d111n0': _layout_43,
     '111110 self name:-111n0 image:-111n0 args:-111n0 model:-111n0 env:-111n0 port:-111n0 container_port:-111n0 accelerators:-111n0 shm_bytes:-111n0 volumes:-111n0 healthcheck:-111n0 depends_on_healthy:-111n0 output_dir:-111n0 spec_path:-111n0 input_digest:-111n0 formats:-111n0 warnings:d111n0 release_warning:d111n0 depends_on_ports:d111n0 kubernetes:d111n0 role:d111n0 engine_version:d111n0 bind_host:d111n0 ulimits:d111n0 notes:d111n0 multinode:d111n0': _layout_44,
     '111110 self name:-111n0 key:-111n0': _layout_45,
     '111110 self name:-111n0 memory_bytes:-111n0 compute_capability:-111n0 bf16:-111n0 fp8:-111n0 vendor:d111n0 bandwidth_gbps:d111n0 interconnect:d111n0 aliases:d111n0 nvidia_smi_names:d111n0': _layout_46,
@@ -2408,7 +2412,7 @@ METHODS = {
     '111110 self namespace:-111n0 cache_size:-111n0 storage_class:-111n0 secrets:-111n0 node_selector:-111n0 tolerations:d111n0 labels:d111n0 annotations:d111n0': _layout_54,
     '111110 self nodes:-111n0 gpus_per_node:-111n0 network:-111n0 addresses:-111n0 ray:-111n0 mp:-111n0 preferred:d111n0 ray_port:d111n0': _layout_55,
     '111110 self num_blocks:-111n0 blocks_per_request:-111n0 max_concurrency:-111n0 tokens:-111n0': _layout_56,
-    '111110 self num_experts:-111n0 experts_per_token:-111n0 expert_intermediate_size:-111n0 shared_expert_intermediate_size:-111n0 first_dense_layers:-111n0 moe_layer_count:-111n0': _layout_57,
+    '111110 self num_experts:-111n0 experts_per_token:-111n0 expert_intermediate_size:-111n0 shared_expert_intermediate_size:-111n0 first_dense_layers:-111n0 moe_layer_count:-111n0 gated:d111n0': _layout_57,
     '111110 self path:-111n0 content:-111n0 executable:d111n0 kind:d111n0': _layout_58,
     '111110 self path:-111n0 directory:-111n0 source:-111n0 hardware:-111n0 deployments:-111n0 output:-111n0 digest:-111n0 multi:d111n0': _layout_59,
     '111110 self path:-111n0 start_period_s:-111n0 interval_s:-111n0 timeout_s:-111n0 retries:-111n0': _layout_60,
@@ -2422,7 +2426,7 @@ METHODS = {
     '111110 self tp:-111n0 pp:-111n0 dp:-111n0 ep:-111n0 rule:-111n0 reason:-111n0': _layout_68,
     '111110 self tp:-111n0 pp:-111n0 utilization:-111n0 max_model_len:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 block_size:-111n0 enforce_eager:-111n0 expert_parallel:-111n0 dtype_bytes:-111n0 hybrid:-111n0 kv_cache_memory_bytes:d111n0 other_tenants_bytes:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 dp:d111n0 speculative:d111n0 mm_items_per_prompt:d111n0 mm_max_pixels:d111n0 state_dtypes:d111n0': _layout_69,
     '111110 self vendor:-111n0 count:-111n0 device_ids:-111n0 product_names:d111n0': _layout_70,
-    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0 sparse_mla_auto_fp8:d111n0': _layout_71,
+    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0 sparse_mla_auto_fp8:d111n0 nccl_eager_buffers:d111n0': _layout_71,
     '111110 self version:-111n0 requested:-111n0 flags:-111n0 positionals:-111n0 value_tables:-111n0 warning:d111n0': _layout_72,
     '111110 self version:-111n0 tokens:d111n0 args:d111n0 positionals:d111n0 model:d111n0 revision:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 data_parallel_size:d111n0 max_model_len:d111n0 max_model_len_auto:d111n0 gpu_memory_utilization:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 kv_cache_dtype:d111n0 quantization:d111n0 dtype:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 enable_lora:d111n0 max_loras:d111n0 max_lora_rank:d111n0 cpu_offload_gb:d111n0 kv_cache_memory_bytes:d111n0 disable_hybrid_kv_cache_manager:d111n0 mamba_cache_dtype:d111n0 mamba_ssm_cache_dtype:d111n0 mamba_cache_mode:d111n0 enable_prefix_caching:d111n0 speculative_config:d111n0 limit_mm_per_prompt:d111n0': _layout_73,
     '111110 self vllm_version:-111n0 engine:-111n0 tensor_parallel_size:-111n0 pipeline_parallel_size:-111n0 max_model_len:-111n0 gpu_memory_utilization:-111n0 block_size:-111n0 per_gpu:-111n0 kv_cache_tokens:-111n0 max_concurrency:-111n0 verdict:-111n0 reasons:-111n0 fixes:-111n0 dtype:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 enforce_eager:-111n0 enable_expert_parallel:d111n0 quantization:d111n0 num_gpu_blocks:d111n0 choices:d111n0 warnings:d111n0 ranks:d111n0 headroom_needed_bytes:d111n0 goal_met:d111n0 kv_cache_memory_bytes:d111n0 data_parallel_size:d111n0 gpu_name:d111n0 concurrency_goal:d111n0 failure_key:d111n0 max_loras:d111n0 max_lora_rank:d111n0 nodes:d111n0 multi_node_backend:d111n0 kv_cache_format:d111n0 state_page_bytes:d111n0 state_groups:d111n0 state_blocks_per_sequence:d111n0': _layout_74,

@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "413c90f3bcc207188faabf8b12e21e328e0eeca0bb78d600c3429f9187689d4b"
+DATA_DIGEST = "36228b5d35b4b48fb844a7129502849de9af8ef98a242ffed95f90dd40a0ff5d"
 
 
 def compute(root=None) -> str:

@@ -118,3 +118,68 @@ def test_bf16_mla_keeps_no_extra_copy_after_0_8():
     assert weights.mla_decode_bytes(bf16, 8, absorbed=False) == 0
     # Absorbed in 16-bit: W_Q_UK + W_UV_O + W_QR, no requantization.
     assert weights.mla_decode_bytes(bf16, 8, absorbed=True) == 2 * (1536 * 8192 + 8192 * 7168 + 1536 * 16 * 64)
+
+
+NEMOTRON_NVFP4 = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4"
+
+
+def _nvfp4_facts():
+    from plan_support import CONFIGS
+    from vllm_compile.resolve.models import facts_from_config
+
+    folder = CONFIGS / NEMOTRON_NVFP4
+    return facts_from_config(json.loads((folder / "config.json").read_text()), model_id=NEMOTRON_NVFP4,
+                             source="catalog", quant_config=json.loads((folder / "hf_quant_config.json").read_text()))
+
+
+def test_nvfp4_moe_backend_choice_by_gpu_and_release():
+    # Below SM 10.0 no kernel has native FP4: Marlin, at the checkpoint's size, in every release.
+    for version in ("0.12.0", "0.19.1", "0.21.0", "0.33.0"):
+        for card in ("H100", "A100-SXM-80GB", "L40S"):
+            assert not weights.load_kernels(version, gpu(card)).nvfp4_moe_swizzle, (version, card)
+        # Consumer Blackwell (12.x): FLASHINFER_CUTLASS or VLLM_CUTLASS, both swizzling the scales.
+        assert weights.load_kernels(version, gpu("RTX-5090")).nvfp4_moe_swizzle, version
+        assert weights.load_kernels(version, gpu("RTX-PRO-6000")).nvfp4_moe_swizzle, version
+    # Datacenter Blackwell: VLLM_CUTLASS by default up to 0.14.x, FLASHINFER_TRTLLM first from 0.15.0.
+    assert weights.load_kernels("0.14.1", gpu("B200")).nvfp4_moe_swizzle
+    assert not weights.load_kernels("0.15.0", gpu("B200")).nvfp4_moe_swizzle
+    assert not weights.load_kernels("0.21.0", None).nvfp4_moe_swizzle
+
+
+def test_nvfp4_swizzle_pads_nemotron_nano_non_gated_experts():
+    f = _nvfp4_facts()
+    assert f.moe is not None and not f.moe.gated and weights.nvfp4_experts(f)
+    # Hidden 2688 (21 x 128), squared-ReLU experts of 1856 rows: w13 is 1856 x 2688 (one up
+    # projection), its scales 1856 x 168; swizzled into 128 x 4 tiles the rows become 1920 (+64),
+    # so w13 gains 64 x 1344 B of nibbles and 64 x 168 B of scales; w2 (2688 x 1856) gains 64
+    # columns: 2688 x 32 B of nibbles, and its scales go from 116 to 120 columns: 2688 x 4 B.
+    per_expert = 64 * 1344 + 64 * 168 + 2688 * 32 + 2688 * 4
+    assert per_expert == 193_536
+    assert weights.nvfp4_swizzle_growth(f, 1, False) == 128 * per_expert
+    # TP 2: each rank's slice of 928 rows pads to 1024 (+96); w2's scales 58 -> 64 columns.
+    assert weights.nvfp4_swizzle_growth(f, 2, False) == 128 * (96 * 1344 + 96 * 168 + 2688 * 48 + 2688 * 6)
+    # Expert parallel over 2 ranks: 64 whole experts each, padded as at TP 1.
+    assert weights.nvfp4_swizzle_growth(f, 2, True) == 64 * per_expert
+    # Gated experts of the same sizes (w13 3712 = 29 x 128 rows, 168 and 116 scale columns) are
+    # already tile-aligned: nothing grows.
+    import dataclasses
+    gated = dataclasses.replace(f, moe=dataclasses.replace(f.moe, gated=True))
+    assert weights.nvfp4_swizzle_growth(gated, 1, False) == 0
+
+
+def test_nemotron_nano_nvfp4_weights_match_the_logged_loads_per_backend():
+    from vllm_compile.ir.plan import PlanRequest
+    from vllm_compile.plan import plan_deployment
+
+    f = _nvfp4_facts()
+
+    def loaded(card: str, version: str) -> int:
+        req = PlanRequest(vllm_version=version, model=f, gpu=gpu(card), gpu_count=1, mode="predict",
+                          max_model_len=32768, kv_cache_dtype="fp8")
+        return plan_deployment(req).per_gpu.weights_bytes
+
+    marlin, cutlass = loaded("H100", "0.21.0"), loaded("RTX-5090", "0.21.0")
+    assert cutlass - marlin == 23 * 128 * 193_536          # 23 MoE layers ("E" in the pattern)
+    assert abs(cutlass / GIB / _measured("localhost-rtx5090-nemotron-cascade2-30b-nvfp4-256k") - 1) < 0.01
+    assert abs(loaded("H100-NVL-94GB", "0.19.1") / GIB
+               / _measured("agentlog-h100-94g-nemotron-cascade2-30b-nvfp4-262k") - 1) < 0.01

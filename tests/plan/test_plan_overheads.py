@@ -105,3 +105,40 @@ def test_v0_activation_peak_is_the_larger_of_forward_and_sampler():
     assert large == int(20_000 * 2 * 32_768 * ff) + const > 1_411_510_272 + const
     # V1 keeps its fitted additive form (the V0 sort does not apply).
     assert overheads.activation_bytes(llama, "v1a", 1, 512, 160, 2) < small
+
+
+def test_v0_era_nccl_buffers_on_an_nvswitch_hopper_node():
+    # file2090 (DeepSeek-R1, TP 8 on 8 x H200, V0 0.7.x) logs "non_torch_memory takes 7.16GiB".
+    # NCCL <= 2.21 sets up NVLS on NVSwitch Hopper above 2 GPUs: 288 MiB per rank (vLLM #9699's
+    # nvlsPerRankSize 301989888) x 8 ranks x 2 communicators (pynccl + torch's TP group) = 4.5 GiB.
+    h200 = gpu("H200")
+    assert overheads.nvls_bytes(h200, 8) == 2 * 301_989_888 * 8 == 4_831_838_208
+    # + cuBLAS 0.15 GiB (161,061,273 B) + 7 peers x 0.03 GiB (32,212,254 B) + NVLink channel
+    # buffers 2.3 GiB (2,469,606,195 B) = 7,687,991,454 B = 7.16 GiB, as logged.
+    assert overheads.non_torch_bytes(8, 1, 1, h200, eager_nccl=True) == 7_687_991_454
+    assert round(7_687_991_454 / GIB, 2) == 7.16
+    # Releases whose NCCL connects lazily (0.9.0+): only the per-peer term.
+    assert overheads.non_torch_bytes(8, 1, 1, h200, eager_nccl=False) == 161_061_273 + 7 * 32_212_254
+
+
+def test_nvls_needs_hopper_an_nvswitch_and_more_than_two_gpus():
+    assert overheads.nvls_bytes(gpu("H100"), 4) == 2 * 301_989_888 * 4
+    assert overheads.nvls_bytes(gpu("H100"), 2) == 0                # NCCL: NVLS only above 2 GPUs
+    assert overheads.nvls_bytes(gpu("A100-80GB"), 8) == 0           # Ampere: no NVLink SHARP
+    assert overheads.nvls_bytes(gpu("H100-NVL-94GB"), 4) == 0       # NVL bridge pairs, no NVSwitch
+    assert overheads.nvls_bytes(gpu("RTX 3090"), 4) == 0            # PCIe
+    # file3873: TP 4 on PCIe, V0: no NVLink term; 0.15 + 3 x 0.03 GiB = 0.24 GiB (logged 0.20).
+    assert overheads.non_torch_bytes(4, 1, 1, gpu("RTX 3090"), eager_nccl=True) == 161_061_273 + 3 * 32_212_254
+    # A100 NVLink, TP 4: the channel buffers without NVLS.
+    assert overheads.non_torch_bytes(4, 1, 1, gpu("A100-80GB"), eager_nccl=True) == \
+        161_061_273 + 3 * 32_212_254 + 2_469_606_195
+
+
+def test_the_eager_nccl_buffers_stop_with_the_nccl_of_0_9():
+    from vllm_compile.plan import releases
+
+    assert releases.rules_for("0.6.3").nccl_eager_buffers and releases.rules_for("0.8.5").nccl_eager_buffers
+    assert not releases.rules_for("0.9.0").nccl_eager_buffers
+    old = plan(LLAMA_8B, "H100", 4, version="0.8.5", mode="predict", tensor_parallel_size=4)
+    new = plan(LLAMA_8B, "H100", 4, version="0.9.0", mode="predict", tensor_parallel_size=4)
+    assert old.per_gpu.non_torch_bytes - new.per_gpu.non_torch_bytes == 2_469_606_195 + 2 * 301_989_888 * 4

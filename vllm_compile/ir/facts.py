@@ -85,6 +85,9 @@ class MoeFacts:
     shared_expert_intermediate_size: int  # 0 when there is none
     first_dense_layers: int               # dense layers before the first MoE layer
     moe_layer_count: int
+    # Gated experts (gate and up, SiLU and the like) or one up projection (Nemotron-H's squared
+    # ReLU): vLLM's fused MoE stores w13 with 2 x or 1 x the intermediate rows.
+    gated: bool = True
 
 
 @dataclass(frozen=True, slots=True)

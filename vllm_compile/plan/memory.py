@@ -83,7 +83,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                             layout.dtype_bytes, replicas,
                                             overheads.bnb_dequant_bytes(facts, tp, nested_absmax))
     activation += speculative.verify_bytes(layout.speculative, sampler_rows, facts.vocab_size)
-    non_torch = overheads.non_torch_bytes(tp, pp, replicas)
+    non_torch = overheads.non_torch_bytes(tp, pp, replicas, gpu, rules.nccl_eager_buffers)
     nccl_in_graphs = overheads.nccl_in_graphs(gpu, tp, rules.cuda_graphs_in_budget)
     alignment = rules_data.data()["defaults"]["hybrid_block_alignment"]
     packed_mla = (facts.mla is not None and facts.mla.sparse

@@ -7,7 +7,8 @@ The shapes come from what drives each term (reference §1.2-1.3, §6A): the prof
 the peak is the larger of the forward pass and the sampler's sort of the logits, counted from
 the buffers PyTorch's sort allocates), bitsandbytes 4-bit linears dequantize one weight shard
 at a time, fused-MoE kernels keep per-token expert intermediates, NCCL/custom all-reduce buffers
-grow with TP, and CUDA graphs cost a shared pool plus a little per captured graph. The constants live in
+grow with TP (and, with the NCCL of releases before 0.9.0, NVLink channel and NVLS buffers set up
+at start-up), and CUDA graphs cost a shared pool plus a little per captured graph. The constants live in
 vllm_compile/data/planner-rules.json, each with the bench/data/calibration cases it was fitted on
 (bench/calibrate.py --leave-one-out refits them); no calibration entry is special-cased.
 """
@@ -176,11 +177,35 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     return EncoderProfile(budget, items, int(forward), cached)
 
 
-def non_torch_bytes(tp: int, pp: int, ep_replicas: int = 1) -> int:
-    """`ep_replicas`: data-parallel replicas that exchange tokens with this rank (expert
-    parallelism over TP x DP); each is one more all-to-all peer."""
+def non_torch_bytes(tp: int, pp: int, ep_replicas: int = 1, gpu: GpuFacts | None = None,
+                    eager_nccl: bool = False) -> int:
+    """What V0's and V1's profilers log as non_torch_memory: device memory that is not PyTorch's,
+    from before the distributed set-up to after the profile run (cuBLAS handles, NCCL and custom
+    all-reduce buffers). `ep_replicas`: data-parallel replicas that exchange tokens with this rank
+    (expert parallelism over TP x DP); each is one more all-to-all peer. `eager_nccl`: releases
+    whose bundled NCCL (<= 2.21) sets up all its channels when a communicator is created; on an
+    NVLink fabric that adds `nccl_eager_nvlink_gib` at TP > 1, and on NVSwitch Hopper systems at
+    TP > 2 the NVLink SHARP buffers of each communicator of the TP group (nvls_bytes)."""
     peers = tp * ep_replicas - 1 + (1 if pp > 1 else 0)
-    return rules_data.gib("non_torch_base_gib") + rules_data.gib("non_torch_per_extra_rank_gib") * peers
+    total = rules_data.gib("non_torch_base_gib") + rules_data.gib("non_torch_per_extra_rank_gib") * peers
+    if eager_nccl and gpu is not None and tp > 1 and gpu.interconnect == "nvlink":
+        total += rules_data.gib("nccl_eager_nvlink_gib") + nvls_bytes(gpu, tp)
+    return total
+
+
+def nvls_capable(gpu: GpuFacts) -> bool:
+    """NVLink SHARP needs NVSwitch multicast: Hopper and later NVIDIA parts on an NVLink
+    baseboard (not the two-GPU NVL bridge cards, not a lone Grace-Hopper superchip)."""
+    bridged = "NVL" in gpu.name.split("-") or gpu.name.startswith("GH200")
+    return gpu.vendor == "nvidia" and gpu.compute_capability >= (9, 0) and gpu.interconnect == "nvlink" and not bridged
+
+
+def nvls_bytes(gpu: GpuFacts, tp: int) -> int:
+    """NCCL enables NVLS only above 2 GPUs (vLLM issue #9699); each communicator over the TP
+    ranks then holds nvls_mib_per_rank x ranks (its nvlsTotalSize)."""
+    if tp <= 2 or not nvls_capable(gpu):
+        return 0
+    return int(rules_data.constant("nvls_communicators") * rules_data.constant("nvls_mib_per_rank") * MIB) * tp
 
 
 def capture_sizes(max_num_seqs: int, era: str = "v1c", max_num_batched_tokens: int | None = None) -> list[int]:

@@ -32,6 +32,7 @@ class ReleaseRules:
     mamba_state_blocks: int = 1       # state blocks a running sequence holds per Mamba group (align mode: 2)
     mamba_seqs_must_fit: bool = False  # max_num_seqs above the Mamba blocks fails (else graph sizes are capped)
     sparse_mla_auto_fp8: bool = True   # sparse MLA (DeepSeek-V3.2) stores kv_cache_dtype auto as fp8_ds_mla (0.11.0)
+    nccl_eager_buffers: bool = False   # the bundled NCCL (<= 2.21, before 0.9.0) sets up every channel's buffers at init
 
 
 def rules_for(version: str) -> ReleaseRules:

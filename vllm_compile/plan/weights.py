@@ -12,6 +12,11 @@ from vllm_compile.versions import at_least
 
 VOCAB_PADDING = 64  # vLLM pads the vocabulary to a multiple of 64 before splitting it over TP
 MXFP4_BLOCK = 32    # one e8m0 scale per 32 e2m1 values
+NVFP4_BLOCK = 16    # one fp8 scale per 16 e2m1 values
+SCALE_TILE = (128, 4)  # CUTLASS block-scale tiles: rows x scale columns (swizzle_blockscale)
+# First release whose NVFP4 MoE oracle tries FLASHINFER_TRTLLM first on compute capability 10.x
+# (0.14.0's select_nvfp4_moe_backend still picks VLLM_CUTLASS unless VLLM_USE_FLASHINFER_MOE_FP4).
+NVFP4_TRTLLM_DEFAULT = "0.15.0"
 FP8_METHODS = {"fp8", "fbgemm_fp8", "modelopt", "compressed-tensors"}
 
 
@@ -28,12 +33,16 @@ class LoadKernels:
     checkpoints saved with it) has its uint8 absmax dequantized to fp32 at load, so a 4-bit
     weight costs 0.5625 bytes per element instead of about 0.516. `mxfp4_bias_bytes`: the
     Triton MoE path (triton_kernels matmul_ogs) converts the experts' w13/w2 biases to fp32
-    (Mxfp4MoEMethod.process_weights_after_loading); Marlin and FlashInfer keep them 16-bit."""
+    (Mxfp4MoEMethod.process_weights_after_loading); Marlin and FlashInfer keep them 16-bit.
+    `nvfp4_moe_swizzle`: the NVFP4 MoE experts run on a CUTLASS kernel (FlashInfer's or vLLM's),
+    whose block scales are swizzled into 128 x 4 tiles (`nvfp4_swizzle_growth`); Marlin, on GPUs
+    without native FP4, repacks them at the checkpoint's size."""
 
     mxfp4_pad: tuple[int, int] = (64, 1)
     mla_absorbed: bool = False
     bnb_absmax_fp32: bool = False
     mxfp4_bias_bytes: int = 2
+    nvfp4_moe_swizzle: bool = False
 
 
 def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
@@ -56,7 +65,22 @@ def load_kernels(version: str, gpu: GpuFacts | None) -> LoadKernels:
         elif cc < (9, 0) or cc >= (11, 0) or not at_least(version, "0.11.1"):
             pad, triton = (128, 256), False
     return LoadKernels(mxfp4_pad=pad, mla_absorbed=not at_least(version, "0.8.0"),
-                       bnb_absmax_fp32=at_least(version, "0.9.2"), mxfp4_bias_bytes=4 if triton else 2)
+                       bnb_absmax_fp32=at_least(version, "0.9.2"), mxfp4_bias_bytes=4 if triton else 2,
+                       nvfp4_moe_swizzle=nvfp4_moe_swizzled(version, gpu))
+
+
+def nvfp4_moe_swizzled(version: str, gpu: GpuFacts | None) -> bool:
+    """Whether vLLM prepares NVFP4 MoE experts for a CUTLASS kernel (swizzled, padded block
+    scales) rather than Marlin or FlashInfer TRT-LLM. Read in the wheels' modelopt.py (0.11.0-0.13.0)
+    and fused_moe/oracle/nvfp4.py with utils/flashinfer_fp4_moe.py (0.15.0-0.33.0): below compute
+    capability 10.0 no kernel has native FP4 and Marlin is used; 11.x and 12.x (consumer Blackwell:
+    FLASHINFER_CUTLASS, or VLLM_CUTLASS on 11.x) always take the CUTLASS preparation; 10.x took it
+    while FlashInfer stayed opt-in (VLLM_USE_FLASHINFER_MOE_FP4, off by default up to 0.13.0) and
+    picks FLASHINFER_TRTLLM first since the MoE backend oracle (0.15.0 read), whose shuffled layout
+    vllm-compile counts at the checkpoint's size."""
+    if gpu is None or gpu.vendor != "nvidia" or gpu.compute_capability < (10, 0):
+        return False
+    return gpu.compute_capability >= (11, 0) or not at_least(version, NVFP4_TRTLLM_DEFAULT)
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,6 +117,7 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
     ep = tp * dp
     layers = stage_layers(facts.num_layers, pp)[stage]
     mxfp4 = facts.quantization is not None and facts.quantization.method == "mxfp4" and facts.moe is not None
+    swizzle = kernels.nvfp4_moe_swizzle and nvfp4_experts(facts)
     total = 0
     for index in layers:
         layer = facts.layers[index]
@@ -109,6 +134,8 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
                 total += expert * _cdiv(experts, ep) // experts
             else:
                 total += _cdiv(expert, tp)
+            if swizzle:
+                total += nvfp4_swizzle_growth(facts, ep if expert_parallel else tp, expert_parallel)
         if layer.attention == "mla":
             total += mla_decode_bytes(facts, tp, kernels.mla_absorbed)
     total -= min(cpu_offload_bytes, total)
@@ -140,6 +167,38 @@ def mxfp4_expert_bytes(facts: ModelFacts, tp: int, expert_parallel: bool, pad: t
     inter, hidden = _round_up(inter, pad[0]), _round_up(facts.hidden_size, pad[1])
     elements = 3 * inter * hidden  # w13 (2 x I' x H') + w2 (H' x I')
     return experts * (elements // 2 + elements // MXFP4_BLOCK + (2 * inter + hidden) * bias_bytes)
+
+
+def nvfp4_experts(facts: ModelFacts) -> bool:
+    """Whether the routed experts are NVFP4: ModelOpt `modelopt_fp4`, or compressed-tensors'
+    4-bit float scheme (an fp8 scale per 16)."""
+    quant = facts.quantization
+    return (facts.moe is not None and quant is not None and quant.bits == 4 and quant.group_size == NVFP4_BLOCK
+            and quant.method in ("modelopt_fp4", "compressed-tensors"))
+
+
+def nvfp4_swizzle_growth(facts: ModelFacts, tp: int, expert_parallel: bool) -> int:
+    """Bytes one MoE layer's NVFP4 experts gain on one rank when vLLM prepares them for a
+    CUTLASS kernel (prepare_nvfp4_moe_layer_for_fi_or_cutlass; ModelOptNvFp4FusedMoE before the
+    oracle): each expert's fp8 block scales (rows x cols / 16) are swizzled into zero-padded tiles
+    of 128 rows x 4 scale columns, and where that pads the rows of w13 (the intermediate size of
+    non-gated experts, Nemotron-H's squared ReLU: 1856 -> 1920), w13 gains the rows and w2 the
+    columns, as e2m1 nibbles, with w2's scales padded before their swizzle. (Gated experts whose
+    2 x intermediate is not a multiple of 128 are refused by vLLM; their scales are counted padded.)"""
+    moe = facts.moe
+    assert moe is not None, "called for MoE models only"
+    experts = _cdiv(moe.num_experts, tp) if expert_parallel else moe.num_experts
+    inter = moe.expert_intermediate_size if expert_parallel else moe.expert_intermediate_size // tp
+    hidden = facts.hidden_size
+    rows13 = (2 if moe.gated else 1) * inter
+    padded13 = _round_up(rows13, SCALE_TILE[0])
+    pad = 0 if moe.gated else padded13 - rows13
+    scale_cols13, scale_cols2 = _cdiv(hidden, NVFP4_BLOCK), _cdiv(inter, NVFP4_BLOCK)
+    grown_cols2 = _cdiv(inter + pad, NVFP4_BLOCK)
+    scales = (padded13 * _round_up(scale_cols13, SCALE_TILE[1]) - rows13 * scale_cols13
+              + _round_up(hidden, SCALE_TILE[0]) * _round_up(grown_cols2, SCALE_TILE[1]) - hidden * scale_cols2)
+    weights = pad * hidden // 2 + hidden * pad // 2   # w13's new rows, w2's new columns
+    return experts * (scales + weights)
 
 
 def mla_decode_bytes(facts: ModelFacts, tp: int, absorbed: bool) -> int:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:7df29ba867280eb61c45d97255d1425bb7ccab4c6f00390bd176bc67127bf55c
-# check-digest: sha256:d2d03228903b40390aa83e793c642ae58324036dadcc7c1235f58ffb52ca3275
+# input-digest: sha256:a7f3935ab2d865a6a4e5eb63492469c61d0c210b4f201a65e5c568557f84b05e
+# check-digest: sha256:2eb27c9f46884e81717ae728cd4cfc3caa9d18fe8df0bcfeba6ffdb78ccc9667
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:83fdb593b820757ae98558334848b7e152ea5dcfb69e8d01964b76517515f73a
-# check-digest: sha256:24bc5f4385abcf334691b7b4cca2cbeeb38675474c994fc29cb785edd0ea18b1
+# input-digest: sha256:03ebd4e8a5bc0ec7ac7f7c08aeb181ce2c9928a8dcd7a89520876867fdf1033e
+# check-digest: sha256:8bbe03156c939258bf40b92d0500c9a9c9996a4a31ff72d6fe51f16a131a9f71
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -690,6 +690,7 @@ class MoeRule:
     experts: int | None = None
     expert_intermediate: int = 0
     shared_intermediate: int = 0
+    gated: bool = True           # experts with gate and up projections (False: one up projection)
 
 
 def _dense_rule(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
@@ -801,7 +802,7 @@ def _nemotron_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> M
         out = _router(p + "gate", experts, h) + [_v(p + "gate.e_score_correction_bias", experts, elem_bytes=4)]
         out += plain(p + "experts.", h, e_inter, "expert", experts)
         return True, out + (plain(p + "shared_experts.", h, shared) if shared else [])
-    return MoeRule(rule, experts or None, e_inter, shared)
+    return MoeRule(rule, experts or None, e_inter, shared, gated=False)
 
 
 def _jamba_moe(c: Config, fam: Family, n: int, inter: int, experts: int) -> MoeRule:
@@ -840,4 +841,4 @@ def _moe_facts(c: Config, rule: MoeRule, layers: list[Layer]) -> MoeFacts | None
     first = next(i for i, layer in enumerate(layers) if layer.is_moe)
     return MoeFacts(num_experts=rule.experts, experts_per_token=top_k, expert_intermediate_size=rule.expert_intermediate,
                     shared_expert_intermediate_size=rule.shared_intermediate, first_dense_layers=first,
-                    moe_layer_count=len(moe_layers))
+                    moe_layer_count=len(moe_layers), gated=rule.gated)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:bde7287bdd468149d6e4f1ed57255c7b7b90cc65069207be3167f30f063aef3c
-# check-digest: sha256:a2eedf578e2c2e9a048940b4954db8eefa7760f7c51a865fb938dbf7c71edb88
+# input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
+# check-digest: sha256:6aa387e86ee6c923491b5ea6285acfb671c85d968214d000b926f18b98e806fb
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

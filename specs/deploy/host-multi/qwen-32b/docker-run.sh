@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a7742d4befdc5b26b100871911c8ec5e122d8cab78d99a24f9ae884259c41c5b
-# check-digest: sha256:074fbc1e60c9a941fc01d8d77fb3b10c8355a819f4fb658b4f0442ab1214307c
+# input-digest: sha256:ee02f890b93e7f36d29beb985c9a466d1c1c6e7809e67fa2192b9ba1c0fd76be
+# check-digest: sha256:933fc52a003cfbae40f21c411ab2695aeb482a735c7bd2be51bd5de65474db15
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

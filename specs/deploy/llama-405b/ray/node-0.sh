@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:0cf1205cc5d07fdd70c7e29dad4abb28673400f966e3316037e5ad12606d29c0
-# check-digest: sha256:0673e37ed9df9db25a0c9d8caef694bbae587fb67e297d323b634ac217af9ca2
+# input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
+# check-digest: sha256:1e294c4f530831d560690cb01227b2218f204305eba2dd82de2903e0ffd95ad5
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

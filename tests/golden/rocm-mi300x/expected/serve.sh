@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b4386449c9a26c43fac9d5a38f7cb2ce50026a45644582556ac177421b16d9c5
-# check-digest: sha256:849121e488cf674405245531fc0e95bccbda81f7c2336b5c1ce7d5f59ff22e32
+# input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
+# check-digest: sha256:f0b93fb1212e6547f4840a6b81ba181aa321d91f0a6a19298a586b2fac9857c0
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

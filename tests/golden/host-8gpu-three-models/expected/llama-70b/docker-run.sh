@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:cc30f9025679721de1c13c472243b0f08431154d7de5ba550692b580a6b1b826
-# check-digest: sha256:4642658528c3c5948289c0a6e8d7df74b340fe35b0a46fecb89eb6be6e4e0adb
+# input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
+# check-digest: sha256:ae3b197caf91bb03cef75d555e02cc6cc7c938b7fa7a44452ce2223faa59d09e
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:5eebb3d92fc4d9e3a555a6919ed4cae43d52c2ad60a25e146f3442b2de7e5fed
+# check-digest: sha256:d353bdfac62dca64326b9176eebada6eab9c4e6ae8005e4bad16a942d1ae5ef9
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:d92baf0812d2e53b4c1c0b209427d5ae7ea5052308b3ca2679918db7bef8e03b
+# check-digest: sha256:b63c07585faa3f68b0d8b9e0f61d8b206e614c5cf68b3ac8924dda4953c15208
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:f4a6546b77a3179da3acea3a1346aa03aea2f13d11b1fa43113617ef71c0a6ca
+# check-digest: sha256:224d940c8a2c5f68a841a0ac42c6f5d6d852837c0ba9713f2e74b054d6e16b2f
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
