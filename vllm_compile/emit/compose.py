@@ -88,120 +88,14 @@ def service(dep: LoweredDeployment) -> dict:
 
 
 def render(deployments: Sequence[LoweredDeployment], header: Header) -> bytes:
-    if not deployments:
-        raise ValueError("compose needs at least one deployment")
-    data = {"services": {dep.name: service(dep) for dep in deployments}}
-    text = block_yaml(data)
-    if text is None:
-        text = ruamel_yaml(data)
-    return ("\n".join(header.comment_lines()) + "\n" + text).encode("utf-8")
-
-
-def ruamel_yaml(data: dict) -> str:
-    """`data` as ruamel.yaml's round-trip dumper writes it in compose.yaml's layout."""
     from ruamel.yaml import YAML
 
+    if not deployments:
+        raise ValueError("compose needs at least one deployment")
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 1 << 16          # never fold a long argument across lines
     yaml.indent(mapping=2, sequence=4, offset=2)
     buffer = io.StringIO()
-    yaml.dump(data, buffer)
-    return buffer.getvalue()
-
-
-# What compose.yaml holds is a small subset of YAML: non-empty block mappings and sequences of
-# printable ASCII strings and integers. `block_yaml` writes that subset with the bytes ruamel.yaml's
-# round-trip dumper (`ruamel_yaml`) writes, without running its representer, serializer and
-# emitter (a few milliseconds of a compile, issue 16). Scalar styles follow the emitter's own rules
-# (`Emitter.analyze_scalar`, `choose_scalar_style`) and its resolver decides which texts would
-# read back as something else than a string; whatever falls outside the subset (an empty
-# collection, a boolean, a float, a key of 128 characters or more, a text that is not printable
-# ASCII or would need double quotes) returns None, and ruamel.yaml writes the whole document.
-# tests/emit/test_compose_yaml.py compares the two on every example and on generated documents.
-_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
-_STR_TAG = "tag:yaml.org,2002:str"
-
-
-class _Outside(Exception):
-    """A value outside the subset `block_yaml` writes."""
-
-
-def _plain_allowed(text: str) -> bool:
-    """Whether ruamel's emitter may write `text` (non-empty printable ASCII) as a block plain
-    scalar: no document marker, no indicator where it would start a token, no edge spaces."""
-    if text.startswith(("---", "...")) or text[0] in _INDICATORS or text[0] == " " or text[-1] == " ":
-        return False
-    if text[0] in "-?:" and (len(text) == 1 or text[1] == " "):
-        return False
-    return not (": " in text or text.endswith(":") or " #" in text)
-
-
-def _scalar(value, resolve) -> str:
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
-    if value.__class__ is int:
-        return str(value)
-    if value.__class__ is DoubleQuotedScalarString:
-        if not value or not value.isascii() or not value.isprintable() or '"' in value or "\\" in value:
-            raise _Outside
-        return f'"{value}"'
-    if value.__class__ is not str or not value or not value.isascii() or not value.isprintable():
-        raise _Outside
-    if _plain_allowed(value) and resolve(value) == _STR_TAG:
-        return value
-    if "'" in value:
-        raise _Outside  # the emitter double-quotes it
-    return f"'{value}'"
-
-
-def block_yaml(data: dict) -> str | None:
-    """`data` in compose.yaml's layout, byte for byte as `ruamel_yaml` writes it; None when it
-    holds something outside the subset written here."""
-    from ruamel.yaml.nodes import ScalarNode
-    from ruamel.yaml.resolver import VersionedResolver
-
-    resolver = VersionedResolver()
-
-    def resolve(text: str) -> str:
-        return str(resolver.resolve(ScalarNode, text, (True, False)))
-
-    lines: list[str] = []
-
-    def key_of(key) -> str:
-        if key.__class__ is not str or len(key) >= 128:
-            raise _Outside
-        return _scalar(key, resolve)
-
-    def mapping(value: dict, indent: int, first: str) -> None:
-        if not value:
-            raise _Outside
-        prefix = first
-        for key, item in value.items():
-            head = prefix + key_of(key) + ":"
-            prefix = " " * indent
-            if isinstance(item, dict):
-                lines.append(head)
-                mapping(item, indent + 2, " " * (indent + 2))
-            elif isinstance(item, list):
-                lines.append(head)
-                sequence(item, indent + 2)
-            else:
-                lines.append(head + " " + _scalar(item, resolve))
-
-    def sequence(value: list, dash: int) -> None:
-        if not value:
-            raise _Outside
-        for item in value:
-            if isinstance(item, dict):
-                mapping(item, dash + 2, " " * dash + "- ")
-            elif isinstance(item, list):
-                raise _Outside
-            else:
-                lines.append(" " * dash + "- " + _scalar(item, resolve))
-
-    try:
-        mapping(data, 0, "")
-    except _Outside:
-        return None
-    return "\n".join(lines) + "\n"
+    yaml.dump({"services": {dep.name: service(dep) for dep in deployments}}, buffer)
+    return ("\n".join(header.comment_lines()) + "\n" + buffer.getvalue()).encode("utf-8")
