@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:60574766729911b31571f69f75246f5e7ca18e9fa640ec1e07ba370e1c3d3c63
+# check-digest: sha256:56eb80d5e0416acfa69389495530e3e2d2322ae22dbbe4e08fb97e85c69e14f9
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
