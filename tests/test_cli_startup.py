@@ -83,22 +83,26 @@ def test_compile_reads_bundled_data_by_plain_paths_and_stages_only_changed_files
                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
         assert done.returncode == 0, done.stderr
         runs.append((done.stdout, set(json.loads(done.stderr.rpartition("\nMODULES ")[2]))))
-    (_, first), (again_out, again) = runs
+    (first_out, first), (again_out, again) = runs
     assert not first & {"importlib.resources", "zipfile"}, sorted(first & {"importlib.resources", "zipfile"})
-    # tempfile (with shutil, bz2, lzma, random) is imported only to stage a changed file: the usual
-    # pre-commit run, where nothing changed, does without it.
-    assert again_out.startswith("unchanged ")
-    assert not again & {"tempfile", "shutil"}, sorted(again & {"tempfile", "shutil"})
+    # tempfile (with shutil, bz2, lzma, random) is not imported, neither to stage a changed file
+    # (the writer creates its staging file itself) nor in the usual pre-commit run, where nothing changed.
+    assert first_out.startswith("wrote ") and again_out.startswith("unchanged ")
+    assert not (first | again) & {"tempfile", "shutil"}, sorted((first | again) & {"tempfile", "shutil"})
 
 
 # Imported only when used (issue 16): the emit targets a compile does not emit; OpenSSL (hashlib's
 # _hashlib: vllm_compile.sha hashes without it); pathlib with the urllib.parse and ipaddress it
 # brings (bundled data and the HF cache are read through os.path; ipaddress only for a server.host
 # that is not the default loopback address); the table of diagnostic codes (annotations only);
-# importlib.util (the subcommand is imported without a find_spec search first).
+# importlib.util (the subcommand is imported without a find_spec search first); NVML detection and
+# the lock file's hardware section (a spec naming a catalog GPU needs neither); the fixes a failing plan
+# offers (vllm_compile.plan.fixes); the vision-tower table (a text model needs none).
 LAZY_ON_COMPILE = ("vllm_compile.emit.kubernetes", "vllm_compile.emit.lws", "vllm_compile.emit.ray",
                    "vllm_compile.emit.serve", "hashlib", "_hashlib", "pathlib", "urllib.parse", "ipaddress",
-                   "vllm_compile.codes", "importlib.util")
+                   "vllm_compile.codes", "importlib.util", "vllm_compile.resolve.hardware.detect",
+                   "vllm_compile.resolve.hardware.nvml", "vllm_compile.resolve.hardware.lock", "vllm_compile.plan.fixes",
+                   "vllm_compile.resolve.models.vision")
 
 
 def test_a_plain_compile_leaves_the_lazy_modules_unimported(tmp_path):

@@ -162,3 +162,20 @@ def test_same_class_as_dataclasses_makes(module, qualname):
     assert pickle.loads(pickle.dumps(a)) == a  # (the reference class is not importable under its name)
     assert _outcome(lambda: fast()) == _outcome(lambda: ref())
     assert _outcome(lambda: fast(*positional, *positional)) == _outcome(lambda: ref(*positional, *positional))
+
+
+def test_layout_spells_every_field_as_the_per_field_rule_does():
+    # The table lookups of layout() and the per-field spelling agree, for the usual booleans and
+    # for other values a field option may hold (2, 0, 1.0).
+    import dataclasses
+
+    from vllm_compile.fastclass import _field_layout, layout
+
+    fields = []
+    for i, options in enumerate([{}, {"default": 1, "repr": False, "hash": True}, {"default_factory": list, "init": False},
+                                 {"repr": 2, "hash": 0}, {"compare": 1.0, "hash": None}]):
+        f = dataclasses.field(**options)
+        f.name, f.kw_only = f"f{i}", bool(i % 2)
+        fields.append(f)
+    assert layout((True, True, True, False, True), fields, "self", True) == " ".join(
+        ["111011", "self", *(_field_layout(f) for f in fields)])

@@ -55,7 +55,8 @@ def test_no_false_positive_on_model_ids_flags_gpus_digests_uuids():
            for repo in org.iterdir()]
     words = ids + list(_strings(json.loads((DATA / "model-configs" / "catalog.json").read_text())))
     words += list(_strings(json.loads((DATA / "gpus.json").read_text())))
-    flags = list(_strings(json.loads((DATA / "vllm-flags" / "history.json").read_text())))
+    flags = [text for line in (DATA / "vllm-flags" / "history.jsonl").read_text().splitlines()
+             for text in _strings(json.loads(line))]
     assert len(flags) > 1000
     words += flags
     words += ["0e9e39f249a16976918f6564b8830bc894c89659", "sha256:" + "ab" * 32,

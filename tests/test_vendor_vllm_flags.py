@@ -24,9 +24,9 @@ def test_vendor_script_round_trips_releases(tmp_path):
     chosen = ["0.7.3", "0.8.4", "0.8.5.post1", "0.10.1.1", "0.33.0"]
     for release in chosen:
         (source / f"{release}.json").write_text(json.dumps(flags.release_manifest(release)))
-    out = tmp_path / "history.json"
+    out = tmp_path / "history.jsonl"
     assert tool.main([str(source), "--out", str(out)]) == 0
-    history = json.loads(out.read_text())
+    history = tool.read(out)
     assert history["releases"] == chosen
     for release in chosen:
         assert tool.rebuild(history, release) == flags.release_manifest(release)
@@ -44,5 +44,40 @@ def test_vendor_script_refuses_a_lossy_history(tmp_path, monkeypatch, capsys):
     # A broken rebuild (one that drops the value tables) must be caught by the script's own check.
     real = tool.rebuild
     monkeypatch.setattr(tool, "rebuild", lambda h, r: {k: v for k, v in real(h, r).items() if k != "value_tables"})
-    assert tool.main([str(source), "--out", str(tmp_path / "h.json")]) == 1
+    assert tool.main([str(source), "--out", str(tmp_path / "h.jsonl")]) == 1
     assert "round trip FAILED" in capsys.readouterr().err
+
+
+def test_the_package_reads_every_release_as_the_tool_does():
+    """flags.py's lazy reader and the tool's `read` + `rebuild` agree on every vendored release,
+    and a manifest decodes a flag's facts only when it is looked up."""
+    history = _tool().read(ROOT / "vllm_compile" / "data" / "vllm-flags" / "history.jsonl")
+    assert list(flags.versions()) == history["releases"]
+    tool = _tool()
+    for release in history["releases"]:
+        expected = tool.rebuild(history, release)
+        assert flags.release_manifest(release) == expected
+        manifest = flags.load_manifest(release)
+        assert list(manifest.flags) == list(expected["flags"]) and dict(manifest.flags) == expected["flags"]
+        assert dict(manifest.positionals) == expected.get("positionals", {})
+        assert manifest.value_tables == {k: tuple(v) for k, v in expected.get("value_tables", {}).items()}
+
+
+def test_a_compile_decodes_only_the_flags_it_uses():
+    flags._value.cache_clear()
+    flags._section.cache_clear()
+    manifest = flags.load_manifest("0.11.0")
+    assert "--max-model-len" in manifest.flags and len(manifest.flags) > 100
+    assert flags._value.cache_info().currsize == 0  # names and membership need no facts
+    assert manifest.flags["--max-model-len"]["dest"] == "max_model_len"
+    assert flags._value.cache_info().currsize == 1
+
+
+def test_flag_history_names_where_a_flag_lived():
+    # The ranges the tool reads back for --speculative-model: its last release and the one after.
+    history = _tool().read(ROOT / "vllm_compile" / "data" / "vllm-flags" / "history.jsonl")
+    releases = history["releases"]
+    last = max(releases.index(last) for v in history["sections"]["flags"]["--speculative-model"] for _, last in v["in"])
+    assert flags.flag_history("--speculative-model", "0.10.0") == (
+        f"--speculative-model was removed: present up to vLLM {releases[last]}, absent from {releases[last + 1]} on")
+    assert flags.flag_history("--no-such-flag-anywhere", "0.10.0") is None

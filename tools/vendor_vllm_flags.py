@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
 """Vendor vLLM's `serve` flag manifests into one flag-history file the package reads.
 
-Usage:  python tools/vendor_vllm_flags.py SOURCE_DIR [--out vllm_compile/data/vllm-flags/history.json]
+Usage:  python tools/vendor_vllm_flags.py SOURCE_DIR [--out vllm_compile/data/vllm-flags/history.jsonl]
 
 SOURCE_DIR holds one manifest per vLLM release (`<release>.json`), each dumped from that
 release's own argument parser (the project's shared folder `vllm-flags/`). The output keeps every
-fact of every manifest, stored once per distinct value with the releases that have it:
+fact of every manifest, each distinct value stored once, in JSON Lines laid out so that a compile
+parses only what its release needs (a few kilobytes, not the whole history):
 
-    {"format": 1,
-     "releases": ["0.6.6.post1", "0.7.3", ...],          # oldest first
-     "sections": {"flags": {"--block-size": [{"in": [["0.6.6.post1", "0.8.4"]], "value": {...}},
-                                             {"in": [["0.8.5", "0.33.0"]], "value": {...}}], ...},
-                  "positionals": {...}, "value_tables": {...}},
-     "fields": {"build_notes": [{"in": [...], "value": [...]}], ...}}   # the other top-level keys
+    line 1          {"format": 2, "releases": ["0.6.6.post1", "0.7.3", ...],       # oldest first
+                     "names": {"flags": ["--a", ...], "positionals": [...], "value_tables": [...]},
+                     "sections_present": {"flags": [["0.6.6.post1", "0.33.0"]], ...},
+                     "fields": {"build_notes": [{"in": [[first, last], ...], "value": [...]}], ...}}
+    lines 2..R+1    one per release, in `releases` order: {"release": "0.7.3",
+                     "flags": [v, ...], ...}: for each name of the section (in `names` order) the
+                     number of the line holding its value, counted from the first value line, or
+                     -1 when the release lacks it; a section the release lacks is left out
+    lines R+2..     the distinct values, one compact JSON text per line
 
-`in` lists inclusive ranges of consecutive releases (in `releases` order). After writing, the
-script rebuilds every release from the output and checks it equals its source JSON; it exits 1
-if any differs. Re-run it whenever SOURCE_DIR gains a release.
+`fields` are the other top-level keys, each with the inclusive ranges of consecutive releases
+holding each value. `read()` turns the file back into one structure, {"releases", "sections":
+{section: {name: [{"in": ranges, "value": ...}]}}, "fields", "sections_present"}, and `rebuild()`
+gives one release's manifest from it. After writing, the script rebuilds every release from the
+output and checks it equals its source JSON; it exits 1 if any differs. Re-run it whenever
+SOURCE_DIR gains a release.
 """
 from __future__ import annotations
 
@@ -83,6 +90,54 @@ def build(manifests: dict[str, dict]) -> dict:
                                  for s, rs in present.items()}}
 
 
+def dump(history: dict) -> str:
+    """The JSON Lines text of `history` (the structure `build` returns); see the module's docstring."""
+    releases = history["releases"]
+    order = {r: i for i, r in enumerate(releases)}
+    values: dict[str, int] = {}
+    rows: list[dict] = [{"release": r} for r in releases]
+    for section in SECTIONS:
+        names = history["sections"][section]
+        for index, release in enumerate(releases):
+            if _covers(history["sections_present"][section], release, order):
+                rows[index][section] = [-1] * len(names)
+        for position, variants in enumerate(names.values()):
+            for variant in variants:
+                text = json.dumps(variant["value"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                number = values.setdefault(text, len(values))
+                for first, last in variant["in"]:
+                    for index in range(order[first], order[last] + 1):
+                        rows[index][section][position] = number
+    header = {"format": 2, "releases": releases, "names": {s: list(history["sections"][s]) for s in SECTIONS},
+              "sections_present": history["sections_present"], "fields": history["fields"]}
+    lines = [json.dumps(header, sort_keys=True, ensure_ascii=False, separators=(",", ":"))]
+    lines += [json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in rows]
+    return "\n".join(lines + list(values)) + "\n"
+
+
+def read(path: Path) -> dict:
+    """The structure `build` returns, from a file `dump` wrote."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    header = json.loads(lines[0])
+    if header.get("format") != 2:
+        raise SystemExit(f"{path}: not a format-2 flag history")
+    releases = header["releases"]
+    rows = [json.loads(line) for line in lines[1:1 + len(releases)]]
+    values = lines[1 + len(releases):]
+    sections: dict[str, dict[str, list[dict]]] = {}
+    for section in SECTIONS:
+        sections[section] = {}
+        for position, name in enumerate(header["names"][section]):
+            held: dict[int, list[int]] = {}
+            for index, row in enumerate(rows):
+                if section in row and row[section][position] >= 0:
+                    held.setdefault(row[section][position], []).append(index)
+            sections[section][name] = [{"in": _ranges(indices, releases), "value": json.loads(values[number])}
+                                       for number, indices in sorted(held.items(), key=lambda kv: kv[1][0])]
+    return {"format": 2, "releases": releases, "sections": sections, "fields": header["fields"],
+            "sections_present": header["sections_present"]}
+
+
 def _covers(ranges: list[list[str]], release: str, order: dict[str, int]) -> bool:
     return any(order[a] <= order[release] <= order[b] for a, b in ranges)
 
@@ -107,19 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="folder of <release>.json manifests")
     parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "vllm_compile/data/vllm-flags/history.json")
+                        default=Path(__file__).resolve().parent.parent / "vllm_compile/data/vllm-flags/history.jsonl")
     args = parser.parse_args(argv)
     manifests = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.source.glob("*.json"))}
     if not manifests:
         print(f"no <release>.json manifests in {args.source}", file=sys.stderr)
         return 1
     history = build(manifests)
-    text = json.dumps(history, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    text = dump(history)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(args.out)
-    reread = json.loads(args.out.read_text(encoding="utf-8"))
+    reread = read(args.out)
     bad = [r for r, m in manifests.items() if rebuild(reread, r) != m]
     if bad:
         print(f"round trip FAILED for {', '.join(bad)}", file=sys.stderr)

@@ -44,8 +44,19 @@ def layout(params: tuple[bool, bool, bool, bool, bool], fields: list[Any], self_
     """The text the generated methods depend on: (init, repr, eq, frozen, slots), the name of
     `self` in __init__, whether __post_init__ is called, and each field's name, default kind
     ("-" none, "d" a value, "f" a factory), init, repr, compare, hash and kw_only."""
-    flags = "".join("1" if p else "0" for p in (*params, post_init))
-    return " ".join([flags, self_name, *(_field_layout(f) for f in fields)])
+    parts = ["".join(["1" if p else "0" for p in (*params, post_init)]), self_name]
+    for f in fields:
+        try:  # the usual booleans (and hash None) by table: a few hundred fields at every start
+            kind = "f" if f.default_factory is not _MISSING else "-" if f.default is _MISSING else "d"
+            parts.append(f"{f.name}:{kind}{_BIT[f.init]}{_BIT[f.repr]}{_BIT[f.compare]}"
+                         f"{_HASH_BIT[f.hash]}{_BIT[f.kw_only]}")
+        except (KeyError, TypeError):  # other values, spelled as ever
+            parts.append(_field_layout(f))
+    return " ".join(parts)
+
+
+_BIT = {True: "1", False: "0"}
+_HASH_BIT = {None: "n", True: "1", False: "0"}
 
 
 def _field_layout(f: Any) -> str:

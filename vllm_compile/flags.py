@@ -2,7 +2,8 @@
 
 The manifests were produced by importing each vLLM wheel and dumping its real `serve` argument
 parser; `tools/vendor_vllm_flags.py` folds all of them into one flag-history file (package data
-`vllm_compile/data/vllm-flags/history.json`) that loses nothing. This module reads it and
+`vllm_compile/data/vllm-flags/history.jsonl`) that loses nothing. This module reads it (a compile
+parses the index and one release's row; each flag's facts only when asked for) and
 interprets an argv the way that parser would: `--a_b` is `--a-b`, `--flag=value` is split,
 nargs/type/choices are applied, and the values vLLM only checks at engine start
 (`--quantization`, `--kv-cache-dtype`, tool/reasoning parsers) are checked against the
@@ -25,7 +26,8 @@ from vllm_compile.units import human_readable_int
 from vllm_compile.versions import release_key
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "data", "vllm-flags")
-HISTORY = os.path.join(DATA_DIR, "history.json")   # every vendored release's manifest: tools/vendor_vllm_flags.py
+HISTORY = os.path.join(DATA_DIR, "history.jsonl")  # every vendored release's manifest: tools/vendor_vllm_flags.py
+SECTIONS = ("flags", "positionals", "value_tables")
 
 # argparse treats these as values, not options (the parser has no negative-number options).
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
@@ -40,15 +42,67 @@ _VALUE_TABLES = {
 
 
 @functools.lru_cache(maxsize=1)
-def _history() -> dict:
-    with open(HISTORY, encoding="utf-8") as handle:
-        return json.loads(handle.read())
+def _lines() -> list[bytes]:
+    """The history's lines (JSON texts): the index, one row per release, then the values."""
+    with open(HISTORY, "rb") as handle:
+        return handle.read().split(b"\n")
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> dict:
+    """Line 1: the releases, the names of each section's entries, the other top-level fields."""
+    return json.loads(_lines()[0])
 
 
 @functools.lru_cache(maxsize=1)
 def versions() -> tuple[str, ...]:
     """Releases with a vendored manifest, oldest first."""
-    return tuple(_history()["releases"])
+    return tuple(_index()["releases"])
+
+
+@functools.lru_cache(maxsize=None)
+def _row(release: str) -> dict:
+    """A release's row: per section, the value line of each entry name (-1: the release lacks it)."""
+    return json.loads(_lines()[1 + _order()[release]])
+
+
+@functools.lru_cache(maxsize=None)
+def _value(number: int):
+    """The value on value line `number` (one object per distinct value: callers must not change it)."""
+    return json.loads(_lines()[1 + len(versions()) + number])
+
+
+class _Entries(Mapping[str, dict]):
+    """One section of a release's manifest (name -> facts), each entry decoded on first access."""
+
+    __slots__ = ("_numbers",)
+
+    def __init__(self, numbers: dict[str, int]) -> None:
+        self._numbers = numbers
+
+    def __getitem__(self, name: str) -> dict:
+        return _value(self._numbers[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._numbers
+
+    def __iter__(self):
+        return iter(self._numbers)
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self)!r})"
+
+
+@functools.lru_cache(maxsize=None)
+def _section(release: str, section: str) -> _Entries | None:
+    """The release's entries of `section` in the history's name order; None when it has no such section."""
+    numbers = _row(release).get(section)
+    if numbers is None:
+        return None
+    return _Entries({name: number for name, number in zip(_index()["names"][section], numbers) if number >= 0})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,25 +133,17 @@ def _order() -> dict[str, int]:
 @functools.lru_cache(maxsize=None)
 def release_manifest(release: str) -> dict:
     """The manifest of one vendored release, exactly as its source JSON had it."""
-    history = _history()
     order = _order()
     index = order[release]
-
-    def covers(ranges: Sequence[Sequence[str]]) -> bool:  # a (first, last) range holds the release
-        for first, last in ranges:
-            if order[first] <= index <= order[last]:
-                return True
-        return False
-
     out: dict = {}
-    for key, variants in history["fields"].items():
+    for key, variants in _index()["fields"].items():
         for variant in variants:
-            if covers(variant["in"]):
+            if any(order[first] <= index <= order[last] for first, last in variant["in"]):
                 out[key] = variant["value"]
-    for section, names in history["sections"].items():
-        if covers(history["sections_present"][section]):
-            out[section] = {name: v["value"] for name, variants in names.items()
-                            for v in variants if covers(v["in"])}
+    for section in SECTIONS:
+        entries = _section(release, section)
+        if entries is not None:
+            out[section] = dict(entries)
     return out
 
 
@@ -107,7 +153,6 @@ def load_manifest(version: str) -> Manifest:
     own (a .post, a release not dumped) uses the nearest older one; outside the range, the
     nearest vendored release, with a warning saying so."""
     chosen = nearest_version(version)
-    raw = release_manifest(chosen)
     warning = None
     known = versions()
     key = release_key(version)
@@ -115,20 +160,19 @@ def load_manifest(version: str) -> Manifest:
         side = "older" if release_key(chosen) < key else "newer"
         warning = (f"no flag manifest for vLLM {version}; checking flags against the nearest {side} "
                    f"release with one, {chosen} (vendored: {known[0]} to {known[-1]})")
-    tables = {name: tuple(values) for name, values in raw.get("value_tables", {}).items()}
-    return Manifest(version=chosen, requested=version, flags=raw["flags"],
-                    positionals=raw.get("positionals", {}), value_tables=tables, warning=warning)
+    flags, positionals, tables = (_section(chosen, section) for section in SECTIONS)
+    if flags is None:  # pragma: no cover - every vendored release has its flags
+        raise KeyError(f"the flag history has no flags for vLLM {chosen}")
+    return Manifest(version=chosen, requested=version, flags=flags, positionals=positionals or {},
+                    value_tables={name: tuple(values) for name, values in (tables or {}).items()}, warning=warning)
 
 
 def flag_history(flag: str, version: str) -> str | None:
     """When a flag the release lacks exists in other vendored releases: where it appears."""
-    variants = _history()["sections"]["flags"].get(flag)
-    if not variants:
-        return None
     known = versions()
-    order = _order()
-    present = sorted({known[i] for v in variants for first, last in v["in"]
-                      for i in range(order[first], order[last] + 1)}, key=release_key)
+    present = sorted((release for release in known if flag in (_section(release, "flags") or ())), key=release_key)
+    if not present:
+        return None
     here = release_key(version)
     notes = []
     newer = [v for v in present if release_key(v) > here]

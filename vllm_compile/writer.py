@@ -105,14 +105,27 @@ class _locked:
         os.close(self.fd)  # closing releases the lock
 
 
-def _stage(target: Target) -> str:
-    import tempfile  # only when a file changes: an up-to-date compile (the usual hook run) skips it
+# The staging file: a new name beside the target, created exclusively (as tempfile.mkstemp does:
+# O_EXCL, not following a link, mode 0600 until it is complete), without importing tempfile and the
+# shutil, random and bz2/lzma it brings into a compile that changes a file.
+_STAGE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
+_STAGE_ATTEMPTS = 100
 
+
+def _stage(target: Target) -> str:
     folder = os.path.dirname(os.path.abspath(target.path))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=".vllm-compile-", dir=folder)
-    except OSError as exc:
-        raise WriteError(target.path, f"cannot write ({exc.strerror or exc})") from None
+    for _ in range(_STAGE_ATTEMPTS):
+        temp = os.path.join(folder, f".vllm-compile-{os.urandom(6).hex()}")
+        try:
+            fd = os.open(temp, _STAGE_FLAGS, 0o600)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise WriteError(target.path, f"cannot write ({exc.strerror or exc})") from None
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise WriteError(target.path, "cannot write (no free staging file name)")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(target.content)

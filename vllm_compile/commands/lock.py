@@ -34,7 +34,8 @@ def _hardware(spec) -> dict | None:
     if spec.hardware.gpu.strip().lower() != "auto":
         return None
     from vllm_compile.diagnostics import CompileError
-    from vllm_compile.resolve.hardware import NoGpuError, detect, hardware_lock_section
+    from vllm_compile.resolve.hardware import NoGpuError, hardware_lock_section
+    from vllm_compile.resolve.hardware.detect import detect
 
     try:
         return hardware_lock_section(detect())

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
-from vllm_compile.plan import attention, fixes, overheads, speculative
-from vllm_compile.plan.fixes import COST_GPUS, COST_OUTPUTS, COST_WORKLOAD, Candidate
+from vllm_compile.plan import attention, overheads, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_since, architecture_support, batch_defaults,
                                         default_block_size, lora_ranks, rules_for_model)
 from vllm_compile.versions import at_least
+
+if TYPE_CHECKING:  # the fixes are imported where a plan fails: a plan that starts needs none
+    from vllm_compile.plan.fixes import Candidate
 
 DTYPE_NAMES = {"half": "float16", "float16": "float16", "bfloat16": "bfloat16", "float": "float32", "float32": "float32"}
 FP8_WEIGHT_METHODS = {"fp8", "modelopt", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel"}
@@ -63,6 +66,13 @@ def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
     return tp % kv_heads == 0 if tp >= kv_heads else kv_heads % tp == 0
 
 
+def _fixes():
+    """vllm_compile.plan.fixes, imported where a plan fails: a plan that starts needs none of it."""
+    from vllm_compile.plan import fixes
+
+    return fixes
+
+
 def plan_deployment(req: PlanRequest) -> Plan:
     if req.nodes > 1 and req.mode == "compile":
         from vllm_compile.plan.nodes import plan_across_nodes
@@ -96,14 +106,14 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append(("engine.version", f"vLLM {req.vllm_version} does not serve {facts.architecture} ({facts.model_id}): "
                         f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
                         f"support came in vLLM {since[0]} ({since[1]})",
-                        [Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
+                        [_fixes().Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
                                       f"{facts.architecture}" + (" with the hybrid Mamba cache" if hybrid else ""))]))
     sparse_gpu = attention.sparse_mla_gpu_refusal(facts, gpu, rules.engine)
     if sparse_gpu:
         invalid.append(("hardware.gpu", sparse_gpu, []))
     refusal = attention.kv_dtype_refusal(req.kv_cache_dtype, facts, gpu, rules.engine)
     if refusal:
-        invalid.append(("engine.kv_cache_dtype", refusal, [Candidate.of({"engine.kv_cache_dtype": "auto"},
+        invalid.append(("engine.kv_cache_dtype", refusal, [_fixes().Candidate.of({"engine.kv_cache_dtype": "auto"},
                                                f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
     _architecture_release(req, facts, warnings, invalid)
@@ -119,14 +129,14 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append(("workload.max_model_len", f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
                         f"(max_position_embeddings={model_max}) of {facts.model_id} (set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 "
                         f"only if the model's rope scaling supports it)",
-                        [Candidate.of({"workload.max_model_len": model_max}, "the model's maximum context",
-                                      COST_WORKLOAD)]))
+                        [_fixes().Candidate.of({"workload.max_model_len": model_max}, "the model's maximum context",
+                                      _fixes().COST_WORKLOAD)]))
 
     pp = req.pipeline_parallel_size
     if pp > facts.num_layers:
         invalid.append(("engine.pipeline_parallel_size", f"pipeline_parallel_size {pp} is larger than the {facts.num_layers} layers of "
                         f"{facts.model_id}: every pipeline stage needs at least one layer",
-                        [Candidate.of({"engine.pipeline_parallel_size": facts.num_layers}, "one layer per stage")]))
+                        [_fixes().Candidate.of({"engine.pipeline_parallel_size": facts.num_layers}, "one layer per stage")]))
     candidates = _tp_candidates(req, facts, pp, invalid)
     length = req.max_model_len or model_max
     base = _base_layout(req, rules, facts, gpu, dtype_bytes, length, candidates[0] if candidates else 1, pp)
@@ -137,8 +147,8 @@ def plan_deployment(req: PlanRequest) -> Plan:
         offered = [c for _, _, cs in invalid for c in cs]
         if unsupported or refusal or sparse_gpu:
             # A GPU that runs the kernel or the KV dtype.
-            offered += fixes.gpu_candidates(req, ev)
-        found = fixes.verified(req, offered, plan_deployment) if req.propose_fixes else []
+            offered += _fixes().gpu_candidates(req, ev)
+        found = _fixes().verified(req, offered, plan_deployment) if req.propose_fixes else []
         return _to_plan(req, rules, ev, "invalid", reasons, found, choices, warnings, dtype, quant, goal_met=False,
                         failure_key=invalid[0][0] if invalid else "engine.tensor_parallel_size")
 
@@ -190,8 +200,8 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
         if req.dtype == "auto" and rules.bf16_auto_fallback:
             warnings.append(Note(message + "; this release falls back to float16", "model.dtype"))
             return "float16"
-        invalid.append(("model.dtype", message, [Candidate.of({"model.dtype": "float16"}, "run the model in float16 (--dtype half)",
-                                                COST_OUTPUTS)]))
+        invalid.append(("model.dtype", message, [_fixes().Candidate.of({"model.dtype": "float16"}, "run the model in float16 (--dtype half)",
+                                                _fixes().COST_OUTPUTS)]))
     return dtype
 
 
@@ -222,7 +232,7 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
             # split them (bitsandbytes_loader.py, _verify_model_compatibility).
             invalid.append(("engine.tensor_parallel_size", "Prequant BitsAndBytes models with tensor parallelism is not supported. "
                             "Please try with pipeline parallelism.",
-                            [Candidate.of({"engine.tensor_parallel_size": 1, "engine.pipeline_parallel_size": tp * pp},
+                            [_fixes().Candidate.of({"engine.tensor_parallel_size": 1, "engine.pipeline_parallel_size": tp * pp},
                                           "split the layers into pipeline stages instead of splitting tensors")]))
             return []
         if not valid_tensor_parallel(facts, tp):
@@ -236,7 +246,7 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
             else:
                 reason = (f"tensor parallel size {tp} does not split the {facts.num_kv_heads} KV heads evenly "
                           f"(one must divide the other)")
-            invalid.append(("engine.tensor_parallel_size", reason, [Candidate.of({"engine.tensor_parallel_size": t}, "the nearest size that splits the heads "
+            invalid.append(("engine.tensor_parallel_size", reason, [_fixes().Candidate.of({"engine.tensor_parallel_size": t}, "the nearest size that splits the heads "
                                                   "evenly") for t in nearest]))
             return []
         dp = req.data_parallel_size
@@ -246,8 +256,8 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
             key = "engine.data_parallel_size" if dp > 1 else "engine.tensor_parallel_size"
             invalid.append((key, f"tensor_parallel_size {tp} x pipeline_parallel_size {pp}{replicas} needs {tp * pp * dp} "
                             f"GPUs; hardware.count gives {req.gpu_count}",
-                            [Candidate.of({"hardware.count": tp * pp * dp}, f"{tp * pp * dp - req.gpu_count} more GPU(s)",
-                                          COST_GPUS)]))
+                            [_fixes().Candidate.of({"hardware.count": tp * pp * dp}, f"{tp * pp * dp - req.gpu_count} more GPU(s)",
+                                          _fixes().COST_GPUS)]))
             return []
         return [tp]
     limit = 1 if _prequantized_bnb(facts) else max(1, req.gpu_count // (pp * req.data_parallel_size))
@@ -258,7 +268,7 @@ def _tp_candidates(req, facts, pp, invalid) -> list[int]:
                                                  if req.data_parallel_size > 1 else "")
         key = "engine.data_parallel_size" if req.data_parallel_size > 1 else "engine.pipeline_parallel_size"
         invalid.append((key, f"{what} needs at least {replicas} GPUs; hardware.count gives {req.gpu_count}",
-                        [Candidate.of({"hardware.count": replicas}, f"{replicas - req.gpu_count} more GPU(s)", COST_GPUS)]))
+                        [_fixes().Candidate.of({"hardware.count": replicas}, f"{replicas - req.gpu_count} more GPU(s)", _fixes().COST_GPUS)]))
         return []
     return found or [1]
 
@@ -430,7 +440,7 @@ def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, qu
         verdict = "goal_not_met"
         reasons.append(f"the KV cache holds {max(0.0, ev.capacity.max_concurrency):.2f} request(s) of "
                        f"{ev.layout.max_model_len} tokens; workload.concurrency asks for {req.concurrency}")
-    found = fixes.verified(req, fixes.memory_candidates(req, rules, ev, verdict), plan_deployment) \
+    found = _fixes().verified(req, _fixes().memory_candidates(req, rules, ev, verdict), plan_deployment) \
         if verdict != "ok" and req.propose_fixes else []
     return _to_plan(req, rules, ev, verdict, reasons, found, choices, warnings, dtype, quant, goal_met,
                     failure_key=ev.failure_key or VERDICT_KEYS.get(verdict))

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a7f3935ab2d865a6a4e5eb63492469c61d0c210b4f201a65e5c568557f84b05e
-# check-digest: sha256:0815c909aaca184d444fc72d6b58db52b6e03df8bedac6529770ad740a283342
+# check-digest: sha256:2eb27c9f46884e81717ae728cd4cfc3caa9d18fe8df0bcfeba6ffdb78ccc9667
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e4cd6065dbf12cb21988dc975ba7865ab97befdbd5c41cac1e96bbc78dd011e
-# check-digest: sha256:1e15c1be53a1009e581640b0fc017a683cad686c9116cdaf51e78fd858cf1fb8
+# check-digest: sha256:9b9d9f05320441cf0baf1c126ee90f5cf64e0813f6e93b7cabbcebf7b6ab5e0b
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

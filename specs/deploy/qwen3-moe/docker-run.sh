@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:03ebd4e8a5bc0ec7ac7f7c08aeb181ce2c9928a8dcd7a89520876867fdf1033e
-# check-digest: sha256:fc82e9f1fd7d2fd67d331dff83fd345289b1707e1ebbbba4d928702e4a5944d0
+# check-digest: sha256:8bbe03156c939258bf40b92d0500c9a9c9996a4a31ff72d6fe51f16a131a9f71
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -5,7 +5,8 @@ import types
 import pytest
 
 from hardware_fakes import DRIVER, MIB, FakeNvml, device, h100_host
-from vllm_compile.resolve.hardware import NoGpuError, detect, lookup_gpu
+from vllm_compile.resolve.hardware import NoGpuError, lookup_gpu
+from vllm_compile.resolve.hardware.detect import detect
 from vllm_compile.resolve.hardware.nvml import PynvmlAdapter
 
 GIB = 1 << 30

@@ -7,8 +7,8 @@ from hardware_fakes import DRIVER, FakeNvml, device, h100_host
 from vllm_compile.diagnostics import CompileError, SourceMap
 from vllm_compile.ir.facts import HardwareFacts
 from vllm_compile.ir.spec import HardwareSpec
-from vllm_compile.resolve.hardware import (detect, hardware_from_lock, hardware_lock_section, lookup_gpu,
-                                           resolve_hardware)
+from vllm_compile.resolve.hardware import hardware_from_lock, hardware_lock_section, lookup_gpu, resolve_hardware
+from vllm_compile.resolve.hardware.detect import detect
 
 GIB = 1 << 30
 SRC = SourceMap("deploy.vllm.yaml", {"hardware": (4, 1), "hardware.gpu": (5, 8), "hardware.count": (6, 10),

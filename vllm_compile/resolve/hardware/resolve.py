@@ -8,9 +8,6 @@ from typing import TYPE_CHECKING
 from vllm_compile.diagnostics import CompileError, SourceMap
 from vllm_compile.ir.facts import HardwareFacts, HostGpu
 from vllm_compile.resolve.hardware.catalog import UnknownGpuError, lookup_gpu
-from vllm_compile.resolve.hardware.detect import detect
-from vllm_compile.resolve.hardware.lock import hardware_from_lock
-from vllm_compile.resolve.hardware.nvml import NoGpuError
 
 if TYPE_CHECKING:
     from vllm_compile.ir.spec import HardwareSpec
@@ -48,6 +45,11 @@ def resolve_hardware(hw: HardwareSpec, *, source: SourceMap, key_prefix: str = "
 
 
 def _auto_host(source: SourceMap, key: str, lock_hardware: dict | None, nvml) -> HardwareFacts:
+    # Imported here: a spec that names its GPU needs neither the lock's section nor NVML.
+    from vllm_compile.resolve.hardware.detect import detect
+    from vllm_compile.resolve.hardware.lock import hardware_from_lock
+    from vllm_compile.resolve.hardware.nvml import NoGpuError
+
     if lock_hardware is not None:
         try:
             return hardware_from_lock(lock_hardware)

@@ -9,7 +9,6 @@ from . import quant
 from .config import LIMITS, Config, FactsError, checkpoint_dtype, max_model_len, rope_parameters, text_config
 from .counting import header_bytes, layer_facts, weigh
 from .families import build
-from .vision import encoder_facts
 
 
 def facts_from_config(config: dict, *, model_id: str, source: str,
@@ -46,6 +45,8 @@ def facts_from_config(config: dict, *, model_id: str, source: str,
             raise FactsError(f"safetensors headers: {exc}", key="safetensors") from None
     encoder = None
     if multimodal:
+        from .vision import encoder_facts  # the tower table: only a multimodal model needs it
+
         top = Config(config)
         encoder, missing = encoder_facts(top, top.str("model_type") or model_type, arch.hidden, elem)
         if missing:

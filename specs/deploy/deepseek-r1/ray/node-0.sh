@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:b67e9925e2c75f9f063396cb67b8e0b1e18f4e63cd8d608817d0849425844745
+# check-digest: sha256:6aa387e86ee6c923491b5ea6285acfb671c85d968214d000b926f18b98e806fb
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:54e1e46a8e37cc5697e3fd44720aca3a91afcee8d5565de795e5ae75ad874fd5
+# check-digest: sha256:32231f78dacd0e114a1fe266fe1b211ed1e4de99555b00cfdbfd0acabd73e888
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

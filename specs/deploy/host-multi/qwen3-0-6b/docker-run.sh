@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d6a1495747e8d6fa7037ca33d510890c2fcb579f38ec4c1c51afa15249ba30d9
-# check-digest: sha256:e74a641b11dfd5d1ddeb43bde219ab589b63b48a4d6a23c98c493fc6a71956d8
+# check-digest: sha256:d91d0d2bfa30a948ad3cc3c8cd6d254afea689d442528524451039a8d102da62
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:3db9674b33239e3afee2daf8e6d34b067c02e6862d725742166f14d687412772
+# check-digest: sha256:1e294c4f530831d560690cb01227b2218f204305eba2dd82de2903e0ffd95ad5
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:16c4f15558ed9cf5ba2be1fd92e2d5c39477e3a8dbcd97900790d47398dbff83
+# check-digest: sha256:f0b93fb1212e6547f4840a6b81ba181aa321d91f0a6a19298a586b2fac9857c0
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b5c27f59ecf15cf4536081122fcfb09bde71c875681226e4dcec8c6915d7a92
-# check-digest: sha256:0be5d90563e8120c1ccb5ec206466f11561c502ae8f89e4ee3b4e1cc2f3cd376
+# check-digest: sha256:8387a2b210ed62dc8b1d887d430fd1a64a21e41fc9c2c8f6a95759401cc1d581
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

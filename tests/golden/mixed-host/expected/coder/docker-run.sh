@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9000c706c44bfc4830d2db016ec770978ccb84fe68780ec98d04cae68533eb0b
-# check-digest: sha256:e82754d167c2466acc92c640db55caefe76fc2c1bbb0d4b21da46c235f14a0a2
+# check-digest: sha256:e2d636bfb44bd47b4dde6fcc5de20f9f87c77ce0b09e0df4b2d0badcb1835ede
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

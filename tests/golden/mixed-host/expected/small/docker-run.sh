@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
-# check-digest: sha256:e4f918bdef97ffe921eda954cff47c333d983295688b4cd02c97b67833b4b789
+# check-digest: sha256:06d9fbbe39054d0dedf2837c0b3734db0b529d87d3d4ad86135b53be3444ac09
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

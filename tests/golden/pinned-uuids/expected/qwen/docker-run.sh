@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:85b5425718df75c931516e7adcc2e52f2f8905aef92a32788aa18541a0bf1e41
+# check-digest: sha256:a4c5abb29bf45f2628fc6afa8afffcc203d0a534602a236ccc8bd0a769c8cb6c
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

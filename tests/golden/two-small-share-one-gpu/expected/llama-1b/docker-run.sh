@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:3675deee003f9b8b608aa40d008da1fbf3f4a9248c4e8fd797b0dcf60a4eafd0
+# check-digest: sha256:b63c07585faa3f68b0d8b9e0f61d8b206e614c5cf68b3ac8924dda4953c15208
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

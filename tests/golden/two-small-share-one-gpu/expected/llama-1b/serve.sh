@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:308df832d23fbbda9247f63c288712af65d3d47352b3983462ef254da5dd8810
+# check-digest: sha256:224d940c8a2c5f68a841a0ac42c6f5d6d852837c0ba9713f2e74b054d6e16b2f
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
