@@ -167,3 +167,18 @@ def test_llama4_vision_model_adapter_and_projector_match_the_printed_module_tabl
 def test_llama4_without_vision_config_counts_the_language_model_and_says_so():
     f = facts(SCOUT)
     assert f.encoder is None and any("no vision_config" in w for w in f.warnings)
+
+
+def test_magistral_plan_holds_the_pixtral_tower_split_over_tp():
+    # Mistral 3 (Magistral-Small-2509): the Pixtral tower + projector is on every GPU, its
+    # column/row-parallel linears split over TP; 3025-embedding images fill the profile budget.
+    magistral = "mistralai/Magistral-Small-2509"
+    f = facts(magistral)
+    one = plan(magistral, "H100", 1, max_model_len=8192)
+    two = plan(magistral, "H100", 2, max_model_len=8192, tensor_parallel_size=2)
+    assert one.per_gpu.encoder_weights_bytes == f.encoder.sharded_bytes + f.encoder.replicated_bytes
+    assert two.per_gpu.encoder_weights_bytes == weights.encoder_rank_bytes(f, 2) == \
+        f.encoder.sharded_bytes // 2 + f.encoder.replicated_bytes
+    assert one.per_gpu.encoder_activation_bytes > 0
+    lm_only = plan(magistral, "H100", 1, max_model_len=8192, language_model_only=True)
+    assert one.per_gpu.weights_bytes - lm_only.per_gpu.weights_bytes == f.encoder.parameters * 2

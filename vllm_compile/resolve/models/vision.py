@@ -8,7 +8,7 @@ vision modules build them with the default `mm_encoder_tp_mode` ("weights"); Sig
 table is vocabulary-parallel there, so it is split too.
 
 Sources (structure, facts only): vLLM vllm/model_executor/models/qwen2_vl.py, qwen2_5_vl.py,
-qwen3_vl.py, siglip.py, gemma3_mm.py and mllama4.py; the Hugging Face image processors' default maximum
+qwen3_vl.py, siglip.py, gemma3_mm.py, mllama4.py, pixtral.py, mistral3.py and llava.py; the Hugging Face image processors' default maximum
 sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels),
 which vLLM's Qwen processors take as the largest dummy image of the profile run. Each merged
 token covers (patch x spatial_merge)^2 pixels: 16384 tokens per image for both, as vLLM logs
@@ -54,10 +54,24 @@ TOWERS: dict[str, Tower] = {
     # and (tiles + 1) positions, pre/post LayerNorms, pixel-shuffle adapter MLP, one projection.
     "llama4": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=False,
                     temporal=False, positions="grid", post_norm=True, projector="llama4"),
+    # Pixtral (vLLM pixtral.py PixtralHFVisionModel): a patch Conv2d without bias, ln_pre RMSNorm,
+    # 2D rotary positions (a buffer, no table), per block attention/ffn RMSNorms, bias-free
+    # qkv/o and gated SiLU MLP, no post norm. Mistral 3 (mistral3.py) projects through an RMSNorm,
+    # a spatial patch merger and linear_1/linear_2; LLaVA (llava.py, pixtral-12b) through the two
+    # linears alone. Both count only the blocks up to `vision_feature_layer`.
+    "mistral3": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=True, layer_norm=False,
+                      patch_bias=False, temporal=False, positions="none", post_norm=False, projector="mistral3",
+                      default_patch=16),
+    "llava_pixtral": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=True, layer_norm=False,
+                           patch_bias=False, temporal=False, positions="none", post_norm=False, projector="llava",
+                           default_patch=16),
 }
 # Top-level model_type -> tower row.
 TOWER_OF = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "qwen3_vl_moe": "qwen3_vl",
-            "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3", "llama4": "llama4"}
+            "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3", "llama4": "llama4",
+            "mistral3": "mistral3", "llava": "llava_pixtral"}
+# Rows whose tower must be the one named by vision_config.model_type (LLaVA wraps CLIP/SigLIP too).
+TOWER_VISION = {"mistral3": "pixtral", "llava_pixtral": "pixtral"}
 # Llama 4's image processor splits an image into at most `max_patches` tiles of image_size
 # (transformers Llama4ImageProcessor default and the released checkpoints' preprocessor_config:
 # 16); vLLM profiles with the image of the most features, 16 tiles high and one wide, which the
@@ -93,8 +107,14 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                       "language model is counted; the vision encoder weights and its profile run come on top")
     row = TOWERS[kind]
     v = Config(vision, where=".vision_config")
+    if kind in TOWER_VISION and v.str("model_type") != TOWER_VISION[kind]:
+        return None, (f"multimodal model {model_type!r} with a {v.str('model_type')!r} vision tower: not in the table "
+                      "of towers, so only the language model is counted; the vision encoder weights and its "
+                      "profile run come on top")
     if row.projector == "llama4":
         return _llama4(v, text_hidden, elem), None
+    if row.projector in ("mistral3", "llava"):
+        return _pixtral(top, v, row.projector, text_hidden, elem)
     width = v.int(row.width, limit=LIMITS["hidden_size"], aliases=(row.width,))
     depth = v.int(row.depth, limit=LIMITS["num_hidden_layers"], aliases=(row.depth,))
     if v.has("intermediate_size"):
@@ -212,3 +232,58 @@ def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
                         sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
                         intermediate_size=inter, num_layers=depth, patches_per_item=tiles * (grid + 1),
                         tokens_per_item=tiles * per_tile, patches_per_token=max(1, (grid + 1) // per_tile))
+
+
+def _pixtral(top: Config, v: Config, projector: str, text_hidden: int,
+             elem: int) -> tuple[EncoderFacts | None, str | None]:
+    """Pixtral's vision model and the Mistral 3 / LLaVA projector as vLLM builds them (pixtral.py,
+    mistral3.py, llava.py; keys absent from the config take transformers' PixtralVisionConfig,
+    Mistral3Config and LlavaConfig defaults). Split over TP: the fused qkv, o_proj, gate_up,
+    down_proj and the projector's linear_1 / linear_2 (column- then row-parallel); on every rank:
+    the patch Conv2d, the RMSNorms, the patch merger's plain Linear and linear_2's bias.
+
+    Profile item (Mistral3ProcessingInfo / PixtralHFEncoderInfo): a square image of image_size
+    (the checkpoints' processor longest_edge equals it), cut into (image_size / patch)^2 tower
+    patches; each spatial_merge_size^2 of them (Mistral 3; LLaVA: 1) becomes one embedding. The
+    prompt also holds one [IMG_BREAK]/[IMG_END] per row, which are not embeddings."""
+    width = v.int("hidden_size", 1024, limit=LIMITS["hidden_size"])
+    layers = v.int("num_hidden_layers", 24, limit=LIMITS["num_hidden_layers"])
+    inter = v.int("intermediate_size", 4096, limit=LIMITS["intermediate_size"])
+    patch = v.int("patch_size", 16, limit=4096)
+    channels = v.int("num_channels", 3, limit=16)
+    image = v.int("image_size", 1024, limit=1 << 16)
+    feature = top.raw("vision_feature_layer", -1 if projector == "mistral3" else -2)
+    if isinstance(feature, bool) or not isinstance(feature, int):
+        return None, (f"multimodal model: vision_feature_layer {feature!r} (features from several layers) is not "
+                      "modelled, so only the language model is counted; the vision encoder weights come on top")
+    # vLLM builds the blocks up to the feature layer only (get_layer_index: -1 is the last).
+    depth = layers + feature + 1 if feature < 0 else feature
+    if not 0 < depth <= layers:
+        raise FactsError(f"config `vision_feature_layer` {feature} is outside the vision tower's {layers} layers",
+                         key="vision_feature_layer")
+    merge = top.int("spatial_merge_size", 2, limit=64) if projector == "mistral3" else 1
+    bias = top.bool("multimodal_projector_bias", projector == "llava")
+    tensors: list[Tensor] = [Tensor("vision_tower.patch_conv", width, channels * patch * patch, "replicated",
+                                    quantizable=False), _v("vision_tower.ln_pre", width)]
+    for i in range(depth):
+        p = f"vision_tower.transformer.layers.{i}."
+        tensors += [_v(p + "attention_norm", width), _v(p + "ffn_norm", width)]
+        tensors += _linear(p + "attention.qkv_proj", 3 * width, width, bias=False)
+        tensors += _linear(p + "attention.o_proj", width, width, bias=False, row_parallel=True)
+        tensors += _linear(p + "feed_forward.gate_up_proj", 2 * inter, width, bias=False)
+        tensors += _linear(p + "feed_forward.down_proj", width, inter, bias=False, row_parallel=True)
+    if projector == "mistral3":
+        tensors += [_v("multi_modal_projector.norm", width),
+                    Tensor("multi_modal_projector.patch_merger.merging_layer", width, width * merge * merge,
+                           "replicated", quantizable=False)]
+    tensors += _linear("multi_modal_projector.linear_1", text_hidden, width, bias=bias)
+    tensors += _linear("multi_modal_projector.linear_2", text_hidden, text_hidden, bias=bias, row_parallel=True)
+    side = -(-image // (patch * merge))     # vLLM: (size - 1) // merged patch + 1 columns and rows
+    tokens = side * side
+    sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
+    replicated = sum(t.parameters * elem for t in tensors if t.part != "sharded")
+    return EncoderFacts(kind="mistral3" if projector == "mistral3" else "llava_pixtral", modality="image",
+                        parameters=sum(t.parameters for t in tensors), sharded_bytes=sharded,
+                        replicated_bytes=replicated, hidden_size=width, intermediate_size=inter, num_layers=depth,
+                        patches_per_item=tokens * merge * merge, tokens_per_item=tokens,
+                        patches_per_token=merge * merge), None
