@@ -438,28 +438,29 @@ def _layout_15(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.releases.ArchitectureSupport
-def _layout_16(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_state_blocks__, __dataclass_dflt_prefix_cache_mode__):
-    def __init__(self, first, v1_from, state_blocks=__dataclass_dflt_state_blocks__, prefix_cache_mode=__dataclass_dflt_prefix_cache_mode__):
+def _layout_16(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_v1_from__, __dataclass_dflt_state_blocks__, __dataclass_dflt_prefix_cache_mode__):
+    def __init__(self, first, why, v1_from=__dataclass_dflt_v1_from__, state_blocks=__dataclass_dflt_state_blocks__, prefix_cache_mode=__dataclass_dflt_prefix_cache_mode__):
         __dataclass_builtins_object__.__setattr__(self, 'first', first)
+        __dataclass_builtins_object__.__setattr__(self, 'why', why)
         __dataclass_builtins_object__.__setattr__(self, 'v1_from', v1_from)
         __dataclass_builtins_object__.__setattr__(self, 'state_blocks', state_blocks)
         __dataclass_builtins_object__.__setattr__(self, 'prefix_cache_mode', prefix_cache_mode)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(first={self.first!r}, v1_from={self.v1_from!r}, state_blocks={self.state_blocks!r}, prefix_cache_mode={self.prefix_cache_mode!r})"
+        return self.__class__.__qualname__ + f"(first={self.first!r}, why={self.why!r}, v1_from={self.v1_from!r}, state_blocks={self.state_blocks!r}, prefix_cache_mode={self.prefix_cache_mode!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.first,self.v1_from,self.state_blocks,self.prefix_cache_mode,) == (other.first,other.v1_from,other.state_blocks,other.prefix_cache_mode,)
+            return (self.first,self.why,self.v1_from,self.state_blocks,self.prefix_cache_mode,) == (other.first,other.why,other.v1_from,other.state_blocks,other.prefix_cache_mode,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('first','v1_from','state_blocks','prefix_cache_mode',):
+        if type(self) is __dataclass_cls__ or name in ('first','why','v1_from','state_blocks','prefix_cache_mode',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('first','v1_from','state_blocks','prefix_cache_mode',):
+        if type(self) is __dataclass_cls__ or name in ('first','why','v1_from','state_blocks','prefix_cache_mode',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.first,self.v1_from,self.state_blocks,self.prefix_cache_mode,))
+        return hash((self.first,self.why,self.v1_from,self.state_blocks,self.prefix_cache_mode,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2373,7 +2374,7 @@ METHODS = {
     '111110 self endpoint:-111n0 reachable:-111n0 info:f111n0 error:d111n0 fix:d111n0': _layout_13,
     '111110 self facts:-111n0 kind:d111n0 zeros:d111n0 g_idx:d111n0 fp8_scales:d111n0 input_scale:d111n0 double_quant:d111n0 experts_only:d111n0 lm_head:d111n0': _layout_14,
     '111110 self file:-111n0 positions:f111n0': _layout_15,
-    '111110 self first:-111n0 v1_from:-111n0 state_blocks:d111n0 prefix_cache_mode:d111n0': _layout_16,
+    '111110 self first:-111n0 why:-111n0 v1_from:d111n0 state_blocks:d111n0 prefix_cache_mode:d111n0': _layout_16,
     '111110 self flag:-111n0 values:-111n0 key:-111n0': _layout_17,
     '111110 self forward_factor:-111n0 sampler_copies:-111n0 sampler_copies_large:-111n0 moe_factor:-111n0 constant_bytes:-111n0 mamba_factor:d111n0': _layout_18,
     '111110 self gpu:-111n0 memory_note:-111n0 memory_variant_of:-111n0 default_for:-111n0': _layout_19,

@@ -14,7 +14,7 @@ from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, overheads, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
-from vllm_compile.plan.releases import (ReleaseRules, architecture_since, architecture_support, batch_defaults,
+from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults,
                                         default_block_size, lora_ranks, rules_for_model)
 from vllm_compile.versions import at_least
 
@@ -101,16 +101,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
     unsupported = _kernel_unsupported(quant, gpu)
     if unsupported:
         invalid.append(("hardware.gpu", unsupported, []))
-    since = architecture_since(facts.architecture)
-    if since is not None and not at_least(req.vllm_version, since[0]):
-        # A Mamba hybrid's fix is the first release that runs it on V1 with the hybrid page.
-        hybrid = architecture_support(facts.architecture)
-        target = hybrid.v1_from if hybrid else since[0]
-        invalid.append(("engine.version", f"vLLM {req.vllm_version} does not serve {facts.architecture} ({facts.model_id}): "
-                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
-                        f"support came in vLLM {since[0]} ({since[1]})",
-                        [_fixes().Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
-                                      f"{facts.architecture}" + (" with the hybrid Mamba cache" if hybrid else ""))]))
+    _architecture_release(req.vllm_version, facts, warnings, invalid)
     sparse_gpu = attention.sparse_mla_gpu_refusal(facts, gpu, rules.engine)
     if sparse_gpu:
         invalid.append(("hardware.gpu", sparse_gpu, []))
@@ -119,7 +110,6 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append(("engine.kv_cache_dtype", refusal, [_fixes().Candidate.of({"engine.kv_cache_dtype": "auto"},
                                                f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
-    _architecture_release(req, facts, warnings, invalid)
     if req.speculative is not None:
         refused = speculative.refusal(req.speculative, facts)
         if refused:
@@ -208,17 +198,25 @@ def _resolve_dtype(req, rules, facts, gpu, choices, warnings, invalid) -> str:
     return dtype
 
 
-def _architecture_release(req: PlanRequest, facts: ModelFacts, warnings: list, invalid: list) -> None:
-    """Hybrid Mamba architectures run with the unified hybrid page (what the planner models) from
-    some release on; between the release that first serves them (refused before it, above) and
-    that one, vLLM runs them on the V0 engine."""
+def _architecture_release(version: str, facts: ModelFacts, warnings: list, invalid: list) -> None:
+    """An architecture older releases do not serve is refused before its first release (the fix:
+    that release, or for a Mamba hybrid the first that runs it on V1 with the hybrid page). Between
+    the two, vLLM runs a hybrid on the V0 engine, which the planner does not model: a warning."""
     support = architecture_support(facts.architecture)
-    if support is None or not at_least(req.vllm_version, support.first) or at_least(req.vllm_version, support.v1_from):
+    if support is None:
         return
-    warnings.append(Note(f"vLLM {req.vllm_version} runs {facts.architecture} on the V0 engine, whose Mamba cache "
-                         f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
-                         f"plan follows the V1 hybrid cache of {support.v1_from} and later; pin engine.version "
-                         f"{support.v1_from} or newer for a prediction that holds", "engine.version"))
+    if not at_least(version, support.first):
+        target = support.v1_from or support.first
+        invalid.append(("engine.version", f"vLLM {version} does not serve {facts.architecture} ({facts.model_id}): "
+                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
+                        f"support came in vLLM {support.first} ({support.why})",
+                        [_fixes().Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
+                                               f"{facts.architecture}" + (" with the hybrid Mamba cache" if support.v1_from else ""))]))
+    elif support.v1_from and not at_least(version, support.v1_from):
+        warnings.append(Note(f"vLLM {version} runs {facts.architecture} on the V0 engine, whose Mamba cache "
+                             f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
+                             f"plan follows the V1 hybrid cache of {support.v1_from} and later; pin engine.version "
+                             f"{support.v1_from} or newer for a prediction that holds", "engine.version"))
 
 
 def _prequantized_bnb(facts: ModelFacts) -> bool:

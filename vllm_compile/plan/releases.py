@@ -119,27 +119,23 @@ def lora_rank_for(version: str, rank: int) -> int | None:
     return next((r for r in lora_ranks(version) if r >= rank), None)
 
 
-def architecture_since(architecture: str) -> tuple[str, str] | None:
-    """(first release, why) for an architecture that older vLLM releases do not serve
-    (planner-rules.json `architectures`), or None when every bundled release serves it."""
-    row = rules_data.data().get("architectures", {}).get(architecture)
-    return (row["since"], row["why"]) if isinstance(row, dict) else None
-
-
 @dataclass(frozen=True, slots=True)
 class ArchitectureSupport:
+    """An architecture that not every bundled release serves (planner-rules.json `architectures`)."""
+
     first: str              # the first release that loads the architecture
-    v1_from: str            # the first release that runs it on V1 with the unified hybrid page
+    why: str                # where that comes from
+    v1_from: str | None = None  # Mamba hybrids: the first release that runs it on V1 with the unified hybrid page
     state_blocks: int | None = None  # state blocks per sequence and group under the default cache mode
     prefix_cache_mode: str = "align"  # the Mamba cache mode vLLM picks when prefix caching is asked for
 
 
 def architecture_support(architecture: str) -> ArchitectureSupport | None:
-    """The release range of a hybrid Mamba architecture (planner-rules.json `architectures`)."""
+    """The architecture's row, or None when every bundled release serves it."""
     row = rules_data.data().get("architectures", {}).get(architecture)
-    if not isinstance(row, dict) or "v1_from" not in row:
+    if not isinstance(row, dict):
         return None
-    return ArchitectureSupport(row["since"], row["v1_from"], row.get("state_blocks"),
+    return ArchitectureSupport(row["since"], row["why"], row.get("v1_from"), row.get("state_blocks"),
                                row.get("prefix_cache_mode", "align"))
 
 
