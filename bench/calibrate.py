@@ -113,6 +113,8 @@ def kind_of(case) -> str:
         return "hybrid"
     if any(key in text for key in ("hybrid_override_pattern", "attn_layer_period", "mamba_d_ssm", "attn_layer_indices")):
         return "hybrid"   # Nemotron-H, Jamba, Falcon-H1, Bamba: Mamba layers named by other keys
+    if "linear_num_value_heads" in text:
+        return "hybrid"   # Qwen3-Next: gated delta-net layers every full_attention_interval, no layer_types
     return "vision-language" if config.get("vision_config") else "text"
 
 
