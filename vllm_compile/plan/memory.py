@@ -112,7 +112,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                                 layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes,
                                                 videos_per_prompt=layout.mm_videos_per_prompt,
                                                 max_model_len=layout.max_model_len,
-                                                video_from_context=rules.video_frames_from_context)
+                                                video_from_context=rules.video_frames_from_context,
+                                                qk_concat_rotary=rules.vision_qk_concat_rotary)
             if profile is not None:
                 # The tower's forward comes first; its embeddings stay cached through the text run.
                 stage_activation = max(profile.forward_bytes, activation + profile.cached_bytes)

@@ -177,7 +177,8 @@ def video_tokens(frame_tokens: int, frames_per_patch: int, max_model_len: int) -
 
 def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
                     items_per_prompt: int, max_pixels: int | None, dtype_bytes: int, *, videos_per_prompt: int = 0,
-                    max_model_len: int = 0, video_from_context: bool = False) -> EncoderProfile | None:
+                    max_model_len: int = 0, video_from_context: bool = False,
+                    qk_concat_rotary: bool = False) -> EncoderProfile | None:
     """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
     compute budget and cache size default to max_num_batched_tokens, and are at least one item of
     the maximum size; the batch holds cdiv(budget, tokens per item) items, at most max_num_seqs x
@@ -202,7 +203,7 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     budget = max(batched_tokens, tokens)
     items = min(-(-budget // tokens), max_num_seqs * max(limit, 1))
     if enc.pixels_per_patch:
-        forward = items * patches * tower_patch_bytes(enc, tp, dtype_bytes)
+        forward = items * patches * tower_patch_bytes(enc, tp, dtype_bytes, qk_concat_rotary)
     else:   # a tower whose facts do not say its block's shape: the decoder's per-token rule
         forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // tp + enc.hidden_size)
                       * era_constants(era).forward_factor)
@@ -210,21 +211,21 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     return EncoderProfile(budget, items, forward, cached, modality)
 
 
-def tower_patch_bytes(enc: EncoderFacts, tp: int, dtype_bytes: int) -> int:
+def tower_patch_bytes(enc: EncoderFacts, tp: int, dtype_bytes: int, qk_concat_rotary: bool = False) -> int:
     """Bytes one tower patch keeps live at the peak of the encoder's forward, from the vision
     blocks as vLLM writes them (qwen2_vl.py / qwen2_5_vl.py, pixtral.py, mllama4.py, siglip.py),
     per rank:
-    - the attention: the residual stream (width) and, split over TP, the fused qkv (3 x width),
-      then either the q/k pair concatenated (2 x), its float32 copy and the float32 rotated
-      output (4 x each, in model-dtype units) for towers with 2D rotary positions, or the q, k, v
-      copies the attention kernel takes (3 x) and its output (1 x);
+    - the attention: the residual stream (width) and, split over TP, the fused qkv (3 x width)
+      and the attention kernel's inputs and output (4 x); in the releases that concatenate q and
+      k to rotate them in one call (`qk_concat_rotary`, Qwen towers), the pair (2 x), its float32
+      copy and the float32 rotated output (4 x each, in model-dtype units) instead;
     - the MLP: the residual, the attention output, the fused norm's new residual and normed input
       (4 x width), and split over TP the gate/up output and its activation (3 x intermediate) or
       fc1's output and its activation (2 x);
     - the larger of the two, plus the dummy batch's pixels: the processor's float32 values and
       their model-dtype copy (channels x frames x patch^2 per patch, on every rank)."""
     h, i = enc.hidden_size, enc.intermediate_size
-    attention = h + (3 + (2 + 4 + 4 if enc.rotary else 3 + 1)) * h // tp
+    attention = h + (3 + (2 + 4 + 4 if enc.rotary and qk_concat_rotary else 4)) * h // tp
     mlp = 4 * h + (3 if enc.gated_mlp else 2) * i // tp
     return max(attention, mlp) * dtype_bytes + enc.pixels_per_patch * (4 + dtype_bytes)
 

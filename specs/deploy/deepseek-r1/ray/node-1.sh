@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:05210ff78369f715e4c98db9fb8d227e6bda30982c9cd0b5144e81188180be3f
+# check-digest: sha256:ea87b5f3f0125b1a38618a7d6cd317f6e0ae3cf7e2cd4947e2b9b6dcfd453173
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.
