@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:210d441f4b8877841dd08edbdc684740ef5f329cff0af971357372bf5360e4f9
+# check-digest: sha256:00294ced44b08def80b59237221ed64070b864a3056d8154318ba7aa2b764320
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
