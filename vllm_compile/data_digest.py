@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "fbacfacbf4d0ab1ca14c36fed3cdaad79722d8251edfd1e2d84b5850b5225283"
+DATA_DIGEST = "99c069addba1c37e5f69dfb7101032101263c74bd925e93d796f0b5bd5e2f4e6"
 
 
 def compute(root=None) -> str:

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:b5873a687b4b5fe2e08da6b4e7b14f400fd3e4649e571d09cc31c427048cb8a4
+# check-digest: sha256:2f89bbf87dd7cf9956b1ff42c6bac892e6604c05f8c177600a93215fdc0b9e9a
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:8f7575be3d1b355ff4805bc30a0e111450106f3fb61fdb3f66207e08c82754b2
+# check-digest: sha256:039a1c54f18699b595febb35e7bcadb4915ef88960e5d4ef86b32c6f78c6ce4c
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5
