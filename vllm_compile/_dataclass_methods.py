@@ -1976,8 +1976,8 @@ def _layout_67(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.plan.Ledger
-def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_rank__, __dataclass_dflt_stage__, __dataclass_dflt_encoder_weights_bytes__, __dataclass_dflt_encoder_activation_bytes__):
-    def __init__(self, total_bytes, requested_bytes, weights_bytes, activation_bytes, non_torch_bytes, cuda_graph_bytes, kv_cache_bytes, kv_bytes_per_token, rank=__dataclass_dflt_rank__, stage=__dataclass_dflt_stage__, encoder_weights_bytes=__dataclass_dflt_encoder_weights_bytes__, encoder_activation_bytes=__dataclass_dflt_encoder_activation_bytes__):
+def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_rank__, __dataclass_dflt_stage__, __dataclass_dflt_encoder_weights_bytes__, __dataclass_dflt_encoder_activation_bytes__, __dataclass_dflt_encoder_modality__):
+    def __init__(self, total_bytes, requested_bytes, weights_bytes, activation_bytes, non_torch_bytes, cuda_graph_bytes, kv_cache_bytes, kv_bytes_per_token, rank=__dataclass_dflt_rank__, stage=__dataclass_dflt_stage__, encoder_weights_bytes=__dataclass_dflt_encoder_weights_bytes__, encoder_activation_bytes=__dataclass_dflt_encoder_activation_bytes__, encoder_modality=__dataclass_dflt_encoder_modality__):
         __dataclass_builtins_object__.__setattr__(self, 'total_bytes', total_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'requested_bytes', requested_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'weights_bytes', weights_bytes)
@@ -1990,22 +1990,23 @@ def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'stage', stage)
         __dataclass_builtins_object__.__setattr__(self, 'encoder_weights_bytes', encoder_weights_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'encoder_activation_bytes', encoder_activation_bytes)
+        __dataclass_builtins_object__.__setattr__(self, 'encoder_modality', encoder_modality)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(total_bytes={self.total_bytes!r}, requested_bytes={self.requested_bytes!r}, weights_bytes={self.weights_bytes!r}, activation_bytes={self.activation_bytes!r}, non_torch_bytes={self.non_torch_bytes!r}, cuda_graph_bytes={self.cuda_graph_bytes!r}, kv_cache_bytes={self.kv_cache_bytes!r}, kv_bytes_per_token={self.kv_bytes_per_token!r}, rank={self.rank!r}, stage={self.stage!r}, encoder_weights_bytes={self.encoder_weights_bytes!r}, encoder_activation_bytes={self.encoder_activation_bytes!r})"
+        return self.__class__.__qualname__ + f"(total_bytes={self.total_bytes!r}, requested_bytes={self.requested_bytes!r}, weights_bytes={self.weights_bytes!r}, activation_bytes={self.activation_bytes!r}, non_torch_bytes={self.non_torch_bytes!r}, cuda_graph_bytes={self.cuda_graph_bytes!r}, kv_cache_bytes={self.kv_cache_bytes!r}, kv_bytes_per_token={self.kv_bytes_per_token!r}, rank={self.rank!r}, stage={self.stage!r}, encoder_weights_bytes={self.encoder_weights_bytes!r}, encoder_activation_bytes={self.encoder_activation_bytes!r}, encoder_modality={self.encoder_modality!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,) == (other.total_bytes,other.requested_bytes,other.weights_bytes,other.activation_bytes,other.non_torch_bytes,other.cuda_graph_bytes,other.kv_cache_bytes,other.kv_bytes_per_token,other.rank,other.stage,other.encoder_weights_bytes,other.encoder_activation_bytes,)
+            return (self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,self.encoder_modality,) == (other.total_bytes,other.requested_bytes,other.weights_bytes,other.activation_bytes,other.non_torch_bytes,other.cuda_graph_bytes,other.kv_cache_bytes,other.kv_bytes_per_token,other.rank,other.stage,other.encoder_weights_bytes,other.encoder_activation_bytes,other.encoder_modality,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes','encoder_modality',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes','encoder_modality',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,))
+        return hash((self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,self.encoder_modality,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2462,7 +2463,7 @@ METHODS = {
     '111110 self settings:-111n0 summary:-111n0 verdict:-111n0 max_concurrency:-111n0': _layout_65,
     '111110 self text:-111n0': _layout_66,
     '111110 self tool_version:-111n0 spec_path:-111n0 input_digest:-111n0 sealed:d111n0': _layout_67,
-    '111110 self total_bytes:-111n0 requested_bytes:-111n0 weights_bytes:-111n0 activation_bytes:-111n0 non_torch_bytes:-111n0 cuda_graph_bytes:-111n0 kv_cache_bytes:-111n0 kv_bytes_per_token:-111n0 rank:d111n0 stage:d111n0 encoder_weights_bytes:d111n0 encoder_activation_bytes:d111n0': _layout_68,
+    '111110 self total_bytes:-111n0 requested_bytes:-111n0 weights_bytes:-111n0 activation_bytes:-111n0 non_torch_bytes:-111n0 cuda_graph_bytes:-111n0 kv_cache_bytes:-111n0 kv_bytes_per_token:-111n0 rank:d111n0 stage:d111n0 encoder_weights_bytes:d111n0 encoder_activation_bytes:d111n0 encoder_modality:d111n0': _layout_68,
     '111110 self tp:-111n0 pp:-111n0 dp:-111n0 ep:-111n0 rule:-111n0 reason:-111n0': _layout_69,
     '111110 self tp:-111n0 pp:-111n0 utilization:-111n0 max_model_len:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 block_size:-111n0 enforce_eager:-111n0 expert_parallel:-111n0 dtype_bytes:-111n0 hybrid:-111n0 kv_cache_memory_bytes:d111n0 other_tenants_bytes:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 dp:d111n0 speculative:d111n0 mm_items_per_prompt:d111n0 mm_max_pixels:d111n0 mm_videos_per_prompt:d111n0 state_dtypes:d111n0': _layout_70,
     '111110 self vendor:-111n0 count:-111n0 device_ids:-111n0 product_names:d111n0': _layout_71,

@@ -76,6 +76,8 @@ def test_a_long_context_makes_the_qwen_profile_run_encode_a_video_from_0_10_2():
     no_video = plan(VL7, "A100-80GB", version="0.23.0", mode="predict", gpu_memory_utilization=0.22,
                     mm_limits=(("video", 0),))
     assert new.per_gpu.encoder_activation_bytes > 7 * no_video.per_gpu.encoder_activation_bytes
+    assert (new.per_gpu.encoder_modality, no_video.per_gpu.encoder_modality) == ("video", "image")
+    assert new.per_gpu.as_json()["encoder_profiled"] == "video"
     assert old.per_gpu.encoder_activation_bytes < no_video.per_gpu.encoder_activation_bytes * 2
 
 
