@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
-from vllm_compile.plan import attention, overheads, speculative
+from vllm_compile.plan import attention, overheads, rules_data, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults,
                                         default_block_size, engine_choice, lora_ranks, rules_for_model)
@@ -84,8 +84,9 @@ def plan_deployment(req: PlanRequest) -> Plan:
     rules = rules_for_model(req.vllm_version, req.model.architecture, req.enable_prefix_caching, req.mamba_cache_mode)
     engine = engine_choice(rules, req.speculative.method if req.speculative else None, req.use_v1)
     rules = engine.rules
-    if req.language_model_only and req.model.encoder is not None:
-        # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
+    if req.model.encoder is not None and (req.language_model_only or tower_skipped(req, req.model)):
+        # `--language-model-only`, or every modality of the tower limited to 0 in a release that
+        # then builds no tower: vLLM loads the decoder alone and profiles no multimodal input.
         enc = req.model.encoder
         req = dataclasses.replace(req, model=dataclasses.replace(
             req.model, encoder=None, weight_bytes=req.model.weight_bytes - enc.sharded_bytes - enc.replicated_bytes,
@@ -308,15 +309,34 @@ def mm_items_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
         return 0
     limits = dict(req.mm_limits)
     image = limits.get(facts.encoder.modality, 1)
+    if facts.encoder.video_frames_per_patch or facts.encoder.video_max_pixels:
+        # the profile sizes a video itself (overheads.encoder_profile)
+        return max(0, image)
     video = limits.get("video", 1) if facts.encoder.pixels_per_token else 0
     return image if image > 0 else (1 if video > 0 else 0)
+
+
+def tower_skipped(req: PlanRequest, facts: ModelFacts) -> bool:
+    """Whether vLLM builds no vision tower (nor projector) because `--limit-mm-per-prompt` is 0
+    for every modality it takes (the Qwen towers: image and video; the others: image), in the
+    releases from planner-rules.json `defaults.tower_skipped_at_zero_limits` for that tower row."""
+    enc = facts.encoder
+    if enc is None or not req.mm_limits:
+        return False
+    first = rules_data.data()["defaults"]["tower_skipped_at_zero_limits"]["from"].get(enc.kind)
+    if first is None or not at_least(req.vllm_version, first):
+        return False
+    limits = dict(req.mm_limits)
+    modalities = (enc.modality, "video") if enc.pixels_per_token else (enc.modality,)
+    return all(limits.get(m, 1) == 0 for m in modalities)
 
 
 def mm_videos_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
     """Videos per prompt for a tower that takes them (the Qwen towers; default 1), 0 otherwise or
     when `--skip-mm-profiling` is set: where the release sizes the dummy video from the context,
     the profile run may encode a video rather than an image (overheads.encoder_profile)."""
-    if facts.encoder is None or req.skip_mm_profiling or not facts.encoder.video_frames_per_patch:
+    enc = facts.encoder
+    if enc is None or req.skip_mm_profiling or not (enc.video_frames_per_patch or enc.video_max_pixels):
         return 0
     return max(0, dict(req.mm_limits).get("video", 1))
 

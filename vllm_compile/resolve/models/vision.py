@@ -9,7 +9,8 @@ table is vocabulary-parallel there, so it is split too.
 
 Sources (structure, facts only): vLLM vllm/model_executor/models/qwen2_vl.py, qwen2_5_vl.py,
 qwen3_vl.py, siglip.py, gemma3_mm.py, mllama4.py, pixtral.py, mistral3.py and llava.py; the Hugging Face image processors' default maximum
-sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels),
+sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels, and 25165824
+for a whole video),
 which vLLM's Qwen processors take as the largest dummy image of the profile run. Each merged
 token covers (patch x spatial_merge)^2 pixels: 16384 tokens per image for both, as vLLM logs
 ("Encoder cache will be initialized with a budget of 16384 tokens, and profiled with 1 image
@@ -40,9 +41,12 @@ class Tower:
     default_patch: int = 14
     rotary: bool = False       # 2D rotary positions on q/k, in float32 (the Qwen towers); SigLIP: a table
     # The profile run's dummy video follows qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL): from 0.10.2 it
-    # fills the context and can outgrow an image. Qwen3-VL's processor sizes its videos otherwise (not modelled;
-    # the Qwen3.5/3.6 start-ups logged profile images).
+    # fills the context and can outgrow an image. Qwen3-VL's processor sizes its videos by `video_max_pixels`.
     video_from_context: bool = False
+    # Qwen3-VL's video processor bounds a whole video's pixels (video_preprocessor_config.json
+    # `size.longest_edge`, 25165824 in the Qwen3-VL / Qwen3.5 / Qwen3.6 checkpoints and transformers'
+    # Qwen3VLVideoProcessor as they load it); vLLM sizes the dummy video by it (plan/overheads.py).
+    video_max_pixels: int = 0
 
 
 TOWERS: dict[str, Tower] = {
@@ -54,7 +58,7 @@ TOWERS: dict[str, Tower] = {
                         rotary=True, video_from_context=True),
     "qwen3_vl": Tower(width="hidden_size", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=True,
                       temporal=True, positions="table", post_norm=False, projector="qwen_merger",
-                      max_pixels=16777216, default_patch=16, rotary=True),
+                      max_pixels=16777216, default_patch=16, rotary=True, video_max_pixels=25165824),
     "gemma3": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=True,
                     temporal=False, positions="grid", post_norm=True, projector="gemma3"),
     # Llama 4 (vLLM mllama4.py): an unfolding linear patch embedding without bias, a class token
@@ -191,6 +195,7 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                         tokens_per_item=tokens, pixels_per_token=(patch * merge) ** 2 if row.max_pixels else 0,
                         patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens),
                         video_frames_per_patch=temporal if row.video_from_context else 0,
+                        video_max_pixels=row.video_max_pixels, video_temporal_patch=temporal if row.video_max_pixels else 0,
                         pixels_per_patch=channels * temporal * patch * patch, gated_mlp=row.gated_mlp,
                         rotary=row.rotary), None
 

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:50a6e0e9308ac1dd7b16b6178e7a6218e0fb613c8a2e1f8336ef0536142f3749
+# check-digest: sha256:1bc137fb8057bc4e164c37bbdc0b84db763eb6c1a9566a4aa9bd338963b4603a
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:21629faae32dcf134536ebad6f4e7b149f641c34a31053aa9e4ab4bb26a3c65d
+# check-digest: sha256:972fcd52538f0ed22ae8a4fd7d1ac7df9d380017b4df8d039af67c4ec43d5f4c
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
