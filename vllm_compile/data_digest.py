@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "d79d9cbff36c106f291b489ac5fc7a3304f63bee1d8d488f7d20593521d82146"
+DATA_DIGEST = "43c284cc5a924a6550bca71395e97c8c2a02f0efc56f913744d26e525fa92c6b"
 
 
 def compute(root=None) -> str:

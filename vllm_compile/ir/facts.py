@@ -106,6 +106,10 @@ class EncoderFacts:
     tokens_per_item: int           # embeddings one such item places in the prompt (the encoder-cache unit)
     pixels_per_token: int = 0      # pixels behind one embedding where the item size follows max_pixels (Qwen); else 0
     patches_per_token: int = 1     # tower tokens merged into one embedding
+    # Part of sharded_bytes that vLLM splits over TP only when TP divides `split_heads` (InternViT's
+    # qkv/proj; otherwise an unsplit attention on every rank); 0 when the split does not depend on TP.
+    head_split_bytes: int = 0
+    split_heads: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:70e7938d4236a080f62ac4f3b0f597d25e603fcd4f29088e2f2c13b1995cd624
-# check-digest: sha256:83653f6a290419b207037fa7419a5d9a3401cc70cbc4f42511b794bfa6ff7a2c
+# check-digest: sha256:d1dcc8ee85e579991ec31d5218b990248e6f202b7800ff020b40f16c437b9f90
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

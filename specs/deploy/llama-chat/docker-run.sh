@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e4cd6065dbf12cb21988dc975ba7865ab97befdbd5c41cac1e96bbc78dd011e
-# check-digest: sha256:f0fbd683f69724349b418d848a6d68a749ccf2a5da93bc009b7d08c756bde582
+# check-digest: sha256:12e52e65b38e628ea4a6748526bae834263c633ba4550b2cafbd8cd5eaa8210f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -8,7 +8,8 @@ vision modules build them with the default `mm_encoder_tp_mode` ("weights"); Sig
 table is vocabulary-parallel there, so it is split too.
 
 Sources (structure, facts only): vLLM vllm/model_executor/models/qwen2_vl.py, qwen2_5_vl.py,
-qwen3_vl.py, siglip.py, gemma3_mm.py, mllama4.py, pixtral.py, mistral3.py and llava.py; the Hugging Face image processors' default maximum
+qwen3_vl.py, siglip.py, gemma3_mm.py, mllama4.py, pixtral.py, mistral3.py, llava.py, intern_vit.py,
+internvl.py and nvlm_d.py; the Hugging Face image processors' default maximum
 sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels),
 which vLLM's Qwen processors take as the largest dummy image of the profile run. Each merged
 token covers (patch x spatial_merge)^2 pixels: 16384 tokens per image for both, as vLLM logs
@@ -65,13 +66,27 @@ TOWERS: dict[str, Tower] = {
     "llava_pixtral": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=True, layer_norm=False,
                            patch_bias=False, temporal=False, positions="none", post_norm=False, projector="llava",
                            default_patch=16),
+    # InternViT (vLLM intern_vit.py, internvl.py, nvlm_d.py): a patch Conv2d with bias, a class
+    # token and a (grid + 1) position table, per block norm1/norm2 (LayerNorm or RMSNorm per
+    # `norm_type`), fused qkv (bias per `qkv_bias`), q/k RMSNorms over all heads when
+    # `qk_normalization`, proj, fc1/fc2 with biases and the layer scales ls1/ls2; blocks only up
+    # to `select_layer`. InternVL projects the pixel-shuffled features through `mlp1` (LayerNorm,
+    # Linear, GELU, Linear, all replicated); NVLM-D's mlp1 goes through the LLM's intermediate width.
+    "internvl": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True,
+                      patch_bias=True, temporal=False, positions="grid", post_norm=False, projector="internvl"),
+    "nvlm_d": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=False,
+                    patch_bias=True, temporal=False, positions="grid", post_norm=False, projector="nvlm_d"),
 }
 # Top-level model_type -> tower row.
 TOWER_OF = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "qwen3_vl_moe": "qwen3_vl",
             "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3", "llama4": "llama4",
-            "mistral3": "mistral3", "llava": "llava_pixtral"}
+            "mistral3": "mistral3", "llava": "llava_pixtral", "internvl_chat": "internvl", "NVLM_D": "nvlm_d"}
 # Rows whose tower must be the one named by vision_config.model_type (LLaVA wraps CLIP/SigLIP too).
-TOWER_VISION = {"mistral3": "pixtral", "llava_pixtral": "pixtral"}
+TOWER_VISION = {"mistral3": "pixtral", "llava_pixtral": "pixtral", "internvl": "intern_vit_6b",
+                "nvlm_d": "intern_vit_6b"}
+# vLLM's NVLM-D pads InternViT-6B's 25 heads with 7 zero heads (32) so that TP 2/4/8 divide them;
+# InternVL itself adds none (nvlm_d.py / internvl.py `num_dummy_heads`).
+DUMMY_HEADS = {"nvlm_d": 7}
 # Llama 4's image processor splits an image into at most `max_patches` tiles of image_size
 # (transformers Llama4ImageProcessor default and the released checkpoints' preprocessor_config:
 # 16); vLLM profiles with the image of the most features, 16 tiles high and one wide, which the
@@ -115,6 +130,8 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
         return _llama4(v, text_hidden, elem), None
     if row.projector in ("mistral3", "llava"):
         return _pixtral(top, v, row.projector, text_hidden, elem)
+    if row.projector in ("internvl", "nvlm_d"):
+        return _internvit(top, v, kind, text_hidden, elem), None
     width = v.int(row.width, limit=LIMITS["hidden_size"], aliases=(row.width,))
     depth = v.int(row.depth, limit=LIMITS["num_hidden_layers"], aliases=(row.depth,))
     if v.has("intermediate_size"):
@@ -287,3 +304,96 @@ def _pixtral(top: Config, v: Config, projector: str, text_hidden: int,
                         replicated_bytes=replicated, hidden_size=width, intermediate_size=inter, num_layers=depth,
                         patches_per_item=tokens * merge * merge, tokens_per_item=tokens,
                         patches_per_token=merge * merge), None
+
+
+def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -> EncoderFacts:
+    """InternViT and the mlp1 projector as vLLM builds them (intern_vit.py, internvl.py,
+    nvlm_d.py; keys absent from the config take the remote code's InternVisionConfig and
+    InternVLChatConfig defaults).
+
+    Split over TP: fc1 (and its bias) column-parallel, fc2 row-parallel. The attention's qkv and
+    proj are QKV/row-parallel only when TP divides the heads (plus vLLM's dummy heads);
+    otherwise vLLM falls back to an unsplit attention (InternSdpaAttention), so every rank holds
+    them whole: `head_split_bytes` / `split_heads` carry that rule to the planner. On every rank:
+    the patch Conv2d, class token, position table, norms, q/k norms, layer scales, the
+    row-parallel biases and the whole of mlp1 (plain / replicated linears).
+
+    Profile item (InternVLProcessingInfo): an image cut into `max_dynamic_patch` tiles of
+    image_size (force_image_size when set) plus a thumbnail tile when `use_thumbnail` and there
+    is more than one tile (one tile when `dynamic_image_size` is off); each tile is
+    (image_size / patch)^2 x downsample_ratio^2 embeddings (256 for 448 / 14 at 0.5) after the
+    pixel shuffle, from (image_size / patch)^2 + 1 tower tokens (the class token is dropped)."""
+    width = v.int("hidden_size", 3200, limit=LIMITS["hidden_size"])
+    layers = v.int("num_hidden_layers", 48, limit=LIMITS["num_hidden_layers"])
+    inter = v.int("intermediate_size", 12800, limit=LIMITS["intermediate_size"])
+    heads = v.int("num_attention_heads", 25, limit=LIMITS["num_attention_heads"])
+    patch = v.int("patch_size", 14, limit=4096)
+    channels = v.int("num_channels", 3, limit=16)
+    image = v.int("image_size", 224, limit=1 << 16)
+    qkv_bias = v.bool("qkv_bias", False)
+    qk_norm = v.bool("qk_normalization", True)
+    norm_type = v.str("norm_type", "rms_norm")
+    if norm_type not in ("rms_norm", "layer_norm"):
+        raise FactsError(f"config.vision_config `norm_type` {norm_type!r} is not rms_norm or layer_norm",
+                         key="norm_type")
+    if width % heads:
+        raise FactsError(f"config.vision_config hidden_size {width} is not divisible by num_attention_heads {heads}",
+                         key="num_attention_heads")
+    select = top.raw("select_layer", -1)
+    if isinstance(select, bool) or not isinstance(select, int):
+        raise FactsError(f"config `select_layer` must be an integer, found {select!r}", key="select_layer")
+    # vLLM builds the blocks up to the selected layer only (num_hidden_layers_override).
+    depth = layers + select + 1 if select < 0 else select + 1
+    if not 0 < depth <= layers:
+        raise FactsError(f"config `select_layer` {select} is outside the vision tower's {layers} layers",
+                         key="select_layer")
+    ratio = top.number("downsample_ratio", top.raw("downsample_ratio", 0.5))
+    if not 0 < ratio <= 1:
+        raise FactsError("config `downsample_ratio` must be in (0, 1]", key="downsample_ratio")
+    shuffle = int(1 / ratio) ** 2
+    padded = (heads + DUMMY_HEADS.get(kind, 0)) * (width // heads)
+    layer_norm = norm_type == "layer_norm"
+    p = "vision_model.embeddings."
+    tensors: list[Tensor] = [_v(p + "class_embedding", width),
+                             Tensor(p + "patch_embedding", width, channels * patch * patch, "replicated",
+                                    quantizable=False), _v(p + "patch_embedding.bias", width),
+                             Tensor(p + "position_embedding", (image // patch) ** 2 + 1, width, "replicated",
+                                    quantizable=False)]
+    for i in range(depth):
+        q = f"vision_model.encoder.layers.{i}."
+        tensors += [Tensor(q + "attn.qkv", 3 * padded, width, "heads")]
+        if qkv_bias:
+            tensors.append(_v(q + "attn.qkv.bias", 3 * padded, "heads"))
+        if qk_norm:
+            tensors += [_v(q + "attn.q_norm", padded), _v(q + "attn.k_norm", padded)]
+        tensors += [Tensor(q + "attn.proj", width, padded, "heads"), _v(q + "attn.proj.bias", width)]
+        tensors += _linear(q + "mlp.fc1", inter, width, bias=True)
+        tensors += _linear(q + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+        tensors += _norm(q + "norm1", width, layer_norm) + _norm(q + "norm2", width, layer_norm)
+        tensors += [_v(q + "ls1", width), _v(q + "ls2", width)]
+    tensors += _norm("mlp1.0", width * shuffle, True)
+    if kind == "nvlm_d":   # through the LLM's intermediate width, no biases
+        llm = Config(top.dict("llm_config") or top.dict("text_config") or {}, where=".llm_config")
+        mid = llm.int("intermediate_size", limit=LIMITS["intermediate_size"])
+        tensors += [Tensor("mlp1.1", mid, width * shuffle, "replicated"), Tensor("mlp1.3", text_hidden, mid, "replicated")]
+    else:
+        tensors += [Tensor("mlp1.1", text_hidden, width * shuffle, "replicated"), _v("mlp1.1.bias", text_hidden),
+                    Tensor("mlp1.3", text_hidden, text_hidden, "replicated"), _v("mlp1.3.bias", text_hidden)]
+    tile = top.int("force_image_size", 0, limit=1 << 16) or image
+    per_tile = int((tile // patch) ** 2 * ratio ** 2)
+    if per_tile <= 0:
+        raise FactsError("vision_config gives an image of no tokens", key="vision_config")
+    tiles = 1
+    if top.bool("dynamic_image_size", False):
+        tiles = top.int("max_dynamic_patch", 6, limit=1024)
+        if top.bool("use_thumbnail", False) and tiles > 1:
+            tiles += 1
+    sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
+    heads_part = sum(t.parameters * elem for t in tensors if t.part == "heads")
+    replicated = sum(t.parameters * elem for t in tensors if t.part == "replicated")
+    return EncoderFacts(kind=kind, modality="image", parameters=sum(t.parameters for t in tensors),
+                        sharded_bytes=sharded + heads_part, replicated_bytes=replicated, hidden_size=width,
+                        intermediate_size=inter, num_layers=depth,
+                        patches_per_item=tiles * ((tile // patch) ** 2 + 1), tokens_per_item=tiles * per_tile,
+                        patches_per_token=max(1, ((tile // patch) ** 2 + 1) // per_tile),
+                        head_split_bytes=heads_part, split_heads=heads + DUMMY_HEADS.get(kind, 0))

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:e38ccc8ca3028d8f758353cb3e6d27261a16000125dd98743ab929246ef549fc
+# check-digest: sha256:00c73d5643bfd867ffc5ce7d73fc09a5022737bb38f88ac5f4cd5b285fd29341
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

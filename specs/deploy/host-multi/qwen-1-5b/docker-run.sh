@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:740be4acd08a5b5a6eff7da7c07abc7a22be12f3ee1b38b451f86692eb73971c
-# check-digest: sha256:10d39ac5b65258b143de310104d6c6e1e1740a5a18dfc7ffe5400d391856c039
+# check-digest: sha256:ef95a5ba8a4d139e153152c284679132435cc7d80b641afe23c11fdabb68c460
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

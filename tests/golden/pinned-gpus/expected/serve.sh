@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:364970c5032ed7186042b560b14e452b02f39140f23479cf8c445e0dd9e75c87
-# check-digest: sha256:b12035dd74a35220a8d87fc0a072c9072e2bd21b7f9e56c8ea5f0d5cd6ee73c8
+# check-digest: sha256:fcea03bf7cd792b2bb02c964a845df35e799dbaf2993f5104aefe6469a285919
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
-# check-digest: sha256:1c4386ebaf0746ff9bc968ebb1b6ae6af6724038a04415f80fda53b85012543d
+# check-digest: sha256:80140f770c597881209b6c7fee7708f1ec6b5028e05b5464f4196e85ba283237
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:30cf9604775be37add16dbf73f4e9e9a8ac4d92b3d79adff8a12572d698a63f7
-# check-digest: sha256:0ec0877df0e36e1b3b1f34a80c752c5144fa1aa6cc1ce5053e579491fe9cc484
+# check-digest: sha256:a678fa9c5f28e9ada4808279b3089acecd0dffe23ae6782578666ad024afb62e
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

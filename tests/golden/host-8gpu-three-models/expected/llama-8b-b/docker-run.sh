@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:53d074280f145e1421ba1fc337ad90e72624657db7c74c1e2ebd7e840e68982d
-# check-digest: sha256:ba515a1c5b2ea5fbb6d46808d0ac00d802c613f74dd3f7dd38fc8efe506e5c41
+# check-digest: sha256:a64292a6ed5d3e48fe109d5fb8abe77a558bc64ffa1a92ecf5e477e6eaf851bb
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:210d441f4b8877841dd08edbdc684740ef5f329cff0af971357372bf5360e4f9
+# check-digest: sha256:6313139eea156cde0a9e579ff0618760766da854ef4513de0a2abca480f3848b
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

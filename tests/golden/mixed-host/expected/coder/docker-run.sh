@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9000c706c44bfc4830d2db016ec770978ccb84fe68780ec98d04cae68533eb0b
-# check-digest: sha256:0c7d605e8021becd3e25bf5346eef39bc9ad06ec8f2727fdb38fff3c24df1f45
+# check-digest: sha256:1d55771df22889294bb4dea7720a105525e60ab490d06dbe303ecc9372217756
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:3c2ecfdebac04177b205f138465aaf2c41ccc2d1f428e7009bc9f07ed498c30b
+# check-digest: sha256:f597adba3931be9e24a2b44971eef45d4da876f106dccf724377bdecfdc8c442
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

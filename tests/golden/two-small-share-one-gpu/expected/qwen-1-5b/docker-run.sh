@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
-# check-digest: sha256:cb7ee314d2b43e5d9d297efb42bb4e7df821e65a936526e76af0be1a4b80167b
+# check-digest: sha256:10c2263a32ea659bcad88a5c27ed7dd770326670d370773a2b10f316840bfae9
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
