@@ -438,29 +438,33 @@ def _layout_15(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.releases.ArchitectureSupport
-def _layout_16(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_v1_from__, __dataclass_dflt_state_blocks__, __dataclass_dflt_prefix_cache_mode__):
-    def __init__(self, first, why, v1_from=__dataclass_dflt_v1_from__, state_blocks=__dataclass_dflt_state_blocks__, prefix_cache_mode=__dataclass_dflt_prefix_cache_mode__):
+def _layout_16(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_v1_from__, __dataclass_dflt_state_blocks__, __dataclass_dflt_prefix_cache_mode__, __dataclass_dflt_v0_only__, __dataclass_dflt_removed_in__, __dataclass_dflt_last__, __dataclass_dflt_removed_why__):
+    def __init__(self, first, why, v1_from=__dataclass_dflt_v1_from__, state_blocks=__dataclass_dflt_state_blocks__, prefix_cache_mode=__dataclass_dflt_prefix_cache_mode__, v0_only=__dataclass_dflt_v0_only__, removed_in=__dataclass_dflt_removed_in__, last=__dataclass_dflt_last__, removed_why=__dataclass_dflt_removed_why__):
         __dataclass_builtins_object__.__setattr__(self, 'first', first)
         __dataclass_builtins_object__.__setattr__(self, 'why', why)
         __dataclass_builtins_object__.__setattr__(self, 'v1_from', v1_from)
         __dataclass_builtins_object__.__setattr__(self, 'state_blocks', state_blocks)
         __dataclass_builtins_object__.__setattr__(self, 'prefix_cache_mode', prefix_cache_mode)
+        __dataclass_builtins_object__.__setattr__(self, 'v0_only', v0_only)
+        __dataclass_builtins_object__.__setattr__(self, 'removed_in', removed_in)
+        __dataclass_builtins_object__.__setattr__(self, 'last', last)
+        __dataclass_builtins_object__.__setattr__(self, 'removed_why', removed_why)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(first={self.first!r}, why={self.why!r}, v1_from={self.v1_from!r}, state_blocks={self.state_blocks!r}, prefix_cache_mode={self.prefix_cache_mode!r})"
+        return self.__class__.__qualname__ + f"(first={self.first!r}, why={self.why!r}, v1_from={self.v1_from!r}, state_blocks={self.state_blocks!r}, prefix_cache_mode={self.prefix_cache_mode!r}, v0_only={self.v0_only!r}, removed_in={self.removed_in!r}, last={self.last!r}, removed_why={self.removed_why!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.first,self.why,self.v1_from,self.state_blocks,self.prefix_cache_mode,) == (other.first,other.why,other.v1_from,other.state_blocks,other.prefix_cache_mode,)
+            return (self.first,self.why,self.v1_from,self.state_blocks,self.prefix_cache_mode,self.v0_only,self.removed_in,self.last,self.removed_why,) == (other.first,other.why,other.v1_from,other.state_blocks,other.prefix_cache_mode,other.v0_only,other.removed_in,other.last,other.removed_why,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('first','why','v1_from','state_blocks','prefix_cache_mode',):
+        if type(self) is __dataclass_cls__ or name in ('first','why','v1_from','state_blocks','prefix_cache_mode','v0_only','removed_in','last','removed_why',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('first','why','v1_from','state_blocks','prefix_cache_mode',):
+        if type(self) is __dataclass_cls__ or name in ('first','why','v1_from','state_blocks','prefix_cache_mode','v0_only','removed_in','last','removed_why',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.first,self.why,self.v1_from,self.state_blocks,self.prefix_cache_mode,))
+        return hash((self.first,self.why,self.v1_from,self.state_blocks,self.prefix_cache_mode,self.v0_only,self.removed_in,self.last,self.removed_why,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -802,8 +806,8 @@ def _layout_28(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.EncoderFacts
-def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__, __dataclass_dflt_head_split_bytes__, __dataclass_dflt_split_heads__):
-    def __init__(self, kind, modality, parameters, sharded_bytes, replicated_bytes, hidden_size, intermediate_size, num_layers, patches_per_item, tokens_per_item, pixels_per_token=__dataclass_dflt_pixels_per_token__, patches_per_token=__dataclass_dflt_patches_per_token__, head_split_bytes=__dataclass_dflt_head_split_bytes__, split_heads=__dataclass_dflt_split_heads__):
+def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__, __dataclass_dflt_head_split_bytes__, __dataclass_dflt_split_heads__, __dataclass_dflt_cross_attention__):
+    def __init__(self, kind, modality, parameters, sharded_bytes, replicated_bytes, hidden_size, intermediate_size, num_layers, patches_per_item, tokens_per_item, pixels_per_token=__dataclass_dflt_pixels_per_token__, patches_per_token=__dataclass_dflt_patches_per_token__, head_split_bytes=__dataclass_dflt_head_split_bytes__, split_heads=__dataclass_dflt_split_heads__, cross_attention=__dataclass_dflt_cross_attention__):
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
         __dataclass_builtins_object__.__setattr__(self, 'modality', modality)
         __dataclass_builtins_object__.__setattr__(self, 'parameters', parameters)
@@ -818,22 +822,23 @@ def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'patches_per_token', patches_per_token)
         __dataclass_builtins_object__.__setattr__(self, 'head_split_bytes', head_split_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'split_heads', split_heads)
+        __dataclass_builtins_object__.__setattr__(self, 'cross_attention', cross_attention)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(kind={self.kind!r}, modality={self.modality!r}, parameters={self.parameters!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, hidden_size={self.hidden_size!r}, intermediate_size={self.intermediate_size!r}, num_layers={self.num_layers!r}, patches_per_item={self.patches_per_item!r}, tokens_per_item={self.tokens_per_item!r}, pixels_per_token={self.pixels_per_token!r}, patches_per_token={self.patches_per_token!r}, head_split_bytes={self.head_split_bytes!r}, split_heads={self.split_heads!r})"
+        return self.__class__.__qualname__ + f"(kind={self.kind!r}, modality={self.modality!r}, parameters={self.parameters!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, hidden_size={self.hidden_size!r}, intermediate_size={self.intermediate_size!r}, num_layers={self.num_layers!r}, patches_per_item={self.patches_per_item!r}, tokens_per_item={self.tokens_per_item!r}, pixels_per_token={self.pixels_per_token!r}, patches_per_token={self.patches_per_token!r}, head_split_bytes={self.head_split_bytes!r}, split_heads={self.split_heads!r}, cross_attention={self.cross_attention!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,) == (other.kind,other.modality,other.parameters,other.sharded_bytes,other.replicated_bytes,other.hidden_size,other.intermediate_size,other.num_layers,other.patches_per_item,other.tokens_per_item,other.pixels_per_token,other.patches_per_token,other.head_split_bytes,other.split_heads,)
+            return (self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,self.cross_attention,) == (other.kind,other.modality,other.parameters,other.sharded_bytes,other.replicated_bytes,other.hidden_size,other.intermediate_size,other.num_layers,other.patches_per_item,other.tokens_per_item,other.pixels_per_token,other.patches_per_token,other.head_split_bytes,other.split_heads,other.cross_attention,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads',):
+        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads','cross_attention',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads',):
+        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads','cross_attention',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,))
+        return hash((self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,self.cross_attention,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -1802,8 +1807,8 @@ def _layout_61(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.Family
-def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_mixer_prefix__, __dataclass_dflt_layer_prefix__, __dataclass_dflt_attn_prefix__, __dataclass_dflt_parallel_mixer__, __dataclass_dflt_ffn_rule__, __dataclass_dflt_ssm_fp32__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_sparse_indexer__, __dataclass_dflt_lm_head_fp32__, __dataclass_dflt_summary__):
-    def __init__(self, qkv_bias=__dataclass_dflt_qkv_bias__, o_bias=__dataclass_dflt_o_bias__, attention_bias=__dataclass_dflt_attention_bias__, qk_norm=__dataclass_dflt_qk_norm__, fused_qkv=__dataclass_dflt_fused_qkv__, fused_gate_up=__dataclass_dflt_fused_gate_up__, norms=__dataclass_dflt_norms__, tie=__dataclass_dflt_tie__, sinks=__dataclass_dflt_sinks__, attention=__dataclass_dflt_attention__, moe=__dataclass_dflt_moe__, ffn_prefix=__dataclass_dflt_ffn_prefix__, linear=__dataclass_dflt_linear__, mixer_prefix=__dataclass_dflt_mixer_prefix__, layer_prefix=__dataclass_dflt_layer_prefix__, attn_prefix=__dataclass_dflt_attn_prefix__, parallel_mixer=__dataclass_dflt_parallel_mixer__, ffn_rule=__dataclass_dflt_ffn_rule__, ssm_fp32=__dataclass_dflt_ssm_fp32__, gated_q=__dataclass_dflt_gated_q__, intermediate_fallback=__dataclass_dflt_intermediate_fallback__, sparse_indexer=__dataclass_dflt_sparse_indexer__, lm_head_fp32=__dataclass_dflt_lm_head_fp32__, summary=__dataclass_dflt_summary__):
+def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_qkv_bias__, __dataclass_dflt_o_bias__, __dataclass_dflt_attention_bias__, __dataclass_dflt_qk_norm__, __dataclass_dflt_fused_qkv__, __dataclass_dflt_fused_gate_up__, __dataclass_dflt_norms__, __dataclass_dflt_tie__, __dataclass_dflt_sinks__, __dataclass_dflt_attention__, __dataclass_dflt_moe__, __dataclass_dflt_ffn_prefix__, __dataclass_dflt_linear__, __dataclass_dflt_mixer_prefix__, __dataclass_dflt_layer_prefix__, __dataclass_dflt_attn_prefix__, __dataclass_dflt_parallel_mixer__, __dataclass_dflt_ffn_rule__, __dataclass_dflt_ssm_fp32__, __dataclass_dflt_gated_q__, __dataclass_dflt_intermediate_fallback__, __dataclass_dflt_sparse_indexer__, __dataclass_dflt_lm_head_fp32__, __dataclass_dflt_cross_layers__, __dataclass_dflt_extra_embedding_rows__, __dataclass_dflt_summary__):
+    def __init__(self, qkv_bias=__dataclass_dflt_qkv_bias__, o_bias=__dataclass_dflt_o_bias__, attention_bias=__dataclass_dflt_attention_bias__, qk_norm=__dataclass_dflt_qk_norm__, fused_qkv=__dataclass_dflt_fused_qkv__, fused_gate_up=__dataclass_dflt_fused_gate_up__, norms=__dataclass_dflt_norms__, tie=__dataclass_dflt_tie__, sinks=__dataclass_dflt_sinks__, attention=__dataclass_dflt_attention__, moe=__dataclass_dflt_moe__, ffn_prefix=__dataclass_dflt_ffn_prefix__, linear=__dataclass_dflt_linear__, mixer_prefix=__dataclass_dflt_mixer_prefix__, layer_prefix=__dataclass_dflt_layer_prefix__, attn_prefix=__dataclass_dflt_attn_prefix__, parallel_mixer=__dataclass_dflt_parallel_mixer__, ffn_rule=__dataclass_dflt_ffn_rule__, ssm_fp32=__dataclass_dflt_ssm_fp32__, gated_q=__dataclass_dflt_gated_q__, intermediate_fallback=__dataclass_dflt_intermediate_fallback__, sparse_indexer=__dataclass_dflt_sparse_indexer__, lm_head_fp32=__dataclass_dflt_lm_head_fp32__, cross_layers=__dataclass_dflt_cross_layers__, extra_embedding_rows=__dataclass_dflt_extra_embedding_rows__, summary=__dataclass_dflt_summary__):
         __dataclass_builtins_object__.__setattr__(self, 'qkv_bias', qkv_bias)
         __dataclass_builtins_object__.__setattr__(self, 'o_bias', o_bias)
         __dataclass_builtins_object__.__setattr__(self, 'attention_bias', attention_bias)
@@ -1827,23 +1832,25 @@ def _layout_62(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'intermediate_fallback', intermediate_fallback)
         __dataclass_builtins_object__.__setattr__(self, 'sparse_indexer', sparse_indexer)
         __dataclass_builtins_object__.__setattr__(self, 'lm_head_fp32', lm_head_fp32)
+        __dataclass_builtins_object__.__setattr__(self, 'cross_layers', cross_layers)
+        __dataclass_builtins_object__.__setattr__(self, 'extra_embedding_rows', extra_embedding_rows)
         __dataclass_builtins_object__.__setattr__(self, 'summary', summary)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(qkv_bias={self.qkv_bias!r}, o_bias={self.o_bias!r}, attention_bias={self.attention_bias!r}, qk_norm={self.qk_norm!r}, fused_qkv={self.fused_qkv!r}, fused_gate_up={self.fused_gate_up!r}, norms={self.norms!r}, tie={self.tie!r}, sinks={self.sinks!r}, attention={self.attention!r}, moe={self.moe!r}, ffn_prefix={self.ffn_prefix!r}, linear={self.linear!r}, mixer_prefix={self.mixer_prefix!r}, layer_prefix={self.layer_prefix!r}, attn_prefix={self.attn_prefix!r}, parallel_mixer={self.parallel_mixer!r}, ffn_rule={self.ffn_rule!r}, ssm_fp32={self.ssm_fp32!r}, gated_q={self.gated_q!r}, intermediate_fallback={self.intermediate_fallback!r}, sparse_indexer={self.sparse_indexer!r}, lm_head_fp32={self.lm_head_fp32!r}, summary={self.summary!r})"
+        return self.__class__.__qualname__ + f"(qkv_bias={self.qkv_bias!r}, o_bias={self.o_bias!r}, attention_bias={self.attention_bias!r}, qk_norm={self.qk_norm!r}, fused_qkv={self.fused_qkv!r}, fused_gate_up={self.fused_gate_up!r}, norms={self.norms!r}, tie={self.tie!r}, sinks={self.sinks!r}, attention={self.attention!r}, moe={self.moe!r}, ffn_prefix={self.ffn_prefix!r}, linear={self.linear!r}, mixer_prefix={self.mixer_prefix!r}, layer_prefix={self.layer_prefix!r}, attn_prefix={self.attn_prefix!r}, parallel_mixer={self.parallel_mixer!r}, ffn_rule={self.ffn_rule!r}, ssm_fp32={self.ssm_fp32!r}, gated_q={self.gated_q!r}, intermediate_fallback={self.intermediate_fallback!r}, sparse_indexer={self.sparse_indexer!r}, lm_head_fp32={self.lm_head_fp32!r}, cross_layers={self.cross_layers!r}, extra_embedding_rows={self.extra_embedding_rows!r}, summary={self.summary!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.lm_head_fp32,self.summary,) == (other.qkv_bias,other.o_bias,other.attention_bias,other.qk_norm,other.fused_qkv,other.fused_gate_up,other.norms,other.tie,other.sinks,other.attention,other.moe,other.ffn_prefix,other.linear,other.mixer_prefix,other.layer_prefix,other.attn_prefix,other.parallel_mixer,other.ffn_rule,other.ssm_fp32,other.gated_q,other.intermediate_fallback,other.sparse_indexer,other.lm_head_fp32,other.summary,)
+            return (self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.lm_head_fp32,self.cross_layers,self.extra_embedding_rows,self.summary,) == (other.qkv_bias,other.o_bias,other.attention_bias,other.qk_norm,other.fused_qkv,other.fused_gate_up,other.norms,other.tie,other.sinks,other.attention,other.moe,other.ffn_prefix,other.linear,other.mixer_prefix,other.layer_prefix,other.attn_prefix,other.parallel_mixer,other.ffn_rule,other.ssm_fp32,other.gated_q,other.intermediate_fallback,other.sparse_indexer,other.lm_head_fp32,other.cross_layers,other.extra_embedding_rows,other.summary,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','lm_head_fp32','summary',):
+        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','lm_head_fp32','cross_layers','extra_embedding_rows','summary',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','lm_head_fp32','summary',):
+        if type(self) is __dataclass_cls__ or name in ('qkv_bias','o_bias','attention_bias','qk_norm','fused_qkv','fused_gate_up','norms','tie','sinks','attention','moe','ffn_prefix','linear','mixer_prefix','layer_prefix','attn_prefix','parallel_mixer','ffn_rule','ssm_fp32','gated_q','intermediate_fallback','sparse_indexer','lm_head_fp32','cross_layers','extra_embedding_rows','summary',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.lm_head_fp32,self.summary,))
+        return hash((self.qkv_bias,self.o_bias,self.attention_bias,self.qk_norm,self.fused_qkv,self.fused_gate_up,self.norms,self.tie,self.sinks,self.attention,self.moe,self.ffn_prefix,self.linear,self.mixer_prefix,self.layer_prefix,self.attn_prefix,self.parallel_mixer,self.ffn_rule,self.ssm_fp32,self.gated_q,self.intermediate_fallback,self.sparse_indexer,self.lm_head_fp32,self.cross_layers,self.extra_embedding_rows,self.summary,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2376,7 +2383,7 @@ METHODS = {
     '111110 self endpoint:-111n0 reachable:-111n0 info:f111n0 error:d111n0 fix:d111n0': _layout_13,
     '111110 self facts:-111n0 kind:d111n0 zeros:d111n0 g_idx:d111n0 fp8_scales:d111n0 input_scale:d111n0 double_quant:d111n0 experts_only:d111n0 lm_head:d111n0': _layout_14,
     '111110 self file:-111n0 positions:f111n0': _layout_15,
-    '111110 self first:-111n0 why:-111n0 v1_from:d111n0 state_blocks:d111n0 prefix_cache_mode:d111n0': _layout_16,
+    '111110 self first:-111n0 why:-111n0 v1_from:d111n0 state_blocks:d111n0 prefix_cache_mode:d111n0 v0_only:d111n0 removed_in:d111n0 last:d111n0 removed_why:d111n0': _layout_16,
     '111110 self flag:-111n0 values:-111n0 key:-111n0': _layout_17,
     '111110 self forward_factor:-111n0 sampler_copies:-111n0 sampler_copies_large:-111n0 moe_factor:-111n0 constant_bytes:-111n0 mamba_factor:d111n0': _layout_18,
     '111110 self gpu:-111n0 memory_note:-111n0 memory_variant_of:-111n0 default_for:-111n0': _layout_19,
@@ -2389,7 +2396,7 @@ METHODS = {
     '111110 self key_prefix:-111n0 spec:-111n0 engine_args:d111n0': _layout_26,
     '111110 self kind:-111n0 address:-111n0 label:-111n0 tls:d111n0': _layout_27,
     '111110 self kind:-111n0 container:-111n0 source:d111n0 read_only:d111n0': _layout_28,
-    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0 head_split_bytes:d111n0 split_heads:d111n0': _layout_29,
+    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0 head_split_bytes:d111n0 split_heads:d111n0 cross_attention:d111n0': _layout_29,
     '111110 self kind:-111n0 window:-111n0 page_bytes:-111n0 token_bytes:-111n0 state_blocks:d111n0': _layout_30,
     '111110 self knob:-111n0 value:-111n0 reason:-111n0 pinned:d111n0': _layout_31,
     '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0 index_topk:d111n0 index_n_heads:d111n0 index_head_dim:d111n0': _layout_32,
@@ -2422,7 +2429,7 @@ METHODS = {
     '111110 self path:-111n0 directory:-111n0 source:-111n0 hardware:-111n0 deployments:-111n0 output:-111n0 digest:-111n0 multi:d111n0': _layout_59,
     '111110 self path:-111n0 start_period_s:-111n0 interval_s:-111n0 timeout_s:-111n0 retries:-111n0': _layout_60,
     '111110 self positionals:-111n0 args:-111n0 problems:d111n0': _layout_61,
-    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 mixer_prefix:d111n0 layer_prefix:d111n0 attn_prefix:d111n0 parallel_mixer:d111n0 ffn_rule:d111n0 ssm_fp32:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 sparse_indexer:d111n0 lm_head_fp32:d111n0 summary:d111n0': _layout_62,
+    '111110 self qkv_bias:d111n0 o_bias:d111n0 attention_bias:d111n0 qk_norm:d111n0 fused_qkv:d111n0 fused_gate_up:d111n0 norms:d111n0 tie:d111n0 sinks:d111n0 attention:d111n0 moe:d111n0 ffn_prefix:d111n0 linear:d111n0 mixer_prefix:d111n0 layer_prefix:d111n0 attn_prefix:d111n0 parallel_mixer:d111n0 ffn_rule:d111n0 ssm_fp32:d111n0 gated_q:d111n0 intermediate_fallback:d111n0 sparse_indexer:d111n0 lm_head_fp32:d111n0 cross_layers:d111n0 extra_embedding_rows:d111n0 summary:d111n0': _layout_62,
     '111110 self settings:-111n0 summary:-111n0 cost:d111n0': _layout_63,
     '111110 self settings:-111n0 summary:-111n0 verdict:-111n0 max_concurrency:-111n0': _layout_64,
     '111110 self text:-111n0': _layout_65,

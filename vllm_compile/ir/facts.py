@@ -110,6 +110,9 @@ class EncoderFacts:
     # qkv/proj; otherwise an unsplit attention on every rank); 0 when the split does not depend on TP.
     head_split_bytes: int = 0
     split_heads: int = 0
+    # The language model reads the item's tokens through cross-attention layers that cache them
+    # per sequence (Llama-3.2-Vision), rather than as embeddings placed in the prompt.
+    cross_attention: bool = False
 
 
 @dataclass(frozen=True, slots=True)

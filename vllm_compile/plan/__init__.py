@@ -212,6 +212,13 @@ def _architecture_release(version: str, facts: ModelFacts, warnings: list, inval
                         f"support came in vLLM {support.first} ({support.why})",
                         [_fixes().Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
                                                f"{facts.architecture}" + (" with the hybrid Mamba cache" if support.v1_from else ""))]))
+    elif support.removed_in and at_least(version, support.removed_in):
+        last = support.last or support.first
+        invalid.append(("engine.version", f"vLLM {version} does not serve {facts.architecture} ({facts.model_id}): "
+                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
+                        f"it was removed in vLLM {support.removed_in} ({support.removed_why})",
+                        [_fixes().Candidate.of({"engine.version": last}, f"vLLM {last}, the newest bundled release "
+                                               f"that serves {facts.architecture}")]))
     elif support.v1_from and not at_least(version, support.v1_from):
         warnings.append(Note(f"vLLM {version} runs {facts.architecture} on the V0 engine, whose Mamba cache "
                              f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "

@@ -9,7 +9,7 @@ table is vocabulary-parallel there, so it is split too.
 
 Sources (structure, facts only): vLLM vllm/model_executor/models/qwen2_vl.py, qwen2_5_vl.py,
 qwen3_vl.py, siglip.py, gemma3_mm.py, mllama4.py, pixtral.py, mistral3.py, llava.py, intern_vit.py,
-internvl.py and nvlm_d.py; the Hugging Face image processors' default maximum
+internvl.py, nvlm_d.py and mllama.py; the Hugging Face image processors' default maximum
 sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels),
 which vLLM's Qwen processors take as the largest dummy image of the profile run. Each merged
 token covers (patch x spatial_merge)^2 pixels: 16384 tokens per image for both, as vLLM logs
@@ -76,14 +76,20 @@ TOWERS: dict[str, Tower] = {
                       patch_bias=True, temporal=False, positions="grid", post_norm=False, projector="internvl"),
     "nvlm_d": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=False,
                     patch_bias=True, temporal=False, positions="grid", post_norm=False, projector="nvlm_d"),
+    # Llama-3.2-Vision (vLLM mllama.py MllamaVisionModel): a bias-free patch embedding, class
+    # token, gated position and tile embeddings, local blocks then gated global blocks, one
+    # projector from the concatenated intermediate features (`vision_output_dim`).
+    "mllama": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True,
+                    patch_bias=False, temporal=False, positions="grid", post_norm=True, projector="mllama"),
 }
 # Top-level model_type -> tower row.
 TOWER_OF = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "qwen3_vl_moe": "qwen3_vl",
             "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3", "llama4": "llama4",
-            "mistral3": "mistral3", "llava": "llava_pixtral", "internvl_chat": "internvl", "NVLM_D": "nvlm_d"}
+            "mistral3": "mistral3", "llava": "llava_pixtral", "internvl_chat": "internvl", "NVLM_D": "nvlm_d",
+            "mllama": "mllama"}
 # Rows whose tower must be the one named by vision_config.model_type (LLaVA wraps CLIP/SigLIP too).
 TOWER_VISION = {"mistral3": "pixtral", "llava_pixtral": "pixtral", "internvl": "intern_vit_6b",
-                "nvlm_d": "intern_vit_6b"}
+                "nvlm_d": "intern_vit_6b", "mllama": "mllama_vision_model"}
 # vLLM's NVLM-D pads InternViT-6B's 25 heads with 7 zero heads (32) so that TP 2/4/8 divide them;
 # InternVL itself adds none (nvlm_d.py / internvl.py `num_dummy_heads`).
 DUMMY_HEADS = {"nvlm_d": 7}
@@ -130,6 +136,8 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
         return _llama4(v, text_hidden, elem), None
     if row.projector in ("mistral3", "llava"):
         return _pixtral(top, v, row.projector, text_hidden, elem)
+    if row.projector == "mllama":
+        return _mllama(v, text_hidden, elem), None
     if row.projector in ("internvl", "nvlm_d"):
         return _internvit(top, v, kind, text_hidden, elem), None
     width = v.int(row.width, limit=LIMITS["hidden_size"], aliases=(row.width,))
@@ -397,3 +405,59 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
                         patches_per_item=tiles * ((tile // patch) ** 2 + 1), tokens_per_item=tiles * per_tile,
                         patches_per_token=max(1, ((tile // patch) ** 2 + 1) // per_tile),
                         head_split_bytes=heads_part, split_heads=heads + DUMMY_HEADS.get(kind, 0))
+
+
+def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
+    """Llama-3.2-Vision's tower and projector as vLLM builds them (mllama.py; keys absent from the
+    config take transformers' MllamaVisionConfig defaults).
+
+    Split over TP: the patch embedding (a column-parallel unfold), the blocks' fused qkv, o_proj,
+    fc1 (and its bias) and fc2, and the projector (column-parallel, gathered). On every rank: the
+    class token, the gated position table and its per-aspect-ratio tile table, the pre/post tile
+    embeddings, the LayerNorms, fc2's bias and the global blocks' attention/MLP gates.
+
+    Profile item: an image of `max_num_tiles` tiles, each (image_size / patch)^2 + 1 tokens
+    (1601 for 560 / 14), which the cross-attention layers read (4 x 1601 = 6404 for the 11B/90B
+    checkpoints); the tower runs each tile padded to a multiple of 8 tokens."""
+    width = v.int("hidden_size", 1280, limit=LIMITS["hidden_size"])
+    local = v.int("num_hidden_layers", 32, limit=LIMITS["num_hidden_layers"])
+    global_layers = v.int("num_global_layers", 8, limit=LIMITS["num_hidden_layers"])
+    inter = v.int("intermediate_size", 5120, limit=LIMITS["intermediate_size"])
+    patch = v.int("patch_size", 14, limit=4096)
+    channels = v.int("num_channels", 3, limit=16)
+    image = v.int("image_size", 448, limit=1 << 16)
+    tiles = v.int("max_num_tiles", 4, limit=64)
+    ratios = v.list("supported_aspect_ratios")
+    aspect_ids = len(ratios) if ratios is not None else 8
+    indices = v.list("intermediate_layers_indices") or [3, 7, 15, 23, 30]
+    out = v.int("vision_output_dim", width * (len(indices) + 1), limit=LIMITS["intermediate_size"])
+    patches = (image // patch) ** 2 + 1
+    tensors: list[Tensor] = [Tensor("vision_model.patch_embedding", width, channels * patch * patch, quantizable=False),
+                             _v("vision_model.class_embedding", width),
+                             _v("vision_model.gated_positional_embedding.gate", 1),
+                             Tensor("vision_model.gated_positional_embedding.embedding", patches, width, "replicated",
+                                    quantizable=False),
+                             Tensor("vision_model.gated_positional_embedding.tile_embedding", aspect_ids + 1,
+                                    tiles * patches * width, "replicated", quantizable=False)]
+    for name in ("pre_tile_positional_embedding", "post_tile_positional_embedding"):
+        tensors += [Tensor(f"vision_model.{name}.embedding", aspect_ids + 1, tiles * width, "replicated",
+                           quantizable=False), _v(f"vision_model.{name}.gate", 1)]
+    tensors += _norm("vision_model.layernorm_pre", width, True) + _norm("vision_model.layernorm_post", width, True)
+    for stack, count, gated in (("transformer", local, False), ("global_transformer", global_layers, True)):
+        for i in range(count):
+            p = f"vision_model.{stack}.layers.{i}."
+            tensors += _linear(p + "self_attn.qkv_proj", 3 * width, width, bias=False)
+            tensors += _linear(p + "self_attn.o_proj", width, width, bias=False, row_parallel=True)
+            tensors += _linear(p + "mlp.fc1", inter, width, bias=True)
+            tensors += _linear(p + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+            tensors += _norm(p + "input_layernorm", width, True) + _norm(p + "post_attention_layernorm", width, True)
+            if gated:
+                tensors += [_v(p + "gate_attn", 1), _v(p + "gate_ffn", 1)]
+    tensors += _linear("multi_modal_projector", text_hidden, out, bias=True)
+    sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
+    replicated = sum(t.parameters * elem for t in tensors if t.part != "sharded")
+    return EncoderFacts(kind="mllama", modality="image", parameters=sum(t.parameters for t in tensors),
+                        sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
+                        intermediate_size=inter, num_layers=local + global_layers,
+                        patches_per_item=tiles * -(-patches // 8) * 8, tokens_per_item=tiles * patches,
+                        patches_per_token=1, cross_attention=True)

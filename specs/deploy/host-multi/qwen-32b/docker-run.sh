@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ee02f890b93e7f36d29beb985c9a466d1c1c6e7809e67fa2192b9ba1c0fd76be
-# check-digest: sha256:65090122f02ec5839cdaaee07ab27856ca642a6c9d4d600e2ef25f6a34f63260
+# check-digest: sha256:703e5a6d9391d163dba5f44658382e6b83a012be8d14b54ebd6cee042d829e1c
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:248f5e3c7b2a8edc927db3a0022856027413c64bedbc82b4cd28f51d75a0c17c
+# check-digest: sha256:458710960ebfde1c074e3f14c4bb447f59d58ec772208fcf3cd7527ded2a5e96
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
