@@ -117,3 +117,55 @@ def test_a_plain_compile_leaves_the_lazy_modules_unimported(tmp_path):
     modules = set(json.loads(done.stderr.rpartition("\nMODULES ")[2]))
     assert {"vllm_compile.emit.compose", "vllm_compile.emit.docker_run"} <= modules  # the probe sees imports
     assert not modules & set(LAZY_ON_COMPILE), sorted(modules & set(LAZY_ON_COMPILE))
+
+
+# The console script (main() with no argv) ends its process with os._exit after the command,
+# with the garbage collector off (issue 16); main(argv) is an ordinary call. Both must leave the
+# same trace: exit status, every byte of stdout and stderr, the files written.
+ROUTES = {
+    "process": "import sys\nfrom vllm_compile.cli import main\nsys.argv = ['vllm-compile', *{args!r}]\nmain()\n",
+    "call": "from vllm_compile.cli import main\nmain({args!r})\n",
+}
+
+
+def _route(route: str, args: list[str], cwd: Path) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-c", ROUTES[route].format(args=args)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("case", ["compile", "unchanged", "check-drift", "invalid", "usage", "plan-json"])
+def test_the_console_script_leaves_what_an_ordinary_call_leaves(tmp_path, case):
+    example = (Path(__file__).parent.parent / "specs" / "llama.yaml").read_text()
+    results = {}
+    for route in ROUTES:
+        work = tmp_path / route
+        work.mkdir()
+        (work / "llama.yaml").write_text(example if case != "invalid" else example.replace("model:", "modle:", 1))
+        args = {"compile": ["llama.yaml"], "unchanged": ["llama.yaml"], "check-drift": ["check", "llama.yaml"],
+                "invalid": ["compile", "llama.yaml"], "usage": ["compile", "--no-such-option"],
+                "plan-json": ["plan", "llama.yaml", "--format", "json"]}[case]
+        if case in ("unchanged", "check-drift"):
+            assert _route("call", ["compile", "llama.yaml"], work)[0] == 0
+        if case == "check-drift":
+            artifact = next(p for p in sorted(work.rglob("compose.yaml")))
+            artifact.write_text(artifact.read_text() + "# hand edit\n")
+        status, out, err = _route(route, args, work)
+        files = {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
+        results[route] = (status, out, err, files)
+    assert results["process"] == results["call"]
+    status, out, err, _ = results["process"]
+    expected = {"compile": 0, "unchanged": 0, "check-drift": 1, "invalid": 2, "usage": 2, "plan-json": 0}[case]
+    assert status == expected, (out, err)
+    assert out or err  # the output was flushed before the process ended
+
+
+def test_the_console_script_runs_atexit_handlers_and_reports_a_message_exit(tmp_path):
+    probe = ("import atexit, sys\nimport vllm_compile.commands._group as group\n"
+             "atexit.register(lambda: sys.stdout.write('handler ran\\n'))\n"
+             "def stop(**kwargs):\n    raise SystemExit('stopped: a message')\n"
+             "group.cli.main = stop\n"
+             "from vllm_compile.cli import main\nsys.argv = ['vllm-compile', 'plan', 'x.yaml']\nmain()\n"
+             "sys.stdout.write('not reached\\n')\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "handler ran\n", "stopped: a message\n")

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:70e7938d4236a080f62ac4f3b0f597d25e603fcd4f29088e2f2c13b1995cd624
-# check-digest: sha256:bcc77a8d4fe648944da68e0002ba4a5925f185890864eeaa90cd0c76ce6e1ca1
+# check-digest: sha256:55c8c4d8dbf0d692ee8e14525c1b802c28c3e7176a239e38ce5584454e3d3754
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:53d074280f145e1421ba1fc337ad90e72624657db7c74c1e2ebd7e840e68982d
-# check-digest: sha256:00dea3d70eb163d0e7ef63d714612df605522a8392e20254f9510f81e1da9b33
+# check-digest: sha256:0aa01855b91bb53379069da994e96fafc6e84e0580a6065e2ad472852dae994f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
