@@ -138,3 +138,35 @@ def test_an_unknown_internvl_tower_is_not_counted_and_says_so():
     f = _facts(config)
     assert f.encoder is None and any("'siglip_vision_model' vision tower" in w for w in f.warnings)
     assert f.parameters < 938_193_024
+
+
+def _hf_layout(config: dict) -> dict:
+    """The same checkpoint in the Hugging Face layout (OpenGVLab/InternVL3-1B-hf,
+    InternVLForConditionalGeneration): the LLM in text_config, InternViT as `internvl_vision` with
+    list sizes and its own key names, `vision_feature_layer` for select_layer."""
+    v = config["vision_config"]
+    return {"architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl",
+            "downsample_ratio": 0.5, "vision_feature_layer": -1, "projector_hidden_act": "gelu",
+            "image_seq_length": 256, "torch_dtype": "bfloat16", "text_config": copy.deepcopy(config["llm_config"]),
+            "vision_config": {"model_type": "internvl_vision", "hidden_size": v["hidden_size"],
+                              "intermediate_size": v["intermediate_size"], "num_hidden_layers": v["num_hidden_layers"],
+                              "num_attention_heads": v["num_attention_heads"], "attention_bias": True,
+                              "use_qk_norm": False, "norm_type": "layer_norm", "image_size": [448, 448],
+                              "patch_size": [14, 14], "num_channels": 3, "use_absolute_position_embeddings": True,
+                              "use_mean_pooling": True, "use_mask_token": False, "layer_scale_init_value": 0.1}}
+
+
+def test_the_hugging_face_layout_counts_the_same_and_keeps_the_attention_whole():
+    f = _facts(_hf_layout(load(INTERNVL3_1B)), "OpenGVLab/InternVL3-1B-hf")
+    enc = f.encoder
+    # sizes.csv's sources give the same published count for OpenGVLab/InternVL3-1B-hf.
+    assert enc.kind == "internvl_hf" and f.parameters == 938_193_024 and not f.warnings
+    # vLLM's interns1_vit.py: q/k/v and projection_layer are plain linears, whole on every rank;
+    # only fc1 (with its bias) and fc2 split.
+    mlp = 24 * (FC1 + 4096 * 1024)
+    assert enc.sharded_bytes == 2 * mlp and enc.head_split_bytes == 0
+    assert weights.encoder_rank_bytes(f, 4) == enc.replicated_bytes + 2 * mlp // 4
+    assert enc.tokens_per_item == 13 * 256
+    with pytest.raises(FactsError) as err:
+        _facts(_hf_layout(load(INTERNVL3_1B)) | {"vision_feature_layer": 24})
+    assert err.value.key == "vision_feature_layer"

@@ -74,6 +74,11 @@ TOWERS: dict[str, Tower] = {
     # Linear, GELU, Linear, all replicated); NVLM-D's mlp1 goes through the LLM's intermediate width.
     "internvl": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True,
                       patch_bias=True, temporal=False, positions="grid", post_norm=False, projector="internvl"),
+    # The Hugging Face layout of InternVL (`internvl`, InternVLForConditionalGeneration), which
+    # vLLM serves with interns1.py / interns1_vit.py: the same tower with an unsplit attention
+    # (q/k/v/projection_layer are plain linears) and multi_modal_projector in place of mlp1.
+    "internvl_hf": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True,
+                         patch_bias=True, temporal=False, positions="grid", post_norm=False, projector="internvl_hf"),
     "nvlm_d": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=False,
                     patch_bias=True, temporal=False, positions="grid", post_norm=False, projector="nvlm_d"),
     # Llama-3.2-Vision (vLLM mllama.py MllamaVisionModel): a bias-free patch embedding, class
@@ -85,11 +90,11 @@ TOWERS: dict[str, Tower] = {
 # Top-level model_type -> tower row.
 TOWER_OF = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "qwen3_vl_moe": "qwen3_vl",
             "qwen3_5": "qwen3_vl", "qwen3_5_moe": "qwen3_vl", "gemma3": "gemma3", "llama4": "llama4",
-            "mistral3": "mistral3", "llava": "llava_pixtral", "internvl_chat": "internvl", "NVLM_D": "nvlm_d",
+            "mistral3": "mistral3", "llava": "llava_pixtral", "internvl_chat": "internvl", "NVLM_D": "nvlm_d", "internvl": "internvl_hf",
             "mllama": "mllama"}
 # Rows whose tower must be the one named by vision_config.model_type (LLaVA wraps CLIP/SigLIP too).
 TOWER_VISION = {"mistral3": "pixtral", "llava_pixtral": "pixtral", "internvl": "intern_vit_6b",
-                "nvlm_d": "intern_vit_6b", "mllama": "mllama_vision_model"}
+                "nvlm_d": "intern_vit_6b", "internvl_hf": "internvl_vision", "mllama": "mllama_vision_model"}
 # vLLM's NVLM-D pads InternViT-6B's 25 heads with 7 zero heads (32) so that TP 2/4/8 divide them;
 # InternVL itself adds none (nvlm_d.py / internvl.py `num_dummy_heads`).
 DUMMY_HEADS = {"nvlm_d": 7}
@@ -138,7 +143,7 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
         return _pixtral(top, v, row.projector, text_hidden, elem)
     if row.projector == "mllama":
         return _mllama(v, text_hidden, elem), None
-    if row.projector in ("internvl", "nvlm_d"):
+    if row.projector in ("internvl", "nvlm_d", "internvl_hf"):
         return _internvit(top, v, kind, text_hidden, elem), None
     width = v.int(row.width, limit=LIMITS["hidden_size"], aliases=(row.width,))
     depth = v.int(row.depth, limit=LIMITS["num_hidden_layers"], aliases=(row.depth,))
@@ -331,36 +336,47 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
     is more than one tile (one tile when `dynamic_image_size` is off); each tile is
     (image_size / patch)^2 x downsample_ratio^2 embeddings (256 for 448 / 14 at 0.5) after the
     pixel shuffle, from (image_size / patch)^2 + 1 tower tokens (the class token is dropped)."""
-    width = v.int("hidden_size", 3200, limit=LIMITS["hidden_size"])
-    layers = v.int("num_hidden_layers", 48, limit=LIMITS["num_hidden_layers"])
-    inter = v.int("intermediate_size", 12800, limit=LIMITS["intermediate_size"])
-    heads = v.int("num_attention_heads", 25, limit=LIMITS["num_attention_heads"])
-    patch = v.int("patch_size", 14, limit=4096)
+    hf = kind == "internvl_hf"
+    width = v.int("hidden_size", 1024 if hf else 3200, limit=LIMITS["hidden_size"])
+    layers = v.int("num_hidden_layers", 24 if hf else 48, limit=LIMITS["num_hidden_layers"])
+    inter = v.int("intermediate_size", 4096 if hf else 12800, limit=LIMITS["intermediate_size"])
+    heads = v.int("num_attention_heads", 16 if hf else 25, limit=LIMITS["num_attention_heads"])
+    patch = _side(v, "patch_size", 14)
     channels = v.int("num_channels", 3, limit=16)
-    image = v.int("image_size", 224, limit=1 << 16)
-    qkv_bias = v.bool("qkv_bias", False)
-    qk_norm = v.bool("qk_normalization", True)
-    norm_type = v.str("norm_type", "rms_norm")
+    image = _side(v, "image_size", 448 if hf else 224)
+    qkv_bias = v.bool("attention_bias", False) if hf else v.bool("qkv_bias", False)
+    qk_norm = v.bool("use_qk_norm", False) if hf else v.bool("qk_normalization", True)
+    norm_type = v.str("norm_type", "layer_norm" if hf else "rms_norm")
     if norm_type not in ("rms_norm", "layer_norm"):
         raise FactsError(f"config.vision_config `norm_type` {norm_type!r} is not rms_norm or layer_norm",
                          key="norm_type")
     if width % heads:
         raise FactsError(f"config.vision_config hidden_size {width} is not divisible by num_attention_heads {heads}",
                          key="num_attention_heads")
-    select = top.raw("select_layer", -1)
+    select_key = "vision_feature_layer" if hf else "select_layer"
+    select = top.raw(select_key, -1)
     if isinstance(select, bool) or not isinstance(select, int):
-        raise FactsError(f"config `select_layer` must be an integer, found {select!r}", key="select_layer")
+        raise FactsError(f"config `{select_key}` must be an integer, found {select!r}", key=select_key)
     # vLLM builds the blocks up to the selected layer only (num_hidden_layers_override).
     depth = layers + select + 1 if select < 0 else select + 1
     if not 0 < depth <= layers:
-        raise FactsError(f"config `select_layer` {select} is outside the vision tower's {layers} layers",
-                         key="select_layer")
+        raise FactsError(f"config `{select_key}` {select} is outside the vision tower's {layers} layers",
+                         key=select_key)
     ratio = top.number("downsample_ratio", top.raw("downsample_ratio", 0.5))
     if not 0 < ratio <= 1:
         raise FactsError("config `downsample_ratio` must be in (0, 1]", key="downsample_ratio")
     shuffle = int(1 / ratio) ** 2
     padded = (heads + DUMMY_HEADS.get(kind, 0)) * (width // heads)
     layer_norm = norm_type == "layer_norm"
+    if hf:
+        hf_tensors = _interns1_vit(v, width, inter, depth, patch, channels, image, qkv_bias, qk_norm, norm_type)
+        hf_tensors += _norm("multi_modal_projector.layer_norm", width * shuffle, True)
+        hf_tensors += [Tensor("multi_modal_projector.linear_1", text_hidden, width * shuffle, "replicated"),
+                    _v("multi_modal_projector.linear_1.bias", text_hidden),
+                    Tensor("multi_modal_projector.linear_2", text_hidden, text_hidden, "replicated"),
+                    _v("multi_modal_projector.linear_2.bias", text_hidden)]
+        return _intern_facts(top, kind, hf_tensors, width, inter, depth, image, patch, ratio, heads, hf=True,
+                             elem=elem)
     p = "vision_model.embeddings."
     tensors: list[Tensor] = [_v(p + "class_embedding", width),
                              Tensor(p + "patch_embedding", width, channels * patch * patch, "replicated",
@@ -387,15 +403,78 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
     else:
         tensors += [Tensor("mlp1.1", text_hidden, width * shuffle, "replicated"), _v("mlp1.1.bias", text_hidden),
                     Tensor("mlp1.3", text_hidden, text_hidden, "replicated"), _v("mlp1.3.bias", text_hidden)]
-    tile = top.int("force_image_size", 0, limit=1 << 16) or image
+    return _intern_facts(top, kind, tensors, width, inter, depth, image, patch, ratio, heads + DUMMY_HEADS.get(kind, 0),
+                         hf=False, elem=elem)
+
+
+def _side(v: Config, key: str, default: int) -> int:
+    """image_size / patch_size: an integer, or (Hugging Face layout) a square [height, width]."""
+    value = v.raw(key, default)
+    if isinstance(value, list):
+        if len(value) != 2 or value[0] != value[1]:
+            raise FactsError(f"config.vision_config `{key}` {value!r}: only square sizes are modelled", key=key)
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1 << 16:
+        raise FactsError(f"config.vision_config `{key}` must be a positive integer, found {value!r}", key=key)
+    return value
+
+
+def _interns1_vit(v: Config, width: int, inter: int, depth: int, patch: int, channels: int, image: int,
+                  qkv_bias: bool, qk_norm: bool, norm_type: str) -> list[Tensor]:
+    """InternViT as vLLM's interns1_vit.py builds it for the Hugging Face layout: cls_token (and
+    mask_token when `use_mask_token`), a patch Conv2d with bias, the position table when
+    `use_absolute_position_embeddings`; per layer q/k/v/projection_layer as plain linears (whole
+    on every rank), q/k norms when `use_qk_norm`, fc1/fc2 split, two norms and lambda_1/lambda_2;
+    a last LayerNorm unless `use_mean_pooling`."""
+    layer_norm = norm_type == "layer_norm"
+    p = "vision_tower.embeddings."
+    tensors: list[Tensor] = [_v(p + "cls_token", width)]
+    if v.bool("use_mask_token", False):
+        tensors.append(_v(p + "mask_token", width))
+    tensors += [Tensor(p + "patch_embeddings.projection", width, channels * patch * patch, "replicated",
+                       quantizable=False), _v(p + "patch_embeddings.projection.bias", width)]
+    if v.bool("use_absolute_position_embeddings", True):
+        tensors.append(Tensor(p + "position_embeddings", (image // patch) ** 2 + 1, width, "replicated",
+                              quantizable=False))
+    for i in range(depth):
+        q = f"vision_tower.encoder.layer.{i}."
+        for name in ("q_proj", "k_proj", "v_proj"):
+            tensors.append(Tensor(q + "attention." + name, width, width, "replicated"))
+            if qkv_bias:
+                tensors.append(_v(q + "attention." + name + ".bias", width))
+        if qk_norm:
+            tensors += [_v(q + "attention.q_norm", width), _v(q + "attention.k_norm", width)]
+        tensors += [Tensor(q + "attention.projection_layer", width, width, "replicated"),
+                    _v(q + "attention.projection_layer.bias", width)]
+        tensors += _linear(q + "mlp.fc1", inter, width, bias=True)
+        tensors += _linear(q + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+        tensors += _norm(q + "layernorm_before", width, layer_norm) + _norm(q + "layernorm_after", width, layer_norm)
+        tensors += [_v(q + "lambda_1", width), _v(q + "lambda_2", width)]
+    if not v.bool("use_mean_pooling", True):
+        tensors += _norm("vision_tower.layernorm", width, True)
+    return tensors
+
+
+def _intern_facts(top: Config, kind: str, tensors: list[Tensor], width: int, inter: int, depth: int, image: int,
+                  patch: int, ratio: float, split_heads: int, *, hf: bool, elem: int = 2) -> EncoderFacts:
+    """The profile item and the per-rank split of an InternViT tower.
+
+    Tiles: the remote-code layout's `max_dynamic_patch` (+ the thumbnail when `use_thumbnail`,
+    one tile when `dynamic_image_size` is off); the Hugging Face layout keeps its tiling in the
+    processor config (GotOcr2 `max_patches` 12, `crop_to_patches`: a thumbnail too), which the
+    model config does not hold, so its defaults apply."""
+    tile = image if hf else (top.int("force_image_size", 0, limit=1 << 16) or image)
     per_tile = int((tile // patch) ** 2 * ratio ** 2)
     if per_tile <= 0:
         raise FactsError("vision_config gives an image of no tokens", key="vision_config")
-    tiles = 1
-    if top.bool("dynamic_image_size", False):
-        tiles = top.int("max_dynamic_patch", 6, limit=1024)
-        if top.bool("use_thumbnail", False) and tiles > 1:
-            tiles += 1
+    if hf:
+        tiles = 12 + 1
+    else:
+        tiles = 1
+        if top.bool("dynamic_image_size", False):
+            tiles = top.int("max_dynamic_patch", 6, limit=1024)
+            if top.bool("use_thumbnail", False) and tiles > 1:
+                tiles += 1
     sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
     heads_part = sum(t.parameters * elem for t in tensors if t.part == "heads")
     replicated = sum(t.parameters * elem for t in tensors if t.part == "replicated")
@@ -404,7 +483,7 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
                         intermediate_size=inter, num_layers=depth,
                         patches_per_item=tiles * ((tile // patch) ** 2 + 1), tokens_per_item=tiles * per_tile,
                         patches_per_token=max(1, ((tile // patch) ** 2 + 1) // per_tile),
-                        head_split_bytes=heads_part, split_heads=heads + DUMMY_HEADS.get(kind, 0))
+                        head_split_bytes=heads_part, split_heads=split_heads if heads_part else 0)
 
 
 def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
