@@ -113,6 +113,10 @@ class EncoderFacts:
     # The language model reads the item's tokens through cross-attention layers that cache them
     # per sequence (Llama-3.2-Vision), rather than as embeddings placed in the prompt.
     cross_attention: bool = False
+    # Tiled items (InternVL): embeddings per tile, and whether a thumbnail tile joins a multi-tile
+    # image; `--mm-processor-kwargs` max_dynamic_patch then sets the tile count. 0: not tiled.
+    tokens_per_tile: int = 0
+    thumbnail: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,6 +302,7 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
                   max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size,
                   mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels,
+                  mm_max_tiles=req.mm_max_tiles,
                   state_dtypes=(req.mamba_cache_dtype, req.mamba_ssm_cache_dtype),
                   speculative=req.speculative)
 

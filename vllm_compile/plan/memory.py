@@ -41,6 +41,7 @@ class Layout:
     speculative: SpeculativeFacts | None = None
     mm_items_per_prompt: int = 1   # the profiled modality's --limit-mm-per-prompt (0: its profiling skipped)
     mm_max_pixels: int | None = None
+    mm_max_tiles: int | None = None
     state_dtypes: tuple[str, str] = ("auto", "auto")   # --mamba-cache-dtype, --mamba-ssm-cache-dtype
 
 
@@ -108,7 +109,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         if stage == 0:
             encoder_weights = weights.encoder_rank_bytes(facts, tp)
             profile = overheads.encoder_profile(facts, rules.era, tp, layout.max_num_batched_tokens, layout.max_num_seqs,
-                                                layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes)
+                                                layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes,
+                                                max_tiles=layout.mm_max_tiles)
             if profile is not None:
                 # The tower's forward comes first; its embeddings stay cached through the text run.
                 stage_activation = max(profile.forward_bytes, activation + profile.cached_bytes)

@@ -170,3 +170,14 @@ def test_the_hugging_face_layout_counts_the_same_and_keeps_the_attention_whole()
     with pytest.raises(FactsError) as err:
         _facts(_hf_layout(load(INTERNVL3_1B)) | {"vision_feature_layer": 24})
     assert err.value.key == "vision_feature_layer"
+
+
+def test_max_dynamic_patch_from_mm_processor_kwargs_sets_the_profile_image():
+    f = _facts(load(INTERNVL3_1B))
+    # --mm-processor-kwargs '{"max_dynamic_patch": 6}': 6 tiles + the thumbnail, 256 each.
+    six = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2, max_tiles=6)
+    assert six.cached_bytes == 5 * 7 * 256 * 896 * 2                      # cdiv(8192, 1792) = 5 images
+    one = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2, max_tiles=1)
+    assert (one.budget_tokens, one.items) == (8192, 32)                   # one tile, no thumbnail: 256
+    from vllm_compile.commands.predict import mm_max_tiles
+    assert mm_max_tiles('{"max_dynamic_patch": 6}') == 6 and mm_max_tiles({"max_pixels": 5}) is None

@@ -467,13 +467,14 @@ def _intern_facts(top: Config, kind: str, tensors: list[Tensor], width: int, int
     per_tile = int((tile // patch) ** 2 * ratio ** 2)
     if per_tile <= 0:
         raise FactsError("vision_config gives an image of no tokens", key="vision_config")
+    thumbnail = hf or top.bool("use_thumbnail", False)
     if hf:
         tiles = 12 + 1
     else:
         tiles = 1
         if top.bool("dynamic_image_size", False):
             tiles = top.int("max_dynamic_patch", 6, limit=1024)
-            if top.bool("use_thumbnail", False) and tiles > 1:
+            if thumbnail and tiles > 1:
                 tiles += 1
     sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
     heads_part = sum(t.parameters * elem for t in tensors if t.part == "heads")
@@ -483,7 +484,8 @@ def _intern_facts(top: Config, kind: str, tensors: list[Tensor], width: int, int
                         intermediate_size=inter, num_layers=depth,
                         patches_per_item=tiles * ((tile // patch) ** 2 + 1), tokens_per_item=tiles * per_tile,
                         patches_per_token=max(1, ((tile // patch) ** 2 + 1) // per_tile),
-                        head_split_bytes=heads_part, split_heads=split_heads if heads_part else 0)
+                        head_split_bytes=heads_part, split_heads=split_heads if heads_part else 0,
+                        tokens_per_tile=per_tile, thumbnail=thumbnail)
 
 
 def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
