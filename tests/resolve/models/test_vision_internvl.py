@@ -181,3 +181,25 @@ def test_max_dynamic_patch_from_mm_processor_kwargs_sets_the_profile_image():
     assert (one.budget_tokens, one.items) == (8192, 32)                   # one tile, no thumbnail: 256
     from vllm_compile.commands.predict import mm_max_tiles
     assert mm_max_tiles('{"max_dynamic_patch": 6}') == 6 and mm_max_tiles({"max_pixels": 5}) is None
+
+
+def test_internvl2_5_26b_internvit_6b_and_internlm2_reproduce_the_published_count():
+    # OpenGVLab/InternVL2_5-26B = InternViT-6B-448px-V2_5 (45 blocks, width 3200, 25 heads, RMSNorm,
+    # q/k normalization, no qkv bias) + internlm2_5-20b-chat with InternVL's 92553-token vocabulary.
+    # Published safetensors counts (a public script's HF `parameter_count` list, search-index
+    # file id 12439498600): InternVL2_5-26B 25,514,186,112; internlm2_5-20b-chat 19,861,149,696
+    # with its own 92544-token vocabulary.
+    config = _internvit_6b(load(INTERNVL3_1B))
+    config["llm_config"] = {"architectures": ["InternLM2ForCausalLM"], "model_type": "internlm2",
+                            "hidden_size": 6144, "intermediate_size": 16384, "num_hidden_layers": 48,
+                            "num_attention_heads": 48, "num_key_value_heads": 8, "vocab_size": 92553,
+                            "max_position_embeddings": 32768, "tie_word_embeddings": False,
+                            "torch_dtype": "bfloat16"}
+    f = _facts(config, "OpenGVLab/InternVL2_5-26B")
+    block = (3 * 3200 * 3200 + 2 * 3200 + (3200 * 3200 + 3200) + (3200 * 12800 + 12800) + (12800 * 3200 + 3200)
+             + 2 * 3200 + 2 * 3200)                     # qkv, q/k norms, proj, fc1, fc2, two RMSNorms, ls1/ls2
+    tower = 3 * 14 * 14 * 3200 + 3200 + 3200 + 1025 * 3200 + 45 * block
+    mlp1 = 2 * 12800 + (12800 * 6144 + 6144) + (6144 * 6144 + 6144)
+    assert f.encoder.parameters == tower + mlp1
+    assert f.parameters - f.encoder.parameters == 19_861_149_696 + (92553 - 92544) * 2 * 6144
+    assert f.parameters == 25_514_186_112
