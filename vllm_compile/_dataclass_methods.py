@@ -252,28 +252,29 @@ def _layout_8(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.plan.overheads.EncoderProfile
-def _layout_9(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__):
-    def __init__(self, budget_tokens, items, forward_bytes, cached_bytes):
+def _layout_9(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_modality__):
+    def __init__(self, budget_tokens, items, forward_bytes, cached_bytes, modality=__dataclass_dflt_modality__):
         __dataclass_builtins_object__.__setattr__(self, 'budget_tokens', budget_tokens)
         __dataclass_builtins_object__.__setattr__(self, 'items', items)
         __dataclass_builtins_object__.__setattr__(self, 'forward_bytes', forward_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'cached_bytes', cached_bytes)
+        __dataclass_builtins_object__.__setattr__(self, 'modality', modality)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(budget_tokens={self.budget_tokens!r}, items={self.items!r}, forward_bytes={self.forward_bytes!r}, cached_bytes={self.cached_bytes!r})"
+        return self.__class__.__qualname__ + f"(budget_tokens={self.budget_tokens!r}, items={self.items!r}, forward_bytes={self.forward_bytes!r}, cached_bytes={self.cached_bytes!r}, modality={self.modality!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.budget_tokens,self.items,self.forward_bytes,self.cached_bytes,) == (other.budget_tokens,other.items,other.forward_bytes,other.cached_bytes,)
+            return (self.budget_tokens,self.items,self.forward_bytes,self.cached_bytes,self.modality,) == (other.budget_tokens,other.items,other.forward_bytes,other.cached_bytes,other.modality,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('budget_tokens','items','forward_bytes','cached_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('budget_tokens','items','forward_bytes','cached_bytes','modality',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('budget_tokens','items','forward_bytes','cached_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('budget_tokens','items','forward_bytes','cached_bytes','modality',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.budget_tokens,self.items,self.forward_bytes,self.cached_bytes,))
+        return hash((self.budget_tokens,self.items,self.forward_bytes,self.cached_bytes,self.modality,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -806,8 +807,8 @@ def _layout_28(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.EncoderFacts
-def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__, __dataclass_dflt_head_split_bytes__, __dataclass_dflt_split_heads__, __dataclass_dflt_cross_attention__, __dataclass_dflt_tokens_per_tile__, __dataclass_dflt_thumbnail__):
-    def __init__(self, kind, modality, parameters, sharded_bytes, replicated_bytes, hidden_size, intermediate_size, num_layers, patches_per_item, tokens_per_item, pixels_per_token=__dataclass_dflt_pixels_per_token__, patches_per_token=__dataclass_dflt_patches_per_token__, head_split_bytes=__dataclass_dflt_head_split_bytes__, split_heads=__dataclass_dflt_split_heads__, cross_attention=__dataclass_dflt_cross_attention__, tokens_per_tile=__dataclass_dflt_tokens_per_tile__, thumbnail=__dataclass_dflt_thumbnail__):
+def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__, __dataclass_dflt_head_split_bytes__, __dataclass_dflt_split_heads__, __dataclass_dflt_cross_attention__, __dataclass_dflt_tokens_per_tile__, __dataclass_dflt_thumbnail__, __dataclass_dflt_video_frames_per_patch__, __dataclass_dflt_pixels_per_patch__, __dataclass_dflt_gated_mlp__, __dataclass_dflt_rotary__):
+    def __init__(self, kind, modality, parameters, sharded_bytes, replicated_bytes, hidden_size, intermediate_size, num_layers, patches_per_item, tokens_per_item, pixels_per_token=__dataclass_dflt_pixels_per_token__, patches_per_token=__dataclass_dflt_patches_per_token__, head_split_bytes=__dataclass_dflt_head_split_bytes__, split_heads=__dataclass_dflt_split_heads__, cross_attention=__dataclass_dflt_cross_attention__, tokens_per_tile=__dataclass_dflt_tokens_per_tile__, thumbnail=__dataclass_dflt_thumbnail__, video_frames_per_patch=__dataclass_dflt_video_frames_per_patch__, pixels_per_patch=__dataclass_dflt_pixels_per_patch__, gated_mlp=__dataclass_dflt_gated_mlp__, rotary=__dataclass_dflt_rotary__):
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
         __dataclass_builtins_object__.__setattr__(self, 'modality', modality)
         __dataclass_builtins_object__.__setattr__(self, 'parameters', parameters)
@@ -825,22 +826,26 @@ def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'cross_attention', cross_attention)
         __dataclass_builtins_object__.__setattr__(self, 'tokens_per_tile', tokens_per_tile)
         __dataclass_builtins_object__.__setattr__(self, 'thumbnail', thumbnail)
+        __dataclass_builtins_object__.__setattr__(self, 'video_frames_per_patch', video_frames_per_patch)
+        __dataclass_builtins_object__.__setattr__(self, 'pixels_per_patch', pixels_per_patch)
+        __dataclass_builtins_object__.__setattr__(self, 'gated_mlp', gated_mlp)
+        __dataclass_builtins_object__.__setattr__(self, 'rotary', rotary)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(kind={self.kind!r}, modality={self.modality!r}, parameters={self.parameters!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, hidden_size={self.hidden_size!r}, intermediate_size={self.intermediate_size!r}, num_layers={self.num_layers!r}, patches_per_item={self.patches_per_item!r}, tokens_per_item={self.tokens_per_item!r}, pixels_per_token={self.pixels_per_token!r}, patches_per_token={self.patches_per_token!r}, head_split_bytes={self.head_split_bytes!r}, split_heads={self.split_heads!r}, cross_attention={self.cross_attention!r}, tokens_per_tile={self.tokens_per_tile!r}, thumbnail={self.thumbnail!r})"
+        return self.__class__.__qualname__ + f"(kind={self.kind!r}, modality={self.modality!r}, parameters={self.parameters!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, hidden_size={self.hidden_size!r}, intermediate_size={self.intermediate_size!r}, num_layers={self.num_layers!r}, patches_per_item={self.patches_per_item!r}, tokens_per_item={self.tokens_per_item!r}, pixels_per_token={self.pixels_per_token!r}, patches_per_token={self.patches_per_token!r}, head_split_bytes={self.head_split_bytes!r}, split_heads={self.split_heads!r}, cross_attention={self.cross_attention!r}, tokens_per_tile={self.tokens_per_tile!r}, thumbnail={self.thumbnail!r}, video_frames_per_patch={self.video_frames_per_patch!r}, pixels_per_patch={self.pixels_per_patch!r}, gated_mlp={self.gated_mlp!r}, rotary={self.rotary!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,self.cross_attention,self.tokens_per_tile,self.thumbnail,) == (other.kind,other.modality,other.parameters,other.sharded_bytes,other.replicated_bytes,other.hidden_size,other.intermediate_size,other.num_layers,other.patches_per_item,other.tokens_per_item,other.pixels_per_token,other.patches_per_token,other.head_split_bytes,other.split_heads,other.cross_attention,other.tokens_per_tile,other.thumbnail,)
+            return (self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,self.cross_attention,self.tokens_per_tile,self.thumbnail,self.video_frames_per_patch,self.pixels_per_patch,self.gated_mlp,self.rotary,) == (other.kind,other.modality,other.parameters,other.sharded_bytes,other.replicated_bytes,other.hidden_size,other.intermediate_size,other.num_layers,other.patches_per_item,other.tokens_per_item,other.pixels_per_token,other.patches_per_token,other.head_split_bytes,other.split_heads,other.cross_attention,other.tokens_per_tile,other.thumbnail,other.video_frames_per_patch,other.pixels_per_patch,other.gated_mlp,other.rotary,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads','cross_attention','tokens_per_tile','thumbnail',):
+        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads','cross_attention','tokens_per_tile','thumbnail','video_frames_per_patch','pixels_per_patch','gated_mlp','rotary',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads','cross_attention','tokens_per_tile','thumbnail',):
+        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','head_split_bytes','split_heads','cross_attention','tokens_per_tile','thumbnail','video_frames_per_patch','pixels_per_patch','gated_mlp','rotary',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,self.cross_attention,self.tokens_per_tile,self.thumbnail,))
+        return hash((self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.head_split_bytes,self.split_heads,self.cross_attention,self.tokens_per_tile,self.thumbnail,self.video_frames_per_patch,self.pixels_per_patch,self.gated_mlp,self.rotary,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -1982,8 +1987,8 @@ def _layout_67(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.plan.Ledger
-def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_rank__, __dataclass_dflt_stage__, __dataclass_dflt_encoder_weights_bytes__, __dataclass_dflt_encoder_activation_bytes__):
-    def __init__(self, total_bytes, requested_bytes, weights_bytes, activation_bytes, non_torch_bytes, cuda_graph_bytes, kv_cache_bytes, kv_bytes_per_token, rank=__dataclass_dflt_rank__, stage=__dataclass_dflt_stage__, encoder_weights_bytes=__dataclass_dflt_encoder_weights_bytes__, encoder_activation_bytes=__dataclass_dflt_encoder_activation_bytes__):
+def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_rank__, __dataclass_dflt_stage__, __dataclass_dflt_encoder_weights_bytes__, __dataclass_dflt_encoder_activation_bytes__, __dataclass_dflt_encoder_modality__):
+    def __init__(self, total_bytes, requested_bytes, weights_bytes, activation_bytes, non_torch_bytes, cuda_graph_bytes, kv_cache_bytes, kv_bytes_per_token, rank=__dataclass_dflt_rank__, stage=__dataclass_dflt_stage__, encoder_weights_bytes=__dataclass_dflt_encoder_weights_bytes__, encoder_activation_bytes=__dataclass_dflt_encoder_activation_bytes__, encoder_modality=__dataclass_dflt_encoder_modality__):
         __dataclass_builtins_object__.__setattr__(self, 'total_bytes', total_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'requested_bytes', requested_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'weights_bytes', weights_bytes)
@@ -1996,22 +2001,23 @@ def _layout_68(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'stage', stage)
         __dataclass_builtins_object__.__setattr__(self, 'encoder_weights_bytes', encoder_weights_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'encoder_activation_bytes', encoder_activation_bytes)
+        __dataclass_builtins_object__.__setattr__(self, 'encoder_modality', encoder_modality)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(total_bytes={self.total_bytes!r}, requested_bytes={self.requested_bytes!r}, weights_bytes={self.weights_bytes!r}, activation_bytes={self.activation_bytes!r}, non_torch_bytes={self.non_torch_bytes!r}, cuda_graph_bytes={self.cuda_graph_bytes!r}, kv_cache_bytes={self.kv_cache_bytes!r}, kv_bytes_per_token={self.kv_bytes_per_token!r}, rank={self.rank!r}, stage={self.stage!r}, encoder_weights_bytes={self.encoder_weights_bytes!r}, encoder_activation_bytes={self.encoder_activation_bytes!r})"
+        return self.__class__.__qualname__ + f"(total_bytes={self.total_bytes!r}, requested_bytes={self.requested_bytes!r}, weights_bytes={self.weights_bytes!r}, activation_bytes={self.activation_bytes!r}, non_torch_bytes={self.non_torch_bytes!r}, cuda_graph_bytes={self.cuda_graph_bytes!r}, kv_cache_bytes={self.kv_cache_bytes!r}, kv_bytes_per_token={self.kv_bytes_per_token!r}, rank={self.rank!r}, stage={self.stage!r}, encoder_weights_bytes={self.encoder_weights_bytes!r}, encoder_activation_bytes={self.encoder_activation_bytes!r}, encoder_modality={self.encoder_modality!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,) == (other.total_bytes,other.requested_bytes,other.weights_bytes,other.activation_bytes,other.non_torch_bytes,other.cuda_graph_bytes,other.kv_cache_bytes,other.kv_bytes_per_token,other.rank,other.stage,other.encoder_weights_bytes,other.encoder_activation_bytes,)
+            return (self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,self.encoder_modality,) == (other.total_bytes,other.requested_bytes,other.weights_bytes,other.activation_bytes,other.non_torch_bytes,other.cuda_graph_bytes,other.kv_cache_bytes,other.kv_bytes_per_token,other.rank,other.stage,other.encoder_weights_bytes,other.encoder_activation_bytes,other.encoder_modality,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes','encoder_modality',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('total_bytes','requested_bytes','weights_bytes','activation_bytes','non_torch_bytes','cuda_graph_bytes','kv_cache_bytes','kv_bytes_per_token','rank','stage','encoder_weights_bytes','encoder_activation_bytes','encoder_modality',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,))
+        return hash((self.total_bytes,self.requested_bytes,self.weights_bytes,self.activation_bytes,self.non_torch_bytes,self.cuda_graph_bytes,self.kv_cache_bytes,self.kv_bytes_per_token,self.rank,self.stage,self.encoder_weights_bytes,self.encoder_activation_bytes,self.encoder_modality,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2044,8 +2050,8 @@ def _layout_69(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.memory.Layout
-def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_other_tenants_bytes__, __dataclass_dflt_cpu_offload_bytes__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_dp__, __dataclass_dflt_speculative__, __dataclass_dflt_mm_items_per_prompt__, __dataclass_dflt_mm_max_pixels__, __dataclass_dflt_mm_max_tiles__, __dataclass_dflt_state_dtypes__):
-    def __init__(self, tp, pp, utilization, max_model_len, kv_cache_dtype, max_num_seqs, max_num_batched_tokens, block_size, enforce_eager, expert_parallel, dtype_bytes, hybrid, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, other_tenants_bytes=__dataclass_dflt_other_tenants_bytes__, cpu_offload_bytes=__dataclass_dflt_cpu_offload_bytes__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, dp=__dataclass_dflt_dp__, speculative=__dataclass_dflt_speculative__, mm_items_per_prompt=__dataclass_dflt_mm_items_per_prompt__, mm_max_pixels=__dataclass_dflt_mm_max_pixels__, mm_max_tiles=__dataclass_dflt_mm_max_tiles__, state_dtypes=__dataclass_dflt_state_dtypes__):
+def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_kv_cache_memory_bytes__, __dataclass_dflt_other_tenants_bytes__, __dataclass_dflt_cpu_offload_bytes__, __dataclass_dflt_max_loras__, __dataclass_dflt_max_lora_rank__, __dataclass_dflt_dp__, __dataclass_dflt_speculative__, __dataclass_dflt_mm_items_per_prompt__, __dataclass_dflt_mm_max_pixels__, __dataclass_dflt_mm_max_tiles__, __dataclass_dflt_mm_videos_per_prompt__, __dataclass_dflt_state_dtypes__):
+    def __init__(self, tp, pp, utilization, max_model_len, kv_cache_dtype, max_num_seqs, max_num_batched_tokens, block_size, enforce_eager, expert_parallel, dtype_bytes, hybrid, kv_cache_memory_bytes=__dataclass_dflt_kv_cache_memory_bytes__, other_tenants_bytes=__dataclass_dflt_other_tenants_bytes__, cpu_offload_bytes=__dataclass_dflt_cpu_offload_bytes__, max_loras=__dataclass_dflt_max_loras__, max_lora_rank=__dataclass_dflt_max_lora_rank__, dp=__dataclass_dflt_dp__, speculative=__dataclass_dflt_speculative__, mm_items_per_prompt=__dataclass_dflt_mm_items_per_prompt__, mm_max_pixels=__dataclass_dflt_mm_max_pixels__, mm_max_tiles=__dataclass_dflt_mm_max_tiles__, mm_videos_per_prompt=__dataclass_dflt_mm_videos_per_prompt__, state_dtypes=__dataclass_dflt_state_dtypes__):
         __dataclass_builtins_object__.__setattr__(self, 'tp', tp)
         __dataclass_builtins_object__.__setattr__(self, 'pp', pp)
         __dataclass_builtins_object__.__setattr__(self, 'utilization', utilization)
@@ -2068,23 +2074,24 @@ def _layout_70(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'mm_items_per_prompt', mm_items_per_prompt)
         __dataclass_builtins_object__.__setattr__(self, 'mm_max_pixels', mm_max_pixels)
         __dataclass_builtins_object__.__setattr__(self, 'mm_max_tiles', mm_max_tiles)
+        __dataclass_builtins_object__.__setattr__(self, 'mm_videos_per_prompt', mm_videos_per_prompt)
         __dataclass_builtins_object__.__setattr__(self, 'state_dtypes', state_dtypes)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(tp={self.tp!r}, pp={self.pp!r}, utilization={self.utilization!r}, max_model_len={self.max_model_len!r}, kv_cache_dtype={self.kv_cache_dtype!r}, max_num_seqs={self.max_num_seqs!r}, max_num_batched_tokens={self.max_num_batched_tokens!r}, block_size={self.block_size!r}, enforce_eager={self.enforce_eager!r}, expert_parallel={self.expert_parallel!r}, dtype_bytes={self.dtype_bytes!r}, hybrid={self.hybrid!r}, kv_cache_memory_bytes={self.kv_cache_memory_bytes!r}, other_tenants_bytes={self.other_tenants_bytes!r}, cpu_offload_bytes={self.cpu_offload_bytes!r}, max_loras={self.max_loras!r}, max_lora_rank={self.max_lora_rank!r}, dp={self.dp!r}, speculative={self.speculative!r}, mm_items_per_prompt={self.mm_items_per_prompt!r}, mm_max_pixels={self.mm_max_pixels!r}, mm_max_tiles={self.mm_max_tiles!r}, state_dtypes={self.state_dtypes!r})"
+        return self.__class__.__qualname__ + f"(tp={self.tp!r}, pp={self.pp!r}, utilization={self.utilization!r}, max_model_len={self.max_model_len!r}, kv_cache_dtype={self.kv_cache_dtype!r}, max_num_seqs={self.max_num_seqs!r}, max_num_batched_tokens={self.max_num_batched_tokens!r}, block_size={self.block_size!r}, enforce_eager={self.enforce_eager!r}, expert_parallel={self.expert_parallel!r}, dtype_bytes={self.dtype_bytes!r}, hybrid={self.hybrid!r}, kv_cache_memory_bytes={self.kv_cache_memory_bytes!r}, other_tenants_bytes={self.other_tenants_bytes!r}, cpu_offload_bytes={self.cpu_offload_bytes!r}, max_loras={self.max_loras!r}, max_lora_rank={self.max_lora_rank!r}, dp={self.dp!r}, speculative={self.speculative!r}, mm_items_per_prompt={self.mm_items_per_prompt!r}, mm_max_pixels={self.mm_max_pixels!r}, mm_max_tiles={self.mm_max_tiles!r}, mm_videos_per_prompt={self.mm_videos_per_prompt!r}, state_dtypes={self.state_dtypes!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.tp,self.pp,self.utilization,self.max_model_len,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.enforce_eager,self.expert_parallel,self.dtype_bytes,self.hybrid,self.kv_cache_memory_bytes,self.other_tenants_bytes,self.cpu_offload_bytes,self.max_loras,self.max_lora_rank,self.dp,self.speculative,self.mm_items_per_prompt,self.mm_max_pixels,self.mm_max_tiles,self.state_dtypes,) == (other.tp,other.pp,other.utilization,other.max_model_len,other.kv_cache_dtype,other.max_num_seqs,other.max_num_batched_tokens,other.block_size,other.enforce_eager,other.expert_parallel,other.dtype_bytes,other.hybrid,other.kv_cache_memory_bytes,other.other_tenants_bytes,other.cpu_offload_bytes,other.max_loras,other.max_lora_rank,other.dp,other.speculative,other.mm_items_per_prompt,other.mm_max_pixels,other.mm_max_tiles,other.state_dtypes,)
+            return (self.tp,self.pp,self.utilization,self.max_model_len,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.enforce_eager,self.expert_parallel,self.dtype_bytes,self.hybrid,self.kv_cache_memory_bytes,self.other_tenants_bytes,self.cpu_offload_bytes,self.max_loras,self.max_lora_rank,self.dp,self.speculative,self.mm_items_per_prompt,self.mm_max_pixels,self.mm_max_tiles,self.mm_videos_per_prompt,self.state_dtypes,) == (other.tp,other.pp,other.utilization,other.max_model_len,other.kv_cache_dtype,other.max_num_seqs,other.max_num_batched_tokens,other.block_size,other.enforce_eager,other.expert_parallel,other.dtype_bytes,other.hybrid,other.kv_cache_memory_bytes,other.other_tenants_bytes,other.cpu_offload_bytes,other.max_loras,other.max_lora_rank,other.dp,other.speculative,other.mm_items_per_prompt,other.mm_max_pixels,other.mm_max_tiles,other.mm_videos_per_prompt,other.state_dtypes,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('tp','pp','utilization','max_model_len','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','block_size','enforce_eager','expert_parallel','dtype_bytes','hybrid','kv_cache_memory_bytes','other_tenants_bytes','cpu_offload_bytes','max_loras','max_lora_rank','dp','speculative','mm_items_per_prompt','mm_max_pixels','mm_max_tiles','state_dtypes',):
+        if type(self) is __dataclass_cls__ or name in ('tp','pp','utilization','max_model_len','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','block_size','enforce_eager','expert_parallel','dtype_bytes','hybrid','kv_cache_memory_bytes','other_tenants_bytes','cpu_offload_bytes','max_loras','max_lora_rank','dp','speculative','mm_items_per_prompt','mm_max_pixels','mm_max_tiles','mm_videos_per_prompt','state_dtypes',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('tp','pp','utilization','max_model_len','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','block_size','enforce_eager','expert_parallel','dtype_bytes','hybrid','kv_cache_memory_bytes','other_tenants_bytes','cpu_offload_bytes','max_loras','max_lora_rank','dp','speculative','mm_items_per_prompt','mm_max_pixels','mm_max_tiles','state_dtypes',):
+        if type(self) is __dataclass_cls__ or name in ('tp','pp','utilization','max_model_len','kv_cache_dtype','max_num_seqs','max_num_batched_tokens','block_size','enforce_eager','expert_parallel','dtype_bytes','hybrid','kv_cache_memory_bytes','other_tenants_bytes','cpu_offload_bytes','max_loras','max_lora_rank','dp','speculative','mm_items_per_prompt','mm_max_pixels','mm_max_tiles','mm_videos_per_prompt','state_dtypes',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.tp,self.pp,self.utilization,self.max_model_len,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.enforce_eager,self.expert_parallel,self.dtype_bytes,self.hybrid,self.kv_cache_memory_bytes,self.other_tenants_bytes,self.cpu_offload_bytes,self.max_loras,self.max_lora_rank,self.dp,self.speculative,self.mm_items_per_prompt,self.mm_max_pixels,self.mm_max_tiles,self.state_dtypes,))
+        return hash((self.tp,self.pp,self.utilization,self.max_model_len,self.kv_cache_dtype,self.max_num_seqs,self.max_num_batched_tokens,self.block_size,self.enforce_eager,self.expert_parallel,self.dtype_bytes,self.hybrid,self.kv_cache_memory_bytes,self.other_tenants_bytes,self.cpu_offload_bytes,self.max_loras,self.max_lora_rank,self.dp,self.speculative,self.mm_items_per_prompt,self.mm_max_pixels,self.mm_max_tiles,self.mm_videos_per_prompt,self.state_dtypes,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2115,8 +2122,8 @@ def _layout_71(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.plan.releases.ReleaseRules
-def _layout_72(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__, __dataclass_dflt_sparse_mla_auto_fp8__, __dataclass_dflt_nccl_eager_buffers__):
-    def __init__(self, version, engine, era, default_utilization, cuda_graphs_in_budget, hybrid_kv_manager, tokens_from_concurrency, bf16_auto_fallback, v0_mla_alignment, large_gpu_rule, mamba_state_blocks=__dataclass_dflt_mamba_state_blocks__, mamba_seqs_must_fit=__dataclass_dflt_mamba_seqs_must_fit__, sparse_mla_auto_fp8=__dataclass_dflt_sparse_mla_auto_fp8__, nccl_eager_buffers=__dataclass_dflt_nccl_eager_buffers__):
+def _layout_72(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_mamba_state_blocks__, __dataclass_dflt_mamba_seqs_must_fit__, __dataclass_dflt_sparse_mla_auto_fp8__, __dataclass_dflt_nccl_eager_buffers__, __dataclass_dflt_video_frames_from_context__, __dataclass_dflt_vision_qk_concat_rotary__):
+    def __init__(self, version, engine, era, default_utilization, cuda_graphs_in_budget, hybrid_kv_manager, tokens_from_concurrency, bf16_auto_fallback, v0_mla_alignment, large_gpu_rule, mamba_state_blocks=__dataclass_dflt_mamba_state_blocks__, mamba_seqs_must_fit=__dataclass_dflt_mamba_seqs_must_fit__, sparse_mla_auto_fp8=__dataclass_dflt_sparse_mla_auto_fp8__, nccl_eager_buffers=__dataclass_dflt_nccl_eager_buffers__, video_frames_from_context=__dataclass_dflt_video_frames_from_context__, vision_qk_concat_rotary=__dataclass_dflt_vision_qk_concat_rotary__):
         __dataclass_builtins_object__.__setattr__(self, 'version', version)
         __dataclass_builtins_object__.__setattr__(self, 'engine', engine)
         __dataclass_builtins_object__.__setattr__(self, 'era', era)
@@ -2131,22 +2138,24 @@ def _layout_72(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'mamba_seqs_must_fit', mamba_seqs_must_fit)
         __dataclass_builtins_object__.__setattr__(self, 'sparse_mla_auto_fp8', sparse_mla_auto_fp8)
         __dataclass_builtins_object__.__setattr__(self, 'nccl_eager_buffers', nccl_eager_buffers)
+        __dataclass_builtins_object__.__setattr__(self, 'video_frames_from_context', video_frames_from_context)
+        __dataclass_builtins_object__.__setattr__(self, 'vision_qk_concat_rotary', vision_qk_concat_rotary)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(version={self.version!r}, engine={self.engine!r}, era={self.era!r}, default_utilization={self.default_utilization!r}, cuda_graphs_in_budget={self.cuda_graphs_in_budget!r}, hybrid_kv_manager={self.hybrid_kv_manager!r}, tokens_from_concurrency={self.tokens_from_concurrency!r}, bf16_auto_fallback={self.bf16_auto_fallback!r}, v0_mla_alignment={self.v0_mla_alignment!r}, large_gpu_rule={self.large_gpu_rule!r}, mamba_state_blocks={self.mamba_state_blocks!r}, mamba_seqs_must_fit={self.mamba_seqs_must_fit!r}, sparse_mla_auto_fp8={self.sparse_mla_auto_fp8!r}, nccl_eager_buffers={self.nccl_eager_buffers!r})"
+        return self.__class__.__qualname__ + f"(version={self.version!r}, engine={self.engine!r}, era={self.era!r}, default_utilization={self.default_utilization!r}, cuda_graphs_in_budget={self.cuda_graphs_in_budget!r}, hybrid_kv_manager={self.hybrid_kv_manager!r}, tokens_from_concurrency={self.tokens_from_concurrency!r}, bf16_auto_fallback={self.bf16_auto_fallback!r}, v0_mla_alignment={self.v0_mla_alignment!r}, large_gpu_rule={self.large_gpu_rule!r}, mamba_state_blocks={self.mamba_state_blocks!r}, mamba_seqs_must_fit={self.mamba_seqs_must_fit!r}, sparse_mla_auto_fp8={self.sparse_mla_auto_fp8!r}, nccl_eager_buffers={self.nccl_eager_buffers!r}, video_frames_from_context={self.video_frames_from_context!r}, vision_qk_concat_rotary={self.vision_qk_concat_rotary!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,self.nccl_eager_buffers,) == (other.version,other.engine,other.era,other.default_utilization,other.cuda_graphs_in_budget,other.hybrid_kv_manager,other.tokens_from_concurrency,other.bf16_auto_fallback,other.v0_mla_alignment,other.large_gpu_rule,other.mamba_state_blocks,other.mamba_seqs_must_fit,other.sparse_mla_auto_fp8,other.nccl_eager_buffers,)
+            return (self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,self.nccl_eager_buffers,self.video_frames_from_context,self.vision_qk_concat_rotary,) == (other.version,other.engine,other.era,other.default_utilization,other.cuda_graphs_in_budget,other.hybrid_kv_manager,other.tokens_from_concurrency,other.bf16_auto_fallback,other.v0_mla_alignment,other.large_gpu_rule,other.mamba_state_blocks,other.mamba_seqs_must_fit,other.sparse_mla_auto_fp8,other.nccl_eager_buffers,other.video_frames_from_context,other.vision_qk_concat_rotary,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8','nccl_eager_buffers',):
+        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8','nccl_eager_buffers','video_frames_from_context','vision_qk_concat_rotary',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8','nccl_eager_buffers',):
+        if type(self) is __dataclass_cls__ or name in ('version','engine','era','default_utilization','cuda_graphs_in_budget','hybrid_kv_manager','tokens_from_concurrency','bf16_auto_fallback','v0_mla_alignment','large_gpu_rule','mamba_state_blocks','mamba_seqs_must_fit','sparse_mla_auto_fp8','nccl_eager_buffers','video_frames_from_context','vision_qk_concat_rotary',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,self.nccl_eager_buffers,))
+        return hash((self.version,self.engine,self.era,self.default_utilization,self.cuda_graphs_in_budget,self.hybrid_kv_manager,self.tokens_from_concurrency,self.bf16_auto_fallback,self.v0_mla_alignment,self.large_gpu_rule,self.mamba_state_blocks,self.mamba_seqs_must_fit,self.sparse_mla_auto_fp8,self.nccl_eager_buffers,self.video_frames_from_context,self.vision_qk_concat_rotary,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2364,8 +2373,8 @@ def _layout_76(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.vision.Tower
-def _layout_77(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_max_pixels__, __dataclass_dflt_default_patch__):
-    def __init__(self, width, depth, gated_mlp, layer_norm, patch_bias, temporal, positions, post_norm, projector, max_pixels=__dataclass_dflt_max_pixels__, default_patch=__dataclass_dflt_default_patch__):
+def _layout_77(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_max_pixels__, __dataclass_dflt_default_patch__, __dataclass_dflt_rotary__, __dataclass_dflt_video_from_context__):
+    def __init__(self, width, depth, gated_mlp, layer_norm, patch_bias, temporal, positions, post_norm, projector, max_pixels=__dataclass_dflt_max_pixels__, default_patch=__dataclass_dflt_default_patch__, rotary=__dataclass_dflt_rotary__, video_from_context=__dataclass_dflt_video_from_context__):
         __dataclass_builtins_object__.__setattr__(self, 'width', width)
         __dataclass_builtins_object__.__setattr__(self, 'depth', depth)
         __dataclass_builtins_object__.__setattr__(self, 'gated_mlp', gated_mlp)
@@ -2377,22 +2386,24 @@ def _layout_77(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'projector', projector)
         __dataclass_builtins_object__.__setattr__(self, 'max_pixels', max_pixels)
         __dataclass_builtins_object__.__setattr__(self, 'default_patch', default_patch)
+        __dataclass_builtins_object__.__setattr__(self, 'rotary', rotary)
+        __dataclass_builtins_object__.__setattr__(self, 'video_from_context', video_from_context)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(width={self.width!r}, depth={self.depth!r}, gated_mlp={self.gated_mlp!r}, layer_norm={self.layer_norm!r}, patch_bias={self.patch_bias!r}, temporal={self.temporal!r}, positions={self.positions!r}, post_norm={self.post_norm!r}, projector={self.projector!r}, max_pixels={self.max_pixels!r}, default_patch={self.default_patch!r})"
+        return self.__class__.__qualname__ + f"(width={self.width!r}, depth={self.depth!r}, gated_mlp={self.gated_mlp!r}, layer_norm={self.layer_norm!r}, patch_bias={self.patch_bias!r}, temporal={self.temporal!r}, positions={self.positions!r}, post_norm={self.post_norm!r}, projector={self.projector!r}, max_pixels={self.max_pixels!r}, default_patch={self.default_patch!r}, rotary={self.rotary!r}, video_from_context={self.video_from_context!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.width,self.depth,self.gated_mlp,self.layer_norm,self.patch_bias,self.temporal,self.positions,self.post_norm,self.projector,self.max_pixels,self.default_patch,) == (other.width,other.depth,other.gated_mlp,other.layer_norm,other.patch_bias,other.temporal,other.positions,other.post_norm,other.projector,other.max_pixels,other.default_patch,)
+            return (self.width,self.depth,self.gated_mlp,self.layer_norm,self.patch_bias,self.temporal,self.positions,self.post_norm,self.projector,self.max_pixels,self.default_patch,self.rotary,self.video_from_context,) == (other.width,other.depth,other.gated_mlp,other.layer_norm,other.patch_bias,other.temporal,other.positions,other.post_norm,other.projector,other.max_pixels,other.default_patch,other.rotary,other.video_from_context,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('width','depth','gated_mlp','layer_norm','patch_bias','temporal','positions','post_norm','projector','max_pixels','default_patch',):
+        if type(self) is __dataclass_cls__ or name in ('width','depth','gated_mlp','layer_norm','patch_bias','temporal','positions','post_norm','projector','max_pixels','default_patch','rotary','video_from_context',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('width','depth','gated_mlp','layer_norm','patch_bias','temporal','positions','post_norm','projector','max_pixels','default_patch',):
+        if type(self) is __dataclass_cls__ or name in ('width','depth','gated_mlp','layer_norm','patch_bias','temporal','positions','post_norm','projector','max_pixels','default_patch','rotary','video_from_context',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.width,self.depth,self.gated_mlp,self.layer_norm,self.patch_bias,self.temporal,self.positions,self.post_norm,self.projector,self.max_pixels,self.default_patch,))
+        return hash((self.width,self.depth,self.gated_mlp,self.layer_norm,self.patch_bias,self.temporal,self.positions,self.post_norm,self.projector,self.max_pixels,self.default_patch,self.rotary,self.video_from_context,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2406,7 +2417,7 @@ METHODS = {
     '111100 self path:-111n0 summary:-111n0 details:d111n0 code:-111n1': _layout_6,
     '111110 self attention:-111n0 window:-111n0 kv_heads:-111n0 head_size:-111n0 head_size_v:-111n0 is_moe:-111n0 tensors:-111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 ssm_groups:d111n0 conv_group_state:d111n0 mixer:d111n0 ssm_heads:d111n0 mixer_width:d111n0 index_key_bytes:d111n0': _layout_7,
     '111110 self backend:-111n0 leader_args:-111n0 worker_args:d111n0 rendezvous_port:d111n0': _layout_8,
-    '111110 self budget_tokens:-111n0 items:-111n0 forward_bytes:-111n0 cached_bytes:-111n0': _layout_9,
+    '111110 self budget_tokens:-111n0 items:-111n0 forward_bytes:-111n0 cached_bytes:-111n0 modality:d111n0': _layout_9,
     '111110 self code:-111n0 name:-111n0 meaning:-111n0 fix:-111n0': _layout_10,
     '111110 self conv:-111n0 ssm:-111n0 groups:d111n0 conv_per_group:d111n0 heads:d111n0 width:d111n0': _layout_11,
     '111110 self driver_version:-111n0 devices:-111n0': _layout_12,
@@ -2426,7 +2437,7 @@ METHODS = {
     '111110 self key_prefix:-111n0 spec:-111n0 engine_args:d111n0': _layout_26,
     '111110 self kind:-111n0 address:-111n0 label:-111n0 tls:d111n0': _layout_27,
     '111110 self kind:-111n0 container:-111n0 source:d111n0 read_only:d111n0': _layout_28,
-    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0 head_split_bytes:d111n0 split_heads:d111n0 cross_attention:d111n0 tokens_per_tile:d111n0 thumbnail:d111n0': _layout_29,
+    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0 head_split_bytes:d111n0 split_heads:d111n0 cross_attention:d111n0 tokens_per_tile:d111n0 thumbnail:d111n0 video_frames_per_patch:d111n0 pixels_per_patch:d111n0 gated_mlp:d111n0 rotary:d111n0': _layout_29,
     '111110 self kind:-111n0 window:-111n0 page_bytes:-111n0 token_bytes:-111n0 state_blocks:d111n0': _layout_30,
     '111110 self knob:-111n0 value:-111n0 reason:-111n0 pinned:d111n0': _layout_31,
     '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0 index_topk:d111n0 index_n_heads:d111n0 index_head_dim:d111n0': _layout_32,
@@ -2465,14 +2476,14 @@ METHODS = {
     '111110 self settings:-111n0 summary:-111n0 verdict:-111n0 max_concurrency:-111n0': _layout_65,
     '111110 self text:-111n0': _layout_66,
     '111110 self tool_version:-111n0 spec_path:-111n0 input_digest:-111n0 sealed:d111n0': _layout_67,
-    '111110 self total_bytes:-111n0 requested_bytes:-111n0 weights_bytes:-111n0 activation_bytes:-111n0 non_torch_bytes:-111n0 cuda_graph_bytes:-111n0 kv_cache_bytes:-111n0 kv_bytes_per_token:-111n0 rank:d111n0 stage:d111n0 encoder_weights_bytes:d111n0 encoder_activation_bytes:d111n0': _layout_68,
+    '111110 self total_bytes:-111n0 requested_bytes:-111n0 weights_bytes:-111n0 activation_bytes:-111n0 non_torch_bytes:-111n0 cuda_graph_bytes:-111n0 kv_cache_bytes:-111n0 kv_bytes_per_token:-111n0 rank:d111n0 stage:d111n0 encoder_weights_bytes:d111n0 encoder_activation_bytes:d111n0 encoder_modality:d111n0': _layout_68,
     '111110 self tp:-111n0 pp:-111n0 dp:-111n0 ep:-111n0 rule:-111n0 reason:-111n0': _layout_69,
-    '111110 self tp:-111n0 pp:-111n0 utilization:-111n0 max_model_len:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 block_size:-111n0 enforce_eager:-111n0 expert_parallel:-111n0 dtype_bytes:-111n0 hybrid:-111n0 kv_cache_memory_bytes:d111n0 other_tenants_bytes:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 dp:d111n0 speculative:d111n0 mm_items_per_prompt:d111n0 mm_max_pixels:d111n0 mm_max_tiles:d111n0 state_dtypes:d111n0': _layout_70,
+    '111110 self tp:-111n0 pp:-111n0 utilization:-111n0 max_model_len:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 block_size:-111n0 enforce_eager:-111n0 expert_parallel:-111n0 dtype_bytes:-111n0 hybrid:-111n0 kv_cache_memory_bytes:d111n0 other_tenants_bytes:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 dp:d111n0 speculative:d111n0 mm_items_per_prompt:d111n0 mm_max_pixels:d111n0 mm_max_tiles:d111n0 mm_videos_per_prompt:d111n0 state_dtypes:d111n0': _layout_70,
     '111110 self vendor:-111n0 count:-111n0 device_ids:-111n0 product_names:d111n0': _layout_71,
-    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0 sparse_mla_auto_fp8:d111n0 nccl_eager_buffers:d111n0': _layout_72,
+    '111110 self version:-111n0 engine:-111n0 era:-111n0 default_utilization:-111n0 cuda_graphs_in_budget:-111n0 hybrid_kv_manager:-111n0 tokens_from_concurrency:-111n0 bf16_auto_fallback:-111n0 v0_mla_alignment:-111n0 large_gpu_rule:-111n0 mamba_state_blocks:d111n0 mamba_seqs_must_fit:d111n0 sparse_mla_auto_fp8:d111n0 nccl_eager_buffers:d111n0 video_frames_from_context:d111n0 vision_qk_concat_rotary:d111n0': _layout_72,
     '111110 self version:-111n0 requested:-111n0 flags:-111n0 positionals:-111n0 value_tables:-111n0 warning:d111n0': _layout_73,
     '111110 self version:-111n0 tokens:d111n0 args:d111n0 positionals:d111n0 model:d111n0 revision:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 data_parallel_size:d111n0 max_model_len:d111n0 max_model_len_auto:d111n0 gpu_memory_utilization:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 kv_cache_dtype:d111n0 quantization:d111n0 dtype:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 enable_lora:d111n0 max_loras:d111n0 max_lora_rank:d111n0 cpu_offload_gb:d111n0 kv_cache_memory_bytes:d111n0 disable_hybrid_kv_cache_manager:d111n0 mamba_cache_dtype:d111n0 mamba_ssm_cache_dtype:d111n0 mamba_cache_mode:d111n0 enable_prefix_caching:d111n0 speculative_config:d111n0 limit_mm_per_prompt:d111n0': _layout_74,
     '111110 self vllm_version:-111n0 engine:-111n0 tensor_parallel_size:-111n0 pipeline_parallel_size:-111n0 max_model_len:-111n0 gpu_memory_utilization:-111n0 block_size:-111n0 per_gpu:-111n0 kv_cache_tokens:-111n0 max_concurrency:-111n0 verdict:-111n0 reasons:-111n0 fixes:-111n0 dtype:-111n0 kv_cache_dtype:-111n0 max_num_seqs:-111n0 max_num_batched_tokens:-111n0 enforce_eager:-111n0 enable_expert_parallel:d111n0 quantization:d111n0 num_gpu_blocks:d111n0 choices:d111n0 warnings:d111n0 ranks:d111n0 headroom_needed_bytes:d111n0 goal_met:d111n0 kv_cache_memory_bytes:d111n0 data_parallel_size:d111n0 gpu_name:d111n0 concurrency_goal:d111n0 failure_key:d111n0 max_loras:d111n0 max_lora_rank:d111n0 nodes:d111n0 multi_node_backend:d111n0 kv_cache_format:d111n0 state_page_bytes:d111n0 state_groups:d111n0 state_blocks_per_sequence:d111n0': _layout_75,
     '111110 self vllm_version:-111n0 model:-111n0 gpu:-111n0 gpu_count:-111n0 mode:d111n0 max_model_len:d111n0 concurrency:d111n0 tensor_parallel_size:d111n0 pipeline_parallel_size:d111n0 gpu_memory_utilization:d111n0 kv_cache_dtype:d111n0 max_num_seqs:d111n0 max_num_batched_tokens:d111n0 block_size:d111n0 enforce_eager:d111n0 enable_expert_parallel:d111n0 dtype:d111n0 quantization:d111n0 disable_hybrid_kv_cache_manager:d111n0 kv_cache_memory_bytes:d111n0 mamba_cache_dtype:d111n0 mamba_ssm_cache_dtype:d111n0 enable_prefix_caching:d111n0 mamba_cache_mode:d111n0 allow_long_max_model_len:d111n0 auto_fit_max_model_len:d111n0 cpu_offload_bytes:d111n0 max_loras:d111n0 max_lora_rank:d111n0 data_parallel_size:d111n0 speculative:d111n0 mm_limits:d111n0 mm_max_pixels:d111n0 mm_max_tiles:d111n0 skip_mm_profiling:d111n0 language_model_only:d111n0 use_v1:d111n0 other_tenants_bytes:d111n0 alternative_gpus:d111n0 hardware_fixes:d111n0 propose_fixes:d111n0 nodes:d111n0 gpus_per_node:d111n0 interconnect:d111n0 network:d111n0 pipeline_parallel_pinned:d111n0 data_parallel_pinned:d111n0 release_flags:d111n0': _layout_76,
-    '111110 self width:-111n0 depth:-111n0 gated_mlp:-111n0 layer_norm:-111n0 patch_bias:-111n0 temporal:-111n0 positions:-111n0 post_norm:-111n0 projector:-111n0 max_pixels:d111n0 default_patch:d111n0': _layout_77,
+    '111110 self width:-111n0 depth:-111n0 gated_mlp:-111n0 layer_norm:-111n0 patch_bias:-111n0 temporal:-111n0 positions:-111n0 post_norm:-111n0 projector:-111n0 max_pixels:d111n0 default_patch:d111n0 rotary:d111n0 video_from_context:d111n0': _layout_77,
 }

@@ -52,7 +52,7 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
         lines.append(f"  {label:<21} {_amount(value)}{note}")
         if encoder.get(attr):
             what = ("vision tower + projector" if attr == "weights_bytes" else
-                    "dummy image batch through the tower, embeddings cached")
+                    f"dummy {led.encoder_modality or 'image'} batch through the tower, embeddings cached")
             lines.append(f"    of which encoder    {_gib(encoder[attr])}  ({what})")
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",

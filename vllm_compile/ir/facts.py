@@ -117,6 +117,15 @@ class EncoderFacts:
     # image; `--mm-processor-kwargs` max_dynamic_patch then sets the tile count. 0: not tiled.
     tokens_per_tile: int = 0
     thumbnail: bool = False
+    # Frames one tower patch spans (the Conv3d `temporal_patch_size`) where vLLM sizes the profile
+    # run's dummy video by qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL); 0: not modelled.
+    video_frames_per_patch: int = 0
+    # What the profile run's forward keeps live per tower patch (plan/overheads.py encoder_profile):
+    # input values per patch (channels x frames x patch^2; the processor's float32 pixels and their
+    # model-dtype copy), a gated MLP (gate and up) and 2D rotary positions applied to q and k in float32.
+    pixels_per_patch: int = 0
+    gated_mlp: bool = False
+    rotary: bool = False
 
 
 @dataclass(frozen=True, slots=True)

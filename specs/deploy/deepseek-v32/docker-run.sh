@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:70e7938d4236a080f62ac4f3b0f597d25e603fcd4f29088e2f2c13b1995cd624
-# check-digest: sha256:55c8c4d8dbf0d692ee8e14525c1b802c28c3e7176a239e38ce5584454e3d3754
+# check-digest: sha256:9bc9103bee36ff993dbd51faa62e4569cce7062ce79175477cd7be7c56b8855d
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

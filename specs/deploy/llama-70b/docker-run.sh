@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a7f3935ab2d865a6a4e5eb63492469c61d0c210b4f201a65e5c568557f84b05e
-# check-digest: sha256:3ed4c1f97115181804d45001cf503b23c976286779422d18d039bc550447870d
+# check-digest: sha256:0364a9655da231299cbc7df193f3fa3dbb362b7580204a6fc2f9e70ccf69f707
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e4cd6065dbf12cb21988dc975ba7865ab97befdbd5c41cac1e96bbc78dd011e
-# check-digest: sha256:666a5fce16e8903022f4a6f16ed460f48585d122555b2653bdade1f3eacfc6ab
+# check-digest: sha256:a2ddaa9536e5919883622299013506459fa5313ff060910aa829c195accd41e2
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:7a23d328bbddf279f7bdea5c450077b0a675b4d6ead701cd33ae31dc213b0a1a
-# check-digest: sha256:0fac7c19cd7ba2a8bce5f769169c64a372ffd4fdcc251ff375c63379f18b4e4b
+# check-digest: sha256:335a129a21b52ba44dfff1ed8712db02c76bf4b93b9dd4699cc6ec871141db9f
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:03ebd4e8a5bc0ec7ac7f7c08aeb181ce2c9928a8dcd7a89520876867fdf1033e
-# check-digest: sha256:8f448e60430dd3712aa64130461990d7722673115a0fdc4f7bf31655d92dcac1
+# check-digest: sha256:20faf9c3b0f90d3ebe257db5d8c713b55e4d083e969e2120dc75140043535d3f
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

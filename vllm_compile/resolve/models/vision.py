@@ -39,16 +39,23 @@ class Tower:
     projector: str             # qwen_merger | gemma3
     max_pixels: int = 0        # largest image the processor makes (Qwen); 0: fixed image_size
     default_patch: int = 14
+    rotary: bool = False       # 2D rotary positions on q/k, in float32 (the Qwen towers); SigLIP: a table
+    # The profile run's dummy video follows qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL): from 0.10.2 it
+    # fills the context and can outgrow an image. Qwen3-VL's processor sizes its videos otherwise (not modelled;
+    # the Qwen3.5/3.6 start-ups logged profile images).
+    video_from_context: bool = False
 
 
 TOWERS: dict[str, Tower] = {
     "qwen2_vl": Tower(width="embed_dim", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=False,
-                      temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056),
+                      temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056,
+                      rotary=True, video_from_context=True),
     "qwen2_5_vl": Tower(width="hidden_size", depth="depth", gated_mlp=True, layer_norm=False, patch_bias=False,
-                        temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056),
+                        temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056,
+                        rotary=True, video_from_context=True),
     "qwen3_vl": Tower(width="hidden_size", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=True,
                       temporal=True, positions="table", post_norm=False, projector="qwen_merger",
-                      max_pixels=16777216, default_patch=16),
+                      max_pixels=16777216, default_patch=16, rotary=True),
     "gemma3": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=True,
                     temporal=False, positions="grid", post_norm=True, projector="gemma3"),
     # Llama 4 (vLLM mllama4.py): an unfolding linear patch embedding without bias, a class token
@@ -212,7 +219,10 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                         sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
                         intermediate_size=inter, num_layers=depth, patches_per_item=patches,
                         tokens_per_item=tokens, pixels_per_token=(patch * merge) ** 2 if row.max_pixels else 0,
-                        patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens)), None
+                        patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens),
+                        video_frames_per_patch=temporal if row.video_from_context else 0,
+                        pixels_per_patch=channels * temporal * patch * patch, gated_mlp=row.gated_mlp,
+                        rotary=row.rotary), None
 
 
 def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
@@ -261,7 +271,8 @@ def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
     return EncoderFacts(kind="llama4", modality="image", parameters=sum(t.parameters for t in tensors),
                         sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
                         intermediate_size=inter, num_layers=depth, patches_per_item=tiles * (grid + 1),
-                        tokens_per_item=tiles * per_tile, patches_per_token=max(1, (grid + 1) // per_tile))
+                        tokens_per_item=tiles * per_tile, patches_per_token=max(1, (grid + 1) // per_tile),
+                        pixels_per_patch=channels * patch * patch, rotary=True)
 
 
 def _pixtral(top: Config, v: Config, projector: str, text_hidden: int,
@@ -316,7 +327,8 @@ def _pixtral(top: Config, v: Config, projector: str, text_hidden: int,
                         parameters=sum(t.parameters for t in tensors), sharded_bytes=sharded,
                         replicated_bytes=replicated, hidden_size=width, intermediate_size=inter, num_layers=depth,
                         patches_per_item=tokens * merge * merge, tokens_per_item=tokens,
-                        patches_per_token=merge * merge), None
+                        patches_per_token=merge * merge, pixels_per_patch=channels * patch * patch,
+                        gated_mlp=True, rotary=True), None
 
 
 def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -> EncoderFacts:
@@ -376,7 +388,7 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
                     Tensor("multi_modal_projector.linear_2", text_hidden, text_hidden, "replicated"),
                     _v("multi_modal_projector.linear_2.bias", text_hidden)]
         return _intern_facts(top, kind, hf_tensors, width, inter, depth, image, patch, ratio, heads, hf=True,
-                             elem=elem)
+                             elem=elem, channels=channels)
     p = "vision_model.embeddings."
     tensors: list[Tensor] = [_v(p + "class_embedding", width),
                              Tensor(p + "patch_embedding", width, channels * patch * patch, "replicated",
@@ -404,7 +416,7 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
         tensors += [Tensor("mlp1.1", text_hidden, width * shuffle, "replicated"), _v("mlp1.1.bias", text_hidden),
                     Tensor("mlp1.3", text_hidden, text_hidden, "replicated"), _v("mlp1.3.bias", text_hidden)]
     return _intern_facts(top, kind, tensors, width, inter, depth, image, patch, ratio, heads + DUMMY_HEADS.get(kind, 0),
-                         hf=False, elem=elem)
+                         hf=False, elem=elem, channels=channels)
 
 
 def _side(v: Config, key: str, default: int) -> int:
@@ -456,7 +468,8 @@ def _interns1_vit(v: Config, width: int, inter: int, depth: int, patch: int, cha
 
 
 def _intern_facts(top: Config, kind: str, tensors: list[Tensor], width: int, inter: int, depth: int, image: int,
-                  patch: int, ratio: float, split_heads: int, *, hf: bool, elem: int = 2) -> EncoderFacts:
+                  patch: int, ratio: float, split_heads: int, *, hf: bool, elem: int = 2,
+                  channels: int = 3) -> EncoderFacts:
     """The profile item and the per-rank split of an InternViT tower.
 
     Tiles: the remote-code layout's `max_dynamic_patch` (+ the thumbnail when `use_thumbnail`,
@@ -485,7 +498,7 @@ def _intern_facts(top: Config, kind: str, tensors: list[Tensor], width: int, int
                         patches_per_item=tiles * ((tile // patch) ** 2 + 1), tokens_per_item=tiles * per_tile,
                         patches_per_token=max(1, ((tile // patch) ** 2 + 1) // per_tile),
                         head_split_bytes=heads_part, split_heads=split_heads if heads_part else 0,
-                        tokens_per_tile=per_tile, thumbnail=thumbnail)
+                        tokens_per_tile=per_tile, thumbnail=thumbnail, pixels_per_patch=channels * patch * patch)
 
 
 def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
@@ -541,4 +554,4 @@ def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
                         sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
                         intermediate_size=inter, num_layers=local + global_layers,
                         patches_per_item=tiles * -(-patches // 8) * 8, tokens_per_item=tiles * patches,
-                        patches_per_token=1, cross_attention=True)
+                        patches_per_token=1, cross_attention=True, pixels_per_patch=channels * patch * patch)

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:59533c2ddd3cee205886fbd7b970b985460b800943d17c6ac75f2fe5c7f86a55
+# check-digest: sha256:0a8329ad8a1965de7d171ae3ccfeb4593edc704dd3f1a69bf23199f37ea2de19
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

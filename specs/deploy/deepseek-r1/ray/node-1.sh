@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:be7cbcafadea02411bb1014150c4a669d3e9842e65b8fa4f224f021fe8111e6a
+# check-digest: sha256:8113b6861def2df684e3ce72c9df5fe08f2deb95c469040b768a618c98213b02
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

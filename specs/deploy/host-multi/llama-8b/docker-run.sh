@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b317ae487c92dc8beacfc47b737dc976cbc13aee4de513ad5748de9122d90517
-# check-digest: sha256:2729a6e55cb1d9ad83b874e9e92ca0e39b263ac3badb31efa70eced483a5cfa6
+# check-digest: sha256:c6e36d01477345e88cb0503b8a94fee3d918bdd1ebc85a76e9cace4b6cf6fb8a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

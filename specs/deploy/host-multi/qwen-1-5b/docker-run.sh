@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:740be4acd08a5b5a6eff7da7c07abc7a22be12f3ee1b38b451f86692eb73971c
-# check-digest: sha256:4bf83bb1519ef4ea95f139c308dc8d8396c82009ad6beee2747b6afd334cc5c6
+# check-digest: sha256:f1bc0251e98715a5b1c3aa8e17e0bdad890951a83c2b4ff76b56a6b7494aecea
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

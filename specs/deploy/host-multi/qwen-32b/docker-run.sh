@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ee02f890b93e7f36d29beb985c9a466d1c1c6e7809e67fa2192b9ba1c0fd76be
-# check-digest: sha256:5ab234cdac85c300c5d34d44e2f1e9e9afa570979519ae5e110fe651e2dc51b5
+# check-digest: sha256:a0f7bfc1787af0818f6f4b99d002fd64ed04241a93fdd80b792326ac52d5dc35
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d6a1495747e8d6fa7037ca33d510890c2fcb579f38ec4c1c51afa15249ba30d9
-# check-digest: sha256:e05222bba823678c1750d2416d4aa5dd9b95d50fdfef557340b02b4e062f60f2
+# check-digest: sha256:9b309036f27cb4f69f729dd1f6c39951ef976d58377a80b4770d5e6ccbe5fe20
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

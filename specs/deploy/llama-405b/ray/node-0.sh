@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:6bd7412129e07846cb4e9f8a099edc297aea7a9e37502563aadca125b16cf0c8
+# check-digest: sha256:d77f3e4b16cd3efd76dd53425a7e009d6d0edccb16a8546a8aeef2d70834dee0
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:41f8279a698b1d20c54c2ccdcdc05980624e8178982606b53503fee3e0b967e4
+# check-digest: sha256:d846536ff82a9ba64c09ce9aadf9ea78e4b6f2ab5968106d9e8e4fcc48b995e0
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

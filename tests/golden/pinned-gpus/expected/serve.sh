@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:364970c5032ed7186042b560b14e452b02f39140f23479cf8c445e0dd9e75c87
-# check-digest: sha256:e76538b05f916a37ea496e93929c4f395b16b989ae503b3c4c4c5941fd29dedc
+# check-digest: sha256:33b9e39423ffe98a6379548afc9b95db8ce3091ad99f1894c57ba7592fa15a97
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:ae354a5d9cc95f08a35375099023d9bd4c819aba7a59872b768f8f48722188ed
+# check-digest: sha256:c8ea6ea4420c92541a77f577f27d1fdb337d8c2cc5c6a9f61edc66a6eccd9c23
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:c8ac9ca8bb3e66382b5ffc7b2cd09c7574e27dd713f94d32d1575008943f44e7
+# check-digest: sha256:0dadf2d8576edb14459e81ee633157b97694f475e2b9e7fb89f799199f40273a
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

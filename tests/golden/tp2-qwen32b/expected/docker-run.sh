@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b5c27f59ecf15cf4536081122fcfb09bde71c875681226e4dcec8c6915d7a92
-# check-digest: sha256:1566f6e388481ef07fd4b506bb0ae187f28488eb318b666faf603ecb62c13ff0
+# check-digest: sha256:067492de394507763099b0a491c04f6e1a0a79db7af893295f1fa40b246b0c8f
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

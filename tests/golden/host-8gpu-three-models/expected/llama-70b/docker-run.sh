@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
-# check-digest: sha256:0cb7903665dcf9046c193abc407e61523e57063d2f2b726034a9c7254726e2f4
+# check-digest: sha256:fcde9e97bf1670e88fd6c2879addf2a8e078700067cd463806bb5667ba13e473
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:30cf9604775be37add16dbf73f4e9e9a8ac4d92b3d79adff8a12572d698a63f7
-# check-digest: sha256:b14e29315e0532e0d319df51f58f0583ec149107cca9fc0b6f42a14d94c80d29
+# check-digest: sha256:e7aefdb7b6dbb7abe07e9f7ec9703164cb256670ceb8024b826b926d778711b9
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:53d074280f145e1421ba1fc337ad90e72624657db7c74c1e2ebd7e840e68982d
-# check-digest: sha256:0aa01855b91bb53379069da994e96fafc6e84e0580a6065e2ad472852dae994f
+# check-digest: sha256:7403d2ac8919c8e60c1dd75d258f6f264210c478063eccbfd9fd28a624992b5a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

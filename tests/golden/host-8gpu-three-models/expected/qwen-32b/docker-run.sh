@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1fae54a4a0d2c6c9a946b1fb4faaaaf630cb50598a246db1eee881f52e73af40
-# check-digest: sha256:9db111d959cd8607febb88292c2390d58bc5d37937cab88a1766a40b86ea9a04
+# check-digest: sha256:1c8c5c2c62615f65197d7f9b5303ee9d3a4843a3101acae8bbcac63be97122a9
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

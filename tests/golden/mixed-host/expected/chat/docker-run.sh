@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:073c78060ffa6efd823d3cb95b41399add63266e457a87fdd71c541d4f33b07f
+# check-digest: sha256:873faa8a52c807ced3a30c0388312ca8fb673cfa6dbb5b9f540b7ecc486419e2
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9000c706c44bfc4830d2db016ec770978ccb84fe68780ec98d04cae68533eb0b
-# check-digest: sha256:5144e0d3634a8af682f5dc211ff8debe01e62586aff4d550c445607898995b12
+# check-digest: sha256:56397c40f1f1c97ad4f052e6f7810db85ce5d1aecaa2e610d8707b6a588dce6c
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
-# check-digest: sha256:629fe2af93e62e1aa718a0d555cf06adaed6e682d5bfaef4d80dde5caa442289
+# check-digest: sha256:d3a4bee8e0339809c87ce1acdd0202ece8f7e444121ffae782a01e5c479512dd
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9cc32e79a4968eb2ed2d0b3073536a1ad6086b8c7dd6645c09482c1871d00129
-# check-digest: sha256:2f8bff4dd21b3ac38ab2205c1e6dd3bb4f53d22b59d870ef860f007e6f52a445
+# check-digest: sha256:6a0e52a14da97c0158762732a3ab951ac012f0f682b9eb0029a272c0df93ed7c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:828793f74d80af6aa94872027c7e6afad94a92de37e73a49ef936fe490717665
+# check-digest: sha256:1f905963e1db39e82c73fc3f008444d5933298803504e393e4cff7849a4cc381
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

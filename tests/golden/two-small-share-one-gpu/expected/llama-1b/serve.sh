@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:6fe71c75e0fb0e973fd838f43a6c90dc6e3c0b327ed2d8a93c9db71c6204089f
+# check-digest: sha256:215e5f789a58442e44cd9584c3270582c1ad579b37f4b21e5db7e64409d9e632
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

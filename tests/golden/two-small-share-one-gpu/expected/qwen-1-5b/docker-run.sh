@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
-# check-digest: sha256:7fb5af47a2aa8204c0318f33b44d7fe4008ad50cc43c0bca19d158d467606dea
+# check-digest: sha256:0e2bdf57156e13c0311f348026f41f651a9cc52524921946ab5215638d99ab66
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
