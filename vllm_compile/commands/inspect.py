@@ -110,7 +110,7 @@ def render_text(r: dict) -> str:
     ]
     if r["encoder"]:
         enc = r["encoder"]
-        rows.insert(4, ("encoder", f"{enc['parameters']:,} parameters ({enc['kind']} vision tower + projector: "
+        rows.insert(4, ("encoder", f"{enc['parameters']:,} parameters ({enc['kind']} {'audio' if enc['modality'] == 'audio' else 'vision'} tower + projector: "
                         f"{enc['num_layers']} blocks of width {enc['hidden_size']}; "
                         f"{enc['tokens_per_item']:,} tokens per {enc['modality']} at the maximum size); "
                         f"language model {r['parameters'] - enc['parameters']:,}"))

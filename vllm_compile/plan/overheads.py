@@ -145,7 +145,7 @@ def bnb_dequant_bytes(facts: ModelFacts, tp: int, nested_absmax: bool) -> int:
 @dataclass(frozen=True, slots=True)
 class EncoderProfile:
     """What vLLM's profile run adds for a multimodal model: the dummy batch of `items` items of
-    the maximum size through the vision tower, and their embeddings kept in the encoder cache
+    the maximum size through the vision (or audio) tower, and their embeddings kept in the encoder cache
     while the text dummy run follows."""
 
     budget_tokens: int    # "Encoder cache will be initialized with a budget of N tokens"
@@ -172,7 +172,8 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     budget = max(batched_tokens, tokens)
     items = min(-(-budget // tokens), max_num_seqs * items_per_prompt)
     k = era_constants(era)
-    forward = items * patches * dtype_bytes * (2 * enc.intermediate_size // tp + enc.hidden_size) * k.forward_factor
+    split = tp if enc.sharded_bytes else 1     # a tower with no split weights (Qwen2-Audio) runs whole on each rank
+    forward = items * patches * dtype_bytes * (2 * enc.intermediate_size // split + enc.hidden_size) * k.forward_factor
     cached = items * tokens * facts.hidden_size * dtype_bytes
     return EncoderProfile(budget, items, int(forward), cached)
 

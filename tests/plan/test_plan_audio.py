@@ -1,0 +1,141 @@
+"""Audio-language models: Qwen2-Audio's Whisper-style audio tower and projector counted from
+`audio_config` (whole on every rank), the profile run's dummy audio batch, `--limit-mm-per-prompt`
+for audio, and how inspect / explain show the tower."""
+from __future__ import annotations
+
+from plan_support import GIB, cdiv, gpu
+
+from vllm_compile.commands._ledger import ledger_text
+from vllm_compile.ir.plan import PlanRequest
+from vllm_compile.plan import overheads, plan_deployment, weights
+from vllm_compile.resolve.models import facts_from_config
+from vllm_compile.resolve.models.audio import with_defaults
+
+# Qwen/Qwen2-Audio-7B-Instruct's config.json names only these keys; transformers fills the rest
+# of text_config from Qwen2Config (4096 wide, 32 layers, 32 heads, 32 KV heads) and of
+# audio_config from Qwen2AudioEncoderConfig (1280 wide, 32 layers, 5120 MLP, 128 mel bins, 1500
+# positions).
+QWEN2_AUDIO = {
+    "architectures": ["Qwen2AudioForConditionalGeneration"], "audio_config": {"model_type": "qwen2_audio_encoder"},
+    "audio_token_index": 151646, "ignore_index": -100, "model_type": "qwen2_audio",
+    "text_config": {"bos_token_id": 151643, "eos_token_id": 151645, "intermediate_size": 11008,
+                    "max_position_embeddings": 8192, "model_type": "qwen2", "rms_norm_eps": 1e-05,
+                    "rope_theta": 10000, "sliding_window": 32768, "torch_dtype": "bfloat16", "use_mrope": False,
+                    "vocab_size": 156032},
+    "torch_dtype": "bfloat16", "vocab_size": 156032}
+MODEL = "Qwen/Qwen2-Audio-7B-Instruct"
+
+
+def _facts(config=QWEN2_AUDIO):
+    return facts_from_config(config, model_id=MODEL, source="t")
+
+
+def _whisper_tower(d: int, layers: int, ffn: int, mels: int, positions: int) -> int:
+    """Parameters of the Whisper-style encoder as transformers' Qwen2AudioEncoder declares it."""
+    convs = (mels * d * 3 + d) + (d * d * 3 + d)
+    attention = 3 * (d * d + d) + d * d          # q, v, out with bias; k without
+    block = attention + (ffn * d + ffn) + (d * ffn + d) + 2 * 2 * d
+    return convs + positions * d + layers * block + 2 * d
+
+
+def test_qwen2_audio_counts_the_tower_and_reproduces_the_published_8_4b():
+    f = _facts()
+    assert not f.warnings and f.multimodal and f.encoder.modality == "audio"
+    tower = _whisper_tower(1280, 32, 5120, 128, 1500)
+    projector = 1280 * 4096 + 4096
+    assert f.encoder.parameters == tower + projector
+    # The language model: Qwen2 with q/k/v biases, untied 156032-row embedding and head.
+    h, i, v = 4096, 11008, 156032
+    lm = 2 * v * h + 32 * (3 * (h * h + h) + h * h + 3 * h * i + 2 * h) + h
+    assert f.parameters == lm + tower + projector
+    assert round(f.parameters / 1e9, 1) == 8.4      # the model card's "8.4B params"
+    assert (f.hidden_size, f.num_layers, f.num_kv_heads, f.max_position_embeddings) == (4096, 32, 32, 8192)
+    assert not f.tie_word_embeddings and f.weight_bytes == 2 * f.parameters
+
+
+def test_the_audio_tower_is_whole_on_every_rank():
+    # vLLM builds transformers' Qwen2AudioEncoder and a plain nn.Linear projector: nothing is
+    # split over tensor parallelism.
+    f = _facts()
+    enc = f.encoder
+    assert enc.sharded_bytes == 0 and enc.replicated_bytes == 2 * enc.parameters
+    assert weights.encoder_rank_bytes(f, 1) == weights.encoder_rank_bytes(f, 4) == 2 * enc.parameters
+    one, four = weights.rank_weight_bytes(f, 1, 1, 0), weights.rank_weight_bytes(f, 4, 1, 0)
+    lm = one - 2 * enc.parameters
+    assert four - 2 * enc.parameters < lm // 4 + lm // 50     # the language model splits, the tower does not
+    # The later stages of a pipeline hold no tower.
+    assert weights.rank_weight_bytes(f, 1, 2, 1) < weights.rank_weight_bytes(f, 1, 2, 0) - 2 * enc.parameters // 2
+
+
+def test_the_profile_runs_30_second_clips_through_the_tower():
+    f = _facts()
+    enc = f.encoder
+    # 30 s at 16 kHz -> 3000 mel frames -> 1500 positions after the stride-2 conv -> 750 after the pool.
+    frames = 30 * 16000 // 160
+    positions = (frames - 1) // 2 + 1
+    assert (enc.patches_per_item, enc.tokens_per_item) == (positions, (positions - 2) // 2 + 1) == (1500, 750)
+    p = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2)
+    assert (p.budget_tokens, p.items) == (8192, cdiv(8192, 750)) == (8192, 11)
+    assert p.cached_bytes == 11 * 750 * 4096 * 2
+    # The budget is at least one clip; max_num_seqs x the limit caps the batch.
+    small = overheads.encoder_profile(f, "v1c", 1, 512, 256, 1, None, 2)
+    assert (small.budget_tokens, small.items) == (750, 1)
+    assert overheads.encoder_profile(f, "v1c", 1, 8192, 2, 3, None, 2).items == 6
+    # The whole tower runs on every rank, so its forward does not shrink with TP.
+    assert overheads.encoder_profile(f, "v1c", 4, 8192, 256, 1, None, 2).forward_bytes == p.forward_bytes
+    one_clip = overheads.encoder_profile(f, "v1c", 1, 750, 256, 1, None, 2)
+    assert p.forward_bytes == 11 * one_clip.forward_bytes
+
+
+def _plan(**kw):
+    return plan_deployment(PlanRequest(vllm_version="0.10.1", model=_facts(), gpu=gpu("L4"), gpu_count=1,
+                                       mode="predict", max_model_len=4096, **kw))
+
+
+def test_limit_zero_for_audio_skips_the_profile_and_the_ledger_names_the_audio_tower():
+    base = _plan()
+    enc = _facts().encoder
+    assert base.per_gpu.encoder_weights_bytes == 2 * enc.parameters > GIB
+    assert base.per_gpu.encoder_activation_bytes > 0 and base.encoder_modality == "audio"
+    muted = _plan(mm_limits=(("audio", 0),))
+    assert muted.per_gpu.encoder_activation_bytes == 0
+    assert muted.per_gpu.activation_bytes == base.per_gpu.activation_bytes - base.per_gpu.encoder_activation_bytes
+    assert muted.kv_cache_tokens > base.kv_cache_tokens
+    # An image limit does not touch the audio profile.
+    assert _plan(mm_limits=(("image", 0),)).per_gpu == base.per_gpu
+    lm_only = _plan(language_model_only=True)
+    assert base.per_gpu.weights_bytes - lm_only.per_gpu.weights_bytes == 2 * enc.parameters
+    text = ledger_text("qwen2-audio", base, "L4")
+    assert "audio tower + projector" in text and "dummy audio batch" in text and "vision" not in text
+
+
+def test_inspect_reports_the_audio_tower_separately():
+    from vllm_compile.commands.inspect import render_text, report
+
+    f = _facts()
+    r = report(f)
+    assert r["encoder"]["modality"] == "audio" and r["encoder"]["parameters"] == f.encoder.parameters
+    line = next(row for row in render_text(r).splitlines() if row.lstrip().startswith("encoder"))
+    assert f"{f.encoder.parameters:,} parameters (qwen2_audio audio tower + projector: 32 blocks of width 1280" in line
+    assert "750 tokens per audio" in line and f"language model {f.parameters - f.encoder.parameters:,}" in line
+
+
+def test_sparse_sub_configs_take_transformers_defaults_and_stated_keys_win():
+    filled = with_defaults(QWEN2_AUDIO)
+    assert filled["text_config"]["hidden_size"] == 4096 and filled["text_config"]["intermediate_size"] == 11008
+    assert filled["audio_config"]["d_model"] == 1280 and QWEN2_AUDIO["audio_config"] == {
+        "model_type": "qwen2_audio_encoder"}        # the caller's dict is not changed
+    smaller = dict(QWEN2_AUDIO, audio_config={"model_type": "qwen2_audio_encoder", "encoder_layers": 4,
+                                              "d_model": 256, "encoder_ffn_dim": 512, "max_source_positions": 100})
+    enc = _facts(smaller).encoder
+    assert enc.parameters == _whisper_tower(256, 4, 512, 128, 100) + 256 * 4096 + 4096
+    assert (enc.patches_per_item, enc.tokens_per_item) == (100, 50)
+
+
+def test_an_audio_tower_outside_the_table_is_named_in_the_warning():
+    config = {"architectures": ["SomeAudioForConditionalGeneration"], "model_type": "some_audio",
+              "audio_config": {"hidden_size": 1024},
+              "text_config": {"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 4,
+                              "num_attention_heads": 16, "intermediate_size": 8192, "vocab_size": 32000}}
+    f = facts_from_config(config, model_id="x/y", source="t", generic_ok=True)
+    assert f.encoder is None and any("'some_audio': its audio tower is not in the table" in w for w in f.warnings)
