@@ -11,10 +11,12 @@ from vllm_compile.plan import overheads, plan_deployment, weights
 from vllm_compile.resolve.models import facts_from_config
 from vllm_compile.resolve.models.audio import with_defaults
 
-# Qwen/Qwen2-Audio-7B-Instruct's config.json names only these keys; transformers fills the rest
-# of text_config from Qwen2Config (4096 wide, 32 layers, 32 heads, 32 KV heads) and of
-# audio_config from Qwen2AudioEncoderConfig (1280 wide, 32 layers, 5120 MLP, 128 mel bins, 1500
-# positions).
+# The keys Qwen/Qwen2-Audio-7B-Instruct's config.json states, as public replicas of it quote them
+# (found with the search tool's find_string "vocab_size": 156032, e.g. ids 71219223641 and
+# 55608441559: a text_config without widths or head counts); no byte-identical copy was found to
+# vendor. transformers fills the rest of text_config from Qwen2Config (4096 wide, 32 layers, 32
+# heads, 32 KV heads) and of audio_config from Qwen2AudioEncoderConfig (1280 wide, 32 layers, 5120
+# MLP, 128 mel bins, 1500 positions).
 QWEN2_AUDIO = {
     "architectures": ["Qwen2AudioForConditionalGeneration"], "audio_config": {"model_type": "qwen2_audio_encoder"},
     "audio_token_index": 151646, "ignore_index": -100, "model_type": "qwen2_audio",
@@ -139,3 +141,27 @@ def test_an_audio_tower_outside_the_table_is_named_in_the_warning():
                               "num_attention_heads": 16, "intermediate_size": 8192, "vocab_size": 32000}}
     f = facts_from_config(config, model_id="x/y", source="t", generic_ok=True)
     assert f.encoder is None and any("'some_audio': its audio tower is not in the table" in w for w in f.warnings)
+
+
+def test_predict_and_inspect_on_a_local_qwen2_audio_checkpoint(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "config.json").write_text(json.dumps(QWEN2_AUDIO))
+
+    def run(*argv):
+        done = subprocess.run([sys.executable, "-m", "vllm_compile", *argv], capture_output=True, text=True)
+        assert done.returncode in (0, 1), done.stderr
+        return done.stdout
+
+    argv = ["predict", "--gpu", "L4", "--vllm-version", "0.10.1", "--format", "json", "--", "vllm", "serve",
+            str(tmp_path), "--max-model-len", "4096"]
+    full = json.loads(run(*argv))["per_gpu"]
+    muted = json.loads(run(*argv, "--limit-mm-per-prompt", '{"audio": 0}'))["per_gpu"]
+    tower = 2 * _facts().encoder.parameters
+    assert full["encoder_weights_bytes"] == muted["encoder_weights_bytes"] == tower
+    assert full["encoder_activation_bytes"] > 0 and muted["encoder_activation_bytes"] == 0
+    report = json.loads(run("inspect", str(tmp_path), "--format", "json"))
+    assert report["encoder"]["modality"] == "audio" and report["parameters"] == _facts().parameters
+    assert not report["warnings"]
