@@ -802,8 +802,8 @@ def _layout_28(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.EncoderFacts
-def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__):
-    def __init__(self, kind, modality, parameters, sharded_bytes, replicated_bytes, hidden_size, intermediate_size, num_layers, patches_per_item, tokens_per_item, pixels_per_token=__dataclass_dflt_pixels_per_token__, patches_per_token=__dataclass_dflt_patches_per_token__):
+def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_pixels_per_token__, __dataclass_dflt_patches_per_token__, __dataclass_dflt_audio_parameters__):
+    def __init__(self, kind, modality, parameters, sharded_bytes, replicated_bytes, hidden_size, intermediate_size, num_layers, patches_per_item, tokens_per_item, pixels_per_token=__dataclass_dflt_pixels_per_token__, patches_per_token=__dataclass_dflt_patches_per_token__, audio_parameters=__dataclass_dflt_audio_parameters__):
         __dataclass_builtins_object__.__setattr__(self, 'kind', kind)
         __dataclass_builtins_object__.__setattr__(self, 'modality', modality)
         __dataclass_builtins_object__.__setattr__(self, 'parameters', parameters)
@@ -816,22 +816,23 @@ def _layout_29(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'tokens_per_item', tokens_per_item)
         __dataclass_builtins_object__.__setattr__(self, 'pixels_per_token', pixels_per_token)
         __dataclass_builtins_object__.__setattr__(self, 'patches_per_token', patches_per_token)
+        __dataclass_builtins_object__.__setattr__(self, 'audio_parameters', audio_parameters)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(kind={self.kind!r}, modality={self.modality!r}, parameters={self.parameters!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, hidden_size={self.hidden_size!r}, intermediate_size={self.intermediate_size!r}, num_layers={self.num_layers!r}, patches_per_item={self.patches_per_item!r}, tokens_per_item={self.tokens_per_item!r}, pixels_per_token={self.pixels_per_token!r}, patches_per_token={self.patches_per_token!r})"
+        return self.__class__.__qualname__ + f"(kind={self.kind!r}, modality={self.modality!r}, parameters={self.parameters!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, hidden_size={self.hidden_size!r}, intermediate_size={self.intermediate_size!r}, num_layers={self.num_layers!r}, patches_per_item={self.patches_per_item!r}, tokens_per_item={self.tokens_per_item!r}, pixels_per_token={self.pixels_per_token!r}, patches_per_token={self.patches_per_token!r}, audio_parameters={self.audio_parameters!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,) == (other.kind,other.modality,other.parameters,other.sharded_bytes,other.replicated_bytes,other.hidden_size,other.intermediate_size,other.num_layers,other.patches_per_item,other.tokens_per_item,other.pixels_per_token,other.patches_per_token,)
+            return (self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.audio_parameters,) == (other.kind,other.modality,other.parameters,other.sharded_bytes,other.replicated_bytes,other.hidden_size,other.intermediate_size,other.num_layers,other.patches_per_item,other.tokens_per_item,other.pixels_per_token,other.patches_per_token,other.audio_parameters,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token',):
+        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','audio_parameters',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token',):
+        if type(self) is __dataclass_cls__ or name in ('kind','modality','parameters','sharded_bytes','replicated_bytes','hidden_size','intermediate_size','num_layers','patches_per_item','tokens_per_item','pixels_per_token','patches_per_token','audio_parameters',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,))
+        return hash((self.kind,self.modality,self.parameters,self.sharded_bytes,self.replicated_bytes,self.hidden_size,self.intermediate_size,self.num_layers,self.patches_per_item,self.tokens_per_item,self.pixels_per_token,self.patches_per_token,self.audio_parameters,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2414,7 +2415,7 @@ METHODS = {
     '111110 self key_prefix:-111n0 spec:-111n0 engine_args:d111n0': _layout_26,
     '111110 self kind:-111n0 address:-111n0 label:-111n0 tls:d111n0': _layout_27,
     '111110 self kind:-111n0 container:-111n0 source:d111n0 read_only:d111n0': _layout_28,
-    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0': _layout_29,
+    '111110 self kind:-111n0 modality:-111n0 parameters:-111n0 sharded_bytes:-111n0 replicated_bytes:-111n0 hidden_size:-111n0 intermediate_size:-111n0 num_layers:-111n0 patches_per_item:-111n0 tokens_per_item:-111n0 pixels_per_token:d111n0 patches_per_token:d111n0 audio_parameters:d111n0': _layout_29,
     '111110 self kind:-111n0 window:-111n0 page_bytes:-111n0 token_bytes:-111n0 state_blocks:d111n0': _layout_30,
     '111110 self knob:-111n0 value:-111n0 reason:-111n0 pinned:d111n0': _layout_31,
     '111110 self kv_lora_rank:-111n0 qk_rope_head_dim:-111n0 qk_nope_head_dim:-111n0 v_head_dim:-111n0 q_lora_rank:-111n0 index_topk:d111n0 index_n_heads:d111n0 index_head_dim:d111n0': _layout_32,

@@ -3,7 +3,9 @@
 for audio, and how inspect / explain show the tower."""
 from __future__ import annotations
 
-from plan_support import GIB, cdiv, gpu
+import json
+
+from plan_support import CONFIGS, GIB, cdiv, gpu
 
 from vllm_compile.commands._ledger import ledger_text
 from vllm_compile.ir.plan import PlanRequest
@@ -144,7 +146,6 @@ def test_an_audio_tower_outside_the_table_is_named_in_the_warning():
 
 
 def test_predict_and_inspect_on_a_local_qwen2_audio_checkpoint(tmp_path):
-    import json
     import subprocess
     import sys
 
@@ -165,3 +166,61 @@ def test_predict_and_inspect_on_a_local_qwen2_audio_checkpoint(tmp_path):
     report = json.loads(run("inspect", str(tmp_path), "--format", "json"))
     assert report["encoder"]["modality"] == "audio" and report["parameters"] == _facts().parameters
     assert not report["warnings"]
+
+
+# Qwen2.5-Omni-7B's layout (thinker_config with text/audio/vision sub-configs, the thinker's
+# dimensions as public replicas quote them, e.g. find_string id 54990794549; the vision keys as
+# Qwen2.5-VL's config names them, which vLLM's Qwen2_5_VisionTransformer reads). Not a vendored
+# copy: no byte-identical config.json was found.
+OMNI = {
+    "architectures": ["Qwen2_5OmniModel"], "model_type": "qwen2_5_omni", "torch_dtype": "bfloat16",
+    "talker_config": {"hidden_size": 896, "num_hidden_layers": 24},
+    "thinker_config": {
+        "model_type": "qwen2_5_omni_thinker", "audio_token_index": 151646, "image_token_index": 151655,
+        "text_config": {"model_type": "qwen2_5_omni_text", "hidden_size": 3584, "intermediate_size": 18944,
+                        "num_attention_heads": 28, "num_key_value_heads": 4, "num_hidden_layers": 28,
+                        "vocab_size": 152064, "max_position_embeddings": 32768, "rms_norm_eps": 1e-06,
+                        "rope_theta": 1000000.0, "tie_word_embeddings": False,
+                        "rope_scaling": {"mrope_section": [16, 24, 24], "rope_type": "default", "type": "default"}},
+        "audio_config": {"model_type": "qwen2_5_omni_audio_encoder", "d_model": 1280, "encoder_attention_heads": 20,
+                         "encoder_ffn_dim": 5120, "encoder_layers": 32, "num_mel_bins": 128,
+                         "max_source_positions": 1500, "n_window": 100, "output_dim": 3584},
+        "vision_config": {"model_type": "qwen2_5_omni_vision_encoder", "depth": 32, "hidden_size": 1280,
+                          "intermediate_size": 3420, "num_heads": 16, "in_channels": 3, "out_hidden_size": 3584,
+                          "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+                          "fullatt_block_indexes": [7, 15, 23, 31]}}}
+
+
+def test_qwen2_5_omni_counts_the_thinker_with_both_towers():
+    f = facts_from_config(OMNI, model_id="Qwen/Qwen2.5-Omni-7B", source="t")
+    enc = f.encoder
+    assert not f.warnings and enc.kind == "qwen2_5_omni" and enc.modality == "image"
+    # The audio tower: Qwen2-Audio's encoder without a position table (sinusoids, a buffer), with
+    # ln_post, the proj to 3584 and the two audio start/end embeddings.
+    audio = _whisper_tower(1280, 32, 5120, 128, 1500) - 1500 * 1280 + (3584 * 1280 + 3584) + 2 * 3584
+    assert enc.audio_parameters == audio
+    # The vision tower is Qwen2.5-VL-7B's: transformers counts its `model.visual` at 676,550,144.
+    assert enc.parameters - audio == 676_550_144
+    # The language model is Qwen2.5-7B's (7,615,616,512 parameters); talker and token2wav are not loaded.
+    assert f.parameters == 7_615_616_512 + 676_550_144 + audio
+    assert f.model_type == "qwen2" and f.hidden_size == 3584 and f.num_kv_heads == 4
+    # Per rank: the vision tower's parallel linears split, the audio tower whole.
+    vl = facts_from_config(json.loads((CONFIGS / "Qwen/Qwen2.5-VL-7B-Instruct/config.json").read_text()),
+                           model_id="Qwen/Qwen2.5-VL-7B-Instruct", source="t").encoder
+    assert enc.sharded_bytes == vl.sharded_bytes and enc.replicated_bytes == vl.replicated_bytes + 2 * audio
+    assert weights.encoder_rank_bytes(f, 2) == -(-vl.sharded_bytes // 2) + vl.replicated_bytes + 2 * audio
+    # The profile is the image's (16384 embeddings per item against 750 per clip).
+    assert (enc.tokens_per_item, enc.patches_per_item) == (vl.tokens_per_item, vl.patches_per_item) == (16384, 65536)
+
+
+def test_qwen2_5_omni_ledger_and_inspect_name_both_towers():
+    from vllm_compile.commands.inspect import render_text, report
+
+    f = facts_from_config(OMNI, model_id="Qwen/Qwen2.5-Omni-7B", source="t")
+    p = plan_deployment(PlanRequest(vllm_version="0.10.1", model=f, gpu=gpu("A100-80GB"), gpu_count=1,
+                                    mode="predict", max_model_len=8192))
+    assert p.encoder_modality == "image+audio"
+    assert p.per_gpu.encoder_weights_bytes == f.encoder.sharded_bytes + f.encoder.replicated_bytes
+    assert "vision and audio towers + projectors" in ledger_text("omni", p, "A100-80GB")
+    line = next(row for row in render_text(report(f)).splitlines() if row.lstrip().startswith("encoder"))
+    assert f"audio tower + projection {f.encoder.audio_parameters:,}" in line

@@ -106,6 +106,7 @@ class EncoderFacts:
     tokens_per_item: int           # embeddings one such item places in the prompt (the encoder-cache unit)
     pixels_per_token: int = 0      # pixels behind one embedding where the item size follows max_pixels (Qwen); else 0
     patches_per_token: int = 1     # tower tokens merged into one embedding
+    audio_parameters: int = 0      # of `parameters`, an audio tower's beside the vision tower (Qwen2.5-Omni)
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,7 @@ class Plan:
     state_page_bytes: int = 0
     state_groups: int = 0
     state_blocks_per_sequence: int = 0
-    # The modality of the model's encoder ("image", "audio"; "" for a text-only model), for the
+    # The modalities of the model's towers ("image", "audio", "image+audio"; "" for a text-only model), for the
     # ledger's wording. Not part of as_json: the encoder's memory is in the ledger.
     encoder_modality: str = ""
 

@@ -37,15 +37,40 @@ QWEN2_AUDIO_ENCODER_DEFAULTS: dict[str, Any] = {
     "model_type": "qwen2_audio_encoder", "num_mel_bins": 128, "encoder_layers": 32, "encoder_attention_heads": 20,
     "encoder_ffn_dim": 5120, "d_model": 1280, "max_source_positions": 1500, "scale_embedding": False,
     "activation_function": "gelu"}
+# Qwen2.5-Omni's thinker audio encoder (Qwen2_5OmniAudioEncoderConfig): Qwen2-Audio's, projecting
+# to `output_dim`.
+OMNI_AUDIO_ENCODER_DEFAULTS: dict[str, Any] = {**QWEN2_AUDIO_ENCODER_DEFAULTS, "model_type": "qwen2_5_omni_audio_encoder",
+                                               "n_window": 100, "output_dim": 3584}
 # Top-level model_type -> (text defaults, audio defaults).
-DEFAULTS = {"qwen2_audio": (QWEN2_TEXT_DEFAULTS, QWEN2_AUDIO_ENCODER_DEFAULTS)}
+DEFAULTS = {"qwen2_audio": (QWEN2_TEXT_DEFAULTS, QWEN2_AUDIO_ENCODER_DEFAULTS),
+            "qwen2_5_omni_thinker": ({}, OMNI_AUDIO_ENCODER_DEFAULTS)}
 # Audio towers the table knows: top-level model_type -> tower kind.
-AUDIO_TOWERS = {"qwen2_audio": "qwen2_audio"}
+AUDIO_TOWERS = {"qwen2_audio": "qwen2_audio", "qwen2_5_omni_thinker": "qwen2_5_omni"}
+# The model types whose language model vLLM builds as Qwen2ForCausalLM (qwen2_audio.py,
+# qwen2_5_omni_thinker.py: `architectures=["Qwen2ForCausalLM"]`), whatever text_config calls it.
+QWEN2_TEXT = ("qwen2_audio", "qwen2_5_omni_thinker")
+
+
+def thinker(config: dict) -> dict:
+    """Qwen2.5-Omni (`Qwen2_5OmniModel` / `Qwen2_5OmniForConditionalGeneration`, model_type
+    qwen2_5_omni): vLLM serves the thinker alone (Qwen2_5OmniThinkerForConditionalGeneration;
+    the talker and token2wav weights are not loaded), so its facts are those of
+    `thinker_config`, with the top level's architectures and dtype. Other configs: unchanged."""
+    inner = config.get("thinker_config")
+    if config.get("model_type") != "qwen2_5_omni" or not isinstance(inner, dict):
+        return config
+    view = {**inner, "model_type": "qwen2_5_omni_thinker"}
+    for key in ("architectures", "torch_dtype", "dtype"):
+        if view.get(key) is None and config.get(key) is not None:
+            view[key] = config[key]
+    return view
 
 
 def with_defaults(config: dict) -> dict:
     """`config` with the sub-config keys transformers would fill in (a new dict; unchanged for a
-    model type without a row in `DEFAULTS` or with sub-configs that are not objects)."""
+    model type without a row in `DEFAULTS` or with sub-configs that are not objects). Qwen2.5-Omni
+    is read as its thinker (`thinker`)."""
+    config = thinker(config)
     row = DEFAULTS.get(str(config.get("model_type")))
     if row is None:
         return config
@@ -54,6 +79,8 @@ def with_defaults(config: dict) -> dict:
     if (text is not None and not isinstance(text, dict)) or (audio is not None and not isinstance(audio, dict)):
         return config     # Config reports the wrong type by key
     text = {**text_defaults, **{k: v for k, v in (text or {}).items() if v is not None}}
+    if config.get("model_type") in QWEN2_TEXT:
+        text["model_type"] = "qwen2"
     audio = {**audio_defaults, **{k: v for k, v in (audio or {}).items() if v is not None}}
     return {**config, "text_config": text, "audio_config": audio}
 
@@ -79,10 +106,15 @@ def audio_encoder_facts(top: Config, model_type: str, text_hidden: int,
     inter = a.int("encoder_ffn_dim", limit=LIMITS["intermediate_size"])
     mels = a.int("num_mel_bins", limit=4096)
     positions = a.int("max_source_positions", limit=1 << 20, minimum=2)   # 2 positions pool to one embedding
+    omni = kind == "qwen2_5_omni"
     tensors: list[Tensor] = []
     tensors += _linear("audio_tower.conv1", width, mels * 3, bias=True)
     tensors += _linear("audio_tower.conv2", width, width * 3, bias=True)
-    tensors.append(Tensor("audio_tower.embed_positions", positions, width, "replicated", quantizable=False))
+    if omni:   # sinusoidal positions (a buffer, not a weight); the audio start/end embeddings
+        out = a.int("output_dim", limit=LIMITS["hidden_size"])
+        tensors.append(Tensor("audio_tower.audio_bos_eos_token", 2, out, "replicated", quantizable=False))
+    else:
+        tensors.append(Tensor("audio_tower.embed_positions", positions, width, "replicated", quantizable=False))
     for i in range(depth):
         p = f"audio_tower.layers.{i}."
         tensors += _linear(p + "self_attn.q_proj", width, width, bias=True)
@@ -93,6 +125,9 @@ def audio_encoder_facts(top: Config, model_type: str, text_hidden: int,
         tensors += _linear(p + "fc1", inter, width, bias=True) + _linear(p + "fc2", width, inter, bias=True)
         tensors += [_v(p + "final_layer_norm", width), _v(p + "final_layer_norm.bias", width)]
     tensors += [_v("audio_tower.layer_norm", width), _v("audio_tower.layer_norm.bias", width)]
+    if omni:   # the tower's own projection (ln_post, proj) in place of a separate projector
+        tensors += _linear("audio_tower.proj", out, width, bias=True)
+        return _with_vision(top, sum(t.parameters for t in tensors), text_hidden, elem)
     tensors += _linear("multi_modal_projector.linear", text_hidden, width, bias=True)
     tokens = (positions - 2) // 2 + 1
     parameters = sum(t.parameters for t in tensors)
@@ -100,3 +135,25 @@ def audio_encoder_facts(top: Config, model_type: str, text_hidden: int,
                         replicated_bytes=parameters * elem, hidden_size=width, intermediate_size=inter,
                         num_layers=depth, patches_per_item=positions, tokens_per_item=tokens,
                         patches_per_token=max(1, positions // tokens)), None
+
+
+def _with_vision(top: Config, audio: int, text_hidden: int, elem: int) -> tuple[EncoderFacts | None, str | None]:
+    """Qwen2.5-Omni's thinker: the audio tower (`audio` parameters, whole on every rank: vLLM
+    builds transformers' Qwen2_5OmniAudioEncoder) beside the Qwen2.5-VL vision tower vLLM builds
+    from `vision_config` (qwen2_5_vl.py's Qwen2_5_VisionTransformer, split over TP). The profile
+    run's dummy batch is of the modality with the most embeddings per item, the image (16384 at
+    the processor's max_pixels, against 750 per 30 s clip), so the profile fields are the vision
+    tower's."""
+    from dataclasses import replace
+
+    from .vision import encoder_facts
+
+    if top.dict("vision_config") is None:
+        return None, ("multimodal model 'qwen2_5_omni': its thinker_config holds no vision_config, so only the "
+                      "language model is counted; the encoder weights come on top")
+    vision, missing = encoder_facts(Config({"model_type": "qwen2_5_vl", "vision_config": top.dict("vision_config")}),
+                                    "qwen2_5_vl", text_hidden, elem)
+    if vision is None:
+        return None, missing
+    return replace(vision, kind="qwen2_5_omni", parameters=vision.parameters + audio,
+                   replicated_bytes=vision.replicated_bytes + audio * elem, audio_parameters=audio), None
