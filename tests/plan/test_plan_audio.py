@@ -224,3 +224,20 @@ def test_qwen2_5_omni_ledger_and_inspect_name_both_towers():
     assert "vision and audio towers + projectors" in ledger_text("omni", p, "A100-80GB")
     line = next(row for row in render_text(report(f)).splitlines() if row.lstrip().startswith("encoder"))
     assert f"audio tower + projection {f.encoder.audio_parameters:,}" in line
+
+
+def test_broken_audio_configs_are_reported_by_key():
+    from vllm_compile.resolve.models.config import FactsError
+
+    cases = {"d_model": dict(QWEN2_AUDIO, audio_config={"d_model": "wide"}),
+             "audio_config": dict(QWEN2_AUDIO, audio_config=[1]),
+             "max_source_positions": dict(QWEN2_AUDIO, audio_config={"max_source_positions": 1}),
+             "text_config": dict(QWEN2_AUDIO, text_config=[]),
+             "output_dim": dict(OMNI, thinker_config=dict(OMNI["thinker_config"], audio_config={"output_dim": 0}))}
+    for key, config in cases.items():
+        try:
+            facts_from_config(config, model_id="x/y", source="t")
+        except FactsError as exc:
+            assert exc.key == key, (key, exc.message)
+        else:
+            raise AssertionError(f"{key}: accepted")

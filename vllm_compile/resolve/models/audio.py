@@ -68,20 +68,23 @@ def thinker(config: dict) -> dict:
 
 def with_defaults(config: dict) -> dict:
     """`config` with the sub-config keys transformers would fill in (a new dict; unchanged for a
-    model type without a row in `DEFAULTS` or with sub-configs that are not objects). Qwen2.5-Omni
+    model type without a row in `DEFAULTS`; a sub-config that is not an object is left as it is,
+    for `Config` to report by key). Qwen2.5-Omni
     is read as its thinker (`thinker`)."""
     config = thinker(config)
     row = DEFAULTS.get(str(config.get("model_type")))
     if row is None:
         return config
     text_defaults, audio_defaults = row
-    text, audio = config.get("text_config"), config.get("audio_config")
-    if (text is not None and not isinstance(text, dict)) or (audio is not None and not isinstance(audio, dict)):
-        return config     # Config reports the wrong type by key
-    text = {**text_defaults, **{k: v for k, v in (text or {}).items() if v is not None}}
-    if config.get("model_type") in QWEN2_TEXT:
+
+    def filled(sub: Any, defaults: dict[str, Any]) -> Any:
+        if sub is not None and not isinstance(sub, dict):
+            return sub     # Config reports the wrong type by key
+        return {**defaults, **{k: v for k, v in (sub or {}).items() if v is not None}}
+
+    text, audio = filled(config.get("text_config"), text_defaults), filled(config.get("audio_config"), audio_defaults)
+    if isinstance(text, dict) and config.get("model_type") in QWEN2_TEXT:
         text["model_type"] = "qwen2"
-    audio = {**audio_defaults, **{k: v for k, v in (audio or {}).items() if v is not None}}
     return {**config, "text_config": text, "audio_config": audio}
 
 
