@@ -89,6 +89,10 @@ def test_the_profile_runs_30_second_clips_through_the_tower():
     assert overheads.encoder_profile(f, "v1c", 4, 8192, 256, 1, None, 2).forward_bytes == p.forward_bytes
     one_clip = overheads.encoder_profile(f, "v1c", 1, 750, 256, 1, None, 2)
     assert p.forward_bytes == 11 * one_clip.forward_bytes
+    # Per position, whole on the rank: the larger of the attention's residual + qkv + kernel
+    # in/out (8 x 1280) and the MLP's 4 x 1280 + fc1 and its GELU (2 x 5120), in bf16, plus the
+    # 2 x 128 float32 mel values behind it and their bf16 copy.
+    assert one_clip.forward_bytes == 1500 * (max(8 * 1280, 4 * 1280 + 2 * 5120) * 2 + 2 * 128 * (4 + 2))
 
 
 def _plan(**kw):
@@ -100,7 +104,8 @@ def test_limit_zero_for_audio_skips_the_profile_and_the_ledger_names_the_audio_t
     base = _plan()
     enc = _facts().encoder
     assert base.per_gpu.encoder_weights_bytes == 2 * enc.parameters > GIB
-    assert base.per_gpu.encoder_activation_bytes > 0 and base.encoder_modality == "audio"
+    assert base.per_gpu.encoder_activation_bytes > 0 and base.per_gpu.encoder_modality == "audio"
+    assert base.encoder_towers == "audio"
     muted = _plan(mm_limits=(("audio", 0),))
     assert muted.per_gpu.encoder_activation_bytes == 0
     assert muted.per_gpu.activation_bytes == base.per_gpu.activation_bytes - base.per_gpu.encoder_activation_bytes
@@ -219,7 +224,7 @@ def test_qwen2_5_omni_ledger_and_inspect_name_both_towers():
     f = facts_from_config(OMNI, model_id="Qwen/Qwen2.5-Omni-7B", source="t")
     p = plan_deployment(PlanRequest(vllm_version="0.10.1", model=f, gpu=gpu("A100-80GB"), gpu_count=1,
                                     mode="predict", max_model_len=8192))
-    assert p.encoder_modality == "image+audio"
+    assert p.encoder_towers == "image+audio"
     assert p.per_gpu.encoder_weights_bytes == f.encoder.sharded_bytes + f.encoder.replicated_bytes
     assert "vision and audio towers + projectors" in ledger_text("omni", p, "A100-80GB")
     line = next(row for row in render_text(report(f)).splitlines() if row.lstrip().startswith("encoder"))

@@ -51,10 +51,10 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
         note = outside if attr == "cuda_graph_bytes" else ""
         lines.append(f"  {label:<21} {_amount(value)}{note}")
         if encoder.get(attr):
-            modality = getattr(plan, "encoder_modality", "")
             towers = {"audio": "audio tower + projector", "image+audio": "vision and audio towers + projectors"}
-            what = (towers.get(modality, "vision tower + projector") if attr == "weights_bytes" else
-                    f"dummy {'audio' if modality == 'audio' else 'image'} batch through the tower, embeddings cached")
+            what = (towers.get(getattr(plan, "encoder_towers", ""), "vision tower + projector")
+                    if attr == "weights_bytes" else
+                    f"dummy {led.encoder_modality or 'image'} batch through the tower, embeddings cached")
             lines.append(f"    of which encoder    {_gib(encoder[attr])}  ({what})")
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
               f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:70e7938d4236a080f62ac4f3b0f597d25e603fcd4f29088e2f2c13b1995cd624
-# check-digest: sha256:419317bd6e87869496f7903a1ee7d464c73528bdf184862843b1119cab2edf2a
+# check-digest: sha256:f0baf43277dd6c7ad7e467d2b4133c09e6251d62a455c4eff2ac9c556ae1e752
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a7f3935ab2d865a6a4e5eb63492469c61d0c210b4f201a65e5c568557f84b05e
-# check-digest: sha256:8dab8cea453e9fee52717efea9245eaa14f6352da453553b9b421aae5677ac87
+# check-digest: sha256:c318904b9cad44758926943f9bfdcaa8a7dacbf898c2d383d508e9eb6bcf92e2
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:2e4cd6065dbf12cb21988dc975ba7865ab97befdbd5c41cac1e96bbc78dd011e
-# check-digest: sha256:0b966df69e1d9343c02e67ba1274e80f766c4c0e629a14519bc00897c91f7536
+# check-digest: sha256:2a2e1e3205b3f5d11029e40c83287ce799b40328c6ed36ea03f54a2e90e25637
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

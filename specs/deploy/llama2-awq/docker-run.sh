@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:7a23d328bbddf279f7bdea5c450077b0a675b4d6ead701cd33ae31dc213b0a1a
-# check-digest: sha256:fd9b4eba94ddc1f675256e4c26bbc5dd267aab8bdce002f344f2a1f224a35b59
+# check-digest: sha256:5d002d4b2d47cde9a948586a7a85dfcf808bfc7ed4dd91a11be81b17e9bd3e0d
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:03ebd4e8a5bc0ec7ac7f7c08aeb181ce2c9928a8dcd7a89520876867fdf1033e
-# check-digest: sha256:9bff6dea133bb2a76d08c39bb1a8903a8c2f8a923714ced7dc60a3d011da9ef0
+# check-digest: sha256:45ab6d0ea48e968de33693fa294145ac2b8c7824895ee4b70906e05dcb3826d2
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

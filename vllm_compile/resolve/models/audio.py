@@ -137,7 +137,9 @@ def audio_encoder_facts(top: Config, model_type: str, text_hidden: int,
     return EncoderFacts(kind=kind, modality="audio", parameters=parameters, sharded_bytes=0,
                         replicated_bytes=parameters * elem, hidden_size=width, intermediate_size=inter,
                         num_layers=depth, patches_per_item=positions, tokens_per_item=tokens,
-                        patches_per_token=max(1, positions // tokens)), None
+                        patches_per_token=max(1, positions // tokens),
+                        # the float32 mel features behind one position (the stride-2 conv: 2 frames)
+                        pixels_per_patch=mels * 2), None
 
 
 def _with_vision(top: Config, audio: int, text_hidden: int, elem: int) -> tuple[EncoderFacts | None, str | None]:

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:997a776bf2f74c6bb9c8f5e4d5a9eb1a493ca88e8ce0cba05a355611725f5891
+# check-digest: sha256:4e53884995a4dc5af49ffacc7462885cdba77c66d142440427b6bfb073b21d93
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:6d71542ba765613ae3f9cbbe0e7168f8b852f48b62d4d94d4c130e938e16c2e0
+# check-digest: sha256:d8f519902d246189da41a3341812c28578b3df9dc217151009b7eae931da77f3
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

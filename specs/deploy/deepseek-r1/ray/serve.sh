@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:1788e1f830d6fd562a2695a4039d102bc7e9f0b9be750aa7fb28a6f01f035e00
+# check-digest: sha256:2f89bbf87dd7cf9956b1ff42c6bac892e6604c05f8c177600a93215fdc0b9e9a
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b317ae487c92dc8beacfc47b737dc976cbc13aee4de513ad5748de9122d90517
-# check-digest: sha256:fce191b040bda32a1a6c66dc6219b4dac13cf3b5316ffe5789af112ebcc206b1
+# check-digest: sha256:9a7a5d0e682ae99b7351c440b83d66f2e42871ee989fb69249c7a05b79dd6a47
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:740be4acd08a5b5a6eff7da7c07abc7a22be12f3ee1b38b451f86692eb73971c
-# check-digest: sha256:0ea52ce539495aee9a04aebf339de2e31cc20149752b71a15b1cb35e890e3b04
+# check-digest: sha256:f13838f0942624754006fffecb4bbbcd074048afd4de85f293224c2270fe2008
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ee02f890b93e7f36d29beb985c9a466d1c1c6e7809e67fa2192b9ba1c0fd76be
-# check-digest: sha256:e1232858534799493a856c7b5034e336537f00700717694d1c2e9318af624228
+# check-digest: sha256:eb460d93173ad036fd288c4cbea0cf5cf794a68570376d9483453f759c54a3f7
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

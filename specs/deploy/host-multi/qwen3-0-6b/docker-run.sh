@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d6a1495747e8d6fa7037ca33d510890c2fcb579f38ec4c1c51afa15249ba30d9
-# check-digest: sha256:ec5a6c21ba0e9ac172676d623bb855b8045dc4a3982794f0eed0d1a7ff5dd2db
+# check-digest: sha256:47cbe0b5a32d5b20a050f12c7dfee0e5e61f5b3d0507daf8aa432e6a2a9218c6
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

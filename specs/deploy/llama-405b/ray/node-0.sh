@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:1e794bd6d5a62bb8f9839a0495bae706fcce92259c7370f0b5bd17848037372b
+# check-digest: sha256:5d288a564b3e3c28c8d3de6794e7034762ead08b8eadc12208e38a421eaff646
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

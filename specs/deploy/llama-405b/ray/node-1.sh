@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:dd8986d8d01679e23809438ed73a51d77fc266dab313977b0d613b0fe0eecc8a
+# check-digest: sha256:a00727dfccaf437d3e527780615f9c24f98fe3524c63f33607e8fc694600fe80
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:105bc9bf7fa7926bdbca09241bb6ac4e2fc7da5e6a925c9cc277269220def23f
+# check-digest: sha256:50c10f1149a47f50a15913dc87d8b729586bdfa4793a9c2ae8364e10b66eafdb
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:364970c5032ed7186042b560b14e452b02f39140f23479cf8c445e0dd9e75c87
-# check-digest: sha256:67ade05f1ddff01e4922d7a692ba049aa19fb09bc5e47461fdbab825b70be2f9
+# check-digest: sha256:b866de8d6e09d544939d56b7502b900e9a7449d29651786dd3ef91add05b7fee
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

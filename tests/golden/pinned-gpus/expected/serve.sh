@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:364970c5032ed7186042b560b14e452b02f39140f23479cf8c445e0dd9e75c87
-# check-digest: sha256:fe7bceb4f9922ca78c08bfba13fe3f6bc78367bc3804fc664c10eae41dc79ad7
+# check-digest: sha256:0adc8b22eb141b3b75aaaac75705ebcaf380f75710aa103a048a1bf90be3421d
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:3eaac0e22c349dde5a144f5d67987fb8516ffe5e6a4db5481e65f1a61d912d09
+# check-digest: sha256:f4eab42b0ebd154a5750ebcb9929c9dc04699a39e092e54319a04d3a4974ad0f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:02de3576c5de9b926e28a528476c6100640039c7d65d1c609d6593b82ca24d0a
+# check-digest: sha256:039a1c54f18699b595febb35e7bcadb4915ef88960e5d4ef86b32c6f78c6ce4c
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

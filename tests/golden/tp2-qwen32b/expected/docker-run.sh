@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b5c27f59ecf15cf4536081122fcfb09bde71c875681226e4dcec8c6915d7a92
-# check-digest: sha256:a75bd0c2a5e6d4926a7b4959f630fdb959180a8792fa17b4cb0f068a91a2f620
+# check-digest: sha256:9658bb9328f8a94249e40083308d15f9e0f0eed499b09178f1c36903d7902fb2
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

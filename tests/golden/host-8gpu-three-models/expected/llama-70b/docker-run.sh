@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
-# check-digest: sha256:356772d75acef224dab2d04af0b1836f6432bea4a0b07db6eacbb1aea23c75d8
+# check-digest: sha256:f9e008497deb12f7494b5049e95d8489310c7fae35d6009240208d4ce04a84ce
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:30cf9604775be37add16dbf73f4e9e9a8ac4d92b3d79adff8a12572d698a63f7
-# check-digest: sha256:6ddfe3ab324f89dcd8f35d1f3963229ac4236798667b443b34ad8c275bc3f2eb
+# check-digest: sha256:0a04ba499a42e2619a035d137e2646dfa13e1f6d63446f68c3c023f4111907cf
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

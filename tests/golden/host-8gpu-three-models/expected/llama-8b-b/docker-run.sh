@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:53d074280f145e1421ba1fc337ad90e72624657db7c74c1e2ebd7e840e68982d
-# check-digest: sha256:1775a5d4de9d508e4a5f469deb7e8cc0d3ef72b53b777033ded47f77cd125a07
+# check-digest: sha256:97177a324684d3d4075d2c44d6bc0449f6013dfa9952f3ee2dc71183715d956b
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

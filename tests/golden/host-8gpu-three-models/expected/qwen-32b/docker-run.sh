@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1fae54a4a0d2c6c9a946b1fb4faaaaf630cb50598a246db1eee881f52e73af40
-# check-digest: sha256:3f30e52d391abcb375b91ce58ddbde1b33c5d7d93e49dd25f2c0a1760ec3f40b
+# check-digest: sha256:9fc31a4cdace0b496ceea101782726eb395935662411ba72928eeba492a2bbfe
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

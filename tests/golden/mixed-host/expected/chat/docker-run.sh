@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:00294ced44b08def80b59237221ed64070b864a3056d8154318ba7aa2b764320
+# check-digest: sha256:f51b0b02bfb3515dfac4f63561f3b602c1e53222f32b241828c77df3c6b3610f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

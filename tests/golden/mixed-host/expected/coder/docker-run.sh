@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9000c706c44bfc4830d2db016ec770978ccb84fe68780ec98d04cae68533eb0b
-# check-digest: sha256:1d82adc8eba01236cb4738a28e0043bb6dc482a9dc88039292c54b83fdca7ecf
+# check-digest: sha256:a33cd28bf2c8b67c254161c8245706faac15bca7dec2748a0d9293d6b310cd9e
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
-# check-digest: sha256:6ec3d43589bde34150ecaf34acd455a106893618171bc6291524388fba8266fe
+# check-digest: sha256:2cdf21bcc992163b131ae5d2625476720151a79eb0bdbcf6d64a461088bcfeea
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

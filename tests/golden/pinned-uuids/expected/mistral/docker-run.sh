@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:9cc32e79a4968eb2ed2d0b3073536a1ad6086b8c7dd6645c09482c1871d00129
-# check-digest: sha256:21ea3dfd7c4d3091e7cd71fbde76d6c632ca2df884478ce9aeb473ba4468b4bc
+# check-digest: sha256:bbb8aed5724d13f594862bfa0b4409be4b3248dacdc5076aa6b9ecc7458185a5
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:6adf5adfead2c9f8d0fdf8c9bbfaa6569d57abfc0ce291626750b769987ac39b
+# check-digest: sha256:a8686d81dfe89059b6210309ad15c2fd28359666e490b51d0fa55b3afac65153
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:4223da1a4637a766ad0008bdf7e6b89d5b76e1d49d4f9072b96e6bc0b9e1fe56
+# check-digest: sha256:50a6e0e9308ac1dd7b16b6178e7a6218e0fb613c8a2e1f8336ef0536142f3749
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

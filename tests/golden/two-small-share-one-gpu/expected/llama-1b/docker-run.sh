@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:a38280a4750279d73c152167d2a5ff3a53c849e3c61da92d21ec68fab11b0fff
+# check-digest: sha256:a9ad5a96f60657bc660d60d98b0b3af768671ff3173f1ee800812277ec9f3e9a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

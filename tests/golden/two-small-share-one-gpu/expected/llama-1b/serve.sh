@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:b797665d918cf1f717b50bc256553d14d3fc2e1080074eee7542e191aa4bc223
+# check-digest: sha256:21629faae32dcf134536ebad6f4e7b149f641c34a31053aa9e4ab4bb26a3c65d
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

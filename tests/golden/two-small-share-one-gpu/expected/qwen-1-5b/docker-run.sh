@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
-# check-digest: sha256:62998e7882715071cdc63c0587ee6041f5abdc15dfdbe5684ca9c3f0ecfbe954
+# check-digest: sha256:29e8762c34afddae84f42ef5fd115b33443a6ca9754b0ca9b90ae2880b31fa85
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
