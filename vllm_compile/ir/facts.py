@@ -126,6 +126,7 @@ class EncoderFacts:
     pixels_per_patch: int = 0
     gated_mlp: bool = False
     rotary: bool = False
+    audio_parameters: int = 0      # of `parameters`, an audio tower's beside the vision tower (Qwen2.5-Omni)
 
 
 @dataclass(frozen=True, slots=True)

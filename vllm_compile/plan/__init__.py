@@ -501,7 +501,16 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         concurrency_goal=req.concurrency if req.mode == "compile" else 1,
         max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0,
         failure_key=failure_key, kv_cache_format=_kv_cache_format(req.model, rules, lay.kv_cache_dtype),
-        state_page_bytes=ev.state_page_bytes, state_groups=ev.state_groups, state_blocks_per_sequence=ev.state_blocks)
+        state_page_bytes=ev.state_page_bytes, state_groups=ev.state_groups, state_blocks_per_sequence=ev.state_blocks,
+        encoder_towers=_encoder_towers(req.model))
+
+
+def _encoder_towers(facts: ModelFacts) -> str:
+    """The modalities of the model's towers for the ledger: "image", "audio", "image+audio"."""
+    enc = facts.encoder
+    if enc is None:
+        return ""
+    return enc.modality + ("+audio" if enc.audio_parameters else "")
 
 
 def _kv_cache_format(facts: ModelFacts, rules: ReleaseRules, kv_cache_dtype: str) -> str:

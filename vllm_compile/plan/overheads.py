@@ -145,7 +145,7 @@ def bnb_dequant_bytes(facts: ModelFacts, tp: int, nested_absmax: bool) -> int:
 @dataclass(frozen=True, slots=True)
 class EncoderProfile:
     """What vLLM's profile run adds for a multimodal model: the dummy batch of `items` items of
-    the maximum size through the vision tower, and their embeddings kept in the encoder cache
+    the maximum size through the vision (or audio) tower, and their embeddings kept in the encoder cache
     while the text dummy run follows."""
 
     budget_tokens: int    # "Encoder cache will be initialized with a budget of N tokens"
@@ -204,10 +204,12 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     patches = tokens * enc.patches_per_token
     budget = max(batched_tokens, tokens)
     items = min(-(-budget // tokens), max_num_seqs * max(limit, 1))
+    # A tower with no split weights (Qwen2-Audio's, transformers' own modules) runs whole on each rank.
+    split = tp if enc.sharded_bytes else 1
     if enc.pixels_per_patch:
-        forward = items * patches * tower_patch_bytes(enc, tp, dtype_bytes, qk_concat_rotary)
+        forward = items * patches * tower_patch_bytes(enc, split, dtype_bytes, qk_concat_rotary)
     else:   # a tower whose facts do not say its block's shape: the decoder's per-token rule
-        forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // tp + enc.hidden_size)
+        forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // split + enc.hidden_size)
                       * era_constants(era).forward_factor)
     cached = items * tokens * facts.hidden_size * dtype_bytes
     return EncoderProfile(budget, items, forward, cached, modality)

@@ -132,9 +132,17 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
     does not; (None, None) for a text-only model."""
     vision = top.dict("vision_config")
     if vision is None:
-        return None, ("multimodal model: only the language model is counted; the audio encoder weights come on top"
-                      if top.has("audio_config") else None)
+        if not top.has("audio_config"):
+            return None, None
+        from .audio import audio_encoder_facts   # the audio towers' table (audio.py)
+
+        return audio_encoder_facts(top, model_type, text_hidden, elem)
     kind = TOWER_OF.get(model_type)
+    if kind is None and top.has("audio_config"):
+        from .audio import AUDIO_TOWERS, audio_encoder_facts   # vision and audio towers (Qwen2.5-Omni)
+
+        if model_type in AUDIO_TOWERS:
+            return audio_encoder_facts(top, model_type, text_hidden, elem)
     if kind is None:
         return None, (f"multimodal model {model_type!r}: its vision tower is not in the table of towers, so only the "
                       "language model is counted; the vision encoder weights and its profile run come on top")
