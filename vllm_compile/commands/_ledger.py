@@ -51,7 +51,9 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
         note = outside if attr == "cuda_graph_bytes" else ""
         lines.append(f"  {label:<21} {_amount(value)}{note}")
         if encoder.get(attr):
-            what = ("vision tower + projector" if attr == "weights_bytes" else
+            towers = {"audio": "audio tower + projector", "image+audio": "vision and audio towers + projectors"}
+            what = (towers.get(getattr(plan, "encoder_towers", ""), "vision tower + projector")
+                    if attr == "weights_bytes" else
                     f"dummy {led.encoder_modality or 'image'} batch through the tower, embeddings cached")
             lines.append(f"    of which encoder    {_gib(encoder[attr])}  ({what})")
     lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",

@@ -31,7 +31,7 @@ class Ledger:
     # what the profile run's dummy image batch adds (encoder forward, cached embeddings).
     encoder_weights_bytes: int = 0
     encoder_activation_bytes: int = 0
-    encoder_modality: str = ""     # what the profile run pushed through the tower: "image" or "video"
+    encoder_modality: str = ""     # what the profile run pushed through the tower: "image", "video" or "audio"
 
     def as_json(self) -> dict:
         return {
@@ -168,6 +168,9 @@ class Plan:
     state_page_bytes: int = 0
     state_groups: int = 0
     state_blocks_per_sequence: int = 0
+    # The modalities of the model's towers ("image", "audio", "image+audio"; "" for a text-only model), for the
+    # ledger's wording. Not part of as_json: the encoder's memory is in the ledger.
+    encoder_towers: str = ""
 
     @property
     def gpus(self) -> int:
@@ -259,6 +262,8 @@ class PlanRequest:
     speculative: "SpeculativeFacts | None" = None
     mm_limits: tuple[tuple[str, int], ...] = ()
     mm_max_pixels: int | None = None
+    # `--mm-processor-kwargs`' max_dynamic_patch: the tiles of InternVL's largest image (None: the config's).
+    mm_max_tiles: int | None = None
     skip_mm_profiling: bool = False
     language_model_only: bool = False
     # VLLM_USE_V1 as the server's environment sets it (None: not set): on the releases that still

@@ -148,7 +148,7 @@ def bnb_dequant_bytes(facts: ModelFacts, tp: int, nested_absmax: bool) -> int:
 @dataclass(frozen=True, slots=True)
 class EncoderProfile:
     """What vLLM's profile run adds for a multimodal model: the dummy batch of `items` items of
-    the maximum size through the vision tower, and their embeddings kept in the encoder cache
+    the maximum size through the vision (or audio) tower, and their embeddings kept in the encoder cache
     while the text dummy run follows."""
 
     budget_tokens: int    # "Encoder cache will be initialized with a budget of N tokens"
@@ -234,7 +234,8 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
                     qk_concat_rotary: bool = False, video_dummy_len: str = "model_len",
                     max_video_frames: int = MAX_FRAMES_PER_VIDEO, items_floor: bool = False,
                     qwen3_video_rule: str = "", qwen3_video_token_factor: float = 1.0,
-                    cache_pads_to_budget: bool = False, video_room_by_limits: bool = False) -> EncoderProfile | None:
+                    cache_pads_to_budget: bool = False, video_room_by_limits: bool = False,
+                    max_tiles: int | None = None) -> EncoderProfile | None:
     """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
     compute budget and cache size default to max_num_batched_tokens, and are at least one item of
     the maximum size; the batch holds cdiv(budget, tokens per item) items (`items_floor`, 0.10.0
@@ -263,6 +264,8 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     tokens = enc.tokens_per_item
     if max_pixels and enc.pixels_per_token:
         tokens = max(1, max_pixels // enc.pixels_per_token)
+    if max_tiles and enc.tokens_per_tile:   # InternVL's max_dynamic_patch (+ the thumbnail tile)
+        tokens = (max_tiles + (1 if enc.thumbnail and max_tiles > 1 else 0)) * enc.tokens_per_tile
     modality, limit, item_tokens, encoded = enc.modality, items_per_prompt, tokens, tokens
     if video_dummy_len and videos_per_prompt > 0 and enc.video_frames_per_patch:
         frames = enc.video_frames_per_patch
@@ -289,10 +292,12 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     else:
         items = min(-(-budget // item_tokens), max_num_seqs * max(limit, 1))
     patches = encoded * enc.patches_per_token
+    # A tower with no split weights (Qwen2-Audio's, transformers' own modules) runs whole on each rank.
+    split = tp if enc.sharded_bytes else 1
     if enc.pixels_per_patch:
-        forward = items * patches * tower_patch_bytes(enc, tp, dtype_bytes, qk_concat_rotary)
+        forward = items * patches * tower_patch_bytes(enc, split, dtype_bytes, qk_concat_rotary)
     else:   # a tower whose facts do not say its block's shape: the decoder's per-token rule
-        forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // tp + enc.hidden_size)
+        forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // split + enc.hidden_size)
                       * era_constants(era).forward_factor)
     cached = items * (max(encoded, budget) if cache_pads_to_budget else encoded) * facts.hidden_size * dtype_bytes
     return EncoderProfile(budget, items, forward, cached, modality)

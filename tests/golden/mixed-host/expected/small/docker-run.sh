@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
-# check-digest: sha256:b90a2399b13c9a90a337894033ad9d25b4878222f0886baadfecf1234b6cf914
+# check-digest: sha256:1c793e93d3caefa0eba7dec0e71342af7e5555f7831ffbe120e1f1b0de7fe198
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

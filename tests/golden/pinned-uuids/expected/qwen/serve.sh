@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:1bc137fb8057bc4e164c37bbdc0b84db763eb6c1a9566a4aa9bd338963b4603a
+# check-digest: sha256:5d180254a521bd5ea649d12cfb1a2fad0178e104cf1b1711a7840ccdce4cf1e2
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

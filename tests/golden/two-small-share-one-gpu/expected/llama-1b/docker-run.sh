@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:98e4ff25fc356a71138a0df060eb976595c1b17bf8586437cbcc7190caa0c769
+# check-digest: sha256:7e9c9dd0dc2f7796738db7a873959c8a081ccdd57b28dcdfe07b916a2bafdf79
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"
