@@ -291,6 +291,13 @@ def test_every_limit_at_zero_skips_building_the_tower_from_the_release_that_does
         req = request(VL3, "L4", version=version, mm_limits=(("image", 0),))
         assert tower_skipped(dataclasses.replace(req, model=gemma), gemma) == skipped, version
         assert not tower_skipped(req, req.model)    # the Qwen tower also takes videos, still allowed
+    # InternVL (internvl.py, _mark_tower_model over image and video, 0.16.0 on): both limits at 0.
+    intern = dataclasses.replace(facts(VL3), encoder=dataclasses.replace(facts(VL3).encoder, kind="internvl"))
+    for version, limits, skipped in (("0.14.0", (("image", 0), ("video", 0)), False),
+                                     ("0.16.0", (("image", 0),), False),
+                                     ("0.16.0", (("image", 0), ("video", 0)), True)):
+        req = dataclasses.replace(request(VL3, "L4", version=version, mm_limits=limits), model=intern)
+        assert tower_skipped(req, intern) == skipped, (version, limits)
 
 
 def test_gemma3_siglip_tower_and_text_rows_reproduce_the_published_4b_count():

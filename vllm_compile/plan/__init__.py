@@ -326,17 +326,17 @@ def mm_items_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
 
 def tower_skipped(req: PlanRequest, facts: ModelFacts) -> bool:
     """Whether vLLM builds no vision tower (nor projector) because `--limit-mm-per-prompt` is 0
-    for every modality it takes (the Qwen towers: image and video; the others: image), in the
-    releases from planner-rules.json `defaults.tower_skipped_at_zero_limits` for that tower row."""
+    for every modality it takes (the Qwen and InternVL towers: image and video; the others:
+    image), in the releases from planner-rules.json `defaults.tower_skipped_at_zero_limits`
+    for that tower row."""
     enc = facts.encoder
     if enc is None or not req.mm_limits:
         return False
-    first = rules_data.data()["defaults"]["tower_skipped_at_zero_limits"]["from"].get(enc.kind)
-    if first is None or not at_least(req.vllm_version, first):
+    row = rules_data.data()["defaults"]["tower_skipped_at_zero_limits"]["towers"].get(enc.kind)
+    if row is None or not at_least(req.vllm_version, row["from"]):
         return False
     limits = dict(req.mm_limits)
-    modalities = (enc.modality, "video") if enc.pixels_per_token else (enc.modality,)
-    return all(limits.get(m, 1) == 0 for m in modalities)
+    return all(limits.get(m, 1) == 0 for m in row["modalities"])
 
 
 def mm_videos_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:

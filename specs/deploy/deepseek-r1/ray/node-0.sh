@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:1847d536ba441d4fcb4f557da417e3352dc3793a3d0680d896a809b3f9bd3fe2
+# check-digest: sha256:686cfe2387992368dff4677580e1a1d762868a6ebd44052ea6c45aa9af7fa76f
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

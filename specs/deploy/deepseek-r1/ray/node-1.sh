@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:e35678fec04082fd33c470c089685a9b3485604b3c7b73430795f8bc1a08ba78
+# check-digest: sha256:1afa315b7644c8cd76c39acfddce6fa39ba15a3aee1007aea839a12b71645046
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

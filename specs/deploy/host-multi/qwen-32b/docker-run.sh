@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ee02f890b93e7f36d29beb985c9a466d1c1c6e7809e67fa2192b9ba1c0fd76be
-# check-digest: sha256:854b167ebf12ec97c3b54d52759efef7298f952571b1bca3bc6fe0ccba54ed19
+# check-digest: sha256:ecf45e283eaab52f9ac1dfc847224b0a6d16a460093b5451bd7981425e436e1c
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:6263d892ab6218d044a9d4ca25f69c10f76b0a8fd76af8ceceb5bfc35b00b0f4
+# check-digest: sha256:6425830aed26cb16bf75a200ec61213edf2a86ab44e6bac1878d0ec3b56e03a7
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

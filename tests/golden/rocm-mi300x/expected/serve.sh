@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:b5a65ad99439bfd7b7dad00da69c234693b67f91d3e031045b971b47746f46b9
+# check-digest: sha256:3753d2a9287c60267bc65300460d7150cca9565d18c796e4791d384144183cb0
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

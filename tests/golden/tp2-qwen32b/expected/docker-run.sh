@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b5c27f59ecf15cf4536081122fcfb09bde71c875681226e4dcec8c6915d7a92
-# check-digest: sha256:f1d8a7239946990373c0ad1a85ac550389762c762ffb3626b50af6d508a2b939
+# check-digest: sha256:78b9b7065d7a4a50ac27ac6c29e49560f5dedbc53498bcfc13c576547536904d
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:30cf9604775be37add16dbf73f4e9e9a8ac4d92b3d79adff8a12572d698a63f7
-# check-digest: sha256:77af50c44c121d24cdd123dc01405890f49c6a4f97dba06a9ed3e1d3cce8d7c1
+# check-digest: sha256:922bd6bdc5f03cb591134ee9f291941f378c4e98bfde930ab1c16c06a7acde04
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1fae54a4a0d2c6c9a946b1fb4faaaaf630cb50598a246db1eee881f52e73af40
-# check-digest: sha256:b81d3e9140155e8d00df60b92156ef5e18cf0e4207ced6800c7e431308eedc93
+# check-digest: sha256:c406ea76342dacfe557739b2bfe2f189e63ec245fed4fed73e0b031552fdce93
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:4d9a13f714fbc4409423a6d9bd36da9b23a166a058e6c375e10954b4fe576c6b
+# check-digest: sha256:a5059dedc4d9af507bc34f7f15c23c3618832b2905f142f4a10ba7300600f1fb
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:b19a96e8b387e3b33d544bcb47cb8fffe0cd8d58b451c6653cb869ac310e18cc
+# check-digest: sha256:a91c109c1f4409045a834b3dbd48862c7eedae5a220e114e90aef1a6a456e044
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

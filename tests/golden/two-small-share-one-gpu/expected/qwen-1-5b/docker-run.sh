@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
-# check-digest: sha256:b433d0f9ff11af9b5e474b2a29c8b85dde9a3924f0107e6e637e2f6b01521804
+# check-digest: sha256:40dd7f03d491be47bdeeb3f5dd191a7902f16b6fa9ba738f29d0f5366421e33f
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
