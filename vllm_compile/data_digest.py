@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "d79d9cbff36c106f291b489ac5fc7a3304f63bee1d8d488f7d20593521d82146"
+DATA_DIGEST = "1de60d45011a6e02028d6b3954ce7b47e201602914bbe1b1b9dc4805a7da2560"
 
 
 def compute(root=None) -> str:

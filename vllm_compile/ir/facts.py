@@ -171,6 +171,9 @@ class ModelFacts:
     speculative_draft: ModelFacts | None = None
     # LoRA adapters served on top of the model (model.lora_adapters), in the spec's order.
     lora_adapters: tuple[LoraAdapterFacts, ...] = ()
+    # The config names no length key (pure Mamba checkpoints): vLLM then assumes 2048 tokens as
+    # the default but takes any --max-model-len as given (`_get_and_verify_max_len`).
+    max_len_assumed: bool = False
 
     def recurrent_layers(self) -> int:
         """Layers that keep a state per sequence (Mamba, gated delta-net, Falcon-H1's parallel mixer)."""

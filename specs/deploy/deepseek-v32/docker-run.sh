@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:70e7938d4236a080f62ac4f3b0f597d25e603fcd4f29088e2f2c13b1995cd624
-# check-digest: sha256:83653f6a290419b207037fa7419a5d9a3401cc70cbc4f42511b794bfa6ff7a2c
+# input-digest: sha256:f63ab1a2c9558a269bdd1010dfc808209775e052f0476f1b22d417e18a8acc05
+# check-digest: sha256:80633395d4f65e7692d778c6fd20fde588f0310e9c9966c4240ea0668eee0840
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a7f3935ab2d865a6a4e5eb63492469c61d0c210b4f201a65e5c568557f84b05e
-# check-digest: sha256:c5652b000c382c49f7866476d1ba5249ab5e310c289c15cccb80f126781b979c
+# input-digest: sha256:04f02d73f154d21493c4111a56bf3b3001dae8c7c62cef0f1d9825497ce51ad7
+# check-digest: sha256:c5ef662022b9dae9dfef41ba927101cc00ed752c6ccf14ce39bcbff304ef1548
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

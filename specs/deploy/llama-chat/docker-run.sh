@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2e4cd6065dbf12cb21988dc975ba7865ab97befdbd5c41cac1e96bbc78dd011e
-# check-digest: sha256:f0fbd683f69724349b418d848a6d68a749ccf2a5da93bc009b7d08c756bde582
+# input-digest: sha256:89dc20539c7e738a91b996a31e95b8976c3a2a8cf2b210271da2a19f5e65a0c2
+# check-digest: sha256:84ecaf87ec8e2f497a45585092264803d2b4b8b9306e4651dfebf861bbfd6f1f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

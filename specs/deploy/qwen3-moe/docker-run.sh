@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:03ebd4e8a5bc0ec7ac7f7c08aeb181ce2c9928a8dcd7a89520876867fdf1033e
-# check-digest: sha256:090bdd18441b420da64c9c80ae2aab34babca5933b4cd57c2212d99862f39c6c
+# input-digest: sha256:ff1169a13d695e01b0922342de8abd536ee1d98d6569503ccfc137b6c956faed
+# check-digest: sha256:78b09053ae80bd4b7e7482d0cde60dfc17d41ab6130dcce31bb628be6e6dd41c
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:889b7affe2f167c774c2eafb8497a8e53a031e9db1514abb2e9fa76c31e5ad2e
+# input-digest: sha256:55e4b63670b39333840f30e8b63464486551b17703bc0867b937f537dd6ef75e
+# check-digest: sha256:29b3851dea244bbc08f9c5243758f1b7fa0845bc81e579028677428dfa971bac
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

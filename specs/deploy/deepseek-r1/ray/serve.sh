@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:a95a96116a7997bbe1aafbb04d89057d9550a60998b9a868f484f2d5eedbb5dc
+# input-digest: sha256:55e4b63670b39333840f30e8b63464486551b17703bc0867b937f537dd6ef75e
+# check-digest: sha256:0e933f0b296f8c18d1130c19527cd984448b36679219e552a2b44fe60f1ec27f
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

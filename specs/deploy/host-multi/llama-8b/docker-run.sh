@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b317ae487c92dc8beacfc47b737dc976cbc13aee4de513ad5748de9122d90517
-# check-digest: sha256:1cb270f540b110716dc238dc28f495624af7017356a2c7a2265d754b6cd3a036
+# input-digest: sha256:68876fc555ba16153656c5924d8600a0d8e00c682880b4471b979c444b2fc79b
+# check-digest: sha256:d0e0782a0ba1cd8b35203fbd9a1dbe40623923bcdf977ab30c73b89cd85db3ec
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:740be4acd08a5b5a6eff7da7c07abc7a22be12f3ee1b38b451f86692eb73971c
-# check-digest: sha256:10d39ac5b65258b143de310104d6c6e1e1740a5a18dfc7ffe5400d391856c039
+# input-digest: sha256:a3dded1ec5d04bc2cb797432ae28d222bc76fae266efc32725c0c9224e1901d5
+# check-digest: sha256:4cffc8edead9b6a4a83cac09083c903b25addddaa1ea2c2adc2b9eedd52f88b5
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

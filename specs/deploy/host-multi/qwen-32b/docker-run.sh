@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ee02f890b93e7f36d29beb985c9a466d1c1c6e7809e67fa2192b9ba1c0fd76be
-# check-digest: sha256:9399e8c650f4443c4f4b06f8bebed5b4a6e834792e1f7ffa6bd1b014a485b417
+# input-digest: sha256:68e0ab16e1556cdba246555a155e8eb23bb3ef85df0707a02fb8925d54c3c962
+# check-digest: sha256:3b1432cc07e4d73fec39c9e1f4ee187749ef411eadac2f796eb74a1cb204b91d
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

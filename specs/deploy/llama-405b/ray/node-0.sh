@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:228b24b36656ca1ebb90dd7ecb0d1cf881a74b5cbdadc0e0c49c0649c1798e8e
+# input-digest: sha256:a9c94bbedcbc7b37276b9ef5a729fb9804e00e476a75faa5b34171f6f0ac398e
+# check-digest: sha256:3de5760ef86fe810ec86633782b7b0cfc267dbe58bb2b05ec92cb86e509adb8a
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:fba7f94a2530a85b6aee8e1c94020b1e7573be989c5476dcc0a6e73bfde9ae2e
+# input-digest: sha256:a9c94bbedcbc7b37276b9ef5a729fb9804e00e476a75faa5b34171f6f0ac398e
+# check-digest: sha256:fd576d4cdff4479cf31e44b45fb2863540a0da1e70bbf01c445771167f20ff8f
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

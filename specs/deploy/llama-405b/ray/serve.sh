@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:8c4084bdabd006939487161353db94f1797be504b4f3b123c08da0862d63bbd0
+# input-digest: sha256:a9c94bbedcbc7b37276b9ef5a729fb9804e00e476a75faa5b34171f6f0ac398e
+# check-digest: sha256:a3503bdbf44904aeffb9d4cf7ab92cf13a2f5aee2bc3e0902e2ef9d6ee9643d5
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:364970c5032ed7186042b560b14e452b02f39140f23479cf8c445e0dd9e75c87
-# check-digest: sha256:8a6a99b0986409f4519c1ad0fe1c5797b89e109a63829be57a0c44c0c859a611
+# input-digest: sha256:009cebca9db926a54b1d3e25f77a3349d5143384a0537d87f699a8e18dfab41e
+# check-digest: sha256:2fe178dbb245e3d4b10efd4568e6f72524542765087ddeb1eabce6965d5668e0
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

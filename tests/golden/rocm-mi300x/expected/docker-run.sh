@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:e7ed106fd59d4bf7ddbb926ed6b29c384487efdfb3c2d8572fdd0691de9ef951
+# input-digest: sha256:5d24c3d960e334065bb7412cbf5af03a6b95b477210571ef73d75e1fae569fc9
+# check-digest: sha256:f2a7e95b8712adb7c2598b93aae3602a955fbc3363965223df5a5a06d4f0c16c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:7b3490ac136e9d353bf5006dda010db355ba606bb29cad53ddea75d805c46062
+# input-digest: sha256:5d24c3d960e334065bb7412cbf5af03a6b95b477210571ef73d75e1fae569fc9
+# check-digest: sha256:053af872bf30dd4b2bc8d4c7debca27371e708271e15970b9fcc5e7345fd84b4
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

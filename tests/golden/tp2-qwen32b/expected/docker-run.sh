@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4b5c27f59ecf15cf4536081122fcfb09bde71c875681226e4dcec8c6915d7a92
-# check-digest: sha256:5ce083d56167a56084bf3c81747d1b27326b54f621b4a63a2c3651f7b67ad821
+# input-digest: sha256:69224c4d96814163dda647bbdb299f5e239ae1156cbdad0290f22ec7f56e94b3
+# check-digest: sha256:f958ad4881acfd823ee987cb78f957d408159233fb71d39f7deca677317bdf71
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

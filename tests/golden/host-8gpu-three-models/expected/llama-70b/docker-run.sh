@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
-# check-digest: sha256:1c4386ebaf0746ff9bc968ebb1b6ae6af6724038a04415f80fda53b85012543d
+# input-digest: sha256:afd8d9796005a12a74f7d02ae64f70f0e4980ea9f9f4e480b26b91bea9515dba
+# check-digest: sha256:975239b3918d968468fa87905bc3c67ce02724880a66b6ada3b3b21e0a1218b4
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

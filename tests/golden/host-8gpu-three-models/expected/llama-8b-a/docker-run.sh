@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:30cf9604775be37add16dbf73f4e9e9a8ac4d92b3d79adff8a12572d698a63f7
-# check-digest: sha256:0ec0877df0e36e1b3b1f34a80c752c5144fa1aa6cc1ce5053e579491fe9cc484
+# input-digest: sha256:2f32bc860c8cb919eb09d8e4eb567397d85a001a378cc7cba859b4ec8a1090c3
+# check-digest: sha256:dc12ee073d8464fd11c9f3777215f60e3c8ec606a0d46fdedd80df6133c4e0e6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:53d074280f145e1421ba1fc337ad90e72624657db7c74c1e2ebd7e840e68982d
-# check-digest: sha256:ba515a1c5b2ea5fbb6d46808d0ac00d802c613f74dd3f7dd38fc8efe506e5c41
+# input-digest: sha256:596f577efd2a3fe70143897d0566949bb45413393fcf14f071cf173ee4a0e651
+# check-digest: sha256:b14b097ec5de73d67951d00243e09a8dffa55e34e4f7c8d1acbb7272a9055cfa
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

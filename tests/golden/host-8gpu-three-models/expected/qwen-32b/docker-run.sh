@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:1fae54a4a0d2c6c9a946b1fb4faaaaf630cb50598a246db1eee881f52e73af40
-# check-digest: sha256:ca7bd530d9bf86b7bd7ecb84f38282a626c494af85edfc2f2853f144fd2708c3
+# input-digest: sha256:f6c8d61d8b938f4db28a046a30fab02258cee2a83973486046a84e284faf6e75
+# check-digest: sha256:a428e45342c56b7fe8ff9821725009536bf50ef6c573056113d836ec0f12b6a5
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:39cbe2714712827c686ea9ffbbf8fe8518a1c325eb709593a220be773feee500
-# check-digest: sha256:210d441f4b8877841dd08edbdc684740ef5f329cff0af971357372bf5360e4f9
+# input-digest: sha256:f8afe04bf0bd11fb47f22ee1a963dddd68cef7c5f0b333c0b8e27ad6ac14bc14
+# check-digest: sha256:2cda43e96fd485312e60f15184779ef8f09872e1926fdf504db1c8b8706fbe03
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:9000c706c44bfc4830d2db016ec770978ccb84fe68780ec98d04cae68533eb0b
-# check-digest: sha256:0c7d605e8021becd3e25bf5346eef39bc9ad06ec8f2727fdb38fff3c24df1f45
+# input-digest: sha256:5714810e2d85a5509296546f9487f35094d5100ed476f4c01336ea0cf59dfa5c
+# check-digest: sha256:93d0eef4a960a8588cf5e8de77b6664e8a44a345b566478c8c89985e7636277d
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

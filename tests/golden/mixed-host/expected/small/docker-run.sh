@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
-# check-digest: sha256:0474a157ea95653069503cb2817c0c2cf3f2703702e43ae73ffc543cd95042cd
+# input-digest: sha256:85c516e822f04f7f2937b7515e26875db7d79d1400d9e097b7e54e2cad4b6f73
+# check-digest: sha256:0dae0d6f4be2c27b3bf301532f03ce6d558a88744fe03ca187b37ff6c55d5e4d
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

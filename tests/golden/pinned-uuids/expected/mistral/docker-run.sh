@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:9cc32e79a4968eb2ed2d0b3073536a1ad6086b8c7dd6645c09482c1871d00129
-# check-digest: sha256:0dd9a43e0101e9044203b57acc3c390ba3db6224d8a469ca8ca15fcb5ac49df2
+# input-digest: sha256:a0ea0da8794d0d43f822f5f5bdd9b4464743cf5ad12434d01d3d92f47c03116a
+# check-digest: sha256:91d486d7e9a6301b37e810b83c73a916367a5b9c454832803fdea3b0f36b6b89
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:5db0fcbf9022eb1d514cba99d38d132a257022385a91e3766b975288aa8a17a8
+# input-digest: sha256:26acc2a585e3783d76bf718575e4d19121172bb2cf8a9fc3ce30a03c1151e76e
+# check-digest: sha256:1584aab374b8aef2c14d7326b5cd4798f03cede0646435a83367f03990ad26fa
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

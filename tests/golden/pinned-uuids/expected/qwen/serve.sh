@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d7d3df137c4aad70115162c4636f787abab3dee32ad4c467b7c4fcf4fdf5fb24
-# check-digest: sha256:50d7314a495351dc3f78d1e22721d04858df14a333eeba5d47d9b115869573d1
+# input-digest: sha256:26acc2a585e3783d76bf718575e4d19121172bb2cf8a9fc3ce30a03c1151e76e
+# check-digest: sha256:c5982a2c8353ac6faf76f0c95f70ee05040a29c8f6f61b3de5fd19046df5582e
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

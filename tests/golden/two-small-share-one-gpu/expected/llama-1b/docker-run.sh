@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:3c2ecfdebac04177b205f138465aaf2c41ccc2d1f428e7009bc9f07ed498c30b
+# input-digest: sha256:ad2d24e2a2e7c3fa3a647d8972196a35626cea59f4f3b151d2d94e3f60211665
+# check-digest: sha256:b4ccd2bbc217205a2c6dd5f5ba429c46de5b0079fbfecd3e7105b6e2d1bc662f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:56eb80d5e0416acfa69389495530e3e2d2322ae22dbbe4e08fb97e85c69e14f9
+# input-digest: sha256:ad2d24e2a2e7c3fa3a647d8972196a35626cea59f4f3b151d2d94e3f60211665
+# check-digest: sha256:2733dc4b07340bee3edeef92af1fc62ac694fba1b2fbd7d9e713c8788463c39e
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

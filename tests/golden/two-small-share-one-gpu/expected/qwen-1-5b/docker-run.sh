@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
-# check-digest: sha256:cb7ee314d2b43e5d9d297efb42bb4e7df821e65a936526e76af0be1a4b80167b
+# input-digest: sha256:382b47fad41069a59cc3820d83cdc28cded5437c6ea04c76c44a60c393af6068
+# check-digest: sha256:431578618a772d8a9bf47de5442a1be04534c3a15f15f411084239de7685537f
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
