@@ -188,8 +188,8 @@ def _layout_6(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
 
 
 # vllm_compile.resolve.models.families.Layer
-def _layout_7(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_ssm_groups__, __dataclass_dflt_conv_group_state__, __dataclass_dflt_mixer__, __dataclass_dflt_ssm_heads__, __dataclass_dflt_mixer_width__, __dataclass_dflt_index_key_bytes__):
-    def __init__(self, attention, window, kv_heads, head_size, head_size_v, is_moe, tensors, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, ssm_groups=__dataclass_dflt_ssm_groups__, conv_group_state=__dataclass_dflt_conv_group_state__, mixer=__dataclass_dflt_mixer__, ssm_heads=__dataclass_dflt_ssm_heads__, mixer_width=__dataclass_dflt_mixer_width__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
+def _layout_7(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_ssm_groups__, __dataclass_dflt_conv_group_state__, __dataclass_dflt_mixer__, __dataclass_dflt_ssm_heads__, __dataclass_dflt_mixer_width__, __dataclass_dflt_group_tensors__, __dataclass_dflt_index_key_bytes__):
+    def __init__(self, attention, window, kv_heads, head_size, head_size_v, is_moe, tensors, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, ssm_groups=__dataclass_dflt_ssm_groups__, conv_group_state=__dataclass_dflt_conv_group_state__, mixer=__dataclass_dflt_mixer__, ssm_heads=__dataclass_dflt_ssm_heads__, mixer_width=__dataclass_dflt_mixer_width__, group_tensors=__dataclass_dflt_group_tensors__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'attention', attention)
         __dataclass_builtins_object__.__setattr__(self, 'window', window)
         __dataclass_builtins_object__.__setattr__(self, 'kv_heads', kv_heads)
@@ -205,23 +205,24 @@ def _layout_7(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_
         __dataclass_builtins_object__.__setattr__(self, 'mixer', mixer)
         __dataclass_builtins_object__.__setattr__(self, 'ssm_heads', ssm_heads)
         __dataclass_builtins_object__.__setattr__(self, 'mixer_width', mixer_width)
+        __dataclass_builtins_object__.__setattr__(self, 'group_tensors', group_tensors)
         __dataclass_builtins_object__.__setattr__(self, 'index_key_bytes', index_key_bytes)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, is_moe={self.is_moe!r}, tensors={self.tensors!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r}, ssm_groups={self.ssm_groups!r}, conv_group_state={self.conv_group_state!r}, mixer={self.mixer!r}, ssm_heads={self.ssm_heads!r}, mixer_width={self.mixer_width!r}, index_key_bytes={self.index_key_bytes!r})"
+        return self.__class__.__qualname__ + f"(attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, is_moe={self.is_moe!r}, tensors={self.tensors!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r}, ssm_groups={self.ssm_groups!r}, conv_group_state={self.conv_group_state!r}, mixer={self.mixer!r}, ssm_heads={self.ssm_heads!r}, mixer_width={self.mixer_width!r}, group_tensors={self.group_tensors!r}, index_key_bytes={self.index_key_bytes!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.mixer,self.ssm_heads,self.mixer_width,self.index_key_bytes,) == (other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.is_moe,other.tensors,other.conv_state,other.ssm_state,other.ssm_state_fp32,other.ssm_groups,other.conv_group_state,other.mixer,other.ssm_heads,other.mixer_width,other.index_key_bytes,)
+            return (self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.mixer,self.ssm_heads,self.mixer_width,self.group_tensors,self.index_key_bytes,) == (other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.is_moe,other.tensors,other.conv_state,other.ssm_state,other.ssm_state_fp32,other.ssm_groups,other.conv_group_state,other.mixer,other.ssm_heads,other.mixer_width,other.group_tensors,other.index_key_bytes,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','mixer','ssm_heads','mixer_width','index_key_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','mixer','ssm_heads','mixer_width','group_tensors','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','mixer','ssm_heads','mixer_width','index_key_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('attention','window','kv_heads','head_size','head_size_v','is_moe','tensors','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','mixer','ssm_heads','mixer_width','group_tensors','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.mixer,self.ssm_heads,self.mixer_width,self.index_key_bytes,))
+        return hash((self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.is_moe,self.tensors,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.mixer,self.ssm_heads,self.mixer_width,self.group_tensors,self.index_key_bytes,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -304,30 +305,31 @@ def _layout_10(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.resolve.models.families.State
-def _layout_11(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_groups__, __dataclass_dflt_conv_per_group__, __dataclass_dflt_heads__, __dataclass_dflt_width__):
-    def __init__(self, conv, ssm, groups=__dataclass_dflt_groups__, conv_per_group=__dataclass_dflt_conv_per_group__, heads=__dataclass_dflt_heads__, width=__dataclass_dflt_width__):
+def _layout_11(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_groups__, __dataclass_dflt_conv_per_group__, __dataclass_dflt_heads__, __dataclass_dflt_width__, __dataclass_dflt_group_tensors__):
+    def __init__(self, conv, ssm, groups=__dataclass_dflt_groups__, conv_per_group=__dataclass_dflt_conv_per_group__, heads=__dataclass_dflt_heads__, width=__dataclass_dflt_width__, group_tensors=__dataclass_dflt_group_tensors__):
         __dataclass_builtins_object__.__setattr__(self, 'conv', conv)
         __dataclass_builtins_object__.__setattr__(self, 'ssm', ssm)
         __dataclass_builtins_object__.__setattr__(self, 'groups', groups)
         __dataclass_builtins_object__.__setattr__(self, 'conv_per_group', conv_per_group)
         __dataclass_builtins_object__.__setattr__(self, 'heads', heads)
         __dataclass_builtins_object__.__setattr__(self, 'width', width)
+        __dataclass_builtins_object__.__setattr__(self, 'group_tensors', group_tensors)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(conv={self.conv!r}, ssm={self.ssm!r}, groups={self.groups!r}, conv_per_group={self.conv_per_group!r}, heads={self.heads!r}, width={self.width!r})"
+        return self.__class__.__qualname__ + f"(conv={self.conv!r}, ssm={self.ssm!r}, groups={self.groups!r}, conv_per_group={self.conv_per_group!r}, heads={self.heads!r}, width={self.width!r}, group_tensors={self.group_tensors!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.conv,self.ssm,self.groups,self.conv_per_group,self.heads,self.width,) == (other.conv,other.ssm,other.groups,other.conv_per_group,other.heads,other.width,)
+            return (self.conv,self.ssm,self.groups,self.conv_per_group,self.heads,self.width,self.group_tensors,) == (other.conv,other.ssm,other.groups,other.conv_per_group,other.heads,other.width,other.group_tensors,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('conv','ssm','groups','conv_per_group','heads','width',):
+        if type(self) is __dataclass_cls__ or name in ('conv','ssm','groups','conv_per_group','heads','width','group_tensors',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('conv','ssm','groups','conv_per_group','heads','width',):
+        if type(self) is __dataclass_cls__ or name in ('conv','ssm','groups','conv_per_group','heads','width','group_tensors',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.conv,self.ssm,self.groups,self.conv_per_group,self.heads,self.width,))
+        return hash((self.conv,self.ssm,self.groups,self.conv_per_group,self.heads,self.width,self.group_tensors,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -570,8 +572,8 @@ def _layout_20(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
 
 
 # vllm_compile.ir.facts.LayerFacts
-def _layout_21(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_window__, __dataclass_dflt_kv_heads__, __dataclass_dflt_head_size__, __dataclass_dflt_head_size_v__, __dataclass_dflt_state_bytes__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_ssm_groups__, __dataclass_dflt_conv_group_state__, __dataclass_dflt_ssm_heads__, __dataclass_dflt_mixer_width__, __dataclass_dflt_mixer__, __dataclass_dflt_is_moe__, __dataclass_dflt_sharded_bytes__, __dataclass_dflt_replicated_bytes__, __dataclass_dflt_expert_bytes__, __dataclass_dflt_parameters__, __dataclass_dflt_absmax_growth__, __dataclass_dflt_index_key_bytes__):
-    def __init__(self, index, attention, window=__dataclass_dflt_window__, kv_heads=__dataclass_dflt_kv_heads__, head_size=__dataclass_dflt_head_size__, head_size_v=__dataclass_dflt_head_size_v__, state_bytes=__dataclass_dflt_state_bytes__, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, ssm_groups=__dataclass_dflt_ssm_groups__, conv_group_state=__dataclass_dflt_conv_group_state__, ssm_heads=__dataclass_dflt_ssm_heads__, mixer_width=__dataclass_dflt_mixer_width__, mixer=__dataclass_dflt_mixer__, is_moe=__dataclass_dflt_is_moe__, sharded_bytes=__dataclass_dflt_sharded_bytes__, replicated_bytes=__dataclass_dflt_replicated_bytes__, expert_bytes=__dataclass_dflt_expert_bytes__, parameters=__dataclass_dflt_parameters__, absmax_growth=__dataclass_dflt_absmax_growth__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
+def _layout_21(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass_HAS_DEFAULT_FACTORY__, __dataclass_dflt_window__, __dataclass_dflt_kv_heads__, __dataclass_dflt_head_size__, __dataclass_dflt_head_size_v__, __dataclass_dflt_state_bytes__, __dataclass_dflt_conv_state__, __dataclass_dflt_ssm_state__, __dataclass_dflt_ssm_state_fp32__, __dataclass_dflt_ssm_groups__, __dataclass_dflt_conv_group_state__, __dataclass_dflt_group_weight_bytes__, __dataclass_dflt_ssm_heads__, __dataclass_dflt_mixer_width__, __dataclass_dflt_mixer__, __dataclass_dflt_is_moe__, __dataclass_dflt_sharded_bytes__, __dataclass_dflt_replicated_bytes__, __dataclass_dflt_expert_bytes__, __dataclass_dflt_parameters__, __dataclass_dflt_absmax_growth__, __dataclass_dflt_index_key_bytes__):
+    def __init__(self, index, attention, window=__dataclass_dflt_window__, kv_heads=__dataclass_dflt_kv_heads__, head_size=__dataclass_dflt_head_size__, head_size_v=__dataclass_dflt_head_size_v__, state_bytes=__dataclass_dflt_state_bytes__, conv_state=__dataclass_dflt_conv_state__, ssm_state=__dataclass_dflt_ssm_state__, ssm_state_fp32=__dataclass_dflt_ssm_state_fp32__, ssm_groups=__dataclass_dflt_ssm_groups__, conv_group_state=__dataclass_dflt_conv_group_state__, group_weight_bytes=__dataclass_dflt_group_weight_bytes__, ssm_heads=__dataclass_dflt_ssm_heads__, mixer_width=__dataclass_dflt_mixer_width__, mixer=__dataclass_dflt_mixer__, is_moe=__dataclass_dflt_is_moe__, sharded_bytes=__dataclass_dflt_sharded_bytes__, replicated_bytes=__dataclass_dflt_replicated_bytes__, expert_bytes=__dataclass_dflt_expert_bytes__, parameters=__dataclass_dflt_parameters__, absmax_growth=__dataclass_dflt_absmax_growth__, index_key_bytes=__dataclass_dflt_index_key_bytes__):
         __dataclass_builtins_object__.__setattr__(self, 'index', index)
         __dataclass_builtins_object__.__setattr__(self, 'attention', attention)
         __dataclass_builtins_object__.__setattr__(self, 'window', window)
@@ -584,6 +586,7 @@ def _layout_21(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'ssm_state_fp32', ssm_state_fp32)
         __dataclass_builtins_object__.__setattr__(self, 'ssm_groups', ssm_groups)
         __dataclass_builtins_object__.__setattr__(self, 'conv_group_state', conv_group_state)
+        __dataclass_builtins_object__.__setattr__(self, 'group_weight_bytes', group_weight_bytes)
         __dataclass_builtins_object__.__setattr__(self, 'ssm_heads', ssm_heads)
         __dataclass_builtins_object__.__setattr__(self, 'mixer_width', mixer_width)
         __dataclass_builtins_object__.__setattr__(self, 'mixer', mixer)
@@ -595,21 +598,21 @@ def _layout_21(__dataclass_cls__, __dataclass_FrozenInstanceError__, __dataclass
         __dataclass_builtins_object__.__setattr__(self, 'absmax_growth', absmax_growth)
         __dataclass_builtins_object__.__setattr__(self, 'index_key_bytes', index_key_bytes)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(index={self.index!r}, attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, state_bytes={self.state_bytes!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r}, ssm_groups={self.ssm_groups!r}, conv_group_state={self.conv_group_state!r}, ssm_heads={self.ssm_heads!r}, mixer_width={self.mixer_width!r}, mixer={self.mixer!r}, is_moe={self.is_moe!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, expert_bytes={self.expert_bytes!r}, parameters={self.parameters!r}, absmax_growth={self.absmax_growth!r}, index_key_bytes={self.index_key_bytes!r})"
+        return self.__class__.__qualname__ + f"(index={self.index!r}, attention={self.attention!r}, window={self.window!r}, kv_heads={self.kv_heads!r}, head_size={self.head_size!r}, head_size_v={self.head_size_v!r}, state_bytes={self.state_bytes!r}, conv_state={self.conv_state!r}, ssm_state={self.ssm_state!r}, ssm_state_fp32={self.ssm_state_fp32!r}, ssm_groups={self.ssm_groups!r}, conv_group_state={self.conv_group_state!r}, group_weight_bytes={self.group_weight_bytes!r}, ssm_heads={self.ssm_heads!r}, mixer_width={self.mixer_width!r}, mixer={self.mixer!r}, is_moe={self.is_moe!r}, sharded_bytes={self.sharded_bytes!r}, replicated_bytes={self.replicated_bytes!r}, expert_bytes={self.expert_bytes!r}, parameters={self.parameters!r}, absmax_growth={self.absmax_growth!r}, index_key_bytes={self.index_key_bytes!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.ssm_heads,self.mixer_width,self.mixer,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,self.index_key_bytes,) == (other.index,other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.state_bytes,other.conv_state,other.ssm_state,other.ssm_state_fp32,other.ssm_groups,other.conv_group_state,other.ssm_heads,other.mixer_width,other.mixer,other.is_moe,other.sharded_bytes,other.replicated_bytes,other.expert_bytes,other.parameters,other.absmax_growth,other.index_key_bytes,)
+            return (self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.group_weight_bytes,self.ssm_heads,self.mixer_width,self.mixer,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,self.index_key_bytes,) == (other.index,other.attention,other.window,other.kv_heads,other.head_size,other.head_size_v,other.state_bytes,other.conv_state,other.ssm_state,other.ssm_state_fp32,other.ssm_groups,other.conv_group_state,other.group_weight_bytes,other.ssm_heads,other.mixer_width,other.mixer,other.is_moe,other.sharded_bytes,other.replicated_bytes,other.expert_bytes,other.parameters,other.absmax_growth,other.index_key_bytes,)
         return NotImplemented
     def __setattr__(self, name, value):
-        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','ssm_heads','mixer_width','mixer','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth','index_key_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','group_weight_bytes','ssm_heads','mixer_width','mixer','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot assign to field {name!r}")
         super(__dataclass_cls__, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','ssm_heads','mixer_width','mixer','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth','index_key_bytes',):
+        if type(self) is __dataclass_cls__ or name in ('index','attention','window','kv_heads','head_size','head_size_v','state_bytes','conv_state','ssm_state','ssm_state_fp32','ssm_groups','conv_group_state','group_weight_bytes','ssm_heads','mixer_width','mixer','is_moe','sharded_bytes','replicated_bytes','expert_bytes','parameters','absmax_growth','index_key_bytes',):
             raise __dataclass_FrozenInstanceError__(f"cannot delete field {name!r}")
         super(__dataclass_cls__, self).__delattr__(name)
     def __hash__(self):
-        return hash((self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.ssm_heads,self.mixer_width,self.mixer,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,self.index_key_bytes,))
+        return hash((self.index,self.attention,self.window,self.kv_heads,self.head_size,self.head_size_v,self.state_bytes,self.conv_state,self.ssm_state,self.ssm_state_fp32,self.ssm_groups,self.conv_group_state,self.group_weight_bytes,self.ssm_heads,self.mixer_width,self.mixer,self.is_moe,self.sharded_bytes,self.replicated_bytes,self.expert_bytes,self.parameters,self.absmax_growth,self.index_key_bytes,))
     return {'__init__': __init__, '__repr__': __repr__, '__eq__': __eq__, '__setattr__': __setattr__, '__delattr__': __delattr__, '__hash__': __hash__}
 
 
@@ -2370,11 +2373,11 @@ METHODS = {
     '111100 self path:-111n0 content:-111n0 executable:d111n0': _layout_4,
     '111100 self path:-111n0 options:d111n0 spec:d111n0 lock:d111n0 lock_digest:d111n0 models:d111n0 hardware:d111n0 devices:d111n0 plans:d111n0 lowered:d111n0 artifacts:d111n0 warnings:d111n0 errors:d111n0': _layout_5,
     '111100 self path:-111n0 summary:-111n0 details:d111n0 code:-111n1': _layout_6,
-    '111110 self attention:-111n0 window:-111n0 kv_heads:-111n0 head_size:-111n0 head_size_v:-111n0 is_moe:-111n0 tensors:-111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 ssm_groups:d111n0 conv_group_state:d111n0 mixer:d111n0 ssm_heads:d111n0 mixer_width:d111n0 index_key_bytes:d111n0': _layout_7,
+    '111110 self attention:-111n0 window:-111n0 kv_heads:-111n0 head_size:-111n0 head_size_v:-111n0 is_moe:-111n0 tensors:-111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 ssm_groups:d111n0 conv_group_state:d111n0 mixer:d111n0 ssm_heads:d111n0 mixer_width:d111n0 group_tensors:d111n0 index_key_bytes:d111n0': _layout_7,
     '111110 self backend:-111n0 leader_args:-111n0 worker_args:d111n0 rendezvous_port:d111n0': _layout_8,
     '111110 self budget_tokens:-111n0 items:-111n0 forward_bytes:-111n0 cached_bytes:-111n0': _layout_9,
     '111110 self code:-111n0 name:-111n0 meaning:-111n0 fix:-111n0': _layout_10,
-    '111110 self conv:-111n0 ssm:-111n0 groups:d111n0 conv_per_group:d111n0 heads:d111n0 width:d111n0': _layout_11,
+    '111110 self conv:-111n0 ssm:-111n0 groups:d111n0 conv_per_group:d111n0 heads:d111n0 width:d111n0 group_tensors:d111n0': _layout_11,
     '111110 self driver_version:-111n0 devices:-111n0': _layout_12,
     '111110 self endpoint:-111n0 reachable:-111n0 info:f111n0 error:d111n0 fix:d111n0': _layout_13,
     '111110 self facts:-111n0 kind:d111n0 zeros:d111n0 g_idx:d111n0 fp8_scales:d111n0 input_scale:d111n0 double_quant:d111n0 experts_only:d111n0 lm_head:d111n0': _layout_14,
@@ -2384,7 +2387,7 @@ METHODS = {
     '111110 self forward_factor:-111n0 sampler_copies:-111n0 sampler_copies_large:-111n0 moe_factor:-111n0 constant_bytes:-111n0 mamba_factor:d111n0': _layout_18,
     '111110 self gpu:-111n0 memory_note:-111n0 memory_variant_of:-111n0 default_for:-111n0': _layout_19,
     '111110 self gpus:-111n0 detected:d111n0 driver_version:d111n0 warnings:d111n0': _layout_20,
-    '111110 self index:-111n0 attention:-111n0 window:d111n0 kv_heads:d111n0 head_size:d111n0 head_size_v:d111n0 state_bytes:d111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 ssm_groups:d111n0 conv_group_state:d111n0 ssm_heads:d111n0 mixer_width:d111n0 mixer:d111n0 is_moe:d111n0 sharded_bytes:d111n0 replicated_bytes:d111n0 expert_bytes:d111n0 parameters:d111n0 absmax_growth:d111n0 index_key_bytes:d111n0': _layout_21,
+    '111110 self index:-111n0 attention:-111n0 window:d111n0 kv_heads:d111n0 head_size:d111n0 head_size_v:d111n0 state_bytes:d111n0 conv_state:d111n0 ssm_state:d111n0 ssm_state_fp32:d111n0 ssm_groups:d111n0 conv_group_state:d111n0 group_weight_bytes:d111n0 ssm_heads:d111n0 mixer_width:d111n0 mixer:d111n0 is_moe:d111n0 sharded_bytes:d111n0 replicated_bytes:d111n0 expert_bytes:d111n0 parameters:d111n0 absmax_growth:d111n0 index_key_bytes:d111n0': _layout_21,
     '111110 self index:-111n0 gpu:-111n0 uuid:d111n0': _layout_22,
     '111110 self index:-111n0 message:-111n0 found:d111n0 expected:d111n0 fix:d111n0 severity:d111n0 code:-111n1': _layout_23,
     '111110 self index:-111n0 name:-111n0 uuid:-111n0 memory_total:-111n0 compute_capability:-111n0 memory_free:d111n0': _layout_24,

@@ -11,12 +11,12 @@ mistralai/Mamba-Codestral-7B-v0.1, tiiuae/falcon-mamba-7b). Every expected numbe
 here from those shapes, not read from the planner."""
 from __future__ import annotations
 
-from plan_support import gpu
+from plan_support import cdiv, facts, gpu
 
-from vllm_compile.commands._ledger import ledger_text
-from vllm_compile.commands.inspect import report
+from vllm_compile.commands._ledger import explain_text, ledger_text
+from vllm_compile.commands.inspect import render_text, report
 from vllm_compile.ir.plan import PlanRequest
-from vllm_compile.plan import kv, plan_deployment, valid_tensor_parallel
+from vllm_compile.plan import kv, plan_deployment, valid_tensor_parallel, weights
 from vllm_compile.plan.releases import rules_for_model
 from vllm_compile.resolve.models import facts_from_config
 
@@ -102,6 +102,30 @@ def test_no_layer_attends_and_nothing_is_split_by_attention_heads():
     assert not kv.attention_free(nemotron)
 
 
+# state-spaces/mamba2-2.7b's shapes (one B/C group), as transformers' Mamba2 docs print them.
+MAMBA2_27B = {**CODESTRAL, "hidden_size": 2560, "num_heads": 80, "n_groups": 1, "vocab_size": 50288,
+              "tie_word_embeddings": True}
+
+
+def test_a_single_group_is_held_whole_by_every_rank():
+    # vLLM replicates the one B/C group up to the TP size: each rank keeps its in_proj B and C
+    # rows, conv channels and conv bias whole, and splits the rest.
+    f = hand(MAMBA2_27B, "mamba2-2.7b")
+    hidden, heads, inner, state, kernel = 2560, 80, 80 * 64, 128, 4
+    for tp in (1, 2, 4):
+        layer = (hidden + (2 * inner // tp + 2 * state + heads // tp) * hidden
+                 + (inner // tp + 2 * state) * (kernel + 1) + 3 * heads // tp + inner // tp + hidden * inner // tp)
+        vocab_rows = cdiv(cdiv(50288, 64) * 64, tp)   # vLLM pads the vocabulary to a multiple of 64
+        expected = 2 * (64 * layer + vocab_rows * hidden + hidden)
+        assert weights.rank_weight_bytes(f, tp, 1, 0) == expected, tp
+    # Codestral's 8 groups split evenly up to TP 8: nothing is held twice.
+    codestral = hand(CODESTRAL, "codestral")
+    layer = codestral.layers[0]
+    assert (weights.rank_weight_bytes(codestral, 8, 1, 0) - weights.rank_weight_bytes(codestral, 4, 1, 0)
+            == 64 * (cdiv(layer.sharded_bytes, 8) - cdiv(layer.sharded_bytes, 4))
+            + 2 * 4096 * (cdiv(32768, 8) - cdiv(32768, 4)) * 2)
+
+
 def test_the_state_of_one_sequence_per_layer_and_rank():
     layer = hand(CODESTRAL, "codestral").layers[0]
     # conv: (kernel - 1) x (inner 8192 + 2 x 8 groups x 128); SSM: 128 heads x 64 x 128; bf16 both.
@@ -138,6 +162,12 @@ def test_the_block_spans_max_model_len_and_the_capacity_counts_state_slots():
     text = ledger_text("codestral", p, "L40S")
     assert "KV bytes/token/GPU" not in text and f"state bytes/seq/GPU   {64 * page:>12,}" in text
     assert f"{slots:,} state slots of 65,536 tokens" in text
+    assert "  state cache " in text and "  KV cache " not in text
+    assert "K state cache" in explain_text("codestral", p, "L40S")
+    # A model with attention keeps its KV rows.
+    llama = plan_deployment(PlanRequest(vllm_version="0.19.1", model=facts("meta-llama/Llama-3.1-8B-Instruct"),
+                                        gpu=gpu("L40S"), gpu_count=1, mode="predict", max_model_len=8192))
+    assert "KV bytes/token/GPU" in ledger_text("llama", llama, "L40S") and llama.state_bytes_per_sequence == 0
 
 
 def test_a_config_without_a_length_key_takes_any_max_model_len():
@@ -205,7 +235,11 @@ def test_inspect_reports_state_not_kv():
     r = report(hand(CODESTRAL, "codestral"))
     assert r["kv_bytes_per_token"] == 0 and r["attention_heads"] == 0
     assert r["recurrent_state"]["layers"] == {"mamba2": 64}
-    assert r["recurrent_state"]["bytes_per_sequence"] == 64 * (3 * (8192 + 2 * 8 * 128) + 128 * 64 * 128) * 2
+    per_sequence = 64 * (3 * (8192 + 2 * 8 * 128) + 128 * 64 * 128) * 2
+    assert r["recurrent_state"]["bytes_per_sequence"] == per_sequence
+    text = render_text(r)
+    assert "0 (no attention layer: only the recurrent state below)" in text
+    assert f"{per_sequence:,} bytes per sequence over 64 mamba2 layers" in text
 
 
 def test_a_block_size_flag_does_not_change_the_state_block():

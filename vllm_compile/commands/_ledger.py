@@ -47,6 +47,8 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
     outside = "" if _budgeted(plan) else "  (outside the budget)"
     encoder = {"weights_bytes": led.encoder_weights_bytes, "activation_bytes": led.encoder_activation_bytes}
     for label, attr in ROWS:
+        if attr == "kv_cache_bytes" and plan.state_bytes_per_sequence:
+            label = "state cache"   # no attention layer: vLLM's KV cache holds only Mamba states
         value = getattr(led, attr)
         note = outside if attr == "cuda_graph_bytes" else ""
         lines.append(f"  {label:<21} {_amount(value)}{note}")
@@ -108,7 +110,8 @@ def explain_text(name: str, plan, gpu_name: str, width: int = 50) -> str:
     requested_at = round(led.requested_bytes / led.total_bytes * width)
     out.append("  [" + bar.ljust(width, ".") + "]")
     out.append("   " + " " * max(0, requested_at - 1) + "^ requested (gpu_memory_utilization)")
-    out.append("   W weights  A activation  N non-torch  G CUDA graphs  K KV cache  . outside vLLM's budget")
+    cache = "state cache" if plan.state_bytes_per_sequence else "KV cache"
+    out.append(f"   W weights  A activation  N non-torch  G CUDA graphs  K {cache}  . outside vLLM's budget")
     if len(plan.ranks) > 1:
         out.append("")
         out.append("  per pipeline stage:  stage  weights      KV cache")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f63ab1a2c9558a269bdd1010dfc808209775e052f0476f1b22d417e18a8acc05
-# check-digest: sha256:80633395d4f65e7692d778c6fd20fde588f0310e9c9966c4240ea0668eee0840
+# input-digest: sha256:f278bf605b1cc929ce174572b50beeaccef2efd8d8975820289a4146e466e8f2
+# check-digest: sha256:c80bafb221f50744169540395ec5b699cb0d584519a3bd470e31aec981cb60f9
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:04f02d73f154d21493c4111a56bf3b3001dae8c7c62cef0f1d9825497ce51ad7
-# check-digest: sha256:c5ef662022b9dae9dfef41ba927101cc00ed752c6ccf14ce39bcbff304ef1548
+# input-digest: sha256:ad81906b1762876e3d02af8cf42f2338260f602d305843fa7d8dd7bcc224f9af
+# check-digest: sha256:bd1b1424cca686c8994df12e299d8893c37fc5a4d1ab46bf02ad986c98cf82b9
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:89dc20539c7e738a91b996a31e95b8976c3a2a8cf2b210271da2a19f5e65a0c2
-# check-digest: sha256:84ecaf87ec8e2f497a45585092264803d2b4b8b9306e4651dfebf861bbfd6f1f
+# input-digest: sha256:4b2d5f1471d1fa7bc3eeae4ea94b693a70a3d922285d4400e433dde5154da1ff
+# check-digest: sha256:72e31001819cf9c7824cc5f18c76d25968fafda75c6589538f681ca6e255233f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:1d4edeff8e3a156ae6b41eaac62eb54126c6c3daded62f1ddc4f83d7cbcc9686
-# check-digest: sha256:a27a350ed20692462470ffbd3af9aea0fa54d7f2f4a371dec741bb067a86fb02
+# input-digest: sha256:fd121fa75e68e5d45a36b26c1cafefef444b60e0edb221d0474ae2b4070e1f68
+# check-digest: sha256:5586a539cba51019c751645e99c4ebf5701212aea884b542007d80215dfc17eb
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

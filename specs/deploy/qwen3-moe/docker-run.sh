@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ff1169a13d695e01b0922342de8abd536ee1d98d6569503ccfc137b6c956faed
-# check-digest: sha256:78b09053ae80bd4b7e7482d0cde60dfc17d41ab6130dcce31bb628be6e6dd41c
+# input-digest: sha256:f407e2316b64e3524e09bff9fa88331e9abca4833b87370c27c823163a19147d
+# check-digest: sha256:0d8b73ae287f82691af434016c6840529276d390ce21bcc1ff1e70d0cd850101
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -48,6 +48,7 @@ class Layer:
     mixer: str = ""              # the recurrent mixer when the layer holds a state
     ssm_heads: int = 0           # Mamba2 heads
     mixer_width: int = 0         # Mamba: in_proj output features
+    group_tensors: tuple[Tensor, ...] = ()   # Mamba2: the weights one B/C group adds (replicated past the groups)
     # Sparse MLA: bytes per token of the lightning indexer's key cache (0 without an indexer).
     index_key_bytes: int = 0
 
@@ -63,6 +64,7 @@ class State:
     conv_per_group: int = 0
     heads: int = 0
     width: int = 0               # in_proj output features (Mamba mixers)
+    group_tensors: tuple[Tensor, ...] = ()   # Mamba2: one B/C group's in_proj rows, conv channels and bias
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,8 +319,13 @@ def _mamba2(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], 
     out.append(Tensor(p + "out_proj", hidden, inner))
     if proj_bias:
         out.append(_v(p + "out_proj.bias", hidden))
+    # One group's share of the weights: vLLM replicates whole groups when TP does not divide them
+    # (extra_groups_for_head_shards), so a rank then holds a group's rows whole.
+    group = [Tensor(p + "in_proj", 2 * d_state, hidden), Tensor(p + "conv1d", 2 * d_state, kernel, quantizable=False)]
+    if c.bool(keys["conv_bias"], True):
+        group.append(_v(p + "conv1d.bias", 2 * d_state, "sharded"))
     return out, State((kernel - 1) * conv_dim, heads * head_dim * d_state, groups, (kernel - 1) * 2 * d_state, heads,
-                      2 * inner + 2 * groups * d_state + heads)
+                      2 * inner + 2 * groups * d_state + heads, tuple(group))
 
 
 def _mamba1(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
@@ -750,7 +757,8 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             layers.append(Layer(kind, window, *shape, is_moe, tuple(t), index_key_bytes=index_key))
         else:
             layers.append(Layer(kind, window, *shape, is_moe, tuple(t), state.conv, state.ssm, ssm_fp32, state.groups,
-                                state.conv_per_group, fam.linear, state.heads, state.width, index_key_bytes=index_key))
+                                state.conv_per_group, fam.linear, state.heads, state.width,
+                                group_tensors=state.group_tensors, index_key_bytes=index_key))
     moe_facts = _moe_facts(c, moe, layers)
     mtp: list[Layer] = []
     for j in range(_mtp_count(c, n)):

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:55e4b63670b39333840f30e8b63464486551b17703bc0867b937f537dd6ef75e
-# check-digest: sha256:30dea22306b3f5a2e29239d9fd43ccd8dcf4e83e9d6f28f9cd5b11c7e6722e2d
+# input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
+# check-digest: sha256:ef42e68fbe5d3ca3884473177827efaec368f6a316506921723d58ccf087942b
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:55e4b63670b39333840f30e8b63464486551b17703bc0867b937f537dd6ef75e
-# check-digest: sha256:29b3851dea244bbc08f9c5243758f1b7fa0845bc81e579028677428dfa971bac
+# input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
+# check-digest: sha256:0a979ac6f77321cedea7eae632a8a0a154830454cc411b2ae679968a17b58691
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:55e4b63670b39333840f30e8b63464486551b17703bc0867b937f537dd6ef75e
-# check-digest: sha256:0e933f0b296f8c18d1130c19527cd984448b36679219e552a2b44fe60f1ec27f
+# input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
+# check-digest: sha256:6e2679e127967c799a49f2c03e92cab1a5ef68663f78e5d61a44bac4439ba4ba
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

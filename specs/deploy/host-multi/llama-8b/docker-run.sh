@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:68876fc555ba16153656c5924d8600a0d8e00c682880b4471b979c444b2fc79b
-# check-digest: sha256:d0e0782a0ba1cd8b35203fbd9a1dbe40623923bcdf977ab30c73b89cd85db3ec
+# input-digest: sha256:8d3bf06a47f5c58bb70a2a974867425160e0342b9b74c04c5db98e1103934d58
+# check-digest: sha256:78bc07525a9783af22685eafccbe90b873bf721b096f6f6821f556363fd63ad7
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

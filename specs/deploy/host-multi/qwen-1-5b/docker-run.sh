@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a3dded1ec5d04bc2cb797432ae28d222bc76fae266efc32725c0c9224e1901d5
-# check-digest: sha256:4cffc8edead9b6a4a83cac09083c903b25addddaa1ea2c2adc2b9eedd52f88b5
+# input-digest: sha256:354dbd6e2dd2301643555a78430af7172551d39d8e45924013f2569ccd66bdca
+# check-digest: sha256:9dceb5401f4dec28a7543e287df7fc18742d43165951fd1fabbdf25fb0ade8a1
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:68e0ab16e1556cdba246555a155e8eb23bb3ef85df0707a02fb8925d54c3c962
-# check-digest: sha256:3b1432cc07e4d73fec39c9e1f4ee187749ef411eadac2f796eb74a1cb204b91d
+# input-digest: sha256:485fb3bacecb4d5572d31412faabf5d3ab95d1ca34ad4950676ed7f75c8e9dd1
+# check-digest: sha256:9c465c96b37455c34cff96469f02960850c00a38fd26c19b2983f423e3d30c4d
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:daf3fc50689eccce8de55eb6d3263a5d34e12effb91dc5c343fd869745e13381
-# check-digest: sha256:cd8801226429b5d0e86e09b3cf4d17a922c346db85add77d2ce09bd7f0869515
+# input-digest: sha256:59d5070a22826937374338cead57a7ad0ca31e60d136a394cc574bb9459d26dc
+# check-digest: sha256:1e6d843af82a4e8bbfdfeba82be3ddf0e821aefdbc9817f346c0527fb9573305
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a9c94bbedcbc7b37276b9ef5a729fb9804e00e476a75faa5b34171f6f0ac398e
-# check-digest: sha256:3de5760ef86fe810ec86633782b7b0cfc267dbe58bb2b05ec92cb86e509adb8a
+# input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
+# check-digest: sha256:b2025888042e95a9a3a9f86fd5daf762f1e9102e0884b9b42ca6c363fbe38eab
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

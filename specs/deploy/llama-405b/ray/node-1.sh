@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a9c94bbedcbc7b37276b9ef5a729fb9804e00e476a75faa5b34171f6f0ac398e
-# check-digest: sha256:fd576d4cdff4479cf31e44b45fb2863540a0da1e70bbf01c445771167f20ff8f
+# input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
+# check-digest: sha256:0129f334879e7bc2d8ec85df3fe0b4999efcf7331c3790e5ab246a3108c5cfce
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a9c94bbedcbc7b37276b9ef5a729fb9804e00e476a75faa5b34171f6f0ac398e
-# check-digest: sha256:a3503bdbf44904aeffb9d4cf7ab92cf13a2f5aee2bc3e0902e2ef9d6ee9643d5
+# input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
+# check-digest: sha256:90252d13eb407214c12113be7e17fca05c4f11f81dd3eb285cc72f04b2b85d85
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

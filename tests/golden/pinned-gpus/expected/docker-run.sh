@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:009cebca9db926a54b1d3e25f77a3349d5143384a0537d87f699a8e18dfab41e
-# check-digest: sha256:2fe178dbb245e3d4b10efd4568e6f72524542765087ddeb1eabce6965d5668e0
+# input-digest: sha256:793f65f2077fa3eae87fbbfca7e3434f0285e0d7529d973369d179becdb6b84b
+# check-digest: sha256:93a221a405179e932fa04f18b708cdc4a9f028eac25833389be80d779a811341
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:009cebca9db926a54b1d3e25f77a3349d5143384a0537d87f699a8e18dfab41e
-# check-digest: sha256:9ee4d02791491937fdd09cd8abd5a390ed5bf1de4433d7e6486811f7ed4b15a4
+# input-digest: sha256:793f65f2077fa3eae87fbbfca7e3434f0285e0d7529d973369d179becdb6b84b
+# check-digest: sha256:ec1408bfbad88dcd27df8fdf192f2ad1903f7e1b2f893810785a173e5897bf1d
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

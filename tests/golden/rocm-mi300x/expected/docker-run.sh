@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5d24c3d960e334065bb7412cbf5af03a6b95b477210571ef73d75e1fae569fc9
-# check-digest: sha256:f2a7e95b8712adb7c2598b93aae3602a955fbc3363965223df5a5a06d4f0c16c
+# input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
+# check-digest: sha256:d81f895dc937892acf097c87ed8ec49250172bd5a00bc7947c4014c90856e4b0
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5d24c3d960e334065bb7412cbf5af03a6b95b477210571ef73d75e1fae569fc9
-# check-digest: sha256:053af872bf30dd4b2bc8d4c7debca27371e708271e15970b9fcc5e7345fd84b4
+# input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
+# check-digest: sha256:689c1a72f18712e5f6c61722e84e82970d1bb40a4cd66f88b8a0803623f14927
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:afd8d9796005a12a74f7d02ae64f70f0e4980ea9f9f4e480b26b91bea9515dba
-# check-digest: sha256:975239b3918d968468fa87905bc3c67ce02724880a66b6ada3b3b21e0a1218b4
+# input-digest: sha256:59af822c29b83765c484af62a655860326cf2e9172c4fc14ff8f276552118f4c
+# check-digest: sha256:3f54dd4643155d21bd14d9b3c4cfaad84db722e4e22bcbc3561235062354be3c
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

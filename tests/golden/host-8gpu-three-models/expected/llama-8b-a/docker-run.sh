@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2f32bc860c8cb919eb09d8e4eb567397d85a001a378cc7cba859b4ec8a1090c3
-# check-digest: sha256:dc12ee073d8464fd11c9f3777215f60e3c8ec606a0d46fdedd80df6133c4e0e6
+# input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
+# check-digest: sha256:ff6c6299c07e6a64dd5b1fc4208b074e0a627823ada63ccaa10b3d9e0786975f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:596f577efd2a3fe70143897d0566949bb45413393fcf14f071cf173ee4a0e651
-# check-digest: sha256:b14b097ec5de73d67951d00243e09a8dffa55e34e4f7c8d1acbb7272a9055cfa
+# input-digest: sha256:1bc07cc2c8bf324b3f7c0679ce265adcdf5e08b1829450ae64a026ae69fb8d59
+# check-digest: sha256:8572876753cd3f96df88af42e0c1b5e199df2a42df1e9801bdaa172377ac958a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

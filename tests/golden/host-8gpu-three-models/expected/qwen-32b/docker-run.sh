@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f6c8d61d8b938f4db28a046a30fab02258cee2a83973486046a84e284faf6e75
-# check-digest: sha256:a428e45342c56b7fe8ff9821725009536bf50ef6c573056113d836ec0f12b6a5
+# input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
+# check-digest: sha256:534e317c43c7f8b6ead7150f42dda0d0589ac5a8bfe9e8e2412769c355493386
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

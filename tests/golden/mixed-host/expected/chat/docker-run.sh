@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:f8afe04bf0bd11fb47f22ee1a963dddd68cef7c5f0b333c0b8e27ad6ac14bc14
-# check-digest: sha256:2cda43e96fd485312e60f15184779ef8f09872e1926fdf504db1c8b8706fbe03
+# input-digest: sha256:c7a93bfc9aa1ee133ca7314b4eb34c3207776526ab5bd68351ae2b4758d8e821
+# check-digest: sha256:30fea887199b837af4cd2ae420f4973baed51d791097964d3071024f470d70f3
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:5714810e2d85a5509296546f9487f35094d5100ed476f4c01336ea0cf59dfa5c
-# check-digest: sha256:93d0eef4a960a8588cf5e8de77b6664e8a44a345b566478c8c89985e7636277d
+# input-digest: sha256:a2a93b1b880bede8a385d159a98cd39e2833beb6fa70e55d019295b44ddb3c07
+# check-digest: sha256:060ae52a0271c09362a65ee6359b64df4805636bb98e73f01fb3c7a90370643c
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

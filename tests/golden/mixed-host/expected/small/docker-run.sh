@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:85c516e822f04f7f2937b7515e26875db7d79d1400d9e097b7e54e2cad4b6f73
-# check-digest: sha256:0dae0d6f4be2c27b3bf301532f03ce6d558a88744fe03ca187b37ff6c55d5e4d
+# input-digest: sha256:cf08ac4dc3b5b410a9d682e45f936b6da0a1f4974a46691cd8df0af87ebea422
+# check-digest: sha256:90f6375f26e82e5b87dd1f10ac0367edf5e2a883b13848677a30703a259bacf4
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a0ea0da8794d0d43f822f5f5bdd9b4464743cf5ad12434d01d3d92f47c03116a
-# check-digest: sha256:91d486d7e9a6301b37e810b83c73a916367a5b9c454832803fdea3b0f36b6b89
+# input-digest: sha256:00818234bd37905671bd7256de32c27cd04c6c4de983500e2580ac6b01b6a443
+# check-digest: sha256:3e26dc77b282143bdfc641becfc5708bf36f7b56dea9550ad848c7703f389c95
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

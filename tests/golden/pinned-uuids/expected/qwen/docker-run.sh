@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:26acc2a585e3783d76bf718575e4d19121172bb2cf8a9fc3ce30a03c1151e76e
-# check-digest: sha256:1584aab374b8aef2c14d7326b5cd4798f03cede0646435a83367f03990ad26fa
+# input-digest: sha256:d1d3db38344a5e00d4af287f7f7e201e205fb7409effa6f064ff88fdfff22f20
+# check-digest: sha256:6f60685b91d3e4ee7c194ce5342d7d0fd64e68263ccac41e2baad3cca5d45ee8
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

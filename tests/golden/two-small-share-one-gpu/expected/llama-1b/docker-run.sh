@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ad2d24e2a2e7c3fa3a647d8972196a35626cea59f4f3b151d2d94e3f60211665
-# check-digest: sha256:b4ccd2bbc217205a2c6dd5f5ba429c46de5b0079fbfecd3e7105b6e2d1bc662f
+# input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
+# check-digest: sha256:01b1faafd2dd30ef4858ba96f1621b3f0a8945b43d66c3effd9b7fb6862c63ae
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

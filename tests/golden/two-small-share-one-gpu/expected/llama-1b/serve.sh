@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:ad2d24e2a2e7c3fa3a647d8972196a35626cea59f4f3b151d2d94e3f60211665
-# check-digest: sha256:2733dc4b07340bee3edeef92af1fc62ac694fba1b2fbd7d9e713c8788463c39e
+# input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
+# check-digest: sha256:09bbfe97e330da1a1ae98d16fc6bff05eb492d86f92595cbb8112ab71afb89fb
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:382b47fad41069a59cc3820d83cdc28cded5437c6ea04c76c44a60c393af6068
-# check-digest: sha256:431578618a772d8a9bf47de5442a1be04534c3a15f15f411084239de7685537f
+# input-digest: sha256:740212f1b889cb596ed38d0367edcb315fb7de3f412416a4be922e6f5e5e2fc3
+# check-digest: sha256:2e22164947705b0866935544865414e9ff05088c8cf14e2b35b099b11f180325
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
