@@ -5,7 +5,8 @@ outcome.
 Each case becomes a command line: `vllm-compile predict --gpu G [--gpu-memory-gib M]
 --vllm-version V --format json -- vllm serve MODEL FLAGS`, where MODEL is the case's config
 (a repo id the catalog knows, or a folder holding that config plus the case's standard
-quantization block) and FLAGS are the knobs the user set.
+quantization block) and FLAGS are the knobs the user set (with `--speculative-config` from a case's
+`speculative_config`; `env` gives server environment variables a log shows were set).
 
 Run: python bench/calibrate.py [--json] [--ledger] [--leave-one-out]   (also part of `make bench`)
 `--ledger` adds each case's predicted per-GPU ledger and the headroom outside vLLM's budget.
@@ -78,6 +79,8 @@ def command_line(case, model: str, no_bf16: bool) -> list[str]:
             argv += [flag, str(case[field])]
     if case.get("enforce_eager"):
         argv.append("--enforce-eager")
+    if case.get("speculative_config"):
+        argv += ["--speculative-config", json.dumps(case["speculative_config"], sort_keys=True)]
     # Knobs the user passed that the case has no field for are read from its logged command line.
     logged = " ".join(case.get("log_lines", [])).replace("=", " ").split()
     for flag in ("--max-num-batched-tokens", "--dtype"):
@@ -97,6 +100,8 @@ def predict_case(case, workdir: Path) -> dict:
     # Several logged lengths exceed the config's own maximum (rope-scaled checkpoints): vLLM
     # accepted them only with this variable set.
     env = dict(os.environ, VLLM_ALLOW_LONG_MAX_MODEL_LEN="1", PYTHONPATH=str(ROOT))
+    env.pop("VLLM_USE_V1", None)   # the logged start-ups left it unset (a case says so in its `env`)
+    env.update(case.get("env") or {})
     done = subprocess.run([sys.executable, "-m", "vllm_compile", *argv], capture_output=True, text=True, env=env)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{case['id']}: predict exited {done.returncode}: {done.stderr.strip()}")
@@ -106,13 +111,18 @@ def predict_case(case, workdir: Path) -> dict:
 
 
 def kind_of(case) -> str:
-    """The model kind a case exercises, from its config: vision-language, hybrid, or text."""
+    """The kind a case exercises: speculative (it sets --speculative-config), else from its
+    config: vision-language, hybrid, or text."""
+    if case.get("speculative_config"):
+        return "speculative"
     config = json.loads((CONFIGS / case["config_ref"] / "config.json").read_text())
     text = config.get("text_config") or config
     if any("linear" in str(t) or "mamba" in str(t) for t in text.get("layer_types") or []):
         return "hybrid"
     if any(key in text for key in ("hybrid_override_pattern", "attn_layer_period", "mamba_d_ssm", "attn_layer_indices")):
         return "hybrid"   # Nemotron-H, Jamba, Falcon-H1, Bamba: Mamba layers named by other keys
+    if "full_attention_interval" in text and "linear_num_value_heads" in text:
+        return "hybrid"   # Qwen3-Next: gated delta-net layers, full attention every `full_attention_interval`
     return "vision-language" if config.get("vision_config") else "text"
 
 
@@ -166,20 +176,24 @@ def _requests(cases, workdir: Path) -> dict:
     from vllm_compile.commands.predict import _request
     from vllm_compile.resolve.hardware import lookup_gpu
 
-    saved = os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN")
-    os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = "1"   # as predict_case's subprocesses run (read at request time)
+    saved = {name: os.environ.get(name) for name in ("VLLM_ALLOW_LONG_MAX_MODEL_LEN", "VLLM_USE_V1")}
     out = {}
     try:
         for case in cases:
+            # as predict_case's subprocesses run (the variables are read at request time)
+            os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = "1"
+            os.environ.pop("VLLM_USE_V1", None)
+            os.environ.update(case.get("env") or {})
             argv = command_line(case, model_argument(case, workdir), not lookup_gpu(case["gpu"]).bf16)
             with contextlib.redirect_stderr(io.StringIO()):   # the flag-manifest notes, once per case
                 out[case["id"]] = _request(case["gpu"], case.get("memory_gib"), case["vllm_version"],
                                            argv[argv.index("--") + 1:])
     finally:
-        if saved is None:
-            del os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"]
-        else:
-            os.environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return out
 
 
@@ -256,7 +270,8 @@ def main(argv):
         measured = case["measured"]
         row = {"id": case["id"], "vllm": case["vllm_version"], "verdict": plan["verdict"],
                "outcome": measured["outcome"], "ledger": ledger(plan), "kind": kind_of(case)}
-        tally = by_kind.setdefault(row["kind"], {"weights": [0, 0], "kv": [0, 0], "kv_loo": [0, 0]})
+        tally = by_kind.setdefault(row["kind"], {"weights": [0, 0], "kv": [0, 0], "kv_loo": [0, 0],
+                                                 "kv_any": [0, 0], "kv_any_loo": [0, 0]})
         if measured.get("weights_gib"):
             predicted = plan["per_gpu"]["weights_bytes"] / GIB
             err = predicted / measured["weights_gib"] - 1
@@ -282,6 +297,20 @@ def main(argv):
             if case["engine"] == "v1":
                 kv_v1_n += 1
                 kv_v1_ok += abs(err) <= 0.10
+        any_err = kv_residual(case, plan)
+        if any_err is not None and measured["outcome"] in (SUCCESS, "kv_too_small_error"):
+            # the per-kind KV capacity figure: tokens where the log gives them, else the KV-cache GiB
+            if "kv_tokens" not in row:
+                row["kv_gib"] = (f"{plan['per_gpu']['kv_cache_bytes'] / GIB:.2f} vs {measured['kv_cache_gib']:.2f} GiB "
+                                 f"({any_err:+.1%})")
+            tally["kv_any"][0] += abs(any_err) <= 0.10
+            tally["kv_any"][1] += 1
+            if loo is not None:
+                loo_any = kv_residual(case, loo[case["id"]]["plan"])
+                if "kv_tokens" not in row and loo_any is not None:
+                    row["kv_gib_loo"] = f"{loo[case['id']]['plan']['per_gpu']['kv_cache_bytes'] / GIB:.2f} GiB ({loo_any:+.1%})"
+                tally["kv_any_loo"][0] += loo_any is not None and abs(loo_any) <= 0.10
+                tally["kv_any_loo"][1] += 1
         if measured["outcome"] == SUCCESS:
             started += 1
             false_alarms += plan["verdict"] != "ok"
@@ -312,6 +341,9 @@ def main(argv):
         summary[f"{kind}: kv_tokens_within_10pct"] = "{}/{}".format(*tally["kv"])
         if loo is not None:
             summary[f"{kind}: kv_tokens_within_10pct_loo"] = "{}/{}".format(*tally["kv_loo"])
+        summary[f"{kind}: kv_within_10pct (tokens, else GiB)"] = "{}/{}".format(*tally["kv_any"])
+        if loo is not None:
+            summary[f"{kind}: kv_within_10pct_loo (tokens, else GiB)"] = "{}/{}".format(*tally["kv_any_loo"])
     if loo is not None:
         summary |= {
             "kv_tokens_within_10pct_loo": f"{loo_kv_ok}/{kv_n}",
@@ -323,12 +355,12 @@ def main(argv):
         return 0
     for row in rows:
         print(f"{row['id']:<48} v{row['vllm']:<8} {row['verdict']:<18} outcome={row['outcome'][:20]:<20} "
-              f"weights={row.get('weights', '-'):<34} kv={row.get('kv_tokens', '-')}")
+              f"weights={row.get('weights', '-'):<34} kv={row.get('kv_tokens', row.get('kv_gib', '-'))}")
         if "--ledger" in argv:
             print("    " + row["ledger"])
         if loo is not None:
             kept = f"; kept (no other case): {', '.join(row['refit_kept'])}" if row.get("refit_kept") else ""
-            print(f"    leave-one-out: {row['verdict_loo']:<14} kv={row.get('kv_tokens_loo', '-'):<22} "
+            print(f"    leave-one-out: {row['verdict_loo']:<14} kv={row.get('kv_tokens_loo', row.get('kv_gib_loo', '-')):<22} "
                   f"refit {row['refit']}{kept}")
     print()
     for key, value in summary.items():

@@ -4,6 +4,7 @@ by name."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -159,3 +160,50 @@ output:
     (error,) = [d for d in json.loads(done.stdout)["diagnostics"] if d["severity"] == "error"]
     assert (error["code"], error["key"], error["line"]) == ("VC404", "engine.extra_args[2]", 13)
     assert error["column"] == spec.read_text().splitlines()[12].index('"--speculative-config"') + 1
+
+
+QWEN_CODER_32B = "Qwen/Qwen2.5-Coder-32B-Instruct"
+
+
+def test_speculative_decoding_runs_on_v0_on_0_8_unless_vllm_use_v1_opts_in():
+    # vLLM 0.8.x's engine oracle (EngineArgs._is_v1_supported_oracle) sends n-gram and EAGLE to
+    # V0 unless VLLM_USE_V1 is set, and every other method to V0 (an error with VLLM_USE_V1=1);
+    # from 0.9.0 they stay on V1. VLLM_USE_V1=0 asks for V0 until V0's removal in 0.11.0.
+    def run(version="0.8.4", method="ngram", use_v1=None, **kw):
+        draft = facts(LLAMA_1B) if method == "draft_model" else None
+        return plan(LLAMA_8B, "L40S", mode="predict", version=version, max_model_len=8192, use_v1=use_v1,
+                    speculative=SpeculativeFacts(method, 4, draft=draft) if method else None, **kw)
+
+    fallback = run()
+    assert fallback.engine == "v0" and fallback.verdict == "ok"
+    assert any("on the V0 engine unless VLLM_USE_V1=1" in str(w) for w in fallback.warnings)
+    assert run(use_v1=True).engine == "v1"
+    assert run(method="draft_model").engine == "v0"
+    refused = run(method="draft_model", use_v1=True)
+    assert refused.verdict == "invalid" and "VLLM_USE_V1=1 is not supported" in refused.reasons[0]
+    assert run(version="0.9.0").engine == "v1" and not run(version="0.9.0").warnings
+    assert run(method=None).engine == "v1"
+    assert run(version="0.10.1", method=None, use_v1=False).engine == "v0"
+    assert run(version="0.11.0", method=None, use_v1=False).engine == "v1"     # V0 is gone
+
+
+def test_the_v0_fallback_predicts_a_real_0_8_4_ngram_start_up():
+    # vllm-project/vllm#16883: Qwen2.5-Coder-32B-Instruct on 4 x L40 (44.32 GiB as vLLM printed
+    # it), vLLM 0.8.4, n-gram with 300 speculative tokens and VLLM_USE_V1 unset: the V0 worker
+    # logged "model weights take 15.41GiB; ... PyTorch activation peak memory takes 11.32GiB;
+    # the rest of the memory reserved for KV Cache is 12.78GiB". Planned on V1 (the release's
+    # default) the KV cache came out at 16.40 GiB (+28 %).
+    done = subprocess.run(
+        [sys.executable, "-m", "vllm_compile", "predict", "--gpu", "L40", "--gpu-memory-gib", "44.32",
+         "--vllm-version", "0.8.4", "--format", "json", "--", "vllm", "serve", QWEN_CODER_32B,
+         "--tensor-parallel-size", "4", "--gpu-memory-utilization", "0.9", "--max-num-batched-tokens", "131072",
+         "--max-model-len", "131072", "--max-num-seqs", "8", "--enforce-eager", "--speculative-config",
+         '{"method": "ngram", "prompt_lookup_min": 10, "prompt_lookup_max": 50, "num_speculative_tokens": 300}'],
+        capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if k != "VLLM_USE_V1"}
+        | {"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"})
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["engine"] == "v0"
+    assert abs(out["per_gpu"]["kv_cache_bytes"] / GIB / 12.78 - 1) <= 0.10
+    assert abs(out["per_gpu"]["weights_bytes"] / GIB / 15.41 - 1) <= 0.03

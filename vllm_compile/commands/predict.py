@@ -130,6 +130,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         enable_prefix_caching=engine.enable_prefix_caching, mamba_cache_mode=engine.mamba_cache_mode,
         kv_cache_memory_bytes=engine.kv_cache_memory_bytes,
         allow_long_max_model_len=os.environ.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1",
+        use_v1=_use_v1(os.environ.get("VLLM_USE_V1")),
         auto_fit_max_model_len=auto_fit,
         cpu_offload_bytes=int((engine.cpu_offload_gb or 0) * GIB),
         max_loras=(engine.max_loras or 1) if engine.enable_lora else 0,
@@ -138,6 +139,16 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         mm_max_pixels=mm_max_pixels(values.get("mm_processor_kwargs")),
         skip_mm_profiling=bool(values.get("skip_mm_profiling")),
         language_model_only=bool(values.get("language_model_only")), speculative=_speculative(values))
+
+
+def _use_v1(value: str | None) -> bool | None:
+    """VLLM_USE_V1 as vLLM reads it (an int: "0" is V0, any other number V1); None when unset."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return bool(int(value))
+    except ValueError:
+        return None
 
 
 def _speculative(values: dict):

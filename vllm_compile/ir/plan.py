@@ -265,6 +265,9 @@ class PlanRequest:
     mm_max_pixels: int | None = None
     skip_mm_profiling: bool = False
     language_model_only: bool = False
+    # VLLM_USE_V1 as the server's environment sets it (None: not set): on the releases that still
+    # have V0 it picks the engine (releases.engine_choice).
+    use_v1: bool | None = None
     # Memory other tenants hold on the same GPU at start-up (several deployments sharing it).
     other_tenants_bytes: int = 0
     # GPU types a fix may move the deployment to (the catalog, from the caller); empty: no GPU fix.

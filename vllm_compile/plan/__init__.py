@@ -15,7 +15,7 @@ from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, kv, overheads, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults,
-                                        default_block_size, lora_ranks, rules_for_model)
+                                        default_block_size, engine_choice, lora_ranks, rules_for_model)
 from vllm_compile.versions import at_least
 
 if TYPE_CHECKING:  # the fixes are imported where a plan fails: a plan that starts needs none
@@ -84,6 +84,8 @@ def plan_deployment(req: PlanRequest) -> Plan:
 
         return plan_across_nodes(req, plan_deployment, valid_tensor_parallel)
     rules = rules_for_model(req.vllm_version, req.model.architecture, req.enable_prefix_caching, req.mamba_cache_mode)
+    engine = engine_choice(rules, req.speculative.method if req.speculative else None, req.use_v1)
+    rules = engine.rules
     if req.language_model_only and req.model.encoder is not None:
         # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
         enc = req.model.encoder
@@ -119,6 +121,10 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append(("engine.kv_cache_dtype", refusal, [_fixes().Candidate.of({"engine.kv_cache_dtype": "auto"},
                                                f"vLLM's auto KV cache dtype (the model's {dtype})")]))
 
+    if engine.note:
+        warnings.append(Note(engine.note, SPECULATIVE_KEY if req.speculative is not None else "engine.version"))
+    if engine.refusal:
+        invalid.append((SPECULATIVE_KEY, engine.refusal, []))
     if req.speculative is not None:
         refused = speculative.refusal(req.speculative, facts)
         if refused:

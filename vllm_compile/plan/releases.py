@@ -173,3 +173,40 @@ def rules_for_model(version: str, architecture: str, prefix_caching: bool | None
         blocks = rules_data.data()["defaults"]["mamba_cache_modes"]["blocks"][mode]
         rules = dataclasses.replace(rules, mamba_state_blocks=blocks)
     return rules
+
+
+@dataclass(frozen=True, slots=True)
+class EngineChoice:
+    """The engine a deployment runs on, when the release's default does not hold for it."""
+
+    rules: ReleaseRules
+    note: str | None = None     # why the plan follows V0 (a warning), or
+    refusal: str | None = None  # why vLLM stops at start-up
+
+
+def engine_choice(rules: ReleaseRules, speculative_method: str | None, use_v1: bool | None) -> EngineChoice:
+    """The engine of a V1-default release that still has V0 (planner-rules.json
+    defaults.engine_choice): VLLM_USE_V1=0 asks for V0; on 0.8.x speculative decoding runs on V0
+    unless VLLM_USE_V1=1 opts n-gram or EAGLE in (any other method then stops). `use_v1`:
+    VLLM_USE_V1 as set (None: not set); `speculative_method`: vLLM's method name, None without
+    speculative decoding."""
+    row = rules_data.data()["defaults"]["engine_choice"]
+    key = release_key(rules.version)
+    if rules.engine != "v1" or key > release_key(row["v0_until"]):
+        return EngineChoice(rules)
+    v0 = dataclasses.replace(rules, engine="v0", era="v0")
+    if use_v1 is False:
+        return EngineChoice(v0, f"VLLM_USE_V1=0: vLLM {rules.version} runs on the V0 engine")
+    if speculative_method is None or not (
+            release_key(row["speculative_v0_from"]) <= key <= release_key(row["speculative_v0_until"])):
+        return EngineChoice(rules)
+    opt_in = speculative_method in row["speculative_v1_opt_in"]
+    if use_v1 and opt_in:
+        return EngineChoice(rules)
+    if use_v1:
+        return EngineChoice(rules, refusal=(
+            f"VLLM_USE_V1=1 is not supported with speculative decoding method {speculative_method!r} on vLLM "
+            f"{rules.version}: its V1 engine runs only {' and '.join(row['speculative_v1_opt_in'])} (unset VLLM_USE_V1 "
+            f"to run on V0, or use vLLM 0.9.0 or newer)"))
+    return EngineChoice(v0, f"vLLM {rules.version} runs speculative decoding ({speculative_method}) on the V0 engine"
+                            + (" unless VLLM_USE_V1=1 is set" if opt_in else "") + "; the plan follows V0")

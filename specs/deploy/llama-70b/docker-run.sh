@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ad81906b1762876e3d02af8cf42f2338260f602d305843fa7d8dd7bcc224f9af
-# check-digest: sha256:bd1b1424cca686c8994df12e299d8893c37fc5a4d1ab46bf02ad986c98cf82b9
+# check-digest: sha256:bedcf73efd9d9012b3450a75f36a6e03a49a06be3f2aed82c333da26a67f4972
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

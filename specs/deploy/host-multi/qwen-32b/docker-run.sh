@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:485fb3bacecb4d5572d31412faabf5d3ab95d1ca34ad4950676ed7f75c8e9dd1
-# check-digest: sha256:9c465c96b37455c34cff96469f02960850c00a38fd26c19b2983f423e3d30c4d
+# check-digest: sha256:0904d2b8975d88dee9d854378090a3ec72304a9251d7ab48da6f5e9b6dfddd25
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

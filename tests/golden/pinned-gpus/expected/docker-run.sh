@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:793f65f2077fa3eae87fbbfca7e3434f0285e0d7529d973369d179becdb6b84b
-# check-digest: sha256:93a221a405179e932fa04f18b708cdc4a9f028eac25833389be80d779a811341
+# check-digest: sha256:048718438a8e12df005f302aa660c80423160500650f2f83de277ae8951ac644
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

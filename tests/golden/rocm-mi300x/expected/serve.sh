@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:689c1a72f18712e5f6c61722e84e82970d1bb40a4cd66f88b8a0803623f14927
+# check-digest: sha256:eac28d7be5a6071497dfa72220628d7c0ebe6f1f7b54309ff5ea010d39e4ea2a
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0104ffb2087a13453b31a08fd5604c6a43a305f85772ce66a09c409dc481c0c0
-# check-digest: sha256:b0864204dc89ea0ed51f29745d943d7bc3867aa1364961bd60d5b865e716c947
+# check-digest: sha256:0a3853321f58bfcfabaa38ac3e9b978d7c832955e9a0165bd201abc5e6146af7
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

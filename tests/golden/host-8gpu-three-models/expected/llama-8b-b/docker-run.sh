@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1bc07cc2c8bf324b3f7c0679ce265adcdf5e08b1829450ae64a026ae69fb8d59
-# check-digest: sha256:8572876753cd3f96df88af42e0c1b5e199df2a42df1e9801bdaa172377ac958a
+# check-digest: sha256:eeb33693099c928bf3712084b531d09aa6cabf8061a95730a6c4f2b64a0ab83d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

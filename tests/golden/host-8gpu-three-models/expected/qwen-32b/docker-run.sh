@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
-# check-digest: sha256:534e317c43c7f8b6ead7150f42dda0d0589ac5a8bfe9e8e2412769c355493386
+# check-digest: sha256:2f0389e3e3f1f75fd9ac2f44f650af25680bc0310f24bc6ff176ed06a5f4b89c
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

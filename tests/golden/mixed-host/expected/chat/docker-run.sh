@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c7a93bfc9aa1ee133ca7314b4eb34c3207776526ab5bd68351ae2b4758d8e821
-# check-digest: sha256:30fea887199b837af4cd2ae420f4973baed51d791097964d3071024f470d70f3
+# check-digest: sha256:1e8aebf7eaec820ef09a241315b21a384f8c1b4d808041cd64cff664667eca77
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:00818234bd37905671bd7256de32c27cd04c6c4de983500e2580ac6b01b6a443
-# check-digest: sha256:3e26dc77b282143bdfc641becfc5708bf36f7b56dea9550ad848c7703f389c95
+# check-digest: sha256:47a3641100759cc0b3efa3fe0e114b201ae0ccc6c64d419535a76dbb9d22043a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"
