@@ -218,7 +218,11 @@ def test_releases_serve_each_architecture_from_their_first_and_v1_from_later():
     for config, name in ((MAMBA_28B, "mamba"), (FALCON_MAMBA, "falcon")):
         assert any("0.10.1" in w for w in plan_deployment(request(config, name, version="0.10.0")).warnings)
         assert not any("V0 engine" in w for w in plan_deployment(request(config, name, version="0.10.1")).warnings)
-        assert plan_deployment(request(config, name, version="0.6.6.post1")).failure_key != "engine.version"
+        early = plan_deployment(request(config, name, version="0.6.6.post1", max_model_len=65536))
+        # Served (on V0, warned): no refusal, and no KV-cache verdict for a model without attention.
+        assert early.verdict == "ok" and any("V0 engine" in w for w in early.warnings)
+    v0 = plan_deployment(request(CODESTRAL, "codestral", version="0.8.5", max_model_len=262144, max_num_seqs=16))
+    assert v0.engine == "v1" and v0.verdict == "ok" and v0.block_size == 262144
 
 
 def test_prefix_caching_on_a_model_without_attention_is_flagged():

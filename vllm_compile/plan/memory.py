@@ -92,11 +92,14 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     packed_mla = (facts.mla is not None and facts.mla.sparse
                   and kv.sparse_mla_format(layout.kv_cache_dtype, rules.sparse_mla_auto_fp8) == "fp8_ds_mla")
 
-    attention_free = rules.engine == "v1" and kv.attention_free(list(facts.layers))
+    attention_free = kv.attention_free(list(facts.layers))
     if attention_free:
         # vLLM's V1 runner sets the Mamba block size of an attention-free model to max_model_len:
         # one block holds a sequence's whole state, so "GPU KV cache size" is state slots x
-        # max_model_len and the maximum concurrency is the number of state slots.
+        # max_model_len and the maximum concurrency is the number of state slots. (V0 keeps
+        # max_num_seqs state slots outside any KV cache, which is not modelled and is warned
+        # about; the same one-block-per-sequence reading keeps its plan from a KV verdict that
+        # does not apply to a model without attention.)
         block = layout.max_model_len
     else:
         block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size,
