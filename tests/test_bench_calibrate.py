@@ -98,3 +98,14 @@ def test_non_torch_constants_are_fitted_against_the_logged_non_torch_memory():
     loss = calibrate._loss({"non_torch_per_extra_rank_gib"}, "", by_id, requests, fitted, against_non_torch=True)
     predicted = (161_061_273 + 3 * 32_212_254) / (1 << 30)
     assert abs(loss - (predicted - 0.20) ** 2) < 1e-12
+
+
+def test_cases_are_reported_per_model_kind_from_their_config():
+    # Qwen3-Next names its gated delta-net layers by `linear_*` keys and `full_attention_interval`,
+    # with no `layer_types`: a hybrid case, like the Nemotron-H ones (hybrid_override_pattern).
+    calibrate = _calibrate_module()
+    kinds = {c["id"]: calibrate.kind_of(c) for c in calibrate.load_cases()}
+    assert kinds["file7292-2xh200-qwen3-next-80b-a3b-instruct-tp2"] == "hybrid"
+    assert kinds["agentlog-h100-94g-nemotron-cascade2-30b-nvfp4-262k"] == "hybrid"
+    assert kinds["raydocs-l4-qwen25vl-3b-8k-v011"] == "vision-language"
+    assert kinds["vllm10511-80g-llama3-8b-tp1"] == "text"

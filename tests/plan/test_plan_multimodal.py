@@ -9,7 +9,7 @@ import sys
 
 from plan_support import GIB, facts, plan
 
-from vllm_compile.plan import overheads, weights
+from vllm_compile.plan import overheads, releases, weights
 
 VL7 = "Qwen/Qwen2.5-VL-7B-Instruct"
 VL3 = "Qwen/Qwen2.5-VL-3B-Instruct"
@@ -45,6 +45,71 @@ def test_the_profile_batch_follows_the_encoder_budget_and_the_limits():
     # max_num_seqs x the per-prompt limit caps the batch.
     assert overheads.encoder_profile(f, "v1c", 1, 32768, 1, 1, None, 2).items == 1
     assert overheads.encoder_profile(f, "v1c", 1, 32768, 256, 0, None, 2) is None
+
+
+def test_a_long_context_makes_the_qwen_profile_run_encode_a_video_from_0_10_2():
+    # vLLM 0.10.2 (PR #24312) sizes the dummy video from the whole context: the most frames, up
+    # to 14, whose temporal patches of 16384 embeddings fit max_model_len. A 0.23.0 start-up of
+    # Qwen2.5-VL-7B at its 128,000-token context logs "a budget of 114688 tokens, and profiled
+    # with 1 video items" (bench/data/calibration, a100-80g-qwen25vl-7b-u022-v023-nokv).
+    f = facts(VL7)
+    assert f.encoder.video_frames_per_patch == 2
+    assert overheads.video_tokens(16384, 2, 128000) == 7 * 16384 == 114688
+    video = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, videos_per_prompt=1, max_model_len=128000,
+                                      video_from_context=True)
+    assert (video.modality, video.budget_tokens, video.items) == ("video", 114688, 1)
+    assert video.cached_bytes == 114688 * 3584 * 2
+    # An 8,192-token context holds one temporal patch at most: the video is no larger than an
+    # image, and the image is profiled (the L4 start-up of Qwen2.5-VL-3B, vLLM 0.11.0).
+    short = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, videos_per_prompt=1, max_model_len=8192,
+                                      video_from_context=True)
+    assert (short.modality, short.budget_tokens) == ("image", 16384)
+    # Videos limited to 0, or a release before 0.10.2: the image as before.
+    for kw in ({"videos_per_prompt": 0, "video_from_context": True}, {"videos_per_prompt": 1}):
+        image = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, max_model_len=128000, **kw)
+        assert (image.modality, image.budget_tokens) == ("image", 16384)
+    # Qwen3-VL's processor (Qwen3.5, Qwen3.6) sizes its videos by its own rule: the logged
+    # Qwen3.6 start-ups profile images even at 262,144 tokens, and so does the planner.
+    assert facts("Qwen/Qwen3.6-35B-A3B").encoder.video_frames_per_patch == 0
+    new = plan(VL7, "A100-80GB", version="0.23.0", mode="predict", gpu_memory_utilization=0.22)
+    old = plan(VL7, "A100-80GB", version="0.10.1", mode="predict", gpu_memory_utilization=0.22)
+    no_video = plan(VL7, "A100-80GB", version="0.23.0", mode="predict", gpu_memory_utilization=0.22,
+                    mm_limits=(("video", 0),))
+    assert new.per_gpu.encoder_activation_bytes > 7 * no_video.per_gpu.encoder_activation_bytes
+    assert (new.per_gpu.encoder_modality, no_video.per_gpu.encoder_modality) == ("video", "image")
+    assert new.per_gpu.as_json()["encoder_profiled"] == "video"
+    assert old.per_gpu.encoder_activation_bytes < no_video.per_gpu.encoder_activation_bytes * 2
+
+
+def test_the_tower_forward_counts_the_block_tensors_live_at_its_peak():
+    # Qwen2.5-VL's tower (width 1280, gated MLP 3420, 2D rotary, 3 x 2 x 14 x 14 inputs per
+    # patch). The MLP's peak, 4 x 1280 + 3 x 3420, is above the attention's (residual, qkv, the
+    # kernel's inputs and output: 8 x 1280), except in the releases that rotate q and k
+    # concatenated on a float32 copy (0.11), where the attention holds 14 x 1280; the dummy
+    # pixels add 4 + 2 bytes per input value.
+    enc = facts(VL7).encoder
+    assert (enc.pixels_per_patch, enc.gated_mlp, enc.rotary) == (1176, True, True)
+    assert overheads.tower_patch_bytes(enc, 1, 2) == (4 * 1280 + 3 * 3420) * 2 + 1176 * 6
+    assert overheads.tower_patch_bytes(enc, 1, 2, qk_concat_rotary=True) == 14 * 1280 * 2 + 1176 * 6
+    # Split over TP: the qkv, the q/k copies and the MLP's intermediate tensors; the residual and
+    # the pixels stay whole on every rank.
+    assert overheads.tower_patch_bytes(enc, 2, 2, qk_concat_rotary=True) == \
+        max(1280 + 13 * 1280 // 2, 4 * 1280 + 3 * 3420 // 2) * 2 + 1176 * 6
+    assert releases.rules_for("0.11.0").vision_qk_concat_rotary
+    assert not releases.rules_for("0.10.2").vision_qk_concat_rotary and not releases.rules_for("0.12.0").vision_qk_concat_rotary
+    # The logged start-ups (bench/data/calibration), each profiling one 16,384-token image or one
+    # 114,688-token video: Qwen2.5-VL-7B on an L4 at max_model_len 2048 (vLLM 0.9.0) leaves 1.81
+    # GiB and 33,824 tokens for the KV cache; Qwen2.5-VL-3B on an L4 (0.11.0, max_model_len 8192,
+    # 2048 batched tokens) 9.26 GiB and 269,568 tokens; Qwen2.5-VL-7B at utilization 0.22 on an
+    # A100-80GB (0.23.0) fails with -14.28 GiB available.
+    seven = plan(VL7, "L4", version="0.9.0", mode="predict", max_model_len=2048)
+    assert abs(seven.kv_cache_tokens / 33_824 - 1) < 0.10
+    three = plan(VL3, "L4", version="0.11.0", mode="predict", max_model_len=8192, max_num_batched_tokens=2048)
+    assert abs(three.kv_cache_tokens / 269_568 - 1) < 0.10
+    a100 = plan(VL7, "A100-80GB", version="0.23.0", mode="predict", gpu_memory_utilization=0.22)
+    available = a100.per_gpu.requested_bytes - a100.per_gpu.weights_bytes - a100.per_gpu.activation_bytes \
+        - a100.per_gpu.non_torch_bytes - a100.per_gpu.cuda_graph_bytes
+    assert a100.verdict != "ok" and -16 * GIB < available < -13 * GIB
 
 
 def test_limit_zero_and_skip_profiling_drop_the_encoder_activation_and_language_model_only_its_weights():

@@ -53,8 +53,10 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
         note = outside if attr == "cuda_graph_bytes" else ""
         lines.append(f"  {label:<21} {_amount(value)}{note}")
         if encoder.get(attr):
-            what = ("vision tower + projector" if attr == "weights_bytes" else
-                    "dummy image batch through the tower, embeddings cached")
+            towers = {"audio": "audio tower + projector", "image+audio": "vision and audio towers + projectors"}
+            what = (towers.get(getattr(plan, "encoder_towers", ""), "vision tower + projector")
+                    if attr == "weights_bytes" else
+                    f"dummy {led.encoder_modality or 'image'} batch through the tower, embeddings cached")
             lines.append(f"    of which encoder    {_gib(encoder[attr])}  ({what})")
     if plan.state_bytes_per_sequence:
         # No attention layer (pure Mamba): nothing grows per token; vLLM's block spans max_model_len.

@@ -110,9 +110,12 @@ def render_text(r: dict) -> str:
     ]
     if r["encoder"]:
         enc = r["encoder"]
-        rows.insert(4, ("encoder", f"{enc['parameters']:,} parameters ({enc['kind']} vision tower + projector: "
+        tower = "audio" if enc["modality"] == "audio" else "vision"
+        audio = enc.get("audio_parameters") or 0
+        rows.insert(4, ("encoder", f"{enc['parameters']:,} parameters ({enc['kind']} {tower} tower + projector: "
                         f"{enc['num_layers']} blocks of width {enc['hidden_size']}; "
-                        f"{enc['tokens_per_item']:,} tokens per {enc['modality']} at the maximum size); "
+                        f"{enc['tokens_per_item']:,} tokens per {enc['modality']} at the maximum size"
+                        + (f"; audio tower + projection {audio:,}" if audio else "") + "); "
                         f"language model {r['parameters'] - enc['parameters']:,}"))
     if r["quantized_variants"]:
         rows.append(("quantized_variants", ", ".join(r["quantized_variants"])))

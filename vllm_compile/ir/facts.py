@@ -109,6 +109,16 @@ class EncoderFacts:
     tokens_per_item: int           # embeddings one such item places in the prompt (the encoder-cache unit)
     pixels_per_token: int = 0      # pixels behind one embedding where the item size follows max_pixels (Qwen); else 0
     patches_per_token: int = 1     # tower tokens merged into one embedding
+    # Frames one tower patch spans (the Conv3d `temporal_patch_size`) where vLLM sizes the profile
+    # run's dummy video by qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL); 0: not modelled.
+    video_frames_per_patch: int = 0
+    # What the profile run's forward keeps live per tower patch (plan/overheads.py encoder_profile):
+    # input values per patch (channels x frames x patch^2; the processor's float32 pixels and their
+    # model-dtype copy), a gated MLP (gate and up) and 2D rotary positions applied to q and k in float32.
+    pixels_per_patch: int = 0
+    gated_mlp: bool = False
+    rotary: bool = False
+    audio_parameters: int = 0      # of `parameters`, an audio tower's beside the vision tower (Qwen2.5-Omni)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ class Ledger:
     # what the profile run's dummy image batch adds (encoder forward, cached embeddings).
     encoder_weights_bytes: int = 0
     encoder_activation_bytes: int = 0
+    encoder_modality: str = ""     # what the profile run pushed through the tower: "image", "video" or "audio"
 
     def as_json(self) -> dict:
         return {
@@ -46,7 +47,8 @@ class Ledger:
             "kv_bytes_per_token": self.kv_bytes_per_token,
         } | ({"encoder_weights_bytes": self.encoder_weights_bytes,
               "encoder_activation_bytes": self.encoder_activation_bytes}
-             if self.encoder_weights_bytes or self.encoder_activation_bytes else {})
+             if self.encoder_weights_bytes or self.encoder_activation_bytes else {}) \
+            | ({"encoder_profiled": self.encoder_modality} if self.encoder_activation_bytes else {})
 
 
 class Note(str):
@@ -169,6 +171,9 @@ class Plan:
     # Attention-free models (pure Mamba / Mamba2): the state one running sequence holds per GPU
     # over all its layers; the block is then max_model_len tokens long. 0: the model attends.
     state_bytes_per_sequence: int = 0
+    # The modalities of the model's towers ("image", "audio", "image+audio"; "" for a text-only model), for the
+    # ledger's wording. Not part of as_json: the encoder's memory is in the ledger.
+    encoder_towers: str = ""
 
     @property
     def gpus(self) -> int:

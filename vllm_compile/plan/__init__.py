@@ -306,6 +306,7 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
                   max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size,
                   mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels,
+                  mm_videos_per_prompt=mm_videos_per_prompt(req, facts),
                   state_dtypes=(req.mamba_cache_dtype, req.mamba_ssm_cache_dtype),
                   speculative=req.speculative)
 
@@ -320,6 +321,15 @@ def mm_items_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
     image = limits.get(facts.encoder.modality, 1)
     video = limits.get("video", 1) if facts.encoder.pixels_per_token else 0
     return image if image > 0 else (1 if video > 0 else 0)
+
+
+def mm_videos_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
+    """Videos per prompt for a tower that takes them (the Qwen towers; default 1), 0 otherwise or
+    when `--skip-mm-profiling` is set: where the release sizes the dummy video from the context,
+    the profile run may encode a video rather than an image (overheads.encoder_profile)."""
+    if facts.encoder is None or req.skip_mm_profiling or not facts.encoder.video_frames_per_patch:
+        return 0
+    return max(0, dict(req.mm_limits).get("video", 1))
 
 
 def _retarget(req, rules, facts, gpu, base: Layout, tp: int) -> Layout:
@@ -497,7 +507,15 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0,
         failure_key=failure_key, kv_cache_format=_kv_cache_format(req.model, rules, lay.kv_cache_dtype),
         state_page_bytes=ev.state_page_bytes, state_groups=ev.state_groups, state_blocks_per_sequence=ev.state_blocks,
-        state_bytes_per_sequence=ev.state_bytes_per_sequence)
+        state_bytes_per_sequence=ev.state_bytes_per_sequence, encoder_towers=_encoder_towers(req.model))
+
+
+def _encoder_towers(facts: ModelFacts) -> str:
+    """The modalities of the model's towers for the ledger: "image", "audio", "image+audio"."""
+    enc = facts.encoder
+    if enc is None:
+        return ""
+    return enc.modality + ("+audio" if enc.audio_parameters else "")
 
 
 def _kv_cache_format(facts: ModelFacts, rules: ReleaseRules, kv_cache_dtype: str) -> str:

@@ -41,6 +41,7 @@ class Layout:
     speculative: SpeculativeFacts | None = None
     mm_items_per_prompt: int = 1   # the profiled modality's --limit-mm-per-prompt (0: its profiling skipped)
     mm_max_pixels: int | None = None
+    mm_videos_per_prompt: int = 0  # --limit-mm-per-prompt video for a tower that takes videos (0: none)
     state_dtypes: tuple[str, str] = ("auto", "auto")   # --mamba-cache-dtype, --mamba-ssm-cache-dtype
 
 
@@ -118,15 +119,20 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         w += weights.sparse_indexer_buffer_bytes(facts, layout.max_num_batched_tokens)
         if layout.max_loras:
             w += weights.lora_slot_bytes(facts, tp, pp, layout.max_loras, layout.max_lora_rank, layout.dtype_bytes)
-        stage_activation, encoder_weights, encoder_activation = activation, 0, 0
+        stage_activation, encoder_weights, encoder_activation, encoder_modality = activation, 0, 0, ""
         if stage == 0:
             encoder_weights = weights.encoder_rank_bytes(facts, tp)
             profile = overheads.encoder_profile(facts, rules.era, tp, layout.max_num_batched_tokens, layout.max_num_seqs,
-                                                layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes)
+                                                layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes,
+                                                videos_per_prompt=layout.mm_videos_per_prompt,
+                                                max_model_len=layout.max_model_len,
+                                                video_from_context=rules.video_frames_from_context,
+                                                qk_concat_rotary=rules.vision_qk_concat_rotary)
             if profile is not None:
                 # The tower's forward comes first; its embeddings stay cached through the text run.
                 stage_activation = max(profile.forward_bytes, activation + profile.cached_bytes)
                 encoder_activation = stage_activation - activation
+                encoder_modality = profile.modality
         graphs = overheads.cuda_graph_bytes(len(layers), layout.max_num_seqs, layout.enforce_eager, era=rules.era,
                                             max_num_batched_tokens=layout.max_num_batched_tokens,
                                             nccl_in_graphs=nccl_in_graphs)
@@ -147,7 +153,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                             activation_bytes=stage_activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
                             kv_cache_bytes=available, kv_bytes_per_token=kv.token_bytes(specs), rank=stage * tp,
                             stage=stage, encoder_weights_bytes=encoder_weights,
-                            encoder_activation_bytes=encoder_activation))
+                            encoder_activation_bytes=encoder_activation, encoder_modality=encoder_modality))
         stage_specs.append(specs)
         capacities.append(cap)
     # All ranks run with the smallest block count, so the stage with the fewest blocks is the

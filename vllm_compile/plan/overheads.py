@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from vllm_compile.fastclass import dataclass
 
-from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.ir.facts import EncoderFacts, GpuFacts, ModelFacts
 from vllm_compile.plan import rules_data
 
 GIB = 1 << 30
@@ -145,36 +145,91 @@ def bnb_dequant_bytes(facts: ModelFacts, tp: int, nested_absmax: bool) -> int:
 @dataclass(frozen=True, slots=True)
 class EncoderProfile:
     """What vLLM's profile run adds for a multimodal model: the dummy batch of `items` items of
-    the maximum size through the vision tower, and their embeddings kept in the encoder cache
+    the maximum size through the vision (or audio) tower, and their embeddings kept in the encoder cache
     while the text dummy run follows."""
 
     budget_tokens: int    # "Encoder cache will be initialized with a budget of N tokens"
     items: int            # "... and profiled with K image items of the maximum feature size"
     forward_bytes: int    # the tower's activation peak for that batch
     cached_bytes: int     # the embeddings held through the text run
+    modality: str = "image"   # the dummy items' modality ("... K video items ...")
+
+
+# qwen2_vl.py `_MAX_FRAMES_PER_VIDEO`: the most frames of the profile run's dummy video.
+MAX_FRAMES_PER_VIDEO = 14
+
+
+def video_tokens(frame_tokens: int, frames_per_patch: int, max_model_len: int) -> int:
+    """Embeddings of the largest dummy video a Qwen tower is profiled with where the video fills
+    the context (vLLM 0.10.2+, qwen2_vl.py `get_num_frames_with_most_features` with one video):
+    the most frames, up to MAX_FRAMES_PER_VIDEO, whose tokens fit `max_model_len`, at least one.
+    Frames are padded to a multiple of the tower's temporal patch, and each temporal patch of a
+    maximum-size frame gives `frame_tokens` embeddings (as one image does)."""
+    def tokens(frames: int) -> int:
+        padded = frames + frames % frames_per_patch
+        return max(padded // frames_per_patch, 1) * frame_tokens
+
+    frames = 1
+    while frames < MAX_FRAMES_PER_VIDEO and tokens(frames + 1) <= max_model_len:
+        frames += 1
+    return tokens(frames)
 
 
 def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
-                    items_per_prompt: int, max_pixels: int | None, dtype_bytes: int) -> EncoderProfile | None:
+                    items_per_prompt: int, max_pixels: int | None, dtype_bytes: int, *, videos_per_prompt: int = 0,
+                    max_model_len: int = 0, video_from_context: bool = False,
+                    qk_concat_rotary: bool = False) -> EncoderProfile | None:
     """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
     compute budget and cache size default to max_num_batched_tokens, and are at least one item of
     the maximum size; the batch holds cdiv(budget, tokens per item) items, at most max_num_seqs x
-    the per-prompt limit. The tower's forward is shaped like the decoder's (`forward_factor` x
-    dtype x (2 x MLP width per rank + width) per tower token); the cached embeddings are
-    items x tokens per item x the language model's hidden size."""
+    the per-prompt limit. The profiled modality is the one with the most tokens per item: for a
+    tower that takes videos, where the release sizes the dummy video from the whole context
+    (`video_from_context`) and videos are allowed, a video of `video_tokens` when it is larger
+    than an image (an image wins a tie). The tower's forward is shaped like the decoder's
+    (`forward_factor` x dtype x (2 x MLP width per rank + width) per tower token); the cached
+    embeddings are items x tokens per item x the language model's hidden size."""
     enc = facts.encoder
-    if enc is None or items_per_prompt <= 0:
+    if enc is None or (items_per_prompt <= 0 and videos_per_prompt <= 0):
         return None
     tokens = enc.tokens_per_item
     if max_pixels and enc.pixels_per_token:
         tokens = max(1, max_pixels // enc.pixels_per_token)
+    modality, limit = enc.modality, items_per_prompt
+    if video_from_context and videos_per_prompt > 0 and enc.video_frames_per_patch:
+        video = video_tokens(tokens, enc.video_frames_per_patch, max_model_len)
+        if video > tokens or items_per_prompt <= 0:
+            modality, limit, tokens = "video", videos_per_prompt, video
     patches = tokens * enc.patches_per_token
     budget = max(batched_tokens, tokens)
-    items = min(-(-budget // tokens), max_num_seqs * items_per_prompt)
-    k = era_constants(era)
-    forward = items * patches * dtype_bytes * (2 * enc.intermediate_size // tp + enc.hidden_size) * k.forward_factor
+    items = min(-(-budget // tokens), max_num_seqs * max(limit, 1))
+    # A tower with no split weights (Qwen2-Audio's, transformers' own modules) runs whole on each rank.
+    split = tp if enc.sharded_bytes else 1
+    if enc.pixels_per_patch:
+        forward = items * patches * tower_patch_bytes(enc, split, dtype_bytes, qk_concat_rotary)
+    else:   # a tower whose facts do not say its block's shape: the decoder's per-token rule
+        forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // split + enc.hidden_size)
+                      * era_constants(era).forward_factor)
     cached = items * tokens * facts.hidden_size * dtype_bytes
-    return EncoderProfile(budget, items, int(forward), cached)
+    return EncoderProfile(budget, items, forward, cached, modality)
+
+
+def tower_patch_bytes(enc: EncoderFacts, tp: int, dtype_bytes: int, qk_concat_rotary: bool = False) -> int:
+    """Bytes one tower patch keeps live at the peak of the encoder's forward, from the vision
+    blocks as vLLM writes them (qwen2_vl.py / qwen2_5_vl.py, pixtral.py, mllama4.py, siglip.py),
+    per rank:
+    - the attention: the residual stream (width) and, split over TP, the fused qkv (3 x width)
+      and the attention kernel's inputs and output (4 x); in the releases that concatenate q and
+      k to rotate them in one call (`qk_concat_rotary`, Qwen towers), the pair (2 x), its float32
+      copy and the float32 rotated output (4 x each, in model-dtype units) instead;
+    - the MLP: the residual, the attention output, the fused norm's new residual and normed input
+      (4 x width), and split over TP the gate/up output and its activation (3 x intermediate) or
+      fc1's output and its activation (2 x);
+    - the larger of the two, plus the dummy batch's pixels: the processor's float32 values and
+      their model-dtype copy (channels x frames x patch^2 per patch, on every rank)."""
+    h, i = enc.hidden_size, enc.intermediate_size
+    attention = h + (3 + (2 + 4 + 4 if enc.rotary and qk_concat_rotary else 4)) * h // tp
+    mlp = 4 * h + (3 if enc.gated_mlp else 2) * i // tp
+    return max(attention, mlp) * dtype_bytes + enc.pixels_per_patch * (4 + dtype_bytes)
 
 
 def non_torch_bytes(tp: int, pp: int, ep_replicas: int = 1, gpu: GpuFacts | None = None,

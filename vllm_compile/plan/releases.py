@@ -33,6 +33,8 @@ class ReleaseRules:
     mamba_seqs_must_fit: bool = False  # max_num_seqs above the Mamba blocks fails (else graph sizes are capped)
     sparse_mla_auto_fp8: bool = True   # sparse MLA (DeepSeek-V3.2) stores kv_cache_dtype auto as fp8_ds_mla (0.11.0)
     nccl_eager_buffers: bool = False   # the bundled NCCL (<= 2.21, before 0.9.0) sets up every channel's buffers at init
+    video_frames_from_context: bool = False   # a Qwen tower's dummy video fills max_model_len (0.10.2+, PR #24312)
+    vision_qk_concat_rotary: bool = False     # Qwen vision attention rotates q and k concatenated, in float32 (0.11)
 
 
 def rules_for(version: str) -> ReleaseRules:

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ad81906b1762876e3d02af8cf42f2338260f602d305843fa7d8dd7bcc224f9af
-# check-digest: sha256:bedcf73efd9d9012b3450a75f36a6e03a49a06be3f2aed82c333da26a67f4972
+# check-digest: sha256:36a0a4899914cf34afeac675ad926fea375646fb14d924a7f5f7c17ea0c29028
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fd121fa75e68e5d45a36b26c1cafefef444b60e0edb221d0474ae2b4070e1f68
-# check-digest: sha256:2920a2c849370dd85dd7af5d04ea434ff97219feed8ea39def5dd25af1c83bc9
+# check-digest: sha256:06bd38734dd4e0e5c50138aad1c5c8f6d4adba87f7fa8eafc874fd9cc63fe632
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

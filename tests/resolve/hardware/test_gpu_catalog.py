@@ -23,7 +23,7 @@ NOMINAL_GB = {
     "H200-SXM-141GB": 141, "H200-NVL-141GB": 141, "GH200-96GB": 96, "GH200-144GB": 144, "B200": 180,
     "GB200": 186, "B300": 288, "MI210": 64, "MI250X": 64, "MI300X": 192, "MI325X": 256,
     "RTX-PRO-6000": 96, "V100S-PCIE-32GB": 32, "MI355X": 288, "RTX-2080-Ti": 11, "TITAN-RTX": 24,
-    "Quadro-RTX-8000": 48, "A2": 16, "RTX-A4500": 20,
+    "Quadro-RTX-8000": 48, "A2": 16, "RTX-A4500": 20, "GB10": 128,
 }
 
 # Every GPU issue 5 requires, by a spelling a user would type -> the entry it must reach.
@@ -88,6 +88,7 @@ def test_memory_is_the_driver_total_below_marketing_size(gpu):
     ("H100-SXM-80GB", 79.11, 79.19), ("A100-SXM-80GB", 79.15, 79.22), ("L4", 22.04, 22.04),
     ("L40S", 44.39, 44.39), ("T4", 14.74, 14.74), ("RTX-3090", 23.58, 23.58), ("H200-SXM-141GB", 139.81, 139.81),
     ("B200", 178.36, 178.36), ("A10G", 21.95, 22.05), ("RTX-4090", 23.45, 23.6),
+    ("GB10", 119.61, 119.61),   # DGX Spark: unified memory, vLLM's total on a start-up (calibration)
 ])
 def test_memory_matches_real_readings(name, low, high):
     gib = lookup_gpu(name).memory_bytes / GIB

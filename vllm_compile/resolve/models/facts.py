@@ -26,6 +26,11 @@ def facts_from_config(config: dict, *, model_id: str, source: str,
     layout; `quantization` is the spec's `model.quantization`; `dtype` the spec's `model.dtype`.
     An unknown `model_type` with the standard keys is read as a Llama-style decoder with a
     warning (`generic_ok` drops the warning, for facts the user stated by hand)."""
+    if isinstance(config, dict) and ("audio_config" in config or "thinker_config" in config
+                                     or "audio" in str(config.get("model_type"))):
+        from .audio import with_defaults   # sparse audio-model configs: transformers' sub-config defaults
+
+        config = with_defaults(config)
     c, multimodal = text_config(config)
     model_type = c.str("model_type") or Config(config).str("model_type")
     if not model_type:

@@ -38,16 +38,23 @@ class Tower:
     projector: str             # qwen_merger | gemma3
     max_pixels: int = 0        # largest image the processor makes (Qwen); 0: fixed image_size
     default_patch: int = 14
+    rotary: bool = False       # 2D rotary positions on q/k, in float32 (the Qwen towers); SigLIP: a table
+    # The profile run's dummy video follows qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL): from 0.10.2 it
+    # fills the context and can outgrow an image. Qwen3-VL's processor sizes its videos otherwise (not modelled;
+    # the Qwen3.5/3.6 start-ups logged profile images).
+    video_from_context: bool = False
 
 
 TOWERS: dict[str, Tower] = {
     "qwen2_vl": Tower(width="embed_dim", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=False,
-                      temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056),
+                      temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056,
+                      rotary=True, video_from_context=True),
     "qwen2_5_vl": Tower(width="hidden_size", depth="depth", gated_mlp=True, layer_norm=False, patch_bias=False,
-                        temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056),
+                        temporal=True, positions="none", post_norm=False, projector="qwen_merger", max_pixels=12845056,
+                        rotary=True, video_from_context=True),
     "qwen3_vl": Tower(width="hidden_size", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=True,
                       temporal=True, positions="table", post_norm=False, projector="qwen_merger",
-                      max_pixels=16777216, default_patch=16),
+                      max_pixels=16777216, default_patch=16, rotary=True),
     "gemma3": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=True,
                     temporal=False, positions="grid", post_norm=True, projector="gemma3"),
     # Llama 4 (vLLM mllama4.py): an unfolding linear patch embedding without bias, a class token
@@ -99,9 +106,17 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
     does not; (None, None) for a text-only model."""
     vision = top.dict("vision_config")
     if vision is None:
-        return None, ("multimodal model: only the language model is counted; the audio encoder weights come on top"
-                      if top.has("audio_config") else None)
+        if not top.has("audio_config"):
+            return None, None
+        from .audio import audio_encoder_facts   # the audio towers' table (audio.py)
+
+        return audio_encoder_facts(top, model_type, text_hidden, elem)
     kind = TOWER_OF.get(model_type)
+    if kind is None and top.has("audio_config"):
+        from .audio import AUDIO_TOWERS, audio_encoder_facts   # vision and audio towers (Qwen2.5-Omni)
+
+        if model_type in AUDIO_TOWERS:
+            return audio_encoder_facts(top, model_type, text_hidden, elem)
     if kind is None:
         return None, (f"multimodal model {model_type!r}: its vision tower is not in the table of towers, so only the "
                       "language model is counted; the vision encoder weights and its profile run come on top")
@@ -182,7 +197,10 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                         sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
                         intermediate_size=inter, num_layers=depth, patches_per_item=patches,
                         tokens_per_item=tokens, pixels_per_token=(patch * merge) ** 2 if row.max_pixels else 0,
-                        patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens)), None
+                        patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens),
+                        video_frames_per_patch=temporal if row.video_from_context else 0,
+                        pixels_per_patch=channels * temporal * patch * patch, gated_mlp=row.gated_mlp,
+                        rotary=row.rotary), None
 
 
 def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
@@ -231,7 +249,8 @@ def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
     return EncoderFacts(kind="llama4", modality="image", parameters=sum(t.parameters for t in tensors),
                         sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
                         intermediate_size=inter, num_layers=depth, patches_per_item=tiles * (grid + 1),
-                        tokens_per_item=tiles * per_tile, patches_per_token=max(1, (grid + 1) // per_tile))
+                        tokens_per_item=tiles * per_tile, patches_per_token=max(1, (grid + 1) // per_tile),
+                        pixels_per_patch=channels * patch * patch, rotary=True)
 
 
 def _pixtral(top: Config, v: Config, projector: str, text_hidden: int,
@@ -286,4 +305,5 @@ def _pixtral(top: Config, v: Config, projector: str, text_hidden: int,
                         parameters=sum(t.parameters for t in tensors), sharded_bytes=sharded,
                         replicated_bytes=replicated, hidden_size=width, intermediate_size=inter, num_layers=depth,
                         patches_per_item=tokens * merge * merge, tokens_per_item=tokens,
-                        patches_per_token=merge * merge), None
+                        patches_per_token=merge * merge, pixels_per_patch=channels * patch * patch,
+                        gated_mlp=True, rotary=True), None

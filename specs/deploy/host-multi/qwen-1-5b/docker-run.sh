@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:354dbd6e2dd2301643555a78430af7172551d39d8e45924013f2569ccd66bdca
-# check-digest: sha256:0c7977fe2c9c6cc2ede989c3f452e91b98ee7d3e506d561aefdda8f3c2c4aaea
+# check-digest: sha256:b6b284f2f2f77f4613a58d71a98667295d40699345f9748d6e200a59d51c089d
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

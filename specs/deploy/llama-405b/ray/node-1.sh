@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:6521f7a32f5b81afa7409bd0ff0adfd2fe3b0a6c1243c62dd7e589355e9f9370
+# check-digest: sha256:c67ca416c6a3db7b6f80c6e6a345add23e0a56e41c62028557598ebf070ea146
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

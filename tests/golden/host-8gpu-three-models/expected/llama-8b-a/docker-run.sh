@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
-# check-digest: sha256:28cae8e192647a3d2ad7655f51ad3f312f522697909e0be917f28ef882228d1b
+# check-digest: sha256:281af68884d165089dbceeb178f789cab1bc686b824d39e4680829693433f72a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1bc07cc2c8bf324b3f7c0679ce265adcdf5e08b1829450ae64a026ae69fb8d59
-# check-digest: sha256:eeb33693099c928bf3712084b531d09aa6cabf8061a95730a6c4f2b64a0ab83d
+# check-digest: sha256:1c114e20fe170035dd2a88ca174da6dfbefcbbb3387a2e68e96156f88b5cf30a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
-# check-digest: sha256:2f0389e3e3f1f75fd9ac2f44f650af25680bc0310f24bc6ff176ed06a5f4b89c
+# check-digest: sha256:cad59c37716dd758fff8773f5411734ed3bfef26fd917a9ebdfc8851a1bb65f0
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a2a93b1b880bede8a385d159a98cd39e2833beb6fa70e55d019295b44ddb3c07
-# check-digest: sha256:2bf9f611155279fcfc9fe2f844579af9b01eefcdab8075c5d30b1fcf5369799f
+# check-digest: sha256:5843d11c87d2cf3881f1b73554a935e08e520621a8291abe8d20fa621c000abd
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:00818234bd37905671bd7256de32c27cd04c6c4de983500e2580ac6b01b6a443
-# check-digest: sha256:47a3641100759cc0b3efa3fe0e114b201ae0ccc6c64d419535a76dbb9d22043a
+# check-digest: sha256:a1065c1e4ac2c167aded6ed892a7cba64d2c42bbafe6f6372455d9ad002b2243
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:740212f1b889cb596ed38d0367edcb315fb7de3f412416a4be922e6f5e5e2fc3
-# check-digest: sha256:b5fac22e46e828fa19b60d18c78781e88e3c44c31324b2693a0fa54ea1520483
+# check-digest: sha256:cd54d368651878405a6455157d0118c5c788423874e23e001a32fc1b6972a199
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
