@@ -93,6 +93,11 @@ def test_no_layer_attends_and_nothing_is_split_by_attention_heads():
     # Codestral's 8 groups: TP 8 splits heads and groups; TP 16 is refused by vLLM's MambaMixer2.
     codestral = hand(CODESTRAL, "codestral")
     assert valid_tensor_parallel(codestral, 8) and not valid_tensor_parallel(codestral, 16)
+    # Mamba1 splits its 5120 intermediate channels: TP 3 does not divide them, TP 4 does.
+    mamba = hand(MAMBA_28B, "mamba")
+    assert valid_tensor_parallel(mamba, 4) and not valid_tensor_parallel(mamba, 3)
+    refused = plan_deployment(request(MAMBA_28B, "mamba", count=3, tensor_parallel_size=3))
+    assert refused.verdict == "invalid" and "5120 is not divisible by 3" in refused.reasons[0]
     # A hybrid keeps its attention: not attention-free.
     nemotron = list(facts_from_config({**CODESTRAL, "model_type": "nemotron_h", "architectures": ["NemotronHForCausalLM"],
                                        "num_hidden_layers": 2, "hybrid_override_pattern": "M*",

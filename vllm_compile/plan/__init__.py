@@ -54,6 +54,10 @@ def mamba_tp_refusal(facts: ModelFacts, tp: int) -> str | None:
         if layer.ssm_heads and layer.ssm_heads % tp:
             return (f"Tensor parallel world size must divide num heads ({layer.ssm_heads} Mamba2 heads, "
                     f"tensor parallel size {tp})")
+        if layer.mixer == "mamba1" and layer.mixer_width // 2 % tp:
+            # MambaMixer splits its intermediate channels over the ranks (vLLM's divide() asserts).
+            return (f"{layer.mixer_width // 2} is not divisible by {tp} (the Mamba1 intermediate size over tensor "
+                    f"parallel size {tp})")
         if layer.ssm_groups > 1 and layer.ssm_groups % tp:
             return (f"If tensor parallel world size does not divide num_groups, then num_groups must equal 1 "
                     f"({layer.ssm_groups} Mamba2 groups, tensor parallel size {tp})")
