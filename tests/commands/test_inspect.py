@@ -37,7 +37,7 @@ def test_json_report_for_every_bundled_config(model_id):
     assert r["attention_heads"] % r["kv_heads"] == 0 or r["kv_heads"] == 1
     assert 0 < r["kv_bytes_per_token"] <= r["layers"] * 2 * r["kv_heads"] * r["head_dim"] * 2
     config = json.loads((CATALOG / model_id / "config.json").read_text())
-    text = config.get("text_config", config)
+    text = config.get("text_config") or config.get("llm_config") or config
     routed = any(text.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
     assert (r["experts"] is not None) == routed
 

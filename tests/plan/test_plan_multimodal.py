@@ -247,3 +247,32 @@ def test_magistral_plan_holds_the_pixtral_tower_split_over_tp():
     assert one.per_gpu.encoder_activation_bytes > 0
     lm_only = plan(magistral, "H100", 1, max_model_len=8192, language_model_only=True)
     assert one.per_gpu.weights_bytes - lm_only.per_gpu.weights_bytes == f.encoder.parameters * 2
+
+
+def test_internvl_plan_holds_internvit_and_mlp1_split_over_tp():
+    # InternVL3-1B: the language model comes from llm_config, InternViT-300M + mlp1 from
+    # vision_config; TP 2 divides the tower's 16 heads, so qkv/proj split with fc1/fc2, while
+    # mlp1 (plain linears in vLLM), norms, layer scales and the embeddings stay whole.
+    internvl = "OpenGVLab/InternVL3-1B"
+    f = facts(internvl)
+    one = plan(internvl, "L4", 1, max_model_len=8192)
+    two = plan(internvl, "L4", 2, max_model_len=8192, tensor_parallel_size=2)
+    assert one.per_gpu.encoder_weights_bytes == f.encoder.sharded_bytes + f.encoder.replicated_bytes
+    assert two.per_gpu.encoder_weights_bytes == f.encoder.sharded_bytes // 2 + f.encoder.replicated_bytes
+    assert one.per_gpu.encoder_activation_bytes > 0
+    lm_only = plan(internvl, "L4", 1, max_model_len=8192, language_model_only=True)
+    assert one.per_gpu.weights_bytes - lm_only.per_gpu.weights_bytes == f.encoder.parameters * 2
+    assert lm_only.per_gpu.encoder_activation_bytes == 0
+
+
+def test_predict_reads_internvl_max_dynamic_patch():
+    argv = [sys.executable, "-m", "vllm_compile", "predict", "--gpu", "L4", "--format", "json", "--", "vllm",
+            "serve", "OpenGVLab/InternVL3-1B", "--max-model-len", "8192", "--max-num-batched-tokens", "4096"]
+    full = json.loads(subprocess.run(argv, capture_output=True, text=True).stdout)["per_gpu"]
+    one = json.loads(subprocess.run([*argv, "--mm-processor-kwargs", '{"max_dynamic_patch": 1}'],
+                                    capture_output=True, text=True).stdout)["per_gpu"]
+    # 13 tiles (3328 embeddings: cdiv(4096, 3328) = 2 images, 6656 cached) against one-tile
+    # images of 256 (16 fill the 4096-token budget, 4096 cached): the activation peak differs,
+    # the weights do not.
+    assert one["encoder_weights_bytes"] == full["encoder_weights_bytes"]
+    assert one["encoder_activation_bytes"] != full["encoder_activation_bytes"]

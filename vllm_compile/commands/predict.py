@@ -137,6 +137,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         max_lora_rank=engine.max_lora_rank or 16, alternative_gpus=catalog(),
         mm_limits=engine.limit_mm_per_prompt,
         mm_max_pixels=mm_max_pixels(values.get("mm_processor_kwargs")),
+        mm_max_tiles=mm_max_tiles(values.get("mm_processor_kwargs")),
         skip_mm_profiling=bool(values.get("skip_mm_profiling")),
         language_model_only=bool(values.get("language_model_only")), speculative=_speculative(values))
 
@@ -174,14 +175,24 @@ def _speculative(values: dict):
     return SpeculativeFacts(method=method, num_speculative_tokens=count, draft=draft, given_method=given)
 
 
-def mm_max_pixels(value) -> int | None:
+def _mm_kwarg(value, key: str) -> int | None:
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
             return None
-    pixels = value.get("max_pixels") if isinstance(value, dict) else None
-    return int(pixels) if isinstance(pixels, (int, float)) and pixels > 0 else None
+    number = value.get(key) if isinstance(value, dict) else None
+    return int(number) if isinstance(number, (int, float)) and not isinstance(number, bool) and number > 0 else None
+
+
+def mm_max_pixels(value) -> int | None:
+    return _mm_kwarg(value, "max_pixels")
+
+
+def mm_max_tiles(value) -> int | None:
+    """InternVL's processor takes `max_dynamic_patch` from --mm-processor-kwargs: the tiles of the
+    largest image it makes, so of the profile's dummy image."""
+    return _mm_kwarg(value, "max_dynamic_patch")
 
 
 def _facts(model_ref: str, engine):

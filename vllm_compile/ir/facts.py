@@ -109,6 +109,17 @@ class EncoderFacts:
     tokens_per_item: int           # embeddings one such item places in the prompt (the encoder-cache unit)
     pixels_per_token: int = 0      # pixels behind one embedding where the item size follows max_pixels (Qwen); else 0
     patches_per_token: int = 1     # tower tokens merged into one embedding
+    # Part of sharded_bytes that vLLM splits over TP only when TP divides `split_heads` (InternViT's
+    # qkv/proj; otherwise an unsplit attention on every rank); 0 when the split does not depend on TP.
+    head_split_bytes: int = 0
+    split_heads: int = 0
+    # The language model reads the item's tokens through cross-attention layers that cache them
+    # per sequence (Llama-3.2-Vision), rather than as embeddings placed in the prompt.
+    cross_attention: bool = False
+    # Tiled items (InternVL): embeddings per tile, and whether a thumbnail tile joins a multi-tile
+    # image; `--mm-processor-kwargs` max_dynamic_patch then sets the tile count. 0: not tiled.
+    tokens_per_tile: int = 0
+    thumbnail: bool = False
     # Frames one tower patch spans (the Conv3d `temporal_patch_size`) where vLLM sizes the profile
     # run's dummy video by qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL); 0: not modelled.
     video_frames_per_patch: int = 0

@@ -268,6 +268,8 @@ class PlanRequest:
     speculative: "SpeculativeFacts | None" = None
     mm_limits: tuple[tuple[str, int], ...] = ()
     mm_max_pixels: int | None = None
+    # `--mm-processor-kwargs`' max_dynamic_patch: the tiles of InternVL's largest image (None: the config's).
+    mm_max_tiles: int | None = None
     skip_mm_profiling: bool = False
     language_model_only: bool = False
     # VLLM_USE_V1 as the server's environment sets it (None: not set): on the releases that still

@@ -233,6 +233,13 @@ def _architecture_release(version: str, facts: ModelFacts, warnings: list, inval
                         f"support came in vLLM {support.first} ({support.why})",
                         [_fixes().Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
                                                f"{facts.architecture}" + (" on the V1 engine's Mamba cache" if support.v1_from else ""))]))
+    elif support.removed_in and at_least(version, support.removed_in):
+        last = support.last or support.first
+        invalid.append(("engine.version", f"vLLM {version} does not serve {facts.architecture} ({facts.model_id}): "
+                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
+                        f"it was removed in vLLM {support.removed_in} ({support.removed_why})",
+                        [_fixes().Candidate.of({"engine.version": last}, f"vLLM {last}, the newest bundled release "
+                                               f"that serves {facts.architecture}")]))
     elif support.v1_from and not at_least(version, support.v1_from):
         warnings.append(Note(f"vLLM {version} runs {facts.architecture} on the V0 engine, whose Mamba cache "
                              f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
@@ -310,6 +317,7 @@ def _base_layout(req, rules, facts, gpu, dtype_bytes, length, tp, pp) -> Layout:
                   cpu_offload_bytes=req.cpu_offload_bytes, max_loras=req.max_loras,
                   max_lora_rank=req.max_lora_rank, dp=req.data_parallel_size,
                   mm_items_per_prompt=mm_items_per_prompt(req, facts), mm_max_pixels=req.mm_max_pixels,
+                  mm_max_tiles=req.mm_max_tiles,
                   mm_videos_per_prompt=mm_videos_per_prompt(req, facts),
                   state_dtypes=(req.mamba_cache_dtype, req.mamba_ssm_cache_dtype),
                   speculative=req.speculative)

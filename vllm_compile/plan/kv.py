@@ -198,15 +198,19 @@ def state_groups(specs: list[LayerSpec]) -> int:
 
 
 def capacity(specs: list[LayerSpec], available_bytes: int, block_size: int, max_model_len: int,
-             batched_tokens: int, *, engine: str, tokens_from_concurrency: bool) -> Capacity:
+             batched_tokens: int, *, engine: str, tokens_from_concurrency: bool, cross_tokens: int = 0) -> Capacity:
+    """`cross_tokens`: encoder tokens each request's cross-attention layers cache (V0
+    encoder-decoder models): a second block table per sequence from the same blocks, so a request
+    holds its decoder blocks plus cdiv(cross_tokens, block_size); "GPU KV cache size" is unchanged."""
     if not specs or available_bytes <= 0:
         return Capacity(0, 1, 0.0, 0)
     page = max(s.page_bytes for s in specs)
     if engine == "v0":
         # V0 sizes one block across all layers and counts tokens as blocks x block size.
         blocks = available_bytes // sum(s.page_bytes for s in specs)
-        per_request = _cdiv(max_model_len, block_size)
-        return Capacity(blocks, per_request, blocks * block_size / max_model_len, blocks * block_size)
+        per_request = _cdiv(max_model_len, block_size) + _cdiv(cross_tokens, block_size)
+        concurrency = blocks * block_size / max_model_len if not cross_tokens else blocks / per_request
+        return Capacity(blocks, per_request, concurrency, blocks * block_size)
     group_size, groups = _groups(specs)
     blocks = available_bytes // (page * group_size)
     by_kind = {(s.kind, s.window): s for s in specs}

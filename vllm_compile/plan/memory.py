@@ -41,6 +41,7 @@ class Layout:
     speculative: SpeculativeFacts | None = None
     mm_items_per_prompt: int = 1   # the profiled modality's --limit-mm-per-prompt (0: its profiling skipped)
     mm_max_pixels: int | None = None
+    mm_max_tiles: int | None = None
     mm_videos_per_prompt: int = 0  # --limit-mm-per-prompt video for a tower that takes videos (0: none)
     state_dtypes: tuple[str, str] = ("auto", "auto")   # --mamba-cache-dtype, --mamba-ssm-cache-dtype
 
@@ -127,7 +128,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                                 videos_per_prompt=layout.mm_videos_per_prompt,
                                                 max_model_len=layout.max_model_len,
                                                 video_from_context=rules.video_frames_from_context,
-                                                qk_concat_rotary=rules.vision_qk_concat_rotary)
+                                                qk_concat_rotary=rules.vision_qk_concat_rotary,
+                                                max_tiles=layout.mm_max_tiles)
             if profile is not None:
                 # The tower's forward comes first; its embeddings stay cached through the text run.
                 stage_activation = max(profile.forward_bytes, activation + profile.cached_bytes)
@@ -148,7 +150,8 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                state_blocks=rules.mamba_state_blocks, state_dtypes=layout.state_dtypes,
                                packed_mla=packed_mla)
         cap = kv.capacity(specs, available, layout.block_size, layout.max_model_len, layout.max_num_batched_tokens,
-                          engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency)
+                          engine=rules.engine, tokens_from_concurrency=rules.tokens_from_concurrency,
+                          cross_tokens=cross_attention_tokens(facts, layout.mm_items_per_prompt))
         ranks.append(Ledger(total_bytes=total_bytes, requested_bytes=requested, weights_bytes=w,
                             activation_bytes=stage_activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
                             kv_cache_bytes=available, kv_bytes_per_token=kv.token_bytes(specs), rank=stage * tp,
@@ -248,3 +251,13 @@ def cap_page(specs: list[kv.LayerSpec]) -> int:
 
 def _gib(n: int) -> str:
     return f"{n / GIB:.2f}"
+
+
+def cross_attention_tokens(facts: ModelFacts, items_per_prompt: int) -> int:
+    """Encoder tokens a request's cross-attention layers cache (Llama-3.2-Vision on V0: a cross
+    block table per sequence, beside its decoder blocks): the per-prompt image limit x the tokens
+    of an image at the maximum size; none for a model without cross-attention or with images off."""
+    enc = facts.encoder
+    if enc is None or not enc.cross_attention or items_per_prompt <= 0:
+        return 0
+    return items_per_prompt * enc.tokens_per_item

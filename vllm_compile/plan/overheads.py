@@ -178,7 +178,7 @@ def video_tokens(frame_tokens: int, frames_per_patch: int, max_model_len: int) -
 def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
                     items_per_prompt: int, max_pixels: int | None, dtype_bytes: int, *, videos_per_prompt: int = 0,
                     max_model_len: int = 0, video_from_context: bool = False,
-                    qk_concat_rotary: bool = False) -> EncoderProfile | None:
+                    qk_concat_rotary: bool = False, max_tiles: int | None = None) -> EncoderProfile | None:
     """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
     compute budget and cache size default to max_num_batched_tokens, and are at least one item of
     the maximum size; the batch holds cdiv(budget, tokens per item) items, at most max_num_seqs x
@@ -194,6 +194,8 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     tokens = enc.tokens_per_item
     if max_pixels and enc.pixels_per_token:
         tokens = max(1, max_pixels // enc.pixels_per_token)
+    if max_tiles and enc.tokens_per_tile:   # InternVL's max_dynamic_patch (+ the thumbnail tile)
+        tokens = (max_tiles + (1 if enc.thumbnail and max_tiles > 1 else 0)) * enc.tokens_per_tile
     modality, limit = enc.modality, items_per_prompt
     if video_from_context and videos_per_prompt > 0 and enc.video_frames_per_patch:
         video = video_tokens(tokens, enc.video_frames_per_patch, max_model_len)

@@ -130,6 +130,10 @@ class ArchitectureSupport:
     v1_from: str | None = None  # Mamba hybrids: the first release that runs it on V1 with the unified hybrid page
     state_blocks: int | None = None  # state blocks per sequence and group under the default cache mode
     prefix_cache_mode: str = "align"  # the Mamba cache mode vLLM picks when prefix caching is asked for
+    v0_only: bool = False        # runs on the V0 engine in every release that serves it (mllama)
+    removed_in: str | None = None  # the first release that no longer serves it
+    last: str | None = None      # the newest bundled release that still serves it
+    removed_why: str = ""
 
 
 def architecture_support(architecture: str) -> ArchitectureSupport | None:
@@ -138,7 +142,8 @@ def architecture_support(architecture: str) -> ArchitectureSupport | None:
     if not isinstance(row, dict):
         return None
     return ArchitectureSupport(row["since"], row["why"], row.get("v1_from"), row.get("state_blocks"),
-                               row.get("prefix_cache_mode", "align"))
+                               row.get("prefix_cache_mode", "align"), row.get("engine") == "v0",
+                               row.get("removed_in"), row.get("last"), row.get("removed_why", ""))
 
 
 def mamba_cache_mode(version: str, architecture: str, prefix_caching: bool | None, mode: str | None) -> str | None:
@@ -168,6 +173,12 @@ def rules_for_model(version: str, architecture: str, prefix_caching: bool | None
     block of the request, 0 here)."""
     rules = rules_for(version)
     support = architecture_support(architecture)
+    served = support is not None and not (support.removed_in and at_least(version, support.removed_in))
+    if support is not None and served and support.v0_only and rules.engine == "v1":
+        # vLLM falls back to V0 for it: V0's block accounting and overhead era, none of the
+        # V1-only rules.
+        rules = dataclasses.replace(rules, engine="v0", era="v0", hybrid_kv_manager=False,
+                                    tokens_from_concurrency=False, cuda_graphs_in_budget=False)
     if support is not None and support.state_blocks is not None:
         rules = dataclasses.replace(rules, mamba_state_blocks=support.state_blocks)
     mode = mamba_cache_mode(version, architecture, prefix_caching, cache_mode)

@@ -234,10 +234,14 @@ def mla_decode_bytes(facts: ModelFacts, tp: int, absorbed: bool) -> int:
 
 def encoder_rank_bytes(facts: ModelFacts, tp: int) -> int:
     """The vision tower and projector on one rank of the first pipeline stage: its parallel
-    linears split over TP (vLLM's default `mm_encoder_tp_mode` "weights"), the rest whole."""
-    if facts.encoder is None:
+    linears split over TP (vLLM's default `mm_encoder_tp_mode` "weights"), the rest whole. An
+    attention whose heads TP does not divide (InternViT) stays whole on every rank."""
+    enc = facts.encoder
+    if enc is None:
         return 0
-    return _cdiv(facts.encoder.sharded_bytes, tp) + facts.encoder.replicated_bytes
+    if enc.head_split_bytes and enc.split_heads % tp:
+        return _cdiv(enc.sharded_bytes - enc.head_split_bytes, tp) + enc.head_split_bytes + enc.replicated_bytes
+    return _cdiv(enc.sharded_bytes, tp) + enc.replicated_bytes
 
 
 def rotary_cache_bytes(facts: ModelFacts) -> int:

@@ -41,7 +41,7 @@ def test_catalog_holds_every_config_as_collected_with_its_source():
 @pytest.mark.parametrize("model_id", CATALOG_IDS)
 def test_every_bundled_config_gives_sane_facts(model_id):
     raw = load(model_id)
-    text = raw.get("text_config", raw)
+    text = raw.get("text_config") or raw.get("llm_config") or raw   # InternVL keeps its LLM in llm_config
     f = facts(model_id)
     if modelling_gap(raw) is not None:
         # Listed as "not modelled" by `vllm-compile models`; read only with a warning that says so.

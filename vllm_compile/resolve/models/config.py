@@ -128,9 +128,11 @@ def text_config(config: dict) -> tuple[Config, bool]:
     """The language-model part of a config and whether the model is multimodal.
 
     Like vLLM's `get_hf_text_config`: a multimodal config keeps its LLM in `text_config`
-    (Llama 4, Mistral 3, Gemma 3, Qwen-VL …)."""
+    (Llama 4, Mistral 3, Gemma 3, Qwen-VL …) or, in InternVL's remote-code layout
+    (`internvl_chat`), in `llm_config`, which vLLM reads as the text config."""
     top = Config(config)
-    sub = top.dict("text_config")
+    key = "text_config" if top.has("text_config") or not top.has("llm_config") else "llm_config"
+    sub = top.dict(key)
     if sub is not None and any(sub.get(k) is not None for k in ALIASES["num_attention_heads"]):
         merged = dict(sub)
         # Some multimodal configs state dtype/quantization only at the top level.
@@ -139,7 +141,7 @@ def text_config(config: dict) -> tuple[Config, bool]:
                 merged[key] = config[key]
         if merged.get("model_type") is None:
             merged["model_type"] = config.get("model_type")
-        return Config(merged, where=".text_config"), True
+        return Config(merged, where=f".{key}"), True
     multimodal = any(top.has(k) for k in ("vision_config", "audio_config"))
     return top, multimodal
 

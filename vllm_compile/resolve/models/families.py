@@ -120,6 +120,8 @@ class Family:
     lm_head_fp32: bool = False       # vLLM keeps lm_head in fp32 (MiniMax-Text-01: `self.lm_head.float()`)
     attention_free: bool = False     # no attention layer at all (pure Mamba): no heads, no KV cache
     ssm_keys: str = ""               # config spelling of the mixer (MAMBA1_KEYS / MAMBA2_KEYS); "" = by attention rule
+    cross_layers: bool = False       # `cross_attention_layers` are cross-attention layers (Llama-3.2-Vision)
+    extra_embedding_rows: int = 0    # embed_tokens rows beyond vocab_size (mllama: 8 image tokens)
     summary: str = ""                # one line for `inspect` and the docs
 
 
@@ -153,6 +155,12 @@ FAMILIES: dict[str, Family] = {
     "deepseek_v32": Family(attention="mla", moe="deepseek", sparse_indexer=True,
                            summary="DeepSeek-V3 layers with sparse MLA: a lightning indexer picks index_topk "
                                    "tokens per query"),
+    # Llama-3.2-Vision's language model (vLLM mllama.py MllamaTextModel): Llama self-attention
+    # layers, and at `cross_attention_layers` layers whose attention reads the vision tokens:
+    # their own q/k/v/o, per-head q/k RMSNorms and two scalar tanh gates (attention, MLP).
+    "mllama_text_model": Family(cross_layers=True, extra_embedding_rows=8,
+                                summary="Llama layers with gated cross-attention layers at "
+                                        "`cross_attention_layers` (q/k norms, attention and MLP gates)"),
     "llama4_text": Family(attention="chunked_nope", moe="llama4", ffn_prefix="feed_forward.",
                           summary="chunked local attention with a global NoPE layer every fourth, MoE interleaved"),
     "qwen3_next": Family(qk_norm="head", attention="linear_interval", moe="qwen", linear="gated_delta_net",
@@ -207,7 +215,7 @@ FAMILIES: dict[str, Family] = {
 # text_config.model_type where there is one).
 TEXT_FAMILY = {"qwen2_vl": "qwen2", "qwen2_5_vl": "qwen2", "gemma3": "gemma3_text", "llama4": "llama4_text",
                "mistral3": "mistral", "pixtral": "mistral", "llava": "llama", "qwen3_5": "qwen3_5_text",
-               "qwen3_5_moe": "qwen3_5_moe_text", "minimax_m1": "minimax_text_01"}
+               "qwen3_5_moe": "qwen3_5_moe_text", "minimax_m1": "minimax_text_01", "mllama": "mllama_text_model"}
 SUPPORTED = tuple(sorted(FAMILIES))
 GENERIC = "llama"   # the row an unknown model_type with the standard keys is read as (with a warning)
 REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
@@ -568,6 +576,15 @@ def _listed_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
     return [("full", None) for _ in range(n)]
 
 
+def _cross_layers(c: Config, n: int) -> set[int]:
+    """Llama-3.2-Vision: the 0-based indices of the cross-attention layers."""
+    listed = c.list("cross_attention_layers") or []
+    if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in listed):
+        raise FactsError(f"config{c.where} `cross_attention_layers` must list layer indices below {n}",
+                         key="cross_attention_layers")
+    return set(listed)
+
+
 def _nemotron_pattern(c: Config, n: int) -> str:
     pattern = c.raw("hybrid_override_pattern")
     if not isinstance(pattern, str) or len(pattern) != n or set(pattern) - set("M*-E"):
@@ -721,6 +738,7 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     gated_q = c.bool("attn_output_gate", fam.gated_q)
     ssm_fp32 = _ssm_fp32(c, fam)
     mla = None
+    cross = _cross_layers(c, n) if fam.cross_layers else set()
     layers: list[Layer] = []
     for i in range(n):
         p = f"{fam.layer_prefix}{i}."
@@ -735,6 +753,11 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             attn = []
         elif kind == "mla":
             attn, mla, index_key = _mla(c, a, hidden, heads, fam.sparse_indexer)
+        elif i in cross:
+            # vLLM's MllamaCrossAttentionDecoderLayer: q from the text, k/v from the vision
+            # states (already projected to `hidden`), per-head q/k norms; two scalar gates.
+            attn = _attention(p + "cross_attn.", hidden, heads, kv, hd, qkv_bias=False, o_bias=False, qk_norm="head")
+            attn += [_v(p + "cross_attn_attn_gate", 1), _v(p + "cross_attn_mlp_gate", 1)]
         else:
             attn = _attention(a, hidden, heads, kv, hd, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm=fam.qk_norm,
                               fused=fam.fused_qkv, sinks=fam.sinks)
@@ -746,6 +769,8 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
         t += attn
         is_moe, ffn = moe.layer(i, p + fam.ffn_prefix, hidden) if has_ffn[i] else (False, [])
         t += ffn
+        if i == 0 and fam.extra_embedding_rows:   # vocab-parallel, held with the first layer
+            t.append(Tensor("model.embed_tokens.extra_rows", fam.extra_embedding_rows, hidden, quantizable=False))
         if kind == "mla":
             assert mla is not None, "only the MLA families above give layers of kind mla"
             shape = (1, mla.kv_lora_rank + mla.qk_rope_head_dim, 0)

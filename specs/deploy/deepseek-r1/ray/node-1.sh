@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:027e3f05000437053a7488184bd7fc5c37155dd66a24399f18741d9720edbbb2
+# check-digest: sha256:3d4cee26f6352d50a767500cc22cf3a2f8509f6024b7f5643ad24f917d9999af
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

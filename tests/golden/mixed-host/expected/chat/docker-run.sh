@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c7a93bfc9aa1ee133ca7314b4eb34c3207776526ab5bd68351ae2b4758d8e821
-# check-digest: sha256:475c38bfddff1e53a1b0be2bf82406afa607ccf4f981d90d4e6a1c6400a00eb6
+# check-digest: sha256:eb9595f29af8f22a7ecd1a22569ca228843d39f7804c4fc108c8a0b502b1d750
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

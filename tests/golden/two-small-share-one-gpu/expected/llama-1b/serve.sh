@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:bb64a8a209297f1e9a80fcbe8895a69f4ce3a7ea104a1220ddc76ee77acf78c8
+# check-digest: sha256:4178d514216670a820351cf7d73ed77a1beb27965fb35b5611b8700b23b46eed
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
