@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "4266c2b8bd81c1ae088f80b01576d31c51a8aa0d15ea98fe79ce8fa0633e9b26"
+DATA_DIGEST = "46ae08d11c8fb9898ead1bbd8a4151d5674c494c34b91f4e9ea43dae64e845ba"
 
 
 def compute(root=None) -> str:

@@ -47,6 +47,8 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
     outside = "" if _budgeted(plan) else "  (outside the budget)"
     encoder = {"weights_bytes": led.encoder_weights_bytes, "activation_bytes": led.encoder_activation_bytes}
     for label, attr in ROWS:
+        if attr == "kv_cache_bytes" and plan.state_bytes_per_sequence:
+            label = "state cache"   # no attention layer: vLLM's KV cache holds only Mamba states
         value = getattr(led, attr)
         note = outside if attr == "cuda_graph_bytes" else ""
         lines.append(f"  {label:<21} {_amount(value)}{note}")
@@ -56,11 +58,23 @@ def ledger_text(name: str, plan, gpu_name: str) -> str:
                     if attr == "weights_bytes" else
                     f"dummy {led.encoder_modality or 'image'} batch through the tower, embeddings cached")
             lines.append(f"    of which encoder    {_gib(encoder[attr])}  ({what})")
-    lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
-              f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
-              f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",
-              f"  kv_cache_dtype        {kv_dtype_text(plan):>12}"]
-    if plan.state_page_bytes:
+    if plan.state_bytes_per_sequence:
+        # No attention layer (pure Mamba): nothing grows per token; vLLM's block spans max_model_len.
+        lines += [f"  state bytes/seq/GPU   {plan.state_bytes_per_sequence:>12,}  (no attention: a fixed state per "
+                  f"running sequence, no per-token KV)",
+                  f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens  (state slots x max_model_len, as vLLM "
+                  f"counts it)",
+                  f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens  (state slots)",
+                  f"  kv_cache_dtype        {kv_dtype_text(plan):>12}",
+                  f"  recurrent state       {plan.num_gpu_blocks:>12,} state slots of {plan.block_size:,} tokens "
+                  f"(max_model_len); each running sequence holds {plan.state_blocks_per_sequence or 1} of "
+                  f"{plan.state_page_bytes / (1 << 20):.2f} MiB per layer"]
+    else:
+        lines += [f"  KV bytes/token/GPU    {led.kv_bytes_per_token:>12,}",
+                  f"  GPU KV cache size     {plan.kv_cache_tokens:>12,} tokens",
+                  f"  max concurrency       {plan.max_concurrency:>12.2f}x at {plan.max_model_len:,} tokens",
+                  f"  kv_cache_dtype        {kv_dtype_text(plan):>12}"]
+    if plan.state_page_bytes and not plan.state_bytes_per_sequence:
         held = (f"{plan.state_blocks_per_sequence} state block(s)" if plan.state_blocks_per_sequence
                 else "a state block per attention block (Mamba cache mode all)")
         lines.append(f"  recurrent state       {plan.block_size:>12,}-token blocks; each running sequence holds {held} of "
@@ -98,7 +112,8 @@ def explain_text(name: str, plan, gpu_name: str, width: int = 50) -> str:
     requested_at = round(led.requested_bytes / led.total_bytes * width)
     out.append("  [" + bar.ljust(width, ".") + "]")
     out.append("   " + " " * max(0, requested_at - 1) + "^ requested (gpu_memory_utilization)")
-    out.append("   W weights  A activation  N non-torch  G CUDA graphs  K KV cache  . outside vLLM's budget")
+    cache = "state cache" if plan.state_bytes_per_sequence else "KV cache"
+    out.append(f"   W weights  A activation  N non-torch  G CUDA graphs  K {cache}  . outside vLLM's budget")
     if len(plan.ranks) > 1:
         out.append("")
         out.append("  per pipeline stage:  stage  weights      KV cache")

@@ -119,6 +119,13 @@ def render_text(r: dict) -> str:
                         f"language model {r['parameters'] - enc['parameters']:,}"))
     if r["quantized_variants"]:
         rows.append(("quantized_variants", ", ".join(r["quantized_variants"])))
+    if r["recurrent_state"] and not r["attention_heads"]:
+        # A pure state-space model: no head counts and nothing cached per token.
+        for i, (key, _) in enumerate(rows):
+            if key in ("attention_heads", "kv_heads", "head_dim"):
+                rows[i] = (key, "0 (no attention layer)")
+            elif key == "kv_bytes_per_token":
+                rows[i] = (key, "0 (no attention layer: only the recurrent state below)")
     if r["recurrent_state"]:
         st = r["recurrent_state"]
         rows.insert(rows.index(next(row for row in rows if row[0] == "kv_bytes_per_token")) + 1, (

@@ -39,6 +39,9 @@ class LayerFacts:
     # one group adds ((conv kernel - 1) x 2 x d_state). 0 for gated delta-net and Mamba1.
     ssm_groups: int = 0
     conv_group_state: int = 0
+    # Mamba2: the weight bytes one B/C group adds to a rank (its in_proj rows, conv channels and
+    # conv bias): a rank holding a replicated group holds these whole, not split by TP.
+    group_weight_bytes: int = 0
     ssm_heads: int = 0             # Mamba2 / KDA heads: vLLM's mixer needs TP to divide them
     mixer_width: int = 0           # Mamba mixers: output features of in_proj (column-parallel), before TP
     # The recurrent mixer of a layer that holds a state: "gated_delta_net" | "mamba1" | "mamba2" | "kda".
@@ -196,6 +199,9 @@ class ModelFacts:
     speculative_draft: ModelFacts | None = None
     # LoRA adapters served on top of the model (model.lora_adapters), in the spec's order.
     lora_adapters: tuple[LoraAdapterFacts, ...] = ()
+    # The config names no length key (pure Mamba checkpoints): vLLM then assumes 2048 tokens as
+    # the default but takes any --max-model-len as given (`_get_and_verify_max_len`).
+    max_len_assumed: bool = False
 
     def recurrent_layers(self) -> int:
         """Layers that keep a state per sequence (Mamba, gated delta-net, Falcon-H1's parallel mixer)."""

@@ -168,6 +168,9 @@ class Plan:
     state_page_bytes: int = 0
     state_groups: int = 0
     state_blocks_per_sequence: int = 0
+    # Attention-free models (pure Mamba / Mamba2): the state one running sequence holds per GPU
+    # over all its layers; the block is then max_model_len tokens long. 0: the model attends.
+    state_bytes_per_sequence: int = 0
     # The modalities of the model's towers ("image", "audio", "image+audio"; "" for a text-only model), for the
     # ledger's wording. Not part of as_json: the encoder's memory is in the ledger.
     encoder_towers: str = ""
@@ -208,7 +211,10 @@ class Plan:
             **({"nodes": self.nodes, "multi_node_backend": self.multi_node_backend} if self.nodes > 1 else {}),
             # Only for hybrids (the JSON of an attention-only plan, and its artifacts' digest, is unchanged).
             **({"recurrent_state": {"page_bytes": self.state_page_bytes, "groups": self.state_groups,
-                                    "blocks_per_sequence": self.state_blocks_per_sequence}}
+                                    "blocks_per_sequence": self.state_blocks_per_sequence,
+                                    # Only without attention (a hybrid's JSON is unchanged).
+                                    **({"attention_free": True, "bytes_per_sequence": self.state_bytes_per_sequence}
+                                       if self.state_bytes_per_sequence else {})}}
                if self.state_page_bytes else {}),
         }
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
-from vllm_compile.plan import attention, overheads, rules_data, speculative
+from vllm_compile.plan import attention, kv, overheads, rules_data, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults,
                                         default_block_size, engine_choice, lora_ranks, rules_for_model)
@@ -54,6 +54,10 @@ def mamba_tp_refusal(facts: ModelFacts, tp: int) -> str | None:
         if layer.ssm_heads and layer.ssm_heads % tp:
             return (f"Tensor parallel world size must divide num heads ({layer.ssm_heads} Mamba2 heads, "
                     f"tensor parallel size {tp})")
+        if layer.mixer == "mamba1" and layer.mixer_width // 2 % tp:
+            # MambaMixer splits its intermediate channels over the ranks (vLLM's divide() asserts).
+            return (f"{layer.mixer_width // 2} is not divisible by {tp} (the Mamba1 intermediate size over tensor "
+                    f"parallel size {tp})")
         if layer.ssm_groups > 1 and layer.ssm_groups % tp:
             return (f"If tensor parallel world size does not divide num_groups, then num_groups must equal 1 "
                     f"({layer.ssm_groups} Mamba2 groups, tensor parallel size {tp})")
@@ -66,6 +70,8 @@ def valid_tensor_parallel(facts: ModelFacts, tp: int) -> bool:
     if facts.mla is not None:
         return True
     kv_heads = facts.num_kv_heads
+    if kv_heads == 0:   # attention-free (pure Mamba): only the mixer's heads and groups constrain TP
+        return True
     return tp % kv_heads == 0 if tp >= kv_heads else kv_heads % tp == 0
 
 
@@ -105,6 +111,13 @@ def plan_deployment(req: PlanRequest) -> Plan:
     if unsupported:
         invalid.append(("hardware.gpu", unsupported, []))
     _architecture_release(req.vllm_version, facts, warnings, invalid)
+    if rules.engine == "v1" and rules.mamba_state_blocks != 1 and kv.attention_free(list(facts.layers)):
+        # With prefix caching vLLM sizes an attention-free model's Mamba blocks by the cache's
+        # mamba_block_size instead of max_model_len (vllm-project/vllm#25752), not modelled here.
+        warnings.append(Note("prefix caching on a model without attention: vLLM then cuts its Mamba state into "
+                             "blocks of the cache's mamba_block_size instead of one max_model_len block, which "
+                             "vllm-compile does not model; the plan keeps max_model_len blocks with the state blocks "
+                             "of the Mamba cache mode, so its token count differs from vLLM's", "engine.extra_args"))
     sparse_gpu = attention.sparse_mla_gpu_refusal(facts, gpu, rules.engine)
     if sparse_gpu:
         invalid.append(("hardware.gpu", sparse_gpu, []))
@@ -125,7 +138,9 @@ def plan_deployment(req: PlanRequest) -> Plan:
             warnings.append(Note(f"the {req.speculative.method} drafter was not resolved: its weights and KV cache are "
                                  f"not counted", SPECULATIVE_KEY))
     model_max = facts.max_position_embeddings
-    if req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len:
+    # A config without any length key: vLLM assumes 2048 by default but takes the user's value as given.
+    if (req.max_model_len is not None and req.max_model_len > model_max and not req.allow_long_max_model_len
+            and not facts.max_len_assumed):
         invalid.append(("workload.max_model_len", f"User-specified max_model_len ({req.max_model_len}) is greater than the derived max_model_len "
                         f"(max_position_embeddings={model_max}) of {facts.model_id} (set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 "
                         f"only if the model's rope scaling supports it)",
@@ -218,7 +233,7 @@ def _architecture_release(version: str, facts: ModelFacts, warnings: list, inval
                         f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
                         f"support came in vLLM {support.first} ({support.why})",
                         [_fixes().Candidate.of({"engine.version": target}, f"vLLM {target}, the first release that serves "
-                                               f"{facts.architecture}" + (" with the hybrid Mamba cache" if support.v1_from else ""))]))
+                                               f"{facts.architecture}" + (" on the V1 engine's Mamba cache" if support.v1_from else ""))]))
     elif support.removed_in and at_least(version, support.removed_in):
         last = support.last or support.first
         invalid.append(("engine.version", f"vLLM {version} does not serve {facts.architecture} ({facts.model_id}): "
@@ -419,8 +434,10 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
         elif lay.tp == 1:
             reason = "one GPU holds the model and the workload"
         else:
-            reason = (f"the smallest tensor-parallel size that divides the {req.model.num_attention_heads} attention "
-                      f"heads, fits the weights and holds {req.concurrency} request(s) of {lay.max_model_len} tokens")
+            heads = (f"the {req.model.num_attention_heads} attention heads" if req.model.num_attention_heads
+                     else "the Mamba mixers' heads and groups")
+            reason = (f"the smallest tensor-parallel size that divides {heads}, fits the weights and holds "
+                      f"{req.concurrency} request(s) of {lay.max_model_len} tokens")
         choices.append(Choice("tensor_parallel_size", lay.tp, reason))
     else:
         choices.append(Choice("tensor_parallel_size", lay.tp, "pinned in the spec", pinned=True))
@@ -522,7 +539,7 @@ def _to_plan(req, rules, ev: Evaluation, verdict, reasons, found: list[Fix], cho
         max_loras=req.max_loras, max_lora_rank=req.max_lora_rank if req.max_loras else 0,
         failure_key=failure_key, kv_cache_format=_kv_cache_format(req.model, rules, lay.kv_cache_dtype),
         state_page_bytes=ev.state_page_bytes, state_groups=ev.state_groups, state_blocks_per_sequence=ev.state_blocks,
-        encoder_towers=_encoder_towers(req.model))
+        state_bytes_per_sequence=ev.state_bytes_per_sequence, encoder_towers=_encoder_towers(req.model))
 
 
 def _encoder_towers(facts: ModelFacts) -> str:

@@ -96,6 +96,14 @@ def holds_kv(layer: LayerFacts) -> bool:
     return layer.attention not in ("none", "mamba", "mla") and layer.kv_heads > 0
 
 
+def attention_free(layers: list[LayerFacts]) -> bool:
+    """No layer attends (pure Mamba / Mamba2 / FalconMamba): every layer keeps a state, none a KV
+    cache. vLLM then makes one Mamba block span the whole context (block size = max_model_len,
+    "so that mamba model will always have only one block" per sequence and layer)."""
+    return bool(layers) and all(holds_state(layer) and not holds_kv(layer) and layer.attention != "mla"
+                                for layer in layers)
+
+
 def attention_token_bytes(layer: LayerFacts, tp: int, kv_bytes: int) -> int:
     heads = max(1, layer.kv_heads // tp)
     return heads * (layer.head_size + layer.head_size_v) * kv_bytes

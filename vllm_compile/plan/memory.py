@@ -64,6 +64,9 @@ class Evaluation:
     state_page_bytes: int = 0
     state_groups: int = 0
     state_blocks: int = 0
+    # Attention-free models (pure Mamba): the state one running sequence holds on the limiting
+    # rank over all its layers; 0 for models with attention.
+    state_bytes_per_sequence: int = 0
 
 
 def kv_dtype_bytes(kv_cache_dtype: str, dtype_bytes: int) -> int:
@@ -91,8 +94,19 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
     packed_mla = (facts.mla is not None and facts.mla.sparse
                   and kv.sparse_mla_format(layout.kv_cache_dtype, rules.sparse_mla_auto_fp8) == "fp8_ds_mla")
 
-    block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size, alignment,
-                                 layout.state_dtypes, rules_data.data()["defaults"]["hybrid_block_alignment_mla"])
+    attention_free = kv.attention_free(list(facts.layers))
+    if attention_free:
+        # vLLM's V1 runner sets the Mamba block size of an attention-free model to max_model_len:
+        # one block holds a sequence's whole state, so "GPU KV cache size" is state slots x
+        # max_model_len and the maximum concurrency is the number of state slots. (V0 keeps
+        # max_num_seqs state slots outside any KV cache, which is not modelled and is warned
+        # about; the same one-block-per-sequence reading keeps its plan from a KV verdict that
+        # does not apply to a model without attention.)
+        block = layout.max_model_len
+    else:
+        block = kv.hybrid_block_size(list(facts.layers), tp, kv_bytes, layout.dtype_bytes, layout.block_size,
+                                     alignment, layout.state_dtypes,
+                                     rules_data.data()["defaults"]["hybrid_block_alignment_mla"])
     if block != layout.block_size:
         layout = dataclasses.replace(layout, block_size=block)
     ranks, stage_specs, capacities = [], [], []
@@ -232,8 +246,10 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
             + (f" + {_gib(layout.other_tenants_bytes)} GiB held by other deployments" if layout.other_tenants_bytes else ""))
     state_page = max((s.page_bytes for s in stage_specs[limiting] if s.kind == "mamba"), default=0)
     state_groups = kv.state_groups(stage_specs[limiting]) if state_page else 0
+    per_sequence = (kv.admission_bytes(stage_specs[limiting], layout.max_model_len, layout.block_size,
+                                       layout.max_num_batched_tokens) if attention_free else 0)
     return Evaluation(layout, ledger, tuple(ranks), cap, verdict, tuple(reasons), fitting, headroom, failure_key,
-                      state_page, state_groups, rules.mamba_state_blocks if state_page else 0)
+                      state_page, state_groups, rules.mamba_state_blocks if state_page else 0, per_sequence)
 
 
 def cap_page(specs: list[kv.LayerSpec]) -> int:

@@ -8,6 +8,7 @@ import functools
 from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
+from vllm_compile.plan.kv import extra_groups
 from vllm_compile.versions import at_least
 
 VOCAB_PADDING = 64  # vLLM pads the vocabulary to a multiple of 64 before splitting it over TP
@@ -125,6 +126,9 @@ def rank_weight_bytes(facts: ModelFacts, tp: int, pp: int, stage: int, expert_pa
         if kernels.bnb_absmax_fp32:
             sharded, replicated, expert = (a + b for a, b in zip((sharded, replicated, expert), layer.absmax_growth))
         total += _cdiv(sharded, tp) + replicated
+        if layer.group_weight_bytes and layer.ssm_groups % tp:
+            # Mamba2 groups replicated up to the TP size: each rank holds its group whole.
+            total += extra_groups(layer.ssm_groups, tp) * layer.group_weight_bytes // tp
         if expert and mxfp4:
             total += mxfp4_expert_bytes(facts, ep if expert_parallel else tp, expert_parallel, kernels.mxfp4_pad,
                                         kernels.mxfp4_bias_bytes)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:70e7938d4236a080f62ac4f3b0f597d25e603fcd4f29088e2f2c13b1995cd624
-# check-digest: sha256:73a95df27e0604b7f5f848955f29a86136e854ddc03fb47c18b745d787b70d6b
+# input-digest: sha256:f278bf605b1cc929ce174572b50beeaccef2efd8d8975820289a4146e466e8f2
+# check-digest: sha256:d46b0e6550a5825e92e973844644c3007dfcd7c2a75c46abf4129f16e97340bd
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a7f3935ab2d865a6a4e5eb63492469c61d0c210b4f201a65e5c568557f84b05e
-# check-digest: sha256:4d0254d883b8a0d61563034f02790f13a6f0611907771312bd65f2e554a81511
+# input-digest: sha256:ad81906b1762876e3d02af8cf42f2338260f602d305843fa7d8dd7bcc224f9af
+# check-digest: sha256:2fd95664cba85d086039cf70f9424df8d5bc86b738349f71a7f28a5c0c963d11
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

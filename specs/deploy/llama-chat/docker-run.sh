@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:2e4cd6065dbf12cb21988dc975ba7865ab97befdbd5c41cac1e96bbc78dd011e
-# check-digest: sha256:f17760763fd1a2b13a7defec413eb7a88371e1d723e32b35336b3a3032af9247
+# input-digest: sha256:4b2d5f1471d1fa7bc3eeae4ea94b693a70a3d922285d4400e433dde5154da1ff
+# check-digest: sha256:bd13b58c8f52969797a3533956ade1650a5ff1be6bb9e2102643b0c36d415205
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

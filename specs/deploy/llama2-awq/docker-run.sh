@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:7a23d328bbddf279f7bdea5c450077b0a675b4d6ead701cd33ae31dc213b0a1a
-# check-digest: sha256:a7d587173f30f6b1331619ba8cfabfa2424bbbbedcda8fbc1f71d7e2bc6cf69b
+# input-digest: sha256:fd121fa75e68e5d45a36b26c1cafefef444b60e0edb221d0474ae2b4070e1f68
+# check-digest: sha256:a3d4cb4ccfeffdee7fb945983b339ba324ee3ade9b0b4acb7fb78d215f472411
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:03ebd4e8a5bc0ec7ac7f7c08aeb181ce2c9928a8dcd7a89520876867fdf1033e
-# check-digest: sha256:c88880f6619d5701fb609d50a02d14a4547d6d3a968f462fba52f8427c959722
+# input-digest: sha256:f407e2316b64e3524e09bff9fa88331e9abca4833b87370c27c823163a19147d
+# check-digest: sha256:56dd9a20b164219abec0a689d0d3acf36e3888e536286177efbb319309a58a25
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -178,6 +178,11 @@ def rope_parameters(c: Config) -> dict | None:
     return rope
 
 
+def max_len_stated(c: Config) -> bool:
+    """Whether the config names any of the length keys vLLM reads."""
+    return any(c.has(k) for k in MAX_LEN_KEYS)
+
+
 def max_model_len(c: Config, model_type: str) -> int:
     """The longest context vLLM derives from the config (`_get_and_verify_max_len`): the smallest
     of the length keys present, times the rope scaling factor for every rope type except

@@ -58,6 +58,7 @@ def layer_facts(layers, layout: Layout, elem: int, first_index: int = 0) -> tupl
             conv_state=layer.conv_state, ssm_state=layer.ssm_state, ssm_state_fp32=layer.ssm_state_fp32,
             ssm_groups=layer.ssm_groups, conv_group_state=layer.conv_group_state, mixer=layer.mixer,
             ssm_heads=layer.ssm_heads, mixer_width=layer.mixer_width,
+            group_weight_bytes=sum(tensor_bytes(t, layout, elem) for t in layer.group_tensors),
             state_bytes=layer.conv_state * elem + layer.ssm_state * (4 if layer.ssm_state_fp32 else elem),
             index_key_bytes=layer.index_key_bytes))
     return tuple(out)

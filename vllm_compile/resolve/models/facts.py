@@ -6,7 +6,7 @@ import json
 from vllm_compile.ir.facts import ModelFacts
 
 from . import quant
-from .config import LIMITS, Config, FactsError, checkpoint_dtype, max_model_len, rope_parameters, text_config
+from .config import LIMITS, Config, FactsError, checkpoint_dtype, max_len_stated, max_model_len, rope_parameters, text_config
 from .counting import header_bytes, layer_facts, weigh
 from .families import build
 
@@ -77,4 +77,4 @@ def facts_from_config(config: dict, *, model_id: str, source: str,
         mtp_layers=layer_facts(arch.mtp_layers, layout, elem, arch.num_layers),
         draft_vocab_size=c.opt_int("draft_vocab_size", limit=LIMITS["vocab_size"]),
         multimodal=multimodal, encoder=encoder, gated=gated, weights_from_headers=from_headers, revision=revision,
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), max_len_assumed=not max_len_stated(c))

@@ -48,6 +48,7 @@ class Layer:
     mixer: str = ""              # the recurrent mixer when the layer holds a state
     ssm_heads: int = 0           # Mamba2 heads
     mixer_width: int = 0         # Mamba: in_proj output features
+    group_tensors: tuple[Tensor, ...] = ()   # Mamba2: the weights one B/C group adds (replicated past the groups)
     # Sparse MLA: bytes per token of the lightning indexer's key cache (0 without an indexer).
     index_key_bytes: int = 0
 
@@ -63,6 +64,7 @@ class State:
     conv_per_group: int = 0
     heads: int = 0
     width: int = 0               # in_proj output features (Mamba mixers)
+    group_tensors: tuple[Tensor, ...] = ()   # Mamba2: one B/C group's in_proj rows, conv channels and bias
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ class Family:
     intermediate_fallback: str | None = None  # config key read when `intermediate_size` is absent
     sparse_indexer: bool = False     # DeepSeek Sparse Attention: a lightning indexer beside every MLA layer
     lm_head_fp32: bool = False       # vLLM keeps lm_head in fp32 (MiniMax-Text-01: `self.lm_head.float()`)
+    attention_free: bool = False     # no attention layer at all (pure Mamba): no heads, no KV cache
+    ssm_keys: str = ""               # config spelling of the mixer (MAMBA1_KEYS / MAMBA2_KEYS); "" = by attention rule
     cross_layers: bool = False       # `cross_attention_layers` are cross-attention layers (Llama-3.2-Vision)
     extra_embedding_rows: int = 0    # embed_tokens rows beyond vocab_size (mllama: 8 image tokens)
     summary: str = ""                # one line for `inspect` and the docs
@@ -193,6 +197,19 @@ FAMILIES: dict[str, Family] = {
                               ffn_prefix="", lm_head_fp32=True,
                               summary="lightning (linear) attention layers with softmax attention where "
                                       "`attn_type_list` says 1, routed experts (fp32 router), fp32 lm_head"),
+    # Pure state-space models (vLLM mamba.py / mamba2.py): backbone.embeddings, then per layer one
+    # RMSNorm and the mixer (no attention, no MLP), backbone.norm_f, lm_head tied where the config
+    # says (HF MambaConfig / FalconMambaConfig leave the tie on by default, Mamba2Config off).
+    "mamba": Family(attention="ssm", linear="mamba1", ssm_keys="hf", mixer_prefix="mixer.",
+                    layer_prefix="backbone.layers.", norms=1, tie=True, ffn_rule="none", attention_free=True,
+                    summary="Mamba1 mixer and one norm per layer; no attention, no MLP"),
+    "falcon_mamba": Family(attention="ssm", linear="mamba1", ssm_keys="falcon_mamba", mixer_prefix="mixer.",
+                           layer_prefix="backbone.layers.", norms=1, tie=True, ffn_rule="none", attention_free=True,
+                           summary="Mamba1 layers with weightless RMS norms on dt, B and C; no attention, no MLP"),
+    "mamba2": Family(attention="ssm", linear="mamba2", ssm_keys="hf", mixer_prefix="mixer.",
+                     layer_prefix="backbone.layers.", norms=1, ffn_rule="none", attention_free=True,
+                     summary="Mamba2 mixer (heads, B/C groups, gated norm) and one norm per layer; no attention, "
+                             "no MLP"),
 }
 # model_type of a multimodal model's language part -> its text family (the config's own
 # text_config.model_type where there is one).
@@ -280,7 +297,7 @@ def _mamba2(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], 
     conv runs over x, B and C; A, D and dt_bias follow the heads; the gated RMSNorm spans the
     intermediate width; out_proj is row-parallel. State per sequence: conv (kernel - 1) x conv
     width, SSM heads x head dim x d_state."""
-    keys = MAMBA2_KEYS[fam.attention if fam.attention in MAMBA2_KEYS else "default"]
+    keys = MAMBA2_KEYS[_key_set(fam, MAMBA2_KEYS)]
     heads = c.int(keys["heads"], limit=LIMITS["intermediate_size"])
     d_state = c.int(keys["state"], limit=LIMITS["head_dim"])
     groups = c.int(keys["groups"], 1, limit=LIMITS["num_attention_heads"])
@@ -290,7 +307,7 @@ def _mamba2(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], 
     elif isinstance(c.raw(keys["head_dim"]), int):
         inner = heads * c.int(keys["head_dim"], limit=LIMITS["head_dim"])
     else:                                            # mamba_d_head "auto": expand x hidden over the heads
-        inner = c.int("mamba_expand", 2, limit=64) * hidden
+        inner = c.int(keys["expand"], 2, limit=64) * hidden
     if inner % heads:
         raise FactsError(f"the Mamba2 width {inner} is not a multiple of the {heads} heads", key=keys["heads"])
     head_dim = inner // heads
@@ -310,28 +327,40 @@ def _mamba2(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], 
     out.append(Tensor(p + "out_proj", hidden, inner))
     if proj_bias:
         out.append(_v(p + "out_proj.bias", hidden))
+    # One group's share of the weights: vLLM replicates whole groups when TP does not divide them
+    # (extra_groups_for_head_shards), so a rank then holds a group's rows whole.
+    group = [Tensor(p + "in_proj", 2 * d_state, hidden), Tensor(p + "conv1d", 2 * d_state, kernel, quantizable=False)]
+    if c.bool(keys["conv_bias"], True):
+        group.append(_v(p + "conv1d.bias", 2 * d_state, "sharded"))
     return out, State((kernel - 1) * conv_dim, heads * head_dim * d_state, groups, (kernel - 1) * 2 * d_state, heads,
-                      2 * inner + 2 * groups * d_state + heads)
+                      2 * inner + 2 * groups * d_state + heads, tuple(group))
 
 
 def _mamba1(c: Config, fam: Family, p: str, hidden: int) -> tuple[list[Tensor], State]:
-    """One Mamba1 mixer as vLLM builds it for Jamba (MambaMixer with RMS norms on dt, B and C):
-    in_proj yields x and the gate; x_proj (row-parallel) yields dt, B and C; dt_proj, A_log, D
-    and the conv follow the intermediate channels. State per sequence: conv (kernel - 1) x
+    """One Mamba1 mixer as vLLM builds it (MambaMixer): in_proj yields x and the gate; x_proj
+    (row-parallel) yields dt, B and C; dt_proj, A_log, D and the conv follow the intermediate
+    channels. Jamba adds RMS norms with weights on dt, B and C; FalconMamba's are weightless
+    (rms_norm_has_weight off); Mamba has none. State per sequence: conv (kernel - 1) x
     intermediate, SSM intermediate x d_state."""
-    inner = c.int("mamba_expand", 2, limit=64) * hidden
-    d_state = c.int("mamba_d_state", 16, limit=LIMITS["head_dim"])
-    kernel = c.int("mamba_d_conv", 4, limit=64)
-    rank = c.raw("mamba_dt_rank", "auto")
-    dt_rank = -(-hidden // 16) if rank == "auto" else c.int("mamba_dt_rank", limit=LIMITS["hidden_size"])
-    proj_bias = c.bool("mamba_proj_bias", False)
+    keys = MAMBA1_KEYS[_key_set(fam, MAMBA1_KEYS)]
+    if keys["inner"] and c.has(keys["inner"]):      # HF MambaConfig's intermediate_size (FalconMamba: not expand x hidden)
+        inner = c.int(keys["inner"], limit=LIMITS["intermediate_size"])
+    else:
+        inner = c.int(keys["expand"], 2, limit=64) * hidden
+    d_state = c.int(keys["state"], 16, limit=LIMITS["head_dim"])
+    kernel = c.int(keys["kernel"], 4, limit=64)
+    rank = c.raw(keys["dt_rank"], "auto")
+    dt_rank = -(-hidden // 16) if rank == "auto" else c.int(keys["dt_rank"], limit=LIMITS["hidden_size"])
+    proj_bias = c.bool(keys["proj_bias"], False)
     out = [Tensor(p + "in_proj", 2 * inner, hidden), Tensor(p + "conv1d", inner, kernel, quantizable=False)]
-    if c.bool("mamba_conv_bias", True):
+    if c.bool(keys["conv_bias"], True):
         out.append(_v(p + "conv1d.bias", inner, "sharded"))
     out += [Tensor(p + "x_proj", dt_rank + 2 * d_state, inner), Tensor(p + "dt_proj", inner, dt_rank),
             _v(p + "dt_proj.bias", inner, "sharded"), Tensor(p + "A_log", inner, d_state, quantizable=False),
-            _v(p + "D", inner, "sharded"), _v(p + "dt_layernorm", dt_rank), _v(p + "b_layernorm", d_state),
-            _v(p + "c_layernorm", d_state), Tensor(p + "out_proj", hidden, inner)]
+            _v(p + "D", inner, "sharded")]
+    if keys["norms"]:
+        out += [_v(p + "dt_layernorm", dt_rank), _v(p + "b_layernorm", d_state), _v(p + "c_layernorm", d_state)]
+    out.append(Tensor(p + "out_proj", hidden, inner))
     if proj_bias:
         out += [_v(p + "in_proj.bias", 2 * inner, "sharded"), _v(p + "out_proj.bias", hidden)]
     return out, State((kernel - 1) * inner, inner * d_state, width=2 * inner)
@@ -394,14 +423,39 @@ MIXERS: dict[str, Callable[[Config, Family, str, int], tuple[list[Tensor], State
 # and Falcon-H1 share the `mamba_*` spelling, Nemotron-H has its own).
 _MAMBA_KEYS = {"heads": "mamba_n_heads", "head_dim": "mamba_d_head", "state": "mamba_d_state",
                "groups": "mamba_n_groups", "kernel": "mamba_d_conv", "proj_bias": "mamba_proj_bias",
-               "conv_bias": "mamba_conv_bias", "inner": "mamba_d_ssm", "norm": "mamba_rms_norm"}
+               "conv_bias": "mamba_conv_bias", "inner": "mamba_d_ssm", "norm": "mamba_rms_norm",
+               "expand": "mamba_expand"}
 MAMBA2_KEYS = {
     "default": {**_MAMBA_KEYS, "norm": ""},
     "window": _MAMBA_KEYS,   # Falcon-H1: the gated norm only with `mamba_rms_norm`
     "nemotron_pattern": {"heads": "mamba_num_heads", "head_dim": "mamba_head_dim", "state": "ssm_state_size",
                          "groups": "n_groups", "kernel": "conv_kernel", "proj_bias": "mamba_proj_bias",
-                         "conv_bias": "use_conv_bias", "inner": "", "norm": ""},
+                         "conv_bias": "use_conv_bias", "inner": "", "norm": "", "expand": "mamba_expand"},
+    # Mamba2ForCausalLM (HF Mamba2Config): the gated norm always; vLLM reads intermediate_size
+    # where the config has one, else expand x hidden.
+    "hf": {"heads": "num_heads", "head_dim": "head_dim", "state": "state_size", "groups": "n_groups",
+           "kernel": "conv_kernel", "proj_bias": "use_bias", "conv_bias": "use_conv_bias", "inner": "intermediate_size",
+           "norm": "", "expand": "expand"},
 }
+# Config keys of a Mamba1 mixer: Jamba's `mamba_*` spelling with weighted dt/B/C norms, HF
+# MambaConfig's (MambaForCausalLM) without them, FalconMamba's whose norms hold no weights.
+_MAMBA1_HF = {"inner": "intermediate_size", "expand": "expand", "state": "state_size", "kernel": "conv_kernel",
+              "dt_rank": "time_step_rank", "proj_bias": "use_bias", "conv_bias": "use_conv_bias", "norms": ""}
+MAMBA1_KEYS = {
+    "default": {"inner": "", "expand": "mamba_expand", "state": "mamba_d_state", "kernel": "mamba_d_conv",
+                "dt_rank": "mamba_dt_rank", "proj_bias": "mamba_proj_bias", "conv_bias": "mamba_conv_bias",
+                "norms": "weighted"},
+    "hf": _MAMBA1_HF,
+    "falcon_mamba": _MAMBA1_HF,
+}
+
+
+def _key_set(fam: Family, table: dict) -> str:
+    """The row of a mixer's key table a family reads: its own `ssm_keys`, else its attention rule's."""
+    for name in (fam.ssm_keys, fam.attention):
+        if name in table:
+            return name
+    return "default"
 
 
 # The lightning indexer's key cache (vLLM deepseek_v2.py `Indexer`, `DeepseekV32IndexerCache`):
@@ -597,7 +651,12 @@ def _minimax_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
     return [("full", None) if t == 1 else ("mamba", None) for t in listed]
 
 
-ATTENTION_RULES = {"window": _window_rule, "qwen_window": _qwen_window_rule, "alternate": _alternate_rule,
+def _ssm_rule(c: Config, n: int) -> list[tuple[AttentionKind, int | None]]:
+    """Pure state-space models: every layer is a recurrent mixer."""
+    return [("mamba", None) for _ in range(n)]
+
+
+ATTENTION_RULES = {"ssm": _ssm_rule, "window": _window_rule, "qwen_window": _qwen_window_rule, "alternate": _alternate_rule,
                    "gemma3": _gemma3_rule, "mla": _mla_rule, "chunked_nope": _chunked_nope_rule,
                    "linear_interval": _linear_interval_rule, "listed": _listed_rule,
                    "nemotron_pattern": _nemotron_rule, "jamba_period": _jamba_rule, "indices": _indices_rule,
@@ -651,15 +710,23 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
     _, fam = found
     n = c.int("num_hidden_layers", limit=LIMITS["num_hidden_layers"])
     hidden = c.int("hidden_size", limit=LIMITS["hidden_size"])
-    heads = c.int("num_attention_heads", limit=LIMITS["num_attention_heads"])
-    kv = kv_heads(c, heads)
-    hd = head_dim(c, hidden, heads)
+    if fam.attention_free:
+        # No attention anywhere: no heads, no KV cache (vLLM's head size of an attention-free
+        # model is 0). Mamba2's `num_heads` are the mixer's heads, read by its mixer.
+        heads = kv = hd = 0
+    else:
+        heads = c.int("num_attention_heads", limit=LIMITS["num_attention_heads"])
+        kv = kv_heads(c, heads)
+        hd = head_dim(c, hidden, heads)
     vocab = c.int("vocab_size", limit=LIMITS["vocab_size"])
     fallback = (c.int(fam.intermediate_fallback, limit=LIMITS["intermediate_size"])
                 if fam.intermediate_fallback and not c.has("intermediate_size") else None)
-    inter = c.int("intermediate_size", fallback, limit=LIMITS["intermediate_size"])
+    if fam.ffn_rule == "none" and fallback is None:
+        fallback = 0   # no MLP: the config may not give an intermediate size (Mamba2)
+    inter = c.int("intermediate_size", fallback, minimum=0 if fam.ffn_rule == "none" else 1,
+                  limit=LIMITS["intermediate_size"])
     tie = c.bool("tie_word_embeddings", fam.tie)
-    if heads % kv:
+    if kv and heads % kv:
         raise FactsError(f"num_attention_heads {heads} is not a multiple of the {kv} KV heads",
                          key="num_key_value_heads")
     kinds = _attention_kinds(c, fam, n)
@@ -715,7 +782,8 @@ def build(c: Config, model_type: str, *, generic_ok: bool) -> Arch:
             layers.append(Layer(kind, window, *shape, is_moe, tuple(t), index_key_bytes=index_key))
         else:
             layers.append(Layer(kind, window, *shape, is_moe, tuple(t), state.conv, state.ssm, ssm_fp32, state.groups,
-                                state.conv_per_group, fam.linear, state.heads, state.width, index_key_bytes=index_key))
+                                state.conv_per_group, fam.linear, state.heads, state.width,
+                                group_tensors=state.group_tensors, index_key_bytes=index_key))
     moe_facts = _moe_facts(c, moe, layers)
     mtp: list[Layer] = []
     for j in range(_mtp_count(c, n)):
@@ -770,7 +838,12 @@ def _nemotron_ffn(c: Config, n: int) -> list[bool]:
     return [ch in "-E" for ch in _nemotron_pattern(c, n)]
 
 
-FFN_RULES: dict[str, Callable[[Config, int], list[bool]]] = {"every": _every_ffn, "nemotron_pattern": _nemotron_ffn}
+def _no_ffn(c: Config, n: int) -> list[bool]:
+    return [False] * n
+
+
+FFN_RULES: dict[str, Callable[[Config, int], list[bool]]] = {"every": _every_ffn, "nemotron_pattern": _nemotron_ffn,
+                                                              "none": _no_ffn}
 
 
 def _mtp_count(c: Config, n: int) -> int:

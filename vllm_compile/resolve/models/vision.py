@@ -131,6 +131,21 @@ def _linear(name: str, rows: int, cols: int, *, bias: bool, row_parallel: bool =
     return out
 
 
+def _fc_mlp(prefix: str, width: int, inter: int) -> list[Tensor]:
+    """fc1 (column-parallel) and fc2 (row-parallel), both with biases: the ViT MLP."""
+    return (_linear(prefix + "fc1", inter, width, bias=True)
+            + _linear(prefix + "fc2", width, inter, bias=True, row_parallel=True))
+
+
+def _vit_block(prefix: str, width: int, inter: int, *, attn_bias: bool) -> list[Tensor]:
+    """One block of the Llama 4 and mllama towers as vLLM names it: fused qkv and o projections
+    (biases as `attn_bias`), the fc MLP, LayerNorms before the attention and the MLP."""
+    return (_linear(prefix + "self_attn.qkv_proj", 3 * width, width, bias=attn_bias)
+            + _linear(prefix + "self_attn.o_proj", width, width, bias=attn_bias, row_parallel=True)
+            + _fc_mlp(prefix + "mlp.", width, inter)
+            + _norm(prefix + "input_layernorm", width, True) + _norm(prefix + "post_attention_layernorm", width, True))
+
+
 def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> tuple[EncoderFacts | None, str | None]:
     """(facts, None) for a tower the table knows; (None, warning) for a vision/audio config it
     does not; (None, None) for a text-only model."""
@@ -265,12 +280,7 @@ def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
                                     quantizable=False)]
     tensors += _norm("vision_model.layernorm_pre", width, True) + _norm("vision_model.layernorm_post", width, True)
     for i in range(depth):
-        p = f"vision_model.model.layers.{i}."
-        tensors += _linear(p + "self_attn.qkv_proj", 3 * width, width, bias=True)
-        tensors += _linear(p + "self_attn.o_proj", width, width, bias=True, row_parallel=True)
-        tensors += _linear(p + "mlp.fc1", inter, width, bias=True)
-        tensors += _linear(p + "mlp.fc2", width, inter, bias=True, row_parallel=True)
-        tensors += _norm(p + "input_layernorm", width, True) + _norm(p + "post_attention_layernorm", width, True)
+        tensors += _vit_block(f"vision_model.model.layers.{i}.", width, inter, attn_bias=True)
     tensors += _linear("vision_model.vision_adapter.mlp.fc1", project_in, inter, bias=adapter_bias)
     tensors += _linear("vision_model.vision_adapter.mlp.fc2", project_out, project_in, bias=adapter_bias,
                        row_parallel=True)
@@ -416,8 +426,7 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
         if qk_norm:
             tensors += [_v(q + "attn.q_norm", padded), _v(q + "attn.k_norm", padded)]
         tensors += [Tensor(q + "attn.proj", width, padded, "heads"), _v(q + "attn.proj.bias", width)]
-        tensors += _linear(q + "mlp.fc1", inter, width, bias=True)
-        tensors += _linear(q + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+        tensors += _fc_mlp(q + "mlp.", width, inter)
         tensors += _norm(q + "norm1", width, layer_norm) + _norm(q + "norm2", width, layer_norm)
         tensors += [_v(q + "ls1", width), _v(q + "ls2", width)]
     tensors += _norm("mlp1.0", width * shuffle, True)
@@ -471,8 +480,7 @@ def _interns1_vit(v: Config, width: int, inter: int, depth: int, patch: int, cha
             tensors += [_v(q + "attention.q_norm", width), _v(q + "attention.k_norm", width)]
         tensors += [Tensor(q + "attention.projection_layer", width, width, "replicated"),
                     _v(q + "attention.projection_layer.bias", width)]
-        tensors += _linear(q + "mlp.fc1", inter, width, bias=True)
-        tensors += _linear(q + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+        tensors += _fc_mlp(q + "mlp.", width, inter)
         tensors += _norm(q + "layernorm_before", width, layer_norm) + _norm(q + "layernorm_after", width, layer_norm)
         tensors += [_v(q + "lambda_1", width), _v(q + "lambda_2", width)]
     if not v.bool("use_mean_pooling", True):
@@ -553,11 +561,7 @@ def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
     for stack, count, gated in (("transformer", local, False), ("global_transformer", global_layers, True)):
         for i in range(count):
             p = f"vision_model.{stack}.layers.{i}."
-            tensors += _linear(p + "self_attn.qkv_proj", 3 * width, width, bias=False)
-            tensors += _linear(p + "self_attn.o_proj", width, width, bias=False, row_parallel=True)
-            tensors += _linear(p + "mlp.fc1", inter, width, bias=True)
-            tensors += _linear(p + "mlp.fc2", width, inter, bias=True, row_parallel=True)
-            tensors += _norm(p + "input_layernorm", width, True) + _norm(p + "post_attention_layernorm", width, True)
+            tensors += _vit_block(p, width, inter, attn_bias=False)
             if gated:
                 tensors += [_v(p + "gate_attn", 1), _v(p + "gate_ffn", 1)]
     tensors += _linear("multi_modal_projector", text_hidden, out, bias=True)

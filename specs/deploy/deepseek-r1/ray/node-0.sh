@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:a9789d888839581cef21e24fa80bea183e27fa8535acf423e512eebcc381851a
-# check-digest: sha256:686cfe2387992368dff4677580e1a1d762868a6ebd44052ea6c45aa9af7fa76f
+# input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
+# check-digest: sha256:ccf3f1593fb0196b0240d820b6022a475f6bb137a50bc735207f6026eb6b9324
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b317ae487c92dc8beacfc47b737dc976cbc13aee4de513ad5748de9122d90517
-# check-digest: sha256:61983cb252452c78f05781aa5ee2ad44d68c6d25f7d215e9174b3ce6e4c50a37
+# input-digest: sha256:8d3bf06a47f5c58bb70a2a974867425160e0342b9b74c04c5db98e1103934d58
+# check-digest: sha256:a81b6ff732b785575f5c4b33e15c52e300eadac277449fa7dd2eace394bdff7a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:d6a1495747e8d6fa7037ca33d510890c2fcb579f38ec4c1c51afa15249ba30d9
-# check-digest: sha256:925cd6806c50a6120f5eff276d020bf48f048aaf8a6d529baea365f3cdff1fde
+# input-digest: sha256:59d5070a22826937374338cead57a7ad0ca31e60d136a394cc574bb9459d26dc
+# check-digest: sha256:95523cd355cdc902a37f709d83158d510375c650521f6b57c3096abccb012698
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

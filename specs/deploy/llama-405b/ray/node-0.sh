@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:b7f94199fb63518ea961f4f0dc2213f5ad37e0ea1d9728b5ac59e47979ca493f
-# check-digest: sha256:8a82cba7a0a9c31417678b0cfc0d8b5e4fbea7bf6e4288c25dd7b58f55573b14
+# input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
+# check-digest: sha256:8ee374df4f954deff7b9cc0c738bcd3f820400a3a900405c2eddfbd8b17d1881
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

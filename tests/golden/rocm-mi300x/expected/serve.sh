@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:02e35ab7f56902c64a36dca24b743c864c0f450ae12452267066af6a45c614bd
-# check-digest: sha256:3753d2a9287c60267bc65300460d7150cca9565d18c796e4791d384144183cb0
+# input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
+# check-digest: sha256:5726b892ca5f392d0931eac5cc1de9a451cec6d5688d77ec93d95115f2914aff
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

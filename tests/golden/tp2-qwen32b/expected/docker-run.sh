@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:4b5c27f59ecf15cf4536081122fcfb09bde71c875681226e4dcec8c6915d7a92
-# check-digest: sha256:78b9b7065d7a4a50ac27ac6c29e49560f5dedbc53498bcfc13c576547536904d
+# input-digest: sha256:0104ffb2087a13453b31a08fd5604c6a43a305f85772ce66a09c409dc481c0c0
+# check-digest: sha256:7cc61a2e197c1cd78cf03dae48f4607acf45a447f9581b3817fbb06d121b7986
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

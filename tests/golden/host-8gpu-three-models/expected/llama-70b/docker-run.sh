@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:75e4cf3b607ed425e5f7a47e03ed45bdd8dd84eff38440b013d5c1fc48d33e69
-# check-digest: sha256:392bb021b2cc205d7e435d2be5df104b91b719096f7658ec7bb1f06f67ce5ad8
+# input-digest: sha256:59af822c29b83765c484af62a655860326cf2e9172c4fc14ff8f276552118f4c
+# check-digest: sha256:34b825a005389b57d6f7e5691677ac7780c2b86c93f12cba1f004870d5164771
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

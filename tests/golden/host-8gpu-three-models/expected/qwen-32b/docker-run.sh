@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:1fae54a4a0d2c6c9a946b1fb4faaaaf630cb50598a246db1eee881f52e73af40
-# check-digest: sha256:c406ea76342dacfe557739b2bfe2f189e63ec245fed4fed73e0b031552fdce93
+# input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
+# check-digest: sha256:da580e1b8a19cbed2113e04ef64a4474ef38e106dcb37c0a65d99cc3bf3d6084
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:cb3a49b84c3e076b3bb7857ce92885dd68627f1001f569872153b99401672c68
-# check-digest: sha256:1ab05ffae655d82c062d89a9846d05fe6d6614a2c9f61e52f70be1c8e1f280b6
+# input-digest: sha256:cf08ac4dc3b5b410a9d682e45f936b6da0a1f4974a46691cd8df0af87ebea422
+# check-digest: sha256:be86e611f15e7f45afcf112dad323f1d5096ccc99f24acec4785d36ab5f883d9
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:738837cad670fd7be899f7d44e06988342f7f55a6ded3c29d89de24972cdf217
-# check-digest: sha256:a91c109c1f4409045a834b3dbd48862c7eedae5a220e114e90aef1a6a456e044
+# input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
+# check-digest: sha256:61dc27e494cc751eff173fd742dddb48452231f12a3c6d907b1824fb8867de0e
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

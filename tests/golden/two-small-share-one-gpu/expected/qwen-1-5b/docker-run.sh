@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
-# input-digest: sha256:befcde3a77fa24ee5a51be5fab6b47571f322ad25b794c9c0db730471bb13265
-# check-digest: sha256:40dd7f03d491be47bdeeb3f5dd191a7902f16b6fa9ba738f29d0f5366421e33f
+# input-digest: sha256:740212f1b889cb596ed38d0367edcb315fb7de3f412416a4be922e6f5e5e2fc3
+# check-digest: sha256:6593dd6bd742ccfa3cfe9f18ddaa7e477c8f5831dcc021dafe5402776946f11a
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
