@@ -111,6 +111,7 @@ def plan_deployment(req: PlanRequest) -> Plan:
     if unsupported:
         invalid.append(("hardware.gpu", unsupported, []))
     _architecture_release(req.vllm_version, facts, warnings, invalid)
+    _encoder_decoder_refusals(req, rules, facts, invalid)
     if rules.engine == "v1" and rules.mamba_state_blocks != 1 and kv.attention_free(list(facts.layers)):
         # With prefix caching vLLM sizes an attention-free model's Mamba blocks by the cache's
         # mamba_block_size instead of max_model_len (vllm-project/vllm#25752), not modelled here.
@@ -246,6 +247,32 @@ def _architecture_release(version: str, facts: ModelFacts, warnings: list, inval
                              f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
                              f"plan follows the V1 hybrid cache of {support.v1_from} and later; pin engine.version "
                              f"{support.v1_from} or newer for a prediction that holds", "engine.version"))
+
+
+def _encoder_decoder_refusals(req: PlanRequest, rules: ReleaseRules, facts: ModelFacts, invalid: list) -> None:
+    """What V0's encoder-decoder model runner refuses, for a model whose decoder cross-attends to
+    its encoder (Llama-3.2-Vision, which vLLM serves on V0 only): vllm/worker/utils.py
+    assert_enc_dec_mr_supported_scenario raises NotImplementedError at start-up for a LoRA
+    config, a pipeline larger than 1 and speculative decoding (lookahead slots), with the texts of
+    vllm/utils.py STR_NOT_IMPL_ENC_DEC_LORA / _PP / _SPEC_DEC quoted here."""
+    if facts.encoder is None or not facts.encoder.cross_attention or rules.engine != "v0":
+        return
+    Candidate = _fixes().Candidate
+    pp, tp = req.pipeline_parallel_size, req.tensor_parallel_size
+    if req.max_loras:
+        key = "model.lora_adapters" if facts.lora_adapters else "engine.extra_args"
+        invalid.append((key, "LoRA is not currently supported with encoder/decoder models. "
+                             f"({facts.architecture} runs on vLLM's V0 encoder-decoder runner; serve it without LoRA)",
+                        []))
+    if pp > 1:
+        fix = [Candidate.of({"engine.pipeline_parallel_size": 1, "engine.tensor_parallel_size": tp * pp},
+                            f"tensor parallelism over the same {tp * pp} GPUs instead of pipeline stages")] if tp else []
+        invalid.append(("engine.pipeline_parallel_size", "Pipeline parallelism is not currently supported with "
+                        f"encoder/decoder models. ({facts.architecture} runs on vLLM's V0 encoder-decoder runner)", fix))
+    if req.speculative is not None:
+        invalid.append((SPECULATIVE_KEY, "Speculative decoding is not currently supported with encoder/decoder "
+                        f"models. ({facts.architecture} runs on vLLM's V0 encoder-decoder runner; drop "
+                        "--speculative-config)", []))
 
 
 def _prequantized_bnb(facts: ModelFacts) -> bool:
