@@ -455,7 +455,7 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
     holds = _meets(ev, req.concurrency)
     if req.tensor_parallel_size is None:
         if not holds:
-            reason = (f"the size with the most KV-cache room that {req.gpu_count} GPU(s) allow; it holds "
+            reason = (f"the size with the most {_cache_name(req.model).replace(' ', '-')} room that {req.gpu_count} GPU(s) allow; it holds "
                       f"{max(0.0, ev.capacity.max_concurrency):.2f} of the {req.concurrency} request(s) of "
                       f"{lay.max_model_len} tokens asked")
         elif lay.tp == 1:
@@ -527,12 +527,18 @@ def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, qu
     goal_met = ev.verdict == "ok" and ev.capacity.max_concurrency >= goal
     if ev.verdict == "ok" and not goal_met:
         verdict = "goal_not_met"
-        reasons.append(f"the KV cache holds {max(0.0, ev.capacity.max_concurrency):.2f} request(s) of "
+        reasons.append(f"the {_cache_name(facts)} holds {max(0.0, ev.capacity.max_concurrency):.2f} request(s) of "
                        f"{ev.layout.max_model_len} tokens; workload.concurrency asks for {req.concurrency}")
     found = _fixes().verified(req, _fixes().memory_candidates(req, rules, ev, verdict), plan_deployment) \
         if verdict != "ok" and req.propose_fixes else []
     return _to_plan(req, rules, ev, verdict, reasons, found, choices, warnings, dtype, quant, goal_met,
                     failure_key=ev.failure_key or VERDICT_KEYS.get(verdict))
+
+
+def _cache_name(facts: ModelFacts) -> str:
+    """What vLLM's KV cache holds for this model, in the words the ledger uses: a model without an
+    attention layer keeps only its recurrent state there ("state cache"), not per-token KV."""
+    return "state cache" if kv.attention_free(list(facts.layers)) else "KV cache"
 
 
 def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> str | None:
