@@ -112,6 +112,13 @@ def plan_deployment(req: PlanRequest) -> Plan:
         invalid.append(("hardware.gpu", unsupported, []))
     _architecture_release(req.vllm_version, facts, warnings, invalid)
     _encoder_decoder_refusals(req, rules, facts, invalid)
+    if (facts.encoder is not None and facts.encoder.audio_parameters and not req.skip_mm_profiling
+            and dict(req.mm_limits).get("audio", 1) > 0 and mm_items_per_prompt(req, facts) == 0):
+        # Qwen2.5-Omni with images and videos limited to 0: vLLM's profile run then takes the
+        # modality left, audio, through the audio tower, whose activation is not modelled here.
+        warnings.append(Note("images and videos are limited to 0, so vLLM profiles a dummy audio batch through the "
+                             "audio tower instead, which vllm-compile does not model: the activation peak leaves it "
+                             "out (limit audio to 0 as well for a text-only profile)", "engine.extra_args"))
     if rules.engine == "v1" and rules.mamba_state_blocks != 1 and kv.attention_free(list(facts.layers)):
         # With prefix caching vLLM sizes an attention-free model's Mamba blocks by the cache's
         # mamba_block_size instead of max_model_len (vllm-project/vllm#25752), not modelled here.
