@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "879802bb1e12eb22d8b1d008d3667a9653f703b7ffa36ff92394ff90a6d1a12c"
+DATA_DIGEST = "b74f47875b0e0a2808ccaffbff38b2fc0826d52445bcb2ca9c3be7ec9b0a79ca"
 
 
 def compute(root=None) -> str:

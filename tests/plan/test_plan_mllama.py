@@ -127,3 +127,20 @@ def test_v1_releases_fall_back_to_v0_for_it():
     assert rules_for("0.10.2").engine == "v1"
     rules = rules_for_model("0.10.2", "MllamaForConditionalGeneration")
     assert (rules.engine, rules.era) == ("v0", "v0")
+
+
+def test_releases_before_0_6_4_keep_the_projector_whole_on_every_rank():
+    # vLLM's mllama.py (read in the wheels): multi_modal_projector is an nn.Linear in 0.6.2 - 0.6.3.post1
+    # and a ColumnParallelLinear (gather_output=True) from 0.6.4; the rest of the split is the same.
+    f = mllama()
+    assert f.encoder.projector_bytes == 2 * PROJECTOR
+
+    def rank_bytes(version: str) -> int:
+        p = plan_deployment(dataclasses.replace(_request(version), gpu_count=2, tensor_parallel_size=2))
+        return p.per_gpu.encoder_weights_bytes
+
+    enc = f.encoder
+    split = enc.replicated_bytes + cdiv(enc.sharded_bytes, 2)
+    whole = enc.replicated_bytes + 2 * PROJECTOR + cdiv(enc.sharded_bytes - 2 * PROJECTOR, 2)
+    assert rank_bytes("0.6.4") == rank_bytes("0.10.2") == split
+    assert rank_bytes("0.6.2") == rank_bytes("0.6.3.post1") == whole

@@ -90,6 +90,12 @@ def plan_deployment(req: PlanRequest) -> Plan:
     rules = rules_for_model(req.vllm_version, req.model.architecture, req.enable_prefix_caching, req.mamba_cache_mode)
     engine = engine_choice(rules, req.speculative.method if req.speculative else None, req.use_v1)
     rules = engine.rules
+    enc = req.model.encoder
+    if enc is not None and enc.projector_bytes and not rules.mllama_projector_parallel:
+        # vLLM before 0.6.4 builds mllama's projector as a plain nn.Linear: whole on every rank.
+        req = dataclasses.replace(req, model=dataclasses.replace(req.model, encoder=dataclasses.replace(
+            enc, sharded_bytes=enc.sharded_bytes - enc.projector_bytes,
+            replicated_bytes=enc.replicated_bytes + enc.projector_bytes, projector_bytes=0)))
     if req.language_model_only and req.model.encoder is not None:
         # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
         enc = req.model.encoder

@@ -35,6 +35,7 @@ class ReleaseRules:
     nccl_eager_buffers: bool = False   # the bundled NCCL (<= 2.21, before 0.9.0) sets up every channel's buffers at init
     video_frames_from_context: bool = False   # a Qwen tower's dummy video fills max_model_len (0.10.2+, PR #24312)
     vision_qk_concat_rotary: bool = False     # Qwen vision attention rotates q and k concatenated, in float32 (0.11)
+    mllama_projector_parallel: bool = True    # mllama's projector split over TP (0.6.4+; before: an nn.Linear on every rank)
 
 
 def rules_for(version: str) -> ReleaseRules:

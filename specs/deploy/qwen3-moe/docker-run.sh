@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f407e2316b64e3524e09bff9fa88331e9abca4833b87370c27c823163a19147d
-# check-digest: sha256:095af77f0ac8be23319c822d371a38c44299f6b0a18e6c9d97252cd8f44b9ad9
+# check-digest: sha256:cc3b1f92af4cf1497c39c15d177010058c305044d11125fb4aaf8074199fd50e
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:b796a5e7e39bbe2806eb67baf6a53e5757dd6306a5ae5fcff1cb7c1235ec7fbe
+# check-digest: sha256:859a396c4d232578550c97aa3bda01ae9d8034d3416ec821e64c8b6ae21ca0cc
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

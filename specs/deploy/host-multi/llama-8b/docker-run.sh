@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8d3bf06a47f5c58bb70a2a974867425160e0342b9b74c04c5db98e1103934d58
-# check-digest: sha256:0686b893bbe9c472033e29c8675d802cc55a9ee5e004489ed48c4ee4ad15fe23
+# check-digest: sha256:b277b615223621e87ae577e0d34e6791990e5c6865ddb795474ca745d62bdb42
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

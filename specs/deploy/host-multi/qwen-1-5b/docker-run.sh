@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:354dbd6e2dd2301643555a78430af7172551d39d8e45924013f2569ccd66bdca
-# check-digest: sha256:ba7eef09951475559eab92141d05dc044dbbe467c91687bd8ea41b148b43f7ee
+# check-digest: sha256:9654a980a8e093e97c37c2ec0a9c67288db6723693d6f25b4c40976a09f28270
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
-# check-digest: sha256:f66c11e55167b1da38aa573f2ecc514856c23508ab7e03f0d7a60f13eba17b5a
+# check-digest: sha256:722dcff76e8fdb913570b8e0b8cff143dc4495c77474fe399e7fa76d06b8f494
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

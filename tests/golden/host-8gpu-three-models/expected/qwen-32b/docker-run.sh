@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
-# check-digest: sha256:f24605002c2899d12e7a54bb55edaf7e2ae55a0af1a4be7c211aa2f639aa38b6
+# check-digest: sha256:f472347c54d4b9fc0d7cb9896889158bbe51a1e3b7d4d19103d116cd5ff694f9
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cf08ac4dc3b5b410a9d682e45f936b6da0a1f4974a46691cd8df0af87ebea422
-# check-digest: sha256:acc5926ce41ee9fd3e15e763d043db23c88dea0ce45539f3cf0b400d7f35684c
+# check-digest: sha256:b88e5c2b336699e3947761c1c649720ebd7ee49e6b1e9d47890c2fd1cce119ff
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:4178d514216670a820351cf7d73ed77a1beb27965fb35b5611b8700b23b46eed
+# check-digest: sha256:def180e6ea5410a11309a901400dbeaea835c4846843bff8286b444f2b80a31a
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
