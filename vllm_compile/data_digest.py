@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "b74f47875b0e0a2808ccaffbff38b2fc0826d52445bcb2ca9c3be7ec9b0a79ca"
+DATA_DIGEST = "0179d508598e368c05ef17cb91ff458953b29138f04f1cc0399a8111e2f19d94"
 
 
 def compute(root=None) -> str:

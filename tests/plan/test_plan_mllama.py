@@ -103,7 +103,9 @@ def test_served_on_v0_from_0_6_2_to_0_10_2_and_refused_after():
     assert p.verdict == "ok"
     gone = plan_deployment(_request("0.11.0"))
     assert gone.verdict == "invalid" and gone.failure_key == "engine.version"
-    assert "Model architectures ['MllamaForConditionalGeneration'] are not supported for now" in gone.reasons[0]
+    # vLLM 0.11.0 - 0.33.0 registry.py: _PREVIOUSLY_SUPPORTED_MODELS {"MllamaForConditionalGeneration": "0.10.2"}.
+    assert ("Model architecture MllamaForConditionalGeneration was supported in vLLM until v0.10.2, and is not "
+            "supported anymore") in gone.reasons[0]
     assert "removed in vLLM 0.11.0" in gone.reasons[0]
     assert {"engine.version": "0.10.2"} in [dict(f.settings) for f in gone.fixes]
     assert plan_deployment(_request("0.33.0")).verdict == "invalid"

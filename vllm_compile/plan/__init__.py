@@ -241,8 +241,11 @@ def _architecture_release(version: str, facts: ModelFacts, warnings: list, inval
                                                f"{facts.architecture}" + (" on the V1 engine's Mamba cache" if support.v1_from else ""))]))
     elif support.removed_in and at_least(version, support.removed_in):
         last = support.last or support.first
+        # vLLM's registry keeps removed architectures in _PREVIOUSLY_SUPPORTED_MODELS with the last
+        # release that served them, and says so (registry.py, 0.11.0 - 0.33.0 wheels).
         invalid.append(("engine.version", f"vLLM {version} does not serve {facts.architecture} ({facts.model_id}): "
-                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
+                        f"it stops with 'Model architecture {facts.architecture} was supported in vLLM until "
+                        f"v{last}, and is not supported anymore'; "
                         f"it was removed in vLLM {support.removed_in} ({support.removed_why})",
                         [_fixes().Candidate.of({"engine.version": last}, f"vLLM {last}, the newest bundled release "
                                                f"that serves {facts.architecture}")]))

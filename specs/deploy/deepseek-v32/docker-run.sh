@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f278bf605b1cc929ce174572b50beeaccef2efd8d8975820289a4146e466e8f2
-# check-digest: sha256:8393dadea31c9a5d7daa6a5e91743cb69e3d6baa0f0982e4cbf14a0eef4cd764
+# check-digest: sha256:2fdd0d87027eee50dc65a3b451179f2b86dd564851ff8f68b19d608465be7dbc
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

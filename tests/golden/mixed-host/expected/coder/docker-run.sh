@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a2a93b1b880bede8a385d159a98cd39e2833beb6fa70e55d019295b44ddb3c07
-# check-digest: sha256:68f1f4c571068c11ef226b08fc887762cd75e6be8d6345ecc84c484214f1ea01
+# check-digest: sha256:ce9fce9615781636c289340a9fb0c93dd629f9e0c6868d31005b617b807fe4d0
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:def180e6ea5410a11309a901400dbeaea835c4846843bff8286b444f2b80a31a
+# check-digest: sha256:df2ea1bcfb718d25aa943695cd609dc594bced5fd6a65068894a92f298558fc7
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
