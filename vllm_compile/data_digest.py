@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "0179d508598e368c05ef17cb91ff458953b29138f04f1cc0399a8111e2f19d94"
+DATA_DIGEST = "cb7a53b13aa375577010ff314e094df7ad0a21b2ca8ebb0b6e4bac5793996903"
 
 
 def compute(root=None) -> str:

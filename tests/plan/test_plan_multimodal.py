@@ -3,11 +3,12 @@ multimodal profile run (encoder budget, dummy image batch, cached embeddings), w
 that change it."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
-from plan_support import GIB, facts, plan
+from plan_support import GIB, facts, plan, request
 
 from vllm_compile.plan import overheads, releases, weights
 
@@ -64,12 +65,11 @@ def test_a_long_context_makes_the_qwen_profile_run_encode_a_video_from_0_10_2():
     short = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, videos_per_prompt=1, max_model_len=8192,
                                       video_from_context=True)
     assert (short.modality, short.budget_tokens) == ("image", 16384)
-    # Videos limited to 0, or a release before 0.10.2: the image as before.
-    for kw in ({"videos_per_prompt": 0, "video_from_context": True}, {"videos_per_prompt": 1}):
-        image = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, max_model_len=128000, **kw)
-        assert (image.modality, image.budget_tokens) == ("image", 16384)
-    # Qwen3-VL's processor (Qwen3.5, Qwen3.6) sizes its videos by its own rule: the logged
-    # Qwen3.6 start-ups profile images even at 262,144 tokens, and so does the planner.
+    # Videos limited to 0: the image as before.
+    image = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, max_model_len=128000, videos_per_prompt=0,
+                                      video_from_context=True)
+    assert (image.modality, image.budget_tokens) == ("image", 16384)
+    # Qwen3-VL's processor (Qwen3.5, Qwen3.6) sizes its videos by its own rule (the next tests).
     assert facts("Qwen/Qwen3.6-35B-A3B").encoder.video_frames_per_patch == 0
     new = plan(VL7, "A100-80GB", version="0.23.0", mode="predict", gpu_memory_utilization=0.22)
     old = plan(VL7, "A100-80GB", version="0.10.1", mode="predict", gpu_memory_utilization=0.22)
@@ -79,6 +79,118 @@ def test_a_long_context_makes_the_qwen_profile_run_encode_a_video_from_0_10_2():
     assert (new.per_gpu.encoder_modality, no_video.per_gpu.encoder_modality) == ("video", "image")
     assert new.per_gpu.as_json()["encoder_profiled"] == "video"
     assert old.per_gpu.encoder_activation_bytes < no_video.per_gpu.encoder_activation_bytes * 2
+
+
+def test_before_0_10_2_the_qwen_video_fills_the_context_left_after_one_image_and_is_built_per_release():
+    # vLLM 0.8.5-0.10.1 (qwen2_vl.py get_num_frames_with_most_features): the largest video has the
+    # most frames, up to 16, that fit max_model_len minus one image: at 128,000 tokens 12 frames,
+    # 6 x 16384 = 98,304 embeddings (the budget 0.8 logs of Qwen2.5-VL-7B printed), not 114,688.
+    f = facts(VL7)
+    r = {v: releases.rules_for(v) for v in ("0.7.3", "0.9.2", "0.10.0", "0.10.1", "0.10.2", "0.11.0")}
+    assert [r[v].video_dummy_len for v in r] == ["", "batched_tokens", "item", "batched_tokens", "batched_tokens",
+                                                 "model_len"]
+    assert [r[v].video_max_frames for v in r] == [16, 16, 16, 16, 16, 14]
+    assert [r[v].mm_items_floor for v in r] == [False, False, True, True, True, True]
+
+    def profile(version, batched=2048, model_len=128000, images=1, videos=1, seqs=256):
+        rules = r[version]
+        return overheads.encoder_profile(f, "v1a", 1, batched, seqs, images, None, 2, videos_per_prompt=videos,
+                                         max_model_len=model_len, video_from_context=rules.video_frames_from_context,
+                                         video_dummy_len=rules.video_dummy_len, max_video_frames=rules.video_max_frames,
+                                         items_floor=rules.mm_items_floor)
+
+    # 0.8/0.9: the budget follows the logged 98,304-token video, but profile_run builds the dummy
+    # video for max_num_batched_tokens (2048: one frame, one temporal patch of 16,384 embeddings).
+    old = profile("0.9.2")
+    assert (old.modality, old.budget_tokens, old.items) == ("video", 98304, 1)
+    assert old.cached_bytes == 16384 * 3584 * 2
+    # A 40,000-token batch holds 4 frames (2 temporal patches); with images limited to 0 the whole
+    # context is the video's (14 frames of 16 fit 128,000: 7 x 16384).
+    assert profile("0.9.2", batched=40000).cached_bytes == 2 * 16384 * 3584 * 2
+    assert profile("0.9.2", images=0).budget_tokens == 114688
+    # 0.10.0 encodes the video at its logged size; 0.10.1 and 0.10.2 at the batch's again; 0.10.2
+    # counts the frames from the whole context (up to 16: 131,072 tokens hold 8 temporal patches).
+    assert profile("0.10.0").cached_bytes == 98304 * 3584 * 2
+    assert profile("0.10.0").forward_bytes == 6 * profile("0.10.1").forward_bytes
+    assert profile("0.10.2").budget_tokens == 114688 and profile("0.10.2").cached_bytes == old.cached_bytes
+    assert profile("0.10.2", model_len=131072).budget_tokens == 8 * 16384
+    assert profile("0.11.0", model_len=131072).budget_tokens == 7 * 16384
+    assert profile("0.11.0").cached_bytes == 114688 * 3584 * 2
+    # A short context: the video is no larger than an image (a tie): the image is profiled.
+    assert profile("0.9.2", model_len=2048).modality == "image"
+    # Items: cdiv(budget, item) until 0.9; from 0.10.0 max(1, budget // item), per prompt at most
+    # max_model_len // item: a 20,000-token batch profiles two images on 0.9.2, one on 0.10.1.
+    assert (profile("0.9.2", batched=20000, videos=0).items, profile("0.10.1", batched=20000, videos=0).items) == (2, 1)
+    # 0.8.0-0.8.2 read the per-prompt limits: the Qwen README's 10 images leave no room at 128,000
+    # tokens, so the video is one frame and the image is profiled (a 0.8.2 H100 start-up logs "a
+    # budget of 16384 tokens, and profiled with 1 image items"); with the default limits of one
+    # image and one video the 12-frame video is logged. 0.8.3 sizes for one image and one video.
+    assert releases.rules_for("0.8.2").video_room_by_limits and not releases.rules_for("0.8.3").video_room_by_limits
+
+    def early(version, images, videos, batched=2048):
+        rules = releases.rules_for(version)
+        return overheads.encoder_profile(f, "v1a", 1, batched, 256, images, None, 2, videos_per_prompt=videos,
+                                         max_model_len=128000, video_dummy_len=rules.video_dummy_len,
+                                         max_video_frames=rules.video_max_frames,
+                                         video_room_by_limits=rules.video_room_by_limits)
+
+    assert (early("0.8.2", 10, 10).modality, early("0.8.2", 10, 10).budget_tokens) == ("image", 16384)
+    assert (early("0.8.3", 10, 10).modality, early("0.8.3", 10, 10).budget_tokens) == ("video", 98304)
+    assert early("0.8.2", 1, 1).budget_tokens == 98304
+    # Two videos share the frames: 12 -> 6 each (3 temporal patches); no images: 14 -> 7 frames.
+    assert early("0.8.2", 1, 2).budget_tokens == 3 * 16384 and early("0.8.2", 0, 2).budget_tokens == 4 * 16384
+    # The batch's dummy video leaves room for the images too: 40,000 - 16,384 tokens hold 2 frames.
+    assert early("0.8.2", 1, 1, batched=40000).cached_bytes == 16384 * 3584 * 2
+    assert early("0.8.3", 1, 1, batched=40000).cached_bytes == 2 * 16384 * 3584 * 2
+    # V0 (0.7.3): no video rule, images as before.
+    assert profile("0.7.3").modality == "image"
+    # Through the planner: Qwen2.5-VL-7B at 128,000 tokens on an A100 profiles a video on 0.10.0,
+    # far above the image it profiles with videos limited to 0.
+    ten = plan(VL7, "A100-80GB", version="0.10.0", mode="predict", gpu_memory_utilization=0.5)
+    ten_image = plan(VL7, "A100-80GB", version="0.10.0", mode="predict", gpu_memory_utilization=0.5,
+                     mm_limits=(("video", 0),))
+    assert ten.per_gpu.encoder_modality == "video" and ten_image.per_gpu.encoder_modality == "image"
+    assert ten.per_gpu.encoder_activation_bytes > 5 * ten_image.per_gpu.encoder_activation_bytes
+
+
+def test_qwen3_vl_sizes_its_dummy_video_by_its_own_processor_per_release():
+    # Qwen3-VL's video processor holds a whole video to 25,165,824 pixels (video_preprocessor_config
+    # size.longest_edge): two frames of the 4096 x 4096 image shrink to 3520 x 3520, 12,100
+    # embeddings; three frames (padded to four) to 2880, 16,200; with very many frames each frame
+    # is one 32 x 32 embedding per temporal patch, 24,576 frames giving 12,288.
+    f = facts("Qwen/Qwen3.6-35B-A3B")
+    e = f.encoder
+    assert (e.video_max_pixels, e.video_temporal_patch, e.video_frames_per_patch) == (25165824, 2, 0)
+    assert overheads.qwen3_video_tokens(2, 4096, 25165824, 32, 2) == 12100
+    assert overheads.qwen3_video_tokens(3, 4096, 25165824, 32, 2) == 16200
+    assert overheads.qwen3_context_video_tokens(8192, 4096, 25165824, 32, 2) == 12100
+    assert overheads.qwen3_context_video_tokens(262144, 4096, 25165824, 32, 2) == 12288
+
+    def profile(version, images=1):
+        r = releases.rules_for(version)
+        return overheads.encoder_profile(f, r.era, 2, 16384, 128, images, None, 2, videos_per_prompt=1,
+                                         max_model_len=262144, video_from_context=r.video_frames_from_context,
+                                         video_dummy_len=r.video_dummy_len, max_video_frames=r.video_max_frames,
+                                         items_floor=r.mm_items_floor, qwen3_video_rule=r.qwen3_video_rule,
+                                         qwen3_video_token_factor=r.qwen3_video_token_factor,
+                                         cache_pads_to_budget=r.mm_cache_pads_to_budget)
+
+    hidden = f.hidden_size * 2
+    # 0.11.0-0.12: the budget counts 12.5 tokens per embedding (timestamps): 153,600 > 16,384, the
+    # video is profiled; 0.11.0 pads the cached 12,288 embeddings to the budget.
+    eleven, twelve = profile("0.11.0"), profile("0.12.0")
+    assert (eleven.modality, eleven.budget_tokens, eleven.items) == ("video", 153600, 1)
+    assert (eleven.cached_bytes, twelve.cached_bytes) == (153600 * hidden, 12288 * hidden)
+    # 0.13-0.14 count the embeddings alone, and from 0.16 the video is two frames: the image is
+    # profiled (as the logged Qwen3.6 start-ups on 0.17/0.18 show), the video only without images.
+    for version, video in (("0.13.0", 12288), ("0.16.0", 12100), ("0.33.0", 12100)):
+        image, only_video = profile(version), profile(version, images=0)
+        assert (image.modality, image.budget_tokens, image.cached_bytes) == ("image", 16384, 16384 * hidden)
+        assert (only_video.modality, only_video.cached_bytes) == ("video", video * hidden), version
+    # Through the planner: Qwen3.6 at 262,144 tokens on 0.11.0 holds more for the profile than on 0.13.0.
+    old = plan("Qwen/Qwen3.6-35B-A3B", "H200", 2, version="0.11.0", mode="predict", max_model_len=262144)
+    new = plan("Qwen/Qwen3.6-35B-A3B", "H200", 2, version="0.13.0", mode="predict", max_model_len=262144)
+    assert (old.per_gpu.encoder_modality, new.per_gpu.encoder_modality) == ("video", "image")
 
 
 def test_the_tower_forward_counts_the_block_tensors_live_at_its_peak():
@@ -137,7 +249,8 @@ def test_predict_reads_the_multimodal_flags_and_inspect_and_explain_show_the_enc
         assert done.returncode in (0, 1), done.stderr
         return done.stdout
 
-    argv = ["predict", "--gpu", "L4", "--vllm-version", "0.10.1", "--format", "json", "--", "vllm", "serve", VL3,
+    # 0.10.0 still builds the tower with every limit at 0 (0.10.1 does not: the next test).
+    argv = ["predict", "--gpu", "L4", "--vllm-version", "0.10.0", "--format", "json", "--", "vllm", "serve", VL3,
             "--max-model-len", "8192"]
     full = json.loads(run(*argv))["per_gpu"]
     limited = json.loads(run(*argv, "--limit-mm-per-prompt", '{"image": 0, "video": 0}'))["per_gpu"]
@@ -150,6 +263,41 @@ def test_predict_reads_the_multimodal_flags_and_inspect_and_explain_show_the_enc
     assert report["encoder"]["parameters"] == facts(VL3).encoder.parameters and report["parameters"] == 3_754_622_976
     text = run(*argv[:5], "--", "vllm", "serve", VL3, "--max-model-len", "8192")
     assert "of which encoder" in text and "vision tower + projector" in text
+
+
+def test_every_limit_at_zero_skips_building_the_tower_from_the_release_that_does():
+    # vLLM 0.10.1 builds no Qwen tower (qwen2_5_vl.py: self.visual = None) when the image and the
+    # video limits are both 0; 0.10.0 still loads it. Gemma 3's tower is skipped only from 0.16.0
+    # (gemma3_mm.py _mark_tower_model); planner-rules.json holds the first release per tower row.
+    zero = (("image", 0), ("video", 0))
+    tower = facts(VL3).encoder.sharded_bytes + facts(VL3).encoder.replicated_bytes
+    for version, skipped in (("0.10.0", False), ("0.10.1", True), ("0.33.0", True)):
+        full = plan(VL3, "L4", version=version, mode="predict", max_model_len=8192)
+        text = plan(VL3, "L4", version=version, mode="predict", max_model_len=8192, mm_limits=zero)
+        assert text.per_gpu.encoder_activation_bytes == 0
+        assert full.per_gpu.weights_bytes - text.per_gpu.weights_bytes == (tower if skipped else 0), version
+        assert (text.per_gpu.encoder_weights_bytes == 0) == skipped
+    # One modality still allowed keeps the tower; the JSON flag form reads the same.
+    video_only = plan(VL3, "L4", version="0.33.0", mode="predict", max_model_len=8192, mm_limits=(("image", 0),))
+    assert video_only.per_gpu.encoder_weights_bytes > 0 and video_only.per_gpu.encoder_activation_bytes > 0
+    # Gemma 3 (one modality, image): the rule's own release. The bundled catalog has no Gemma 3
+    # config; a Gemma-3-shaped tower row stands in through the facts of the Qwen model.
+    from vllm_compile.plan import tower_skipped
+
+    gemma = dataclasses.replace(facts(VL3), encoder=dataclasses.replace(facts(VL3).encoder, kind="gemma3",
+                                                                         pixels_per_token=0,
+                                                                         video_frames_per_patch=0))
+    for version, skipped in (("0.14.0", False), ("0.16.0", True)):
+        req = request(VL3, "L4", version=version, mm_limits=(("image", 0),))
+        assert tower_skipped(dataclasses.replace(req, model=gemma), gemma) == skipped, version
+        assert not tower_skipped(req, req.model)    # the Qwen tower also takes videos, still allowed
+    # InternVL (internvl.py, _mark_tower_model over image and video, 0.16.0 on): both limits at 0.
+    intern = dataclasses.replace(facts(VL3), encoder=dataclasses.replace(facts(VL3).encoder, kind="internvl"))
+    for version, limits, skipped in (("0.14.0", (("image", 0), ("video", 0)), False),
+                                     ("0.16.0", (("image", 0),), False),
+                                     ("0.16.0", (("image", 0), ("video", 0)), True)):
+        req = dataclasses.replace(request(VL3, "L4", version=version, mm_limits=limits), model=intern)
+        assert tower_skipped(req, intern) == skipped, (version, limits)
 
 
 def test_gemma3_siglip_tower_and_text_rows_reproduce_the_published_4b_count():

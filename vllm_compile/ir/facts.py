@@ -127,6 +127,10 @@ class EncoderFacts:
     # Frames one tower patch spans (the Conv3d `temporal_patch_size`) where vLLM sizes the profile
     # run's dummy video by qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL); 0: not modelled.
     video_frames_per_patch: int = 0
+    # Qwen3-VL's video processor (Qwen3-VL, Qwen3.5, Qwen3.6): the most pixels of a whole video
+    # (its `size.longest_edge`, over all frames) and the frames of one temporal patch; 0: none.
+    video_max_pixels: int = 0
+    video_temporal_patch: int = 0
     # What the profile run's forward keeps live per tower patch (plan/overheads.py encoder_profile):
     # input values per patch (channels x frames x patch^2; the processor's float32 pixels and their
     # model-dtype copy), a gated MLP (gate and up) and 2D rotary positions applied to q and k in float32.

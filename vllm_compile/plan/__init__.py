@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from vllm_compile.ir.facts import GpuFacts, ModelFacts
 from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
-from vllm_compile.plan import attention, kv, overheads, speculative
+from vllm_compile.plan import attention, kv, overheads, rules_data, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults,
                                         default_block_size, engine_choice, lora_ranks, rules_for_model)
@@ -96,8 +96,9 @@ def plan_deployment(req: PlanRequest) -> Plan:
         req = dataclasses.replace(req, model=dataclasses.replace(req.model, encoder=dataclasses.replace(
             enc, sharded_bytes=enc.sharded_bytes - enc.projector_bytes,
             replicated_bytes=enc.replicated_bytes + enc.projector_bytes, projector_bytes=0)))
-    if req.language_model_only and req.model.encoder is not None:
-        # `--language-model-only`: vLLM loads the decoder alone and profiles no multimodal input.
+    if req.model.encoder is not None and (req.language_model_only or tower_skipped(req, req.model)):
+        # `--language-model-only`, or every modality of the tower limited to 0 in a release that
+        # then builds no tower: vLLM loads the decoder alone and profiles no multimodal input.
         enc = req.model.encoder
         req = dataclasses.replace(req, model=dataclasses.replace(
             req.model, encoder=None, weight_bytes=req.model.weight_bytes - enc.sharded_bytes - enc.replicated_bytes,
@@ -340,15 +341,34 @@ def mm_items_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
         return 0
     limits = dict(req.mm_limits)
     image = limits.get(facts.encoder.modality, 1)
+    if facts.encoder.video_frames_per_patch or facts.encoder.video_max_pixels:
+        # the profile sizes a video itself (overheads.encoder_profile)
+        return max(0, image)
     video = limits.get("video", 1) if facts.encoder.pixels_per_token else 0
     return image if image > 0 else (1 if video > 0 else 0)
+
+
+def tower_skipped(req: PlanRequest, facts: ModelFacts) -> bool:
+    """Whether vLLM builds no vision tower (nor projector) because `--limit-mm-per-prompt` is 0
+    for every modality it takes (the Qwen and InternVL towers: image and video; the others:
+    image), in the releases from planner-rules.json `defaults.tower_skipped_at_zero_limits`
+    for that tower row."""
+    enc = facts.encoder
+    if enc is None or not req.mm_limits:
+        return False
+    row = rules_data.data()["defaults"]["tower_skipped_at_zero_limits"]["towers"].get(enc.kind)
+    if row is None or not at_least(req.vllm_version, row["from"]):
+        return False
+    limits = dict(req.mm_limits)
+    return all(limits.get(m, 1) == 0 for m in row["modalities"])
 
 
 def mm_videos_per_prompt(req: PlanRequest, facts: ModelFacts) -> int:
     """Videos per prompt for a tower that takes them (the Qwen towers; default 1), 0 otherwise or
     when `--skip-mm-profiling` is set: where the release sizes the dummy video from the context,
     the profile run may encode a video rather than an image (overheads.encoder_profile)."""
-    if facts.encoder is None or req.skip_mm_profiling or not facts.encoder.video_frames_per_patch:
+    enc = facts.encoder
+    if enc is None or req.skip_mm_profiling or not (enc.video_frames_per_patch or enc.video_max_pixels):
         return 0
     return max(0, dict(req.mm_limits).get("video", 1))
 

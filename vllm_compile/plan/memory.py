@@ -129,6 +129,13 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                                 max_model_len=layout.max_model_len,
                                                 video_from_context=rules.video_frames_from_context,
                                                 qk_concat_rotary=rules.vision_qk_concat_rotary,
+                                                video_dummy_len=rules.video_dummy_len,
+                                                max_video_frames=rules.video_max_frames,
+                                                items_floor=rules.mm_items_floor,
+                                                qwen3_video_rule=rules.qwen3_video_rule,
+                                                qwen3_video_token_factor=rules.qwen3_video_token_factor,
+                                                cache_pads_to_budget=rules.mm_cache_pads_to_budget,
+                                                video_room_by_limits=rules.video_room_by_limits,
                                                 max_tiles=layout.mm_max_tiles)
             if profile is not None:
                 # The tower's forward comes first; its embeddings stay cached through the text run.

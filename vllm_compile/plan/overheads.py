@@ -14,6 +14,9 @@ vllm_compile/data/planner-rules.json, each with the bench/data/calibration cases
 """
 from __future__ import annotations
 
+import functools
+import math
+
 from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import EncoderFacts, GpuFacts, ModelFacts
@@ -155,39 +158,106 @@ class EncoderProfile:
     modality: str = "image"   # the dummy items' modality ("... K video items ...")
 
 
-# qwen2_vl.py `_MAX_FRAMES_PER_VIDEO`: the most frames of the profile run's dummy video.
+# qwen2_vl.py `_MAX_FRAMES_PER_VIDEO` from 0.11.0 (16 before): the most frames of a dummy video.
 MAX_FRAMES_PER_VIDEO = 14
 
 
-def video_tokens(frame_tokens: int, frames_per_patch: int, max_model_len: int) -> int:
-    """Embeddings of the largest dummy video a Qwen tower is profiled with where the video fills
-    the context (vLLM 0.10.2+, qwen2_vl.py `get_num_frames_with_most_features` with one video):
-    the most frames, up to MAX_FRAMES_PER_VIDEO, whose tokens fit `max_model_len`, at least one.
-    Frames are padded to a multiple of the tower's temporal patch, and each temporal patch of a
-    maximum-size frame gives `frame_tokens` embeddings (as one image does)."""
+def video_tokens(frame_tokens: int, frames_per_patch: int, seq_len: int, max_frames: int = MAX_FRAMES_PER_VIDEO,
+                 videos: int = 1) -> int:
+    """Embeddings of the largest dummy video a Qwen2/2.5-VL tower makes for `seq_len` tokens
+    (qwen2_vl.py `get_num_frames_with_most_features`): the most frames whose tokens fit `seq_len`
+    (none if one does not), shared by `videos` videos, at most `max_frames` and at least one per
+    video. Frames are padded to a multiple of the tower's temporal patch, and each temporal patch
+    of a maximum-size frame gives `frame_tokens` embeddings (as one image does)."""
     def tokens(frames: int) -> int:
         padded = frames + frames % frames_per_patch
         return max(padded // frames_per_patch, 1) * frame_tokens
 
-    frames = 1
-    while frames < MAX_FRAMES_PER_VIDEO and tokens(frames + 1) <= max_model_len:
+    videos = max(videos, 1)
+    total = 0   # frames beyond max_frames x videos change nothing
+    while total < max_frames * videos and tokens(total + 1) <= seq_len:
+        total += 1
+    return tokens(max(1, min(total // videos, max_frames)))
+
+
+# qwen3_vl.py `_MAX_FRAMES_PER_VIDEO` (0.11-0.14): the most frames of a Qwen3-VL dummy video.
+QWEN3_MAX_FRAMES_PER_VIDEO = 24576
+
+
+def qwen3_video_tokens(frames: int, side: int, max_pixels: int, factor: int, temporal: int) -> int:
+    """Embeddings of a Qwen3-VL video of `frames` frames of a `side` x `side` image, as its video
+    processor resizes it (transformers qwen3_vl video smart_resize, which vLLM calls): when the
+    frames, rounded to the temporal patch, hold more than `max_pixels`, every frame shrinks by
+    sqrt(frames x side^2 / max_pixels) to a multiple of `factor` (patch x merge, at least one);
+    frames are padded to a multiple of `temporal`, each temporal patch giving (edge / factor)^2."""
+    edge = side
+    if round(frames / temporal) * temporal * side * side > max_pixels:
+        beta = math.sqrt(frames * side * side / max_pixels)
+        edge = max(factor, math.floor(side / beta / factor) * factor)
+    padded = frames + frames % temporal
+    return max(padded // temporal, 1) * (edge // factor) ** 2
+
+
+@functools.lru_cache(maxsize=64)
+def qwen3_context_video_tokens(seq_len: int, side: int, max_pixels: int, factor: int, temporal: int) -> int:
+    """vLLM 0.11-0.14 (qwen3_vl.py get_num_frames_with_most_features, start 2 frames): the most
+    frames, up to QWEN3_MAX_FRAMES_PER_VIDEO, before the next frame's video would exceed
+    `seq_len`; the embeddings of that video."""
+    frames = 2
+    while frames < QWEN3_MAX_FRAMES_PER_VIDEO and \
+            qwen3_video_tokens(frames + 1, side, max_pixels, factor, temporal) <= seq_len:
         frames += 1
-    return tokens(frames)
+    return qwen3_video_tokens(frames, side, max_pixels, factor, temporal)
+
+
+def qwen3_video_item(enc: EncoderFacts, image_tokens: int, rule: str, token_factor: float,
+                     max_model_len: int) -> tuple[int, int]:
+    """(tokens per video item as the budget counts them, embeddings of the dummy video encoded)
+    for a Qwen3-VL tower. `rule` "context" (0.11-0.14): the frames the context holds, of the
+    largest image; the budget counts `token_factor` x its embeddings (12.5 in 0.11-0.12, for the
+    timestamps each frame adds to the prompt). "two_frames" (0.16 on): two frames of an image of
+    at most the video's pixels / temporal patch."""
+    factor = math.isqrt(enc.pixels_per_token)
+    side = max(factor, math.isqrt(image_tokens * enc.pixels_per_token) // factor * factor)
+    if rule == "context":
+        video = qwen3_context_video_tokens(max_model_len, side, enc.video_max_pixels, factor,
+                                           enc.video_temporal_patch)
+        return int(video * token_factor), video
+    frame = max(factor, math.isqrt(enc.video_max_pixels // enc.video_temporal_patch) // factor * factor)
+    video = qwen3_video_tokens(2, min(side, frame), enc.video_max_pixels, factor, enc.video_temporal_patch)
+    return video, video
 
 
 def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
                     items_per_prompt: int, max_pixels: int | None, dtype_bytes: int, *, videos_per_prompt: int = 0,
                     max_model_len: int = 0, video_from_context: bool = False,
-                    qk_concat_rotary: bool = False, max_tiles: int | None = None) -> EncoderProfile | None:
+                    qk_concat_rotary: bool = False, video_dummy_len: str = "model_len",
+                    max_video_frames: int = MAX_FRAMES_PER_VIDEO, items_floor: bool = False,
+                    qwen3_video_rule: str = "", qwen3_video_token_factor: float = 1.0,
+                    cache_pads_to_budget: bool = False, video_room_by_limits: bool = False,
+                    max_tiles: int | None = None) -> EncoderProfile | None:
     """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
     compute budget and cache size default to max_num_batched_tokens, and are at least one item of
-    the maximum size; the batch holds cdiv(budget, tokens per item) items, at most max_num_seqs x
-    the per-prompt limit. The profiled modality is the one with the most tokens per item: for a
-    tower that takes videos, where the release sizes the dummy video from the whole context
-    (`video_from_context`) and videos are allowed, a video of `video_tokens` when it is larger
-    than an image (an image wins a tie). The tower's forward is shaped like the decoder's
-    (`forward_factor` x dtype x (2 x MLP width per rank + width) per tower token); the cached
-    embeddings are items x tokens per item x the language model's hidden size."""
+    the maximum size; the batch holds cdiv(budget, tokens per item) items (`items_floor`, 0.10.0
+    on: max(1, budget // tokens per item), at most max(1, min(limit, max_model_len // tokens per
+    item)) per prompt), at most max_num_seqs x the per-prompt limit. The profiled modality is the
+    one with the most tokens per item, sized at max_model_len; an image wins a tie.
+
+    A Qwen2/2.5-VL tower takes videos (`videos_per_prompt` > 0, V1 releases: `video_dummy_len`
+    set): its largest video has the most frames that fit max_model_len (`video_from_context`,
+    0.10.2 on) or what is left of it after one image (before; `items_per_prompt` 0: no image), at
+    most `max_video_frames`; 0.8.0-0.8.2 (`video_room_by_limits`) leave out the per-prompt image
+    limit's images and share the frames among the per-prompt videos, both in the budget and in the
+    batch's dummy video. The dummy video actually encoded is built for the seq_len the release
+    passes (`video_dummy_len`): max_num_batched_tokens (0.8-0.9, 0.10.1-0.10.2), the item's own
+    maximum (0.10.0) or max_model_len (0.11 on). A Qwen3-VL tower's video follows
+    `qwen3_video_rule` (qwen3_video_item). With images limited to 0 and no video rule, an
+    image-sized item stands for the video (as before). `cache_pads_to_budget` (0.11.0): each
+    cached output smaller than the budget is copied into a budget-sized zero tensor.
+
+    The tower's forward is shaped like the decoder's (`forward_factor` x dtype x (2 x MLP width per
+    rank + width) per tower token); the cached embeddings are items x tokens per item x the
+    language model's hidden size."""
     enc = facts.encoder
     if enc is None or (items_per_prompt <= 0 and videos_per_prompt <= 0):
         return None
@@ -196,14 +266,32 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
         tokens = max(1, max_pixels // enc.pixels_per_token)
     if max_tiles and enc.tokens_per_tile:   # InternVL's max_dynamic_patch (+ the thumbnail tile)
         tokens = (max_tiles + (1 if enc.thumbnail and max_tiles > 1 else 0)) * enc.tokens_per_tile
-    modality, limit = enc.modality, items_per_prompt
-    if video_from_context and videos_per_prompt > 0 and enc.video_frames_per_patch:
-        video = video_tokens(tokens, enc.video_frames_per_patch, max_model_len)
+    modality, limit, item_tokens, encoded = enc.modality, items_per_prompt, tokens, tokens
+    if video_dummy_len and videos_per_prompt > 0 and enc.video_frames_per_patch:
+        frames = enc.video_frames_per_patch
+        if video_room_by_limits:
+            images, videos = max(items_per_prompt, 0) * tokens, videos_per_prompt
+        else:
+            images, videos = (tokens if items_per_prompt > 0 and not video_from_context else 0), 1
+        video = video_tokens(tokens, frames, max_model_len - images, max_video_frames, videos)
         if video > tokens or items_per_prompt <= 0:
-            modality, limit, tokens = "video", videos_per_prompt, video
-    patches = tokens * enc.patches_per_token
-    budget = max(batched_tokens, tokens)
-    items = min(-(-budget // tokens), max_num_seqs * max(limit, 1))
+            modality, limit, item_tokens = "video", videos_per_prompt, video
+            batch = video_tokens(tokens, frames, batched_tokens - (images if video_room_by_limits else 0),
+                                 max_video_frames, videos if video_room_by_limits else 1)
+            encoded = {"batched_tokens": batch,
+                       "model_len": video_tokens(tokens, frames, max_model_len, max_video_frames)}.get(
+                video_dummy_len, video)
+    elif qwen3_video_rule and videos_per_prompt > 0 and enc.video_max_pixels and enc.pixels_per_token:
+        video, dummy = qwen3_video_item(enc, tokens, qwen3_video_rule, qwen3_video_token_factor, max_model_len)
+        if video > tokens or items_per_prompt <= 0:
+            modality, limit, item_tokens, encoded = "video", videos_per_prompt, video, dummy
+    budget = max(batched_tokens, item_tokens)
+    if items_floor:
+        per_prompt = max(1, min(limit, max_model_len // item_tokens))
+        items = max(1, min(budget // item_tokens, max_num_seqs * per_prompt))
+    else:
+        items = min(-(-budget // item_tokens), max_num_seqs * max(limit, 1))
+    patches = encoded * enc.patches_per_token
     # A tower with no split weights (Qwen2-Audio's, transformers' own modules) runs whole on each rank.
     split = tp if enc.sharded_bytes else 1
     if enc.pixels_per_patch:
@@ -211,7 +299,7 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     else:   # a tower whose facts do not say its block's shape: the decoder's per-token rule
         forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // split + enc.hidden_size)
                       * era_constants(era).forward_factor)
-    cached = items * tokens * facts.hidden_size * dtype_bytes
+    cached = items * (max(encoded, budget) if cache_pads_to_budget else encoded) * facts.hidden_size * dtype_bytes
     return EncoderProfile(budget, items, forward, cached, modality)
 
 

@@ -35,6 +35,16 @@ class ReleaseRules:
     nccl_eager_buffers: bool = False   # the bundled NCCL (<= 2.21, before 0.9.0) sets up every channel's buffers at init
     video_frames_from_context: bool = False   # a Qwen tower's dummy video fills max_model_len (0.10.2+, PR #24312)
     vision_qk_concat_rotary: bool = False     # Qwen vision attention rotates q and k concatenated, in float32 (0.11)
+    # The seq_len V1's profile run builds its dummy multimodal item at, which sizes a Qwen video:
+    # "" (V0: images only), batched_tokens (0.8-0.9, 0.10.1-0.10.2), item (0.10.0: the item's
+    # logged maximum), model_len (0.11+).
+    video_dummy_len: Literal["", "batched_tokens", "item", "model_len"] = ""
+    video_max_frames: int = 16                # qwen2_vl.py _MAX_FRAMES_PER_VIDEO (14 from 0.11.0)
+    mm_items_floor: bool = False              # items = max(1, budget // item tokens) (0.10.0+), else cdiv
+    qwen3_video_rule: Literal["", "context", "two_frames"] = ""  # Qwen3-VL's dummy video (overheads.qwen3_video_item)
+    qwen3_video_token_factor: float = 1.0     # the budget counts 12.5 tokens per Qwen3-VL video embedding (0.11-0.12)
+    mm_cache_pads_to_budget: bool = False     # profile_run pads each cached output to the encoder budget (0.11.0)
+    video_room_by_limits: bool = False        # a Qwen video's frames leave room for the per-prompt limits' items (0.8.0-0.8.2)
     mllama_projector_parallel: bool = True    # mllama's projector split over TP (0.6.4+; before: an nn.Linear on every rank)
 
 

@@ -10,7 +10,8 @@ table is vocabulary-parallel there, so it is split too.
 Sources (structure, facts only): vLLM vllm/model_executor/models/qwen2_vl.py, qwen2_5_vl.py,
 qwen3_vl.py, siglip.py, gemma3_mm.py, mllama4.py, pixtral.py, mistral3.py, llava.py, intern_vit.py,
 internvl.py, nvlm_d.py and mllama.py; the Hugging Face image processors' default maximum
-sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels),
+sizes (Qwen2-VL/2.5-VL `max_pixels` 12845056; Qwen3-VL/3.5 `longest_edge` 16777216 pixels, and 25165824
+for a whole video),
 which vLLM's Qwen processors take as the largest dummy image of the profile run. Each merged
 token covers (patch x spatial_merge)^2 pixels: 16384 tokens per image for both, as vLLM logs
 ("Encoder cache will be initialized with a budget of 16384 tokens, and profiled with 1 image
@@ -41,9 +42,12 @@ class Tower:
     default_patch: int = 14
     rotary: bool = False       # 2D rotary positions on q/k, in float32 (the Qwen towers); SigLIP: a table
     # The profile run's dummy video follows qwen2_vl.py's frame rule (Qwen2-VL, Qwen2.5-VL): from 0.10.2 it
-    # fills the context and can outgrow an image. Qwen3-VL's processor sizes its videos otherwise (not modelled;
-    # the Qwen3.5/3.6 start-ups logged profile images).
+    # fills the context and can outgrow an image. Qwen3-VL's processor sizes its videos by `video_max_pixels`.
     video_from_context: bool = False
+    # Qwen3-VL's video processor bounds a whole video's pixels (video_preprocessor_config.json
+    # `size.longest_edge`, 25165824 in the Qwen3-VL / Qwen3.5 / Qwen3.6 checkpoints and transformers'
+    # Qwen3VLVideoProcessor as they load it); vLLM sizes the dummy video by it (plan/overheads.py).
+    video_max_pixels: int = 0
 
 
 TOWERS: dict[str, Tower] = {
@@ -55,7 +59,7 @@ TOWERS: dict[str, Tower] = {
                         rotary=True, video_from_context=True),
     "qwen3_vl": Tower(width="hidden_size", depth="depth", gated_mlp=False, layer_norm=True, patch_bias=True,
                       temporal=True, positions="table", post_norm=False, projector="qwen_merger",
-                      max_pixels=16777216, default_patch=16, rotary=True),
+                      max_pixels=16777216, default_patch=16, rotary=True, video_max_pixels=25165824),
     "gemma3": Tower(width="hidden_size", depth="num_hidden_layers", gated_mlp=False, layer_norm=True, patch_bias=True,
                     temporal=False, positions="grid", post_norm=True, projector="gemma3"),
     # Llama 4 (vLLM mllama4.py): an unfolding linear patch embedding without bias, a class token
@@ -129,6 +133,21 @@ def _linear(name: str, rows: int, cols: int, *, bias: bool, row_parallel: bool =
     if bias:   # a column-parallel bias follows its rows; a row-parallel one is added whole on every rank
         out.append(_v(name + ".bias", rows, "replicated" if row_parallel else "sharded"))
     return out
+
+
+def _fc_mlp(prefix: str, width: int, inter: int) -> list[Tensor]:
+    """fc1 (column-parallel) and fc2 (row-parallel), both with biases: the ViT MLP."""
+    return (_linear(prefix + "fc1", inter, width, bias=True)
+            + _linear(prefix + "fc2", width, inter, bias=True, row_parallel=True))
+
+
+def _vit_block(prefix: str, width: int, inter: int, *, attn_bias: bool) -> list[Tensor]:
+    """One block of the Llama 4 and mllama towers as vLLM names it: fused qkv and o projections
+    (biases as `attn_bias`), the fc MLP, LayerNorms before the attention and the MLP."""
+    return (_linear(prefix + "self_attn.qkv_proj", 3 * width, width, bias=attn_bias)
+            + _linear(prefix + "self_attn.o_proj", width, width, bias=attn_bias, row_parallel=True)
+            + _fc_mlp(prefix + "mlp.", width, inter)
+            + _norm(prefix + "input_layernorm", width, True) + _norm(prefix + "post_attention_layernorm", width, True))
 
 
 def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> tuple[EncoderFacts | None, str | None]:
@@ -233,6 +252,7 @@ def encoder_facts(top: Config, model_type: str, text_hidden: int, elem: int) -> 
                         tokens_per_item=tokens, pixels_per_token=(patch * merge) ** 2 if row.max_pixels else 0,
                         patches_per_token=merge * merge if row.max_pixels else max(1, patches // tokens),
                         video_frames_per_patch=temporal if row.video_from_context else 0,
+                        video_max_pixels=row.video_max_pixels, video_temporal_patch=temporal if row.video_max_pixels else 0,
                         pixels_per_patch=channels * temporal * patch * patch, gated_mlp=row.gated_mlp,
                         rotary=row.rotary), None
 
@@ -264,12 +284,7 @@ def _llama4(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
                                     quantizable=False)]
     tensors += _norm("vision_model.layernorm_pre", width, True) + _norm("vision_model.layernorm_post", width, True)
     for i in range(depth):
-        p = f"vision_model.model.layers.{i}."
-        tensors += _linear(p + "self_attn.qkv_proj", 3 * width, width, bias=True)
-        tensors += _linear(p + "self_attn.o_proj", width, width, bias=True, row_parallel=True)
-        tensors += _linear(p + "mlp.fc1", inter, width, bias=True)
-        tensors += _linear(p + "mlp.fc2", width, inter, bias=True, row_parallel=True)
-        tensors += _norm(p + "input_layernorm", width, True) + _norm(p + "post_attention_layernorm", width, True)
+        tensors += _vit_block(f"vision_model.model.layers.{i}.", width, inter, attn_bias=True)
     tensors += _linear("vision_model.vision_adapter.mlp.fc1", project_in, inter, bias=adapter_bias)
     tensors += _linear("vision_model.vision_adapter.mlp.fc2", project_out, project_in, bias=adapter_bias,
                        row_parallel=True)
@@ -419,8 +434,7 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
         if qk_norm:
             tensors += [_v(q + "attn.q_norm", padded), _v(q + "attn.k_norm", padded)]
         tensors += [Tensor(q + "attn.proj", width, padded, "heads"), _v(q + "attn.proj.bias", width)]
-        tensors += _linear(q + "mlp.fc1", inter, width, bias=True)
-        tensors += _linear(q + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+        tensors += _fc_mlp(q + "mlp.", width, inter)
         tensors += _norm(q + "norm1", width, layer_norm) + _norm(q + "norm2", width, layer_norm)
         tensors += [_v(q + "ls1", width), _v(q + "ls2", width)]
     tensors += _norm("mlp1.0", width * shuffle, True)
@@ -474,8 +488,7 @@ def _interns1_vit(v: Config, width: int, inter: int, depth: int, patch: int, cha
             tensors += [_v(q + "attention.q_norm", width), _v(q + "attention.k_norm", width)]
         tensors += [Tensor(q + "attention.projection_layer", width, width, "replicated"),
                     _v(q + "attention.projection_layer.bias", width)]
-        tensors += _linear(q + "mlp.fc1", inter, width, bias=True)
-        tensors += _linear(q + "mlp.fc2", width, inter, bias=True, row_parallel=True)
+        tensors += _fc_mlp(q + "mlp.", width, inter)
         tensors += _norm(q + "layernorm_before", width, layer_norm) + _norm(q + "layernorm_after", width, layer_norm)
         tensors += [_v(q + "lambda_1", width), _v(q + "lambda_2", width)]
     if not v.bool("use_mean_pooling", True):
@@ -558,11 +571,7 @@ def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
     for stack, count, gated in (("transformer", local, False), ("global_transformer", global_layers, True)):
         for i in range(count):
             p = f"vision_model.{stack}.layers.{i}."
-            tensors += _linear(p + "self_attn.qkv_proj", 3 * width, width, bias=False)
-            tensors += _linear(p + "self_attn.o_proj", width, width, bias=False, row_parallel=True)
-            tensors += _linear(p + "mlp.fc1", inter, width, bias=True)
-            tensors += _linear(p + "mlp.fc2", width, inter, bias=True, row_parallel=True)
-            tensors += _norm(p + "input_layernorm", width, True) + _norm(p + "post_attention_layernorm", width, True)
+            tensors += _vit_block(p, width, inter, attn_bias=False)
             if gated:
                 tensors += [_v(p + "gate_attn", 1), _v(p + "gate_ffn", 1)]
     projector = _linear("multi_modal_projector", text_hidden, out, bias=True)
