@@ -233,13 +233,16 @@ def test_each_architecture_runs_from_its_release_and_older_ones_are_refused_with
     old = plan_deployment(base)
     assert old.verdict == "invalid" and old.failure_key == "engine.version"
     assert "Model architectures ['GraniteMoeHybridForCausalLM'] are not supported for now" in old.reasons[0]
-    assert {"engine.version": "0.10.0"} in [dict(f.settings) for f in old.fixes]
-    v0 = plan_deployment(dataclasses.replace(base, vllm_version="0.9.2"))
-    assert any("V0 engine" in w and w.key == "engine.version" for w in v0.warnings)
-    new = plan_deployment(dataclasses.replace(base, vllm_version="0.10.0"))
+    assert {"engine.version": "0.10.2"} in [dict(f.settings) for f in old.fixes]
+    # 0.9.2 - 0.10.1.1 run every model with inner state on V0 unless VLLM_USE_V1=1 (the V1
+    # oracle in engine/arg_utils.py: 'Mamba is experimental on VLLM_USE_V1=1. Falling back to V0').
+    for version in ("0.9.2", "0.10.0", "0.10.1.1"):
+        v0 = plan_deployment(dataclasses.replace(base, vllm_version=version))
+        assert any("V0 engine" in w and "0.10.2" in w and w.key == "engine.version" for w in v0.warnings), version
+    new = plan_deployment(dataclasses.replace(base, vllm_version="0.10.2"))
     assert not any("V0 engine" in w for w in new.warnings) and new.verdict == "ok"
-    # Jamba (Mamba1) reached the V1 hybrid cache later than the Mamba2 hybrids.
-    jamba = plan_deployment(dataclasses.replace(base, model=hand(JAMBA, "jamba"), vllm_version="0.10.0",
+    # Jamba (Mamba1) reaches the V1 hybrid cache with the same release.
+    jamba = plan_deployment(dataclasses.replace(base, model=hand(JAMBA, "jamba"), vllm_version="0.10.1",
                                                 gpu=gpu("H200-SXM-141GB")))
     assert any("V0 engine" in w and "0.10.2" in w for w in jamba.warnings)
 

@@ -86,7 +86,8 @@ def test_the_attention_block_grows_to_one_state_and_the_plan_follows():
     old = plan_deployment(dataclasses.replace(req, vllm_version="0.7.3"))
     assert old.verdict == "invalid" and old.failure_key == "engine.version"
     assert "Model architectures ['MiniMaxText01ForCausalLM'] are not supported for now" in old.reasons[0]
-    assert {"engine.version": "0.10.1"} in [dict(f.settings) for f in old.fixes]   # the first V1 release
-    # 0.8.4 - 0.10.0 serve it on the V0 engine only.
-    v0 = plan_deployment(dataclasses.replace(req, vllm_version="0.10.0"))
-    assert any("V0 engine" in w and "0.10.1" in w for w in v0.warnings)
+    assert {"engine.version": "0.10.2"} in [dict(f.settings) for f in old.fixes]   # the first V1 release
+    # 0.8.4 - 0.10.1.1 serve it on the V0 engine unless VLLM_USE_V1=1 (0.10.1's V1 oracle still
+    # falls back for models with inner state).
+    v0 = plan_deployment(dataclasses.replace(req, vllm_version="0.10.1"))
+    assert any("V0 engine" in w and "0.10.2" in w for w in v0.warnings)

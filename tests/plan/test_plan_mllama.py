@@ -103,7 +103,9 @@ def test_served_on_v0_from_0_6_2_to_0_10_2_and_refused_after():
     assert p.verdict == "ok"
     gone = plan_deployment(_request("0.11.0"))
     assert gone.verdict == "invalid" and gone.failure_key == "engine.version"
-    assert "Model architectures ['MllamaForConditionalGeneration'] are not supported for now" in gone.reasons[0]
+    # vLLM 0.11.0 - 0.33.0 registry.py: _PREVIOUSLY_SUPPORTED_MODELS {"MllamaForConditionalGeneration": "0.10.2"}.
+    assert ("Model architecture MllamaForConditionalGeneration was supported in vLLM until v0.10.2, and is not "
+            "supported anymore") in gone.reasons[0]
     assert "removed in vLLM 0.11.0" in gone.reasons[0]
     assert {"engine.version": "0.10.2"} in [dict(f.settings) for f in gone.fixes]
     assert plan_deployment(_request("0.33.0")).verdict == "invalid"
@@ -173,3 +175,20 @@ def test_the_pipeline_fix_compiles_once_applied(tmp_path, monkeypatch):
     assert applied.exit_code == 0, applied.output
     assert "pipeline_parallel_size: 1" in spec.read_text() and "tensor_parallel_size: 2" in spec.read_text()
     assert CliRunner().invoke(cli, ["compile", str(spec)]).exit_code == 0
+
+
+def test_releases_before_0_6_4_keep_the_projector_whole_on_every_rank():
+    # vLLM's mllama.py (read in the wheels): multi_modal_projector is an nn.Linear in 0.6.2 - 0.6.3.post1
+    # and a ColumnParallelLinear (gather_output=True) from 0.6.4; the rest of the split is the same.
+    f = mllama()
+    assert f.encoder.projector_bytes == 2 * PROJECTOR
+
+    def rank_bytes(version: str) -> int:
+        p = plan_deployment(dataclasses.replace(_request(version), gpu_count=2, tensor_parallel_size=2))
+        return p.per_gpu.encoder_weights_bytes
+
+    enc = f.encoder
+    split = enc.replicated_bytes + cdiv(enc.sharded_bytes, 2)
+    whole = enc.replicated_bytes + 2 * PROJECTOR + cdiv(enc.sharded_bytes - 2 * PROJECTOR, 2)
+    assert rank_bytes("0.6.4") == rank_bytes("0.10.2") == split
+    assert rank_bytes("0.6.2") == rank_bytes("0.6.3.post1") == whole

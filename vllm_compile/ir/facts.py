@@ -113,6 +113,10 @@ class EncoderFacts:
     # qkv/proj; otherwise an unsplit attention on every rank); 0 when the split does not depend on TP.
     head_split_bytes: int = 0
     split_heads: int = 0
+    # Part of sharded_bytes that is a column-parallel projector which older releases build as a
+    # plain linear on every rank (Llama-3.2-Vision's multi_modal_projector before vLLM 0.6.4: the
+    # release rule `mllama_projector_parallel`); 0 when every release splits it the same way.
+    projector_bytes: int = 0
     # The language model reads the item's tokens through cross-attention layers that cache them
     # per sequence (Llama-3.2-Vision), rather than as embeddings placed in the prompt.
     cross_attention: bool = False

@@ -90,6 +90,12 @@ def plan_deployment(req: PlanRequest) -> Plan:
     rules = rules_for_model(req.vllm_version, req.model.architecture, req.enable_prefix_caching, req.mamba_cache_mode)
     engine = engine_choice(rules, req.speculative.method if req.speculative else None, req.use_v1)
     rules = engine.rules
+    enc = req.model.encoder
+    if enc is not None and enc.projector_bytes and not rules.mllama_projector_parallel:
+        # vLLM before 0.6.4 builds mllama's projector as a plain nn.Linear: whole on every rank.
+        req = dataclasses.replace(req, model=dataclasses.replace(req.model, encoder=dataclasses.replace(
+            enc, sharded_bytes=enc.sharded_bytes - enc.projector_bytes,
+            replicated_bytes=enc.replicated_bytes + enc.projector_bytes, projector_bytes=0)))
     if req.model.encoder is not None and (req.language_model_only or tower_skipped(req, req.model)):
         # `--language-model-only`, or every modality of the tower limited to 0 in a release that
         # then builds no tower: vLLM loads the decoder alone and profiles no multimodal input.
@@ -244,8 +250,11 @@ def _architecture_release(version: str, facts: ModelFacts, warnings: list, inval
                                                f"{facts.architecture}" + (" on the V1 engine's Mamba cache" if support.v1_from else ""))]))
     elif support.removed_in and at_least(version, support.removed_in):
         last = support.last or support.first
+        # vLLM's registry keeps removed architectures in _PREVIOUSLY_SUPPORTED_MODELS with the last
+        # release that served them, and says so (registry.py, 0.11.0 - 0.33.0 wheels).
         invalid.append(("engine.version", f"vLLM {version} does not serve {facts.architecture} ({facts.model_id}): "
-                        f"it stops with 'Model architectures ['{facts.architecture}'] are not supported for now'; "
+                        f"it stops with 'Model architecture {facts.architecture} was supported in vLLM until "
+                        f"v{last}, and is not supported anymore'; "
                         f"it was removed in vLLM {support.removed_in} ({support.removed_why})",
                         [_fixes().Candidate.of({"engine.version": last}, f"vLLM {last}, the newest bundled release "
                                                f"that serves {facts.architecture}")]))

@@ -45,6 +45,7 @@ class ReleaseRules:
     qwen3_video_token_factor: float = 1.0     # the budget counts 12.5 tokens per Qwen3-VL video embedding (0.11-0.12)
     mm_cache_pads_to_budget: bool = False     # profile_run pads each cached output to the encoder budget (0.11.0)
     video_room_by_limits: bool = False        # a Qwen video's frames leave room for the per-prompt limits' items (0.8.0-0.8.2)
+    mllama_projector_parallel: bool = True    # mllama's projector split over TP (0.6.4+; before: an nn.Linear on every rank)
 
 
 def rules_for(version: str) -> ReleaseRules:

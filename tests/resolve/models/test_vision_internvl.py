@@ -204,3 +204,24 @@ def test_internvl2_5_26b_internvit_6b_and_internlm2_reproduce_the_published_coun
     assert f.encoder.parameters == tower + mlp1
     assert f.parameters - f.encoder.parameters == 19_861_149_696 + (92553 - 92544) * 2 * 6144
     assert f.parameters == 25_514_186_112
+
+
+def test_the_hugging_face_layout_is_served_from_0_10_2_and_the_remote_code_layout_always():
+    # vLLM's registry.py maps InternVLForConditionalGeneration (to interns1.py) from the 0.10.2
+    # wheel on; 0.10.1.1's has InternS1ForConditionalGeneration and InternVLChatModel only.
+    from vllm_compile.ir.plan import PlanRequest
+    from vllm_compile.plan import plan_deployment
+    from vllm_compile.resolve.hardware import lookup_gpu
+
+    def plan(config: dict, version: str):
+        return plan_deployment(PlanRequest(vllm_version=version, model=_facts(config), gpu=lookup_gpu("L4"),
+                                           gpu_count=1, mode="predict", max_model_len=8192))
+
+    hf = _hf_layout(load(INTERNVL3_1B))
+    old = plan(hf, "0.10.1.1")
+    assert old.verdict == "invalid" and old.failure_key == "engine.version"
+    assert "Model architectures ['InternVLForConditionalGeneration'] are not supported for now" in old.reasons[0]
+    assert {"engine.version": "0.10.2"} in [dict(f.settings) for f in old.fixes]
+    assert plan(hf, "0.10.2").verdict == "ok"
+    for version in ("0.6.6.post1", "0.10.1.1"):
+        assert plan(load(INTERNVL3_1B), version).verdict == "ok"

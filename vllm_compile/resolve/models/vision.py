@@ -106,8 +106,12 @@ TOWER_OF = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwe
 # Rows whose tower must be the one named by vision_config.model_type (LLaVA wraps CLIP/SigLIP too).
 TOWER_VISION = {"mistral3": "pixtral", "llava_pixtral": "pixtral", "internvl": "intern_vit_6b",
                 "nvlm_d": "intern_vit_6b", "internvl_hf": "internvl_vision", "mllama": "mllama_vision_model"}
-# vLLM's NVLM-D pads InternViT-6B's 25 heads with 7 zero heads (32) so that TP 2/4/8 divide them;
-# InternVL itself adds none (nvlm_d.py / internvl.py `num_dummy_heads`).
+# vLLM's NVLM-D pads InternViT-6B's 25 heads with 7 dummy heads (32) so that TP 2/4/8 divide them;
+# InternVL itself adds none. Read in the wheels 0.6.3 - 0.12.0, 0.15.0 and 0.33.0: nvlm_d.py's
+# _init_vision_model passes `num_dummy_heads=7` to InternVisionModel (internvl.py passes none), and
+# intern_vit.py's attention sizes with (heads + dummy) x head_dim: the qkv rows (and qkv bias),
+# the q_norm / k_norm weights and the proj input columns; proj's output, its bias and the MLP keep
+# the tower's width.
 DUMMY_HEADS = {"nvlm_d": 7}
 # Llama 4's image processor splits an image into at most `max_patches` tiles of image_size
 # (transformers Llama4ImageProcessor default and the released checkpoints' preprocessor_config:
@@ -361,8 +365,12 @@ def _internvit(top: Config, v: Config, kind: str, text_hidden: int, elem: int) -
 
     Split over TP: fc1 (and its bias) column-parallel, fc2 row-parallel. The attention's qkv and
     proj are QKV/row-parallel only when TP divides the heads (plus vLLM's dummy heads);
-    otherwise vLLM falls back to an unsplit attention (InternSdpaAttention), so every rank holds
-    them whole: `head_split_bytes` / `split_heads` carry that rule to the planner. On every rank:
+    otherwise every rank holds them whole: `head_split_bytes` / `split_heads` carry that rule to
+    the planner. Every release has it (intern_vit.py, read in the wheels 0.6.2 - 0.12.0, 0.15.0
+    and 0.33.0): 0.6.3 - 0.10.2 `_init_attn` falls back to the unsplit InternSdpaAttention when
+    (num_heads + num_dummy_heads) % tp_size != 0 (0.6.2, before dummy heads: num_heads % tp_size,
+    and xformers present); 0.11.0 on builds InternParallelAttention with disable_tp
+    (use_data_parallel) in that case. On every rank:
     the patch Conv2d, class token, position table, norms, q/k norms, layer scales, the
     row-parallel biases and the whole of mlp1 (plain / replicated linears).
 
@@ -527,7 +535,9 @@ def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
     config take transformers' MllamaVisionConfig defaults).
 
     Split over TP: the patch embedding (a column-parallel unfold), the blocks' fused qkv, o_proj,
-    fc1 (and its bias) and fc2, and the projector (column-parallel, gathered). On every rank: the
+    fc1 (and its bias) and fc2, and the projector (column-parallel, gathered, from vLLM 0.6.4;
+    0.6.2 - 0.6.3.post1 build it as an nn.Linear: `projector_bytes` and the release rule
+    `mllama_projector_parallel`; read in the wheels 0.6.2 - 0.10.2). On every rank: the
     class token, the gated position table and its per-aspect-ratio tile table, the pre/post tile
     embeddings, the LayerNorms, fc2's bias and the global blocks' attention/MLP gates.
 
@@ -564,11 +574,13 @@ def _mllama(v: Config, text_hidden: int, elem: int) -> EncoderFacts:
             tensors += _vit_block(p, width, inter, attn_bias=False)
             if gated:
                 tensors += [_v(p + "gate_attn", 1), _v(p + "gate_ffn", 1)]
-    tensors += _linear("multi_modal_projector", text_hidden, out, bias=True)
+    projector = _linear("multi_modal_projector", text_hidden, out, bias=True)
+    tensors += projector
     sharded = sum(t.parameters * elem for t in tensors if t.part == "sharded")
     replicated = sum(t.parameters * elem for t in tensors if t.part != "sharded")
     return EncoderFacts(kind="mllama", modality="image", parameters=sum(t.parameters for t in tensors),
                         sharded_bytes=sharded, replicated_bytes=replicated, hidden_size=width,
                         intermediate_size=inter, num_layers=local + global_layers,
                         patches_per_item=tiles * -(-patches // 8) * 8, tokens_per_item=tiles * patches,
-                        patches_per_token=1, cross_attention=True, pixels_per_patch=channels * patch * patch)
+                        patches_per_token=1, cross_attention=True, pixels_per_patch=channels * patch * patch,
+                        projector_bytes=sum(t.parameters * elem for t in projector))

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:5726b892ca5f392d0931eac5cc1de9a451cec6d5688d77ec93d95115f2914aff
+# check-digest: sha256:bb995baa686c6e6bcd3df8c7b4519caec80e2f211b64fb93df095d0755ac500f
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
-# check-digest: sha256:da580e1b8a19cbed2113e04ef64a4474ef38e106dcb37c0a65d99cc3bf3d6084
+# check-digest: sha256:b27d28013b570505f38208df87049dc14bd5553bb546d38c1361ded261e772e6
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
