@@ -192,3 +192,14 @@ def test_releases_before_0_6_4_keep_the_projector_whole_on_every_rank():
     whole = enc.replicated_bytes + 2 * PROJECTOR + cdiv(enc.sharded_bytes - 2 * PROJECTOR, 2)
     assert rank_bytes("0.6.4") == rank_bytes("0.10.2") == split
     assert rank_bytes("0.6.2") == rank_bytes("0.6.3.post1") == whole
+
+
+def test_vllm_use_v1_set_on_a_v1_default_release_is_refused_by_name():
+    # EngineArgs._is_v1_supported_oracle: a model that is not V1-compatible falls back to V0, or,
+    # with VLLM_USE_V1=1 set, raises "VLLM_USE_V1=1 is not supported with [architectures]".
+    for version in ("0.8.5", "0.10.2"):
+        forced = plan_deployment(_request(version, use_v1=True))
+        assert forced.verdict == "invalid" and forced.failure_key == "engine.version"
+        assert forced.reasons[0].startswith("VLLM_USE_V1=1 is not supported with ['MllamaForConditionalGeneration'].")
+        assert plan_deployment(_request(version, use_v1=False)).verdict == "ok"
+        assert plan_deployment(_request(version)).verdict == "ok"

@@ -15,7 +15,8 @@ from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, kv, overheads, rules_data, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults,
-                                        default_block_size, engine_choice, lora_ranks, rules_for_model)
+                                        default_block_size, engine_choice, lora_ranks, rules_for,
+                                        rules_for_model)
 from vllm_compile.versions import at_least
 
 if TYPE_CHECKING:  # the fixes are imported where a plan fails: a plan that starts needs none
@@ -274,6 +275,12 @@ def _encoder_decoder_refusals(req: PlanRequest, rules: ReleaseRules, facts: Mode
     if facts.encoder is None or not facts.encoder.cross_attention or rules.engine != "v0":
         return
     Candidate = _fixes().Candidate
+    if req.use_v1 and rules_for(req.vllm_version).engine == "v1":
+        # A V1-default release that still has V0: EngineArgs._is_v1_supported_oracle sends a model
+        # that is not V1-compatible (encoder-decoder) to V0, or with VLLM_USE_V1=1 set raises
+        # _raise_or_fallback's NotImplementedError naming the architectures.
+        invalid.append(("engine.version", f"VLLM_USE_V1=1 is not supported with ['{facts.architecture}']. "
+                        f"(vLLM {req.vllm_version} runs it on the V0 engine only: unset VLLM_USE_V1)", []))
     pp, tp = req.pipeline_parallel_size, req.tensor_parallel_size
     if req.max_loras:
         key = "model.lora_adapters" if facts.lora_adapters else "engine.extra_args"
