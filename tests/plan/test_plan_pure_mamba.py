@@ -275,3 +275,14 @@ def test_a_goal_the_state_slots_miss_is_worded_as_state_not_kv():
     [tp] = [c for c in p.choices if c.knob == "tensor_parallel_size"]
     assert tp.reason.startswith("the size with the most state-cache room")
     assert not any("KV" in text for text in (*p.reasons, tp.reason))
+
+
+def test_inspect_says_why_a_mamba2_model_has_no_intermediate_size():
+    # Mamba2 configs state no intermediate_size (the mixer is `expand` x hidden wide): inspect said
+    # a bare "intermediate_size 0"; it now says there is no MLP. Mamba1 states its mixer width.
+    row = next(line for line in render_text(report(hand(CODESTRAL, "codestral"))).splitlines()
+               if line.startswith("intermediate_size"))
+    assert row.split(None, 1)[1] == "0 (no MLP: each layer is a norm and a Mamba mixer)"
+    mamba1 = next(line for line in render_text(report(hand(MAMBA_28B, "mamba"))).splitlines()
+                  if line.startswith("intermediate_size"))
+    assert mamba1.split(None, 1)[1] == "5120"
