@@ -55,8 +55,9 @@ def test_state_blocks_bound_max_num_seqs_and_the_fix_lowers_it():
     assert fix.verdict == "ok" and dict(fix.settings)["engine.max_num_seqs"] <= short.num_gpu_blocks // 2
     roomy = plan(QWEN36, "H200-SXM-141GB", version="0.33.0", mode="predict", max_model_len=65536)
     assert roomy.verdict == "ok" and roomy.num_gpu_blocks >= 2 * roomy.max_num_seqs
-    # Releases before the check capped CUDA-graph sizes instead of failing.
-    older = plan(QWEN36, "H200-SXM-141GB", version="0.15.1", mode="predict", max_model_len=65536,
+    # Releases before the check capped CUDA-graph sizes instead of failing (0.17.0: the first whose
+    # registry has Qwen3_5MoeForConditionalGeneration).
+    older = plan(QWEN36, "H200-SXM-141GB", version="0.17.0", mode="predict", max_model_len=65536,
                  gpu_memory_utilization=0.6)
     assert older.verdict == "ok"
     # Older V1 reports "GPU KV cache size" as blocks // groups x block size (4 groups here).

@@ -9,6 +9,8 @@ import pytest
 
 from plan_support import facts, plan
 from vllm_compile.plan import valid_tensor_parallel
+from vllm_compile.plan.releases import architecture_support
+from vllm_compile.versions import at_least
 
 MODELS = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-0.6B", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-20b",
           "mistralai/Mistral-7B-Instruct-v0.3", "google/gemma-2-9b-it", "meta-llama/Llama-3.1-70B-Instruct"]
@@ -28,6 +30,11 @@ def test_ledger_adds_up_to_requested(model_id, gpu_name, tp, version):
     if not valid_tensor_parallel(facts(model_id), tp):
         pytest.skip("TP does not divide this model's heads")
     p = plan(model_id, gpu_name, tp, version=version, mode="predict", tensor_parallel_size=tp, max_model_len=4096)
+    support = architecture_support(facts(model_id).architecture)
+    if support is not None and not at_least(version, support.first):
+        # A release before the architecture's first refuses it (planner-rules.json `architectures`).
+        assert p.verdict == "invalid" and p.failure_key == "engine.version"
+        return
     if p.verdict != "ok":
         assert p.verdict in ("weights_do_not_fit", "no_kv_memory", "kv_too_small")
         assert p.reasons and p.fixes

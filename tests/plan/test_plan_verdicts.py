@@ -105,7 +105,8 @@ def test_bf16_on_t4_runs_float16_in_compile_mode():
 
 
 def test_bf16_on_t4_is_invalid_when_predicting_an_old_release():
-    p = plan(QWEN3_06B, "T4", 1, version="0.6.3", mode="predict", tensor_parallel_size=1, max_model_len=4096)
+    # Llama-3.2-1B (bfloat16): Qwen3 is not served before 0.8.4.
+    p = plan("meta-llama/Llama-3.2-1B-Instruct", "T4", 1, version="0.6.3", mode="predict", tensor_parallel_size=1, max_model_len=4096)
     assert p.verdict == "invalid"
     assert p.reasons[0].startswith("Bfloat16 is only supported on GPUs with compute capability of at least 8.0")
     assert "7.5" in p.reasons[0]

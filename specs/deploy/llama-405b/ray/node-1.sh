@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:b1121a3ec8820d4830d0bf77316bbb57f632f95c24e890e915f3c8c6008a9efc
+# check-digest: sha256:c14465b07f2985e8b0b6bf4b8540b6fcd68d5923a7b6232a841a51508addba5c
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.
