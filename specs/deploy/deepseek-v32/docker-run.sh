@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f278bf605b1cc929ce174572b50beeaccef2efd8d8975820289a4146e466e8f2
-# check-digest: sha256:b8427725b2ebed73f4865f26e41696323b1d99f745e75c2a014eac1814b01e79
+# check-digest: sha256:c19a3dce62eca45784dc94cee03caca4554ebefed4adddfc3889c961b41443f4
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

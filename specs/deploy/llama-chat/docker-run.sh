@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b2d5f1471d1fa7bc3eeae4ea94b693a70a3d922285d4400e433dde5154da1ff
-# check-digest: sha256:6c1609184f0056106259e7a29ebe69d4fe17fc518d657d78bfa2aa6c044514f3
+# check-digest: sha256:ab1781a8ced67012f0d869854754189bd8bc485a1e427e8c0c44e406dfb1b120
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

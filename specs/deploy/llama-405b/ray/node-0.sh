@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:27c6c33d6288853c2ad90b83561d7bf590f400e666da458f2989ce1923e9fe07
+# check-digest: sha256:32cfa8b970a6792b97b3fd1511746dd34c5c3c514421e86124d8dadeb5d8dae4
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
-# check-digest: sha256:526cf946cad2481a819d0cd562a044634ded19b00706ff09a94e5f11f3a5a896
+# check-digest: sha256:ee918f9dc50034fc806a43658fdb8e7ad904bdaf7ec900a9d81fa93cd4215fd7
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:00818234bd37905671bd7256de32c27cd04c6c4de983500e2580ac6b01b6a443
-# check-digest: sha256:79ae61ff11ddff66482bdf6b220d1dc5e352751971c3bb94d5d5c6fca618a26d
+# check-digest: sha256:a21966f74f9d4129290b2ed665d7eb452c6b943a29ac77264d2d991ed9365916
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:fc936246d231275ef8d460f040ce435c105c6a8c6ff8b9cdbfb84c91ae6b461f
+# check-digest: sha256:e985f305264888960fa0f02ce287221f55e0413fad5fae39417310bd8f102289
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
