@@ -34,7 +34,8 @@ class ReleaseRules:
     sparse_mla_auto_fp8: bool = True   # sparse MLA (DeepSeek-V3.2) stores kv_cache_dtype auto as fp8_ds_mla (0.11.0)
     nccl_eager_buffers: bool = False   # the bundled NCCL (<= 2.21, before 0.9.0) sets up every channel's buffers at init
     video_frames_from_context: bool = False   # a Qwen tower's dummy video fills max_model_len (0.10.2+, PR #24312)
-    vision_qk_concat_rotary: bool = False     # Qwen vision attention rotates q and k concatenated, in float32 (0.11)
+    vision_qk_fp32_rotary: bool = False       # Qwen vision attention rotates q and k as one float32 pair (0.11.x)
+    vision_qk_concat_rotary: bool = False     # ... and qwen2_5_vl.py builds that pair by torch.cat (0.11.0)
     # The seq_len V1's profile run builds its dummy multimodal item at, which sizes a Qwen video:
     # "" (V0: images only), batched_tokens (0.8-0.9, 0.10.1-0.10.2), item (0.10.0: the item's
     # logged maximum), model_len (0.11+).

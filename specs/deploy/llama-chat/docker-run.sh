@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b2d5f1471d1fa7bc3eeae4ea94b693a70a3d922285d4400e433dde5154da1ff
-# check-digest: sha256:ab1781a8ced67012f0d869854754189bd8bc485a1e427e8c0c44e406dfb1b120
+# check-digest: sha256:a9a056b2f92d7ee51e5a677e30eaa2b1e5d1c26354027559e27253c8fb0875e2
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:43c8371686dbf5e18265be07271bceebd06f7b4c801f3c207d05c3be57d8ccba
+# check-digest: sha256:bc434b81e8bd1940a1a2aaa6a294982d6b84f97c49fd7fd18ec0869f728f2c47
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

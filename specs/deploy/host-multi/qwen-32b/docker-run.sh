@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:485fb3bacecb4d5572d31412faabf5d3ab95d1ca34ad4950676ed7f75c8e9dd1
-# check-digest: sha256:f619dd95b70b0b263a328864e3dc9af4b6002f40257c85db832eed826da67d3c
+# check-digest: sha256:8a261d85d20182e20eff3e8e3db21945e4df63841221d9c7b0b6b212468bc5c9
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

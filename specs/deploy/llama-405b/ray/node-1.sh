@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:d08833f477096300e0aecaeef7647bf7044572f7307ed9c055681621f1993b09
+# check-digest: sha256:f7bbbccc4e9d6ac62fd9e2fb9cd8e6f31ab8026d49f0ff7c6b7a9debc64b44c7
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

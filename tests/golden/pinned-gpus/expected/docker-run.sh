@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:793f65f2077fa3eae87fbbfca7e3434f0285e0d7529d973369d179becdb6b84b
-# check-digest: sha256:b47dfb9d922fefc59ae6ffd98e4f2973c2c38e482f35b3e86e40b0bc639201ba
+# check-digest: sha256:5b22beed4567c5b7ac314655fa534a797322d2d265d0bdb09ab967fea843accb
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

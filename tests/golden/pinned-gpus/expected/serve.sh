@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:793f65f2077fa3eae87fbbfca7e3434f0285e0d7529d973369d179becdb6b84b
-# check-digest: sha256:17da7169e687e860b8afda1a81923f1d89d4b1f332371e33428f8f07a83213d7
+# check-digest: sha256:5d1900238d62dea3fc35c3ca4819b805e6f8937165d7f23fd5d9b810720dc5c9
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:10f0b1cf0cfd1ab991c2313e8548789fbc6896b1f9871b99d647cc4dab4e7538
+# check-digest: sha256:7d5fa6c52521d3b806bd57d3bdb230e808b09916b0d9fce74d77adcac1420564
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

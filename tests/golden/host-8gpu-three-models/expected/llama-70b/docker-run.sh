@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:59af822c29b83765c484af62a655860326cf2e9172c4fc14ff8f276552118f4c
-# check-digest: sha256:71a85bd3cf840a3bf66a61f96e02c0f355de3fcc82a2b1ac623d1a7ef088270a
+# check-digest: sha256:823178526bfad63b9d0ea01ee4d373c828d96a5d44b19521a0ec5a234d6b59b1
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

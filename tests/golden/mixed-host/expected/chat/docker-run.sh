@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c7a93bfc9aa1ee133ca7314b4eb34c3207776526ab5bd68351ae2b4758d8e821
-# check-digest: sha256:e3619d59a0e8f284135d76744de3d67eb04a239e8f847024bac054b116e1d66d
+# check-digest: sha256:8f8af2028e0ddafaf567d15502209ea9fbdb9075fbad1719e18190d208f74aa6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a2a93b1b880bede8a385d159a98cd39e2833beb6fa70e55d019295b44ddb3c07
-# check-digest: sha256:7d7091cf63def8e7bc79685af2da37d3549ce7bf3b2f0aa065a1f42bc008f03c
+# check-digest: sha256:53ef98dafeb60239247b91768f28a424a728adb17bb0f4f4c4a547688efa13dc
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

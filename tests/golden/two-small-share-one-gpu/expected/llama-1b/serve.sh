@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:e985f305264888960fa0f02ce287221f55e0413fad5fae39417310bd8f102289
+# check-digest: sha256:93a9cbe5f3b67ae9b2f374f47c4fe82fecbfecc22c18734384c461da5e1264ea
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0
