@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "90e579e70a30f4bc0c4947ac891ebba4bd935ca070e57e38b5506adf352a39ff"
+DATA_DIGEST = "4e6eb604fc9fad1614d41357dd316087d1217a8281c27af097aa5ea5b2cd20c5"
 
 
 def compute(root=None) -> str:

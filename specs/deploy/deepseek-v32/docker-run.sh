@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f278bf605b1cc929ce174572b50beeaccef2efd8d8975820289a4146e466e8f2
-# check-digest: sha256:a0f8bc816e810b98f4f6a82e31f86f6bb0bb16affe24972a4944ab246015948d
+# check-digest: sha256:8afbd8c2be7be75d0375e9962a4e1bbe90bf8252eeaf367611e521c9b6da3ceb
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

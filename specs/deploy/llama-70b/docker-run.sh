@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ad81906b1762876e3d02af8cf42f2338260f602d305843fa7d8dd7bcc224f9af
-# check-digest: sha256:e95cb9d9b6203cbc3f0a76e01637125f1b28e5da02b253e096979efbc1002819
+# check-digest: sha256:44271320bb233b1dd17d5f0b214cdc0a15f6c028508664644c708d64849326e2
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b2d5f1471d1fa7bc3eeae4ea94b693a70a3d922285d4400e433dde5154da1ff
-# check-digest: sha256:a9a056b2f92d7ee51e5a677e30eaa2b1e5d1c26354027559e27253c8fb0875e2
+# check-digest: sha256:8eacfaac67083a12b991c314882c9d97338bbf9e480977a0c4393c1cd189654d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

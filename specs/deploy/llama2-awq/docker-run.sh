@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fd121fa75e68e5d45a36b26c1cafefef444b60e0edb221d0474ae2b4070e1f68
-# check-digest: sha256:837ab94bc60446dc588b5fdc9b3b02cdea028b8a26c0a97b29d18cc3a2aaf730
+# check-digest: sha256:d8d82f225c026dec7c112e03ec9823c9aa89cce2c75d05c24816f3eec5dd0d5f
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f407e2316b64e3524e09bff9fa88331e9abca4833b87370c27c823163a19147d
-# check-digest: sha256:d4b03eeb28e97507da3a593159be36b9eeebc9fc1562f0a744b62e85f25cee0e
+# check-digest: sha256:45997df25d1bd1454bc27313cc8f68780395c66c4b4735621826b1a3fc116a5b
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:bc434b81e8bd1940a1a2aaa6a294982d6b84f97c49fd7fd18ec0869f728f2c47
+# check-digest: sha256:eb868bd832e62ad01d5e92be693142c12552fcb03d230b88c6ba1917fca4acc0
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

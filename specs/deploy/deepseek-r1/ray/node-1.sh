@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:166985e704a1471174fc796e95049e04faf757bafb65236df11e77f190cd37a5
+# check-digest: sha256:4210386858c7a251537b20357138b7f685a2efcef36e4c7566fad79584aefe70
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

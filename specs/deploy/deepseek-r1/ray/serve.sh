@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:ceed55edff58febde09682cd4295b2c9c431ab28acf593989afe0a23a0094dee
+# check-digest: sha256:3edf015f4e43516febc75259eed3d78abce988a07df077e143b23db5cb9aadb8
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8d3bf06a47f5c58bb70a2a974867425160e0342b9b74c04c5db98e1103934d58
-# check-digest: sha256:8b339d27527afbb41ba55f43d0b030e809ebd4c74a73783f4128e889d32ceffa
+# check-digest: sha256:6e66d983dffe1ee4dc63b719049fb24b7d3840a13131aff6739331a61cf2c566
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

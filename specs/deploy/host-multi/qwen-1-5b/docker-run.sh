@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:354dbd6e2dd2301643555a78430af7172551d39d8e45924013f2569ccd66bdca
-# check-digest: sha256:6c9b6b306be9b3da5cb6867eee33bc81e98750336db5474ec201f32bf48677b1
+# check-digest: sha256:939b56497cbe7020f45879a353a0db954fa0f5005712e8f908c316b7cd4899e6
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:485fb3bacecb4d5572d31412faabf5d3ab95d1ca34ad4950676ed7f75c8e9dd1
-# check-digest: sha256:8a261d85d20182e20eff3e8e3db21945e4df63841221d9c7b0b6b212468bc5c9
+# check-digest: sha256:f11d5f9a2c7b39e7b5f9719d4a45783b6e5e074ae02c5f0b1036d211e11b4491
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:59d5070a22826937374338cead57a7ad0ca31e60d136a394cc574bb9459d26dc
-# check-digest: sha256:c37636884481895c7f10db106738fd4dd29e71f0075c6ded15d9eac3fca5a063
+# check-digest: sha256:ab0201d7bece5aa2a370c5fd9eabe2c99490e7dce879a2054fdc0be230fd980d
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

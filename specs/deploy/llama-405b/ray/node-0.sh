@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:03ebededc6866cbd21a4c1227dc35e2ae8d340534eb356fa430625c778324b8d
+# check-digest: sha256:96b15882c4175d2808e37742f4537f0f3cffaecf8fa12efb52e21df354cd8e28
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:f7bbbccc4e9d6ac62fd9e2fb9cd8e6f31ab8026d49f0ff7c6b7a9debc64b44c7
+# check-digest: sha256:e2e0a5bff60610b21ffecf7c00bdf7cd42e27c68d7a2faccc271e7c9c83dec01
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:0270e91e76f09f898e30f9547376b1d03f5a08cb4512c0cc2f494a9374f09d09
+# check-digest: sha256:6402ae03c858746cdbb27627ac1cf5beb1763e2cc80261b2b7df6277caeac8be
 set -euo pipefail
 
 # On the head, once node-0.sh ... node-1.sh run: wait until the Ray cluster holds 16 GPUs (2 x 8), then serve.

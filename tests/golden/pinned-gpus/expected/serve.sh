@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:793f65f2077fa3eae87fbbfca7e3434f0285e0d7529d973369d179becdb6b84b
-# check-digest: sha256:5d1900238d62dea3fc35c3ca4819b805e6f8937165d7f23fd5d9b810720dc5c9
+# check-digest: sha256:56b0be82edb509a6f7e8d81db1a9f786416cad40febc3b2ee1b80114f3177a90
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-6f1d2c3a-0b1e-4c2d-9e8f-111111111111,GPU-6f1d2c3a-0b1e-4c2d-9e8f-222222222222

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:42a66a436f5cea0a75d7f25013a8535e7e26403e3cc1778b13916593303ddca8
+# check-digest: sha256:1d3044ea89ea90def3b74868769eac274e1e20a7274e94aeae6cbd954aa012f6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

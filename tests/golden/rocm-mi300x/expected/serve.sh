@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:7d5fa6c52521d3b806bd57d3bdb230e808b09916b0d9fce74d77adcac1420564
+# check-digest: sha256:3eda23ed10642673540e28ee99fa9c5c6387d813fb3f3516354fd2a57c592ae8
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

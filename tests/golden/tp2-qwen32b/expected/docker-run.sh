@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0104ffb2087a13453b31a08fd5604c6a43a305f85772ce66a09c409dc481c0c0
-# check-digest: sha256:20914f91278927b2e07a047782fa7d758090ccd1e0320e77bf626b32dc5b71f5
+# check-digest: sha256:1d495d0a3ba28df302d24abfc59d5a420d8ffeec2dc99fe9993b4eccd0287179
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:59af822c29b83765c484af62a655860326cf2e9172c4fc14ff8f276552118f4c
-# check-digest: sha256:823178526bfad63b9d0ea01ee4d373c828d96a5d44b19521a0ec5a234d6b59b1
+# check-digest: sha256:5caf66030a4a854bf5a13a52238bf080c1c29a29754e692f7153f51f7dde0d8a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

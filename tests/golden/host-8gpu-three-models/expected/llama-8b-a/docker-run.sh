@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
-# check-digest: sha256:3972b3a4a31c6a101171d84fbcd614e2fd35953091d36b88bae0928b5561391d
+# check-digest: sha256:ad4f5a9e4770e038f72695058cc489b36a73777010e3bf6598d2b304cd554b53
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1bc07cc2c8bf324b3f7c0679ce265adcdf5e08b1829450ae64a026ae69fb8d59
-# check-digest: sha256:b1e230cd808519b36d862aabcb60b585a56a5978bbedd110186cf00401270bf9
+# check-digest: sha256:7063653e2769dd28239ed75f61665909b478261251fdf7f57c596d0289eb9c6a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
-# check-digest: sha256:d3ee9e824b4aa86e06fb07090056968b1848a321ac45b7b549960b375262b3e1
+# check-digest: sha256:fe766c5053aed6aa10eb637dac1f488769d559addeb8381cce0440d8eab81629
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c7a93bfc9aa1ee133ca7314b4eb34c3207776526ab5bd68351ae2b4758d8e821
-# check-digest: sha256:8f8af2028e0ddafaf567d15502209ea9fbdb9075fbad1719e18190d208f74aa6
+# check-digest: sha256:ddeb10001d4c718217a64223d9a92f16e8e90002f3076ce509d1d715092bbe18
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a2a93b1b880bede8a385d159a98cd39e2833beb6fa70e55d019295b44ddb3c07
-# check-digest: sha256:53ef98dafeb60239247b91768f28a424a728adb17bb0f4f4c4a547688efa13dc
+# check-digest: sha256:f06ffadc37c7649187a3772dceb7bd2184391aa8e66022c34b537dabbb191a33
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

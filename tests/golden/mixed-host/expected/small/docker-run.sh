@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cf08ac4dc3b5b410a9d682e45f936b6da0a1f4974a46691cd8df0af87ebea422
-# check-digest: sha256:958ca1d99731d26958c93db0ce5be0753dc0d97e24f6479814e2585b2ce4b053
+# check-digest: sha256:eebe7ad0e5d486aa0c13cda27f0a2944f901c2cf17a3f7f17cda36cd226aafa2
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

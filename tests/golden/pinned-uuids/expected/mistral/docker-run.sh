@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:00818234bd37905671bd7256de32c27cd04c6c4de983500e2580ac6b01b6a443
-# check-digest: sha256:fb6ff389a7919e694d8e40b425dbab2eb8398dc0ec2bc41590b1290c8b901a7c
+# check-digest: sha256:7eb389a2aefd30b5c0e59de8da6bbe63e6b6d42c17dcdeccb94eb4a8ca73bd87
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

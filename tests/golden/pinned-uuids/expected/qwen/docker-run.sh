@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d1d3db38344a5e00d4af287f7f7e201e205fb7409effa6f064ff88fdfff22f20
-# check-digest: sha256:7465e65cdae7344ab6491c15cba2698144432ba7bafdabb89c654fdf563df101
+# check-digest: sha256:c2692c5030f88e0b2eb397ca987ea20f52ad292bb5ed9d05e427dacf57f6265f
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d1d3db38344a5e00d4af287f7f7e201e205fb7409effa6f064ff88fdfff22f20
-# check-digest: sha256:3163a708fc98fa58b71e0e9b9a998d74dd1ce25905d1e3033e48fbfaa353048b
+# check-digest: sha256:fd072d84b3071050d887d556493804b426f22aa82f8b968d904b9d41e0c7b085
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=GPU-93c1e6b8-4d2a-7f05-c8e3-a6b0f1d4e927

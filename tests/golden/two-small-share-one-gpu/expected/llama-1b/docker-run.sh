@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:eb2c602c2ad4a8482d17b057c80fe0bd4af2c6b2026f7094ab0d2b7495d868a8
+# check-digest: sha256:3f6bf7c1bf36a1d0d69ce69feb9efd0956752ca42264975d85e8926cf9633799
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:93a9cbe5f3b67ae9b2f374f47c4fe82fecbfecc22c18734384c461da5e1264ea
+# check-digest: sha256:c8941d7b44054b5fde6d1fef798e5ab4bef9659e75474976546c28b4027eb30a
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

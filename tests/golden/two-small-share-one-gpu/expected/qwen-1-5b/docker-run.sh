@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:740212f1b889cb596ed38d0367edcb315fb7de3f412416a4be922e6f5e5e2fc3
-# check-digest: sha256:1db4482595dde2453bee8d4e46ced23aca66cfaa636015fe3f0d5c46f6ee6adf
+# check-digest: sha256:b2d1059a972640635fcf0517ec03e9e0a083f390426ab7b94a4196d124b745ac
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
