@@ -77,6 +77,8 @@ def _check(arg: ParsedArg, manifest: Manifest) -> Problem | None:
                            expected=what, fix=f"give {arg.option} a token count such as 4096, or leave it out", code="VC522")
     if arg.dest == "limit_mm_per_prompt" and isinstance(value, dict):
         return _check_mm_limits(arg, value, manifest.version)
+    if arg.dest == "mm_processor_kwargs":
+        return _check_mm_processor_kwargs(arg)
     if arg.dest in _AT_LEAST and isinstance(value, (int, float)) and not isinstance(value, bool):
         low, message = _AT_LEAST[arg.dest]
         if value < low:
@@ -124,6 +126,47 @@ def _check_mm_limits(arg: ParsedArg, value: dict, version: str) -> Problem | Non
                        found=repr(limit), expected=shape,
                        fix=f"give {modality} a count such as 1 (0 skips its profiling)", code="VC522")
     return None
+
+
+# The `--mm-processor-kwargs` keys the planner reads: each sizes the largest item the processor
+# makes, so the profile run's dummy item (a count of pixels, of tiles).
+MM_PROCESSOR_SIZES = {"max_pixels": "mm_max_pixels", "max_dynamic_patch": "mm_max_tiles"}
+
+
+def _json_object(value: object) -> dict | None:
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _check_mm_processor_kwargs(arg: ParsedArg) -> Problem | None:
+    """A size key of `--mm-processor-kwargs` must be a whole number of at least 1: the processor
+    uses it as a bound (max_pixels) or a range end (max_dynamic_patch), and anything else would
+    stop vLLM's profile run or leave the planner guessing the item's size."""
+    given = _json_object(arg.value) or {}
+    for key in MM_PROCESSOR_SIZES:
+        if key not in given:
+            continue
+        size = given[key]
+        if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+            continue
+        return Problem(arg.index, f"{arg.option}: {key} {size!r} is not a size the processor can use",
+                       found=repr(size), expected=f"{key} as a whole number, at least 1",
+                       fix=f"give {key} a whole number such as {12 if key == 'max_dynamic_patch' else 1003520}, "
+                           "or leave the key out (the checkpoint's processor default)", code="VC522")
+    return None
+
+
+def mm_processor_sizes(value: object) -> dict[str, int]:
+    """The EngineArgs fields the size keys of `--mm-processor-kwargs` set (checked values only)."""
+    given = _json_object(value) or {}
+    return {field: given[key] for key, field in MM_PROCESSOR_SIZES.items()
+            if isinstance(given.get(key), int) and not isinstance(given[key], bool) and given[key] >= 1}
 
 
 def mm_limits(value: object) -> tuple[tuple[str, int], ...]:
@@ -187,6 +230,7 @@ def from_parsed(tokens: Sequence[str], manifest: Manifest, args: Sequence[Parsed
     limits = mm_limits(values.get("limit_mm_per_prompt"))
     if limits:
         typed["limit_mm_per_prompt"] = limits
+    typed.update(mm_processor_sizes(values.get("mm_processor_kwargs")))
     if values.get("speculative_config") is not None:
         typed["speculative_config"] = values["speculative_config"]
     if model is None and isinstance(values.get("model"), str):

@@ -231,6 +231,27 @@ def test_qwen2_5_omni_ledger_and_inspect_name_both_towers():
     assert f"audio tower + projection {f.encoder.audio_parameters:,}" in line
 
 
+def test_qwen2_5_omni_with_images_and_videos_at_zero_says_its_audio_profile_is_not_counted():
+    # vLLM then profiles the one modality left, audio; the plan has no audio profile for the
+    # thinker's tower, so it says so instead of reporting a text-only activation peak silently.
+    f = facts_from_config(OMNI, model_id="Qwen/Qwen2.5-Omni-7B", source="t")
+
+    def run(limits):
+        return plan_deployment(PlanRequest(vllm_version="0.16.0", model=f, gpu=gpu("A100-80GB"), gpu_count=1,
+                                           mode="predict", max_model_len=8192, mm_limits=limits))
+
+    def audio_notes(p):
+        return [w for w in p.warnings if "dummy audio batch" in str(w)]
+
+    audio_left = run((("image", 0), ("video", 0)))
+    assert audio_left.per_gpu.encoder_activation_bytes == 0
+    assert len(audio_notes(audio_left)) == 1
+    assert audio_notes(run((("audio", 0), ("image", 0), ("video", 0)))) == []
+    assert audio_notes(run(())) == [] and run(()).per_gpu.encoder_activation_bytes > 0
+    # Qwen2-Audio profiles its audio itself: no such note.
+    assert audio_notes(_plan()) == []
+
+
 def test_broken_audio_configs_are_reported_by_key():
     from vllm_compile.resolve.models.config import FactsError
 

@@ -131,6 +131,52 @@ def test_v1_releases_fall_back_to_v0_for_it():
     assert (rules.engine, rules.era) == ("v0", "v0")
 
 
+@pytest.mark.parametrize("version", ["0.6.6.post1", "0.8.5", "0.10.2"])
+def test_what_the_v0_encoder_decoder_runner_refuses_is_invalid(version):
+    # vllm/worker/utils.py assert_enc_dec_mr_supported_scenario: LoRA, pipeline parallelism and
+    # speculative decoding stop an encoder-decoder start-up with NotImplementedError.
+    from vllm_compile.ir.facts import SpeculativeFacts
+
+    lora = plan_deployment(_request(version, max_loras=1))
+    assert lora.verdict == "invalid" and lora.failure_key == "engine.extra_args"
+    assert lora.reasons[0].startswith("LoRA is not currently supported with encoder/decoder models.")
+    piped = plan_deployment(dataclasses.replace(_request(version, pipeline_parallel_size=2, tensor_parallel_size=1),
+                                                gpu_count=2))
+    assert piped.verdict == "invalid" and piped.failure_key == "engine.pipeline_parallel_size"
+    assert piped.reasons[0].startswith("Pipeline parallelism is not currently supported with encoder/decoder models.")
+    # The same two GPUs as one tensor-parallel group start: the fix is checked by planning it.
+    assert [dict(f.settings) for f in piped.fixes] == [{"engine.pipeline_parallel_size": 1,
+                                                        "engine.tensor_parallel_size": 2}]
+    drafted = plan_deployment(_request(version, speculative=SpeculativeFacts(method="ngram", num_speculative_tokens=3)))
+    assert drafted.verdict == "invalid"
+    assert drafted.reasons[0].startswith("Speculative decoding is not currently supported with encoder/decoder models.")
+    assert plan_deployment(dataclasses.replace(_request(version, tensor_parallel_size=2), gpu_count=2)).verdict == "ok"
+
+
+def test_the_pipeline_fix_compiles_once_applied(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from vllm_compile.cli import cli
+
+    (tmp_path / "mllama").mkdir()
+    (tmp_path / "mllama" / "config.json").write_text(json.dumps(LLAMA_32_11B_VISION))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: vision\nmodel:\n  path: ./mllama\nhardware:\n  gpu: H100-80GB\n  count: 2\n"
+                    "workload:\n  max_model_len: 8192\nengine:\n  version: \"0.10.2\"\n  tensor_parallel_size: 1\n"
+                    "  pipeline_parallel_size: 2\n")
+    monkeypatch.chdir(tmp_path)
+    refused = CliRunner().invoke(cli, ["compile", str(spec)])
+    assert refused.exit_code == 2 and "s.yaml:13:" in refused.stderr, refused.output
+    assert ("engine.pipeline_parallel_size: vLLM would refuse this configuration: Pipeline parallelism is not "
+            "currently supported with encoder/decoder models.") in refused.stderr
+    applied = CliRunner().invoke(cli, ["fix", str(spec), "--apply", "1"])
+    assert applied.exit_code == 0, applied.output
+    assert "pipeline_parallel_size: 1" in spec.read_text() and "tensor_parallel_size: 2" in spec.read_text()
+    assert CliRunner().invoke(cli, ["compile", str(spec)]).exit_code == 0
+
+
 def test_releases_before_0_6_4_keep_the_projector_whole_on_every_rank():
     # vLLM's mllama.py (read in the wheels): multi_modal_projector is an nn.Linear in 0.6.2 - 0.6.3.post1
     # and a ColumnParallelLinear (gather_output=True) from 0.6.4; the rest of the split is the same.
@@ -146,3 +192,14 @@ def test_releases_before_0_6_4_keep_the_projector_whole_on_every_rank():
     whole = enc.replicated_bytes + 2 * PROJECTOR + cdiv(enc.sharded_bytes - 2 * PROJECTOR, 2)
     assert rank_bytes("0.6.4") == rank_bytes("0.10.2") == split
     assert rank_bytes("0.6.2") == rank_bytes("0.6.3.post1") == whole
+
+
+def test_vllm_use_v1_set_on_a_v1_default_release_is_refused_by_name():
+    # EngineArgs._is_v1_supported_oracle: a model that is not V1-compatible falls back to V0, or,
+    # with VLLM_USE_V1=1 set, raises "VLLM_USE_V1=1 is not supported with [architectures]".
+    for version in ("0.8.5", "0.10.2"):
+        forced = plan_deployment(_request(version, use_v1=True))
+        assert forced.verdict == "invalid" and forced.failure_key == "engine.version"
+        assert forced.reasons[0].startswith("VLLM_USE_V1=1 is not supported with ['MllamaForConditionalGeneration'].")
+        assert plan_deployment(_request(version, use_v1=False)).verdict == "ok"
+        assert plan_deployment(_request(version)).verdict == "ok"

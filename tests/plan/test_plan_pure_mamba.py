@@ -11,6 +11,8 @@ mistralai/Mamba-Codestral-7B-v0.1, tiiuae/falcon-mamba-7b). Every expected numbe
 here from those shapes, not read from the planner."""
 from __future__ import annotations
 
+import dataclasses
+
 from plan_support import cdiv, facts, gpu
 
 from vllm_compile.commands._ledger import explain_text, ledger_text
@@ -259,3 +261,28 @@ def test_a_block_size_flag_does_not_change_the_state_block():
     a = plan_deployment(request(CODESTRAL, "codestral", max_model_len=16384, max_num_seqs=32))
     b = plan_deployment(request(CODESTRAL, "codestral", max_model_len=16384, max_num_seqs=32, block_size=32))
     assert a.block_size == b.block_size == 16384 and a.num_gpu_blocks == b.num_gpu_blocks
+
+
+def test_a_goal_the_state_slots_miss_is_worded_as_state_not_kv():
+    # A compile asking for more running sequences than the state slots: the reason and the TP
+    # choice name the state cache, the ledger's word for what holds them, not a KV cache.
+    p = plan_deployment(dataclasses.replace(request(CODESTRAL, "codestral", max_model_len=32768), mode="compile",
+                                            concurrency=100_000))
+    assert p.verdict == "goal_not_met"
+    slots = p.num_gpu_blocks
+    assert p.reasons[-1] == (f"the state cache holds {slots:.2f} request(s) of 32768 tokens; "
+                             "workload.concurrency asks for 100000")
+    [tp] = [c for c in p.choices if c.knob == "tensor_parallel_size"]
+    assert tp.reason.startswith("the size with the most state-cache room")
+    assert not any("KV" in text for text in (*p.reasons, tp.reason))
+
+
+def test_inspect_says_why_a_mamba2_model_has_no_intermediate_size():
+    # Mamba2 configs state no intermediate_size (the mixer is `expand` x hidden wide): inspect said
+    # a bare "intermediate_size 0"; it now says there is no MLP. Mamba1 states its mixer width.
+    row = next(line for line in render_text(report(hand(CODESTRAL, "codestral"))).splitlines()
+               if line.startswith("intermediate_size"))
+    assert row.split(None, 1)[1] == "0 (no MLP: each layer is a norm and a Mamba mixer)"
+    mamba1 = next(line for line in render_text(report(hand(MAMBA_28B, "mamba"))).splitlines()
+                  if line.startswith("intermediate_size"))
+    assert mamba1.split(None, 1)[1] == "5120"

@@ -126,6 +126,8 @@ def render_text(r: dict) -> str:
                 rows[i] = (key, "0 (no attention layer)")
             elif key == "kv_bytes_per_token":
                 rows[i] = (key, "0 (no attention layer: only the recurrent state below)")
+            elif key == "intermediate_size" and not r["intermediate_size"]:
+                rows[i] = (key, "0 (no MLP: each layer is a norm and a Mamba mixer)")
     if r["recurrent_state"]:
         st = r["recurrent_state"]
         rows.insert(rows.index(next(row for row in rows if row[0] == "kv_bytes_per_token")) + 1, (

@@ -136,8 +136,7 @@ def _request(gpu_name, gpu_memory_gib, version, argv):
         max_loras=(engine.max_loras or 1) if engine.enable_lora else 0,
         max_lora_rank=engine.max_lora_rank or 16, alternative_gpus=catalog(),
         mm_limits=engine.limit_mm_per_prompt,
-        mm_max_pixels=mm_max_pixels(values.get("mm_processor_kwargs")),
-        mm_max_tiles=mm_max_tiles(values.get("mm_processor_kwargs")),
+        mm_max_pixels=engine.mm_max_pixels, mm_max_tiles=engine.mm_max_tiles,
         skip_mm_profiling=bool(values.get("skip_mm_profiling")),
         language_model_only=bool(values.get("language_model_only")), speculative=_speculative(values))
 
@@ -173,26 +172,6 @@ def _speculative(values: dict):
                        "give a local folder holding its config.json, or a model the catalog or HF cache has",
                        code="VC326", found=draft_ref) from None
     return SpeculativeFacts(method=method, num_speculative_tokens=count, draft=draft, given_method=given)
-
-
-def _mm_kwarg(value, key: str) -> int | None:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    number = value.get(key) if isinstance(value, dict) else None
-    return int(number) if isinstance(number, (int, float)) and not isinstance(number, bool) and number > 0 else None
-
-
-def mm_max_pixels(value) -> int | None:
-    return _mm_kwarg(value, "max_pixels")
-
-
-def mm_max_tiles(value) -> int | None:
-    """InternVL's processor takes `max_dynamic_patch` from --mm-processor-kwargs: the tiles of the
-    largest image it makes, so of the profile's dummy image."""
-    return _mm_kwarg(value, "max_dynamic_patch")
 
 
 def _facts(model_ref: str, engine):

@@ -57,6 +57,10 @@ class EngineArgs:
     speculative_config: object = None
     # `--limit-mm-per-prompt` (JSON, `image=2` pairs or dotted keys) as sorted (modality, count) pairs.
     limit_mm_per_prompt: tuple[tuple[str, int], ...] = ()
+    # `--mm-processor-kwargs` keys that size the profile's dummy item: `max_pixels` (Qwen-VL
+    # processors) and `max_dynamic_patch` (InternVL's tiles per image).
+    mm_max_pixels: int | None = None
+    mm_max_tiles: int | None = None
 
     def find(self, dest: str) -> EngineArg | None:
         """The flag that set `dest` last (what argparse keeps), or None."""

@@ -15,7 +15,8 @@ from vllm_compile.ir.plan import Choice, Fix, Note, Plan, PlanRequest
 from vllm_compile.plan import attention, kv, overheads, rules_data, speculative
 from vllm_compile.plan.memory import GIB, Evaluation, Layout, evaluate
 from vllm_compile.plan.releases import (ReleaseRules, architecture_support, batch_defaults,
-                                        default_block_size, engine_choice, lora_ranks, rules_for_model)
+                                        default_block_size, engine_choice, lora_ranks, rules_for,
+                                        rules_for_model)
 from vllm_compile.versions import at_least
 
 if TYPE_CHECKING:  # the fixes are imported where a plan fails: a plan that starts needs none
@@ -117,6 +118,14 @@ def plan_deployment(req: PlanRequest) -> Plan:
     if unsupported:
         invalid.append(("hardware.gpu", unsupported, []))
     _architecture_release(req.vllm_version, facts, warnings, invalid)
+    _encoder_decoder_refusals(req, rules, facts, invalid)
+    if (facts.encoder is not None and facts.encoder.audio_parameters and not req.skip_mm_profiling
+            and dict(req.mm_limits).get("audio", 1) > 0 and mm_items_per_prompt(req, facts) == 0):
+        # Qwen2.5-Omni with images and videos limited to 0: vLLM's profile run then takes the
+        # modality left, audio, through the audio tower, whose activation is not modelled here.
+        warnings.append(Note("images and videos are limited to 0, so vLLM profiles a dummy audio batch through the "
+                             "audio tower instead, which vllm-compile does not model: the activation peak leaves it "
+                             "out (limit audio to 0 as well for a text-only profile)", "engine.extra_args"))
     if rules.engine == "v1" and rules.mamba_state_blocks != 1 and kv.attention_free(list(facts.layers)):
         # With prefix caching vLLM sizes an attention-free model's Mamba blocks by the cache's
         # mamba_block_size instead of max_model_len (vllm-project/vllm#25752), not modelled here.
@@ -255,6 +264,38 @@ def _architecture_release(version: str, facts: ModelFacts, warnings: list, inval
                              f"(one state slot per max_num_seqs, outside the KV cache) vllm-compile does not model: the "
                              f"plan follows the V1 hybrid cache of {support.v1_from} and later; pin engine.version "
                              f"{support.v1_from} or newer for a prediction that holds", "engine.version"))
+
+
+def _encoder_decoder_refusals(req: PlanRequest, rules: ReleaseRules, facts: ModelFacts, invalid: list) -> None:
+    """What V0's encoder-decoder model runner refuses, for a model whose decoder cross-attends to
+    its encoder (Llama-3.2-Vision, which vLLM serves on V0 only): vllm/worker/utils.py
+    assert_enc_dec_mr_supported_scenario raises NotImplementedError at start-up for a LoRA
+    config, a pipeline larger than 1 and speculative decoding (lookahead slots), with the texts of
+    vllm/utils.py STR_NOT_IMPL_ENC_DEC_LORA / _PP / _SPEC_DEC quoted here."""
+    if facts.encoder is None or not facts.encoder.cross_attention or rules.engine != "v0":
+        return
+    Candidate = _fixes().Candidate
+    if req.use_v1 and rules_for(req.vllm_version).engine == "v1":
+        # A V1-default release that still has V0: EngineArgs._is_v1_supported_oracle sends a model
+        # that is not V1-compatible (encoder-decoder) to V0, or with VLLM_USE_V1=1 set raises
+        # _raise_or_fallback's NotImplementedError naming the architectures.
+        invalid.append(("engine.version", f"VLLM_USE_V1=1 is not supported with ['{facts.architecture}']. "
+                        f"(vLLM {req.vllm_version} runs it on the V0 engine only: unset VLLM_USE_V1)", []))
+    pp, tp = req.pipeline_parallel_size, req.tensor_parallel_size
+    if req.max_loras:
+        key = "model.lora_adapters" if facts.lora_adapters else "engine.extra_args"
+        invalid.append((key, "LoRA is not currently supported with encoder/decoder models. "
+                             f"({facts.architecture} runs on vLLM's V0 encoder-decoder runner; serve it without LoRA)",
+                        []))
+    if pp > 1:
+        fix = [Candidate.of({"engine.pipeline_parallel_size": 1, "engine.tensor_parallel_size": tp * pp},
+                            f"tensor parallelism over the same {tp * pp} GPUs instead of pipeline stages")] if tp else []
+        invalid.append(("engine.pipeline_parallel_size", "Pipeline parallelism is not currently supported with "
+                        f"encoder/decoder models. ({facts.architecture} runs on vLLM's V0 encoder-decoder runner)", fix))
+    if req.speculative is not None:
+        invalid.append((SPECULATIVE_KEY, "Speculative decoding is not currently supported with encoder/decoder "
+                        f"models. ({facts.architecture} runs on vLLM's V0 encoder-decoder runner; drop "
+                        "--speculative-config)", []))
 
 
 def _prequantized_bnb(facts: ModelFacts) -> bool:
@@ -437,7 +478,7 @@ def _record_choices(req: PlanRequest, rules: ReleaseRules, ev: Evaluation, choic
     holds = _meets(ev, req.concurrency)
     if req.tensor_parallel_size is None:
         if not holds:
-            reason = (f"the size with the most KV-cache room that {req.gpu_count} GPU(s) allow; it holds "
+            reason = (f"the size with the most {_cache_name(req.model).replace(' ', '-')} room that {req.gpu_count} GPU(s) allow; it holds "
                       f"{max(0.0, ev.capacity.max_concurrency):.2f} of the {req.concurrency} request(s) of "
                       f"{lay.max_model_len} tokens asked")
         elif lay.tp == 1:
@@ -509,12 +550,18 @@ def _finish(req, rules, facts, gpu, ev: Evaluation, choices, warnings, dtype, qu
     goal_met = ev.verdict == "ok" and ev.capacity.max_concurrency >= goal
     if ev.verdict == "ok" and not goal_met:
         verdict = "goal_not_met"
-        reasons.append(f"the KV cache holds {max(0.0, ev.capacity.max_concurrency):.2f} request(s) of "
+        reasons.append(f"the {_cache_name(facts)} holds {max(0.0, ev.capacity.max_concurrency):.2f} request(s) of "
                        f"{ev.layout.max_model_len} tokens; workload.concurrency asks for {req.concurrency}")
     found = _fixes().verified(req, _fixes().memory_candidates(req, rules, ev, verdict), plan_deployment) \
         if verdict != "ok" and req.propose_fixes else []
     return _to_plan(req, rules, ev, verdict, reasons, found, choices, warnings, dtype, quant, goal_met,
                     failure_key=ev.failure_key or VERDICT_KEYS.get(verdict))
+
+
+def _cache_name(facts: ModelFacts) -> str:
+    """What vLLM's KV cache holds for this model, in the words the ledger uses: a model without an
+    attention layer keeps only its recurrent state there ("state cache"), not per-token KV."""
+    return "state cache" if kv.attention_free(list(facts.layers)) else "KV cache"
 
 
 def _kernel_unsupported(method: str | None, gpu: GpuFacts) -> str | None:

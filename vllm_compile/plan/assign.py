@@ -79,7 +79,7 @@ def request_for(dep, facts, gpu, gpu_count: int, alternative_gpus=(), hardware_f
         kv_cache_memory_bytes=extra.kv_cache_memory_bytes,
         data_parallel_size=extra.data_parallel_size or 1,
         alternative_gpus=tuple(alternative_gpus), hardware_fixes=hardware_fixes,
-        mm_limits=extra.limit_mm_per_prompt,
+        mm_limits=extra.limit_mm_per_prompt, mm_max_pixels=extra.mm_max_pixels, mm_max_tiles=extra.mm_max_tiles,
         speculative=_speculative(values, facts),
         skip_mm_profiling=bool(values.get("skip_mm_profiling")),
         language_model_only=bool(values.get("language_model_only")))

@@ -179,8 +179,9 @@ def test_max_dynamic_patch_from_mm_processor_kwargs_sets_the_profile_image():
     assert six.cached_bytes == 5 * 7 * 256 * 896 * 2                      # cdiv(8192, 1792) = 5 images
     one = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2, max_tiles=1)
     assert (one.budget_tokens, one.items) == (8192, 32)                   # one tile, no thumbnail: 256
-    from vllm_compile.commands.predict import mm_max_tiles
-    assert mm_max_tiles('{"max_dynamic_patch": 6}') == 6 and mm_max_tiles({"max_pixels": 5}) is None
+    from vllm_compile.engine_args import mm_processor_sizes
+    assert mm_processor_sizes('{"max_dynamic_patch": 6}') == {"mm_max_tiles": 6}
+    assert mm_processor_sizes({"max_pixels": 5}) == {"mm_max_pixels": 5}
 
 
 def test_internvl2_5_26b_internvit_6b_and_internlm2_reproduce_the_published_count():
