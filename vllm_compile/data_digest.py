@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "813dba27971feee673fcd5d31457a3001854686c7d149dd3005927b94698cf2d"
+DATA_DIGEST = "60999c1d37951b6a8785175e183a80b0d891197ccebc5627a46681d8bd60ecae"
 
 
 def compute(root=None) -> str:

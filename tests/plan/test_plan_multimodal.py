@@ -202,13 +202,46 @@ def test_the_tower_forward_counts_the_block_tensors_live_at_its_peak():
     enc = facts(VL7).encoder
     assert (enc.pixels_per_patch, enc.gated_mlp, enc.rotary) == (1176, True, True)
     assert overheads.tower_patch_bytes(enc, 1, 2) == (4 * 1280 + 3 * 3420) * 2 + 1176 * 6
-    assert overheads.tower_patch_bytes(enc, 1, 2, qk_concat_rotary=True) == 14 * 1280 * 2 + 1176 * 6
+    assert overheads.tower_patch_bytes(enc, 1, 2, qk_concat_rotary=True, qk_fp32_rotary=True) == 14 * 1280 * 2 + 1176 * 6
     # Split over TP: the qkv, the q/k copies and the MLP's intermediate tensors; the residual and
     # the pixels stay whole on every rank.
-    assert overheads.tower_patch_bytes(enc, 2, 2, qk_concat_rotary=True) == \
+    assert overheads.tower_patch_bytes(enc, 2, 2, qk_concat_rotary=True, qk_fp32_rotary=True) == \
         max(1280 + 13 * 1280 // 2, 4 * 1280 + 3 * 3420 // 2) * 2 + 1176 * 6
+    assert overheads.tower_patch_bytes(enc, 1, 2, qk_concat_rotary=True) == \
+        overheads.tower_patch_bytes(enc, 1, 2)      # the concatenation alone: only with the float32 pair
     assert releases.rules_for("0.11.0").vision_qk_concat_rotary
     assert not releases.rules_for("0.10.2").vision_qk_concat_rotary and not releases.rules_for("0.12.0").vision_qk_concat_rotary
+
+
+def test_the_float32_qk_pair_of_the_qwen_vision_rotary_follows_each_release_and_tower():
+    # qwen2_vl.py's apply_rotary_pos_emb_vision rotates t.float() in 0.11.0 - 0.11.2 and the model
+    # dtype from 0.12.0. qwen2_5_vl.py (Qwen3-VL's blocks too) builds the q/k pair by torch.cat in
+    # 0.11.0 and as a view of the fused qkv from 0.11.1; qwen2_vl.py keeps its torch.cat. Pixtral
+    # and Llama 4 rotate q and k apart (complex float) in every release: no pair.
+    assert [(releases.rules_for(v).vision_qk_fp32_rotary, releases.rules_for(v).vision_qk_concat_rotary)
+            for v in ("0.10.2", "0.11.0", "0.11.1", "0.11.2", "0.12.0")] == \
+        [(False, False), (True, True), (True, False), (True, False), (False, False)]
+    enc = facts(VL7).encoder
+    mlp = overheads.tower_patch_bytes(enc, 1, 2)
+    pixels = 1176 * 6
+    assert mlp == (4 * 1280 + 3 * 3420) * 2 + pixels
+    assert overheads.tower_patch_bytes(enc, 1, 2, True, True) == 14 * 1280 * 2 + pixels       # 0.11.0
+    # 0.11.1: residual, qkv and the float32 pair and its output (12 x 1280) fall just below the
+    # MLP's 4 x 1280 + 3 x 3420, which is the peak again.
+    assert overheads.tower_patch_bytes(enc, 1, 2, False, True) == max(12 * 1280, 4 * 1280 + 3 * 3420) * 2 + pixels
+    assert overheads.tower_patch_bytes(enc, 2, 2, False, True) == \
+        max(1280 + 11 * 1280 // 2, 4 * 1280 + 3 * 3420 // 2) * 2 + pixels
+    wide = dataclasses.replace(enc, intermediate_size=1280)
+    assert overheads.tower_patch_bytes(wide, 1, 2, False, True) == 12 * 1280 * 2 + pixels
+    qwen2_vl = dataclasses.replace(enc, kind="qwen2_vl")
+    assert overheads.tower_patch_bytes(qwen2_vl, 1, 2, False, True) == 14 * 1280 * 2 + pixels
+    for other in (facts("mistralai/Magistral-Small-2509").encoder, _scout_with_tower().encoder):
+        assert other.rotary and other.kind not in overheads.QWEN_VISION_ATTENTION
+        assert overheads.tower_patch_bytes(other, 1, 2, True, True) == overheads.tower_patch_bytes(other, 1, 2)
+    # Through the planner: the same start-up holds less for the tower on 0.11.1 than on 0.11.0.
+    old, new = (plan(VL3, "L4", version=v, mode="predict", max_model_len=8192, max_num_batched_tokens=2048)
+                for v in ("0.11.0", "0.11.1"))
+    assert old.per_gpu.encoder_activation_bytes > new.per_gpu.encoder_activation_bytes > 0
     # The logged start-ups (bench/data/calibration), each profiling one 16,384-token image or one
     # 114,688-token video: Qwen2.5-VL-7B on an L4 at max_model_len 2048 (vLLM 0.9.0) leaves 1.81
     # GiB and 33,824 tokens for the KV cache; Qwen2.5-VL-3B on an L4 (0.11.0, max_model_len 8192,

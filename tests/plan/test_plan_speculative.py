@@ -3,15 +3,16 @@ draft model, none for n-gram), its KV-cache pages, the verification logits, and 
 by name."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 
-from plan_support import GIB, facts, plan
+from plan_support import GIB, facts, plan, request
 
 from vllm_compile.ir.facts import SpeculativeFacts
-from vllm_compile.plan import speculative
+from vllm_compile.plan import plan_deployment, speculative
 from vllm_compile.plan.assign import speculative_request
 
 DSV3 = "deepseek-ai/DeepSeek-V3"
@@ -106,7 +107,7 @@ workload:
   max_model_len: 16384
   concurrency: 4
 engine:
-  version: "0.10.1"
+  version: "0.15.0"
   extra_args: ["--speculative-config", '{"model": "DRAFT", "num_speculative_tokens": 4}']
 output:
   dir: out
@@ -119,7 +120,7 @@ output:
         return subprocess.run([sys.executable, "-m", "vllm_compile", "plan", str(path), "--format", "json"],
                               capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
 
-    with_draft, without = run(LLAMA_1B), plan(LLAMA_8B, "L40S", version="0.10.1", max_model_len=16384, concurrency=4)
+    with_draft, without = run(LLAMA_1B), plan(LLAMA_8B, "L40S", version="0.15.0", max_model_len=16384, concurrency=4)
     assert with_draft.returncode == 0, with_draft.stderr
     weights = json.loads(with_draft.stdout)["per_gpu"]["weights_bytes"]
     from vllm_compile.plan import weights as w
@@ -185,6 +186,38 @@ def test_speculative_decoding_runs_on_v0_on_0_8_unless_vllm_use_v1_opts_in():
     assert run(method=None).engine == "v1"
     assert run(version="0.10.1", method=None, use_v1=False).engine == "v0"
     assert run(version="0.11.0", method=None, use_v1=False).engine == "v1"     # V0 is gone
+
+
+def test_each_release_row_of_the_v1_oracle_decides_the_engine_of_a_speculative_method():
+    # The method lists of EngineArgs._is_v1_supported_oracle as the wheels have them
+    # (vllm/engine/arg_utils.py): 0.8.0-0.8.2 opt n-gram alone in, 0.8.3 adds EAGLE, 0.8.5
+    # EAGLE-3; 0.9.x keeps n-gram / EAGLE / EAGLE-3 / deepseek_mtp on V1 but still sends a draft
+    # model to V0; 0.10.x's V1 stops on a draft model (NotImplementedError / 'Unknown speculative
+    # decoding method') until 0.15.0's DraftModelProposer.
+    def run(version, method, use_v1=None):
+        draft = facts(LLAMA_1B) if method in ("draft_model", "eagle", "eagle3") else None
+        return plan(LLAMA_8B, "L40S", mode="predict", version=version, max_model_len=8192, use_v1=use_v1,
+                    speculative=SpeculativeFacts(method, 4, draft=draft))
+
+    eagle_0_8_2 = run("0.8.2", "eagle", use_v1=True)
+    assert eagle_0_8_2.verdict == "invalid" and "runs only ngram" in eagle_0_8_2.reasons[0]
+    assert run("0.8.2", "eagle").engine == "v0" and run("0.8.3", "eagle", use_v1=True).engine == "v1"
+    assert run("0.8.4", "eagle3", use_v1=True).verdict == "invalid"
+    assert run("0.8.5", "eagle3", use_v1=True).engine == "v1"
+    mtp = dataclasses.replace(facts(LLAMA_8B), mtp_layers=facts(LLAMA_8B).layers[:1])
+    mtp_request = dataclasses.replace(request(LLAMA_8B, "L40S", version="0.9.0", max_model_len=8192,
+                                              speculative=SpeculativeFacts("mtp", 1)), model=mtp)
+    assert plan_deployment(mtp_request).engine == "v1"
+    draft_0_9 = run("0.9.2", "draft_model")
+    assert draft_0_9.engine == "v0" and any("(draft_model) on the V0 engine" in str(w) for w in draft_0_9.warnings)
+    assert run("0.9.0", "draft_model", use_v1=True).verdict == "invalid"
+    stops = run("0.10.1", "draft_model")
+    assert stops.verdict == "invalid" and stops.failure_key == "engine.speculative_config"
+    assert "vLLM 0.15.0 or newer" in stops.reasons[0] and "VLLM_USE_V1=0" in stops.reasons[0]
+    assert run("0.10.1", "draft_model", use_v1=False).engine == "v0"
+    gone = run("0.14.0", "draft_model")
+    assert gone.verdict == "invalid" and "VLLM_USE_V1=0" not in gone.reasons[0]
+    assert run("0.15.0", "draft_model").verdict != "invalid" and run("0.10.1", "eagle").engine == "v1"
 
 
 def test_the_v0_fallback_predicts_a_real_0_8_4_ngram_start_up():

@@ -129,6 +129,7 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
                                                 max_model_len=layout.max_model_len,
                                                 video_from_context=rules.video_frames_from_context,
                                                 qk_concat_rotary=rules.vision_qk_concat_rotary,
+                                                qk_fp32_rotary=rules.vision_qk_fp32_rotary,
                                                 video_dummy_len=rules.video_dummy_len,
                                                 max_video_frames=rules.video_max_frames,
                                                 items_floor=rules.mm_items_floor,

@@ -231,7 +231,8 @@ def qwen3_video_item(enc: EncoderFacts, image_tokens: int, rule: str, token_fact
 def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
                     items_per_prompt: int, max_pixels: int | None, dtype_bytes: int, *, videos_per_prompt: int = 0,
                     max_model_len: int = 0, video_from_context: bool = False,
-                    qk_concat_rotary: bool = False, video_dummy_len: str = "model_len",
+                    qk_concat_rotary: bool = False, qk_fp32_rotary: bool = False,
+                    video_dummy_len: str = "model_len",
                     max_video_frames: int = MAX_FRAMES_PER_VIDEO, items_floor: bool = False,
                     qwen3_video_rule: str = "", qwen3_video_token_factor: float = 1.0,
                     cache_pads_to_budget: bool = False, video_room_by_limits: bool = False,
@@ -295,7 +296,7 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     # A tower with no split weights (Qwen2-Audio's, transformers' own modules) runs whole on each rank.
     split = tp if enc.sharded_bytes else 1
     if enc.pixels_per_patch:
-        forward = items * patches * tower_patch_bytes(enc, split, dtype_bytes, qk_concat_rotary)
+        forward = items * patches * tower_patch_bytes(enc, split, dtype_bytes, qk_concat_rotary, qk_fp32_rotary)
     else:   # a tower whose facts do not say its block's shape: the decoder's per-token rule
         forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // split + enc.hidden_size)
                       * era_constants(era).forward_factor)
@@ -303,21 +304,32 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     return EncoderProfile(budget, items, forward, cached, modality)
 
 
-def tower_patch_bytes(enc: EncoderFacts, tp: int, dtype_bytes: int, qk_concat_rotary: bool = False) -> int:
+# The towers whose attention is qwen2_vl.py's Qwen2VisionAttention or qwen2_5_vl.py's
+# Qwen2_5_VisionAttention (Qwen3-VL's blocks use the latter): the float32 q/k pair of 0.11.x.
+QWEN_VISION_ATTENTION = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+
+
+def tower_patch_bytes(enc: EncoderFacts, tp: int, dtype_bytes: int, qk_concat_rotary: bool = False,
+                      qk_fp32_rotary: bool = False) -> int:
     """Bytes one tower patch keeps live at the peak of the encoder's forward, from the vision
     blocks as vLLM writes them (qwen2_vl.py / qwen2_5_vl.py, pixtral.py, mllama4.py, siglip.py),
     per rank:
     - the attention: the residual stream (width) and, split over TP, the fused qkv (3 x width)
-      and the attention kernel's inputs and output (4 x); in the releases that concatenate q and
-      k to rotate them in one call (`qk_concat_rotary`, Qwen towers), the pair (2 x), its float32
-      copy and the float32 rotated output (4 x each, in model-dtype units) instead;
+      and the attention kernel's inputs and output (4 x); in the releases whose Qwen towers
+      rotate q and k as one pair on a float32 copy (`qk_fp32_rotary`, 0.11.x), that copy and the
+      float32 rotated output (4 x each, in model-dtype units) instead, plus the pair itself (2 x)
+      where it is built by torch.cat: qwen2_vl.py in every such release, qwen2_5_vl.py (also
+      Qwen3-VL's blocks) only where `qk_concat_rotary` (0.11.0; 0.11.1 views the fused qkv);
     - the MLP: the residual, the attention output, the fused norm's new residual and normed input
       (4 x width), and split over TP the gate/up output and its activation (3 x intermediate) or
       fc1's output and its activation (2 x);
     - the larger of the two, plus the dummy batch's pixels: the processor's float32 values and
       their model-dtype copy (channels x frames x patch^2 per patch, on every rank)."""
     h, i = enc.hidden_size, enc.intermediate_size
-    attention = h + (3 + (2 + 4 + 4 if enc.rotary and qk_concat_rotary else 4)) * h // tp
+    qk = 4
+    if enc.kind in QWEN_VISION_ATTENTION and qk_fp32_rotary:
+        qk = (2 if qk_concat_rotary or enc.kind == "qwen2_vl" else 0) + 4 + 4
+    attention = h + (3 + qk) * h // tp
     mlp = 4 * h + (3 if enc.gated_mlp else 2) * i // tp
     return max(attention, mlp) * dtype_bytes + enc.pixels_per_patch * (4 + dtype_bytes)
 

@@ -34,7 +34,8 @@ class ReleaseRules:
     sparse_mla_auto_fp8: bool = True   # sparse MLA (DeepSeek-V3.2) stores kv_cache_dtype auto as fp8_ds_mla (0.11.0)
     nccl_eager_buffers: bool = False   # the bundled NCCL (<= 2.21, before 0.9.0) sets up every channel's buffers at init
     video_frames_from_context: bool = False   # a Qwen tower's dummy video fills max_model_len (0.10.2+, PR #24312)
-    vision_qk_concat_rotary: bool = False     # Qwen vision attention rotates q and k concatenated, in float32 (0.11)
+    vision_qk_fp32_rotary: bool = False       # Qwen vision attention rotates q and k as one float32 pair (0.11.x)
+    vision_qk_concat_rotary: bool = False     # ... and qwen2_5_vl.py builds that pair by torch.cat (0.11.0)
     # The seq_len V1's profile run builds its dummy multimodal item at, which sizes a Qwen video:
     # "" (V0: images only), batched_tokens (0.8-0.9, 0.10.1-0.10.2), item (0.10.0: the item's
     # logged maximum), model_len (0.11+).
@@ -209,28 +210,41 @@ class EngineChoice:
 
 
 def engine_choice(rules: ReleaseRules, speculative_method: str | None, use_v1: bool | None) -> EngineChoice:
-    """The engine of a V1-default release that still has V0 (planner-rules.json
-    defaults.engine_choice): VLLM_USE_V1=0 asks for V0; on 0.8.x speculative decoding runs on V0
-    unless VLLM_USE_V1=1 opts n-gram or EAGLE in (any other method then stops). `use_v1`:
-    VLLM_USE_V1 as set (None: not set); `speculative_method`: vLLM's method name, None without
-    speculative decoding."""
-    row = rules_data.data()["defaults"]["engine_choice"]
+    """The engine of a V1-default release that still has V0, and whether V1 takes the speculative
+    method (planner-rules.json defaults.engine_choice): VLLM_USE_V1=0 asks for V0; speculative
+    decoding follows the release's V1 oracle row: a method it keeps on V1 stays there, one it opts
+    in runs on V0 unless VLLM_USE_V1=1, any other runs on V0 (VLLM_USE_V1=1: an error), and from
+    0.10.0 a method in the row's `v1_stops` stops vLLM on V1. `use_v1`: VLLM_USE_V1 as set (None:
+    not set); `speculative_method`: vLLM's method name, None without speculative decoding."""
+    table = rules_data.data()["defaults"]["engine_choice"]
     key = release_key(rules.version)
-    if rules.engine != "v1" or key > release_key(row["v0_until"]):
-        return EngineChoice(rules)
+    has_v0 = rules.engine == "v1" and key <= release_key(table["v0_until"])
     v0 = dataclasses.replace(rules, engine="v0", era="v0")
-    if use_v1 is False:
+    if has_v0 and use_v1 is False:
         return EngineChoice(v0, f"VLLM_USE_V1=0: vLLM {rules.version} runs on the V0 engine")
-    if speculative_method is None or not (
-            release_key(row["speculative_v0_from"]) <= key <= release_key(row["speculative_v0_until"])):
+    rows = [row for row in table["speculative"] if release_key(row["from"]) <= key]
+    if rules.engine != "v1" or speculative_method is None or not rows:
         return EngineChoice(rules)
-    opt_in = speculative_method in row["speculative_v1_opt_in"]
+    row = rows[-1]
+    if row["v1"] == "*":
+        if speculative_method not in row.get("v1_stops", ()):
+            return EngineChoice(rules)
+        later = [r["from"] for r in table["speculative"]
+                 if release_key(r["from"]) > key and speculative_method not in r.get("v1_stops", ())]
+        newer = f"vLLM {later[0]} or newer" if later else "another method"
+        return EngineChoice(rules, refusal=(
+            f"speculative decoding method {speculative_method!r} is not supported by vLLM {rules.version}'s V1 "
+            f"engine: it stops at start-up ('Unknown speculative decoding method'); use {newer}"
+            + (", or set VLLM_USE_V1=0 to run it on the V0 engine" if has_v0 else "")))
+    if speculative_method in row["v1"]:
+        return EngineChoice(rules)
+    opt_in = speculative_method in row["opt_in"]
     if use_v1 and opt_in:
         return EngineChoice(rules)
     if use_v1:
+        runs = ", ".join(row["opt_in"] + row["v1"])
         return EngineChoice(rules, refusal=(
             f"VLLM_USE_V1=1 is not supported with speculative decoding method {speculative_method!r} on vLLM "
-            f"{rules.version}: its V1 engine runs only {' and '.join(row['speculative_v1_opt_in'])} (unset VLLM_USE_V1 "
-            f"to run on V0, or use vLLM 0.9.0 or newer)"))
+            f"{rules.version}: its V1 engine runs only {runs} (unset VLLM_USE_V1 to run on V0)"))
     return EngineChoice(v0, f"vLLM {rules.version} runs speculative decoding ({speculative_method}) on the V0 engine"
                             + (" unless VLLM_USE_V1=1 is set" if opt_in else "") + "; the plan follows V0")

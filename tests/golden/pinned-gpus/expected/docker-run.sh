@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:793f65f2077fa3eae87fbbfca7e3434f0285e0d7529d973369d179becdb6b84b
-# check-digest: sha256:80c7d3d2a1a997b44d1bc6b719ec9389d65f61f462c5f862ad65af65c60f5d2c
+# check-digest: sha256:99beec77892efd7b59f919dc25b4261adf2cf32b6aeeaf66c66914b86377bbd6
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

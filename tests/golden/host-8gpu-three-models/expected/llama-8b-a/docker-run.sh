@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
-# check-digest: sha256:8d46e33c38dd037199ab41a5ef23b004ea09296fd3330382eb1e9801f91e091b
+# check-digest: sha256:adaa15cccbde78f99d02483408447a7250d2347f1858ae0267ffdc25f5870d8d
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

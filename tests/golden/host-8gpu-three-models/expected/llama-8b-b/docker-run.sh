@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1bc07cc2c8bf324b3f7c0679ce265adcdf5e08b1829450ae64a026ae69fb8d59
-# check-digest: sha256:8d993fc8eeeaa3e8b45a00c80ec16ccc4ba06535fdeb0992897f1332e9aa7895
+# check-digest: sha256:a37f50e8bfeb947756a8ba456aec6c9257ac6f73590371fd698c6eba12767b01
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:f41bac9133747db194d51c0507fc5a50ea7710a40c90b6f973c2c053f6910015
+# check-digest: sha256:84dbb4b5e8e79b8c9c256a3ecee1e8933a3e60754a8226bbde3a58b3013c835b
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"
