@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b2d5f1471d1fa7bc3eeae4ea94b693a70a3d922285d4400e433dde5154da1ff
-# check-digest: sha256:9c46678c29627cf8e433f255e2419afd49189033da6dd79e99a6c20b92fc0f77
+# check-digest: sha256:8a30298e7a3db0fc6d07e2ec6f8117169b59702211780a4e437be9989049061b
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

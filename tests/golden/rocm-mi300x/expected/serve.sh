@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:188e4141339675ba35042ef4518d6daaa0300a75e940bc23bf58051cec4519db
+# check-digest: sha256:5b438253025a0780d44a0b53e25b363b3105260cbe756fa24b88b9bd90d3f576
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

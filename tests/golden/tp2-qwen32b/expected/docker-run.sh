@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0104ffb2087a13453b31a08fd5604c6a43a305f85772ce66a09c409dc481c0c0
-# check-digest: sha256:e04e485fce8aeb7bfe6fc37b4a0c485b2ba34892447ad30fafc4cb44874a2066
+# check-digest: sha256:50511eeab99fe184d493eb7a86f923fa59cd8c492d688ad7ac14c1b725e1c758
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
-# check-digest: sha256:adaa15cccbde78f99d02483408447a7250d2347f1858ae0267ffdc25f5870d8d
+# check-digest: sha256:fcf0e6d6aafec0122a6a0ddedc9411f515f1c2bf81a3b4f3a6f21d18b8d9e6d4
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

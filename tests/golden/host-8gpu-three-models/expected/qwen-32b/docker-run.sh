@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
-# check-digest: sha256:1aaf509c1b7452f17b3876d3af5b1004b42a69f66a0c3b23c180de06db4ffe46
+# check-digest: sha256:532308a25200fc172bd74e51e57f76700c4c0809954c955b83b1e36c33ef426a
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c7a93bfc9aa1ee133ca7314b4eb34c3207776526ab5bd68351ae2b4758d8e821
-# check-digest: sha256:bf7a687ed07f3096a6ddbd76051d0caeea2af0f64d6c6800048e23ca7d279357
+# check-digest: sha256:0c9f5fa4670b8d738957eb0423727590e5e18cba5ef51520b955d882ea9fa09a
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"
