@@ -7,7 +7,7 @@ tests/test_freshness.py recomputes it and fails when it is stale.
 """
 from __future__ import annotations
 
-DATA_DIGEST = "948a8197eaed3ec84840711ae687b68f9089a71e088aefbece11d424608ff3cb"
+DATA_DIGEST = "4ce2589a7ccd9a8d89142a2820700220658dd9a8f9fb2f70c8c31ee355718731"
 
 
 def compute(root=None) -> str:

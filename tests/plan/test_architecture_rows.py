@@ -91,6 +91,7 @@ def test_every_architecture_has_a_row_or_is_served_by_the_oldest_bundled_release
     ("meta-llama/Llama-4-Scout-17B-16E-Instruct", "Llama4ForConditionalGeneration", "0.8.2", "0.8.3", "H100", 8),
     ("openai/gpt-oss-20b", "GptOssForCausalLM", "0.10.0", "0.10.1", "H100", 1),
     ("deepseek-ai/DeepSeek-V3", "DeepseekV3ForCausalLM", "0.6.5", "0.6.6", "H200", 8),
+    ("google/gemma-2-9b-it", "Gemma2ForCausalLM", "0.5.0", "0.5.1", "H100", 1),
     ("Qwen/Qwen3.6-35B-A3B", "Qwen3_5MoeForConditionalGeneration", "0.16.0", "0.17.0", "H100", 2),
 ])
 def test_refused_before_its_first_release_with_that_release_offered(model_id, architecture, before, first,

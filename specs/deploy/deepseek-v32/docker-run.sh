@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../deepseek-v32.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f278bf605b1cc929ce174572b50beeaccef2efd8d8975820289a4146e466e8f2
-# check-digest: sha256:eeb5bc36a5aa7cb49469c37c64b30ceee923b9f267cf6561df438aa1913ee24f
+# check-digest: sha256:c2728efa19919960003f61cebd25b2f2170b4b2f092f74c8ab488e3fe85c50e0
 set -euo pipefail
 
 # Run again to replace the deployment: the container deepseek-v32 is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

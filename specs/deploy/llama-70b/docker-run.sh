@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama-70b.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:ad81906b1762876e3d02af8cf42f2338260f602d305843fa7d8dd7bcc224f9af
-# check-digest: sha256:40a12837adbe62c116b3ff2b3d3417c35a00f33828092989ac6d9195c2bbf11d
+# check-digest: sha256:f94989a23a419a317b3e075491ffb5339e46b4416dbdbc7d62333c72c11eb628
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:4b2d5f1471d1fa7bc3eeae4ea94b693a70a3d922285d4400e433dde5154da1ff
-# check-digest: sha256:8a30298e7a3db0fc6d07e2ec6f8117169b59702211780a4e437be9989049061b
+# check-digest: sha256:d8c9105857e46d9cd8b2edd4f8a09f9da5c881f53a651a0df8858d8ad3b55d26
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../llama2-awq-24gb.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fd121fa75e68e5d45a36b26c1cafefef444b60e0edb221d0474ae2b4070e1f68
-# check-digest: sha256:9f25e1da175130286d1649f8f435981d7de16b6f986da1c37dab05a0dead7143
+# check-digest: sha256:0176be5fd0fba87cef46f8aa116a9d82345104a6a9eb4fe7d7e2213e3ac57fb6
 set -euo pipefail
 
 # Run again to replace the deployment: the container llama2-awq is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../qwen3-moe.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:f407e2316b64e3524e09bff9fa88331e9abca4833b87370c27c823163a19147d
-# check-digest: sha256:b7a478e485ffebb5187736c28f0397aaa27eee3028617097ae666725368216b4
+# check-digest: sha256:29adf6ce2a2f083e2411b1110f4ef24ea8c89eb6ee381d437e75d75bff7ee63a
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-moe is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:81285a0a9f4067564a479fef8b9ea8c10180de9188709f9ec997cf965a97c721
+# check-digest: sha256:edfbe2547bc01ccbc1028f1c66329ed3e1d9f1a27dd68e8212adc550971c77f7
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../deepseek-r1-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8b884abb321626a5766351271608133c6ba42214b0f6e2468a764344ab11fbd5
-# check-digest: sha256:f39b170088491d36d9fa379e4254abdd2e538eb29d4b0fed8023732594a10138
+# check-digest: sha256:3dbf5f96886feac9902dc355c78ee47448467ba450b62fd35cfd4a41ae492cd7
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

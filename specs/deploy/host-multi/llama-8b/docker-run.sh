@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:8d3bf06a47f5c58bb70a2a974867425160e0342b9b74c04c5db98e1103934d58
-# check-digest: sha256:d61e0ec5d8a5475cd589af750830e970bc02774cb1862e4a830cf93399466c0d
+# check-digest: sha256:f550bb3f4785dc1b69fa56bd23f3e21baa108e3606cea95e7930be847fe0ced3
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

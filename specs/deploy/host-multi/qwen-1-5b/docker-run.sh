@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:354dbd6e2dd2301643555a78430af7172551d39d8e45924013f2569ccd66bdca
-# check-digest: sha256:c3446322f0a6906c2e5a8ad1760bd8193fc1bdca3d236d78e5c18659b2aab92f
+# check-digest: sha256:21fd5de04699cd37a7bfe87d7ee9670c2dd2a20f7d3eb40f3b921e220ff45d19
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

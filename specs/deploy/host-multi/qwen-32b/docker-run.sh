@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:485fb3bacecb4d5572d31412faabf5d3ab95d1ca34ad4950676ed7f75c8e9dd1
-# check-digest: sha256:0977d9a8609bda297028f0f57008fc7e20f7f1e39ad47fba2d83dfeebefff94e
+# check-digest: sha256:858bcf7a52ace1f5830fdb4dd9fd811ac09ceaa8612d3b6e3684f384b584fdbc
 set -euo pipefail
 
 : "${VLLM_API_KEY:?set VLLM_API_KEY to the API key clients must send}"

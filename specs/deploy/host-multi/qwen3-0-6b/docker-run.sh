@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../host-multi.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:59d5070a22826937374338cead57a7ad0ca31e60d136a394cc574bb9459d26dc
-# check-digest: sha256:f8b5297da756cd261b52726ce95cbbad0a3403f986d2ce57778f2b0db2fcb2a1
+# check-digest: sha256:c4eda30e18753a9afc49444919380aab2671fbdbbf5e140e76417cd48549d4dc
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen3-0-6b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:e174a36b0351054ff668fd407b6103aa82a7e3e99928d2aaf31b8b7174f2bf06
+# check-digest: sha256:0946c22329c670038df221f36a22e6a7a5e84f823aa51603fe16230996c07aab
 set -euo pipefail
 
 # Node 0 of 2 (the head): a Ray node in a container of the pinned image.

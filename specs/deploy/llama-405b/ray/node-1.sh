@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from ../../../llama-405b-2x8.yaml (relative to this file). Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:fb058ea09167a5787485403de4207c5170c58e70e3613fc25cde6e114c1ff2f1
-# check-digest: sha256:76722d80bf81837d9260a5d1bd2dbf1dc47d195cd71453c502c7964b4d27f80c
+# check-digest: sha256:26fcdaae61b388a6fdb481a53c8086d749563727f3a6157a51077b238cee6c44
 set -euo pipefail
 
 # Node 1 of 2 (node 1): a Ray node in a container of the pinned image.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:86ad46fbe637942df5e4fc991426700d2ced5d0384e555f6a211473e0304d9ec
+# check-digest: sha256:32ba3af966fa3f252215ff6085dc54372abba5bb284d00e64104140658415841
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:5058faa0589ad52f761c7ca2430522e3d44e001492647e28a52014a937e7baaa
-# check-digest: sha256:5b438253025a0780d44a0b53e25b363b3105260cbe756fa24b88b9bd90d3f576
+# check-digest: sha256:d98a41d2cffa86f78f0d4493231fd579d43f9874d436288fba65b65d68ecd845
 set -euo pipefail
 
 export HIP_VISIBLE_DEVICES=4,5

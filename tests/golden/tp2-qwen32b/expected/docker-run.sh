@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:0104ffb2087a13453b31a08fd5604c6a43a305f85772ce66a09c409dc481c0c0
-# check-digest: sha256:50511eeab99fe184d493eb7a86f923fa59cd8c492d688ad7ac14c1b725e1c758
+# check-digest: sha256:265fcd8b54cf10e2b617200d13666497b42eb83d3083b77aa9aee3f57dd4195e
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:59af822c29b83765c484af62a655860326cf2e9172c4fc14ff8f276552118f4c
-# check-digest: sha256:1eeec754e6ed486c3f67255504f4351909e6ebc60f125f97e571fc657ead3c89
+# check-digest: sha256:5075e542a28040013f9bc78f876ff8a02138abd6026d3a4397ce2d0991edf1af
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-70B-Instruct}"

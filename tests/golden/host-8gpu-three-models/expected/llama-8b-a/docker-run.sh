@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:62190904e1ccbe6d6497e52152176830a05517c43c0703e3723e7c2f80cf0e58
-# check-digest: sha256:fcf0e6d6aafec0122a6a0ddedc9411f515f1c2bf81a3b4f3a6f21d18b8d9e6d4
+# check-digest: sha256:4fd6ff084ab9c1ea7f40b91b834fa8dff8fa7ddc5a529e02a5a40c83e0274366
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:1bc07cc2c8bf324b3f7c0679ce265adcdf5e08b1829450ae64a026ae69fb8d59
-# check-digest: sha256:212edde4a4d213e8f32fb63cbdbe93e4ef0c183ddf8ac0930685d6ac36cd16dc
+# check-digest: sha256:9dadd4ab1a8271567de065cb8c1973d03fa53fdd7e58f6801a3bc4c8e7684966
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

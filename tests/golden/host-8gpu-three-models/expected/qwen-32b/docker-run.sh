@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:6cc1581f08bd43581c32b20e38ff241e05cad100aa08c3dae4b6b1838ff08cb7
-# check-digest: sha256:532308a25200fc172bd74e51e57f76700c4c0809954c955b83b1e36c33ef426a
+# check-digest: sha256:76771b5bb0f535937bda8fb4a657b9b66e6c1ee84efdbcec64529da9af17c36b
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-32b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:c7a93bfc9aa1ee133ca7314b4eb34c3207776526ab5bd68351ae2b4758d8e821
-# check-digest: sha256:0c9f5fa4670b8d738957eb0423727590e5e18cba5ef51520b955d882ea9fa09a
+# check-digest: sha256:23cb2e3b4315507284ae5e67730d8984b190fcae69b16375575dc7f28532b15f
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.1-8B-Instruct}"

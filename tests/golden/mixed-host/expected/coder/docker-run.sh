@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:a2a93b1b880bede8a385d159a98cd39e2833beb6fa70e55d019295b44ddb3c07
-# check-digest: sha256:b517b0332447fadc388636c1799a79a76e1d4fab74c12431531963e27a01e72c
+# check-digest: sha256:6e3df643a8de421fe84ed6d8732f05d0e1c4c3e40e71d0df72eae0a833e604f2
 set -euo pipefail
 
 # Run again to replace the deployment: the container coder is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

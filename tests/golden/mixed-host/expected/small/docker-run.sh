@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:cf08ac4dc3b5b410a9d682e45f936b6da0a1f4974a46691cd8df0af87ebea422
-# check-digest: sha256:270ec0419a8017ccc4b6e5213b7efab5809c5f777bb705d31b0159ecc296855f
+# check-digest: sha256:cc35b98bbcf6736f03d92f3e7419446a2bf14207511e6046771ac2cc5d023310
 set -euo pipefail
 
 # Run again to replace the deployment: the container small is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

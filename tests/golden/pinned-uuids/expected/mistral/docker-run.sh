@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:00818234bd37905671bd7256de32c27cd04c6c4de983500e2580ac6b01b6a443
-# check-digest: sha256:577fa3319dcf980a2409961bb356254acc8c1abde3901b4653ece3435637faf4
+# check-digest: sha256:0608b32e9e5c5bb7e331aaaea7bcbed675a66a13bc4d0629d21ce0825587bd99
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to mistralai/Mistral-7B-Instruct-v0.3}"

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:d1d3db38344a5e00d4af287f7f7e201e205fb7409effa6f064ff88fdfff22f20
-# check-digest: sha256:89cc96a63ca8f24b72f1820e311ffce03cb7f1f1a9e4e7dc584d46219386a526
+# check-digest: sha256:fc3adb1d1e6c7820bdba73a8dad7f6ee24b85f39abb5610f9d9653d7ca4ea1d3
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.

@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:67a0982c7c44dd260e77aef8cfdf6ebe19067ece1cc7439b18f67385d5c56917
+# check-digest: sha256:98f63fcfb3324d91ce4e3ce358624c8ab05a23b5f84edcac7499b4fa63f4e0c7
 set -euo pipefail
 
 : "${HF_TOKEN:?set HF_TOKEN to a Hugging Face token with access to meta-llama/Llama-3.2-1B-Instruct}"

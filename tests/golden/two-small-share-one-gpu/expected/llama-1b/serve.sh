@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:673d69735ceedbfb046932861c0099a01e3ab1fc9f9ca913df3b73dcee220ef0
-# check-digest: sha256:054c3cd0186f13f8c07b2c1caa8c2861324b62d0511e0350d78c051d84f6b9cf
+# check-digest: sha256:b6a92681f0643d18dd39232c6a0676c2ba4d24110adc656218f10fcbb56bbcef
 set -euo pipefail
 
 export CUDA_VISIBLE_DEVICES=0

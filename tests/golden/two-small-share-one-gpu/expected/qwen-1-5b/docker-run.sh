@@ -2,7 +2,7 @@
 # Made by vllm-compile 0.1.0 from spec.yaml. Do not edit:
 # change the spec and run `vllm-compile compile` on it; `vllm-compile check` reports hand edits.
 # input-digest: sha256:740212f1b889cb596ed38d0367edcb315fb7de3f412416a4be922e6f5e5e2fc3
-# check-digest: sha256:196e603755e5072423d1864c047aa315589ee128b6b241ca185f7dfe77111e6c
+# check-digest: sha256:195c7e9a37649553a0f4621fa733005bb2e43630e7cad55b3f73d79a1ff58b5b
 set -euo pipefail
 
 # Run again to replace the deployment: the container qwen-1-5b is stopped (up to 30 s to shut down) and removed; the model cache is a host folder and is kept.
