@@ -12,6 +12,7 @@ from vllm_compile.ir.plan import PlanRequest
 from vllm_compile.plan import overheads, plan_deployment, weights
 from vllm_compile.resolve.models import facts_from_config
 from vllm_compile.resolve.models.audio import with_defaults
+from profile_rules import profile_rules
 
 # The keys Qwen/Qwen2-Audio-7B-Instruct's config.json states, as public replicas of it quote them
 # (found with the search tool's find_string "vocab_size": 156032, e.g. ids 71219223641 and
@@ -78,16 +79,16 @@ def test_the_profile_runs_30_second_clips_through_the_tower():
     frames = 30 * 16000 // 160
     positions = (frames - 1) // 2 + 1
     assert (enc.patches_per_item, enc.tokens_per_item) == (positions, (positions - 2) // 2 + 1) == (1500, 750)
-    p = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2)
+    p = overheads.encoder_profile(f, profile_rules("v1c"), 1, 8192, 256, 1, None, 2)
     assert (p.budget_tokens, p.items) == (8192, cdiv(8192, 750)) == (8192, 11)
     assert p.cached_bytes == 11 * 750 * 4096 * 2
     # The budget is at least one clip; max_num_seqs x the limit caps the batch.
-    small = overheads.encoder_profile(f, "v1c", 1, 512, 256, 1, None, 2)
+    small = overheads.encoder_profile(f, profile_rules("v1c"), 1, 512, 256, 1, None, 2)
     assert (small.budget_tokens, small.items) == (750, 1)
-    assert overheads.encoder_profile(f, "v1c", 1, 8192, 2, 3, None, 2).items == 6
+    assert overheads.encoder_profile(f, profile_rules("v1c"), 1, 8192, 2, 3, None, 2).items == 6
     # The whole tower runs on every rank, so its forward does not shrink with TP.
-    assert overheads.encoder_profile(f, "v1c", 4, 8192, 256, 1, None, 2).forward_bytes == p.forward_bytes
-    one_clip = overheads.encoder_profile(f, "v1c", 1, 750, 256, 1, None, 2)
+    assert overheads.encoder_profile(f, profile_rules("v1c"), 4, 8192, 256, 1, None, 2).forward_bytes == p.forward_bytes
+    one_clip = overheads.encoder_profile(f, profile_rules("v1c"), 1, 750, 256, 1, None, 2)
     assert p.forward_bytes == 11 * one_clip.forward_bytes
     # Per position, whole on the rank: the larger of the attention's residual + qkv + kernel
     # in/out (8 x 1280) and the MLP's 4 x 1280 + fc1 and its GELU (2 x 5120), in bf16, plus the

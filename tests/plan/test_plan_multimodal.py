@@ -11,6 +11,7 @@ import sys
 from plan_support import GIB, facts, plan, request
 
 from vllm_compile.plan import overheads, releases, weights
+from profile_rules import profile_rules
 
 VL7 = "Qwen/Qwen2.5-VL-7B-Instruct"
 VL3 = "Qwen/Qwen2.5-VL-3B-Instruct"
@@ -36,16 +37,16 @@ def test_the_profile_batch_follows_the_encoder_budget_and_the_limits():
     f = facts(VL7)
     # 16384 tokens per image of the processor's max_pixels (12845056 / 28^2); the budget is at
     # least one such item: max_num_batched_tokens 8192 -> one image; 32768 -> two.
-    one = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2)
-    two = overheads.encoder_profile(f, "v1c", 1, 32768, 256, 1, None, 2)
+    one = overheads.encoder_profile(f, profile_rules("v1c"), 1, 8192, 256, 1, None, 2)
+    two = overheads.encoder_profile(f, profile_rules("v1c"), 1, 32768, 256, 1, None, 2)
     assert (one.budget_tokens, one.items) == (16384, 1) and (two.budget_tokens, two.items) == (32768, 2)
     assert two.cached_bytes == 2 * one.cached_bytes == 2 * 16384 * 3584 * 2
     # Smaller images (--mm-processor-kwargs max_pixels): more of them fill the same budget.
-    small = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, 1024 * 28 * 28, 2)
+    small = overheads.encoder_profile(f, profile_rules("v1c"), 1, 2048, 256, 1, 1024 * 28 * 28, 2)
     assert (small.budget_tokens, small.items) == (2048, 2)
     # max_num_seqs x the per-prompt limit caps the batch.
-    assert overheads.encoder_profile(f, "v1c", 1, 32768, 1, 1, None, 2).items == 1
-    assert overheads.encoder_profile(f, "v1c", 1, 32768, 256, 0, None, 2) is None
+    assert overheads.encoder_profile(f, profile_rules("v1c"), 1, 32768, 1, 1, None, 2).items == 1
+    assert overheads.encoder_profile(f, profile_rules("v1c"), 1, 32768, 256, 0, None, 2) is None
 
 
 def test_a_long_context_makes_the_qwen_profile_run_encode_a_video_from_0_10_2():
@@ -56,18 +57,19 @@ def test_a_long_context_makes_the_qwen_profile_run_encode_a_video_from_0_10_2():
     f = facts(VL7)
     assert f.encoder.video_frames_per_patch == 2
     assert overheads.video_tokens(16384, 2, 128000) == 7 * 16384 == 114688
-    video = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, videos_per_prompt=1, max_model_len=128000,
-                                      video_from_context=True)
+    from_context = profile_rules("v1c", video_frames_from_context=True)
+    video = overheads.encoder_profile(f, from_context, 1, 2048, 256, 1, None, 2, videos_per_prompt=1,
+                                      max_model_len=128000)
     assert (video.modality, video.budget_tokens, video.items) == ("video", 114688, 1)
     assert video.cached_bytes == 114688 * 3584 * 2
     # An 8,192-token context holds one temporal patch at most: the video is no larger than an
     # image, and the image is profiled (the L4 start-up of Qwen2.5-VL-3B, vLLM 0.11.0).
-    short = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, videos_per_prompt=1, max_model_len=8192,
-                                      video_from_context=True)
+    short = overheads.encoder_profile(f, from_context, 1, 2048, 256, 1, None, 2, videos_per_prompt=1,
+                                      max_model_len=8192)
     assert (short.modality, short.budget_tokens) == ("image", 16384)
     # Videos limited to 0: the image as before.
-    image = overheads.encoder_profile(f, "v1c", 1, 2048, 256, 1, None, 2, max_model_len=128000, videos_per_prompt=0,
-                                      video_from_context=True)
+    image = overheads.encoder_profile(f, from_context, 1, 2048, 256, 1, None, 2, max_model_len=128000,
+                                      videos_per_prompt=0)
     assert (image.modality, image.budget_tokens) == ("image", 16384)
     # Qwen3-VL's processor (Qwen3.5, Qwen3.6) sizes its videos by its own rule (the next tests).
     assert facts("Qwen/Qwen3.6-35B-A3B").encoder.video_frames_per_patch == 0
@@ -94,10 +96,11 @@ def test_before_0_10_2_the_qwen_video_fills_the_context_left_after_one_image_and
 
     def profile(version, batched=2048, model_len=128000, images=1, videos=1, seqs=256):
         rules = r[version]
-        return overheads.encoder_profile(f, "v1a", 1, batched, seqs, images, None, 2, videos_per_prompt=videos,
-                                         max_model_len=model_len, video_from_context=rules.video_frames_from_context,
-                                         video_dummy_len=rules.video_dummy_len, max_video_frames=rules.video_max_frames,
-                                         items_floor=rules.mm_items_floor)
+        only = profile_rules("v1a", video_frames_from_context=rules.video_frames_from_context,
+                             video_dummy_len=rules.video_dummy_len, video_max_frames=rules.video_max_frames,
+                             mm_items_floor=rules.mm_items_floor)
+        return overheads.encoder_profile(f, only, 1, batched, seqs, images, None, 2, videos_per_prompt=videos,
+                                         max_model_len=model_len)
 
     # 0.8/0.9: the budget follows the logged 98,304-token video, but profile_run builds the dummy
     # video for max_num_batched_tokens (2048: one frame, one temporal patch of 16,384 embeddings).
@@ -129,10 +132,10 @@ def test_before_0_10_2_the_qwen_video_fills_the_context_left_after_one_image_and
 
     def early(version, images, videos, batched=2048):
         rules = releases.rules_for(version)
-        return overheads.encoder_profile(f, "v1a", 1, batched, 256, images, None, 2, videos_per_prompt=videos,
-                                         max_model_len=128000, video_dummy_len=rules.video_dummy_len,
-                                         max_video_frames=rules.video_max_frames,
-                                         video_room_by_limits=rules.video_room_by_limits)
+        only = profile_rules("v1a", video_dummy_len=rules.video_dummy_len, video_max_frames=rules.video_max_frames,
+                             video_room_by_limits=rules.video_room_by_limits)
+        return overheads.encoder_profile(f, only, 1, batched, 256, images, None, 2, videos_per_prompt=videos,
+                                         max_model_len=128000)
 
     assert (early("0.8.2", 10, 10).modality, early("0.8.2", 10, 10).budget_tokens) == ("image", 16384)
     assert (early("0.8.3", 10, 10).modality, early("0.8.3", 10, 10).budget_tokens) == ("video", 98304)
@@ -168,12 +171,14 @@ def test_qwen3_vl_sizes_its_dummy_video_by_its_own_processor_per_release():
 
     def profile(version, images=1):
         r = releases.rules_for(version)
-        return overheads.encoder_profile(f, r.era, 2, 16384, 128, images, None, 2, videos_per_prompt=1,
-                                         max_model_len=262144, video_from_context=r.video_frames_from_context,
-                                         video_dummy_len=r.video_dummy_len, max_video_frames=r.video_max_frames,
-                                         items_floor=r.mm_items_floor, qwen3_video_rule=r.qwen3_video_rule,
-                                         qwen3_video_token_factor=r.qwen3_video_token_factor,
-                                         cache_pads_to_budget=r.mm_cache_pads_to_budget)
+        # The release's own video, item and cache rules; the rotary terms left out (forward only).
+        only = profile_rules(r.era, video_frames_from_context=r.video_frames_from_context,
+                             video_dummy_len=r.video_dummy_len, video_max_frames=r.video_max_frames,
+                             mm_items_floor=r.mm_items_floor, qwen3_video_rule=r.qwen3_video_rule,
+                             qwen3_video_token_factor=r.qwen3_video_token_factor,
+                             mm_cache_pads_to_budget=r.mm_cache_pads_to_budget)
+        return overheads.encoder_profile(f, only, 2, 16384, 128, images, None, 2, videos_per_prompt=1,
+                                         max_model_len=262144)
 
     hidden = f.hidden_size * 2
     # 0.11.0-0.12: the budget counts 12.5 tokens per embedding (timestamps): 153,600 > 16,384, the
@@ -405,7 +410,7 @@ def test_llama4_vision_model_adapter_and_projector_match_the_printed_module_tabl
     # The profile's image: 16 tiles plus the global one, 144 embeddings each after the 2x2 pixel
     # shuffle of 24 x 24 patches; the tower runs 577 tokens (patches + class token) per tile.
     assert (enc.tokens_per_item, enc.patches_per_item) == (17 * 144, 17 * 577)
-    profile = overheads.encoder_profile(f, "v1c", 4, 8192, 256, 1, None, 2)
+    profile = overheads.encoder_profile(f, profile_rules("v1c"), 4, 8192, 256, 1, None, 2)
     assert (profile.budget_tokens, profile.items) == (8192, 4)
     assert profile.cached_bytes == 4 * 2448 * 5120 * 2
 

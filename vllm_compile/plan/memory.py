@@ -123,21 +123,10 @@ def evaluate(facts: ModelFacts, gpu: GpuFacts, total_bytes: int, rules: ReleaseR
         stage_activation, encoder_weights, encoder_activation, encoder_modality = activation, 0, 0, ""
         if stage == 0:
             encoder_weights = weights.encoder_rank_bytes(facts, tp)
-            profile = overheads.encoder_profile(facts, rules.era, tp, layout.max_num_batched_tokens, layout.max_num_seqs,
+            profile = overheads.encoder_profile(facts, rules, tp, layout.max_num_batched_tokens, layout.max_num_seqs,
                                                 layout.mm_items_per_prompt, layout.mm_max_pixels, layout.dtype_bytes,
                                                 videos_per_prompt=layout.mm_videos_per_prompt,
-                                                max_model_len=layout.max_model_len,
-                                                video_from_context=rules.video_frames_from_context,
-                                                qk_concat_rotary=rules.vision_qk_concat_rotary,
-                                                qk_fp32_rotary=rules.vision_qk_fp32_rotary,
-                                                video_dummy_len=rules.video_dummy_len,
-                                                max_video_frames=rules.video_max_frames,
-                                                items_floor=rules.mm_items_floor,
-                                                qwen3_video_rule=rules.qwen3_video_rule,
-                                                qwen3_video_token_factor=rules.qwen3_video_token_factor,
-                                                cache_pads_to_budget=rules.mm_cache_pads_to_budget,
-                                                video_room_by_limits=rules.video_room_by_limits,
-                                                max_tiles=layout.mm_max_tiles)
+                                                max_model_len=layout.max_model_len, max_tiles=layout.mm_max_tiles)
             if profile is not None:
                 # The tower's forward comes first; its embeddings stay cached through the text run.
                 stage_activation = max(profile.forward_bytes, activation + profile.cached_bytes)

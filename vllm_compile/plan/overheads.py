@@ -21,6 +21,7 @@ from vllm_compile.fastclass import dataclass
 
 from vllm_compile.ir.facts import EncoderFacts, GpuFacts, ModelFacts
 from vllm_compile.plan import rules_data
+from vllm_compile.plan.releases import ReleaseRules
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -228,32 +229,26 @@ def qwen3_video_item(enc: EncoderFacts, image_tokens: int, rule: str, token_fact
     return video, video
 
 
-def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, max_num_seqs: int,
+def encoder_profile(facts: ModelFacts, rules: ReleaseRules, tp: int, batched_tokens: int, max_num_seqs: int,
                     items_per_prompt: int, max_pixels: int | None, dtype_bytes: int, *, videos_per_prompt: int = 0,
-                    max_model_len: int = 0, video_from_context: bool = False,
-                    qk_concat_rotary: bool = False, qk_fp32_rotary: bool = False,
-                    video_dummy_len: str = "model_len",
-                    max_video_frames: int = MAX_FRAMES_PER_VIDEO, items_floor: bool = False,
-                    qwen3_video_rule: str = "", qwen3_video_token_factor: float = 1.0,
-                    cache_pads_to_budget: bool = False, video_room_by_limits: bool = False,
-                    max_tiles: int | None = None) -> EncoderProfile | None:
+                    max_model_len: int = 0, max_tiles: int | None = None) -> EncoderProfile | None:
     """vLLM's rules (v1/core/encoder_cache_manager.py, gpu_model_runner.profile_run): the encoder
     compute budget and cache size default to max_num_batched_tokens, and are at least one item of
-    the maximum size; the batch holds cdiv(budget, tokens per item) items (`items_floor`, 0.10.0
+    the maximum size; the batch holds cdiv(budget, tokens per item) items (`rules.mm_items_floor`, 0.10.0
     on: max(1, budget // tokens per item), at most max(1, min(limit, max_model_len // tokens per
     item)) per prompt), at most max_num_seqs x the per-prompt limit. The profiled modality is the
     one with the most tokens per item, sized at max_model_len; an image wins a tie.
 
-    A Qwen2/2.5-VL tower takes videos (`videos_per_prompt` > 0, V1 releases: `video_dummy_len`
-    set): its largest video has the most frames that fit max_model_len (`video_from_context`,
+    A Qwen2/2.5-VL tower takes videos (`videos_per_prompt` > 0, V1 releases: `rules.video_dummy_len`
+    set): its largest video has the most frames that fit max_model_len (`rules.video_frames_from_context`,
     0.10.2 on) or what is left of it after one image (before; `items_per_prompt` 0: no image), at
-    most `max_video_frames`; 0.8.0-0.8.2 (`video_room_by_limits`) leave out the per-prompt image
+    most `rules.video_max_frames`; 0.8.0-0.8.2 (`rules.video_room_by_limits`) leave out the per-prompt image
     limit's images and share the frames among the per-prompt videos, both in the budget and in the
     batch's dummy video. The dummy video actually encoded is built for the seq_len the release
-    passes (`video_dummy_len`): max_num_batched_tokens (0.8-0.9, 0.10.1-0.10.2), the item's own
+    passes (`rules.video_dummy_len`): max_num_batched_tokens (0.8-0.9, 0.10.1-0.10.2), the item's own
     maximum (0.10.0) or max_model_len (0.11 on). A Qwen3-VL tower's video follows
-    `qwen3_video_rule` (qwen3_video_item). With images limited to 0 and no video rule, an
-    image-sized item stands for the video (as before). `cache_pads_to_budget` (0.11.0): each
+    `rules.qwen3_video_rule` (qwen3_video_item). With images limited to 0 and no video rule, an
+    image-sized item stands for the video (as before). `rules.mm_cache_pads_to_budget` (0.11.0): each
     cached output smaller than the budget is copied into a budget-sized zero tensor.
 
     The tower's forward is shaped like the decoder's (`forward_factor` x dtype x (2 x MLP width per
@@ -262,6 +257,8 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     enc = facts.encoder
     if enc is None or (items_per_prompt <= 0 and videos_per_prompt <= 0):
         return None
+    video_from_context, video_dummy_len = rules.video_frames_from_context, rules.video_dummy_len
+    max_video_frames, video_room_by_limits = rules.video_max_frames, rules.video_room_by_limits
     tokens = enc.tokens_per_item
     if max_pixels and enc.pixels_per_token:
         tokens = max(1, max_pixels // enc.pixels_per_token)
@@ -282,12 +279,13 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
             encoded = {"batched_tokens": batch,
                        "model_len": video_tokens(tokens, frames, max_model_len, max_video_frames)}.get(
                 video_dummy_len, video)
-    elif qwen3_video_rule and videos_per_prompt > 0 and enc.video_max_pixels and enc.pixels_per_token:
-        video, dummy = qwen3_video_item(enc, tokens, qwen3_video_rule, qwen3_video_token_factor, max_model_len)
+    elif rules.qwen3_video_rule and videos_per_prompt > 0 and enc.video_max_pixels and enc.pixels_per_token:
+        video, dummy = qwen3_video_item(enc, tokens, rules.qwen3_video_rule, rules.qwen3_video_token_factor,
+                                        max_model_len)
         if video > tokens or items_per_prompt <= 0:
             modality, limit, item_tokens, encoded = "video", videos_per_prompt, video, dummy
     budget = max(batched_tokens, item_tokens)
-    if items_floor:
+    if rules.mm_items_floor:
         per_prompt = max(1, min(limit, max_model_len // item_tokens))
         items = max(1, min(budget // item_tokens, max_num_seqs * per_prompt))
     else:
@@ -296,11 +294,12 @@ def encoder_profile(facts: ModelFacts, era: str, tp: int, batched_tokens: int, m
     # A tower with no split weights (Qwen2-Audio's, transformers' own modules) runs whole on each rank.
     split = tp if enc.sharded_bytes else 1
     if enc.pixels_per_patch:
-        forward = items * patches * tower_patch_bytes(enc, split, dtype_bytes, qk_concat_rotary, qk_fp32_rotary)
+        forward = items * patches * tower_patch_bytes(enc, split, dtype_bytes, rules.vision_qk_concat_rotary,
+                                                             rules.vision_qk_fp32_rotary)
     else:   # a tower whose facts do not say its block's shape: the decoder's per-token rule
         forward = int(items * patches * dtype_bytes * (2 * enc.intermediate_size // split + enc.hidden_size)
-                      * era_constants(era).forward_factor)
-    cached = items * (max(encoded, budget) if cache_pads_to_budget else encoded) * facts.hidden_size * dtype_bytes
+                      * era_constants(rules.era).forward_factor)
+    cached = items * (max(encoded, budget) if rules.mm_cache_pads_to_budget else encoded) * facts.hidden_size * dtype_bytes
     return EncoderProfile(budget, items, forward, cached, modality)
 
 

@@ -15,6 +15,7 @@ from models_support import load
 from vllm_compile.plan import overheads, weights
 from vllm_compile.resolve.models import facts_from_config
 from vllm_compile.resolve.models.config import FactsError
+from profile_rules import profile_rules
 
 INTERNVL3_1B = "OpenGVLab/InternVL3-1B"
 
@@ -72,7 +73,7 @@ def test_profile_item_is_twelve_tiles_and_a_thumbnail_of_256_embeddings():
     # (448 / 14)^2 x 0.5^2 = 256 embeddings per tile; max_dynamic_patch 12 + the thumbnail = 13
     # tiles, each 32 x 32 + 1 (class token) tower tokens.
     assert (enc.tokens_per_item, enc.patches_per_item) == (13 * 256, 13 * 1025)
-    profile = overheads.encoder_profile(_facts(config), "v1c", 1, 8192, 256, 1, None, 2)
+    profile = overheads.encoder_profile(_facts(config), profile_rules("v1c"), 1, 8192, 256, 1, None, 2)
     assert (profile.budget_tokens, profile.items) == (8192, 3)            # cdiv(8192, 3328)
     assert profile.cached_bytes == 3 * 3328 * 896 * 2
     no_thumbnail = _facts(config | {"use_thumbnail": False}).encoder
@@ -175,9 +176,9 @@ def test_the_hugging_face_layout_counts_the_same_and_keeps_the_attention_whole()
 def test_max_dynamic_patch_from_mm_processor_kwargs_sets_the_profile_image():
     f = _facts(load(INTERNVL3_1B))
     # --mm-processor-kwargs '{"max_dynamic_patch": 6}': 6 tiles + the thumbnail, 256 each.
-    six = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2, max_tiles=6)
+    six = overheads.encoder_profile(f, profile_rules("v1c"), 1, 8192, 256, 1, None, 2, max_tiles=6)
     assert six.cached_bytes == 5 * 7 * 256 * 896 * 2                      # cdiv(8192, 1792) = 5 images
-    one = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2, max_tiles=1)
+    one = overheads.encoder_profile(f, profile_rules("v1c"), 1, 8192, 256, 1, None, 2, max_tiles=1)
     assert (one.budget_tokens, one.items) == (8192, 32)                   # one tile, no thumbnail: 256
     from vllm_compile.engine_args import mm_processor_sizes
     assert mm_processor_sizes('{"max_dynamic_patch": 6}') == {"mm_max_tiles": 6}

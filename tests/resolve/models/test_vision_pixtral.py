@@ -9,6 +9,7 @@ from models_support import load
 
 from vllm_compile.plan import overheads, weights
 from vllm_compile.resolve.models import facts_from_config
+from profile_rules import profile_rules
 
 MAGISTRAL = "mistralai/Magistral-Small-2509"
 
@@ -44,7 +45,7 @@ def test_mistral3_profile_image_is_image_size_square_merged_two_by_two():
     # 1540 / 14 = 110 patches a side; 2x2 merged: 55 x 55 = 3025 embeddings ([IMG_BREAK] /
     # [IMG_END] tokens between the rows are not embeddings).
     assert (f.encoder.tokens_per_item, f.encoder.patches_per_item, f.encoder.patches_per_token) == (3025, 12100, 4)
-    profile = overheads.encoder_profile(f, "v1c", 1, 8192, 256, 1, None, 2)
+    profile = overheads.encoder_profile(f, profile_rules("v1c"), 1, 8192, 256, 1, None, 2)
     assert (profile.budget_tokens, profile.items) == (8192, 3)     # cdiv(8192, 3025)
     assert profile.cached_bytes == 3 * 3025 * 5120 * 2
 
