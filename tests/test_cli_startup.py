@@ -97,12 +97,12 @@ def test_compile_reads_bundled_data_by_plain_paths_and_stages_only_changed_files
 # that is not the default loopback address); the table of diagnostic codes (annotations only);
 # importlib.util (the subcommand is imported without a find_spec search first); NVML detection and
 # the lock file's hardware section (a spec naming a catalog GPU needs neither); the fixes a failing plan
-# offers (vllm_compile.plan.fixes); the vision-tower table (a text model needs none).
+# offers (vllm_compile.plan.fixes); the vision- and audio-tower tables (a text model needs neither).
 LAZY_ON_COMPILE = ("vllm_compile.emit.kubernetes", "vllm_compile.emit.lws", "vllm_compile.emit.ray",
                    "vllm_compile.emit.serve", "hashlib", "_hashlib", "pathlib", "urllib.parse", "ipaddress",
                    "vllm_compile.codes", "importlib.util", "vllm_compile.resolve.hardware.detect",
                    "vllm_compile.resolve.hardware.nvml", "vllm_compile.resolve.hardware.lock", "vllm_compile.plan.fixes",
-                   "vllm_compile.resolve.models.vision")
+                   "vllm_compile.resolve.models.vision", "vllm_compile.resolve.models.audio")
 
 
 def test_a_plain_compile_leaves_the_lazy_modules_unimported(tmp_path):

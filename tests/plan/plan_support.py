@@ -48,3 +48,18 @@ def sets(p) -> list[dict]:
 
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+# google/gemma-3-4b-it's config: the partial public copy (bench/data/model-configs/SOURCES.md, from a
+# public C# test) with transformers' Gemma3TextConfig defaults for the keys it leaves out (8 heads, 4
+# KV heads, head_dim 256, vocabulary 262208).
+GEMMA3_4B = {"architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999,
+             "eoi_token_index": 256000, "image_token_index": 262144, "mm_tokens_per_image": 256,
+             "model_type": "gemma3", "torch_dtype": "bfloat16",
+             "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
+                             "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                             "sliding_window": 1024, "final_logit_softcapping": 30.0,
+                             "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208},
+             "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                               "model_type": "siglip_vision_model", "num_attention_heads": 16,
+                               "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": False}}

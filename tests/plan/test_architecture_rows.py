@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from plan_support import CONFIGS, plan, request, sets
+from plan_support import CONFIGS, GEMMA3_4B, plan, request, sets
 from test_plan_minimax import MINIMAX_TEXT_01
 
 from vllm_compile.plan import plan_deployment, rules_data
@@ -102,20 +102,6 @@ def test_refused_before_its_first_release_with_that_release_offered(model_id, ar
     assert f"support came in vLLM {first}" in old.reasons[0]
     assert {"engine.version": first} in sets(old)
     assert plan(model_id, gpu_name, gpus, first, max_model_len=8192).verdict != "invalid"
-
-
-# google/gemma-3-4b-it's config as tests/plan/test_plan_multimodal.py reads it (the partial public copy,
-# transformers' Gemma3TextConfig defaults for the rest).
-GEMMA3_4B = {"architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999,
-             "eoi_token_index": 256000, "image_token_index": 262144, "mm_tokens_per_image": 256,
-             "model_type": "gemma3", "torch_dtype": "bfloat16",
-             "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
-                             "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
-                             "sliding_window": 1024, "final_logit_softcapping": 30.0,
-                             "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208},
-             "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
-                               "model_type": "siglip_vision_model", "num_attention_heads": 16,
-                               "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": False}}
 
 
 # MiniMax-Text-01's layers, 2 of its 80 (a lightning and a softmax-attention one), so that one H100 holds it.

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from plan_support import GIB, facts, plan, request
+from plan_support import GEMMA3_4B, GIB, facts, plan, request
 
 from vllm_compile.plan import overheads, releases, weights
 from profile_rules import profile_rules
@@ -345,17 +345,7 @@ def test_gemma3_siglip_tower_and_text_rows_reproduce_the_published_4b_count():
     # parameters (keras-hub medgemma_4b presets; scripts pinning revision 093f9f388b).
     from vllm_compile.resolve.models import facts_from_config
 
-    config = {"architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999,
-              "eoi_token_index": 256000, "image_token_index": 262144, "mm_tokens_per_image": 256,
-              "model_type": "gemma3", "torch_dtype": "bfloat16",
-              "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
-                              "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
-                              "sliding_window": 1024, "final_logit_softcapping": 30.0,
-                              "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208},
-              "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
-                                "model_type": "siglip_vision_model", "num_attention_heads": 16,
-                                "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": False}}
-    f = facts_from_config(config, model_id="google/gemma-3-4b-it", source="t")
+    f = facts_from_config(GEMMA3_4B, model_id="google/gemma-3-4b-it", source="t")
     assert f.parameters == 4_300_079_472 and not f.warnings
     assert f.encoder.kind == "gemma3" and (f.encoder.tokens_per_item, f.encoder.patches_per_item) == (256, 4096)
     assert f.attention_kinds() == {"full": 5, "sliding": 29} and f.tie_word_embeddings
